@@ -1,0 +1,256 @@
+// Ops of the `ds` dialect: weights, layers, attention (GQA, MLA), MoE, logits.
+#ifndef DS_OPS_TD
+#define DS_OPS_TD
+
+include "dialects/ds/DsBase.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class DS_Op<string mnemonic, list<Trait> traits = []> : Op<DS_Dialect, mnemonic, traits>;
+
+// Activations: ranked float tensors; the token dimension comes first.
+def DS_Activation : RankedTensorOf<[F32, F16, BF16]>;
+def DS_TokenIds : 1DTensorOf<[I32, I64]>;
+
+// Ops that name weights implement verifySymbolUses so shapes are checked
+// against the ds.weight declarations.
+class DS_WeightUserOp<string mnemonic, list<Trait> traits = []>
+    : DS_Op<mnemonic, !listconcat(traits, [
+        DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
+
+//===----------------------------------------------------------------------===//
+// ds.weight
+//===----------------------------------------------------------------------===//
+
+def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "declares a weight tensor stored in the checkpoint";
+  let description = [{
+    A module-level symbol for one weight. `name` is the tensor's name in the
+    checkpoint (safetensors); `file` the shard holding it when known. Stacked
+    expert weights have `experts = E`, a leading dimension of E and a name with
+    an `{e}` placeholder for the expert index. Block-scaled FP8 weights
+    (DeepSeek-V3) name their `scale` weight and the `block` shape.
+
+    ```mlir
+    ds.weight @q_proj : tensor<128x64xbf16> {name = "model.layers.0.self_attn.q_proj.weight", file = "model.safetensors"}
+    ds.weight @w : tensor<256x128xf8E4M3FN> {name = "w", scale = @w_scale, block = array<i64: 128, 128>}
+    ```
+  }];
+  let arguments = (ins
+    SymbolNameAttr:$sym_name,
+    TypeAttrOf<AnyStaticShapeTensor>:$type,
+    StrAttr:$name,
+    OptionalAttr<StrAttr>:$file,
+    OptionalAttr<I64Attr>:$experts,
+    OptionalAttr<FlatSymbolRefAttr>:$scale,
+    OptionalAttr<DenseI64ArrayAttr>:$block
+  );
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise and normalisation
+//===----------------------------------------------------------------------===//
+
+def DS_EmbedOp : DS_WeightUserOp<"embed", [Pure]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `%h = ds.embed @embed_tokens(%ids) : tensor<?xi32> -> tensor<?x64xf32>`
+    gathers rows of a [vocab, hidden] weight.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_TokenIds:$ids);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$weight `(` $ids `)` attr-dict `:` type($ids) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def DS_RMSNormOp : DS_WeightUserOp<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMSNorm over the last dimension, scaled by a weight vector";
+  let description = [{
+    `y = x / sqrt(mean(x^2) + eps) * weight`, computed in f32.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$input, F32Attr:$eps);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$weight `(` $input `)` attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def DS_LinearOp : DS_WeightUserOp<"linear", [Pure]> {
+  let summary = "y = x W^T (+ b), W stored [out, in] as in Hugging Face checkpoints";
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$input,
+                       OptionalAttr<FlatSymbolRefAttr>:$bias);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$weight `(` $input `)` attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def DS_AddOp : DS_Op<"add", [Pure, SameOperandsAndResultType]> {
+  let summary = "elementwise add (residual connections)";
+  let arguments = (ins DS_Activation:$lhs, DS_Activation:$rhs);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def DS_SwiGLUOp : DS_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
+  let summary = "silu(gate) * up";
+  let arguments = (ins DS_Activation:$gate, DS_Activation:$up);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def DS_ViewOp : DS_Op<"view", [Pure]> {
+  let summary = "reshape that keeps the token dimension, e.g. [T, H*D] <-> [T, H, D]";
+  let arguments = (ins DS_Activation:$input);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def DS_SliceOp : DS_Op<"slice", [Pure]> {
+  let summary = "contiguous slice of the last dimension";
+  let description = [{
+    `ds.slice %x [512, 64]` takes channels [512, 576) of every row: used to
+    split MLA's fused projections into the latent and rotary parts.
+  }];
+  let arguments = (ins DS_Activation:$input, I64Attr:$offset, I64Attr:$size);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$input `[` $offset `,` $size `]` attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Position embedding and attention
+//===----------------------------------------------------------------------===//
+
+def DS_RopeOp : DS_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding of [T, heads, head_dim] at given positions";
+  let arguments = (ins DS_Activation:$input, DS_TokenIds:$positions, DS_RopeAttr:$rope);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$input `,` $positions attr-dict `:` type($input) `,` type($positions)";
+  let hasVerifier = 1;
+}
+
+def DS_AttentionOp : DS_Op<"attention", [
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "causal grouped-query attention that appends K/V to the cache";
+  let description = [{
+    q: [T, Hq, D], k: [T, Hkv, D], v: [T, Hkv, Dv] -> [T, Hq, Dv].
+    Hq must be a multiple of Hkv (GQA; MHA when equal, MQA when Hkv = 1).
+    The keys and values of the current tokens are written to `layer` of the
+    cache first; each token attends to its own sequence's cached positions up
+    to its own position (and within `sliding_window` when set).
+  }];
+  let arguments = (ins DS_Activation:$q, DS_Activation:$k, DS_Activation:$v,
+                       DS_TokenIds:$positions, DS_KVCacheType:$cache,
+                       I64Attr:$layer, F32Attr:$scale,
+                       OptionalAttr<I64Attr>:$sliding_window);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $positions `,` $cache attr-dict `:`
+    type($q) `,` type($k) `,` type($v) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MLAAttentionOp : DS_WeightUserOp<"mla_attention", [
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "DeepSeek multi-head latent attention over a latent KV cache";
+  let description = [{
+    q_nope: [T, H, Dn], q_rope: [T, H, Dr] (rotated), c_kv: [T, R] (normed
+    latent), k_rope: [T, Dr] (rotated, shared by all heads) -> [T, H, Dv].
+    The cache holds only c_kv and k_rope per token. `kv_b` is the
+    [H * (Dn + Dv), R] up-projection; per head, key = [W_uk c_kv, k_rope] and
+    value = W_uv c_kv, so kernels may absorb W_uk into the query and W_uv into
+    the output instead of expanding the cache.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$kv_b, DS_Activation:$q_nope,
+                       DS_Activation:$q_rope, DS_Activation:$c_kv,
+                       DS_Activation:$k_rope, DS_TokenIds:$positions,
+                       DS_KVCacheType:$cache, I64Attr:$layer, F32Attr:$scale);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    $kv_b `(` $q_nope `,` $q_rope `,` $c_kv `,` $k_rope `,` $positions `,` $cache `)` attr-dict `:`
+    type($q_nope) `,` type($q_rope) `,` type($c_kv) `,` type($k_rope) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+def DS_MoEGateOp : DS_WeightUserOp<"moe_gate", [Pure]> {
+  let summary = "router: scores, group-limited top-k, normalisation and scaling";
+  let description = [{
+    Scores `x W^T` ([T, E]) with `scoring` (softmax or sigmoid). Selection
+    uses scores plus `correction_bias` when present (the bias only selects; the
+    returned weights are unbiased scores). With `n_group` > 1 only the best
+    `topk_group` groups compete (ranked per `topk_method`). The top_k weights
+    are normalised to sum 1 when `norm_topk_prob`, then multiplied by
+    `routed_scaling_factor`. Results: weights [T, top_k] f32, ids [T, top_k] i32.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$input,
+                       I64Attr:$top_k, DS_MoeScoringAttr:$scoring,
+                       DS_MoeTopkMethodAttr:$topk_method,
+                       DefaultValuedAttr<I64Attr, "1">:$n_group,
+                       DefaultValuedAttr<I64Attr, "1">:$topk_group,
+                       BoolAttr:$norm_topk_prob,
+                       DefaultValuedAttr<F32Attr, "1.0">:$routed_scaling_factor,
+                       OptionalAttr<FlatSymbolRefAttr>:$correction_bias);
+  let results = (outs 2DTensorOf<[F32]>:$weights, 2DTensorOf<[I32]>:$ids);
+  let assemblyFormat = "$weight `(` $input `)` attr-dict `:` type($input) `->` type($weights) `,` type($ids)";
+  let hasVerifier = 1;
+}
+
+def DS_MoEExpertsOp : DS_WeightUserOp<"moe_experts", [Pure]> {
+  let summary = "routed SwiGLU experts weighted by the router, plus shared experts";
+  let description = [{
+    out[t] = sum_j weights[t, j] * E_{ids[t, j]}(x[t]) + S(x[t]) where each
+    expert is down(silu(gate x) * up x) over stacked weights gate/up
+    [E, I, H] and down [E, H, I], and S is the shared-expert MLP (weights
+    [Is, H], [Is, H], [H, Is]) when declared.
+  }];
+  let arguments = (ins DS_Activation:$input, 2DTensorOf<[F32]>:$weights,
+                       2DTensorOf<[I32]>:$ids,
+                       FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up,
+                       FlatSymbolRefAttr:$down,
+                       OptionalAttr<FlatSymbolRefAttr>:$shared_gate,
+                       OptionalAttr<FlatSymbolRefAttr>:$shared_up,
+                       OptionalAttr<FlatSymbolRefAttr>:$shared_down);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = [{
+    `(` $input `,` $weights `,` $ids `)` attr-dict `:`
+    type($input) `,` type($weights) `,` type($ids) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Output
+//===----------------------------------------------------------------------===//
+
+def DS_LogitsOp : DS_WeightUserOp<"logits", [Pure]> {
+  let summary = "vocabulary logits (f32) for the selected rows";
+  let description = [{
+    Projects rows of the final hidden state onto the vocabulary with a
+    [V, H] weight (the embedding when tied). With `rows`, only those token
+    rows are projected: a prefill step needs logits for its last token only.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$input,
+                       Optional<DS_TokenIds>:$rows);
+  let results = (outs 2DTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $weight `(` $input (`,` `rows` $rows^ `:` type($rows))? `)` attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DS_OPS_TD

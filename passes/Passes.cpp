@@ -1,0 +1,2 @@
+// Anchor translation unit of DSPasses (registration is generated in Passes.h.inc).
+#include "passes/Passes.h"

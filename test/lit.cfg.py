@@ -1,0 +1,23 @@
+# lit configuration for the ds suite: .mlir files under test/ run through ds-opt / ds-compile + FileCheck.
+import os
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "ds"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ds_obj_root, "test")
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+config.substitutions.append(("%shared_data", config.shared_data_dir))
+
+tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
+tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize"]
+llvm_config.add_tool_substitutions(
+    [t for t in tools if os.path.exists(os.path.join(config.ds_tools_dir, t))], tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.ds_tools_dir, append_path=True)

@@ -1,0 +1,22 @@
+// ds-opt: mlir-opt-style driver registering only the dialects and passes ds-compile uses.
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+#include "dialects/ds/DsDialect.h"
+#include "passes/Passes.h"
+
+int main(int argc, char** argv) {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::ds::DSDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
+                  mlir::tensor::TensorDialect>();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::registerSymbolDCEPass();
+  mlir::ds::registerDsPasses();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "ds optimizer driver\n", registry));
+}
