@@ -69,7 +69,7 @@ class DS_F64Param<string default = ""> : APFloatParameter<""> {
     if ($_parser.parseFloat(v)) return ::mlir::failure();
     return ::llvm::APFloat(v);
   }() }];
-  let printer = [{ $_printer << $_self.convertToDouble() }];
+  let printer = [{ $_printer.printFloat($_self) }];
   let defaultValue = !if(!ne(default, ""), "::llvm::APFloat(" # default # ")", "");
 }
 
