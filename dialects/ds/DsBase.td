@@ -93,8 +93,9 @@ def DS_RopeAttr : DS_Attr<"Rope", "rope"> {
     DS_F64Param<"4.0">:$high_freq_factor,
     DS_F64Param<"32.0">:$beta_fast,
     DS_F64Param<"1.0">:$beta_slow,
-    DS_F64Param<"1.0">:$mscale,
-    DS_F64Param<"0.0">:$mscale_all_dim
+    DS_F64Param<"0.0">:$mscale,
+    DS_F64Param<"0.0">:$mscale_all_dim,
+    DS_F64Param<"0.0">:$attention_factor
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -36,7 +36,8 @@ LogicalResult RopeAttr::verify(function_ref<InFlightDiagnostic()> emitError, APF
                                int64_t dim, bool interleaved, RopeScaling scaling,
                                APFloat factorF, int64_t originalMaxPosition,
                                APFloat lowFreqF, APFloat highFreqF, APFloat betaFastF,
-                               APFloat betaSlowF, APFloat mscale, APFloat mscaleAllDim) {
+                               APFloat betaSlowF, APFloat mscale, APFloat mscaleAllDim,
+                               APFloat attentionFactor) {
   double theta = thetaF.convertToDouble(), factor = factorF.convertToDouble();
   double lowFreqFactor = lowFreqF.convertToDouble(), highFreqFactor = highFreqF.convertToDouble();
   double betaFast = betaFastF.convertToDouble(), betaSlow = betaSlowF.convertToDouble();
@@ -53,5 +54,7 @@ LogicalResult RopeAttr::verify(function_ref<InFlightDiagnostic()> emitError, APF
     return emitError() << "llama3 rope scaling needs high_freq_factor > low_freq_factor";
   if (scaling == RopeScaling::yarn && !(betaFast > betaSlow))
     return emitError() << "yarn rope scaling needs beta_fast > beta_slow";
+  if (mscale.isNegative() || mscaleAllDim.isNegative() || attentionFactor.isNegative())
+    return emitError() << "yarn mscale, mscale_all_dim and attention_factor must be >= 0";
   return success();
 }

@@ -34,7 +34,7 @@ func.func @moe_layer(%x: tensor<?x64xbf16>, %pos: tensor<?xi32>, %cache: !ds.kv_
   // CHECK: ds.slice %{{.*}}[0, 16]
   %q_nope = ds.slice %q3 [0, 16] : tensor<?x4x24xbf16> -> tensor<?x4x16xbf16>
   %q_pe = ds.slice %q3 [16, 8] : tensor<?x4x24xbf16> -> tensor<?x4x8xbf16>
-  // CHECK: #ds.rope<theta = 1.000000e+04, dim = 8, interleaved = true, scaling = yarn, factor = 4.000000e+01, original_max_position = 4096, mscale_all_dim = 1.000000e+00>
+  // CHECK: #ds.rope<theta = 1.000000e+04, dim = 8, interleaved = true, scaling = yarn, factor = 4.000000e+01, original_max_position = 4096, mscale = 1.000000e+00, mscale_all_dim = 1.000000e+00>
   %q_rot = ds.rope %q_pe, %pos {rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true, scaling = yarn, factor = 40.0, original_max_position = 4096, mscale = 1.0, mscale_all_dim = 1.0>} : tensor<?x4x8xbf16>, tensor<?xi32>
   %kva = ds.linear @kv_a(%x) : tensor<?x64xbf16> -> tensor<?x40xbf16>
   %ckv = ds.slice %kva [0, 32] : tensor<?x40xbf16> -> tensor<?x32xbf16>

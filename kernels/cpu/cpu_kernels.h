@@ -1,0 +1,164 @@
+// CPU library kernels of the host target: one function per ds op, f32 activations, f32 accumulation.
+// This header is the contract between the runtime's plan executor and the kernels. LLVM-free.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ds::cpu {
+
+// Storage type of a weight. Activations are always f32 on the host target.
+enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3 };
+
+// A row-major weight matrix [rows, cols] (a vector is 1 x cols). FP8 weights may be
+// block-scaled as DeepSeek-V3 ships them: value = q * block_scale[r / block_rows][c / block_cols],
+// block_scale holding ceil(rows / block_rows) x ceil(cols / block_cols) f32 values.
+struct WeightView {
+  const void* data = nullptr;
+  WeightType type = WeightType::F32;
+  int64_t rows = 0, cols = 0;
+  const float* block_scale = nullptr;
+  int64_t block_rows = 0, block_cols = 0;
+};
+
+// Dequantizes row `r` of w into out[cols].
+void dequantRow(const WeightView& w, int64_t r, float* out);
+
+// Kernels use up to this many threads (default: hardware concurrency).
+void setNumThreads(int n);
+int numThreads();
+
+// Batch invariance (default on): every output row of linear/moe is computed with a reduction
+// order that depends only on K, so a sequence's results are bitwise identical whatever else is in
+// the batch. Off: linear with T >= 16 goes through cblas_sgemm (faster prefill, M-dependent order).
+void setBatchInvariant(bool on);
+bool batchInvariant();
+
+// y[T, N] = x[T, K] W^T (+ bias[N]), W = [N, K] (Hugging Face layout). bias may be null.
+void linear(const float* x, int64_t T, const WeightView& w, const float* bias, float* y);
+
+// y[t] = w[ids[t]] (dequantized). Out-of-range ids are the caller's error (checked before).
+void embed(const int32_t* ids, int64_t T, const WeightView& w, float* y);
+
+// y = x / sqrt(mean(x^2) + eps) * w over rows of H; w is 1 x H. In-place allowed (y == x).
+void rmsNorm(const float* x, int64_t T, int64_t H, const WeightView& w, float eps, float* y);
+
+// out = a + b (n elements); out may alias a or b.
+void add(const float* a, const float* b, int64_t n, float* out);
+// out = silu(gate) * up (n elements); out may alias gate or up.
+void swiglu(const float* gate, const float* up, int64_t n, float* out);
+
+//===----------------------------------------------------------------------===//
+// Rotary embedding (Hugging Face semantics for default, linear, llama3 and yarn)
+//===----------------------------------------------------------------------===//
+
+enum class RopeScaling : uint8_t { None, Linear, Llama3, Yarn };
+
+struct RopeParams {
+  double theta = 10000.0;
+  int64_t dim = 0;             // rotated channels (the first `dim` of each head)
+  bool interleaved = false;    // pairs (2i, 2i+1) instead of (i, i + dim/2)
+  RopeScaling scaling = RopeScaling::None;
+  double factor = 1.0;
+  int64_t original_max_position = 0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  double beta_fast = 32.0, beta_slow = 1.0;              // yarn
+  // yarn, Hugging Face semantics: 0 means "not given". attention_factor (cos/sin multiplier) is
+  // taken as given when > 0, else get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim)
+  // when both mscales are given, else get_mscale(factor) = 0.1 ln(factor) + 1.
+  double mscale = 0.0, mscale_all_dim = 0.0, attention_factor = 0.0;
+};
+
+// Precomputed inverse frequencies and the yarn attention factor applied to cos/sin.
+class RopeTable {
+ public:
+  explicit RopeTable(const RopeParams& p);
+  // Rotates x[T, heads, head_dim] in place at positions[T].
+  void apply(float* x, const int32_t* positions, int64_t T, int64_t heads, int64_t head_dim) const;
+  const RopeParams& params() const { return p_; }
+  float attentionFactor() const { return attention_factor_; }
+  const std::vector<float>& invFreq() const { return inv_freq_; }
+
+ private:
+  RopeParams p_;
+  float attention_factor_ = 1.0f;
+  std::vector<float> inv_freq_;  // dim / 2 values, computed in f32 like torch
+};
+
+//===----------------------------------------------------------------------===//
+// Paged KV cache and the ragged batch of one step
+//===----------------------------------------------------------------------===//
+
+// The tokens of one step: T tokens from S sequences, each token with its position and sequence.
+// Sequence s owns blocks block_table[s * max_blocks_per_seq + i] for positions
+// [i * block_size, (i + 1) * block_size).
+struct BatchView {
+  int64_t num_tokens = 0;
+  const int32_t* positions = nullptr;   // [T]
+  const int32_t* token_seq = nullptr;   // [T] sequence index of each token
+  int64_t num_seqs = 0;
+  const int32_t* block_table = nullptr; // [S, max_blocks_per_seq]
+  int64_t max_blocks_per_seq = 0;
+};
+
+// One layer of a GQA cache: k [num_blocks, block_size, kv_heads, head_dim],
+// v [num_blocks, block_size, kv_heads, v_dim].
+struct PagedKV {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t num_blocks = 0, block_size = 0, kv_heads = 0, head_dim = 0, v_dim = 0;
+};
+
+// Writes the step's k [T, kv_heads, head_dim] and v [T, kv_heads, v_dim] at their positions.
+void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const float* v);
+
+// Causal GQA over the cache (after kvWrite): token t attends to its sequence's positions
+// [max(0, pos_t - window + 1), pos_t] (window 0 = unlimited). q [T, Hq, D] -> out [T, Hq, Dv].
+void attention(const PagedKV& cache, const BatchView& batch, const float* q, int64_t q_heads,
+               float scale, int64_t sliding_window, float* out);
+
+// One layer of an MLA latent cache: [num_blocks, block_size, rank + rope_dim] (c_kv then k_rope).
+struct PagedLatentKV {
+  float* data = nullptr;
+  int64_t num_blocks = 0, block_size = 0, rank = 0, rope_dim = 0;
+};
+
+void mlaKvWrite(const PagedLatentKV& cache, const BatchView& batch, const float* c_kv,
+                const float* k_rope);
+
+// DeepSeek MLA: q_nope [T, H, Dn], q_rope [T, H, Dr] -> out [T, H, Dv] with
+// kv_b = [H * (Dn + Dv), R] (per head: Dn rows of W_uk then Dv rows of W_uv).
+// score = (W_uk^T q_nope) . c_kv + q_rope . k_rope, out = W_uv (sum p c_kv)  (absorbed form).
+void mlaAttention(const PagedLatentKV& cache, const BatchView& batch, const float* q_nope,
+                  const float* q_rope, const WeightView& kv_b, int64_t heads, int64_t nope_dim,
+                  int64_t v_dim, float scale, float* out);
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+enum class MoeScoring : uint8_t { Softmax, Sigmoid };
+enum class MoeTopkMethod : uint8_t { Greedy, GroupLimitedGreedy, NoauxTc };
+
+struct MoEGateParams {
+  int64_t top_k = 1, n_group = 1, topk_group = 1;
+  MoeScoring scoring = MoeScoring::Softmax;
+  MoeTopkMethod method = MoeTopkMethod::Greedy;
+  bool norm_topk_prob = false;
+  float routed_scaling_factor = 1.0f;
+};
+
+// Router for x [T, H] with gate w [E, H] and optional correction_bias [E]:
+// weights [T, top_k] f32, ids [T, top_k], exactly as Hugging Face's DeepSeek-V2/V3 gates.
+void moeGate(const float* x, int64_t T, int64_t H, const WeightView& w,
+             const float* correction_bias, const MoEGateParams& p, float* weights, int32_t* ids);
+
+// out[t] = sum_j weights[t, j] * down_e(silu(gate_e x) * up_e x), e = ids[t, j], with per-expert
+// views gate[e], up[e] ([I, H]) and down[e] ([H, I]). Tokens are grouped per expert so each
+// expert's weights are read once per step. out is overwritten.
+void moeExperts(const float* x, int64_t T, int64_t H, const float* weights, const int32_t* ids,
+                int64_t top_k, const WeightView* gate, const WeightView* up,
+                const WeightView* down, int64_t num_experts, float* out);
+
+}  // namespace ds::cpu
