@@ -4,6 +4,7 @@
 #include "mlir/Pass/Pass.h"
 
 #include "dialects/ds/DsDialect.h"
+#include "dialects/dsk/DskDialect.h"
 
 namespace mlir::ds {
 

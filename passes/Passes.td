@@ -33,4 +33,40 @@ def DropUnusedWeightsPass : Pass<"ds-graph-drop-unused-weights", "::mlir::Module
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// lowering/: ds graph -> dsk kernel plan
+//===----------------------------------------------------------------------===//
+
+def ConvertDsToKernelsPass : Pass<"ds-convert-to-kernels", "::mlir::ModuleOp"> {
+  let summary = "Lowers func @forward (ds graph) to func @step (dsk buffers and launches)";
+  let description = [{
+    Every ds op becomes one `dsk.launch` of the library kernel implementing it,
+    reading the buffers of its operands and writing freshly allocated ones
+    (memory planning reuses them later); `ds.view` becomes `dsk.view` (no copy).
+    The KV cache operand disappears: attention launches address the cache by
+    their `layer` parameter. The step's inputs are the token ids, positions and
+    logit rows; its result is the logits buffer ([R, vocab]).
+
+    Before:
+    ```mlir
+    func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %c: !ds.kv_cache, %rows: tensor<?xi32>) -> tensor<?x512xf32> {
+      %h = ds.embed @embed(%ids) : tensor<?xi32> -> tensor<?x64xf32>
+      %l = ds.logits @embed(%h, rows %rows : tensor<?xi32>) : tensor<?x64xf32> -> tensor<?x512xf32>
+      return %l : tensor<?x512xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x512xf32> {
+      %0 = dsk.alloc tokens : memref<?x64xf32>
+      dsk.launch embed ins(%ids : memref<?xi32>) outs(%0 : memref<?x64xf32>) weights [@embed] params {}
+      %1 = dsk.alloc logit_rows : memref<?x512xf32>
+      dsk.launch logits ins(%0, %rows : memref<?x64xf32>, memref<?xi32>) outs(%1 : memref<?x512xf32>) weights [@embed] params {}
+      return %1 : memref<?x512xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::dsk::DSKDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif // DS_PASSES_TD

@@ -11,7 +11,7 @@
 
 int main(int argc, char** argv) {
   mlir::DialectRegistry registry;
-  registry.insert<mlir::ds::DSDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
+  registry.insert<mlir::ds::DSDialect, mlir::dsk::DSKDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
                   mlir::tensor::TensorDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();

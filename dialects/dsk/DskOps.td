@@ -1,0 +1,84 @@
+// The `dsk` dialect: the kernel-level step plan (buffers, views, library-kernel launches).
+#ifndef DSK_OPS_TD
+#define DSK_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def DSK_Dialect : Dialect {
+  let name = "dsk";
+  let cppNamespace = "::mlir::dsk";
+  let summary = "Kernel-level plan of one model step: buffers and library-kernel launches";
+  let description = [{
+    What the runtime executes. A `func.func @step` takes the step's token ids,
+    positions and logit rows as memrefs whose first dimension is the step's
+    token count T or logit-row count R, allocates activation buffers with
+    `dsk.alloc`, reinterprets them with `dsk.view` and runs kernels with
+    `dsk.launch`. The KV cache is implicit: attention launches name their layer.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+def DSK_Kernel : I32EnumAttr<"Kernel", "library kernel", [
+    I32EnumAttrCase<"embed", 0>, I32EnumAttrCase<"rms_norm", 1>,
+    I32EnumAttrCase<"linear", 2>, I32EnumAttrCase<"add", 3>,
+    I32EnumAttrCase<"swiglu", 4>, I32EnumAttrCase<"slice", 5>,
+    I32EnumAttrCase<"rope", 6>, I32EnumAttrCase<"attention", 7>,
+    I32EnumAttrCase<"mla_attention", 8>, I32EnumAttrCase<"moe_gate", 9>,
+    I32EnumAttrCase<"moe_experts", 10>, I32EnumAttrCase<"logits", 11>]> {
+  let cppNamespace = "::mlir::dsk";
+  let genSpecializedAttr = 0;
+}
+def DSK_KernelAttr : EnumAttr<DSK_Dialect, DSK_Kernel, "kernel">;
+
+def DSK_RowSpace : I32EnumAttr<"RowSpace", "what a buffer's first dimension counts", [
+    I32EnumAttrCase<"tokens", 0>, I32EnumAttrCase<"logit_rows", 1>]> {
+  let cppNamespace = "::mlir::dsk";
+  let genSpecializedAttr = 0;
+}
+def DSK_RowSpaceAttr : EnumAttr<DSK_Dialect, DSK_RowSpace, "rows">;
+
+class DSK_Op<string mnemonic, list<Trait> traits = []> : Op<DSK_Dialect, mnemonic, traits>;
+
+def DSK_Buffer : MemRefRankOf<[F32, F16, BF16, I32], [1, 2, 3]>;
+
+def DSK_AllocOp : DSK_Op<"alloc", [MemoryEffects<[MemAlloc]>]> {
+  let summary = "an activation buffer of the step, first dimension T or R";
+  let arguments = (ins DSK_RowSpaceAttr:$rows);
+  let results = (outs DSK_Buffer:$buffer);
+  let assemblyFormat = "custom<RowSpace>($rows) attr-dict `:` type($buffer)";
+  let hasVerifier = 1;
+}
+
+def DSK_ViewOp : DSK_Op<"view", [Pure]> {
+  let summary = "the same bytes with other trailing dimensions";
+  let arguments = (ins DSK_Buffer:$source);
+  let results = (outs DSK_Buffer:$result);
+  let assemblyFormat = "$source attr-dict `:` type($source) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def DSK_LaunchOp : DSK_Op<"launch", [AttrSizedOperandSegments]> {
+  let summary = "runs one library kernel: reads `ins` and weights, writes `outs`";
+  let description = [{
+    ```mlir
+    dsk.launch linear ins(%x : memref<?x64xf32>) outs(%y : memref<?x128xf32>)
+        weights [@model.layers.0.mlp.up_proj.weight] params {}
+    ```
+    `params` carries the kernel's parameters (eps, rope, layer, scale, ...)
+    taken from the ds op it implements.
+  }];
+  let arguments = (ins DSK_KernelAttr:$kernel, Variadic<DSK_Buffer>:$ins,
+                       Variadic<DSK_Buffer>:$outs, SymbolRefArrayAttr:$weights,
+                       DictionaryAttr:$params);
+  let assemblyFormat = [{
+    $kernel `ins` `(` $ins `:` type($ins) `)` `outs` `(` $outs `:` type($outs) `)`
+    `weights` $weights `params` $params attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // DSK_OPS_TD
