@@ -21,8 +21,8 @@ pcre2_match_data* threadMatchData() {
 
 StatusOr<std::shared_ptr<Regex>> Regex::compile(std::string_view pattern, bool literal,
                                                 std::string_view where) {
-  uint32_t options = PCRE2_UTF | PCRE2_UCP;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2 rejects UCP together with LITERAL; a literal needs no character classes anyway.
+  uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   int error = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
