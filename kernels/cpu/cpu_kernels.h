@@ -68,7 +68,14 @@ struct RopeParams {
   // taken as given when > 0, else get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim)
   // when both mscales are given, else get_mscale(factor) = 0.1 ln(factor) + 1.
   double mscale = 0.0, mscale_all_dim = 0.0, attention_factor = 0.0;
+  bool truncate = true;  // yarn: floor/ceil the correction range (HF rope_parameters["truncate"])
 };
+
+// Hugging Face's yarn_get_mscale: 1 for scale <= 1, else 0.1 * mscale * ln(scale) + 1.
+double yarnGetMscale(double scale, double mscale);
+// The softmax scale of DeepSeek MLA: qk_head_dim^-0.5, times yarnGetMscale(factor,
+// mscale_all_dim)^2 when scaling is not None and mscale_all_dim != 0 (HF yarn_apply_mscale).
+float mlaSoftmaxScale(const RopeParams& p, int64_t qk_head_dim);
 
 // Precomputed inverse frequencies and the yarn attention factor applied to cos/sin.
 class RopeTable {

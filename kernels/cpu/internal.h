@@ -1,0 +1,82 @@
+// Private helpers shared by the CPU kernels: threading, weight decoding and the fixed-order dot tiles.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "cpu/cpu_kernels.h"
+
+namespace ds::cpu::detail {
+
+// Runs f(begin, end) over [0, n) split into contiguous ranges, one per thread. Work below
+// min_per_thread items per thread (or a call from inside a parallel region) runs serially.
+// Results never depend on the split: every output element is computed by one thread only.
+template <class F>
+void parallelFor(int64_t n, int64_t min_per_thread, F&& f) {
+  if (n <= 0) return;
+  int64_t nt = std::min<int64_t>(numThreads(), n / std::max<int64_t>(1, min_per_thread));
+  if (nt <= 1 || omp_in_parallel()) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    int64_t tid = omp_get_thread_num(), cnt = omp_get_num_threads();
+    int64_t b = n * tid / cnt, e = n * (tid + 1) / cnt;
+    if (b < e) f(b, e);
+  }
+}
+
+// Exact conversions of one stored element to f32.
+inline float bitsToF32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline float bf16ToF32(uint16_t h) { return bitsToF32(static_cast<uint32_t>(h) << 16); }
+inline float f16ToF32(uint16_t h) {
+  uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
+  uint32_t em = h & 0x7fffu;
+  uint32_t bits = (em << 13) + (112u << 23);   // rebias exponent 15 -> 127
+  if (em >= 0x7c00u) bits += 112u << 23;       // inf / nan keep exponent 255
+  float v = bitsToF32(bits);
+  if (em < 0x400u) v = static_cast<float>(em) * 0x1p-24f;  // subnormal
+  return sign ? -v : v;
+}
+// float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN.
+inline float fp8e4m3ToF32(uint8_t q) {
+  uint32_t em = q & 0x7fu;
+  float v = bitsToF32((em << 20) + (120u << 23));
+  if (em < 8u) v = static_cast<float>(em) * 0x1p-9f;  // subnormal
+  if (em == 0x7fu) v = bitsToF32(0x7fc00000u);
+  return (q & 0x80u) ? -v : v;
+}
+
+// Decodes n elements of a stored row (no block scale) to f32.
+void decodeSpan(WeightType type, const void* src, int64_t n, float* out);
+
+// Rows [r0, r0 + n) of w as f32: a pointer into w for F32, else dequantized into buf.
+const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<float>& buf);
+
+// y[i * ldy + j] = sum_k x[i * ldx + k] * w[j * ldw + k] for i < M, j < N. Every element is
+// reduced in the same order (8 lanes over k, a fixed lane tree, then the tail), whatever M and N
+// are, so a row's result never depends on the other rows of the call.
+void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw, int64_t N,
+             int64_t K, float* y, int64_t ldy);
+// One dot product with the same order as dotTile.
+float dot(const float* a, const float* b, int64_t K);
+
+// Softmax over scores[0, n) in place as HF does it: f32, max-subtracted, exp, divided by the sum.
+void softmaxInPlace(float* scores, int64_t n);
+
+// Cache slot (block * block_size + offset) that holds position pos of sequence s.
+inline int64_t slotOf(const BatchView& b, int64_t block_size, int64_t s, int64_t pos) {
+  const int32_t block = b.block_table[s * b.max_blocks_per_seq + pos / block_size];
+  return int64_t{block} * block_size + pos % block_size;
+}
+
+}  // namespace ds::cpu::detail

@@ -1,0 +1,167 @@
+// Test helpers: random weights of every storage type and independent decoders in double precision.
+#include "reference.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace ds::cpu::test {
+
+double decodeF16(uint16_t h) {
+  const int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+  double v;
+  if (e == 0) v = std::ldexp(m / 1024.0, -14);
+  else if (e == 31) v = m ? std::numeric_limits<double>::quiet_NaN() : INFINITY;
+  else v = std::ldexp(1.0 + m / 1024.0, e - 15);
+  return sign ? -v : v;
+}
+
+double decodeBf16(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+double decodeFp8E4M3(uint8_t q) {
+  const int sign = q >> 7, e = (q >> 3) & 15, m = q & 7;
+  if (e == 15 && m == 7) return std::numeric_limits<double>::quiet_NaN();
+  double v = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return sign ? -v : v;
+}
+
+namespace {
+
+uint16_t toBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Nearest f16 by search over the finite codes of the right sign (slow but obviously right).
+uint16_t toF16(float f) {
+  uint16_t best = 0;
+  double best_err = INFINITY;
+  const uint16_t sign = f < 0 ? 0x8000 : 0;
+  for (uint32_t c = 0; c < 0x7c00; ++c) {
+    double err = std::fabs(decodeF16(static_cast<uint16_t>(c | sign)) - f);
+    if (err < best_err) best_err = err, best = static_cast<uint16_t>(c | sign);
+  }
+  return best;
+}
+
+}  // namespace
+
+OwnedWeight randomWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, float amp,
+                         int64_t block_rows, int64_t block_cols) {
+  OwnedWeight w;
+  const int64_t n = rows * cols;
+  switch (type) {
+    case WeightType::F32: {
+      w.bytes.resize(n * 4);
+      for (int64_t i = 0; i < n; ++i) {
+        float f = rng.uniform(-amp, amp);
+        std::memcpy(w.bytes.data() + i * 4, &f, 4);
+      }
+      break;
+    }
+    case WeightType::BF16:
+    case WeightType::F16: {
+      w.bytes.resize(n * 2);
+      // f16 by search is slow: draw codes from a small pool of encoded values instead.
+      std::vector<uint16_t> pool(256);
+      for (auto& c : pool) {
+        float f = rng.uniform(-amp, amp);
+        c = type == WeightType::BF16 ? toBf16(f) : toF16(f);
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t c = type == WeightType::BF16 ? toBf16(rng.uniform(-amp, amp)) : pool[rng.index(256)];
+        std::memcpy(w.bytes.data() + i * 2, &c, 2);
+      }
+      break;
+    }
+    case WeightType::F8E4M3: {
+      w.bytes.resize(n);
+      for (int64_t i = 0; i < n; ++i) {
+        uint8_t q;
+        do q = static_cast<uint8_t>(rng.index(256)); while ((q & 0x7f) == 0x7f);
+        w.bytes[i] = q;
+      }
+      if (block_rows > 0) {
+        const int64_t nrb = (rows + block_rows - 1) / block_rows;
+        const int64_t ncb = (cols + block_cols - 1) / block_cols;
+        w.scales.resize(nrb * ncb);
+        // FP8 values reach 448; scales bring them back to ~amp.
+        for (auto& s : w.scales) s = rng.uniform(0.5f, 1.5f) * amp / 448.0f;
+      }
+      break;
+    }
+  }
+  w.view.data = w.bytes.data();
+  w.view.type = type;
+  w.view.rows = rows;
+  w.view.cols = cols;
+  if (!w.scales.empty()) {
+    w.view.block_scale = w.scales.data();
+    w.view.block_rows = block_rows;
+    w.view.block_cols = block_cols;
+  }
+  return w;
+}
+
+OwnedWeight f32Weight(const std::vector<float>& values, int64_t rows, int64_t cols) {
+  OwnedWeight w;
+  w.bytes.resize(values.size() * 4);
+  std::memcpy(w.bytes.data(), values.data(), w.bytes.size());
+  w.view.data = w.bytes.data();
+  w.view.type = WeightType::F32;
+  w.view.rows = rows;
+  w.view.cols = cols;
+  return w;
+}
+
+std::vector<double> refDequant(const WeightView& w) {
+  std::vector<double> out(w.rows * w.cols);
+  const auto* b = static_cast<const uint8_t*>(w.data);
+  for (int64_t r = 0; r < w.rows; ++r)
+    for (int64_t c = 0; c < w.cols; ++c) {
+      const int64_t i = r * w.cols + c;
+      double v = 0;
+      switch (w.type) {
+        case WeightType::F32: {
+          float f;
+          std::memcpy(&f, b + i * 4, 4);
+          v = f;
+          break;
+        }
+        case WeightType::F16:
+        case WeightType::BF16: {
+          uint16_t h;
+          std::memcpy(&h, b + i * 2, 2);
+          v = w.type == WeightType::F16 ? decodeF16(h) : decodeBf16(h);
+          break;
+        }
+        case WeightType::F8E4M3: v = decodeFp8E4M3(b[i]); break;
+      }
+      if (w.block_scale) {
+        const int64_t ncb = (w.cols + w.block_cols - 1) / w.block_cols;
+        v *= w.block_scale[(r / w.block_rows) * ncb + c / w.block_cols];
+      }
+      out[i] = v;
+    }
+  return out;
+}
+
+double maxRelErr(const std::vector<float>& got, const std::vector<double>& want) {
+  double scale = 0, err = 0;
+  for (double v : want) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < got.size(); ++i) {
+    double d = std::fabs(double(got[i]) - want[i]);
+    if (std::isnan(d)) return INFINITY;
+    err = std::max(err, d);
+  }
+  return err / (scale > 0 ? scale : 1.0);
+}
+
+}  // namespace ds::cpu::test
