@@ -205,7 +205,9 @@ TEST(SafetensorsRoundTripTest, EveryDtype) {
   // Sorted by name, and the tensors tile the data area with no gap (what other readers require).
   uint64_t covered = 0;
   for (size_t i = 0; i < file.tensors().size(); ++i) {
-    if (i > 0) EXPECT_LT(file.tensors()[i - 1].name, file.tensors()[i].name);
+    if (i > 0) {
+      EXPECT_LT(file.tensors()[i - 1].name, file.tensors()[i].name);
+    }
     covered += file.tensors()[i].nbytes;
   }
   EXPECT_EQ(covered, file.fileSize() - 8 - file.headerSize());
