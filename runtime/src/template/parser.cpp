@@ -92,7 +92,7 @@ class Parser {
       const Token& t = cur();
       if (t.type == Tok::Eof) {
         if (ends.empty()) { --block_depth_; return ""; }
-        error(*opener, "unclosed '" + opener_name + "' block: reached the end of the template looking for '" + ends.back() + "'");
+        error(*opener, "unclosed '" + opener_name + "' block: reached the end of the template looking for 'end" + opener_name + "'");
       }
       if (t.type == Tok::Text) {
         auto s = stmt(StmtKind::Text, t);
