@@ -20,14 +20,16 @@ struct ArchDefaults {
   int64_t max_position_embeddings;
   std::optional<int64_t> bos;
   std::optional<int64_t> eos;
+  // HF class default when the key is absent (an explicit null means num_attention_heads).
+  std::optional<int64_t> kv_heads;
 };
 
 const ArchDefaults kArchs[] = {
-    {"llama", ModelArch::kLlama, 2048, 1, 2},
-    {"qwen2", ModelArch::kQwen2, 32768, std::nullopt, std::nullopt},
-    {"mistral", ModelArch::kMistral, 4096 * 32, 1, 2},
-    {"deepseek_v2", ModelArch::kDeepseekV2, 2048, 100000, 100001},
-    {"deepseek_v3", ModelArch::kDeepseekV3, 4096, 0, 1},
+    {"llama", ModelArch::kLlama, 2048, 1, 2, std::nullopt},
+    {"qwen2", ModelArch::kQwen2, 32768, std::nullopt, std::nullopt, 32},
+    {"mistral", ModelArch::kMistral, 4096 * 32, 1, 2, 8},
+    {"deepseek_v2", ModelArch::kDeepseekV2, 2048, 100000, 100001, std::nullopt},
+    {"deepseek_v3", ModelArch::kDeepseekV3, 4096, 0, 1, std::nullopt},  // MLA: kv heads == heads
 };
 
 std::string describe(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -172,7 +174,10 @@ Status parseCommon(const ConfigFields& f, const ArchDefaults& defaults, ModelCon
   DS_RETURN_IF_ERROR(f.getInt("intermediate_size", &c->intermediate_size, std::nullopt));
   DS_RETURN_IF_ERROR(f.getInt("num_hidden_layers", &c->num_hidden_layers, std::nullopt));
   DS_RETURN_IF_ERROR(f.getInt("num_attention_heads", &c->num_attention_heads, std::nullopt));
-  DS_RETURN_IF_ERROR(f.getInt("num_key_value_heads", &c->num_key_value_heads, c->num_attention_heads));
+  const bool kv_absent = !f.has("num_key_value_heads") && !f.isNull("num_key_value_heads");
+  DS_RETURN_IF_ERROR(f.getInt("num_key_value_heads", &c->num_key_value_heads,
+                              kv_absent ? defaults.kv_heads.value_or(c->num_attention_heads)
+                                        : c->num_attention_heads));
   DS_RETURN_IF_ERROR(f.getInt("max_position_embeddings", &c->max_position_embeddings,
                               defaults.max_position_embeddings));
   for (auto [key, value] : {std::pair<const char*, int64_t>{"vocab_size", c->vocab_size},

@@ -56,7 +56,10 @@ TEST(HFConfigErrorsTest, UnsupportedModelTypeAndMathFields) {
   expectError(with(llamaBase(), "partial_rotary_factor", 0.5), DS_UNSUPPORTED,
               "unsupported: partial_rotary_factor=0.5");
   expectError(with(llamaBase(), "final_logit_softcapping", 30.0), DS_UNSUPPORTED, "final_logit_softcapping");
-  expectError(with(with(llamaBase(), "model_type", "mistral"), "attention_bias", true), DS_UNSUPPORTED,
+  expectError(with(with(llamaBase(), "model_type", "mistral"), "attention_bias", true), DS_INVALID_ARGUMENT,
+              "(8) must divide num_attention_heads (4)");  // Mistral's absent kv heads default to 8
+  expectError(with(with(with(llamaBase(), "model_type", "mistral"), "num_key_value_heads", 2), "attention_bias", true),
+              DS_UNSUPPORTED,
               "attention_bias=true");
 }
 
@@ -138,15 +141,22 @@ TEST(HFConfigErrorsTest, DefaultsAndBiases) {
             (std::vector<int64_t>{128001, 128008, 128009}));
   EXPECT_FALSE(parseOk(with(llamaBase(), "bos_token_id", nullptr)).bos_token_id.has_value());
   EXPECT_EQ(parseOk(with(llamaBase(), "dtype", "bfloat16")).torch_dtype, "bfloat16");
+  // Absent num_key_value_heads takes the HF class default (Mistral 8, Qwen2 32); null means MHA.
+  json mistral = with(with(llamaBase(), "model_type", "mistral"), "num_attention_heads", 16);
+  EXPECT_EQ(parseOk(mistral).num_key_value_heads, 8);
+  EXPECT_EQ(parseOk(with(mistral, "num_key_value_heads", nullptr)).num_key_value_heads, 16);
+  json qwen = with(with(with(llamaBase(), "model_type", "qwen2"), "num_attention_heads", 32), "hidden_size", 256);
+  EXPECT_EQ(parseOk(qwen).num_key_value_heads, 32);
+  EXPECT_EQ(parseOk(with(qwen, "num_attention_heads", 64)).num_key_value_heads, 32);
 }
 
 TEST(HFConfigErrorsTest, SlidingWindows) {
-  json qwen = with(llamaBase(), "model_type", "qwen2");
+  json qwen = with(with(llamaBase(), "model_type", "qwen2"), "num_key_value_heads", 2);
   qwen.update(json{{"use_sliding_window", true}, {"sliding_window", 1024}, {"max_window_layers", 2}});
   EXPECT_EQ(parseOk(qwen).layer_sliding_window, (std::vector<int64_t>{0, 0, 1024, 1024}));
   qwen["use_sliding_window"] = false;
   EXPECT_EQ(parseOk(qwen).layer_sliding_window, (std::vector<int64_t>(4, 0)));
-  json mistral = with(llamaBase(), "model_type", "mistral");
+  json mistral = with(with(llamaBase(), "model_type", "mistral"), "num_key_value_heads", 2);
   EXPECT_EQ(parseOk(mistral).layer_sliding_window, (std::vector<int64_t>(4, 4096)));  // HF default
   mistral["sliding_window"] = nullptr;
   EXPECT_EQ(parseOk(mistral).slidingWindow(2), 0);
