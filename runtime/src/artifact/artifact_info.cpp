@@ -1,0 +1,58 @@
+// Dtype sizes, KV bytes per token and weight totals computed from artifact metadata.
+#include "artifact/artifact_info.h"
+
+namespace ds::artifact {
+
+size_t dtypeSize(fb::DType dtype) {
+  switch (dtype) {
+    case fb::DType_F32: return 4;
+    case fb::DType_F16: return 2;
+    case fb::DType_BF16: return 2;
+    case fb::DType_F8_E4M3: return 1;
+    case fb::DType_I8: return 1;
+    case fb::DType_I32: return 4;
+  }
+  return 0;
+}
+
+bool shapeElements(const flatbuffers::Vector<int64_t>* shape, uint64_t* out) {
+  uint64_t n = 1;
+  if (shape) {
+    for (int64_t d : *shape) {
+      if (d < 0) return false;
+      const uint64_t u = static_cast<uint64_t>(d);
+      if (u != 0 && n > UINT64_MAX / u) return false;
+      n *= u;
+    }
+  }
+  *out = n;
+  return true;
+}
+
+static uint64_t nonNegative(int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; }
+
+uint64_t kvBytesPerToken(const fb::KVCacheSpec& spec) {
+  const uint64_t elem = dtypeSize(spec.dtype());
+  const uint64_t layers = nonNegative(spec.num_layers());
+  switch (spec.kind()) {
+    case fb::KVKind_GQA: {
+      const uint64_t k = nonNegative(spec.head_dim());
+      const uint64_t v = spec.v_dim() > 0 ? nonNegative(spec.v_dim()) : k;
+      return layers * nonNegative(spec.kv_heads()) * (k + v) * elem;
+    }
+    case fb::KVKind_MLA:
+      return layers * (nonNegative(spec.rank()) + nonNegative(spec.rope_dim())) * elem;
+    default:
+      return 0;
+  }
+}
+
+uint64_t weightBytes(const fb::Artifact& meta) {
+  uint64_t total = 0;
+  if (meta.segments()) {
+    for (const fb::Segment* s : *meta.segments()) total += s->size();
+  }
+  return total;
+}
+
+}  // namespace ds::artifact

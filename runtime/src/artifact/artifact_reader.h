@@ -1,0 +1,63 @@
+// Opens a .dsa artifact: mmaps it, verifies header, metadata and (optionally) weight checksums.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "artifact/format.h"
+#include "artifact_generated.h"
+#include "base/status.h"
+
+namespace ds {
+class MappedFile;
+}
+
+namespace ds::artifact {
+
+class Artifact {
+ public:
+  struct Options {
+    // Hashes every weight segment at open (reads all weights once). Off: only header and
+    // metadata are checked, and the weights are paged in lazily when used.
+    bool verify_weights = true;
+  };
+
+  // mmaps the file and checks, in this order, with one message each naming the file:
+  // shorter than the header (DATA_LOSS "truncated"), wrong magic (INVALID_ARGUMENT "not a ds
+  // artifact"), schema version != kSchemaVersion (FAILED_PRECONDITION, says to rebuild with
+  // ds-compile), header checksum, header_size, file_size vs the real size ("truncated" /
+  // "trailing bytes"), metadata range, metadata checksum, flatbuffers Verifier + file
+  // identifier, segment ranges (inside the file, 64-byte aligned, disjoint), tensor/plan
+  // references, and each segment's XXH64 unless !options.verify_weights. All other corruption
+  // is DATA_LOSS; a missing file NOT_FOUND; a directory INVALID_ARGUMENT.
+  static StatusOr<std::unique_ptr<Artifact>> open(const std::string& path);
+  static StatusOr<std::unique_ptr<Artifact>> open(const std::string& path, const Options& options);
+  ~Artifact();
+  Artifact(const Artifact&) = delete;
+  Artifact& operator=(const Artifact&) = delete;
+
+  const fb::Artifact* meta() const { return meta_; }  // the verified flatbuffer root
+  const FileHeader& header() const { return header_; }
+  // Start of segment `index` in the mapping (64-byte aligned); nullptr if out of range.
+  const uint8_t* segmentData(uint32_t index) const;
+  // The first tensor named `name` (shards of one weight share a name), or nullptr.
+  const fb::Tensor* findTensor(std::string_view name) const;
+  // A tensor's bytes (t.nbytes() of them): a pointer into the mapping, never a copy.
+  const uint8_t* tensorData(const fb::Tensor& t) const { return segmentData(t.segment()); }
+  uint64_t fileSize() const;
+  const std::string& path() const;
+
+ private:
+  Artifact() = default;
+  Status verify(const Options& options);
+
+  std::unique_ptr<MappedFile> file_;
+  FileHeader header_{};
+  const fb::Artifact* meta_ = nullptr;
+  std::unordered_map<std::string_view, const fb::Tensor*> by_name_;
+};
+
+}  // namespace ds::artifact

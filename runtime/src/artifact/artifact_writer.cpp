@@ -1,0 +1,203 @@
+// ArtifactWriter: segments streamed into a temp file with XXH64, metadata last, header at 0, rename.
+#include "artifact/artifact_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "artifact/format.h"
+#include "artifact/layout.h"
+#include "artifact/metadata_check.h"
+
+namespace ds::artifact {
+namespace {
+
+std::string errnoText() { return std::strerror(errno); }
+
+std::string directoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Persists the rename itself: without it a crash right after finish() could lose the new name.
+void syncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// `fill` is the caller's code: keep its exceptions from crossing our API.
+Status callFill(const ArtifactWriter::FillFn& fill, uint8_t* dst, uint64_t offset, uint64_t n) {
+  try {
+    return fill(dst, offset, n);
+  } catch (const std::exception& e) {
+    return internalError(std::string("fill threw: ") + e.what());
+  } catch (...) {
+    return internalError("fill threw an exception");
+  }
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::string& path) {
+  if (path.empty()) return invalidArgument("artifact path is empty");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return invalidArgument(path + ": is a directory, cannot write an artifact there");
+  }
+  std::unique_ptr<ArtifactWriter> w(new ArtifactWriter());
+  w->path_ = path;
+  w->temp_path_ = path + ".tmp." + std::to_string(::getpid());
+  w->fd_ = ::open(w->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (w->fd_ < 0) {
+    const int err = errno;
+    return Status(err == ENOENT ? DS_NOT_FOUND : DS_INVALID_ARGUMENT,
+                  w->temp_path_ + ": cannot create: " + std::strerror(err));
+  }
+  // The header is written last; reserve its bytes now so segments start at data_offset.
+  const FileHeader zero{};
+  if (Status s = w->writeAll(&zero, sizeof(zero)); !s.isOk()) return s;
+  return StatusOr<std::unique_ptr<ArtifactWriter>>(std::move(w));
+}
+
+ArtifactWriter::~ArtifactWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+Status ArtifactWriter::fail(Status status) {
+  if (failed_.isOk()) failed_ = status;
+  return status;
+}
+
+Status ArtifactWriter::writeAll(const void* data, uint64_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (size > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(size, 1ull << 30));
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return fail(Status(DS_INTERNAL, temp_path_ + ": write failed at offset " +
+                                          std::to_string(end_) + ": " + errnoText()));
+    }
+    p += w;
+    size -= static_cast<uint64_t>(w);
+    end_ += static_cast<uint64_t>(w);
+  }
+  return Status::ok();
+}
+
+Status ArtifactWriter::padTo(uint64_t offset) {
+  static const uint8_t kZeros[kAlignment] = {};
+  if (offset < end_ || offset - end_ > kAlignment) {
+    return fail(internalError(temp_path_ + ": bad padding target " + std::to_string(offset)));
+  }
+  return writeAll(kZeros, offset - end_);
+}
+
+StatusOr<uint32_t> ArtifactWriter::addSegment(uint64_t size, const FillFn& fill) {
+  if (!failed_.isOk()) return failed_;
+  if (finished_) return invalidArgument(path_ + ": addSegment() after finish()");
+  if (segments_.size() >= UINT32_MAX) return fail(invalidArgument(path_ + ": too many segments"));
+  StatusOr<SegmentPlacement> place = placeSegment(end_, size);
+  if (!place.isOk()) return fail(Status(DS_INVALID_ARGUMENT, path_ + ": " + place.status().message()));
+  DS_RETURN_IF_ERROR(padTo(place->offset));
+
+  if (chunk_.empty() && size > 0) chunk_.resize(static_cast<size_t>(std::min(size, kChunkSize)));
+  XXH64_state_t* state = XXH64_createState();
+  if (!state) return fail(Status(DS_OUT_OF_MEMORY, path_ + ": cannot allocate an XXH64 state"));
+  XXH64_reset(state, 0);
+  Status status;
+  for (uint64_t done = 0; done < size && status.isOk();) {
+    const uint64_t n = std::min<uint64_t>(size - done, chunk_.size());
+    status = callFill(fill, chunk_.data(), done, n);
+    if (!status.isOk()) {
+      status = Status(status.code(), path_ + ": segment " + std::to_string(segments_.size()) +
+                                         ": " + status.message());
+      break;
+    }
+    XXH64_update(state, chunk_.data(), static_cast<size_t>(n));
+    status = writeAll(chunk_.data(), n);
+    done += n;
+  }
+  const uint64_t digest = XXH64_digest(state);
+  XXH64_freeState(state);
+  if (!status.isOk()) return fail(status);
+  segments_.push_back({place->offset, size, digest});
+  return static_cast<uint32_t>(segments_.size() - 1);
+}
+
+StatusOr<uint32_t> ArtifactWriter::addSegmentFromMemory(const void* data, uint64_t size) {
+  const auto* src = static_cast<const uint8_t*>(data);
+  return addSegment(size, [src](uint8_t* dst, uint64_t offset, uint64_t n) {
+    std::memcpy(dst, src + offset, static_cast<size_t>(n));
+    return Status::ok();
+  });
+}
+
+Status ArtifactWriter::finish(const uint8_t* metadata, size_t metadata_size) {
+  if (!failed_.isOk()) return failed_;
+  if (finished_) return invalidArgument(path_ + ": finish() called twice");
+  const std::string what = path_ + " (finish)";
+  const fb::Artifact* meta = nullptr;
+  if (Status s = verifyMetadataBuffer(what, metadata, metadata_size, &meta); !s.isOk()) {
+    return fail(Status(DS_INVALID_ARGUMENT, s.message()));
+  }
+  const size_t listed = meta->segments() ? meta->segments()->size() : 0;
+  if (listed != segments_.size()) {
+    return fail(invalidArgument(what + ": metadata lists " + std::to_string(listed) +
+                                " segments, the writer wrote " + std::to_string(segments_.size())));
+  }
+  for (size_t i = 0; i < listed; ++i) {
+    const fb::Segment* s = meta->segments()->Get(static_cast<flatbuffers::uoffset_t>(i));
+    const SegmentInfo& w = segments_[i];
+    if (s->offset() != w.offset || s->size() != w.size || s->xxh64() != w.xxh64) {
+      return fail(invalidArgument(what + ": metadata segments[" + std::to_string(i) +
+                                  "] differs from the written segment (copy segments())"));
+    }
+  }
+  if (Status s = checkReferences(what, *meta); !s.isOk()) {
+    return fail(Status(DS_INVALID_ARGUMENT, s.message()));
+  }
+
+  FileHeader header{};
+  std::memcpy(header.magic, kMagic, sizeof(kMagic));
+  header.schema_version = kSchemaVersion;
+  header.header_size = sizeof(FileHeader);
+  StatusOr<SegmentPlacement> place = placeSegment(end_, metadata_size);
+  if (!place.isOk()) return fail(Status(DS_INVALID_ARGUMENT, path_ + ": " + place.status().message()));
+  header.metadata_offset = place->offset;
+  header.metadata_size = metadata_size;
+  header.metadata_xxh64 = xxh64(metadata, metadata_size);
+  header.data_offset = sizeof(FileHeader);
+  header.file_size = place->end;
+  header.header_xxh64 = headerChecksum(header);
+
+  DS_RETURN_IF_ERROR(padTo(place->offset));
+  DS_RETURN_IF_ERROR(writeAll(metadata, metadata_size));
+  if (::pwrite(fd_, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
+    return fail(internalError(temp_path_ + ": writing the header failed: " + errnoText()));
+  }
+  if (::fsync(fd_) != 0) return fail(internalError(temp_path_ + ": fsync failed: " + errnoText()));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return fail(internalError(temp_path_ + ": close failed: " + errnoText()));
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    return fail(internalError(temp_path_ + ": rename to " + path_ + " failed: " + errnoText()));
+  }
+  finished_ = true;
+  syncDirectory(directoryOf(path_));
+  return Status::ok();
+}
+
+}  // namespace ds::artifact

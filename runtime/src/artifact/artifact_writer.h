@@ -1,0 +1,67 @@
+// Streams weight segments and the metadata flatbuffer into a .dsa file, atomically.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace ds::artifact {
+
+class ArtifactWriter {
+ public:
+  // Called with consecutive chunks of a segment: fill `size` bytes at `dst`, which hold the
+  // segment's bytes [offset, offset + size).
+  using FillFn = std::function<Status(uint8_t* dst, uint64_t offset, uint64_t size)>;
+
+  // Starts writing to `path` through a temporary file in the same directory
+  // (path + ".tmp.<pid>"): nothing appears at `path` until finish() succeeds (rename), so a
+  // failed compile never destroys an existing artifact.
+  static StatusOr<std::unique_ptr<ArtifactWriter>> create(const std::string& path);
+  ~ArtifactWriter();  // removes the temp file if finish() was not reached
+  ArtifactWriter(const ArtifactWriter&) = delete;
+  ArtifactWriter& operator=(const ArtifactWriter&) = delete;
+
+  // Appends one 64-byte aligned segment of `size` bytes produced by `fill` in chunks of at most
+  // kChunkSize bytes, checksummed while written. Returns the segment index. After any error
+  // the writer is failed: later calls return that error and finish() never renames.
+  StatusOr<uint32_t> addSegment(uint64_t size, const FillFn& fill);
+  // Convenience: a segment copied from memory.
+  StatusOr<uint32_t> addSegmentFromMemory(const void* data, uint64_t size);
+
+  struct SegmentInfo {
+    uint64_t offset, size, xxh64;
+  };
+  // What the caller copies into Artifact.segments (same order, same values).
+  const std::vector<SegmentInfo>& segments() const { return segments_; }
+
+  // Verifies the metadata (flatbuffer Verifier, file identifier, schema_version ==
+  // kSchemaVersion, segments table == segments(), tensor/plan references), writes it and the
+  // header, fsyncs and renames into place.
+  Status finish(const uint8_t* metadata, size_t metadata_size);
+
+  const std::string& path() const { return path_; }
+  const std::string& tempPath() const { return temp_path_; }
+
+  static constexpr uint64_t kChunkSize = 8ull << 20;
+
+ private:
+  ArtifactWriter() = default;
+  Status writeAll(const void* data, uint64_t size);
+  Status padTo(uint64_t offset);
+  Status fail(Status status);
+
+  std::string path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  uint64_t end_ = 0;  // bytes written so far
+  std::vector<SegmentInfo> segments_;
+  std::vector<uint8_t> chunk_;
+  Status failed_;
+  bool finished_ = false;
+};
+
+}  // namespace ds::artifact

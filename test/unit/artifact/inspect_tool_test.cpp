@@ -1,0 +1,146 @@
+// Runs the ds-inspect binary on a test artifact (text and --json) and on a corrupt file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "artifact_test_util.h"
+
+namespace ds::artifact {
+namespace {
+
+using testing::TinyModel;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+
+RunResult run(const std::string& args) {
+  RunResult r;
+#ifdef DS_INSPECT_PATH
+  const std::string cmd = std::string("'") + DS_INSPECT_PATH + "' " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+#endif
+  return r;
+}
+
+class InspectTool : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#ifndef DS_INSPECT_PATH
+    GTEST_SKIP() << "ds-inspect is not built";
+#endif
+    dir_ = testing::freshDir("inspect");
+    path_ = dir_ + "/tiny.dsa";
+    ASSERT_TRUE(testing::writeTiny(path_).isOk());
+  }
+  static bool has(const std::string& out, const std::string& line) {
+    return out.find(line) != std::string::npos;
+  }
+  std::string dir_, path_;
+};
+
+// The tiny model's facts, derived from its spec rather than copied from the tool's output.
+uint64_t tinyKvBytesPerToken() {
+  return 2ull * TinyModel::kLayers * TinyModel::kKvHeads * TinyModel::kHeadDim * 2;  // BF16
+}
+
+TEST_F(InspectTool, TextSummary) {
+  const RunResult r = run("'" + path_ + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string& o = r.output;
+  EXPECT_TRUE(has(o, "artifact: " + path_)) << o;
+  EXPECT_TRUE(has(o, "model: llama\n")) << o;
+  EXPECT_TRUE(has(o, "  layers: " + std::to_string(TinyModel::kLayers) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  kv heads: " + std::to_string(TinyModel::kKvHeads) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  head dim: " + std::to_string(TinyModel::kHeadDim) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  vocab size: " + std::to_string(TinyModel::kVocab) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  max context: " + std::to_string(TinyModel::kMaxPos) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  schema version: " + std::to_string(kSchemaVersion) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  compiler: ds-compile 0.1.0 (test)\n")) << o;
+  EXPECT_TRUE(has(o, "  target: host [avx2]\n")) << o;
+  EXPECT_TRUE(has(o, "tensors: " + std::to_string(TinyModel::tensors().size()) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  layers.0.qkv  F8_E4M3  [16, 8]  128 B\n")) << o;
+  EXPECT_TRUE(has(o, "plan: 9 buffers, 8 launches\n")) << o;
+  EXPECT_TRUE(has(o, "  Linear: 2\n")) << o;
+  EXPECT_TRUE(has(o, "  RmsNorm: 2\n")) << o;
+  EXPECT_TRUE(has(o, "kv cache: GQA\n")) << o;
+  EXPECT_TRUE(has(o, "  block size: " + std::to_string(TinyModel::kBlockSize) + "\n")) << o;
+  EXPECT_TRUE(has(o, "  bytes per token: " + std::to_string(tinyKvBytesPerToken()) + "\n")) << o;
+  EXPECT_TRUE(has(o, "tokenizer files: tokenizer.json (")) << o;
+  EXPECT_TRUE(has(o, "chat template: yes")) << o;
+  EXPECT_TRUE(has(o, "dtypes: BF16 x3")) << o;
+}
+
+TEST_F(InspectTool, JsonSummaryMatchesTheArtifact) {
+  const RunResult r = run("--json '" + path_ + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = nlohmann::json::parse(r.output)) << r.output;
+  EXPECT_EQ(j["model"]["type"], "llama");
+  EXPECT_EQ(j["model"]["heads"], TinyModel::kHeads);
+  EXPECT_EQ(j["max_context"], TinyModel::kMaxPos);
+  EXPECT_EQ(j["plan"]["kv_cache"]["bytes_per_token"], tinyKvBytesPerToken());
+  EXPECT_EQ(j["plan"]["launches_per_kernel"]["Attention"], 1);
+  EXPECT_EQ(j["tensor_count"], TinyModel::tensors().size());
+  uint64_t bytes = 0, tensors = 0;
+  for (const auto& [dtype, d] : j["dtypes"].items()) {
+    bytes += d["bytes"].get<uint64_t>();
+    tensors += d["tensors"].get<uint64_t>();
+  }
+  EXPECT_EQ(tensors, TinyModel::tensors().size());
+  EXPECT_EQ(bytes, j["tensor_bytes"].get<uint64_t>());
+  // One segment per tensor, each exactly the tensor: weights == tensor bytes here.
+  EXPECT_EQ(j["weights_bytes"], j["tensor_bytes"]);
+  ASSERT_EQ(j["tokenizer_files"].size(), TinyModel::tokenizerFiles().size());
+  EXPECT_EQ(j["tokenizer_files"][1]["name"], TinyModel::tokenizerFiles()[1].first);
+  EXPECT_EQ(j["tokenizer_files"][1]["bytes"], TinyModel::tokenizerFiles()[1].second.size());
+  EXPECT_EQ(j["chat_template"], true);
+  EXPECT_EQ(j["tensors"][2]["scale_tensor"], 3);
+}
+
+TEST_F(InspectTool, CorruptFileIsOneErrorLine) {
+  std::vector<uint8_t> bytes = testing::readFile(path_);
+  bytes.resize(bytes.size() - 10);
+  const std::string bad = dir_ + "/cut.dsa";
+  testing::writeFile(bad, bytes);
+  const RunResult r = run("'" + bad + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("ds-inspect: error: " + bad + ": truncated", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+
+  const RunResult missing = run("'" + dir_ + "/none.dsa'");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(has(missing.output, "ds-inspect: error: " + dir_ + "/none.dsa")) << missing.output;
+}
+
+TEST_F(InspectTool, WeightVerificationIsOptIn) {
+  std::vector<uint8_t> bytes = testing::readFile(path_);
+  const FileHeader h = testing::headerOf(bytes);
+  bytes[h.data_offset] ^= 1;  // first byte of segment 0
+  const std::string bad = dir_ + "/flip.dsa";
+  testing::writeFile(bad, bytes);
+  EXPECT_EQ(run("'" + bad + "'").exit_code, 0);
+  const RunResult r = run("--verify-weights '" + bad + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.output, "weight segment 0 checksum mismatch")) << r.output;
+}
+
+TEST_F(InspectTool, BadUsage) {
+  EXPECT_EQ(run("").exit_code, 1);
+  const RunResult r = run("--bogus '" + path_ + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.output, "ds-inspect: error: unknown option '--bogus'")) << r.output;
+}
+
+}  // namespace
+}  // namespace ds::artifact

@@ -1,0 +1,62 @@
+// ds-inspect: prints a summary of a .dsa artifact (text or --json); errors as one line, exit 1.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "summary.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ds-inspect [--json] [--tensors] [--verify-weights] <file.dsa>\n"
+    "  --json            print the summary as JSON\n"
+    "  --tensors         list every tensor (default: the first 10)\n"
+    "  --verify-weights  also check every weight segment's checksum (reads all weights)\n";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "ds-inspect: error: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool json_out = false;
+  ds::inspect::SummaryOptions options;
+  ds::artifact::Artifact::Options open_options;
+  open_options.verify_weights = false;  // inspecting a 700 GB artifact must not read it all
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--json") {
+      json_out = true;
+    } else if (arg == "--tensors") {
+      options.all_tensors = true;
+    } else if (arg == "--verify-weights") {
+      open_options.verify_weights = true;
+    } else if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return fail("unknown option '" + arg + "'\n" + kUsage);
+    } else if (!path.empty()) {
+      return fail("more than one artifact given ('" + path + "', '" + arg + "')");
+    } else {
+      path = arg;
+    }
+  }
+  if (path.empty()) return fail(std::string("no artifact given\n") + kUsage);
+  options.weights_verified = open_options.verify_weights;
+
+  auto artifact = ds::artifact::Artifact::open(path, open_options);
+  if (!artifact.isOk()) return fail(artifact.status().message());
+  try {
+    const nlohmann::json summary = ds::inspect::summarize(**artifact, options);
+    const std::string out = json_out ? summary.dump(2) + "\n" : ds::inspect::renderText(summary);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  } catch (const std::exception& e) {
+    return fail(path + ": " + e.what());
+  }
+  return std::fflush(stdout) == 0 ? 0 : fail("writing the summary failed");
+}
