@@ -15,6 +15,10 @@ namespace {
 
 using ::ds::ModelConfig;
 
+// DeepSeek's q_a_layernorm / kv_a_layernorm use RMSNorm's default eps, not config.rms_norm_eps,
+// in both DeepSeek's reference code and Hugging Face transformers.
+constexpr double kLoraNormEps = 1e-6;
+
 // Emits the ops of one model; weight lookups fail with a message, which `check` propagates.
 class GraphBuilder {
  public:
@@ -57,12 +61,12 @@ class GraphBuilder {
     if (error_) return x;
     return LinearOp::create(b_, loc_, tensor({out}), weight, x, biasRef);
   }
-  Value rmsNorm(const llvm::Twine& name, Value x) {
+  Value rmsNorm(const llvm::Twine& name, Value x) { return rmsNorm(name, x, config_.rms_norm_eps); }
+  Value rmsNorm(const llvm::Twine& name, Value x, double eps) {
     auto type = cast<RankedTensorType>(x.getType());
     FlatSymbolRefAttr weight = w(name + ".weight", {type.getShape().back()});
     if (error_) return x;
-    return RMSNormOp::create(b_, loc_, type, weight, x,
-                             b_.getF32FloatAttr(static_cast<float>(config_.rms_norm_eps)));
+    return RMSNormOp::create(b_, loc_, type, weight, x, b_.getF32FloatAttr(static_cast<float>(eps)));
   }
   Value view(Value x, llvm::ArrayRef<int64_t> trailing) {
     return ViewOp::create(b_, loc_, tensor(trailing), x);
@@ -150,7 +154,7 @@ Value GraphBuilder::mlaAttention(int64_t layer, Value x) {
   Value q;
   if (ds.q_lora_rank > 0) {
     Value qa = linear(p + ".q_a_proj", x, ds.q_lora_rank);
-    qa = rmsNorm(p + ".q_a_layernorm", qa);
+    qa = rmsNorm(p + ".q_a_layernorm", qa, kLoraNormEps);
     q = linear(p + ".q_b_proj", qa, h * (nope + rdim));
   } else {
     q = linear(p + ".q_proj", x, h * (nope + rdim));
@@ -161,7 +165,7 @@ Value GraphBuilder::mlaAttention(int64_t layer, Value x) {
   Value q3 = view(q, {h, nope + rdim});
   Value qNope = slice(q3, 0, nope);
   Value qRope = rope(slice(q3, nope, rdim), rdim, ds.rope_interleave);
-  Value cKv = rmsNorm(p + ".kv_a_layernorm", slice(kva, 0, rank));
+  Value cKv = rmsNorm(p + ".kv_a_layernorm", slice(kva, 0, rank), kLoraNormEps);
   Value kRope = view(rope(view(slice(kva, rank, rdim), {1, rdim}), rdim, ds.rope_interleave),
                      {rdim});
   Value a = MLAAttentionOp::create(
@@ -196,6 +200,17 @@ Value GraphBuilder::moe(int64_t layer, Value x) {
   if (ds.topk_method == ::ds::TopkMethod::kGroupLimitedGreedy)
     method = MoeTopkMethod::group_limited_greedy;
   if (ds.topk_method == ::ds::TopkMethod::kNoauxTc) method = MoeTopkMethod::noaux_tc;
+  bool normTopk = ds.norm_topk_prob;
+  // Follow the reference semantics (transformers, DeepSeek's code): the V3 router is always
+  // sigmoid + noaux_tc with the correction bias; the V2 router never renormalises top-k weights.
+  if (config_.arch == ::ds::ModelArch::kDeepseekV3) {
+    scoring = MoeScoring::sigmoid;
+    method = MoeTopkMethod::noaux_tc;
+    if (!bias) bias = w(p + ".gate.e_score_correction_bias", {e});
+    if (error_) return x;
+  } else {
+    normTopk = false;
+  }
   auto f32 = b_.getF32Type();
   auto routeType = [&](Type t) {
     return RankedTensorType::get({ShapedType::kDynamic, k}, t);
@@ -204,7 +219,7 @@ Value GraphBuilder::moe(int64_t layer, Value x) {
       b_, loc_, routeType(f32), routeType(b_.getI32Type()), gate, x, b_.getI64IntegerAttr(k),
       MoeScoringAttr::get(b_.getContext(), scoring),
       MoeTopkMethodAttr::get(b_.getContext(), method), b_.getI64IntegerAttr(ds.n_group),
-      b_.getI64IntegerAttr(ds.topk_group), b_.getBoolAttr(ds.norm_topk_prob),
+      b_.getI64IntegerAttr(ds.topk_group), b_.getBoolAttr(normTopk),
       b_.getF32FloatAttr(static_cast<float>(ds.routed_scaling_factor)), bias);
   return MoEExpertsOp::create(b_, loc_, x.getType(), x, gateOp.getWeights(), gateOp.getIds(),
                               eg, eu, ed, sg, su, sd);

@@ -1,0 +1,262 @@
+// writeArtifact: weights streamed from the checkpoint mmap into segments, then the metadata.
+#include "compiler/artifact/ArtifactBuilder.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "artifact/artifact_writer.h"
+#include "artifact/format.h"
+#include "compiler/artifact/PlanBuilder.h"
+#include "dialects/ds/DsDialect.h"
+#include "model/checkpoint.h"
+#include "model/dtype.h"
+#include "model/hf_config.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::ds {
+
+namespace fb = ::ds::fb;
+
+namespace {
+
+constexpr const char* kCompilerVersion = "0.1.0";
+
+size_t fbDTypeSize(fb::DType t) {
+  switch (t) {
+    case fb::DType_F32: case fb::DType_I32: return 4;
+    case fb::DType_F16: case fb::DType_BF16: return 2;
+    case fb::DType_F8_E4M3: case fb::DType_I8: return 1;
+  }
+  return 1;
+}
+
+// One weight as stored: its checkpoint parts (one, or one per expert) and its storage type.
+struct WeightPlan {
+  WeightOp op;
+  std::vector<const ::ds::TensorView*> parts;
+  fb::DType stored;
+  uint64_t numel = 0;
+};
+
+// Converts elements [begin, begin + count) of the concatenated parts into `dst`.
+::ds::Status fillElements(const WeightPlan& w, uint64_t begin, uint64_t count, uint8_t* dst,
+                          std::vector<float>& scratch) {
+  size_t outSize = fbDTypeSize(w.stored);
+  uint64_t partNumel = w.parts.front()->numel();
+  while (count > 0) {
+    const ::ds::TensorView* part = w.parts[begin / partNumel];
+    uint64_t inPart = begin % partNumel;
+    uint64_t n = std::min(count, partNumel - inPart);
+    size_t inSize = ::ds::dtypeSize(part->dtype);
+    const uint8_t* src = part->data + inPart * inSize;
+    bool same = (part->dtype == ::ds::DType::kF32 && w.stored == fb::DType_F32) ||
+                (part->dtype == ::ds::DType::kF16 && w.stored == fb::DType_F16) ||
+                (part->dtype == ::ds::DType::kBF16 && w.stored == fb::DType_BF16) ||
+                (part->dtype == ::ds::DType::kF8_E4M3 && w.stored == fb::DType_F8_E4M3) ||
+                (part->dtype == ::ds::DType::kI8 && w.stored == fb::DType_I8) ||
+                (part->dtype == ::ds::DType::kI32 && w.stored == fb::DType_I32);
+    if (same) {
+      std::memcpy(dst, src, n * inSize);
+    } else {
+      scratch.resize(n);
+      ::ds::Status st = ::ds::convertToFloat(part->dtype, src, scratch.data(), n);
+      if (!st.isOk()) return st;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (w.stored == fb::DType_F32) {
+          std::memcpy(dst + i * 4, &scratch[i], 4);
+        } else {
+          uint16_t bits = w.stored == fb::DType_BF16 ? ::ds::floatToBF16(scratch[i])
+                                                      : ::ds::floatToHalf(scratch[i]);
+          std::memcpy(dst + i * 2, &bits, 2);
+        }
+      }
+    }
+    dst += n * outSize;
+    begin += n;
+    count -= n;
+  }
+  return ::ds::Status::ok();
+}
+
+class Progress {
+ public:
+  Progress(bool enabled, uint64_t total) : enabled_(enabled && isatty(2)), total_(total) {}
+  void advance(uint64_t bytes) {
+    done_ += bytes;
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (done_ < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    int width = 40, filled = total_ ? static_cast<int>(width * done_ / total_) : width;
+    llvm::errs() << "\r[" << std::string(filled, '#') << std::string(width - filled, ' ')
+                 << "] " << done_ / (1 << 20) << "/" << total_ / (1 << 20) << " MiB";
+    if (done_ >= total_) llvm::errs() << "\n";
+  }
+
+ private:
+  bool enabled_;
+  uint64_t total_, done_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+std::optional<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The chat template: chat_template.jinja, else tokenizer_config.json's chat_template (a string,
+// or a list of {name, template} where "default" wins).
+std::string chatTemplate(const std::string& dir) {
+  if (auto t = readFile(dir + "/chat_template.jinja")) return *t;
+  auto cfg = readFile(dir + "/tokenizer_config.json");
+  if (!cfg) return "";
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse(*cfg);
+  if (!json) {
+    llvm::consumeError(json.takeError());
+    return "";
+  }
+  const llvm::json::Object* obj = json->getAsObject();
+  if (!obj) return "";
+  if (auto s = obj->getString("chat_template")) return s->str();
+  if (const llvm::json::Array* list = obj->getArray("chat_template"))
+    for (const llvm::json::Value& v : *list)
+      if (const llvm::json::Object* o = v.getAsObject())
+        if (o->getString("name") == "default")
+          if (auto s = o->getString("template")) return s->str();
+  return "";
+}
+
+}  // namespace
+
+llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelConfig& config,
+                                            const ::ds::Checkpoint& checkpoint,
+                                            const ArtifactOptions& options) {
+  fb::DType floatStorage;
+  if (options.weight_dtype == "f32") floatStorage = fb::DType_F32;
+  else if (options.weight_dtype == "bf16") floatStorage = fb::DType_BF16;
+  else if (options.weight_dtype == "f16") floatStorage = fb::DType_F16;
+  else
+    return llvm::createStringError("unsupported --dtype '%s' (f32, bf16, f16)",
+                                   options.weight_dtype.c_str());
+
+  // Resolve every weight to its checkpoint parts before writing anything.
+  std::vector<WeightPlan> plans;
+  llvm::StringMap<int> tensorIndex;
+  uint64_t total = 0;
+  for (WeightOp op : module.getOps<WeightOp>()) {
+    WeightPlan w{op, {}, fb::DType_F32, 0};
+    std::string name = op.getName().str();
+    int64_t experts = op.getExperts().value_or(0);
+    for (int64_t e = 0; e < std::max<int64_t>(experts, 1); ++e) {
+      std::string part = name;
+      if (experts) part.replace(part.find("{e}"), 3, std::to_string(e));
+      const ::ds::TensorView* t = checkpoint.find(part);
+      if (!t) return llvm::createStringError("%s: tensor '%s' is missing", checkpoint.source().c_str(), part.c_str());
+      w.parts.push_back(t);
+      w.numel += t->numel();
+    }
+    llvm::Expected<fb::DType> declared = fbDType(op.getTensorType().getElementType());
+    if (!declared) return declared.takeError();
+    bool isFloat = *declared == fb::DType_F32 || *declared == fb::DType_F16 ||
+                   *declared == fb::DType_BF16;
+    // Block scales stay f32: they are part of the FP8 encoding, not a weight to convert.
+    bool isScale = llvm::StringRef(name).ends_with("_scale_inv");
+    w.stored = isFloat && !isScale ? floatStorage : *declared;
+    tensorIndex[op.getSymName()] = static_cast<int>(plans.size());
+    total += w.numel * fbDTypeSize(w.stored);
+    plans.push_back(std::move(w));
+  }
+
+  auto writerOr = ::ds::artifact::ArtifactWriter::create(options.output_path);
+  if (!writerOr.isOk()) return llvm::createStringError(writerOr.status().message());
+  std::unique_ptr<::ds::artifact::ArtifactWriter> writer = std::move(writerOr.value());
+  Progress progress(options.progress, total);
+  std::vector<uint32_t> segmentOf;
+  std::vector<float> scratch;
+  for (const WeightPlan& w : plans) {
+    size_t esize = fbDTypeSize(w.stored);
+    auto seg = writer->addSegment(w.numel * esize, [&](uint8_t* dst, uint64_t offset, uint64_t size) {
+      ::ds::Status st = fillElements(w, offset / esize, size / esize, dst, scratch);
+      progress.advance(size);
+      return st;
+    });
+    if (!seg.isOk()) return llvm::createStringError(seg.status().message());
+    segmentOf.push_back(*seg);
+  }
+
+  flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
+  uint64_t params = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    WeightPlan& w = plans[i];
+    auto shape = w.op.getTensorType().getShape();
+    std::vector<int64_t> dims(shape.begin(), shape.end());
+    int scale = -1;
+    std::vector<int64_t> block;
+    if (FlatSymbolRefAttr s = w.op.getScaleAttr()) {
+      scale = tensorIndex.lookup(s.getValue());
+      block.assign(w.op.getBlock()->begin(), w.op.getBlock()->end());
+    } else if (!llvm::StringRef(w.op.getName()).ends_with("_scale_inv")) {
+      params += w.numel;
+    }
+    tensors.push_back(fb::CreateTensorDirect(
+        fbb, w.op.getSymName().str().c_str(), w.op.getName().str().c_str(), w.stored, &dims,
+        segmentOf[i], w.numel * fbDTypeSize(w.stored), scale, block.empty() ? nullptr : &block,
+        w.op.getExperts().value_or(0), 0));
+  }
+  std::vector<flatbuffers::Offset<fb::Segment>> segments;
+  for (const auto& s : writer->segments())
+    segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));
+
+  size_t launchCount = 0;
+  auto plan = buildPlan(fbb, module, tensorIndex, options.kv_block_size, &launchCount);
+  if (!plan) return plan.takeError();
+
+  std::vector<int32_t> eos(config.eos_token_ids.begin(), config.eos_token_ids.end());
+  auto model = fb::CreateModelInfoDirect(
+      fbb, config.model_type.c_str(), config.vocab_size, config.hidden_size,
+      config.num_hidden_layers, config.num_attention_heads, config.num_key_value_heads,
+      config.head_dim, config.max_position_embeddings,
+      config.bos_token_id ? static_cast<int32_t>(*config.bos_token_id) : -1, &eos,
+      static_cast<int64_t>(params));
+  std::vector<flatbuffers::Offset<flatbuffers::String>> features;
+  auto target = fb::CreateTargetDirect(fbb, options.target.c_str(), &features);
+
+  std::vector<flatbuffers::Offset<fb::Blob>> blobs;
+  for (const char* file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                           "generation_config.json", "special_tokens_map.json"}) {
+    if (auto bytes = readFile(options.model_dir + "/" + file)) {
+      std::vector<uint8_t> data(bytes->begin(), bytes->end());
+      blobs.push_back(fb::CreateBlobDirect(fbb, file, &data));
+    }
+  }
+  std::string chat = chatTemplate(options.model_dir);
+  llvm::SmallString<256> absDir(options.model_dir);
+  llvm::sys::fs::make_absolute(absDir);
+  auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, kCompilerVersion,
+                                       absDir.c_str(), model, target, &tensors, &segments, *plan,
+                                       &blobs, chat.empty() ? nullptr : chat.c_str());
+  fb::FinishArtifactBuffer(fbb, root);
+  ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
+  if (!st.isOk()) return llvm::createStringError(st.message());
+
+  ArtifactStats stats;
+  stats.weight_bytes = total;
+  stats.tensors = plans.size();
+  stats.launches = launchCount;
+  uint64_t size = 0;
+  if (!llvm::sys::fs::file_size(options.output_path, size)) stats.file_bytes = size;
+  return stats;
+}
+
+}  // namespace mlir::ds

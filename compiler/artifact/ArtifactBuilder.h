@@ -1,0 +1,39 @@
+// Writes a .dsa artifact from a lowered module (@step + ds.weight), streaming weights from the checkpoint.
+#pragma once
+
+#include <string>
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+namespace ds {
+class Checkpoint;
+struct ModelConfig;
+}  // namespace ds
+
+namespace mlir::ds {
+
+struct ArtifactOptions {
+  std::string output_path;
+  std::string model_dir;      // tokenizer files and chat template are read from here
+  std::string target = "host";
+  // Storage type of float weights ("f32", "bf16", "f16"); FP8 block-scaled weights and their
+  // scales are stored as they come.
+  std::string weight_dtype = "f32";
+  int64_t kv_block_size = 16;
+  bool progress = false;      // draw a progress bar on stderr
+};
+
+struct ArtifactStats {
+  uint64_t weight_bytes = 0;
+  uint64_t file_bytes = 0;
+  size_t tensors = 0;
+  size_t launches = 0;
+};
+
+// `module` must hold func @step (after ds-convert-to-kernels) and the ds.weight declarations.
+llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelConfig& config,
+                                            const ::ds::Checkpoint& checkpoint,
+                                            const ArtifactOptions& options);
+
+}  // namespace mlir::ds

@@ -1,0 +1,68 @@
+/* The ds runtime C ABI: open an artifact, create an engine, submit requests, step, read tokens.
+ * Every call returns a ds_status_t (NULL on success); nothing throws across this boundary.
+ * Pattern: *_options_initialize / *_create / *_release, as in IREE's runtime API. */
+#ifndef DS_RUNTIME_H
+#define DS_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ds_artifact_s* ds_artifact_t;
+typedef struct ds_engine_s* ds_engine_t;
+
+/* Opens and verifies (header, metadata, weight checksums) a .dsa artifact. */
+ds_status_t ds_artifact_open(const char* path, ds_artifact_t* out_artifact);
+void ds_artifact_release(ds_artifact_t artifact);
+int64_t ds_artifact_vocab_size(ds_artifact_t artifact);
+
+typedef struct ds_engine_options_s {
+  uint64_t kv_cache_bytes; /* KV cache memory budget */
+  int32_t num_threads;     /* 0: all hardware threads */
+  int64_t max_step_tokens; /* token budget per step */
+} ds_engine_options_t;
+void ds_engine_options_initialize(ds_engine_options_t* options);
+
+/* The artifact must outlive the engine. */
+ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* options,
+                             ds_engine_t* out_engine);
+void ds_engine_release(ds_engine_t engine);
+
+typedef struct ds_request_options_s {
+  float temperature;  /* 0: greedy */
+  int32_t top_k;      /* 0: off */
+  float top_p;        /* 1: off */
+  uint64_t seed;
+  int64_t max_new_tokens;
+  const int32_t* stop_token_ids;
+  size_t stop_token_count;
+} ds_request_options_t;
+void ds_request_options_initialize(ds_request_options_t* options);
+
+ds_status_t ds_engine_submit(ds_engine_t engine, const int32_t* prompt, size_t prompt_length,
+                             const ds_request_options_t* options, int64_t* out_request);
+
+typedef enum ds_finish_reason_e { DS_FINISH_NONE = 0, DS_FINISH_LENGTH = 1, DS_FINISH_STOP = 2 } ds_finish_reason_t;
+
+typedef struct ds_token_event_s {
+  int64_t request;
+  int32_t token;
+  ds_finish_reason_t finish;
+} ds_token_event_t;
+
+/* Runs one step. Writes up to `capacity` events; *out_count says how many the step produced
+ * (a step yields at most one event per running request). */
+ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
+                           size_t* out_count);
+/* Nonzero while requests are running. */
+int ds_engine_has_work(ds_engine_t engine);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DS_RUNTIME_H */

@@ -1,0 +1,137 @@
+// Engine scheduling: every running sequence gets its pending tokens (prompt chunks or the last
+// sampled token) into one ragged step, in submission order, within the token budget.
+#include "api/engine.h"
+
+#include <algorithm>
+
+#include "artifact/artifact_reader.h"
+
+namespace ds {
+
+StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artifact,
+                                                 const EngineOptions& options) {
+  if (options.max_step_tokens <= 0) return invalidArgument("max_step_tokens must be positive");
+  StatusOr<uint64_t> per_block = ModelRunner::kvBytesPerBlock(artifact);
+  if (!per_block.isOk()) return per_block.status();
+  int64_t blocks = KVBlockManager::blocksForMemory(options.kv_cache_bytes, *per_block);
+  if (blocks <= 0)
+    return invalidArgument("KV cache budget of " + std::to_string(options.kv_cache_bytes) +
+                           " bytes holds no block of " + std::to_string(*per_block) + " bytes");
+  RunnerOptions ro;
+  ro.num_kv_blocks = blocks;
+  ro.num_threads = options.num_threads;
+  StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
+  if (!runner.isOk()) return runner.status();
+  StatusOr<KVBlockManager> manager = KVBlockManager::create(blocks, (*runner)->blockSize());
+  if (!manager.isOk()) return manager.status();
+  return std::unique_ptr<Engine>(
+      new Engine(std::move(runner.value()), std::move(manager.value()), options));
+}
+
+StatusOr<int64_t> Engine::submit(GenerationRequest request) {
+  if (request.prompt.empty()) return invalidArgument("the prompt has no tokens");
+  for (int32_t id : request.prompt)
+    if (id < 0 || id >= runner_->vocabSize())
+      return invalidArgument("prompt token " + std::to_string(id) + " outside the vocabulary [0, " +
+                             std::to_string(runner_->vocabSize()) + ")");
+  if (request.max_new_tokens < 1) return invalidArgument("max_new_tokens must be at least 1");
+  int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens;
+  if (need > kvCapacityTokens())
+    return invalidArgument("prompt + max_new_tokens = " + std::to_string(need) +
+                           " tokens exceed the KV cache capacity of " +
+                           std::to_string(kvCapacityTokens()) + " tokens (raise the KV budget)");
+  DS_RETURN_IF_ERROR(Sampler::validate(request.sampling));
+  int64_t id = next_id_++;
+  auto seq = std::make_unique<Sequence>(Sequence{id, request, Sampler(request.sampling),
+                                                 request.prompt, 0, {}});
+  DS_RETURN_IF_ERROR(blocks_.addSequence(id));
+  active_.push_back(std::move(seq));
+  return id;
+}
+
+const std::vector<int32_t>& Engine::generated(int64_t request) const {
+  static const std::vector<int32_t> kEmpty;
+  for (const auto& s : active_)
+    if (s->id == request) return s->generated;
+  auto it = finished_.find(request);
+  return it == finished_.end() ? kEmpty : it->second;
+}
+
+Status Engine::step(std::vector<TokenEvent>* events) {
+  if (active_.empty()) return Status::ok();
+  StepBatch batch;
+  struct Slot {
+    Sequence* seq;
+    int64_t take;
+    int32_t logit_row;  // -1: prompt chunk that does not reach the end yet
+  };
+  std::vector<Slot> slots;
+  int64_t budget = options_.max_step_tokens;
+  for (auto& s : active_) {
+    int64_t pending = static_cast<int64_t>(s->tokens.size()) - s->cached;
+    int64_t take = std::min(pending, budget);
+    if (take <= 0) break;
+    if (!blocks_.canReserve(s->id, s->cached + take)) continue;  // waits for blocks to free
+    DS_RETURN_IF_ERROR(blocks_.reserve(s->id, s->cached + take));
+    int32_t seq_index = static_cast<int32_t>(slots.size());
+    for (int64_t i = 0; i < take; ++i) {
+      batch.token_ids.push_back(s->tokens[s->cached + i]);
+      batch.positions.push_back(static_cast<int32_t>(s->cached + i));
+      batch.token_seq.push_back(seq_index);
+    }
+    int32_t row = -1;
+    if (take == pending) {
+      row = static_cast<int32_t>(batch.logit_rows.size());
+      batch.logit_rows.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
+    }
+    slots.push_back({s.get(), take, row});
+    budget -= take;
+  }
+  if (slots.empty())
+    return internalError("no running request fits the KV cache (submit() admits only ones that do)");
+  batch.num_seqs = static_cast<int64_t>(slots.size());
+  for (const Slot& slot : slots)
+    batch.max_blocks_per_seq = std::max<int64_t>(
+        batch.max_blocks_per_seq, static_cast<int64_t>(blocks_.blockTable(slot.seq->id).size()));
+  batch.block_table.assign(batch.num_seqs * batch.max_blocks_per_seq, -1);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const std::vector<int32_t>& table = blocks_.blockTable(slots[i].seq->id);
+    std::copy(table.begin(), table.end(), batch.block_table.begin() + i * batch.max_blocks_per_seq);
+  }
+
+  std::vector<float> logits;
+  DS_RETURN_IF_ERROR(runner_->step(batch, &logits));
+  int64_t vocab = runner_->vocabSize();
+  for (const Slot& slot : slots) {
+    Sequence& s = *slot.seq;
+    s.cached += slot.take;
+    if (slot.logit_row < 0) continue;
+    int32_t token = s.sampler.sample(logits.data() + slot.logit_row * vocab, vocab, s.tokens);
+    s.tokens.push_back(token);
+    s.generated.push_back(token);
+    FinishReason finish = FinishReason::kNone;
+    const auto& stops = s.request.stop_token_ids;
+    if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish = FinishReason::kStop;
+    else if (static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens)
+      finish = FinishReason::kLength;
+    events->push_back({s.id, token, finish});
+  }
+  // Retire finished sequences and free their blocks.
+  for (auto it = active_.begin(); it != active_.end();) {
+    Sequence& s = **it;
+    bool done = !s.generated.empty() &&
+                (static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens ||
+                 std::find(s.request.stop_token_ids.begin(), s.request.stop_token_ids.end(),
+                           s.generated.back()) != s.request.stop_token_ids.end());
+    if (done && s.cached + 1 >= static_cast<int64_t>(s.tokens.size())) {
+      blocks_.release(s.id);
+      finished_[s.id] = std::move(s.generated);
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace ds

@@ -1,0 +1,76 @@
+// Engine: requests in, tokens out. Schedules ragged batches (prefill chunks + decodes) over the
+// paged KV cache and samples each sequence with its own sampler.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "engine/kv_blocks.h"
+#include "engine/sampler.h"
+#include "exec/model_runner.h"
+
+namespace ds {
+
+struct EngineOptions {
+  uint64_t kv_cache_bytes = 64ull << 20;  // memory budget of the paged KV cache
+  int num_threads = 0;                    // 0: all hardware threads
+  int64_t max_step_tokens = 512;          // token budget of one step (prefill is chunked)
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams sampling;
+  int64_t max_new_tokens = 64;
+  std::vector<int32_t> stop_token_ids;    // generation ends after emitting one of these
+};
+
+enum class FinishReason { kNone = 0, kLength, kStop };
+
+struct TokenEvent {
+  int64_t request = 0;
+  int32_t token = 0;
+  FinishReason finish = FinishReason::kNone;
+};
+
+class Engine {
+ public:
+  // The artifact must outlive the engine.
+  static StatusOr<std::unique_ptr<Engine>> create(const artifact::Artifact& artifact,
+                                                  const EngineOptions& options);
+
+  // Queues a request; INVALID_ARGUMENT for an empty prompt, out-of-vocabulary ids, bad sampling
+  // parameters, or a prompt + max_new_tokens that can never fit the KV cache.
+  StatusOr<int64_t> submit(GenerationRequest request);
+  // One model step over every running request; appends the tokens produced to `events`.
+  Status step(std::vector<TokenEvent>* events);
+  bool hasWork() const { return !active_.empty(); }
+  // All tokens generated so far for a request (kept after it finishes).
+  const std::vector<int32_t>& generated(int64_t request) const;
+
+  ModelRunner& runner() { return *runner_; }
+  int64_t kvCapacityTokens() const { return blocks_.numBlocks() * blocks_.blockSize(); }
+
+ private:
+  struct Sequence {
+    int64_t id;
+    GenerationRequest request;
+    Sampler sampler;
+    std::vector<int32_t> tokens;  // prompt then generated
+    int64_t cached = 0;           // tokens whose K/V are in the cache
+    std::vector<int32_t> generated;
+  };
+  Engine(std::unique_ptr<ModelRunner> runner, KVBlockManager blocks, EngineOptions options)
+      : runner_(std::move(runner)), blocks_(std::move(blocks)), options_(options) {}
+
+  std::unique_ptr<ModelRunner> runner_;
+  KVBlockManager blocks_;
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Sequence>> active_;
+  std::map<int64_t, std::vector<int32_t>> finished_;
+  int64_t next_id_ = 0;
+};
+
+}  // namespace ds

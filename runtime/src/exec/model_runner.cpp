@@ -1,0 +1,359 @@
+// ModelRunner: weights as kernel views, buffers sized per step, one kernel call per plan launch.
+#include "exec/model_runner.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "artifact/artifact_reader.h"
+#include "cpu/cpu_kernels.h"
+#include "model/dtype.h"
+
+namespace ds {
+
+namespace fbs = ::ds::fb;
+
+namespace {
+
+size_t dtypeBytes(fbs::DType t) {
+  switch (t) {
+    case fbs::DType_F32: case fbs::DType_I32: return 4;
+    case fbs::DType_F16: case fbs::DType_BF16: return 2;
+    default: return 1;
+  }
+}
+
+std::string kernelName(fbs::Kernel k) { return fbs::EnumNameKernel(k); }
+
+}  // namespace
+
+// A weight as the kernels see it: one view (or one per expert), plus an f32 copy for small
+// vectors the kernels take as float* (biases, router correction bias).
+struct WeightEntry {
+  std::vector<cpu::WeightView> views;  // 1, or `experts`
+  std::vector<float> f32;              // only for 1-D tensors
+};
+
+struct ModelRunner::Impl {
+  const artifact::Artifact* artifact = nullptr;
+  const fbs::Plan* plan = nullptr;
+  std::vector<WeightEntry> weights;
+  std::vector<std::unique_ptr<cpu::RopeTable>> ropes;  // per launch (null if not a rope)
+  // KV cache: per layer.
+  fbs::KVKind kv_kind = fbs::KVKind_None;
+  int64_t num_blocks = 0, block_size = 0;
+  std::vector<std::vector<float>> k_cache, v_cache, latent_cache;
+  cpu::PagedKV gqa;           // geometry (pointers set per layer)
+  cpu::PagedLatentKV mla;
+  // Activation buffers (f32 or i32, 4 bytes each), grown to the largest step seen.
+  std::vector<std::vector<uint32_t>> storage;
+  std::vector<int64_t> row_elems;  // elements per row of each buffer
+  std::vector<float> scratch_a, scratch_b, scratch_c;
+  int64_t vocab = 0;
+
+  Status init(const RunnerOptions& options);
+  Status initWeights();
+  Status checkBatch(const StepBatch& b) const;
+  void* buffer(int id) {
+    const fbs::Buffer* buf = plan->buffers()->Get(id);
+    int root = buf->alias_of() >= 0 ? buf->alias_of() : id;
+    return storage[root].data();
+  }
+  Status run(const fbs::Launch& launch, size_t index, const StepBatch& b, int64_t T, int64_t R);
+};
+
+Status ModelRunner::Impl::initWeights() {
+  const auto* tensors = artifact->meta()->tensors();
+  weights.resize(tensors->size());
+  for (uint32_t i = 0; i < tensors->size(); ++i) {
+    const fbs::Tensor* t = tensors->Get(i);
+    WeightEntry& e = weights[i];
+    const uint8_t* data = artifact->tensorData(*t);
+    std::vector<int64_t> shape(t->shape()->begin(), t->shape()->end());
+    cpu::WeightView v;
+    switch (t->dtype()) {
+      case fbs::DType_F32: v.type = cpu::WeightType::F32; break;
+      case fbs::DType_F16: v.type = cpu::WeightType::F16; break;
+      case fbs::DType_BF16: v.type = cpu::WeightType::BF16; break;
+      case fbs::DType_F8_E4M3: v.type = cpu::WeightType::F8E4M3; break;
+      default:
+        return unsupported(artifact->path() + ": tensor '" + t->name()->str() + "' has dtype " +
+                           fbs::EnumNameDType(t->dtype()) + ", which the host kernels do not read");
+    }
+    int64_t experts = t->experts() > 0 ? t->experts() : 1;
+    if (t->experts() > 0) shape.erase(shape.begin());
+    v.rows = shape.size() == 1 ? 1 : shape[0];
+    v.cols = shape.back();
+    int64_t bytes_per_expert = v.rows * v.cols * static_cast<int64_t>(dtypeBytes(t->dtype()));
+    const float* scale = nullptr;
+    int64_t scale_per_expert = 0;
+    if (t->scale() >= 0) {
+      const fbs::Tensor* s = tensors->Get(t->scale());
+      scale = reinterpret_cast<const float*>(artifact->tensorData(*s));
+      v.block_rows = t->block()->Get(0);
+      v.block_cols = t->block()->Get(1);
+      scale_per_expert = ((v.rows + v.block_rows - 1) / v.block_rows) *
+                         ((v.cols + v.block_cols - 1) / v.block_cols);
+    }
+    for (int64_t x = 0; x < experts; ++x) {
+      cpu::WeightView ev = v;
+      ev.data = data + x * bytes_per_expert;
+      if (scale) ev.block_scale = scale + x * scale_per_expert;
+      e.views.push_back(ev);
+    }
+    if (shape.size() == 1) {
+      e.f32.resize(v.cols);
+      cpu::dequantRow(e.views[0], 0, e.f32.data());
+    }
+  }
+  return Status::ok();
+}
+
+Status ModelRunner::Impl::init(const RunnerOptions& options) {
+  plan = artifact->meta()->plan();
+  if (!plan || !plan->buffers() || !plan->launches())
+    return dataLoss(artifact->path() + ": artifact has no step plan");
+  vocab = artifact->meta()->model()->vocab_size();
+  if (options.num_threads > 0) cpu::setNumThreads(options.num_threads);
+  DS_RETURN_IF_ERROR(initWeights());
+
+  const fbs::KVCacheSpec* kv = plan->kv_cache();
+  kv_kind = kv->kind();
+  block_size = kv->block_size();
+  num_blocks = options.num_kv_blocks;
+  if (num_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
+  for (int64_t l = 0; l < kv->num_layers(); ++l) {
+    if (kv_kind == fbs::KVKind_GQA) {
+      k_cache.emplace_back(num_blocks * block_size * kv->kv_heads() * kv->head_dim());
+      v_cache.emplace_back(num_blocks * block_size * kv->kv_heads() * kv->v_dim());
+    } else if (kv_kind == fbs::KVKind_MLA) {
+      latent_cache.emplace_back(num_blocks * block_size * (kv->rank() + kv->rope_dim()));
+    }
+  }
+  gqa = {nullptr, nullptr, num_blocks, block_size, kv->kv_heads(), kv->head_dim(), kv->v_dim()};
+  mla = {nullptr, num_blocks, block_size, kv->rank(), kv->rope_dim()};
+
+  storage.resize(plan->buffers()->size());
+  for (const fbs::Buffer* buf : *plan->buffers()) {
+    int64_t n = 1;
+    if (buf->cols())
+      for (int64_t c : *buf->cols()) n *= c;
+    row_elems.push_back(n);
+  }
+  ropes.resize(plan->launches()->size());
+  for (uint32_t i = 0; i < plan->launches()->size(); ++i) {
+    const fbs::Launch* l = plan->launches()->Get(i);
+    if (l->kernel() != fbs::Kernel_Rope) continue;
+    const fbs::RopeParams* r = l->params_as_RopeParams();
+    if (!r) return dataLoss(artifact->path() + ": rope launch " + std::to_string(i) + " has no parameters");
+    cpu::RopeParams p;
+    p.theta = r->theta();
+    p.dim = r->dim();
+    p.interleaved = r->interleaved();
+    p.scaling = static_cast<cpu::RopeScaling>(r->scaling());
+    p.factor = r->factor();
+    p.original_max_position = r->original_max_position();
+    p.low_freq_factor = r->low_freq_factor();
+    p.high_freq_factor = r->high_freq_factor();
+    p.beta_fast = r->beta_fast();
+    p.beta_slow = r->beta_slow();
+    p.mscale = r->mscale();
+    p.mscale_all_dim = r->mscale_all_dim();
+    p.attention_factor = r->attention_factor();
+    ropes[i] = std::make_unique<cpu::RopeTable>(p);
+  }
+  return Status::ok();
+}
+
+Status ModelRunner::Impl::checkBatch(const StepBatch& b) const {
+  size_t T = b.token_ids.size();
+  if (T == 0) return invalidArgument("a step needs at least one token");
+  if (b.positions.size() != T || b.token_seq.size() != T)
+    return invalidArgument("token_ids, positions and token_seq must have the same length");
+  if (b.block_table.size() != static_cast<size_t>(b.num_seqs * b.max_blocks_per_seq))
+    return invalidArgument("block_table must hold num_seqs x max_blocks_per_seq entries");
+  for (size_t t = 0; t < T; ++t) {
+    if (b.token_ids[t] < 0 || b.token_ids[t] >= vocab)
+      return invalidArgument("token id " + std::to_string(b.token_ids[t]) + " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    if (b.token_seq[t] < 0 || b.token_seq[t] >= b.num_seqs)
+      return invalidArgument("token " + std::to_string(t) + " names sequence " + std::to_string(b.token_seq[t]));
+    int64_t pos = b.positions[t];
+    int64_t blk = pos / block_size;
+    if (pos < 0 || blk >= b.max_blocks_per_seq)
+      return invalidArgument("position " + std::to_string(pos) + " is not covered by the block table");
+    int32_t id = b.block_table[b.token_seq[t] * b.max_blocks_per_seq + blk];
+    if (id < 0 || id >= num_blocks)
+      return invalidArgument("position " + std::to_string(pos) + " maps to KV block " + std::to_string(id) + " of " + std::to_string(num_blocks));
+  }
+  for (int32_t r : b.logit_rows)
+    if (r < 0 || static_cast<size_t>(r) >= T)
+      return invalidArgument("logit row " + std::to_string(r) + " outside the step's " + std::to_string(T) + " tokens");
+  return Status::ok();
+}
+
+Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatch& b, int64_t T,
+                              int64_t R) {
+  auto in = [&](int i) { return l.inputs()->Get(i); };
+  auto out = [&](int i) { return l.outputs()->Get(i); };
+  auto f = [&](int id) { return static_cast<float*>(buffer(id)); };
+  auto w = [&](int i) -> const WeightEntry& { return weights[l.weights()->Get(i)]; };
+  int nweights = l.weights() ? l.weights()->size() : 0;
+  cpu::BatchView batch{T, b.positions.data(), b.token_seq.data(), b.num_seqs,
+                       b.block_table.data(), b.max_blocks_per_seq};
+  switch (l.kernel()) {
+    case fbs::Kernel_Embed:
+      cpu::embed(static_cast<const int32_t*>(buffer(in(0))), T, w(0).views[0], f(out(0)));
+      return Status::ok();
+    case fbs::Kernel_RmsNorm: {
+      int64_t h = w(0).views[0].cols;
+      cpu::rmsNorm(f(in(0)), T * row_elems[in(0)] / h, h, w(0).views[0],
+                   l.params_as_NormParams()->eps(), f(out(0)));
+      return Status::ok();
+    }
+    case fbs::Kernel_Linear:
+      cpu::linear(f(in(0)), T, w(0).views[0], nweights > 1 ? w(1).f32.data() : nullptr, f(out(0)));
+      return Status::ok();
+    case fbs::Kernel_Add:
+      cpu::add(f(in(0)), f(in(1)), T * row_elems[out(0)], f(out(0)));
+      return Status::ok();
+    case fbs::Kernel_SwiGLU:
+      cpu::swiglu(f(in(0)), f(in(1)), T * row_elems[out(0)], f(out(0)));
+      return Status::ok();
+    case fbs::Kernel_Slice: {
+      const fbs::SliceParams* p = l.params_as_SliceParams();
+      const fbs::Buffer* src = plan->buffers()->Get(in(0));
+      int64_t last = src->cols()->Get(src->cols()->size() - 1);
+      int64_t rows = T * row_elems[in(0)] / last;
+      const float* x = f(in(0));
+      float* y = f(out(0));
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(y + r * p->size(), x + r * last + p->offset(), p->size() * sizeof(float));
+      return Status::ok();
+    }
+    case fbs::Kernel_Rope: {
+      const fbs::Buffer* buf = plan->buffers()->Get(out(0));
+      int64_t heads = buf->cols()->Get(0), hd = buf->cols()->Get(1);
+      if (f(out(0)) != f(in(0)))
+        std::memcpy(f(out(0)), f(in(0)), T * row_elems[out(0)] * sizeof(float));
+      ropes[index]->apply(f(out(0)), static_cast<const int32_t*>(buffer(in(1))), T, heads, hd);
+      return Status::ok();
+    }
+    case fbs::Kernel_Attention: {
+      const fbs::AttentionParams* p = l.params_as_AttentionParams();
+      cpu::PagedKV kv = gqa;
+      kv.k = k_cache[p->layer()].data();
+      kv.v = v_cache[p->layer()].data();
+      cpu::kvWrite(kv, batch, f(in(1)), f(in(2)));
+      int64_t qHeads = plan->buffers()->Get(in(0))->cols()->Get(0);
+      cpu::attention(kv, batch, f(in(0)), qHeads, p->scale(), p->sliding_window(), f(out(0)));
+      return Status::ok();
+    }
+    case fbs::Kernel_MlaAttention: {
+      const fbs::MlaParams* p = l.params_as_MlaParams();
+      cpu::PagedLatentKV kv = mla;
+      kv.data = latent_cache[p->layer()].data();
+      cpu::mlaKvWrite(kv, batch, f(in(2)), f(in(3)));
+      cpu::mlaAttention(kv, batch, f(in(0)), f(in(1)), w(0).views[0], p->heads(), p->nope_dim(),
+                        p->v_dim(), p->scale(), f(out(0)));
+      return Status::ok();
+    }
+    case fbs::Kernel_MoEGate: {
+      const fbs::MoEGateParams* p = l.params_as_MoEGateParams();
+      cpu::MoEGateParams g;
+      g.top_k = p->top_k();
+      g.n_group = p->n_group();
+      g.topk_group = p->topk_group();
+      g.scoring = p->scoring() == fbs::MoeScoring_Sigmoid ? cpu::MoeScoring::Sigmoid : cpu::MoeScoring::Softmax;
+      g.method = static_cast<cpu::MoeTopkMethod>(p->method());
+      g.norm_topk_prob = p->norm_topk_prob();
+      g.routed_scaling_factor = p->routed_scaling_factor();
+      const WeightEntry& gate = w(0);
+      cpu::moeGate(f(in(0)), T, gate.views[0].cols, gate.views[0],
+                   nweights > 1 ? w(1).f32.data() : nullptr, g, f(out(0)),
+                   static_cast<int32_t*>(buffer(out(1))));
+      return Status::ok();
+    }
+    case fbs::Kernel_MoEExperts: {
+      int64_t hidden = row_elems[in(0)];
+      int64_t topk = row_elems[in(1)];
+      const WeightEntry &g = w(0), &u = w(1), &d = w(2);
+      float* y = f(out(0));
+      cpu::moeExperts(f(in(0)), T, hidden, f(in(1)), static_cast<const int32_t*>(buffer(in(2))),
+                      topk, g.views.data(), u.views.data(), d.views.data(),
+                      static_cast<int64_t>(g.views.size()), y);
+      if (nweights == 6) {  // shared experts: an unscaled SwiGLU MLP added to the routed sum
+        int64_t inter = w(3).views[0].rows;
+        scratch_a.resize(T * inter);
+        scratch_b.resize(T * inter);
+        scratch_c.resize(T * hidden);
+        cpu::linear(f(in(0)), T, w(3).views[0], nullptr, scratch_a.data());
+        cpu::linear(f(in(0)), T, w(4).views[0], nullptr, scratch_b.data());
+        cpu::swiglu(scratch_a.data(), scratch_b.data(), T * inter, scratch_a.data());
+        cpu::linear(scratch_a.data(), T, w(5).views[0], nullptr, scratch_c.data());
+        cpu::add(y, scratch_c.data(), T * hidden, y);
+      }
+      return Status::ok();
+    }
+    case fbs::Kernel_Logits: {
+      int64_t hidden = row_elems[in(0)];
+      const int32_t* rows = static_cast<const int32_t*>(buffer(in(1)));
+      scratch_a.resize(R * hidden);
+      for (int64_t r = 0; r < R; ++r)
+        std::memcpy(scratch_a.data() + r * hidden, f(in(0)) + rows[r] * hidden, hidden * sizeof(float));
+      cpu::linear(scratch_a.data(), R, w(0).views[0], nullptr, f(out(0)));
+      return Status::ok();
+    }
+  }
+  return unsupported("kernel " + kernelName(l.kernel()) + " has no host implementation");
+}
+
+ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ModelRunner::~ModelRunner() = default;
+
+StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artifact& artifact,
+                                                           const RunnerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->artifact = &artifact;
+  DS_RETURN_IF_ERROR(impl->init(options));
+  return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
+}
+
+Status ModelRunner::step(const StepBatch& b, std::vector<float>* logits) {
+  Impl& m = *impl_;
+  DS_RETURN_IF_ERROR(m.checkBatch(b));
+  int64_t T = static_cast<int64_t>(b.token_ids.size());
+  int64_t R = static_cast<int64_t>(b.logit_rows.size());
+  for (uint32_t id = 0; id < m.plan->buffers()->size(); ++id) {
+    const fbs::Buffer* buf = m.plan->buffers()->Get(id);
+    if (buf->alias_of() >= 0) continue;
+    int64_t rows = buf->rows() == fbs::RowSpace_Tokens ? T
+                   : buf->rows() == fbs::RowSpace_LogitRows ? R : buf->fixed_rows();
+    size_t need = static_cast<size_t>(rows * m.row_elems[id]);
+    if (m.storage[id].size() < need) m.storage[id].resize(need);
+  }
+  std::memcpy(m.buffer(m.plan->token_ids()), b.token_ids.data(), T * 4);
+  std::memcpy(m.buffer(m.plan->positions()), b.positions.data(), T * 4);
+  if (R) std::memcpy(m.buffer(m.plan->logit_rows()), b.logit_rows.data(), R * 4);
+  for (uint32_t i = 0; i < m.plan->launches()->size(); ++i)
+    DS_RETURN_IF_ERROR(m.run(*m.plan->launches()->Get(i), i, b, T, R));
+  const float* out = static_cast<const float*>(m.buffer(m.plan->logits()));
+  logits->assign(out, out + R * m.vocab);
+  return Status::ok();
+}
+
+int64_t ModelRunner::vocabSize() const { return impl_->vocab; }
+int64_t ModelRunner::blockSize() const { return impl_->block_size; }
+int64_t ModelRunner::numBlocks() const { return impl_->num_blocks; }
+size_t ModelRunner::numLaunches() const { return impl_->plan->launches()->size(); }
+
+StatusOr<uint64_t> ModelRunner::kvBytesPerBlock(const artifact::Artifact& artifact) {
+  const fbs::Plan* plan = artifact.meta()->plan();
+  if (!plan || !plan->kv_cache()) return dataLoss(artifact.path() + ": artifact has no KV cache spec");
+  const fbs::KVCacheSpec* kv = plan->kv_cache();
+  uint64_t per_token = 0;
+  if (kv->kind() == fbs::KVKind_GQA) per_token = kv->kv_heads() * (kv->head_dim() + kv->v_dim());
+  if (kv->kind() == fbs::KVKind_MLA) per_token = kv->rank() + kv->rope_dim();
+  return per_token * sizeof(float) * kv->num_layers() * kv->block_size();
+}
+
+}  // namespace ds

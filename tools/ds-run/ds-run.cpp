@@ -1,0 +1,222 @@
+// ds-run: compile-once, run-anywhere text generation from a .dsa artifact on the CPU.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/engine.h"
+#include "artifact/artifact_reader.h"
+#include "template/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+struct Args {
+  std::string artifact;
+  std::vector<std::string> prompts;
+  std::vector<std::vector<int32_t>> prompt_ids;
+  int64_t max_new_tokens = 64;
+  ds::SamplingParams sampling;
+  bool chat = false, print_ids = false, ignore_eos = false, no_bos = false, stats = false;
+  uint64_t kv_cache_bytes = 256ull << 20;
+  int threads = 0;
+};
+
+[[noreturn]] void die(const std::string& message) {
+  std::fprintf(stderr, "ds-run: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void usage() {
+  std::puts(
+      "usage: ds-run <model.dsa> [-p PROMPT]... [--prompt-ids 1,2,3]... [-n N]\n"
+      "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
+      "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
+      "Several prompts run as one batch. An empty prompt starts from BOS alone.");
+}
+
+uint64_t parseBytes(const std::string& s) {
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v <= 0) die("bad size '" + s + "' (e.g. 512M, 2G)");
+  switch (*end) {
+    case 'k': case 'K': v *= 1024; break;
+    case 'm': case 'M': v *= 1024 * 1024; break;
+    case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
+    case '\0': break;
+    default: die("bad size '" + s + "' (e.g. 512M, 2G)");
+  }
+  return static_cast<uint64_t>(v);
+}
+
+double parseNumber(const std::string& flag, const std::string& s) {
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || *end) die(flag + " expects a number, got '" + s + "'");
+  return v;
+}
+
+Args parseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") { usage(); std::exit(0); }
+    else if (arg == "-p" || arg == "--prompt") a.prompts.push_back(value());
+    else if (arg == "--prompt-ids") {
+      std::vector<int32_t> ids;
+      std::string v = value(), tok;
+      for (char c : v + ",") {
+        if (c == ',' || c == ' ') {
+          if (!tok.empty()) ids.push_back(static_cast<int32_t>(parseNumber(arg, tok)));
+          tok.clear();
+        } else tok += c;
+      }
+      a.prompt_ids.push_back(ids);
+    }
+    else if (arg == "-n" || arg == "--max-new-tokens") a.max_new_tokens = static_cast<int64_t>(parseNumber(arg, value()));
+    else if (arg == "--temperature") a.sampling.temperature = static_cast<float>(parseNumber(arg, value()));
+    else if (arg == "--top-k") a.sampling.top_k = static_cast<int>(parseNumber(arg, value()));
+    else if (arg == "--top-p") a.sampling.top_p = static_cast<float>(parseNumber(arg, value()));
+    else if (arg == "--seed") a.sampling.seed = static_cast<uint64_t>(parseNumber(arg, value()));
+    else if (arg == "--kv-cache-mem") a.kv_cache_bytes = parseBytes(value());
+    else if (arg == "--threads") a.threads = static_cast<int>(parseNumber(arg, value()));
+    else if (arg == "--chat") a.chat = true;
+    else if (arg == "--ids") a.print_ids = true;
+    else if (arg == "--ignore-eos") a.ignore_eos = true;
+    else if (arg == "--no-bos") a.no_bos = true;
+    else if (arg == "--stats") a.stats = true;
+    else if (!arg.empty() && arg[0] == '-') die("unknown option " + arg + " (see --help)");
+    else if (a.artifact.empty()) a.artifact = arg;
+    else die("unexpected argument '" + arg + "'");
+  }
+  if (a.artifact.empty()) { usage(); std::exit(2); }
+  if (a.prompts.empty() && a.prompt_ids.empty()) a.prompts.push_back("");
+  return a;
+}
+
+std::unique_ptr<ds::Tokenizer> loadTokenizer(const ds::artifact::Artifact& art) {
+  std::map<std::string, std::string> files;
+  if (const auto* blobs = art.meta()->tokenizer_files())
+    for (const auto* blob : *blobs)
+      files[blob->name()->str()] = std::string(blob->data()->begin(), blob->data()->end());
+  if (files.empty()) die(art.path() + " carries no tokenizer: use --prompt-ids and --ids");
+  auto tok = ds::Tokenizer::fromFiles(files);
+  if (!tok.isOk()) die(art.path() + ": " + tok.status().message());
+  return std::move(tok.value());
+}
+
+std::vector<int32_t> encodePrompt(const Args& a, const ds::Tokenizer& tok,
+                                  const ds::artifact::Artifact& art, const std::string& text) {
+  ds::EncodeOptions opts;
+  opts.add_special_tokens = !a.no_bos;
+  std::string input = text;
+  if (a.chat) {
+    std::string source = art.meta()->chat_template() ? art.meta()->chat_template()->str() : "";
+    if (source.empty()) source = tok.chatTemplate();
+    if (source.empty()) die(art.path() + " has no chat template (--chat)");
+    auto tmpl = ds::ChatTemplate::parse(source);
+    if (!tmpl.isOk()) die(tmpl.status().message());
+    nlohmann::ordered_json ctx;
+    ctx["messages"] = nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}});
+    ctx["add_generation_prompt"] = true;
+    ctx["bos_token"] = tok.bosToken();
+    ctx["eos_token"] = tok.eosToken();
+    auto rendered = tmpl->render(ctx);
+    if (!rendered.isOk()) die(rendered.status().message());
+    input = *rendered;
+    opts.add_special_tokens = false;  // the template writes BOS itself, as transformers does
+  }
+  auto ids = tok.encode(input, opts);
+  if (!ids.isOk()) die(ids.status().message());
+  if (ids->empty()) die("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
+  return std::vector<int32_t>(ids->begin(), ids->end());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parseArgs(argc, argv);
+  auto t0 = std::chrono::steady_clock::now();
+  auto art = ds::artifact::Artifact::open(a.artifact);
+  if (!art.isOk()) die(art.status().message());
+  std::unique_ptr<ds::Tokenizer> tok;
+  bool need_tok = !a.prompts.empty() || !a.print_ids;
+  if (need_tok) tok = loadTokenizer(**art);
+
+  std::vector<std::vector<int32_t>> prompts = a.prompt_ids;
+  for (const std::string& p : a.prompts) prompts.push_back(encodePrompt(a, *tok, **art, p));
+
+  ds::EngineOptions eo;
+  eo.kv_cache_bytes = a.kv_cache_bytes;
+  eo.num_threads = a.threads;
+  auto engine = ds::Engine::create(**art, eo);
+  if (!engine.isOk()) die(engine.status().message());
+  auto t1 = std::chrono::steady_clock::now();
+
+  std::vector<int64_t> ids;
+  for (const auto& p : prompts) {
+    ds::GenerationRequest r;
+    r.prompt = p;
+    r.sampling = a.sampling;
+    r.max_new_tokens = a.max_new_tokens;
+    if (tok && !a.ignore_eos) r.stop_token_ids.assign(tok->stopIds().begin(), tok->stopIds().end());
+    auto id = (*engine)->submit(std::move(r));
+    if (!id.isOk()) die(id.status().message());
+    ids.push_back(*id);
+  }
+  bool stream = prompts.size() == 1 && !a.print_ids;
+  std::vector<ds::IncrementalDetokenizer> detok;
+  if (stream) detok.push_back(tok->newDetokenizer(/*skip_special_tokens=*/true));
+  std::vector<ds::TokenEvent> events;
+  int64_t generated = 0, steps = 0;
+  while ((*engine)->hasWork()) {
+    events.clear();
+    ds::Status st = (*engine)->step(&events);
+    if (!st.isOk()) die(st.message());
+    ++steps;
+    for (const ds::TokenEvent& e : events) {
+      ++generated;
+      if (!stream) continue;
+      auto piece = detok[0].push(e.token);
+      if (!piece.isOk()) die(piece.status().message());
+      std::fwrite(piece->data(), 1, piece->size(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  if (stream) {
+    std::string rest = detok[0].finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::vector<int32_t>& out = (*engine)->generated(ids[i]);
+      if (a.print_ids) {
+        for (size_t j = 0; j < out.size(); ++j) std::printf("%s%d", j ? " " : "", out[j]);
+        std::printf("\n");
+      } else {
+        auto text = tok->decode(out, /*skip_special_tokens=*/true);
+        if (!text.isOk()) die(text.status().message());
+        std::printf("[%zu] %s\n", i, text->c_str());
+      }
+    }
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  if (a.stats) {
+    double load = std::chrono::duration<double>(t1 - t0).count();
+    double run = std::chrono::duration<double>(t2 - t1).count();
+    std::fprintf(stderr, "ds-run: load %.3f s, %lld tokens in %lld steps, %.3f s, %.1f tokens/s\n",
+                 load, static_cast<long long>(generated), static_cast<long long>(steps), run,
+                 run > 0 ? generated / run : 0.0);
+  }
+  return 0;
+}
