@@ -3,6 +3,8 @@
 
 #include <queue>
 
+#include <xxhash.h>
+
 #include "tokenizer/utf8.h"
 
 namespace ds::tok {
@@ -189,10 +191,12 @@ void BpeModel::encodeWord(std::string_view word, std::vector<TokenId>* out) cons
   out->insert(out->end(), syms.begin(), syms.end());
 }
 
-void BpeModel::encodeWords(const std::vector<std::string>& words, std::vector<TokenId>* out) const {
+size_t BpeModel::FastHash::operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
+
+void BpeModel::encodeWords(const std::vector<std::string_view>& words, std::vector<TokenId>* out) const {
   // A concurrent encode simply runs uncached rather than waiting for the lock.
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
-  for (const std::string& w : words) {
+  for (std::string_view w : words) {
     if (!lock.owns_lock() || w.size() > kCacheMaxWordBytes) {
       encodeWord(w, out);
       continue;
@@ -204,8 +208,12 @@ void BpeModel::encodeWords(const std::vector<std::string>& words, std::vector<To
     }
     size_t before = out->size();
     encodeWord(w, out);
-    if (cache_.size() >= kCacheMaxEntries) cache_.clear();
-    cache_.emplace(w, std::vector<TokenId>(out->begin() + static_cast<std::ptrdiff_t>(before), out->end()));
+    if (cache_.size() >= kCacheMaxEntries) {
+      cache_.clear();
+      cache_keys_.clear();
+    }
+    cache_keys_.emplace_back(w);
+    cache_.emplace(cache_keys_.back(), std::vector<TokenId>(out->begin() + static_cast<std::ptrdiff_t>(before), out->end()));
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -23,7 +24,7 @@ class BpeModel {
   static StatusOr<std::unique_ptr<BpeModel>> parse(const Json& model, bool byte_level, std::string_view where);
 
   // Appends the ids of pre-tokenized `words`; the word cache is taken once for the whole batch.
-  void encodeWords(const std::vector<std::string>& words, std::vector<TokenId>* out) const;
+  void encodeWords(const std::vector<std::string_view>& words, std::vector<TokenId>* out) const;
 
   // Vocabulary as written in the file (id -> token string, "" for holes).
   const std::vector<std::string>& vocab() const { return id_to_token_; }
@@ -54,7 +55,12 @@ class BpeModel {
   static constexpr size_t kCacheMaxEntries = 1 << 17;
   static constexpr size_t kCacheMaxWordBytes = 64;
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<TokenId>> cache_;
+  struct FastHash {
+    size_t operator()(std::string_view s) const;
+  };
+  // Keys view strings in cache_keys_, so lookups by string_view allocate nothing.
+  mutable std::unordered_map<std::string_view, std::vector<TokenId>, FastHash> cache_;
+  mutable std::deque<std::string> cache_keys_;
 };
 
 }  // namespace ds::tok

@@ -21,7 +21,7 @@ class HfBackend : public Backend {
   Status parseAddedTokens(const Json& root);
   Status parsePostProcessor(const Json& pp, const std::string& w);
   Status encodeNormalized(std::string_view text, bool first, bool parse_special, std::vector<TokenId>* out) const;
-  Status encodePieces(std::string text, bool first, std::vector<TokenId>* out) const;
+  Status encodePieces(std::string_view text, bool first, std::vector<TokenId>* out) const;
 
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_;
@@ -149,10 +149,10 @@ Status HfBackend::parsePostProcessor(const Json& pp, const std::string& w) {
   return unsupported(w + ".type: unsupported post-processor type '" + type + "'");
 }
 
-Status HfBackend::encodePieces(std::string text, bool first, std::vector<TokenId>* out) const {
-  std::vector<std::string> pieces;
-  pieces.push_back(std::move(text));
-  if (pre_) DS_RETURN_IF_ERROR(pre_->apply(&pieces, first));
+Status HfBackend::encodePieces(std::string_view text, bool first, std::vector<TokenId>* out) const {
+  std::vector<std::string_view> pieces{text};
+  PieceArena arena;
+  if (pre_) DS_RETURN_IF_ERROR(pre_->apply(&pieces, first, &arena));
   model_->encodeWords(pieces, out);
   return Status::ok();
 }
@@ -161,16 +161,16 @@ Status HfBackend::encodeNormalized(std::string_view text, bool first, bool parse
                                    std::vector<TokenId>* out) const {
   std::string s(text);
   if (normalizer_) DS_RETURN_IF_ERROR(normalizer_->apply(&s));
-  if (normalized_added_.empty()) return s.empty() ? Status::ok() : encodePieces(std::move(s), first, out);
+  if (normalized_added_.empty()) return s.empty() ? Status::ok() : encodePieces(s, first, out);
   std::vector<AddedTokenMatcher::Match> m;
   normalized_added_.findAll(s, parse_special, &m);
   size_t prev = 0;
   for (const auto& mt : m) {
-    if (mt.start > prev) DS_RETURN_IF_ERROR(encodePieces(s.substr(prev, mt.start - prev), first && prev == 0, out));
+    if (mt.start > prev) DS_RETURN_IF_ERROR(encodePieces(std::string_view(s).substr(prev, mt.start - prev), first && prev == 0, out));
     out->push_back(mt.id);
     prev = mt.end;
   }
-  if (prev < s.size()) DS_RETURN_IF_ERROR(encodePieces(s.substr(prev), first && prev == 0, out));
+  if (prev < s.size()) DS_RETURN_IF_ERROR(encodePieces(std::string_view(s).substr(prev), first && prev == 0, out));
   return Status::ok();
 }
 

@@ -19,9 +19,12 @@ struct Span {
 };
 
 // HF SplitDelimiterBehavior applied to the alternating match/non-match spans of one piece.
-void splitWith(const std::string& s, const std::vector<std::pair<size_t, size_t>>& m, Behavior b,
-               bool invert, std::vector<std::string>* out) {
-  std::vector<Span> spans;
+void splitWith(std::string_view s, const std::vector<std::pair<size_t, size_t>>& m, Behavior b,
+               bool invert, std::vector<std::string_view>* out) {
+  // Reused per thread: this runs once per piece per Split, millions of times per second.
+  thread_local std::vector<Span> spans, kept;
+  spans.clear();
+  kept.clear();
   size_t prev = 0;
   for (auto [st, en] : m) {
     if (prev != st) spans.push_back({prev, st, invert});
@@ -30,7 +33,6 @@ void splitWith(const std::string& s, const std::vector<std::pair<size_t, size_t>
   }
   if (prev != s.size()) spans.push_back({prev, s.size(), invert});
 
-  std::vector<Span> kept;
   switch (b) {
     case Behavior::kRemoved:
       for (const Span& sp : spans)
@@ -70,26 +72,29 @@ void splitWith(const std::string& s, const std::vector<std::pair<size_t, size_t>
     }
   }
   for (const Span& sp : kept)
-    if (sp.end > sp.start) out->emplace_back(s, sp.start, sp.end - sp.start);
+    if (sp.end > sp.start) out->push_back(s.substr(sp.start, sp.end - sp.start));
 }
 
 class SplitPre : public PreTokenizer {
  public:
   SplitPre(std::shared_ptr<Regex> re, Behavior b, bool invert) : re_(std::move(re)), b_(b), invert_(invert) {}
-  Status apply(std::vector<std::string>* pieces, bool) const override {
-    std::vector<std::string> out;
-    out.reserve(pieces->size() * 2);
-    std::vector<std::pair<size_t, size_t>> m;
-    for (const std::string& p : *pieces) {
+  Status apply(std::vector<std::string_view>* pieces, bool, PieceArena*) const override {
+    thread_local std::vector<std::string_view> out;
+    thread_local std::vector<std::pair<size_t, size_t>> m;
+    out.clear();
+    for (std::string_view p : *pieces) {
       m.clear();
       DS_RETURN_IF_ERROR(re_->findAll(p, &m));
-      if (m.empty() && !invert_ && b_ != Behavior::kRemoved) {
-        out.push_back(p);  // common case: nothing to split (Removed with no match keeps it too)
+      // Common cases: nothing to split, or the whole piece is one match; either way the piece
+      // survives whole unless it is a match that Removed drops or a non-match that invert drops.
+      bool whole = m.empty() || (m.size() == 1 && m[0].first == 0 && m[0].second == p.size());
+      if (whole && b_ != Behavior::kRemoved) {
+        out.push_back(p);
         continue;
       }
       splitWith(p, m, b_, invert_, &out);
     }
-    *pieces = std::move(out);
+    pieces->assign(out.begin(), out.end());
     return Status::ok();
   }
 
@@ -102,13 +107,13 @@ class SplitPre : public PreTokenizer {
 class ByteLevelPre : public PreTokenizer {
  public:
   ByteLevelPre(bool add_prefix_space, std::shared_ptr<Regex> re) : prefix_(add_prefix_space), re_(std::move(re)) {}
-  Status apply(std::vector<std::string>* pieces, bool) const override {
+  Status apply(std::vector<std::string_view>* pieces, bool, PieceArena* arena) const override {
     if (prefix_)
-      for (std::string& p : *pieces)
-        if (p.empty() || p[0] != ' ') p.insert(0, 1, ' ');
+      for (std::string_view& p : *pieces)
+        if (p.empty() || p[0] != ' ') p = arena->own(" " + std::string(p));
     if (!re_) return Status::ok();
     SplitPre split(re_, Behavior::kIsolated, false);
-    return split.apply(pieces, false);
+    return split.apply(pieces, false, arena);
   }
 
  private:
@@ -121,9 +126,9 @@ class MetaspacePre : public PreTokenizer {
   MetaspacePre(std::string repl, int prepend, bool split, std::shared_ptr<Regex> re)
       : repl_(std::move(repl)), prepend_(prepend), split_(split), re_(std::move(re)) {}
   // prepend_: 0 never, 1 always, 2 first.
-  Status apply(std::vector<std::string>* pieces, bool first_segment) const override {
+  Status apply(std::vector<std::string_view>* pieces, bool first_segment, PieceArena* arena) const override {
     for (size_t i = 0; i < pieces->size(); ++i) {
-      std::string& p = (*pieces)[i];
+      std::string_view& p = (*pieces)[i];
       std::string r;
       for (char c : p) {
         if (c == ' ') r += repl_;
@@ -131,11 +136,11 @@ class MetaspacePre : public PreTokenizer {
       }
       bool first = i == 0 && first_segment;
       if ((prepend_ == 1 || (prepend_ == 2 && first)) && r.compare(0, repl_.size(), repl_) != 0) r.insert(0, repl_);
-      p = std::move(r);
+      p = arena->own(std::move(r));
     }
     if (!split_) return Status::ok();
     SplitPre split(re_, Behavior::kMergedWithNext, false);
-    return split.apply(pieces, false);
+    return split.apply(pieces, false, arena);
   }
 
  private:
@@ -148,8 +153,8 @@ class MetaspacePre : public PreTokenizer {
 class SequencePre : public PreTokenizer {
  public:
   explicit SequencePre(std::vector<std::unique_ptr<PreTokenizer>> parts) : parts_(std::move(parts)) {}
-  Status apply(std::vector<std::string>* pieces, bool first_segment) const override {
-    for (const auto& p : parts_) DS_RETURN_IF_ERROR(p->apply(pieces, first_segment));
+  Status apply(std::vector<std::string_view>* pieces, bool first_segment, PieceArena* arena) const override {
+    for (const auto& p : parts_) DS_RETURN_IF_ERROR(p->apply(pieces, first_segment, arena));
     return Status::ok();
   }
 

@@ -2,6 +2,7 @@
 // WhitespaceSplit, Punctuation and Sequence; pieces stay raw UTF-8 bytes (no byte->char mapping).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,12 +12,25 @@
 
 namespace ds::tok {
 
+// Owns the text of pieces that a pre-tokenizer rewrote (prefix space, Metaspace); the other
+// pieces are views into the caller's text, so splitting allocates nothing per piece.
+class PieceArena {
+ public:
+  std::string_view own(std::string s) {
+    owned_.push_back(std::move(s));
+    return owned_.back();
+  }
+
+ private:
+  std::deque<std::string> owned_;
+};
+
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   // Splits every piece further. `first_segment` says pieces[0] starts the whole input (Metaspace's
   // prepend_scheme "first").
-  virtual Status apply(std::vector<std::string>* pieces, bool first_segment) const = 0;
+  virtual Status apply(std::vector<std::string_view>* pieces, bool first_segment, PieceArena* arena) const = 0;
 };
 
 struct PreTokenizerInfo {

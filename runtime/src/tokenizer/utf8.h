@@ -41,7 +41,6 @@ class Utf8Sanitizer {
 
  private:
   void feedByte(unsigned char b, std::string* out);
-  uint32_t cp_ = 0;
   int needed_ = 0;
   int seen_ = 0;
   unsigned char lower_ = 0x80, upper_ = 0xBF;

@@ -56,11 +56,8 @@ TEST_P(CasesTest, AllCasesMatch) {
     auto text = (*tok)->decode(*ids);
     ASSERT_TRUE(text.isOk());
     EXPECT_EQ(streamDecode(**tok, *ids, false), *text);
-    // Byte-level BPE round-trips, unless a one-character added token (deepseek maps "ø" etc. to
-    // added ids whose ByteLevel decode is a lone byte) took part.
-    bool added = false;
-    for (TokenId id : *ids) added |= id >= 100000 || (GetParam().second == 47 && id >= 32000 && (*tok)->vocabSize() < 40000);
-    if (!added) EXPECT_EQ(*text, c.text);
+    // Byte-level BPE round-trips the text.
+    EXPECT_EQ(*text, c.text);
   }
   EXPECT_EQ(passed, cases.size());
   std::printf("%s: %zu/%zu cases pass\n", GetParam().first, passed, cases.size());

@@ -18,9 +18,10 @@ std::vector<std::string> preTokenize(const json& j, const std::string& text, boo
   tok::PreTokenizerInfo info;
   auto pre = tok::parsePreTokenizer(j, "pre", &info);
   EXPECT_TRUE(pre.isOk()) << pre.status().toString();
-  std::vector<std::string> pieces{text};
-  if (pre.isOk()) EXPECT_TRUE((*pre)->apply(&pieces, first).isOk());
-  return pieces;
+  std::vector<std::string_view> pieces{text};
+  tok::PieceArena arena;
+  if (pre.isOk()) EXPECT_TRUE((*pre)->apply(&pieces, first, &arena).isOk());
+  return std::vector<std::string>(pieces.begin(), pieces.end());
 }
 
 json split(const char* behavior, bool invert = false) {
