@@ -1,9 +1,12 @@
 // Private helpers shared by the CPU kernels: threading, weight decoding and the fixed-order dot tiles.
 #pragma once
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -12,22 +15,30 @@
 
 namespace ds::cpu::detail {
 
-// Runs f(begin, end) over [0, n) split into contiguous ranges, one per thread. Work below
-// min_per_thread items per thread (or a call from inside a parallel region) runs serially.
-// Results never depend on the split: every output element is computed by one thread only.
+// Runs f(begin, end) over [0, n) split into contiguous chunks that the threads claim one at a
+// time (several chunks per thread, so a preempted or slower thread does not hold up the rest).
+// Work below min_per_thread items per thread, or a call from inside a parallel region, runs
+// serially. Results never depend on the split: every output element is computed by one call.
 template <class F>
 void parallelFor(int64_t n, int64_t min_per_thread, F&& f) {
   if (n <= 0) return;
   int64_t nt = std::min<int64_t>(numThreads(), n / std::max<int64_t>(1, min_per_thread));
-  if (nt <= 1 || omp_in_parallel()) {
+#ifdef _OPENMP
+  const bool nested = omp_in_parallel();
+#else
+  const bool nested = true;  // no OpenMP: always serial
+#endif
+  if (nt <= 1 || nested) {
     f(int64_t{0}, n);
     return;
   }
+  const int64_t chunks = std::min<int64_t>(n, nt * 4);
+  std::atomic<int64_t> next{0};
+#ifdef _OPENMP
 #pragma omp parallel num_threads(static_cast<int>(nt))
+#endif
   {
-    int64_t tid = omp_get_thread_num(), cnt = omp_get_num_threads();
-    int64_t b = n * tid / cnt, e = n * (tid + 1) / cnt;
-    if (b < e) f(b, e);
+    for (int64_t c = next++; c < chunks; c = next++) f(n * c / chunks, n * (c + 1) / chunks);
   }
 }
 

@@ -139,24 +139,26 @@ void addBias(const float* bias, int64_t T, int64_t N, float* y) {
     for (int64_t n = 0; n < N; ++n) y[t * N + n] += bias[n];
 }
 
-// Prefill path when batch invariance is off: OpenBLAS on f32 rows, one dequantized panel at a time.
+// Prefill path when batch invariance is off: cblas_sgemm per slice of output rows, one slice per
+// kernel thread. OpenBLAS is pinned to one thread so it never competes with (or nests inside)
+// the OpenMP workers, which own all the parallelism.
 void linearBlas(const float* x, int64_t T, const WeightView& w, float* y) {
+#ifdef OPENBLAS_VERSION
+  static const bool single = (openblas_set_num_threads(1), true);
+  (void)single;
+#endif
   const int64_t N = w.rows, K = w.cols;
-  if (w.type == WeightType::F32 && !w.block_scale) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, N, K, 1.0f, x, K,
-                static_cast<const float*>(w.data), K, 0.0f, y, N);
-    return;
-  }
-  const int64_t P = std::min<int64_t>(N, 256);
-  std::vector<float> panel(P * K);
-  for (int64_t n0 = 0; n0 < N; n0 += P) {
-    const int64_t np = std::min(P, N - n0);
-    detail::parallelFor(np, 4, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) dequantRow(w, n0 + r, panel.data() + r * K);
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, np, K, 1.0f, x, K, panel.data(), K,
-                0.0f, y + n0, N);
-  }
+  const bool direct = w.type == WeightType::F32 && !w.block_scale;
+  const int64_t P = direct ? N : std::min<int64_t>(N, 128);
+  detail::parallelFor(N, 64, [&](int64_t b, int64_t e) {
+    thread_local std::vector<float> buf;
+    for (int64_t n0 = b; n0 < e; n0 += P) {
+      const int64_t np = std::min(P, e - n0);
+      const float* rows = detail::rowsF32(w, n0, np, buf);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, np, K, 1.0f, x, K, rows, K, 0.0f,
+                  y + n0, N);
+    }
+  });
 }
 
 }  // namespace

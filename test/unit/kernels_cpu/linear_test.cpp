@@ -39,20 +39,26 @@ std::vector<double> refLinear(const std::vector<float>& x, int64_t T, const Weig
 }
 
 TEST(Decode, Fp8AllCodesMatchFormat) {
-  for (int c = 0; c < 256; ++c) {
-    uint8_t q = static_cast<uint8_t>(c);
-    WeightView w;
-    w.data = &q;
-    w.type = WeightType::F8E4M3;
-    w.rows = 1;
-    w.cols = 1;
-    float got;
-    dequantRow(w, 0, &got);
-    double want = decodeFp8E4M3(q);
-    if (std::isnan(want)) {
-      EXPECT_TRUE(std::isnan(got)) << c;
-    } else {
-      EXPECT_EQ(double(got), want) << "code " << c;
+  // All 256 codes in one row (vector path) and each code alone (scalar path).
+  std::vector<uint8_t> codes(256);
+  for (int c = 0; c < 256; ++c) codes[c] = static_cast<uint8_t>(c);
+  for (int64_t width : {256, 1}) {
+    for (int64_t start = 0; start < 256; start += width) {
+      WeightView w;
+      w.data = codes.data() + start;
+      w.type = WeightType::F8E4M3;
+      w.rows = 1;
+      w.cols = width;
+      std::vector<float> got(width);
+      dequantRow(w, 0, got.data());
+      for (int64_t i = 0; i < width; ++i) {
+        const double want = decodeFp8E4M3(codes[start + i]);
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[i])) << start + i;
+        } else {
+          EXPECT_EQ(double(got[i]), want) << "code " << start + i;
+        }
+      }
     }
   }
 }
