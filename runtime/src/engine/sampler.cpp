@@ -1,0 +1,329 @@
+// Sampler: HF-order logits processing (penalty, temperature, top-k, top-p) and a seeded draw.
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+namespace ds {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Maps a float to a uint32 whose unsigned order is the float order (NaN already removed,
+// -0 already folded into +0), so top-p can radix-select on the bits.
+uint32_t orderedKey(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Top 53 bits of one draw: every double in [0, 1) on a 2^-53 grid, equally likely.
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+// a * b + c in two statements, so no compiler fuses it into an FMA (which would change the
+// last bit on some platforms only).
+inline float mulAdd(float a, float b, float c) {
+  const float ab = a * b;
+  return ab + c;
+}
+
+// e^x for x <= 0: Cephes expf (reduction by ln 2, degree-6 polynomial, about 1 ulp). Below
+// -87.3 (e^x leaves float's normal range) it returns 0. Branch-free so the exp loop
+// vectorises, and libm-free so every platform computes the same bits.
+inline float expNonPositive(float x) {
+  const bool under = !(x >= -87.3f);  // also true for -inf
+  const float xc = under ? -87.3f : x;
+  const float fx = mulAdd(xc, 1.44269504088896341f, 0.5f);
+  float n = static_cast<float>(static_cast<int32_t>(fx));  // truncates toward zero...
+  n = n > fx ? n - 1.0f : n;                                // ...so step down to the floor
+  float r = mulAdd(n, -0.693359375f, xc);                   // xc - n * ln2, in two parts
+  r = mulAdd(n, 2.12194440e-4f, r);
+  const float r2 = r * r;
+  float y = mulAdd(1.9875691500e-4f, r, 1.3981999507e-3f);
+  y = mulAdd(y, r, 8.3334519073e-3f);
+  y = mulAdd(y, r, 4.1665795894e-2f);
+  y = mulAdd(y, r, 1.6666665459e-1f);
+  y = mulAdd(y, r, 5.0000001201e-1f);
+  y = mulAdd(y, r2, r);
+  y = y + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return under ? 0.0f : y * scale;
+}
+
+// Max ignoring NaN (-inf if none). Independent lanes let the compiler use SIMD max.
+float rowMax(const float* x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  std::fill(lane, lane + kLanes, kNegInf);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+  float m = kNegInf;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int j = 0; j < kLanes; ++j) m = lane[j] > m ? lane[j] : m;
+  return m;
+}
+
+// out[i] = e^((x[i] - max) / temperature) for all i; returns the sum, accumulated in eight
+// fixed lanes (vectorisable, and the same order everywhere).
+double expRow(const float* x, float* out, int64_t n, float max, float temperature) {
+  constexpr int kLanes = 8;
+  double acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float e = expNonPositive((x[i + j] - max) / temperature);
+      out[i + j] = e;
+      acc[j] += e;
+    }
+  }
+  double total = 0.0;
+  for (; i < n; ++i) {
+    out[i] = expNonPositive((x[i] - max) / temperature);
+    total += out[i];
+  }
+  for (int j = 0; j < kLanes; ++j) total += acc[j];
+  return total;
+}
+
+// Calls f(i) on each candidate token id in ascending order (the top-k survivors when top-k
+// is active, otherwise every id) until f returns false.
+template <typename F>
+void forEachCandidate(bool use_list, const std::vector<int32_t>& list, int64_t vocab, F&& f) {
+  if (use_list) {
+    for (int32_t i : list)
+      if (!f(static_cast<int64_t>(i))) return;
+  } else {
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!f(i)) return;
+  }
+}
+
+std::string fieldError(const char* field, const char* rule, float got) {
+  std::ostringstream os;
+  os << "sampling: " << field << " must be " << rule << ", got " << got;
+  return os.str();
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+
+Status Sampler::validate(const SamplingParams& p) {
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
+    return invalidArgument(fieldError("temperature", "a finite number >= 0 (0 = greedy)", p.temperature));
+  if (p.top_k < 0)
+    return invalidArgument("sampling: top_k must be >= 0 (0 = off), got " + std::to_string(p.top_k));
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    return invalidArgument(fieldError("top_p", "in (0, 1] (1 = off)", p.top_p));
+  if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty))
+    return invalidArgument(
+        fieldError("repetition_penalty", "a finite number > 0 (1 = off)", p.repetition_penalty));
+  return Status::ok();
+}
+
+StatusOr<Sampler> Sampler::create(const SamplingParams& params) {
+  DS_RETURN_IF_ERROR(validate(params));
+  return Sampler(params);
+}
+
+float Sampler::preparePenalised(const float* logits, int64_t vocab,
+                                const std::vector<int32_t>& history) {
+  work_.resize(static_cast<size_t>(vocab));
+  float* w = work_.data();
+  // `x + 0.0f` folds -0 into +0 so equal logits get equal radix keys.
+  for (int64_t i = 0; i < vocab; ++i) w[i] = std::isnan(logits[i]) ? kNegInf : logits[i] + 0.0f;
+  const float penalty = params_.repetition_penalty;
+  if (penalty != 1.0f) {
+    // Computed from the original logit, so a token repeated in history is penalised once
+    // (HF gathers and scatters, which has the same effect).
+    for (int32_t t : history) {
+      if (t < 0 || t >= vocab || std::isnan(logits[t])) continue;
+      const float x = logits[t];
+      w[t] = (x < 0.0f ? x * penalty : x / penalty) + 0.0f;
+    }
+  }
+  // After the penalty: a stale (too high) max would underflow every exp.
+  return rowMax(w, vocab);
+}
+
+int32_t Sampler::greedy(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
+  const float* row = logits;
+  if (params_.repetition_penalty != 1.0f && !history.empty()) {
+    preparePenalised(logits, vocab, history);
+    row = work_.data();
+  }
+  // Two passes (SIMD max, then the first index holding it) give torch.argmax's lowest-index
+  // tie rule faster than one branchy pass.
+  const float best = rowMax(row, vocab);
+  if (best == kNegInf) return 0;
+  int64_t i = 0;
+  while (!(row[i] == best)) ++i;
+  return static_cast<int32_t>(i);
+}
+
+bool Sampler::radixSelect(bool by_mass, double target, double* above) {
+  // Three passes over 11 + 11 + 10 bits of the order-preserving key: each histograms the
+  // current range, walks buckets from the top until the weight reaches target, and keeps
+  // that bucket's members. O(vocab), no sort, and bucket weights are summed in id order.
+  static constexpr int kShift[3] = {21, 10, 0};
+  static constexpr uint32_t kMask[3] = {0x7FF, 0x7FF, 0x3FF};
+  double hist[2048];
+  *above = 0.0;
+  const int64_t vocab = static_cast<int64_t>(work_.size());
+  for (int level = 0; level < 3; ++level) {
+    const int shift = kShift[level];
+    const uint32_t mask = kMask[level];
+    std::fill(hist, hist + mask + 1, 0.0);
+    auto bucketOf = [&](int64_t i) { return (orderedKey(work_[i]) >> shift) & mask; };
+    auto add = [&](int64_t i) {
+      hist[bucketOf(i)] += by_mass ? static_cast<double>(exp_[i]) : 1.0;
+      return true;
+    };
+    if (level == 0)
+      forEachCandidate(topk_active_, cand_, vocab, add);
+    else
+      for (int32_t i : radix_a_) add(i);
+
+    int64_t chosen = -1;
+    for (int64_t b = mask; b >= 0; --b) {
+      if (*above + hist[b] >= target) {
+        chosen = b;
+        break;
+      }
+      *above += hist[b];
+    }
+    if (chosen < 0) return false;
+
+    radix_b_.clear();
+    auto collect = [&](int64_t i) {
+      if (bucketOf(i) == static_cast<uint32_t>(chosen)) radix_b_.push_back(static_cast<int32_t>(i));
+      return true;
+    };
+    if (level == 0)
+      forEachCandidate(topk_active_, cand_, vocab, collect);
+    else
+      for (int32_t i : radix_a_) collect(i);
+    radix_a_.swap(radix_b_);
+  }
+  return true;
+}
+
+bool Sampler::warp(int64_t vocab, float max_logit) {
+  topk_active_ = false;
+  topp_active_ = false;
+  if (max_logit == kNegInf) return false;
+  exp_.resize(static_cast<size_t>(vocab));
+
+  const int64_t k = params_.top_k;
+  double above = 0.0;
+  if (k > 0 && k < vocab && radixSelect(false, static_cast<double>(k), &above)) {
+    // HF keeps every token >= the k-th largest logit, so ties at the boundary survive.
+    topk_min_logit_ = work_[radix_a_.front()];
+    topk_active_ = true;
+    cand_.clear();
+    for (int64_t i = 0; i < vocab; ++i)
+      if (work_[i] >= topk_min_logit_) cand_.push_back(static_cast<int32_t>(i));
+  }
+
+  // Temperature, then a max-subtracted softmax numerator. An infinite max means those
+  // tokens share all the mass.
+  const float temperature = params_.temperature;
+  double total = 0.0;
+  if (std::isinf(max_logit)) {
+    forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
+      exp_[i] = work_[i] == max_logit ? 1.0f : 0.0f;
+      total += exp_[i];
+      return true;
+    });
+  } else if (!topk_active_) {
+    total = expRow(work_.data(), exp_.data(), vocab, max_logit, temperature);
+  } else {
+    for (int32_t i : cand_) {
+      exp_[i] = expNonPositive((work_[i] - max_logit) / temperature);
+      total += exp_[i];
+    }
+  }
+  if (!(total > 0.0)) return false;
+  kept_mass_ = total;
+
+  // Top-p keeps the shortest prefix in (logit desc, id asc) order whose mass reaches
+  // top_p * total; only rounding can make the select fail, and then it keeps everything.
+  const double target = static_cast<double>(params_.top_p) * total;
+  if (params_.top_p < 1.0f && radixSelect(true, target, &above)) {
+    topp_active_ = true;
+    boundary_key_ = orderedKey(work_[radix_a_.front()]);
+    boundary_index_ = radix_a_.back();
+    for (int32_t i : radix_a_) {
+      above += exp_[i];
+      if (above >= target) {
+        boundary_index_ = i;
+        break;
+      }
+    }
+    kept_mass_ = above;
+  }
+  return true;
+}
+
+bool Sampler::keep(int64_t i) const {
+  if (topk_active_ && !(work_[i] >= topk_min_logit_)) return false;
+  if (topp_active_) {
+    const uint32_t key = orderedKey(work_[i]);
+    return key > boundary_key_ || (key == boundary_key_ && i <= boundary_index_);
+  }
+  return true;
+}
+
+int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
+  if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return -1;
+  if (params_.temperature == 0.0f) return greedy(logits, vocab, history);
+
+  const float max_logit = preparePenalised(logits, vocab, history);
+  if (!warp(vocab, max_logit)) return 0;  // every logit -inf/NaN: nothing to draw from
+
+  // Walk the kept set in ascending id order: cheaper than sorting, and well defined. If
+  // rounding leaves the running sum short of the target, the last kept token wins.
+  const double target = uniform01(rng_) * kept_mass_;
+  double cumulative = 0.0;
+  int64_t chosen = -1;
+  forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
+    if (exp_[i] <= 0.0f || !keep(i)) return true;
+    cumulative += exp_[i];
+    chosen = i;
+    return !(cumulative > target);
+  });
+  return static_cast<int32_t>(chosen);  // >= 0: the kept set holds the max-logit token
+}
+
+std::vector<double> Sampler::distribution(const float* logits, int64_t vocab,
+                                          const std::vector<int32_t>& history) {
+  if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return {};
+  std::vector<double> probs(static_cast<size_t>(vocab), 0.0);
+  if (params_.temperature == 0.0f) {
+    probs[greedy(logits, vocab, history)] = 1.0;
+    return probs;
+  }
+  const float max_logit = preparePenalised(logits, vocab, history);
+  if (!warp(vocab, max_logit)) {
+    probs[0] = 1.0;
+    return probs;
+  }
+  double kept = 0.0;
+  forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
+    if (keep(i)) {
+      probs[i] = exp_[i];
+      kept += exp_[i];
+    }
+    return true;
+  });
+  for (double& p : probs) p /= kept;
+  return probs;
+}
+
+}  // namespace ds
