@@ -1,6 +1,7 @@
 // BPE merging (priority queue over a linked list of symbols, as HF tokenizers does) and vocab loading.
 #include "tokenizer/bpe_model.h"
 
+#include <cstring>
 #include <queue>
 
 #include <xxhash.h>
@@ -89,7 +90,10 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::parse(const Json& model, bool byte
 
   auto mit = model.find("merges");
   if (mit == model.end() || !mit->is_array()) return invalidArgument(w + ".merges: expected an array");
-  m->merges_.reserve(mit->size());
+  size_t cap = 16;
+  while (cap < mit->size() * 2) cap <<= 1;
+  m->merges_.assign(cap, MergeSlot());
+  m->merge_mask_ = cap - 1;
   std::string a, b;
   for (size_t i = 0; i < mit->size(); ++i) {
     std::string mw = w + ".merges[" + std::to_string(i) + "]";
@@ -99,9 +103,31 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::parse(const Json& model, bool byte
     if (ib == m->token_to_id_.end()) return invalidArgument(mw + ": '" + b + "' is not in the vocabulary");
     if (ic == m->token_to_id_.end()) return invalidArgument(mw + ": merged token '" + a + b + "' is not in the vocabulary");
     // The first occurrence of a pair wins, like HF's HashMap built in file order keeps ranks.
-    m->merges_.emplace(pairKey(ia->second, ib->second), Merge{static_cast<int32_t>(i), ic->second});
+    m->insertMerge(pairKey(ia->second, ib->second), static_cast<int32_t>(i), ic->second);
   }
   return m;
+}
+
+static uint64_t mergeHash(uint64_t key) { return (key * 0x9E3779B97F4A7C15ull) >> 17; }
+
+const BpeModel::MergeSlot* BpeModel::findMerge(uint64_t key) const {
+  for (uint64_t i = mergeHash(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
+    const MergeSlot& s = merges_[i];
+    if (s.key == key) return &s;
+    if (s.key == ~uint64_t{0}) return nullptr;
+  }
+}
+
+// False when the pair is already present: the first occurrence in the file keeps its rank.
+bool BpeModel::insertMerge(uint64_t key, int32_t rank, TokenId id) {
+  for (uint64_t i = mergeHash(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
+    MergeSlot& s = merges_[i];
+    if (s.key == key) return false;
+    if (s.key == ~uint64_t{0}) {
+      s = {key, rank, id};
+      return true;
+    }
+  }
 }
 
 void BpeModel::initialSymbols(std::string_view word, std::vector<TokenId>* syms) const {
@@ -153,8 +179,8 @@ void BpeModel::merge(std::vector<TokenId>* syms) const {
   auto push = [&](int32_t pos) {
     int32_t nx = next[static_cast<size_t>(pos)];
     if (nx < 0) return;
-    auto it = merges_.find(pairKey(id[static_cast<size_t>(pos)], id[static_cast<size_t>(nx)]));
-    if (it != merges_.end()) q.push({it->second.rank, pos, id[static_cast<size_t>(pos)], id[static_cast<size_t>(nx)]});
+    const MergeSlot* m = findMerge(pairKey(id[static_cast<size_t>(pos)], id[static_cast<size_t>(nx)]));
+    if (m) q.push({m->rank, pos, id[static_cast<size_t>(pos)], id[static_cast<size_t>(nx)]});
   };
   for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int32_t>(i));
   while (!q.empty()) {
@@ -164,7 +190,7 @@ void BpeModel::merge(std::vector<TokenId>* syms) const {
     if (id[p] != c.left) continue;  // stale: the left symbol was merged meanwhile
     int32_t nx = next[p];
     if (nx < 0 || id[static_cast<size_t>(nx)] != c.right) continue;
-    id[p] = merges_.find(pairKey(c.left, c.right))->second.id;
+    id[p] = findMerge(pairKey(c.left, c.right))->id;
     id[static_cast<size_t>(nx)] = -1;
     next[p] = next[static_cast<size_t>(nx)];
     if (next[p] >= 0) prev[static_cast<size_t>(next[p])] = c.pos;
@@ -191,29 +217,30 @@ void BpeModel::encodeWord(std::string_view word, std::vector<TokenId>* out) cons
   out->insert(out->end(), syms.begin(), syms.end());
 }
 
-size_t BpeModel::FastHash::operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
-
 void BpeModel::encodeWords(const std::vector<std::string_view>& words, std::vector<TokenId>* out) const {
   // A concurrent encode simply runs uncached rather than waiting for the lock.
   std::unique_lock<std::mutex> lock(cache_mu_, std::try_to_lock);
+  if (lock.owns_lock() && cache_.empty()) cache_.resize(kCacheSlots);
   for (std::string_view w : words) {
-    if (!lock.owns_lock() || w.size() > kCacheMaxWordBytes) {
+    if (!lock.owns_lock() || w.size() > sizeof(CacheSlot::key)) {
       encodeWord(w, out);
       continue;
     }
-    auto it = cache_.find(w);
-    if (it != cache_.end()) {
-      out->insert(out->end(), it->second.begin(), it->second.end());
+    uint64_t h = XXH3_64bits(w.data(), w.size());
+    CacheSlot& slot = cache_[h & (kCacheSlots - 1)];
+    if (slot.n_ids && slot.hash == h && slot.key_len == w.size() && std::memcmp(slot.key, w.data(), w.size()) == 0) {
+      out->insert(out->end(), slot.ids, slot.ids + slot.n_ids);
       continue;
     }
     size_t before = out->size();
     encodeWord(w, out);
-    if (cache_.size() >= kCacheMaxEntries) {
-      cache_.clear();
-      cache_keys_.clear();
-    }
-    cache_keys_.emplace_back(w);
-    cache_.emplace(cache_keys_.back(), std::vector<TokenId>(out->begin() + static_cast<std::ptrdiff_t>(before), out->end()));
+    size_t n = out->size() - before;
+    if (n == 0 || n > sizeof(CacheSlot::ids) / sizeof(TokenId)) continue;
+    slot.hash = h;
+    slot.key_len = static_cast<uint8_t>(w.size());
+    slot.n_ids = static_cast<uint8_t>(n);
+    std::memcpy(slot.key, w.data(), w.size());
+    std::memcpy(slot.ids, out->data() + before, n * sizeof(TokenId));
   }
 }
 

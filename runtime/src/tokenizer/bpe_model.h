@@ -2,7 +2,6 @@
 #pragma once
 
 #include <array>
-#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -41,26 +40,36 @@ class BpeModel {
   std::unordered_map<std::string, TokenId> token_to_id_;   // file spelling
   std::unordered_map<std::string, TokenId> symbol_to_id_;  // raw bytes when byte_level
   std::array<TokenId, 256> byte_token_{};                   // byte-level single bytes, or <0xHH>
-  struct Merge {
-    int32_t rank;
-    TokenId id;
+  // Merges in an open-addressing table (linear probing): merge lookups are the inner loop of
+  // BPE and a node-based map spent most of its time in cache misses.
+  struct MergeSlot {
+    uint64_t key = ~uint64_t{0};  // (left id << 32 | right id); all-ones = empty
+    int32_t rank = 0;
+    TokenId id = -1;
   };
-  std::unordered_map<uint64_t, Merge> merges_;
+  std::vector<MergeSlot> merges_;
+  uint64_t merge_mask_ = 0;
+  const MergeSlot* findMerge(uint64_t key) const;
+  bool insertMerge(uint64_t key, int32_t rank, TokenId id);
   bool byte_level_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
   bool fuse_unk_ = false;
   TokenId unk_ = -1;
 
-  static constexpr size_t kCacheMaxEntries = 1 << 17;
-  static constexpr size_t kCacheMaxWordBytes = 64;
-  mutable std::mutex cache_mu_;
-  struct FastHash {
-    size_t operator()(std::string_view s) const;
+  // Direct-mapped word cache: one 64-byte slot per hash bucket, overwritten on collision. A
+  // node-based map cost a few cache misses per lookup, which dominated encode time.
+  struct CacheSlot {
+    uint64_t hash = 0;
+    uint8_t key_len = 0;
+    uint8_t n_ids = 0;  // 0 = empty
+    char key[54];
+    TokenId ids[16];
   };
-  // Keys view strings in cache_keys_, so lookups by string_view allocate nothing.
-  mutable std::unordered_map<std::string_view, std::vector<TokenId>, FastHash> cache_;
-  mutable std::deque<std::string> cache_keys_;
+  static_assert(sizeof(CacheSlot) == 128, "two cache lines per slot");
+  static constexpr size_t kCacheSlots = size_t{1} << 16;
+  mutable std::mutex cache_mu_;
+  mutable std::vector<CacheSlot> cache_;
 };
 
 }  // namespace ds::tok
