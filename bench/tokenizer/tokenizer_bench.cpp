@@ -1,5 +1,5 @@
 // Encode throughput of a tokenizer (default: deepseek-llm) on a long English + Chinese + code text.
-// Usage: tokenizer_bench [tokenizer.json|model-dir] [megabytes]
+// Usage: ds-bench-tokenizer [tokenizer.json|model-dir] [megabytes]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   double t0 = now();
   auto tok = ds::Tokenizer::fromPath(path);
   if (!tok.isOk()) {
-    std::fprintf(stderr, "tokenizer_bench: %s\n", tok.status().toString().c_str());
+    std::fprintf(stderr, "ds-bench-tokenizer: %s\n", tok.status().toString().c_str());
     return 1;
   }
   std::printf("load: %.3f s (%s)\n", now() - t0, path.c_str());
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
       while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
       auto ids = (*tok)->encode(std::string_view(text).substr(off, end - off), false);
       if (!ids.isOk()) {
-        std::fprintf(stderr, "tokenizer_bench: %s\n", ids.status().toString().c_str());
+        std::fprintf(stderr, "ds-bench-tokenizer: %s\n", ids.status().toString().c_str());
         return 1;
       }
       tokens += ids->size();
