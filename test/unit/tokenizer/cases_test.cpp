@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
@@ -117,6 +118,27 @@ TEST_P(CasesTest, StreamingNeverSplitsACharacter) {
   all += d.finish();
   EXPECT_EQ(all, text);
   EXPECT_GT(empty_pushes, 0) << "expected some tokens to end mid-character";
+}
+
+TEST_P(CasesTest, ConcurrentEncodeMatchesSerial) {
+  auto tok = Tokenizer::fromPath(dir() + "/tokenizer.json");
+  ASSERT_TRUE(tok.isOk());
+  std::vector<Case> cases = loadCases(dir());
+  std::vector<std::vector<TokenId>> serial;
+  for (const Case& c : cases) serial.push_back((*tok)->encode(c.text, false).value());
+  // One thread holds the word cache, the others run uncached: all must agree.
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round)
+        for (size_t i = 0; i < cases.size(); ++i) {
+          auto ids = (*tok)->encode(cases[i].text, false);
+          if (!ids.isOk() || *ids != serial[i]) ++mismatches[static_cast<size_t>(t)];
+        }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 INSTANTIATE_TEST_SUITE_P(DeepSeek, CasesTest,
