@@ -147,6 +147,15 @@ class Evaluator::DepthGuard {
 Evaluator::Evaluator(const Limits& limits, std::shared_ptr<Dict> context)
     : limits_(limits), context_(std::move(context)), globals_(makeGlobals(limits)) {}
 
+Evaluator::~Evaluator() {
+  for (auto& [id, ns] : mutated_namespaces_) {
+    Dict& d = ns.mutableNamespace();
+    d.index.clear();
+    std::vector<std::pair<std::string, Value>> entries;
+    entries.swap(d.entries);  // destroyed here, after d no longer refers to them
+  }
+}
+
 std::string Evaluator::render(const TemplateAst& ast) {
   std::string out;
   out_ = &out;
@@ -294,6 +303,7 @@ void Evaluator::assign(const Expr& target, const Value& v, Scope& scope) {
     Value ns = lookup(target.args[0]->name, scope);
     if (ns.kind() != Kind::Namespace) fail("cannot assign attribute on non-namespace object");
     ns.mutableNamespace().set(target.name, v);
+    mutated_namespaces_.emplace(ns.identity(), ns);
   } else {
     List parts = iterate(v, limits_);
     if (parts.size() != target.args.size())

@@ -15,6 +15,9 @@ namespace ds::tpl {
 class Evaluator {
  public:
   Evaluator(const Limits& limits, std::shared_ptr<Dict> context);
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
   std::string render(const TemplateAst& ast);
 
  private:
@@ -53,6 +56,9 @@ class Evaluator {
   int depth_ = 0;
   int macro_depth_ = 0;
   int64_t iterations_ = 0;
+  // Namespaces assigned to during the render: `set ns.self = ns` makes a shared_ptr cycle, which the
+  // destructor breaks by emptying them.
+  std::unordered_map<const void*, Value> mutated_namespaces_;
 };
 
 // Python binary operators on values (+ - * / // % ** ~), with overflow and size checks.

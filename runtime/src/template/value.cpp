@@ -237,6 +237,7 @@ Value Value::list(List items, bool tuple) {
   v.kind_ = Kind::List;
   v.tuple_ = tuple;
   v.list_ = std::make_shared<const List>(std::move(items));
+  v.computeDepth();
   return v;
 }
 
@@ -244,6 +245,7 @@ Value Value::dict(std::shared_ptr<Dict> d) {
   Value v;
   v.kind_ = Kind::Dict;
   v.dict_ = std::move(d);
+  v.computeDepth();
   return v;
 }
 
@@ -260,6 +262,16 @@ Value Value::callable(std::shared_ptr<const Callable> fn) {
   v.kind_ = Kind::Callable;
   v.fn_ = std::move(fn);
   return v;
+}
+
+void Value::computeDepth() {
+  int d = 0;
+  if (list_)
+    for (const Value& x : *list_) d = std::max<int>(d, x.depth_);
+  if (dict_)
+    for (const auto& kv : dict_->entries) d = std::max<int>(d, kv.second.depth_);
+  if (d + 1 > kMaxValueDepth) fail("value nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  depth_ = static_cast<uint16_t>(d + 1);
 }
 
 const List& Value::items() const {

@@ -21,6 +21,10 @@ struct TemplateError {
 };
 [[noreturn]] void fail(std::string message);
 
+// Nesting limit for values and for recursive value algorithms (repr, json, ==): bounds native stack
+// use on values a template builds itself, e.g. a namespace that contains itself.
+constexpr int kMaxValueDepth = 256;
+
 class Value;
 using List = std::vector<Value>;
 struct Dict;
@@ -80,8 +84,13 @@ class Value {
   std::string typeName() const;
 
  private:
+  // Sets depth_ from the children; fails beyond kMaxValueDepth so that no value is nested deeper than
+  // the recursive algorithms (and destructors) can handle.
+  void computeDepth();
+
   Kind kind_ = Kind::Undefined;
   bool tuple_ = false;
+  uint16_t depth_ = 0;  // container nesting: 0 for scalars
   bool b_ = false;
   int64_t i_ = 0;
   double f_ = 0;
@@ -126,8 +135,5 @@ std::string formatFloat(double f);
 std::string toJson(const Value& v, int indent, const std::string& item_sep, const std::string& key_sep,
                    bool sort_keys);
 
-// Nesting limit for recursive value algorithms (repr, json, ==): bounds native stack use on values a
-// template builds itself, e.g. a namespace that contains itself.
-constexpr int kMaxValueDepth = 256;
 
 }  // namespace ds::tpl

@@ -50,6 +50,8 @@ const ErrorCase kRenderErrors[] = {
     {"IntegerOverflow", "{{ 10 ** 100 }}", "chat_template:1:", "integer overflow"},
     {"InfiniteRecursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "chat_template:1:", "deeper than"},
     {"SelfContainingNamespace", "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", "chat_template:1:", "nested deeper than"},
+    {"DeepListNesting", "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}",
+     "chat_template:1:", "value nested deeper than"},
     {"TojsonUndefined", "{{ nothing|tojson }}", "chat_template:1:", "not JSON serializable"},
 };
 
@@ -100,6 +102,17 @@ TEST(Errors, DeepNestingIsRejectedNotCrashing) {
   auto c = ChatTemplate::parse(chain + " }}");
   ASSERT_FALSE(c.isOk());
   EXPECT_NE(c.status().message().find("nested deeper than"), std::string::npos) << c.status().message();
+}
+
+// A 50000-link chain through mutated namespaces must be torn down without deep recursion.
+TEST(Errors, LongNamespaceChainIsFreedSafely) {
+  auto t = ChatTemplate::parse(
+      "{% set ns = namespace(cur=none) %}{% for i in range(50000) %}{% set n2 = namespace() %}"
+      "{% set n2.p = ns.cur %}{% set ns.cur = n2 %}{% endfor %}done");
+  ASSERT_TRUE(t.isOk());
+  auto r = t->renderJson("{}");
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r.value(), "done");
 }
 
 TEST(Errors, BadContext) {
