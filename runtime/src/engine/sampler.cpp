@@ -91,23 +91,68 @@ double expRow(const float* x, float* out, int64_t n, float max, float temperatur
   return total;
 }
 
-// Calls f(i) on each candidate token id in ascending order (the top-k survivors when top-k
-// is active, otherwise every id) until f returns false.
-template <typename F>
-void forEachCandidate(bool use_list, const std::vector<int32_t>& list, int64_t vocab, F&& f) {
-  if (use_list) {
-    for (int32_t i : list)
-      if (!f(static_cast<int64_t>(i))) return;
-  } else {
-    for (int64_t i = 0; i < vocab; ++i)
-      if (!f(i)) return;
-  }
-}
-
 std::string fieldError(const char* field, const char* rule, float got) {
   std::ostringstream os;
   os << "sampling: " << field << " must be " << rule << ", got " << got;
   return os.str();
+}
+
+// The logits pipeline for one row, with its scratch buffers. One per thread (thread_local
+// in Sampler), reused across calls so the hot path does not allocate.
+class RowWarper {
+ public:
+  // Fills work_ with penalised, NaN-free logits; returns their max.
+  float preparePenalised(const SamplingParams& p, const float* logits, int64_t vocab,
+                         const std::vector<int32_t>& history);
+  // Greedy argmax (lowest index wins ties) of the penalised logits.
+  int32_t greedy(const SamplingParams& p, const float* logits, int64_t vocab,
+                 const std::vector<int32_t>& history);
+  // Runs temperature, top-k and top-p over work_ (max `max_logit`): fills exp_ for the
+  // candidates, the kept set (see keep()) and kept_mass_. False if no token has mass.
+  bool warp(const SamplingParams& p, int64_t vocab, float max_logit);
+  // Whether token i survived top-k and top-p (valid after warp()). Inline: it runs per token.
+  bool keep(int64_t i) const {
+    if (topk_active_ && !(work_[i] >= topk_min_logit_)) return false;
+    if (!topp_active_) return true;
+    const uint32_t key = orderedKey(work_[i]);
+    return key > boundary_key_ || (key == boundary_key_ && i <= boundary_index_);
+  }
+  // Calls f(i) on each candidate id in ascending order until f returns false.
+  template <typename F>
+  void forEachCandidate(int64_t vocab, F&& f) const {
+    if (topk_active_) {
+      for (int32_t i : cand_)
+        if (!f(static_cast<int64_t>(i))) return;
+    } else {
+      for (int64_t i = 0; i < vocab; ++i)
+        if (!f(i)) return;
+    }
+  }
+  float expOf(int64_t i) const { return exp_[i]; }
+  double keptMass() const { return kept_mass_; }
+
+ private:
+  // Radix select on the logit bits over the candidates, in (logit desc, id asc) order: finds
+  // the first token at which the running weight (1 per token, or its exp_ mass) reaches
+  // `target`. Leaves the tokens sharing that token's logit in radix_a_ (id order) and the
+  // weight of all tokens with a larger logit in *above. False if the target is not reached.
+  bool radixSelect(bool by_mass, double target, double* above);
+
+  std::vector<float> work_;     // penalised logits, NaN -> -inf, -0 -> +0
+  std::vector<float> exp_;      // exp((logit - max) / T); valid for candidates
+  std::vector<int32_t> cand_;   // top-k survivors in id order (when top-k is active)
+  std::vector<int32_t> radix_a_, radix_b_;
+  bool topk_active_ = false;
+  float topk_min_logit_ = 0.0f;  // HF keeps every token >= the k-th largest logit
+  bool topp_active_ = false;
+  uint32_t boundary_key_ = 0;    // top-p keeps keys above this, and ties up to...
+  int64_t boundary_index_ = 0;   // ...this token id (lower ids first among equal logits)
+  double kept_mass_ = 0.0;       // sum of exp_ over the kept set
+};
+
+RowWarper& threadRow() {
+  thread_local RowWarper row;
+  return row;
 }
 
 }  // namespace
@@ -116,7 +161,8 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 
 Status Sampler::validate(const SamplingParams& p) {
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
-    return invalidArgument(fieldError("temperature", "a finite number >= 0 (0 = greedy)", p.temperature));
+    return invalidArgument(
+        fieldError("temperature", "a finite number >= 0 (0 = greedy)", p.temperature));
   if (p.top_k < 0)
     return invalidArgument("sampling: top_k must be >= 0 (0 = off), got " + std::to_string(p.top_k));
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
@@ -132,13 +178,15 @@ StatusOr<Sampler> Sampler::create(const SamplingParams& params) {
   return Sampler(params);
 }
 
-float Sampler::preparePenalised(const float* logits, int64_t vocab,
-                                const std::vector<int32_t>& history) {
+namespace {
+
+float RowWarper::preparePenalised(const SamplingParams& p, const float* logits, int64_t vocab,
+                                  const std::vector<int32_t>& history) {
   work_.resize(static_cast<size_t>(vocab));
   float* w = work_.data();
   // `x + 0.0f` folds -0 into +0 so equal logits get equal radix keys.
   for (int64_t i = 0; i < vocab; ++i) w[i] = std::isnan(logits[i]) ? kNegInf : logits[i] + 0.0f;
-  const float penalty = params_.repetition_penalty;
+  const float penalty = p.repetition_penalty;
   if (penalty != 1.0f) {
     // Computed from the original logit, so a token repeated in history is penalised once
     // (HF gathers and scatters, which has the same effect).
@@ -152,10 +200,11 @@ float Sampler::preparePenalised(const float* logits, int64_t vocab,
   return rowMax(w, vocab);
 }
 
-int32_t Sampler::greedy(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
+int32_t RowWarper::greedy(const SamplingParams& p, const float* logits, int64_t vocab,
+                          const std::vector<int32_t>& history) {
   const float* row = logits;
-  if (params_.repetition_penalty != 1.0f && !history.empty()) {
-    preparePenalised(logits, vocab, history);
+  if (p.repetition_penalty != 1.0f && !history.empty()) {
+    preparePenalised(p, logits, vocab, history);
     row = work_.data();
   }
   // Two passes (SIMD max, then the first index holding it) give torch.argmax's lowest-index
@@ -167,7 +216,7 @@ int32_t Sampler::greedy(const float* logits, int64_t vocab, const std::vector<in
   return static_cast<int32_t>(i);
 }
 
-bool Sampler::radixSelect(bool by_mass, double target, double* above) {
+bool RowWarper::radixSelect(bool by_mass, double target, double* above) {
   // Three passes over 11 + 11 + 10 bits of the order-preserving key: each histograms the
   // current range, walks buckets from the top until the weight reaches target, and keeps
   // that bucket's members. O(vocab), no sort, and bucket weights are summed in id order.
@@ -186,7 +235,7 @@ bool Sampler::radixSelect(bool by_mass, double target, double* above) {
       return true;
     };
     if (level == 0)
-      forEachCandidate(topk_active_, cand_, vocab, add);
+      forEachCandidate(vocab, add);
     else
       for (int32_t i : radix_a_) add(i);
 
@@ -206,7 +255,7 @@ bool Sampler::radixSelect(bool by_mass, double target, double* above) {
       return true;
     };
     if (level == 0)
-      forEachCandidate(topk_active_, cand_, vocab, collect);
+      forEachCandidate(vocab, collect);
     else
       for (int32_t i : radix_a_) collect(i);
     radix_a_.swap(radix_b_);
@@ -214,13 +263,13 @@ bool Sampler::radixSelect(bool by_mass, double target, double* above) {
   return true;
 }
 
-bool Sampler::warp(int64_t vocab, float max_logit) {
+bool RowWarper::warp(const SamplingParams& p, int64_t vocab, float max_logit) {
   topk_active_ = false;
   topp_active_ = false;
   if (max_logit == kNegInf) return false;
   exp_.resize(static_cast<size_t>(vocab));
 
-  const int64_t k = params_.top_k;
+  const int64_t k = p.top_k;
   double above = 0.0;
   if (k > 0 && k < vocab && radixSelect(false, static_cast<double>(k), &above)) {
     // HF keeps every token >= the k-th largest logit, so ties at the boundary survive.
@@ -233,10 +282,10 @@ bool Sampler::warp(int64_t vocab, float max_logit) {
 
   // Temperature, then a max-subtracted softmax numerator. An infinite max means those
   // tokens share all the mass.
-  const float temperature = params_.temperature;
+  const float temperature = p.temperature;
   double total = 0.0;
   if (std::isinf(max_logit)) {
-    forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
+    forEachCandidate(vocab, [&](int64_t i) {
       exp_[i] = work_[i] == max_logit ? 1.0f : 0.0f;
       total += exp_[i];
       return true;
@@ -254,8 +303,8 @@ bool Sampler::warp(int64_t vocab, float max_logit) {
 
   // Top-p keeps the shortest prefix in (logit desc, id asc) order whose mass reaches
   // top_p * total; only rounding can make the select fail, and then it keeps everything.
-  const double target = static_cast<double>(params_.top_p) * total;
-  if (params_.top_p < 1.0f && radixSelect(true, target, &above)) {
+  const double target = static_cast<double>(p.top_p) * total;
+  if (p.top_p < 1.0f && radixSelect(true, target, &above)) {
     topp_active_ = true;
     boundary_key_ = orderedKey(work_[radix_a_.front()]);
     boundary_index_ = radix_a_.back();
@@ -271,30 +320,25 @@ bool Sampler::warp(int64_t vocab, float max_logit) {
   return true;
 }
 
-bool Sampler::keep(int64_t i) const {
-  if (topk_active_ && !(work_[i] >= topk_min_logit_)) return false;
-  if (topp_active_) {
-    const uint32_t key = orderedKey(work_[i]);
-    return key > boundary_key_ || (key == boundary_key_ && i <= boundary_index_);
-  }
-  return true;
-}
+}  // namespace
 
 int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
   if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return -1;
-  if (params_.temperature == 0.0f) return greedy(logits, vocab, history);
+  RowWarper& row = threadRow();
+  if (params_.temperature == 0.0f) return row.greedy(params_, logits, vocab, history);
 
-  const float max_logit = preparePenalised(logits, vocab, history);
-  if (!warp(vocab, max_logit)) return 0;  // every logit -inf/NaN: nothing to draw from
+  const float max_logit = row.preparePenalised(params_, logits, vocab, history);
+  if (!row.warp(params_, vocab, max_logit)) return 0;  // all logits -inf/NaN: no mass
 
   // Walk the kept set in ascending id order: cheaper than sorting, and well defined. If
   // rounding leaves the running sum short of the target, the last kept token wins.
-  const double target = uniform01(rng_) * kept_mass_;
+  const double target = uniform01(rng_) * row.keptMass();
   double cumulative = 0.0;
   int64_t chosen = -1;
-  forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
-    if (exp_[i] <= 0.0f || !keep(i)) return true;
-    cumulative += exp_[i];
+  row.forEachCandidate(vocab, [&](int64_t i) {
+    const float e = row.expOf(i);
+    if (e <= 0.0f || !row.keep(i)) return true;
+    cumulative += e;
     chosen = i;
     return !(cumulative > target);
   });
@@ -305,20 +349,21 @@ std::vector<double> Sampler::distribution(const float* logits, int64_t vocab,
                                           const std::vector<int32_t>& history) {
   if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return {};
   std::vector<double> probs(static_cast<size_t>(vocab), 0.0);
+  RowWarper& row = threadRow();
   if (params_.temperature == 0.0f) {
-    probs[greedy(logits, vocab, history)] = 1.0;
+    probs[row.greedy(params_, logits, vocab, history)] = 1.0;
     return probs;
   }
-  const float max_logit = preparePenalised(logits, vocab, history);
-  if (!warp(vocab, max_logit)) {
+  const float max_logit = row.preparePenalised(params_, logits, vocab, history);
+  if (!row.warp(params_, vocab, max_logit)) {
     probs[0] = 1.0;
     return probs;
   }
   double kept = 0.0;
-  forEachCandidate(topk_active_, cand_, vocab, [&](int64_t i) {
-    if (keep(i)) {
-      probs[i] = exp_[i];
-      kept += exp_[i];
+  row.forEachCandidate(vocab, [&](int64_t i) {
+    if (row.keep(i)) {
+      probs[i] = row.expOf(i);
+      kept += row.expOf(i);
     }
     return true;
   });

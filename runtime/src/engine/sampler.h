@@ -54,40 +54,17 @@ class Sampler {
   // The distribution sample() draws from for this row, as a dense vector of `vocab`
   // normalised probabilities (0 for filtered tokens); one-hot for greedy. Does not touch
   // the RNG. Meant for tests and logprob reporting, not the hot path.
+  // sample() and distribution() are safe to call from several threads on different Samplers.
   std::vector<double> distribution(const float* logits, int64_t vocab,
                                    const std::vector<int32_t>& history);
 
   const SamplingParams& params() const { return params_; }
 
  private:
-  // Fills work_ with penalised, NaN-free logits; returns their max.
-  float preparePenalised(const float* logits, int64_t vocab, const std::vector<int32_t>& history);
-  // Greedy argmax (lowest index wins ties) of the penalised logits.
-  int32_t greedy(const float* logits, int64_t vocab, const std::vector<int32_t>& history);
-  // Runs the warpers over work_ (max `max_logit`): fills exp_ for the candidates, sets the
-  // kept set (see keep()) and kept_mass_. Returns false if no token has positive probability.
-  bool warp(int64_t vocab, float max_logit);
-  // Whether token i survived top-k and top-p (valid after warp()).
-  bool keep(int64_t i) const;
-  // Radix select on the logit bits over the candidates, in (logit desc, id asc) order: finds
-  // the first token at which the running weight (1 per token, or its exp_ mass) reaches
-  // `target`. Leaves the tokens sharing that token's logit in radix_a_ (id order) and the
-  // weight of all tokens with a larger logit in *above. False if the target is not reached.
-  bool radixSelect(bool by_mass, double target, double* above);
+  // Only the parameters and the RNG live here: hundreds of requests may be alive, so the
+  // vocab-sized scratch buffers are per sampling thread (see sampler.cpp), not per request.
   SamplingParams params_;
   std::mt19937_64 rng_;
-
-  // Scratch reused across calls so the hot path does not allocate.
-  std::vector<float> work_;           // penalised logits, NaN -> -inf, -0 -> +0
-  std::vector<float> exp_;            // exp((logit - max) / T); valid for candidates
-  std::vector<int32_t> cand_;         // top-k survivors in index order (when top-k is active)
-  std::vector<int32_t> radix_a_, radix_b_;
-  bool topk_active_ = false;
-  float topk_min_logit_ = 0.0f;       // HF keeps every token >= the k-th largest logit
-  bool topp_active_ = false;
-  double kept_mass_ = 0.0;            // sum of exp_ over the kept set
-  uint32_t boundary_key_ = 0;         // top-p keeps keys above this, and ties up to...
-  int64_t boundary_index_ = 0;        // ...this token id (lower ids first among equal logits)
 };
 
 }  // namespace ds

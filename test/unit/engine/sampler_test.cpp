@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <thread>
 
 namespace ds {
 namespace {
@@ -169,6 +170,25 @@ TEST(SamplerTest, SamplesDoNotDependOnOtherRequests) {
     neighbour.sample(other.data(), 5000, {});  // a different request in the same step
     EXPECT_EQ(batched.sample(logits.data(), 5000, {}), want);
   }
+}
+
+TEST(SamplerTest, ConcurrentRequestsMatchSequentialOnes) {
+  // Scratch buffers are per thread, so requests sampled on different threads must give
+  // exactly what they give alone.
+  const auto logits = randomLogits(129280, 8);
+  const std::vector<SamplingParams> params = {{0.7f, 0, 0.9f, 1, 1.0f}, {1.0f, 40, 1.0f, 2, 1.2f},
+                                              {1.2f, 0, 1.0f, 3, 1.0f}, {0.0f, 0, 1.0f, 4, 1.1f}};
+  std::vector<std::vector<int32_t>> sequential(params.size()), threaded(params.size());
+  auto run = [&](size_t r, std::vector<int32_t>* out) {
+    Sampler s(params[r]);
+    std::vector<int32_t> history = {5, 6, 7};
+    for (int n = 0; n < 30; ++n) out->push_back(s.sample(logits.data(), 129280, history));
+  };
+  for (size_t r = 0; r < params.size(); ++r) run(r, &sequential[r]);
+  std::vector<std::thread> threads;
+  for (size_t r = 0; r < params.size(); ++r) threads.emplace_back(run, r, &threaded[r]);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(threaded, sequential);
 }
 
 TEST(SamplerTest, TopKOneAndTinyTopPEqualGreedy) {
