@@ -42,7 +42,8 @@ struct ModelRunner::Impl {
   // KV cache: per layer.
   fbs::KVKind kv_kind = fbs::KVKind_None;
   int64_t num_blocks = 0, block_size = 0;
-  std::vector<std::vector<float>> k_cache, v_cache, latent_cache;
+  // Uninitialized on purpose: pages of a large budget are only touched when blocks are used.
+  std::vector<std::unique_ptr<float[]>> k_cache, v_cache, latent_cache;
   cpu::PagedKV gqa;           // geometry (pointers set per layer)
   cpu::PagedLatentKV mla;
   // Activation buffers (f32 or i32, 4 bytes each), grown to the largest step seen.
@@ -124,10 +125,10 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
   if (num_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
   for (int64_t l = 0; l < kv->num_layers(); ++l) {
     if (kv_kind == fbs::KVKind_GQA) {
-      k_cache.emplace_back(num_blocks * block_size * kv->kv_heads() * kv->head_dim());
-      v_cache.emplace_back(num_blocks * block_size * kv->kv_heads() * kv->v_dim());
+      k_cache.emplace_back(new float[num_blocks * block_size * kv->kv_heads() * kv->head_dim()]);
+      v_cache.emplace_back(new float[num_blocks * block_size * kv->kv_heads() * kv->v_dim()]);
     } else if (kv_kind == fbs::KVKind_MLA) {
-      latent_cache.emplace_back(num_blocks * block_size * (kv->rank() + kv->rope_dim()));
+      latent_cache.emplace_back(new float[num_blocks * block_size * (kv->rank() + kv->rope_dim())]);
     }
   }
   gqa = {nullptr, nullptr, num_blocks, block_size, kv->kv_heads(), kv->head_dim(), kv->v_dim()};
@@ -241,8 +242,8 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
     case fbs::Kernel_Attention: {
       const fbs::AttentionParams* p = l.params_as_AttentionParams();
       cpu::PagedKV kv = gqa;
-      kv.k = k_cache[p->layer()].data();
-      kv.v = v_cache[p->layer()].data();
+      kv.k = k_cache[p->layer()].get();
+      kv.v = v_cache[p->layer()].get();
       cpu::kvWrite(kv, batch, f(in(1)), f(in(2)));
       int64_t qHeads = plan->buffers()->Get(in(0))->cols()->Get(0);
       cpu::attention(kv, batch, f(in(0)), qHeads, p->scale(), p->sliding_window(), f(out(0)));
@@ -251,7 +252,7 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
     case fbs::Kernel_MlaAttention: {
       const fbs::MlaParams* p = l.params_as_MlaParams();
       cpu::PagedLatentKV kv = mla;
-      kv.data = latent_cache[p->layer()].data();
+      kv.data = latent_cache[p->layer()].get();
       cpu::mlaKvWrite(kv, batch, f(in(2)), f(in(3)));
       cpu::mlaAttention(kv, batch, f(in(0)), f(in(1)), w(0).views[0], p->heads(), p->nope_dim(),
                         p->v_dim(), p->scale(), f(out(0)));

@@ -1,0 +1,89 @@
+// Loads goldens (golden.json + logits.safetensors) and runs artifacts through the Engine.
+#include "e2e_util.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "model/safetensors.h"
+
+namespace ds::test {
+
+const std::vector<std::string>& goldenModels() {
+  static const std::vector<std::string> models = {"stories260K", "tiny-llama", "tiny-qwen2",
+                                                  "tiny-deepseek-v2", "tiny-deepseek-v3",
+                                                  "tiny-deepseek-v3-fp8"};
+  return models;
+}
+
+std::string artifactPath(const std::string& model) {
+  return std::string(DS_E2E_ARTIFACTS) + "/" + model + ".dsa";
+}
+
+std::unique_ptr<artifact::Artifact> openArtifact(const std::string& model) {
+  auto art = artifact::Artifact::open(artifactPath(model));
+  EXPECT_TRUE(art.isOk()) << art.status().toString();
+  return art.isOk() ? std::move(art.value()) : nullptr;
+}
+
+Golden loadGolden(const std::string& model) {
+  std::string dir = std::string(DS_SOURCE_DIR) + "/test/golden/" + model;
+  std::ifstream in(dir + "/golden.json");
+  EXPECT_TRUE(in.good()) << dir;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str());
+  Golden g;
+  g.model = model;
+  g.vocab = j["vocab_size"].get<int64_t>();
+  auto file = SafetensorsFile::open(dir + "/logits.safetensors");
+  EXPECT_TRUE(file.isOk()) << file.status().toString();
+  for (const auto& p : j["prompts"]) {
+    GoldenPrompt gp;
+    gp.prompt = p["prompt_ids"].get<std::vector<int32_t>>();
+    gp.generated = p["generated_ids"].get<std::vector<int32_t>>();
+    const TensorInfo* t = (*file)->find(p["logits_tensor"].get<std::string>());
+    EXPECT_NE(t, nullptr);
+    if (t) {
+      gp.rows = t->shape[0];
+      gp.logits.resize(t->numel);
+      std::memcpy(gp.logits.data(), (*file)->data(*t), t->nbytes);
+    }
+    g.prompts.push_back(std::move(gp));
+  }
+  return g;
+}
+
+std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
+                                                 const std::vector<std::vector<int32_t>>& prompts,
+                                                 int64_t n, int64_t max_step_tokens) {
+  EngineOptions opts;
+  opts.kv_cache_bytes = 16ull << 20;
+  opts.max_step_tokens = max_step_tokens;
+  auto engine = Engine::create(art, opts);
+  EXPECT_TRUE(engine.isOk()) << engine.status().toString();
+  if (!engine.isOk()) return {};
+  std::vector<int64_t> ids;
+  for (const auto& p : prompts) {
+    GenerationRequest r;
+    r.prompt = p;
+    r.max_new_tokens = n;
+    auto id = (*engine)->submit(r);
+    EXPECT_TRUE(id.isOk()) << id.status().toString();
+    ids.push_back(id.isOk() ? *id : -1);
+  }
+  std::vector<TokenEvent> events;
+  while ((*engine)->hasWork()) {
+    Status st = (*engine)->step(&events);
+    EXPECT_TRUE(st.isOk()) << st.toString();
+    if (!st.isOk()) break;
+  }
+  std::vector<std::vector<int32_t>> out;
+  for (int64_t id : ids) out.push_back((*engine)->generated(id));
+  return out;
+}
+
+}  // namespace ds::test

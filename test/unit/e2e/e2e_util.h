@@ -1,0 +1,37 @@
+// Helpers of the end-to-end tests: artifacts, goldens (HF transformers outputs), runs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/engine.h"
+#include "artifact/artifact_reader.h"
+
+namespace ds::test {
+
+struct GoldenPrompt {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> generated;
+  std::vector<float> logits;  // [prompt + generated - 1 ... ] rows x vocab, as the golden stores
+  int64_t rows = 0;
+};
+
+struct Golden {
+  std::string model;
+  int64_t vocab = 0;
+  std::vector<GoldenPrompt> prompts;
+};
+
+// The models every e2e test covers.
+const std::vector<std::string>& goldenModels();
+std::string artifactPath(const std::string& model);
+std::unique_ptr<artifact::Artifact> openArtifact(const std::string& model);
+Golden loadGolden(const std::string& model);
+
+// Greedy generation of `n` tokens for each prompt, all prompts in one engine (one batch).
+std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
+                                                 const std::vector<std::vector<int32_t>>& prompts,
+                                                 int64_t n, int64_t max_step_tokens = 512);
+
+}  // namespace ds::test
