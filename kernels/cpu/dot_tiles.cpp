@@ -68,7 +68,6 @@ __attribute__((target("avx2,fma"))) void partialAvx2(const float* x, int64_t ldx
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < TN; ++j) _mm256_storeu_ps(acc + (i * lda + j) * 8, a[i][j]);
 }
-const bool kUseAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
 
 using PartialFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
@@ -83,7 +82,7 @@ const PartialFn kAvx2[4][4] = DS_TILE_TABLE(partialAvx2);
 
 const PartialFn (*tileTable())[4] {
 #ifdef DS_CPU_X86
-  if (kUseAvx2) return kAvx2;
+  if (useAvx2()) return kAvx2;
 #endif
   return kGeneric;
 }

@@ -49,23 +49,31 @@ inline float bitsToF32(uint32_t u) {
   return f;
 }
 inline float bf16ToF32(uint16_t h) { return bitsToF32(static_cast<uint32_t>(h) << 16); }
+// Branch-free (integer selects only) so the portable decode loop vectorizes.
 inline float f16ToF32(uint16_t h) {
-  uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
-  uint32_t em = h & 0x7fffu;
-  uint32_t bits = (em << 13) + (112u << 23);   // rebias exponent 15 -> 127
-  if (em >= 0x7c00u) bits += 112u << 23;       // inf / nan keep exponent 255
-  float v = bitsToF32(bits);
-  if (em < 0x400u) v = static_cast<float>(em) * 0x1p-24f;  // subnormal
-  return sign ? -v : v;
+  const uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
+  const uint32_t em = h & 0x7fffu;
+  // Rebias the exponent 15 -> 127; inf / nan (exponent 31) go to exponent 255.
+  const uint32_t special = 0u - static_cast<uint32_t>(em >= 0x7c00u);
+  const uint32_t normal = (em << 13) + (112u << 23) + (special & (112u << 23));
+  const float sub = static_cast<float>(static_cast<int32_t>(em)) * 0x1p-24f;  // subnormal
+  uint32_t sub_bits;
+  std::memcpy(&sub_bits, &sub, 4);
+  const uint32_t is_sub = 0u - static_cast<uint32_t>(em < 0x400u);
+  return bitsToF32((sub_bits & is_sub) | (normal & ~is_sub) | sign);
 }
 // float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN.
 inline float fp8e4m3ToF32(uint8_t q) {
   uint32_t em = q & 0x7fu;
   float v = bitsToF32((em << 20) + (120u << 23));
-  if (em < 8u) v = static_cast<float>(em) * 0x1p-9f;  // subnormal
+  if (em < 8u) v = static_cast<float>(static_cast<int32_t>(em)) * 0x1p-9f;  // subnormal
   if (em == 0x7fu) v = bitsToF32(0x7fc00000u);
   return (q & 0x80u) ? -v : v;
 }
+
+// Whether the AVX2+FMA code paths run (decided once per process). Setting the environment
+// variable DS_CPU_KERNELS_PORTABLE=1 forces the portable paths, so tests can cover them too.
+bool useAvx2();
 
 // Decodes n elements of a stored row (no block scale) to f32.
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out);

@@ -1,6 +1,7 @@
 // Thread settings and weight decoding (f16, bf16, FP8-E4M3 with DeepSeek block scales) to f32.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "cpu/internal.h"
@@ -30,15 +31,30 @@ inline void decodeLoop(const Src* src, int64_t n, float* out, Cvt cvt) {
   for (int64_t i = 0; i < n; ++i) out[i] = cvt(src[i]);
 }
 
+// FP8 has only 256 codes: a table is the fastest portable decoder.
+struct Fp8Table {
+  float v[256];
+  Fp8Table() {
+    for (int c = 0; c < 256; ++c) v[c] = detail::fp8e4m3ToF32(static_cast<uint8_t>(c));
+  }
+};
+const Fp8Table kFp8;
+
 // Portable decode (and the tail of the AVX2 one). Both are exact, so which one runs never
 // changes a value; AVX2 only makes decode, the bottleneck of a quantized GEMV, 8 wide.
 void decodeGeneric(WeightType type, const void* src, int64_t n, float* out) {
   switch (type) {
     case WeightType::F32: std::memcpy(out, src, n * sizeof(float)); break;
-    case WeightType::F16: decodeLoop(static_cast<const uint16_t*>(src), n, out, detail::f16ToF32); break;
-    case WeightType::BF16: decodeLoop(static_cast<const uint16_t*>(src), n, out, detail::bf16ToF32); break;
+    case WeightType::F16:
+      decodeLoop(static_cast<const uint16_t*>(src), n, out,
+                 [](uint16_t h) { return detail::f16ToF32(h); });
+      break;
+    case WeightType::BF16:
+      decodeLoop(static_cast<const uint16_t*>(src), n, out,
+                 [](uint16_t h) { return detail::bf16ToF32(h); });
+      break;
     case WeightType::F8E4M3:
-      decodeLoop(static_cast<const uint8_t*>(src), n, out, detail::fp8e4m3ToF32);
+      decodeLoop(static_cast<const uint8_t*>(src), n, out, [](uint8_t q) { return kFp8.v[q]; });
       break;
   }
 }
@@ -88,7 +104,6 @@ __attribute__((target("avx2,fma,f16c"))) void decodeAvx2(WeightType type, const 
   }
   decodeGeneric(type, static_cast<const uint8_t*>(src) + i * elementBytes(type), n - i, out + i);
 }
-const bool kHasAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
 
 }  // namespace
@@ -105,9 +120,19 @@ bool batchInvariant() { return g_batch_invariant.load(); }
 
 namespace detail {
 
+bool useAvx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool on = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                         __builtin_cpu_supports("f16c") && !std::getenv("DS_CPU_KERNELS_PORTABLE");
+  return on;
+#else
+  return false;
+#endif
+}
+
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (kHasAvx2) return decodeAvx2(type, src, n, out);
+  if (useAvx2()) return decodeAvx2(type, src, n, out);
 #endif
   decodeGeneric(type, src, n, out);
 }

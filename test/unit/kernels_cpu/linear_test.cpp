@@ -16,6 +16,8 @@ struct WeightCase {
   int64_t block_rows, block_cols;
 };
 
+void PrintTo(const WeightCase& c, std::ostream* os) { *os << c.name; }
+
 const WeightCase kCases[] = {
     {"f32", WeightType::F32, 0, 0},
     {"f16", WeightType::F16, 0, 0},

@@ -20,6 +20,8 @@ struct MlaCase {
   int64_t block_rows, block_cols;
 };
 
+void PrintTo(const MlaCase& c, std::ostream* os) { *os << c.name; }
+
 class MlaTest : public ::testing::TestWithParam<MlaCase> {};
 
 TEST_P(MlaTest, AbsorbedMatchesExpandedReferenceAndIsBatchInvariant) {
