@@ -37,6 +37,13 @@ std::string describe(const json& v) { return v.is_string() ? v.get<std::string>(
 Status parseRope(const ConfigFields& f, ModelConfig* c) {
   DS_RETURN_IF_ERROR(f.getDouble("rope_theta", &c->rope_theta, 10000.0));
   // transformers >= 5 writes "rope_parameters" (with rope_theta inside); older ones "rope_scaling".
+  // Both may be present (a v4 config re-saved by v5); rope_parameters' theta is then the live one.
+  if (const json* params = f.raw("rope_parameters")) {
+    if (params->is_object() && params->contains("rope_theta")) {
+      DS_RETURN_IF_ERROR(ConfigFields(*params, f.source(), "rope_parameters.").getDouble("rope_theta", &c->rope_theta,
+                                                                                        c->rope_theta));
+    }
+  }
   const char* key = f.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
   const json* rope = f.raw(key);
   if (!rope) return Status::ok();
@@ -163,6 +170,9 @@ Status rejectForeignMath(const ConfigFields& f) {
   return Status::ok();
 }
 
+constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxLayers = 1 << 16;
+
 Status checkPositive(const ConfigFields& f, const char* key, int64_t value) {
   if (value <= 0) return f.invalid(key, "must be positive, got " + std::to_string(value));
   return Status::ok();
@@ -187,6 +197,11 @@ Status parseCommon(const ConfigFields& f, const ArchDefaults& defaults, ModelCon
                             {"num_key_value_heads", c->num_key_value_heads},
                             {"max_position_embeddings", c->max_position_embeddings}}) {
     DS_RETURN_IF_ERROR(checkPositive(f, key, value));
+    // Kernels index with 32-bit ints, and the per-layer tables are allocated up front.
+    if (value > kMaxDim) return f.invalid(key, "is implausibly large: " + std::to_string(value));
+  }
+  if (c->num_hidden_layers > kMaxLayers) {
+    return f.invalid("num_hidden_layers", "is implausibly large: " + std::to_string(c->num_hidden_layers));
   }
   if (c->num_attention_heads % c->num_key_value_heads != 0) {
     return f.invalid("num_key_value_heads", "(" + std::to_string(c->num_key_value_heads) +
@@ -305,9 +320,6 @@ StatusOr<ModelConfig> parseHFConfig(std::string_view text, std::string_view sour
   DS_RETURN_IF_ERROR(parseRope(f, &c));
   DS_RETURN_IF_ERROR(parseAttentionWindows(f, &c));
   DS_RETURN_IF_ERROR(parseQuantizationConfig(f, &c));
-  if (c.is_deepseek && c.deepseek.first_k_dense_replace > c.num_hidden_layers) {
-    return f.invalid("first_k_dense_replace", "exceeds num_hidden_layers");
-  }
   return c;
 }
 

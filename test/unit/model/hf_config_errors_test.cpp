@@ -93,6 +93,12 @@ TEST(HFConfigErrorsTest, RopeScalingVariants) {
       parseOk(with(llamaBase(), "rope_parameters", json{{"rope_type", "default"}, {"rope_theta", 1e6}}));
   EXPECT_EQ(v5.rope_theta, 1e6);
   EXPECT_EQ(v5.rope_scaling.type, RopeScalingType::kNone);
+  json both = with(llamaBase(), "rope_scaling", json{{"type", "linear"}, {"factor", 2.0}});
+  both["rope_theta"] = 1e4;
+  both["rope_parameters"] = {{"rope_type", "linear"}, {"factor", 2.0}, {"rope_theta", 5e5}};
+  const ModelConfig b = parseOk(both);
+  EXPECT_EQ(b.rope_theta, 5e5);
+  EXPECT_EQ(b.rope_scaling.type, RopeScalingType::kLinear);
 }
 
 TEST(HFConfigErrorsTest, TypeErrorsNameFieldAndFile) {
@@ -109,6 +115,10 @@ TEST(HFConfigErrorsTest, TypeErrorsNameFieldAndFile) {
   expectError(missing, DS_INVALID_ARGUMENT, "missing required field 'vocab_size'");
   expectError(with(llamaBase(), "num_key_value_heads", 3), DS_INVALID_ARGUMENT, "'num_key_value_heads'");
   expectError(with(llamaBase(), "hidden_size", 0), DS_INVALID_ARGUMENT, "'hidden_size' must be positive");
+  // Sizes that would make the parser allocate absurd per-layer tables are refused, not attempted.
+  expectError(with(llamaBase(), "num_hidden_layers", 1000000000000), DS_INVALID_ARGUMENT,
+              "'num_hidden_layers' is implausibly large");
+  expectError(with(llamaBase(), "vocab_size", 1ll << 40), DS_INVALID_ARGUMENT, "'vocab_size' is implausibly large");
 }
 
 TEST(HFConfigErrorsTest, MalformedJson) {
