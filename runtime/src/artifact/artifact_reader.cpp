@@ -2,7 +2,10 @@
 #include "artifact/artifact_reader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "artifact/layout.h"
@@ -14,6 +17,54 @@ namespace ds::artifact {
 namespace {
 
 std::string n2s(uint64_t v) { return std::to_string(v); }
+
+// Hashing is the cost of open() (every weight byte once), so segments are hashed on several
+// threads; chunking lets the others stop soon after one mismatch.
+constexpr unsigned kMaxVerifyThreads = 8;
+constexpr uint64_t kVerifyChunk = 64ull << 20;
+constexpr uint64_t kParallelVerifyMinBytes = 64ull << 20;
+
+// Index of a segment whose checksum does not match, or -1.
+int64_t findBadSegment(const uint8_t* base,
+                       const flatbuffers::Vector<flatbuffers::Offset<fb::Segment>>& segs) {
+  uint64_t total = 0;
+  for (const fb::Segment* s : segs) total += s->size();
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> bad{-1};
+  auto work = [&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t i = next++;
+      if (i >= segs.size()) return;
+      const fb::Segment* s = segs.Get(static_cast<flatbuffers::uoffset_t>(i));
+      StreamingChecksum sum;
+      for (uint64_t done = 0; done < s->size(); done += kVerifyChunk) {
+        if (stop.load(std::memory_order_relaxed)) return;
+        const uint64_t n = std::min(kVerifyChunk, s->size() - done);
+        sum.update(base + s->offset() + done, static_cast<size_t>(n));
+      }
+      if (sum.digest() != s->xxh64()) {
+        bad = static_cast<int64_t>(i);
+        stop = true;
+      }
+    }
+  };
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const size_t threads = total < kParallelVerifyMinBytes
+                             ? 1
+                             : std::min<size_t>({hw, kMaxVerifyThreads, segs.size()});
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads available: the ones we have finish the queue
+    }
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+  return bad.load();
+}
 
 }  // namespace
 
@@ -82,7 +133,7 @@ Status Artifact::verify(const Options& options) {
   }
   const uint8_t* md = base + h.metadata_offset;
   const size_t md_size = static_cast<size_t>(h.metadata_size);
-  if (xxh64(md, md_size) != h.metadata_xxh64) return corrupt("metadata checksum mismatch");
+  if (checksum(md, md_size) != h.metadata_xxh64) return corrupt("metadata checksum mismatch");
   DS_RETURN_IF_ERROR(verifyMetadataBuffer(p, md, md_size, &meta_));
 
   // Segments live between the header and the metadata, aligned and disjoint.
@@ -107,13 +158,13 @@ Status Artifact::verify(const Options& options) {
   }
   DS_RETURN_IF_ERROR(checkReferences(p, *meta_));
 
-  if (options.verify_weights) {
-    for (size_t i = 0; i < n; ++i) {
+  if (options.verify_weights && n > 0) {
+    const int64_t i = findBadSegment(base, *segs);
+    if (i >= 0) {
       const fb::Segment* s = segs->Get(static_cast<flatbuffers::uoffset_t>(i));
-      if (xxh64(base + s->offset(), static_cast<size_t>(s->size())) != s->xxh64()) {
-        return corrupt("weight segment " + n2s(i) + " checksum mismatch (offset " +
-                       n2s(s->offset()) + ", " + n2s(s->size()) + " bytes)");
-      }
+      return corrupt("weight segment " + n2s(static_cast<uint64_t>(i)) +
+                     " checksum mismatch (offset " + n2s(s->offset()) + ", " + n2s(s->size()) +
+                     " bytes)");
     }
   }
   if (meta_->tensors()) {

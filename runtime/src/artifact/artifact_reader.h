@@ -31,7 +31,8 @@ class Artifact {
   // ds-compile), header checksum, header_size, file_size vs the real size ("truncated" /
   // "trailing bytes"), metadata range, metadata checksum, flatbuffers Verifier + file
   // identifier, segment ranges (inside the file, 64-byte aligned, disjoint), tensor/plan
-  // references, and each segment's XXH64 unless !options.verify_weights. All other corruption
+  // references, and each segment's checksum unless !options.verify_weights (hashed on up to 8
+  // threads; a mismatch names one bad segment). All other corruption
   // is DATA_LOSS; a missing file NOT_FOUND; a directory INVALID_ARGUMENT.
   static StatusOr<std::unique_ptr<Artifact>> open(const std::string& path);
   static StatusOr<std::unique_ptr<Artifact>> open(const std::string& path, const Options& options);

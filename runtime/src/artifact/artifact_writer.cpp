@@ -1,10 +1,9 @@
-// ArtifactWriter: segments streamed into a temp file with XXH64, metadata last, header at 0, rename.
+// ArtifactWriter: segments streamed into a temp file and checksummed, metadata last, header at 0, rename.
 #include "artifact/artifact_writer.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -114,9 +113,7 @@ StatusOr<uint32_t> ArtifactWriter::addSegment(uint64_t size, const FillFn& fill)
   DS_RETURN_IF_ERROR(padTo(place->offset));
 
   if (chunk_.empty() && size > 0) chunk_.resize(static_cast<size_t>(std::min(size, kChunkSize)));
-  XXH64_state_t* state = XXH64_createState();
-  if (!state) return fail(Status(DS_OUT_OF_MEMORY, path_ + ": cannot allocate an XXH64 state"));
-  XXH64_reset(state, 0);
+  StreamingChecksum sum;
   Status status;
   for (uint64_t done = 0; done < size && status.isOk();) {
     const uint64_t n = std::min<uint64_t>(size - done, chunk_.size());
@@ -126,14 +123,12 @@ StatusOr<uint32_t> ArtifactWriter::addSegment(uint64_t size, const FillFn& fill)
                                          ": " + status.message());
       break;
     }
-    XXH64_update(state, chunk_.data(), static_cast<size_t>(n));
+    sum.update(chunk_.data(), static_cast<size_t>(n));
     status = writeAll(chunk_.data(), n);
     done += n;
   }
-  const uint64_t digest = XXH64_digest(state);
-  XXH64_freeState(state);
   if (!status.isOk()) return fail(status);
-  segments_.push_back({place->offset, size, digest});
+  segments_.push_back({place->offset, size, sum.digest()});
   return static_cast<uint32_t>(segments_.size() - 1);
 }
 
@@ -178,7 +173,7 @@ Status ArtifactWriter::finish(const uint8_t* metadata, size_t metadata_size) {
   if (!place.isOk()) return fail(Status(DS_INVALID_ARGUMENT, path_ + ": " + place.status().message()));
   header.metadata_offset = place->offset;
   header.metadata_size = metadata_size;
-  header.metadata_xxh64 = xxh64(metadata, metadata_size);
+  header.metadata_xxh64 = checksum(metadata, metadata_size);
   header.data_offset = sizeof(FileHeader);
   header.file_size = place->end;
   header.header_xxh64 = headerChecksum(header);

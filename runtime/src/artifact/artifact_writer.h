@@ -26,14 +26,14 @@ class ArtifactWriter {
   ArtifactWriter& operator=(const ArtifactWriter&) = delete;
 
   // Appends one 64-byte aligned segment of `size` bytes produced by `fill` in chunks of at most
-  // kChunkSize bytes, checksummed while written. Returns the segment index. After any error
+  // kChunkSize bytes, checksummed (XXH3_64bits, see layout.h) while written. Returns the segment index. After any error
   // the writer is failed: later calls return that error and finish() never renames.
   StatusOr<uint32_t> addSegment(uint64_t size, const FillFn& fill);
   // Convenience: a segment copied from memory.
   StatusOr<uint32_t> addSegmentFromMemory(const void* data, uint64_t size);
 
   struct SegmentInfo {
-    uint64_t offset, size, xxh64;
+    uint64_t offset, size, xxh64;  // xxh64: the format's checksum (XXH3_64bits)
   };
   // What the caller copies into Artifact.segments (same order, same values).
   const std::vector<SegmentInfo>& segments() const { return segments_; }

@@ -8,8 +8,8 @@
 //
 // The metadata comes last because it records every segment's checksum, known only after the
 // segment is written; the header (written last, at offset 0) is the entry point that locates it.
-// Checksums are XXH64 (xxhash, seed 0): the header checksums itself and the metadata; the
-// metadata checksums every segment. Weights are mmapped at load, never copied, so tensors over
+// Checksums are XXH3_64bits (xxhash, seed 0; the fields keep the name *xxh64 = "64-bit xxhash"):
+// the header checksums itself and the metadata; the metadata checksums every segment. Weights are mmapped at load, never copied, so tensors over
 // 2 GB work (no flatbuffer size limit applies to segments). See docs/artifact.md.
 #pragma once
 

@@ -1,6 +1,7 @@
-// Offset arithmetic and XXH64 helpers of the artifact format.
+// Offset arithmetic and XXH3 checksum helpers of the artifact format.
 #include "artifact/layout.h"
 
+#define XXH_STATIC_LINKING_ONLY  // the full XXH3_state_t, to allocate it with `new`
 #include <xxhash.h>
 
 namespace ds::artifact {
@@ -29,10 +30,20 @@ bool rangeInside(uint64_t offset, uint64_t size, uint64_t begin, uint64_t limit)
   return offset >= begin && offset <= limit && size <= limit - offset;
 }
 
-uint64_t xxh64(const void* data, size_t size) { return XXH64(data, size, 0); }
+uint64_t checksum(const void* data, size_t size) { return XXH3_64bits(data, size); }
+
+StreamingChecksum::StreamingChecksum() : state_(new XXH3_state_t) { XXH3_64bits_reset(state_); }
+
+StreamingChecksum::~StreamingChecksum() { delete state_; }
+
+void StreamingChecksum::update(const void* data, size_t size) {
+  XXH3_64bits_update(state_, data, size);
+}
+
+uint64_t StreamingChecksum::digest() const { return XXH3_64bits_digest(state_); }
 
 uint64_t headerChecksum(const FileHeader& header) {
-  return xxh64(&header, offsetof(FileHeader, header_xxh64));
+  return checksum(&header, offsetof(FileHeader, header_xxh64));
 }
 
 }  // namespace ds::artifact

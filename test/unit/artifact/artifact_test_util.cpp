@@ -1,9 +1,10 @@
 // Test artifact builders: the tiny model's metadata, a writer run, and an independent assembler.
 #include "artifact_test_util.h"
 
+#include "artifact/layout.h"
+
 #include <dirent.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <cstdio>
 #include <cstring>
@@ -152,7 +153,7 @@ std::vector<ArtifactWriter::SegmentInfo> assembledSegments(
   uint64_t end = sizeof(FileHeader);
   for (const auto& s : segments) {
     const uint64_t off = alignTo64(end);
-    out.push_back({off, s.size(), XXH64(s.data(), s.size(), 0)});
+    out.push_back({off, s.size(), checksum(s.data(), s.size())});
     end = off + s.size();
   }
   return out;
@@ -172,7 +173,7 @@ std::vector<uint8_t> assemble(const std::vector<std::vector<uint8_t>>& segments,
   h.header_size = sizeof(FileHeader);
   h.metadata_offset = alignTo64(file.size());
   h.metadata_size = metadata.size();
-  h.metadata_xxh64 = XXH64(metadata.data(), metadata.size(), 0);
+  h.metadata_xxh64 = checksum(metadata.data(), metadata.size());
   h.data_offset = sizeof(FileHeader);
   file.resize(h.metadata_offset, 0);
   file.insert(file.end(), metadata.begin(), metadata.end());
@@ -198,7 +199,7 @@ FileHeader headerOf(const std::vector<uint8_t>& file) {
 }
 
 void putHeader(std::vector<uint8_t>* file, FileHeader h) {
-  h.header_xxh64 = XXH64(&h, offsetof(FileHeader, header_xxh64), 0);
+  h.header_xxh64 = headerChecksum(h);
   std::memcpy(file->data(), &h, sizeof(h));
 }
 
@@ -206,7 +207,7 @@ void replaceMetadata(std::vector<uint8_t>* file, const std::vector<uint8_t>& met
   FileHeader h = headerOf(*file);
   ASSERT_EQ(metadata.size(), h.metadata_size);
   std::memcpy(file->data() + h.metadata_offset, metadata.data(), metadata.size());
-  h.metadata_xxh64 = XXH64(metadata.data(), metadata.size(), 0);
+  h.metadata_xxh64 = checksum(metadata.data(), metadata.size());
   putHeader(file, h);
 }
 

@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <cstring>
 #include <filesystem>
 
 #include "artifact/artifact_reader.h"
+#include "artifact/layout.h"
 #include "artifact_test_util.h"
 
 namespace ds::artifact {
@@ -19,18 +19,15 @@ constexpr uint64_t kGiB = 1ull << 30;
 constexpr int64_t kRows = 65536, kCols = 65537;
 constexpr uint64_t kHugeBytes = uint64_t{kRows} * kCols;
 
-uint64_t xxh64OfZeros(uint64_t size) {
+uint64_t checksumOfZeros(uint64_t size) {
   static const std::vector<uint8_t> zeros(1 << 20, 0);
-  XXH64_state_t* s = XXH64_createState();
-  XXH64_reset(s, 0);
+  StreamingChecksum s;
   for (uint64_t done = 0; done < size;) {
     const uint64_t n = std::min<uint64_t>(size - done, zeros.size());
-    XXH64_update(s, zeros.data(), n);
+    s.update(zeros.data(), n);
     done += n;
   }
-  const uint64_t h = XXH64_digest(s);
-  XXH64_freeState(s);
-  return h;
+  return s.digest();
 }
 
 class LargeFile : public ::testing::Test {
@@ -55,9 +52,9 @@ class LargeFile : public ::testing::Test {
         fb::CreateTensorDirect(b, "high", nullptr, fb::DType_I8, &high_shape, 1, 300),
         fb::CreateTensorDirect(b, "huge", nullptr, fb::DType_F8_E4M3, &huge_shape, 2, kHugeBytes)};
     std::vector<flatbuffers::Offset<fb::Segment>> segs = {
-        fb::CreateSegment(b, small_off_, small_.size(), XXH64(small_.data(), small_.size(), 0)),
-        fb::CreateSegment(b, high_off_, high_.size(), XXH64(high_.data(), high_.size(), 0)),
-        fb::CreateSegment(b, huge_off_, kHugeBytes, xxh64OfZeros(kHugeBytes))};
+        fb::CreateSegment(b, small_off_, small_.size(), checksum(small_.data(), small_.size())),
+        fb::CreateSegment(b, high_off_, high_.size(), checksum(high_.data(), high_.size())),
+        fb::CreateSegment(b, huge_off_, kHugeBytes, checksumOfZeros(kHugeBytes))};
     fb::FinishArtifactBuffer(
         b, fb::CreateArtifactDirect(b, kSchemaVersion, "test", "", 0, 0, &tensors, &segs));
     metadata_.assign(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
@@ -74,7 +71,7 @@ class LargeFile : public ::testing::Test {
     h.header_size = sizeof(FileHeader);
     h.metadata_offset = (high_off_ + high_.size() + 63) & ~63ull;
     h.metadata_size = metadata_.size();
-    h.metadata_xxh64 = XXH64(metadata_.data(), metadata_.size(), 0);
+    h.metadata_xxh64 = checksum(metadata_.data(), metadata_.size());
     h.data_offset = 64;
     h.file_size = h.metadata_offset + metadata_.size();
     testing::putHeader(&file, h);

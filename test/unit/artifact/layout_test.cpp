@@ -71,6 +71,18 @@ TEST(Layout, RangeInside) {
   EXPECT_FALSE(rangeInside(4 * kGiB + 64, 16, 64, 1024));
 }
 
+// Pins the algorithm (XXH3_64bits, seed 0) to the xxHash reference value: changing it silently
+// would make every existing artifact "corrupt".
+TEST(Layout, ChecksumIsXxh3With64BitOutput) {
+  EXPECT_EQ(checksum("", 0), 0x2D06800538D394C2ull);
+  const char text[] = "ds artifact";
+  StreamingChecksum pieces;
+  pieces.update(text, 3);
+  pieces.update(text + 3, sizeof(text) - 1 - 3);
+  EXPECT_EQ(pieces.digest(), checksum(text, sizeof(text) - 1));
+  EXPECT_NE(checksum(text, sizeof(text) - 1), checksum(text, sizeof(text) - 2));
+}
+
 TEST(Layout, HeaderChecksumCoversEveryFieldButItself) {
   FileHeader h{};
   const uint64_t base = headerChecksum(h);
