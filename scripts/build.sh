@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds the tree into build/ (Release, Ninja, ccache). Extra args go to cmake.
+# Configures and builds the tree into build/ (Release, Ninja, ccache). Extra args go to cmake;
+# DS_TARGETS="a b" builds only those targets.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${DS_BUILD_DIR:-$root/build}"
@@ -10,4 +11,6 @@ if [ ! -f "$build/build.ninja" ]; then
 elif [ $# -gt 0 ]; then
   cmake "$build" "$@"
 fi
-cmake --build "$build" -j "$jobs"
+targets=()
+for t in ${DS_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$jobs" "${targets[@]}"

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# README command 1: set up, build, and run the main job.
-# Today the main job parses, verifies and prints a sample ds module with ds-opt; it grows into
-# "compile the bundled stories260K and generate text" as the runtime lands.
+# README command 1: set up, build, compile the bundled stories260K model and generate text.
+# On a machine with an NVIDIA GPU this will target it once the CUDA backend lands; today every
+# machine runs the same compiled model on the CPU (--target host).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
-"$root/scripts/build.sh"
+DS_TARGETS="ds-compile ds-run ds-inspect" "$root/scripts/build.sh"
 build="${DS_BUILD_DIR:-$root/build}"
-echo "== ds-opt: verify and print a Llama-style decoder layer =="
-"$build/bin/ds-opt" "$root/test/dialects/ds/sample_llama_layer.mlir"
+out="$build/demo"
+mkdir -p "$out"
+echo "== ds-compile test/models/stories260K --target host -o $out/stories260K.dsa"
+"$build/bin/ds-compile" "$root/test/models/stories260K" --target host -o "$out/stories260K.dsa"
+echo "== ds-inspect"
+"$build/bin/ds-inspect" "$out/stories260K.dsa" | head -20
+echo "== ds-run: greedy from BOS, 256 tokens"
+"$build/bin/ds-run" "$out/stories260K.dsa" -n 256 --ignore-eos --stats
+echo "== ds-run: two prompts in one batch, sampled"
+"$build/bin/ds-run" "$out/stories260K.dsa" -p "Once upon a time" -p "The little dog" -n 48 \
+  --temperature 0.8 --top-p 0.95 --seed 7 --stats

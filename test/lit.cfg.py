@@ -19,6 +19,7 @@ config.substitutions.append(("%python", "python3"))
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
 tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize"]
+# Runtime tools are looked up even when not built yet, so a missing tool fails loudly.
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.ds_tools_dir, t))], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
