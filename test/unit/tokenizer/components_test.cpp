@@ -20,7 +20,9 @@ std::vector<std::string> preTokenize(const json& j, const std::string& text, boo
   EXPECT_TRUE(pre.isOk()) << pre.status().toString();
   std::vector<std::string_view> pieces{text};
   tok::PieceArena arena;
-  if (pre.isOk()) EXPECT_TRUE((*pre)->apply(&pieces, first, &arena).isOk());
+  if (pre.isOk()) {
+    EXPECT_TRUE((*pre)->apply(&pieces, first, &arena).isOk());
+  }
   return std::vector<std::string>(pieces.begin(), pieces.end());
 }
 
@@ -69,7 +71,9 @@ TEST(PreTokenizer, DigitsByteLevelMetaspaceSequence) {
 std::string normalize(const json& j, std::string s) {
   auto n = tok::parseNormalizer(j, "normalizer");
   EXPECT_TRUE(n.isOk()) << n.status().toString();
-  if (n.isOk() && *n) EXPECT_TRUE((*n)->apply(&s).isOk());
+  if (n.isOk() && *n) {
+    EXPECT_TRUE((*n)->apply(&s).isOk());
+  }
   return s;
 }
 
