@@ -94,7 +94,7 @@ class SplitPre : public PreTokenizer {
       }
       splitWith(p, m, b_, invert_, &out);
     }
-    pieces->assign(out.begin(), out.end());
+    pieces->swap(out);  // the thread-local keeps the old buffer for the next call
     return Status::ok();
   }
 

@@ -66,6 +66,9 @@ Status Regex::findAll(std::string_view text,
     size_t s = ov[0], e = ov[1];
     if (e > s) {
       matches->emplace_back(s, e);
+      // An empty match at the very end would be dropped anyway; skipping that last call saves
+      // one JIT entry per piece, and pieces are most of what the Splits see.
+      if (e == n) break;
       start = e;
     } else {
       // Empty match: step over one whole character so we never split inside a sequence.
