@@ -58,7 +58,10 @@ enum class RopeScaling : uint8_t { None, Linear, Llama3, Yarn };
 struct RopeParams {
   double theta = 10000.0;
   int64_t dim = 0;             // rotated channels (the first `dim` of each head)
-  bool interleaved = false;    // pairs (2i, 2i+1) instead of (i, i + dim/2)
+  // Pairs (2i, 2i+1) instead of (i, i + dim/2), rotated in place (DeepSeek-V2's complex form;
+  // HF's V3 apply_rotary_pos_emb_interleave writes the same values de-interleaved, which gives
+  // the same q.k as long as q and k both go through this kernel).
+  bool interleaved = false;
   RopeScaling scaling = RopeScaling::None;
   double factor = 1.0;
   int64_t original_max_position = 0;
