@@ -39,8 +39,7 @@ void moeGate(const float* x, int64_t T, int64_t H, const WeightView& w,
       }
       // The correction bias only steers the choice; the weights come from the unbiased scores.
       for (int64_t i = 0; i < E; ++i) choice[i] = scores[i] + (correction_bias ? correction_bias[i] : 0.0f);
-      std::vector<float>* gather_from = &scores;
-      if (p.method != MoeTopkMethod::Greedy && p.n_group > 1) {
+      if (p.method != MoeTopkMethod::Greedy && p.n_group > 1 && p.n_group <= E) {
         const int64_t G = p.n_group, per = E / G;
         group_scores.assign(G, 0.0f);
         for (int64_t g = 0; g < G; ++g) {
@@ -59,17 +58,21 @@ void moeGate(const float* x, int64_t T, int64_t H, const WeightView& w,
         for (int64_t g : groups) keep[g] = 1;
         // V2 masks with 0.0 (and gathers the masked scores); V3 masks the choice with -inf.
         const float masked = p.method == MoeTopkMethod::GroupLimitedGreedy ? 0.0f : -INFINITY;
+        // E not divisible by n_group is a config error (HF's view() fails); the experts past
+        // the last whole group are treated as masked rather than read out of bounds.
         for (int64_t i = 0; i < E; ++i)
-          if (!keep[i / per]) {
+          if (i / per >= G || !keep[i / per]) {
             choice[i] = masked;
             if (p.method == MoeTopkMethod::GroupLimitedGreedy) scores[i] = 0.0f;
           }
       }
       topK(choice.data(), E, K, sel.data(), tmp);
       float* wt = weights + t * K;
+      // top_k > E (a config error) leaves the extra slots as id -1 / weight 0, which
+      // moeExperts skips.
       for (int64_t j = 0; j < K; ++j) {
-        wt[j] = (*gather_from)[sel[j]];
-        ids[t * K + j] = static_cast<int32_t>(sel[j]);
+        wt[j] = j < E ? scores[sel[j]] : 0.0f;
+        ids[t * K + j] = j < E ? static_cast<int32_t>(sel[j]) : -1;
       }
       if (p.norm_topk_prob) {
         float denom = 0.0f;

@@ -178,6 +178,26 @@ TEST(MoeGate, TiesGoToTheLowerIndex) {
   EXPECT_EQ(ids, (std::vector<int32_t>{2, 3}));
 }
 
+TEST(MoeGate, BadConfigsStayInBounds) {
+  // top_k > E: the extra slots come back as id -1 / weight 0 (moeExperts skips them).
+  std::vector<int32_t> ids;
+  std::vector<float> w;
+  MoEGateParams big;
+  big.top_k = 5;
+  gateOne({0.1f, 0.3f, 0.2f}, big, nullptr, ids, w);
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 2, 0, -1, -1}));
+  EXPECT_EQ(w[3], 0.0f);
+  // E = 7 not divisible by n_group = 3: the leftover expert 6 is never chosen.
+  MoEGateParams v3;
+  v3.scoring = MoeScoring::Sigmoid;
+  v3.method = MoeTopkMethod::NoauxTc;
+  v3.n_group = 3;
+  v3.topk_group = 3;
+  v3.top_k = 2;
+  gateOne({0.0f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 9.0f}, v3, nullptr, ids, w);
+  EXPECT_EQ(ids, (std::vector<int32_t>{5, 4}));
+}
+
 TEST(MoeExperts, MatchesReferenceAndIsBatchInvariant) {
   Rng rng(43);
   const int64_t E = 5, H = 40, I = 28, T = 7, K = 2;
