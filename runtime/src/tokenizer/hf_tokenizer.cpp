@@ -34,8 +34,12 @@ Status HfBackend::load(const Json& root) {
   if (!root.is_object()) return invalidArgument("tokenizer.json: expected a JSON object");
   auto mit = root.find("model");
   if (mit == root.end() || mit->is_null()) return invalidArgument("tokenizer.json.model: missing");
-  DS_TOK_ASSIGN_OR_RETURN(std::string mtype, jsonType(*mit, "tokenizer.json.model"));
+  if (!mit->is_object()) return invalidArgument("tokenizer.json.model: expected an object");
   // Files written by old tokenizers versions omit model.type for BPE; they carry merges.
+  std::string mtype = "BPE";
+  if (mit->contains("type") || !mit->contains("merges")) {
+    DS_TOK_ASSIGN_OR_RETURN(mtype, jsonType(*mit, "tokenizer.json.model"));
+  }
   if (mtype != "BPE") return unsupported("tokenizer.json.model.type: unsupported model type '" + mtype + "'");
 
   auto field = [&](const char* k) -> const Json& {

@@ -46,6 +46,16 @@ TEST(TokenizerErrors, TinyTokenizerWorks) {
   EXPECT_FALSE((*t)->isSpecial(2));
 }
 
+TEST(TokenizerErrors, UntypedBpeModelFromOldFiles) {
+  json j = tinyTokenizer();
+  j["model"].erase("type");
+  auto t = Tokenizer::fromJson(j.dump());
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ((*t)->encode("ab", false).value(), (std::vector<TokenId>{2}));
+  j["model"].erase("merges");
+  expectError(loadError(j), "tokenizer.json.model.type");
+}
+
 TEST(TokenizerErrors, BadJson) {
   expectError(Tokenizer::fromJson("{\"model\": ").status(), "not valid JSON");
   expectError(Tokenizer::fromJson("[1, 2]").status(), "expected a JSON object");
