@@ -55,10 +55,8 @@ Status HfBackend::load(const Json& root) {
   info_.token_to_id = model_->tokenToId();
   DS_RETURN_IF_ERROR(parseAddedTokens(root));
   DS_RETURN_IF_ERROR(parsePostProcessor(field("post_processor"), "tokenizer.json.post_processor"));
-  std::vector<uint8_t> flags(info_.id_to_token.size(), 0);
-  for (size_t i = 0; i < info_.decode.flags.size(); ++i) flags[i] = info_.decode.flags[i];
+  // Keeps the kSpecial flags parseAddedTokens set, growing the table to the full vocabulary.
   DS_RETURN_IF_ERROR(buildDecodeTable(field("decoder"), info_.id_to_token, "tokenizer.json.decoder", &info_.decode));
-  info_.decode.flags = std::move(flags);
   return Status::ok();
 }
 
