@@ -15,10 +15,7 @@ namespace {
 // increasing k (FMA on AVX2, mul+add otherwise), the lanes meet in the tree below, then the
 // k tail (K mod 8) is added in order. K blocking only pauses a lane's sequence (its partial sum
 // is stored and reloaded exactly), so blocking, tile shape, T and the thread split never change
-// a result: a token's row is bitwise the same in any batch.
-inline float reduce8(const float* l) {
-  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
+// a result: a token's row is bitwise the same in any batch. reduce8 (internal.h) is the tree.
 
 // Generic 8-lane vectors; the ABI note about passing them without AVX is moot for inlined helpers.
 #pragma GCC diagnostic ignored "-Wpsabi"

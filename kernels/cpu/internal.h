@@ -86,6 +86,17 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
 // are, so a row's result never depends on the other rows of the call.
 void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw, int64_t N,
              int64_t K, float* y, int64_t ldy);
+// dotTile for M <= 2 tokens straight from f16/bf16/FP8 rows [r0, r0 + N) of w, decoding in
+// registers (same values and order as dequantRow + dotTile, so results are bitwise equal).
+// Returns false where it does not apply (no AVX2, F32, M > 2, block_cols not a multiple of 8).
+bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
+                  int64_t N, float* y, int64_t ldy);
+
+// The lane tree that ends every dot product: lanes (0+1)+(2+3) + (4+5)+(6+7).
+inline float reduce8(const float* l) {
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
 // One dot product with the same order as dotTile.
 float dot(const float* a, const float* b, int64_t K);
 

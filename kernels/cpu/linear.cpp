@@ -63,6 +63,7 @@ void linear(const float* x, int64_t T, const WeightView& w, const float* bias, f
     thread_local std::vector<float> buf;
     for (int64_t p = b; p < e; ++p) {
       const int64_t n0 = p * P, np = std::min(P, N - n0);
+      if (T <= 2 && detail::dotTileFused(x, K, T, w, n0, np, y + n0, N)) continue;
       const float* rows = detail::rowsF32(w, n0, np, buf);
       detail::dotTile(x, K, T, rows, K, np, K, y + n0, N);
     }
