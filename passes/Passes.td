@@ -69,4 +69,30 @@ def ConvertDsToKernelsPass : Pass<"ds-convert-to-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::dsk::DSKDialect", "::mlir::func::FuncDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// schedule/: decisions on the kernel plan
+//===----------------------------------------------------------------------===//
+
+def PlanMemoryPass : Pass<"ds-schedule-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Liveness-based reuse of activation buffers in func @step";
+  let description = [{
+    Every `dsk.alloc` of a row space (tokens or logit rows) is placed in one
+    arena of that space: `offset` is its start in bytes per row, so with T
+    tokens the buffer lives at `arena + T * offset`. Buffers whose live ranges
+    (from the launch writing them to the last launch reading them or a view of
+    them; the returned buffer lives to the end) do not overlap share memory.
+    Placement is greedy best-fit in order of size, then definition. The arena
+    sizes are recorded on @step as `dsk.arena_bytes_per_token` and
+    `dsk.arena_bytes_per_logit_row`, next to what one buffer per value would
+    need (`dsk.unplanned_bytes_per_token`, `dsk.unplanned_bytes_per_logit_row`).
+
+    Before: `%0 = dsk.alloc tokens : memref<?x64xf32>` ... After:
+    `%0 = dsk.alloc tokens {offset = 0 : i64} : memref<?x64xf32>`.
+  }];
+  let dependentDialects = ["::mlir::dsk::DSKDialect"];
+  let statistics = [
+    Statistic<"numBuffers", "num-buffers", "Number of planned buffers">
+  ];
+}
+
 #endif // DS_PASSES_TD

@@ -76,13 +76,14 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
   llvm::DenseMap<Value, int> ids;
   llvm::DenseMap<int, fb::RowSpace> rowsOf;
   llvm::DenseMap<int, int> rootOf;  // view -> the buffer owning its memory
-  auto addBuffer = [&](Value v, fb::RowSpace rows, int aliasOf) -> llvm::Error {
+  auto addBuffer = [&](Value v, fb::RowSpace rows, int aliasOf,
+                       int64_t arenaOffset = -1) -> llvm::Error {
     auto type = cast<MemRefType>(v.getType());
     llvm::Expected<fb::DType> dtype = fbDType(type.getElementType());
     if (!dtype) return dtype.takeError();
     std::vector<int64_t> cols(type.getShape().begin() + 1, type.getShape().end());
     int id = static_cast<int>(buffers.size());
-    buffers.push_back(fb::CreateBufferDirect(fbb, rows, 0, &cols, *dtype, aliasOf));
+    buffers.push_back(fb::CreateBufferDirect(fbb, rows, 0, &cols, *dtype, aliasOf, arenaOffset));
     ids[v] = id;
     rowsOf[id] = rows;
     return llvm::Error::success();
@@ -99,7 +100,8 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     if (auto alloc = dyn_cast<dsk::AllocOp>(op)) {
       fb::RowSpace rows = alloc.getRows() == dsk::RowSpace::logit_rows ? fb::RowSpace_LogitRows
                                                                         : fb::RowSpace_Tokens;
-      if (llvm::Error e = addBuffer(alloc.getBuffer(), rows, -1)) return std::move(e);
+      if (llvm::Error e = addBuffer(alloc.getBuffer(), rows, -1, alloc.getOffset().value_or(-1)))
+        return std::move(e);
       continue;
     }
     if (auto view = dyn_cast<dsk::ViewOp>(op)) {
@@ -205,9 +207,15 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
   auto kv = fb::CreateKVCacheSpec(fbb, kvKind, layers, kvBlockSize, kvHeads, headDim, vDim, rank,
                                   ropeDim, fb::DType_F32);
   *launchCount = launches.size();
+  auto arena = [&](StringRef name) -> int64_t {
+    auto a = step->getAttrOfType<IntegerAttr>(name);
+    return a ? a.getInt() : 0;
+  };
   return fb::CreatePlanDirect(fbb, &buffers, &launches, ids.lookup(body.getArgument(0)),
                               ids.lookup(body.getArgument(1)), ids.lookup(body.getArgument(2)),
-                              ids.lookup(ret.getOperand(0)), kv);
+                              ids.lookup(ret.getOperand(0)), kv,
+                              arena("dsk.arena_bytes_per_token"),
+                              arena("dsk.arena_bytes_per_logit_row"));
 }
 
 }  // namespace mlir::ds

@@ -47,7 +47,12 @@ def DSK_Buffer : MemRefRankOf<[F32, F16, BF16, I32], [1, 2, 3]>;
 
 def DSK_AllocOp : DSK_Op<"alloc", [MemoryEffects<[MemAlloc]>]> {
   let summary = "an activation buffer of the step, first dimension T or R";
-  let arguments = (ins DSK_RowSpaceAttr:$rows);
+  let description = [{
+    `offset`, set by memory planning, places the buffer in its row space's
+    arena at `arena + rows * offset` bytes; without it the buffer has its own
+    memory.
+  }];
+  let arguments = (ins DSK_RowSpaceAttr:$rows, OptionalAttr<I64Attr>:$offset);
   let results = (outs DSK_Buffer:$buffer);
   let assemblyFormat = "custom<RowSpace>($rows) attr-dict `:` type($buffer)";
   let hasVerifier = 1;

@@ -97,7 +97,7 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
       SmallVector<Value> outs;
       for (Value result : op.getResults()) {
         Value buffer = dsk::AllocOp::create(b, loc, bufferType(result.getType()),
-                                            dsk::RowSpaceAttr::get(ctx, rows));
+                                            dsk::RowSpaceAttr::get(ctx, rows), IntegerAttr());
         map.map(result, buffer);
         outs.push_back(buffer);
       }

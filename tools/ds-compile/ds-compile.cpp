@@ -14,6 +14,7 @@
 
 #include "compiler/artifact/ArtifactBuilder.h"
 #include "compiler/import/ModelImporter.h"
+#include "compiler/target/Targets.h"
 #include "dialects/ds/DsDialect.h"
 #include "dialects/dsk/DskDialect.h"
 #include "model/checkpoint.h"
@@ -39,6 +40,16 @@ cl::opt<std::string> weightDtype("dtype", cl::desc("Storage type of float weight
 cl::opt<int64_t> kvBlockSize("kv-block-size", cl::desc("Tokens per paged KV-cache block"),
                              cl::init(16));
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false));
+// `--stats` (weights, KV, activation memory, launches, cost-model predictions) is taken out of
+// argv before LLVM parses it: LLVM registers its own -stats for pass statistics.
+bool stats = false;
+cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
+                         cl::init(true));
+cl::opt<int64_t> statsContext("stats-context", cl::desc("Context length for --stats predictions"),
+                              cl::init(1024));
+cl::opt<int64_t> maxStepTokens("max-step-tokens",
+                               cl::desc("Largest step (tokens) for --stats memory figures"),
+                               cl::init(512));
 
 int fail(const llvm::Twine& message) {
   llvm::WithColor::error(llvm::errs(), "ds-compile") << message << "\n";
@@ -55,20 +66,92 @@ int printModule(mlir::ModuleOp module) {
   return 0;
 }
 
+std::string mib(double bytes) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.2f MiB", bytes / (1024.0 * 1024.0));
+  return s;
+}
+
+void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds::ModelCost cost) {
+  auto step = module.lookupSymbol<mlir::func::FuncOp>("step");
+  auto attr = [&](llvm::StringRef name) -> int64_t {
+    auto a = step ? step->getAttrOfType<mlir::IntegerAttr>(name) : nullptr;
+    return a ? a.getInt() : 0;
+  };
+  int64_t launches = 0;
+  int64_t kvPerToken = 0;
+  if (step) {
+    step.walk([&](mlir::dsk::LaunchOp l) {
+      ++launches;
+      auto p = l.getParams();
+      if (l.getKernel() == mlir::dsk::Kernel::attention) {
+        auto k = llvm::cast<mlir::MemRefType>(l.getIns()[1].getType());
+        auto v = llvm::cast<mlir::MemRefType>(l.getIns()[2].getType());
+        kvPerToken += 4 * (k.getDimSize(1) * k.getDimSize(2) + v.getDimSize(1) * v.getDimSize(2));
+      } else if (l.getKernel() == mlir::dsk::Kernel::mla_attention) {
+        auto c = llvm::cast<mlir::MemRefType>(l.getIns()[2].getType());
+        auto r = llvm::cast<mlir::MemRefType>(l.getIns()[3].getType());
+        kvPerToken += 4 * (c.getDimSize(1) + r.getDimSize(1));
+      }
+      (void)p;
+    });
+  }
+  cost.kv_bytes_per_token = kvPerToken;
+  int64_t planned = attr("dsk.arena_bytes_per_token"), unplanned = attr("dsk.unplanned_bytes_per_token");
+  int64_t plannedRows = attr("dsk.arena_bytes_per_logit_row");
+  int64_t unplannedRows = attr("dsk.unplanned_bytes_per_logit_row");
+  auto& os = llvm::outs();
+  os << "model           " << config.model_type << ", " << config.num_hidden_layers << " layers, hidden "
+     << config.hidden_size << ", vocab " << config.vocab_size << "\n";
+  os << "weights         " << mib(cost.weight_bytes) << " (rank 0 of 1)\n";
+  os << "kv cache        " << kvPerToken << " bytes per token (f32)\n";
+  os << "launches        " << launches << " per step\n";
+  int64_t T = maxStepTokens;
+  if (unplanned > 0) {
+    double before = double(unplanned) * T + double(unplannedRows) * T;
+    double after = double(planned) * T + double(plannedRows) * T;
+    os << "activations     largest step (" << T << " tokens, all rows with logits): "
+       << mib(after) << " planned vs " << mib(before) << " one buffer per value ("
+       << llvm::format("%.1f", 100.0 * (1.0 - after / before)) << "% less)\n";
+    os << "                per token: " << planned << " bytes planned, " << unplanned
+       << " unplanned; per logit row: " << plannedRows << " vs " << unplannedRows << "\n";
+  }
+  os << "per token       " << cost.decode_bytes_per_token << " weight bytes read at batch 1, "
+     << cost.flops_per_token << " GEMM FLOPs\n";
+  os << "predicted (roofline: 80% of peak bandwidth, 60% of peak bf16 FLOPs; decode at batch 1 with "
+     << statsContext << " tokens of context, prefill of " << statsContext << " tokens):\n";
+  for (const mlir::ds::TargetSpec& t : mlir::ds::knownTargets()) {
+    mlir::ds::Prediction p = mlir::ds::predict(t, cost, statsContext, statsContext);
+    os << llvm::format("  %-8s %-7s %10.1f tokens/s decode  %10.3f ms prefill\n", t.name.c_str(),
+                       t.arch.c_str(), p.decode_tokens_per_s, p.prefill_ms);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
-  cl::ParseCommandLineOptions(argc, argv, "ds-compile: Hugging Face model -> ds artifact\n");
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0 && (llvm::StringRef(argv[i]) == "--stats" || llvm::StringRef(argv[i]) == "-stats"))
+      stats = true;
+    else
+      args.push_back(argv[i]);
+  }
+  cl::ParseCommandLineOptions(static_cast<int>(args.size()), args.data(),
+                              "ds-compile: Hugging Face model -> ds artifact\n"
+                              "  --stats  print weights, KV, activation memory, launches and the\n"
+                              "           cost model's predictions\n");
   auto start = std::chrono::steady_clock::now();
 
   if (target != "host")
     return fail("unsupported --target '" + target + "': this build compiles for 'host' only");
   if (kvBlockSize <= 0 || kvBlockSize > 4096)
     return fail("--kv-block-size must be in [1, 4096]");
-  if (emit == Emit::Artifact && outputFile.empty())
+  if (emit == Emit::Artifact && outputFile.empty() && !stats)
     return fail("--emit=artifact needs -o <file.dsa>");
 
   ::ds::StatusOr<::ds::ModelConfig> config = ::ds::loadHFConfig(inputDir);
@@ -84,10 +167,14 @@ int main(int argc, char** argv) {
     return fail("internal error: the imported module does not verify");
   if (emit == Emit::DS) return printModule(module->get());
 
+  mlir::ds::ModelCost cost = mlir::ds::estimateCost(module->get());
   mlir::PassManager pm(&context);
   pm.addPass(mlir::ds::createConvertDsToKernelsPass());
+  if (planMemory) pm.addPass(mlir::ds::createPlanMemoryPass());
   if (mlir::failed(pm.run(module->get()))) return fail("lowering to the kernel plan failed");
+  if (stats) printStats(module->get(), *config, cost);
   if (emit == Emit::Plan) return printModule(module->get());
+  if (outputFile.empty()) return 0;  // --stats only
 
   mlir::ds::ArtifactOptions options;
   options.output_path = outputFile;

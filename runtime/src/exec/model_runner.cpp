@@ -46,8 +46,11 @@ struct ModelRunner::Impl {
   std::vector<std::unique_ptr<float[]>> k_cache, v_cache, latent_cache;
   cpu::PagedKV gqa;           // geometry (pointers set per layer)
   cpu::PagedLatentKV mla;
-  // Activation buffers (f32 or i32, 4 bytes each), grown to the largest step seen.
+  // Activation buffers (f32 or i32, 4 bytes each), grown to the largest step seen. Planned
+  // buffers live in one arena per row space instead (see Buffer.arena_offset).
   std::vector<std::vector<uint32_t>> storage;
+  std::vector<uint8_t*> base;                 // per buffer, set at the start of every step
+  std::vector<uint64_t> token_arena, row_arena;  // 8-byte words
   std::vector<int64_t> row_elems;  // elements per row of each buffer
   std::vector<float> scratch_a, scratch_b, scratch_c;
   int64_t vocab = 0;
@@ -55,11 +58,8 @@ struct ModelRunner::Impl {
   Status init(const RunnerOptions& options);
   Status initWeights();
   Status checkBatch(const StepBatch& b) const;
-  void* buffer(int id) {
-    const fbs::Buffer* buf = plan->buffers()->Get(id);
-    int root = buf->alias_of() >= 0 ? buf->alias_of() : id;
-    return storage[root].data();
-  }
+  void* buffer(int id) { return base[id]; }
+  void layoutBuffers(int64_t T, int64_t R);
   Status run(const fbs::Launch& launch, size_t index, const StepBatch& b, int64_t T, int64_t R);
 };
 
@@ -135,6 +135,7 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
   mla = {nullptr, num_blocks, block_size, kv->rank(), kv->rope_dim()};
 
   storage.resize(plan->buffers()->size());
+  base.resize(plan->buffers()->size());
   for (const fbs::Buffer* buf : *plan->buffers()) {
     int64_t n = 1;
     if (buf->cols())
@@ -308,6 +309,34 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
   return unsupported("kernel " + kernelName(l.kernel()) + " has no host implementation");
 }
 
+void ModelRunner::Impl::layoutBuffers(int64_t T, int64_t R) {
+  auto grow = [](std::vector<uint64_t>& arena, uint64_t bytes) {
+    if (arena.size() * 8 < bytes) arena.resize((bytes + 7) / 8);
+  };
+  grow(token_arena, static_cast<uint64_t>(T) * plan->arena_bytes_per_token());
+  grow(row_arena, static_cast<uint64_t>(R) * plan->arena_bytes_per_logit_row());
+  uint32_t n = plan->buffers()->size();
+  for (uint32_t id = 0; id < n; ++id) {
+    const fbs::Buffer* buf = plan->buffers()->Get(id);
+    if (buf->alias_of() >= 0) continue;
+    int64_t rows = buf->rows() == fbs::RowSpace_Tokens ? T
+                   : buf->rows() == fbs::RowSpace_LogitRows ? R : buf->fixed_rows();
+    if (buf->arena_offset() >= 0) {
+      uint8_t* arena = reinterpret_cast<uint8_t*>(
+          buf->rows() == fbs::RowSpace_LogitRows ? row_arena.data() : token_arena.data());
+      base[id] = arena + rows * buf->arena_offset();
+      continue;
+    }
+    size_t need = static_cast<size_t>(rows * row_elems[id]);
+    if (storage[id].size() < need) storage[id].resize(need);
+    base[id] = reinterpret_cast<uint8_t*>(storage[id].data());
+  }
+  for (uint32_t id = 0; id < n; ++id) {
+    int alias = plan->buffers()->Get(id)->alias_of();
+    if (alias >= 0) base[id] = base[alias];
+  }
+}
+
 ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ModelRunner::~ModelRunner() = default;
 
@@ -324,14 +353,7 @@ Status ModelRunner::step(const StepBatch& b, std::vector<float>* logits) {
   DS_RETURN_IF_ERROR(m.checkBatch(b));
   int64_t T = static_cast<int64_t>(b.token_ids.size());
   int64_t R = static_cast<int64_t>(b.logit_rows.size());
-  for (uint32_t id = 0; id < m.plan->buffers()->size(); ++id) {
-    const fbs::Buffer* buf = m.plan->buffers()->Get(id);
-    if (buf->alias_of() >= 0) continue;
-    int64_t rows = buf->rows() == fbs::RowSpace_Tokens ? T
-                   : buf->rows() == fbs::RowSpace_LogitRows ? R : buf->fixed_rows();
-    size_t need = static_cast<size_t>(rows * m.row_elems[id]);
-    if (m.storage[id].size() < need) m.storage[id].resize(need);
-  }
+  m.layoutBuffers(T, R);
   std::memcpy(m.buffer(m.plan->token_ids()), b.token_ids.data(), T * 4);
   std::memcpy(m.buffer(m.plan->positions()), b.positions.data(), T * 4);
   if (R) std::memcpy(m.buffer(m.plan->logit_rows()), b.logit_rows.data(), R * 4);

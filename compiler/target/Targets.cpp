@@ -1,0 +1,117 @@
+// The target table (data, not `if (sm == 90)`) and the roofline predictions.
+#include "compiler/target/Targets.h"
+
+#include <algorithm>
+
+#include "dialects/ds/DsDialect.h"
+
+namespace mlir::ds {
+
+const std::vector<TargetSpec>& knownTargets() {
+  // Vendor datasheet peaks, dense tensor-core rates.
+  static const std::vector<TargetSpec> targets = {
+      {"h200", "sm_90a", 4800, 989, 1979, 132, 141, {"wgmma", "tma", "fp8", "cp.async"}},
+      {"h100", "sm_90a", 3350, 989, 1979, 132, 80, {"wgmma", "tma", "fp8", "cp.async"}},
+      {"a100", "sm_80", 2039, 312, 0, 108, 80, {"mma.sync", "cp.async"}},
+      {"l40s", "sm_89", 864, 362, 733, 142, 48, {"mma.sync", "fp8", "cp.async"}},
+      {"rtx4090", "sm_89", 1008, 165, 330, 128, 24, {"mma.sync", "fp8", "cp.async"}},
+      // A 2-core AVX2 server slice like the CI machines.
+      {"host", "host", 20, 0.1, 0, 0, 24, {"avx2", "fma"}},
+  };
+  return targets;
+}
+
+std::optional<TargetSpec> findTarget(const std::string& name) {
+  for (const TargetSpec& t : knownTargets())
+    if (t.name == name) return t;
+  return std::nullopt;
+}
+
+namespace {
+uint64_t bytesOf(WeightOp w) {
+  RankedTensorType t = w.getTensorType();
+  uint64_t n = t.getElementTypeBitWidth();
+  for (int64_t d : t.getShape()) n *= d;
+  uint64_t bytes = n / 8;
+  if (FlatSymbolRefAttr s = w.getScaleAttr())
+    if (auto scale = SymbolTable::lookupNearestSymbolFrom<WeightOp>(w, s)) bytes += bytesOf(scale);
+  return bytes;
+}
+uint64_t elems(WeightOp w, int dropLeading = 0) {
+  uint64_t n = 1;
+  for (int64_t d : w.getTensorType().getShape().drop_front(dropLeading)) n *= d;
+  return n;
+}
+}  // namespace
+
+ModelCost estimateCost(ModuleOp module) {
+  ModelCost c;
+  for (WeightOp w : module.getOps<WeightOp>())
+    if (!w.getName().ends_with("_scale_inv")) c.weight_bytes += bytesOf(w);
+  auto lookup = [&](Operation* op, FlatSymbolRefAttr ref) {
+    return SymbolTable::lookupNearestSymbolFrom<WeightOp>(op, ref);
+  };
+  module.walk([&](Operation* op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "ds" && !isa<WeightOp>(op))
+      ++c.launches_per_step;
+    if (auto l = dyn_cast<LinearOp>(op)) {
+      WeightOp w = lookup(op, l.getWeightAttr());
+      c.decode_bytes_per_token += bytesOf(w);
+      c.flops_per_token += 2 * elems(w);
+    } else if (auto l = dyn_cast<LogitsOp>(op)) {
+      WeightOp w = lookup(op, l.getWeightAttr());
+      c.decode_bytes_per_token += bytesOf(w);
+      c.flops_per_token += 2 * elems(w);
+    } else if (auto e = dyn_cast<EmbedOp>(op)) {
+      WeightOp w = lookup(op, e.getWeightAttr());
+      c.decode_bytes_per_token += bytesOf(w) / w.getTensorType().getDimSize(0);
+    } else if (auto g = dyn_cast<MoEGateOp>(op)) {
+      WeightOp w = lookup(op, g.getWeightAttr());
+      c.decode_bytes_per_token += bytesOf(w);
+      c.flops_per_token += 2 * elems(w);
+    } else if (auto m = dyn_cast<MoEExpertsOp>(op)) {
+      int64_t k = m.getWeights().getType().getDimSize(1);
+      for (FlatSymbolRefAttr ref : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr()}) {
+        WeightOp w = lookup(op, ref);
+        int64_t experts = w.getTensorType().getDimSize(0);
+        c.decode_bytes_per_token += bytesOf(w) / experts * k;
+        c.flops_per_token += 2 * elems(w, 1) * k;
+      }
+      for (FlatSymbolRefAttr ref : {m.getSharedGateAttr(), m.getSharedUpAttr(), m.getSharedDownAttr()})
+        if (ref) {
+          WeightOp w = lookup(op, ref);
+          c.decode_bytes_per_token += bytesOf(w);
+          c.flops_per_token += 2 * elems(w);
+        }
+    } else if (auto a = dyn_cast<AttentionOp>(op)) {
+      auto q = a.getQ().getType();
+      // q.k and p.v over every cached position.
+      c.attention_flops_per_context_token +=
+          2 * q.getDimSize(1) * (q.getDimSize(2) + a.getV().getType().getDimSize(2));
+    } else if (auto a = dyn_cast<MLAAttentionOp>(op)) {
+      auto q = a.getQRope().getType();
+      int64_t rank = a.getCKv().getType().getDimSize(1);
+      // Absorbed form: scores over rank + rope dims, values over rank, per head.
+      c.attention_flops_per_context_token += 2 * q.getDimSize(1) * (2 * rank + q.getDimSize(2));
+    }
+  });
+  return c;
+}
+
+Prediction predict(const TargetSpec& t, const ModelCost& c, int64_t context, int64_t prompt) {
+  constexpr double kBandwidthEfficiency = 0.8, kComputeEfficiency = 0.6;
+  double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
+  double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
+  double decodeBytes = double(c.decode_bytes_per_token) + double(c.kv_bytes_per_token) * context;
+  double decodeFlops = double(c.flops_per_token) + double(c.attention_flops_per_context_token) * context;
+  double decodeS = std::max(decodeBytes / bw, decodeFlops / flops);
+  // Prefill reads all weights once and does every token's GEMMs; causal attention averages
+  // prompt/2 positions per token.
+  double prefillFlops = double(c.flops_per_token) * prompt +
+                        double(c.attention_flops_per_context_token) * prompt * prompt / 2.0;
+  double prefillBytes = double(c.weight_bytes) + double(c.kv_bytes_per_token) * prompt;
+  double prefillS = std::max(prefillFlops / flops, prefillBytes / bw);
+  return {decodeS > 0 ? 1.0 / decodeS : 0.0, prefillS * 1e3};
+}
+
+}  // namespace mlir::ds

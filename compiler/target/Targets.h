@@ -1,0 +1,51 @@
+// Known targets as data (bandwidth, FLOP rates, SMs, memory) and the roofline cost model over them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::ds {
+
+// One device. Numbers are vendor peak figures (dense, no sparsity); the cost model derates them.
+struct TargetSpec {
+  std::string name;          // "h100", "sm_90a" aliases resolve to the same entry
+  std::string arch;          // "sm_90a", "sm_80", "sm_89", "host"
+  double memory_bandwidth_gbs;
+  double bf16_tflops;
+  double fp8_tflops;         // 0: no FP8 tensor cores
+  int sm_count;
+  double memory_gib;
+  std::vector<std::string> features;  // e.g. "wgmma", "tma", "fp8", "cp.async"
+};
+
+const std::vector<TargetSpec>& knownTargets();
+std::optional<TargetSpec> findTarget(const std::string& name);
+
+// What one token costs, read off the ds graph and its weights.
+struct ModelCost {
+  uint64_t weight_bytes = 0;            // everything stored
+  uint64_t decode_bytes_per_token = 0;  // weights one decode token reads at batch 1 (MoE: top-k experts)
+  uint64_t flops_per_token = 0;         // GEMM FLOPs per token, without attention over the context
+  uint64_t attention_flops_per_context_token = 0;  // per token, per cached position
+  uint64_t kv_bytes_per_token = 0;
+  int64_t launches_per_step = 0;
+};
+
+// `module` holds func @forward (the ds graph). kv_bytes_per_token is filled by the caller.
+ModelCost estimateCost(ModuleOp module);
+
+struct Prediction {
+  double decode_tokens_per_s;   // batch 1 at `context` tokens of history
+  double prefill_ms;            // one prompt of `prompt` tokens
+};
+
+// Roofline: decode is memory bound (weights + KV read once per token at 80% of peak bandwidth);
+// prefill is compute bound (60% of peak bf16 FLOPs) unless its bytes take longer.
+Prediction predict(const TargetSpec& target, const ModelCost& cost, int64_t context,
+                   int64_t prompt);
+
+}  // namespace mlir::ds
