@@ -10,7 +10,7 @@ namespace {
 constexpr flatbuffers::uoffset_t kMaxDepth = 64;
 
 Status bad(const std::string& file, const std::string& what) {
-  return dataLoss(file + ": corrupt artifact metadata: " + what);
+  return dataLoss(file + ": invalid artifact metadata: " + what);
 }
 
 bool indexIn(int64_t i, size_t n) { return i >= 0 && static_cast<uint64_t>(i) < n; }
@@ -134,7 +134,7 @@ Status verifyMetadataBuffer(const std::string& file, const uint8_t* data, size_t
   const fb::Artifact* meta = fb::GetArtifact(data);
   if (meta->schema_version() != kSchemaVersion) {
     return bad(file, "metadata schema_version " + std::to_string(meta->schema_version()) +
-                         ", expected " + std::to_string(kSchemaVersion));
+                         ", expected " + std::to_string(kSchemaVersion) + " (ds::artifact::kSchemaVersion)");
   }
   *out = meta;
   return Status::ok();

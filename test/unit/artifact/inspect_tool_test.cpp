@@ -6,12 +6,14 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "artifact/artifact_writer.h"
 #include "artifact_test_util.h"
 
 namespace ds::artifact {
 namespace {
 
 using testing::TinyModel;
+constexpr size_t kTensorPreviewForTest = 10;  // ds-inspect's documented default
 
 struct RunResult {
   int exit_code = -1;
@@ -133,6 +135,58 @@ TEST_F(InspectTool, WeightVerificationIsOptIn) {
   const RunResult r = run("--verify-weights '" + bad + "'");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has(r.output, "weight segment 0 checksum mismatch")) << r.output;
+}
+
+// Many tensors and no model/plan/tokenizer tables: a preview of the tensor list, "(none)" lines.
+TEST_F(InspectTool, BareArtifactWithManyTensors) {
+  const std::string path = dir_ + "/bare.dsa";
+  auto w = ArtifactWriter::create(path);
+  ASSERT_TRUE(w.isOk());
+  const int kCount = 13;
+  for (int i = 0; i < kCount; ++i) {
+    const int32_t v = i;
+    ASSERT_TRUE((*w)->addSegmentFromMemory(&v, sizeof(v)).isOk());
+  }
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
+  std::vector<flatbuffers::Offset<fb::Segment>> segs;
+  const std::vector<int64_t> shape = {1};
+  for (int i = 0; i < kCount; ++i) {
+    const std::string name = "t" + std::to_string(i);
+    tensors.push_back(fb::CreateTensorDirect(b, name.c_str(), nullptr, fb::DType_I32, &shape,
+                                             static_cast<uint32_t>(i), 4));
+    const auto& s = (*w)->segments()[i];
+    segs.push_back(fb::CreateSegment(b, s.offset, s.size, s.xxh64));
+  }
+  fb::FinishArtifactBuffer(
+      b, fb::CreateArtifactDirect(b, kSchemaVersion, "t", "", 0, 0, &tensors, &segs));
+  ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
+
+  const RunResult r = run("'" + path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "tensors: " + std::to_string(kCount) + "\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "  t9  I32  [1]  4 B\n")) << r.output;
+  EXPECT_FALSE(has(r.output, "  t10  ")) << r.output;
+  EXPECT_TRUE(has(r.output, "  ... 3 more (--tensors lists all)\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "model: (none)\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "plan: (none)\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "tokenizer files: (none)\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "chat template: no\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "dtypes: I32 x13 (52 B)\n")) << r.output;
+
+  const RunResult all = run("--tensors '" + path + "'");
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_TRUE(has(all.output, "  t12  I32  [1]  4 B\n")) << all.output;
+  EXPECT_FALSE(has(all.output, "more (--tensors")) << all.output;
+
+  const RunResult js = run("--json '" + path + "'");
+  ASSERT_EQ(js.exit_code, 0) << js.output;
+  const nlohmann::json j = nlohmann::json::parse(js.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << js.output;
+  EXPECT_TRUE(j["model"].is_null());
+  EXPECT_TRUE(j["plan"].is_null());
+  EXPECT_EQ(j["tensors"].size(), kTensorPreviewForTest);
+  EXPECT_EQ(j["tensor_count"], kCount);
 }
 
 TEST_F(InspectTool, BadUsage) {
