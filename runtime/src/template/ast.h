@@ -38,6 +38,7 @@ struct Expr {
   Value value;
   std::string name;
   bool negated = false;
+  bool unknown = false;  // Filter/Test whose name is not built in (an error once evaluated)
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   std::vector<std::string> ops;

@@ -84,7 +84,8 @@ Value fCapitalize(const Value& in, const Args& a, const Limits&) {
   return Value(text::capitalize(str(in)));
 }
 Value fString(const Value& in, const Args& a, const Limits&) { a.bind("string", {}, 0); return Value(str(in)); }
-Value fSafe(const Value& in, const Args& a, const Limits&) { a.bind("safe", {}, 0); return in; }
+// Markup(value): the result is a string, so `0|safe` is the truthy "0".
+Value fSafe(const Value& in, const Args& a, const Limits&) { a.bind("safe", {}, 0); return Value(str(in)); }
 
 Value fEscape(const Value& in, const Args& a, const Limits& limits) {
   a.bind("escape", {}, 0);
@@ -382,6 +383,7 @@ Value fCenter(const Value& in, const Args& args, const Limits& limits) {
 
 Value fIndent(const Value& in, const Args& args, const Limits& limits) {
   auto a = args.bind("indent", {"width", "first", "blank"}, 0);
+  if (!in.isString()) fail("indent needs a string, got " + in.typeName());
   std::string pad;
   if (a[0].isString()) pad = a[0].str();
   else {

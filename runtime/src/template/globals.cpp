@@ -41,6 +41,11 @@ bool hasTest(const std::string& n) {
 
 bool applyTest(const std::string& n, const Value& v, const Args& args) {
   auto one = [&]() { return args.bind(n, {"other"}, 1)[0]; };
+  static const char* kWithArgument[] = {"sameas", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le",
+                                        "<=", "gt", "greaterthan", ">", "ge", ">=", "in", "divisibleby"};
+  bool takes_argument = false;
+  for (const char* t : kWithArgument) takes_argument = takes_argument || n == t;
+  if (!takes_argument) args.bind("test_" + n, {}, 0);
   if (n == "defined") return !v.isUndefined();
   if (n == "undefined") return v.isUndefined();
   if (n == "none") return v.isNone();
@@ -53,7 +58,7 @@ bool applyTest(const std::string& n, const Value& v, const Args& args) {
   if (n == "string") return v.isString();
   if (n == "mapping") return v.isDict();
   if (n == "iterable") return v.isUndefined() || v.isList() || v.isDict() || v.isString();
-  if (n == "sequence") return v.isList() || v.isDict() || v.isString();
+  if (n == "sequence") return v.isUndefined() || v.isList() || v.isDict() || v.isString();
   if (n == "callable") return v.kind() == Kind::Callable || v.isUndefined();  // jinja2's Undefined has __call__
   if (n == "escaped") return false;
   if (n == "sameas") {
@@ -84,6 +89,12 @@ bool applyTest(const std::string& n, const Value& v, const Args& args) {
     fail("argument of type '" + o.typeName() + "' is not iterable");
   }
   if (n == "odd" || n == "even" || n == "divisibleby") {
+    if (v.kind() == Kind::Float && n != "divisibleby") {
+      // jinja2 computes value % 2 == 0 / == 1 with Python's float modulo, so 2.5 is neither.
+      double r = std::fmod(v.number(), 2.0);
+      if (r < 0) r += 2.0;
+      return n == "even" ? r == 0 : r == 1;
+    }
     if (!v.isInt()) fail("test '" + n + "' needs an integer, got " + v.typeName());
     int64_t d = 2;
     if (n == "divisibleby") {
@@ -137,7 +148,9 @@ std::string percentFormat(const std::string& fmt, const Value& args, const Limit
     }
     checkStringSize(out.size(), limits);
   }
-  if (next < xs.size() && args.isTuple()) fail("not all arguments converted during string formatting");
+  // CPython: an unused tuple item or scalar argument is an error; lists and dicts count as mappings.
+  bool mapping_like = !args.isTuple() && (args.isList() || args.isMapping());
+  if (next < xs.size() && !mapping_like) fail("not all arguments converted during string formatting");
   return out;
 }
 

@@ -104,7 +104,7 @@ class Parser {
       if (t.type == Tok::VarBegin) {
         auto s = stmt(StmtKind::Output, t);
         next();
-        s->expr = parseTuple(true, false);
+        s->expr = hard(parseTuple(true, false));
         if (cur().type != Tok::VarEnd) error(cur(), "expected end of print statement '}}', got " + describe(cur()));
         next();
         out->push_back(std::move(s));
@@ -149,7 +149,16 @@ class Parser {
     error(tag, "unknown tag '" + n + "'");
   }
 
+  // Sets soft_ for the lifetime of a block; jinja2's compiler does the same with frame.soft()/inner().
+  struct SoftScope {
+    bool* flag;
+    bool saved;
+    SoftScope(bool* f, bool value) : flag(f), saved(*f) { *f = value; }
+    ~SoftScope() { *flag = saved; }
+  };
+
   StmtPtr parseIf(const Token& tag) {
+    SoftScope soft(&soft_, true);
     auto s = stmt(StmtKind::If, tag);
     ExprPtr cond = parseTuple(false, false);
     while (true) {
@@ -181,10 +190,11 @@ class Parser {
     auto s = stmt(StmtKind::For, tag);
     s->names = parseTargetNames();
     if (!skipName("in")) error(cur(), "expected 'in' in for loop, got " + describe(cur()));
-    s->expr = parseTuple(false, false, "recursive");
-    if (skipName("if")) s->cond = parseExpression(true);
+    s->expr = hard(parseTuple(false, false, "recursive"));
+    if (skipName("if")) s->cond = hard(parseExpression(true));
     if (isName("recursive")) error(cur(), "recursive loops are not supported");
     expectBlockEnd();
+    SoftScope hard_body(&soft_, false);
     ++loop_depth_;
     std::string end = parseBody(&s->body, {"endfor", "else"}, &tag);
     --loop_depth_;
@@ -225,13 +235,14 @@ class Parser {
     auto s = stmt(StmtKind::Set, tag);
     s->target = parseAssignTarget();
     if (skipOp("=")) {
-      s->expr = parseTuple(true, false);
+      s->expr = hard(parseTuple(true, false));
       expectBlockEnd();
       return s;
     }
     if (s->target->kind != ExprKind::Name) error(tag, "block set needs a plain variable name");
     s->kind = StmtKind::SetBlock;
-    if (isOp("|")) s->expr = parseFilterChain();
+    SoftScope hard_body(&soft_, false);
+    if (isOp("|")) s->expr = hard(parseFilterChain());
     expectBlockEnd();
     parseBody(&s->body, {"endset"}, &tag);
     expectBlockEnd();
@@ -240,13 +251,14 @@ class Parser {
 
   StmtPtr parseMacro(const Token& tag) {
     auto s = stmt(StmtKind::Macro, tag);
+    SoftScope hard_body(&soft_, false);
     s->text = expectName("a macro name");
     expectOp("(");
     while (!isOp(")")) {
       if (!s->names.empty()) expectOp(",");
       if (isOp(")")) break;
       s->names.push_back(expectName("a parameter name"));
-      s->defaults.push_back(skipOp("=") ? parseExpression(true) : nullptr);
+      s->defaults.push_back(skipOp("=") ? hard(parseExpression(true)) : nullptr);
     }
     next();
     expectBlockEnd();
@@ -271,7 +283,8 @@ class Parser {
 
   StmtPtr parseFilterBlock(const Token& tag) {
     auto s = stmt(StmtKind::FilterBlock, tag);
-    s->expr = parseFilterChain();
+    SoftScope hard_body(&soft_, false);
+    s->expr = hard(parseFilterChain());
     expectBlockEnd();
     parseBody(&s->body, {"endfilter"}, &tag);
     expectBlockEnd();
@@ -285,15 +298,33 @@ class Parser {
       if (!s->names.empty()) expectOp(",");
       s->names.push_back(expectName("a variable name"));
       expectOp("=");
-      s->defaults.push_back(parseExpression(true));
+      s->defaults.push_back(hard(parseExpression(true)));
     }
     expectBlockEnd();
+    SoftScope hard_body(&soft_, false);
     parseBody(&s->body, {end}, &tag);
     expectBlockEnd();
     return s;
   }
 
   // ---- expressions ------------------------------------------------------------------------------
+
+  // jinja2 reports an unknown filter/test at compile time, except directly inside `{% if %}` blocks
+  // (test and branches, not nested loops/macros/set blocks) and inline if-expressions, where it fails
+  // only when evaluated. Expressions in other positions are checked here; the evaluator raises for the rest.
+  ExprPtr hard(ExprPtr e) {
+    if (!soft_) checkKnown(*e);
+    return e;
+  }
+  void checkKnown(const Expr& e) const {
+    if (e.kind == ExprKind::Cond) return;
+    if (e.unknown) {
+      throw TemplateError{std::string("no ") + (e.kind == ExprKind::Filter ? "filter" : "test") + " named '" + e.name + "'",
+                          e.line, e.col};
+    }
+    for (const auto& a : e.args) if (a) checkKnown(*a);
+    for (const auto& kv : e.kwargs) checkKnown(*kv.second);
+  }
 
   bool atTupleEnd(const char* extra_end) const {
     return cur().type == Tok::VarEnd || cur().type == Tok::BlockEnd || cur().type == Tok::Eof || isOp(")") ||
@@ -551,6 +582,8 @@ class Parser {
       subs[0]->args[0] = std::move(obj);
       return finish(std::move(subs[0]));
     }
+    for (const auto& sub : subs)
+      if (sub->kind == ExprKind::Slice) error(at, "a slice cannot be combined with other subscripts");
     auto e = node(ExprKind::Item, at);
     e->args.push_back(std::move(obj));
     if (subs.size() == 1) {
@@ -621,7 +654,7 @@ class Parser {
     Token at = cur();
     auto e = node(ExprKind::Filter, at);
     e->name = dottedName("a filter name");
-    if (!hasFilter(e->name)) error(at, "no filter named '" + e->name + "'");
+    e->unknown = !hasFilter(e->name);
     e->args.push_back(std::move(input));
     if (isOp("(")) parseCallArgs(e.get());
     return finish(std::move(e));
@@ -632,9 +665,10 @@ class Parser {
     next();  // 'is'
     auto e = node(ExprKind::Test, at);
     e->negated = skipName("not");
-    Token name_tok = cur();
+    e->line = cur().line;  // errors about the test point at its name
+    e->col = cur().col;
     e->name = dottedName("a test name");
-    if (!hasTest(e->name)) error(name_tok, "no test named '" + e->name + "'");
+    e->unknown = !hasTest(e->name);
     e->args.push_back(std::move(input));
     if (isOp("(")) {
       parseCallArgs(e.get());
@@ -652,6 +686,7 @@ class Parser {
   int block_depth_ = 0;
   int expr_depth_ = 0;
   int loop_depth_ = 0;
+  bool soft_ = false;
   std::unordered_map<const Expr*, int> heights_;
 };
 

@@ -28,6 +28,7 @@ const ErrorCase kParseErrors[] = {
     {"UnclosedComment", "{# never closed", "chat_template:1:1:", "missing end of comment tag"},
     {"UnclosedVariable", "{{ x", "chat_template:1:1:", "missing '}}'"},
     {"BadCharacter", "{{ a ! b }}", "chat_template:1:6:", "unexpected char '!'"},
+    {"SliceInTupleSubscript", "{{ xs[::, 1] }}", "chat_template:1:6:", "a slice cannot be combined"},  // fuzzer find
     {"BreakOutsideLoop", "{% break %}", "chat_template:1:4:", "'break' outside of a loop"},
 };
 
