@@ -116,6 +116,21 @@ TEST(Errors, LongNamespaceChainIsFreedSafely) {
   EXPECT_EQ(r.value(), "done");
 }
 
+// jinja2 defers unknown filters/tests inside {% if %} blocks and inline ifs to render time.
+TEST(Errors, UnknownFilterInsideIfFailsOnlyWhenEvaluated) {
+  auto untaken = ChatTemplate::parse("{% if false %}{{ x | nofilter }}{% endif %}ok{{ 1 if true else y is notatest }}");
+  ASSERT_TRUE(untaken.isOk()) << untaken.status().message();
+  EXPECT_EQ(untaken->renderJson("{}").value(), "ok1");
+  auto taken = ChatTemplate::parse("{% if true %}\n{{ x | nofilter }}{% endif %}");
+  ASSERT_TRUE(taken.isOk()) << taken.status().message();
+  auto r = taken->renderJson("{}");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().message().rfind("chat_template:2:8:", 0), 0u) << r.status().message();
+  EXPECT_NE(r.status().message().find("no filter named 'nofilter'"), std::string::npos) << r.status().message();
+  // Inside a loop the check is at parse time again, as in jinja2.
+  EXPECT_FALSE(ChatTemplate::parse("{% if false %}{% for i in x %}{{ i | nofilter }}{% endfor %}{% endif %}").isOk());
+}
+
 TEST(Errors, BadContext) {
   auto t = ChatTemplate::parse("{{ x }}");
   ASSERT_TRUE(t.isOk());

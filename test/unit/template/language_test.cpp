@@ -101,6 +101,7 @@ const RenderCase kCases[] = {
      R"E([('a', 1), ('b', 'x'), ('n', None)]['a', 'b', 'n'][1, 'x', None]1None5)E"},
     {"Globals", R"T({{ range(3)|list }}{{ range(1, 10, 3)|list }}{{ range(5, 0, -2)|list }}{{ dict(a=1, b=2) }}{{ strftime_now('%Y')|length }})T", R"C()C",
      R"E([0, 1, 2][1, 4, 7][5, 3, 1]{'a': 1, 'b': 2}4)E"},
+    {"SafeMakesAString", R"T({{ 0|safe is string }}{% if 0|safe %}T{% endif %}{{ 2.5 is even }}{{ 3.0 is odd }})T", R"C()C", R"E(TrueTFalseTrue)E"},
     {"Comments", R"T(a{# hidden {{ x }} #}b{#- trimmed -#}  c)T", R"C()C", R"E(abc)E"},
     {"Raw", R"T({% raw %}{{ not parsed }} {% if %}{% endraw %})T", R"C()C", R"E({{ not parsed }} {% if %})E"},
     // transformers registers {% generation %} (AssistantTracker); without a mask it only renders its body.
