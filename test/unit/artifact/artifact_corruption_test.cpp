@@ -172,6 +172,39 @@ TEST_F(Corruption, VerifierRejectsGarbageWithValidChecksums) {
   expectError(openBytes(bytes), DS_DATA_LOSS, "Verifier");
 }
 
+// Every single-byte flip of the metadata, checksums recomputed: open() either rejects it with
+// DATA_LOSS or everything it hands out stays in bounds (ASan/UBSan builds check the reads).
+TEST_F(Corruption, EveryMetadataByteFlipIsContained) {
+  const FileHeader h = testing::headerOf(good_);
+  const std::vector<uint8_t> md(good_.begin() + h.metadata_offset,
+                                good_.begin() + h.metadata_offset + h.metadata_size);
+  int rejected = 0;
+  for (size_t i = 0; i < md.size(); ++i) {
+    std::vector<uint8_t> flipped = md;
+    flipped[i] ^= 0xff;
+    std::vector<uint8_t> bytes = good_;
+    testing::replaceMetadata(&bytes, flipped);
+    auto r = openBytes(bytes);
+    if (!r.isOk()) {
+      ASSERT_EQ(r.status().code(), DS_DATA_LOSS) << "byte " << i << ": " << r.status().toString();
+      ++rejected;
+      continue;
+    }
+    // Accepted (e.g. a flipped name byte): every tensor lies between header and metadata.
+    const Artifact& a = **r;
+    ASSERT_TRUE(a.meta()->segments() && a.meta()->segments()->size() > 0) << "byte " << i;
+    const uint8_t* base = a.segmentData(0) - a.meta()->segments()->Get(0)->offset();
+    volatile uint8_t sink = 0;
+    for (const fb::Tensor* t : *a.meta()->tensors()) {
+      const uint8_t* d = a.tensorData(*t);
+      ASSERT_GE(d, base + sizeof(FileHeader)) << "byte " << i;
+      ASSERT_LE(d + t->nbytes(), base + a.header().metadata_offset) << "byte " << i;
+      for (uint64_t j = 0; j < t->nbytes(); ++j) sink = sink + d[j];
+    }
+  }
+  EXPECT_GT(rejected, static_cast<int>(md.size() / 2));
+}
+
 TEST_F(Corruption, WrongFileIdentifier) {
   const FileHeader h = testing::headerOf(good_);
   std::vector<uint8_t> md(good_.begin() + h.metadata_offset,
