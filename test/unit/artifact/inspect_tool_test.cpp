@@ -189,6 +189,32 @@ TEST_F(InspectTool, BareArtifactWithManyTensors) {
   EXPECT_EQ(j["tensor_count"], kCount);
 }
 
+// An MLA (DeepSeek-style) KV cache: bytes per token = layers * (rank + rope_dim) * dtype size.
+TEST_F(InspectTool, MlaKvCache) {
+  constexpr int64_t kLayers = 61, kRank = 512, kRope = 64;
+  const std::string path = dir_ + "/mla.dsa";
+  auto w = ArtifactWriter::create(path);
+  ASSERT_TRUE(w.isOk());
+  flatbuffers::FlatBufferBuilder b;
+  auto model = fb::CreateModelInfoDirect(b, "deepseek_v3", 129280, 7168, kLayers, 128, 128, 192,
+                                         163840);
+  auto kv = fb::CreateKVCacheSpec(b, fb::KVKind_MLA, kLayers, 64, 0, 0, 0, kRank, kRope,
+                                  fb::DType_BF16);
+  auto plan = fb::CreatePlanDirect(b, nullptr, nullptr, -1, -1, -1, -1, kv);
+  fb::FinishArtifactBuffer(b, fb::CreateArtifactDirect(b, kSchemaVersion, "t", "", model, 0,
+                                                       nullptr, nullptr, plan));
+  ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
+
+  const RunResult r = run("'" + path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "kv cache: MLA\n  layers: 61\n  block size: 64\n  rank: 512\n"))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "  bytes per token: " + std::to_string(kLayers * (kRank + kRope) * 2)))
+      << r.output;
+  EXPECT_TRUE(has(r.output, "  max context: 163840\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "plan: 0 buffers, 0 launches\n")) << r.output;
+}
+
 TEST_F(InspectTool, BadUsage) {
   EXPECT_EQ(run("").exit_code, 1);
   const RunResult r = run("--bogus '" + path_ + "'");
