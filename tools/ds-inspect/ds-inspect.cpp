@@ -53,7 +53,10 @@ int main(int argc, char** argv) {
   if (!artifact.isOk()) return fail(artifact.status().message());
   try {
     const nlohmann::json summary = ds::inspect::summarize(**artifact, options);
-    const std::string out = json_out ? summary.dump(2) + "\n" : ds::inspect::renderText(summary);
+    // Names come from the file: replace invalid UTF-8 rather than fail the whole summary.
+    const std::string out =
+        json_out ? summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                 : ds::inspect::renderText(summary);
     std::fwrite(out.data(), 1, out.size(), stdout);
   } catch (const std::exception& e) {
     return fail(path + ": " + e.what());

@@ -215,6 +215,30 @@ TEST_F(InspectTool, MlaKvCache) {
   EXPECT_TRUE(has(r.output, "plan: 0 buffers, 0 launches\n")) << r.output;
 }
 
+// Strings come from the file unvalidated: invalid UTF-8 must not abort --json.
+TEST_F(InspectTool, NonUtf8NamesStillPrint) {
+  const std::string path = dir_ + "/utf8.dsa";
+  auto w = ArtifactWriter::create(path);
+  ASSERT_TRUE(w.isOk());
+  const uint8_t byte = 7;
+  ASSERT_TRUE((*w)->addSegmentFromMemory(&byte, 1).isOk());
+  flatbuffers::FlatBufferBuilder b;
+  const std::vector<int64_t> shape = {1};
+  const auto& s = (*w)->segments()[0];
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors = {
+      fb::CreateTensorDirect(b, "bad\xff\xfename", nullptr, fb::DType_I8, &shape, 0, 1)};
+  std::vector<flatbuffers::Offset<fb::Segment>> segs = {
+      fb::CreateSegment(b, s.offset, s.size, s.xxh64)};
+  fb::FinishArtifactBuffer(
+      b, fb::CreateArtifactDirect(b, kSchemaVersion, "t", "", 0, 0, &tensors, &segs));
+  ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
+  const RunResult r = run("--json '" + path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.output;
+  EXPECT_EQ(j["tensors"][0]["name"], "bad\xEF\xBF\xBD\xEF\xBF\xBDname");  // U+FFFD twice
+}
+
 TEST_F(InspectTool, BadUsage) {
   EXPECT_EQ(run("").exit_code, 1);
   const RunResult r = run("--bogus '" + path_ + "'");
