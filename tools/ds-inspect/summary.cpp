@@ -78,6 +78,8 @@ json planJson(const fb::Plan* p) {
   return {{"buffers", p->buffers() ? p->buffers()->size() : 0},
           {"launches", p->launches() ? p->launches()->size() : 0},
           {"launches_per_kernel", per_kernel},
+          {"arena_bytes_per_token", p->arena_bytes_per_token()},
+          {"arena_bytes_per_logit_row", p->arena_bytes_per_logit_row()},
           {"kv_cache", kvJson(p->kv_cache())}};
 }
 
@@ -240,6 +242,12 @@ std::string renderText(const json& s) {
     o << "plan: " << num(p["buffers"]) << " buffers, " << num(p["launches"]) << " launches\n";
     for (const auto& [kernel, n] : p["launches_per_kernel"].items()) {
       o << "  " << kernel << ": " << n.dump() << "\n";
+    }
+    // Present only when the compiler ran memory planning.
+    if (p["arena_bytes_per_token"].get<int64_t>() > 0 ||
+        p["arena_bytes_per_logit_row"].get<int64_t>() > 0) {
+      o << "activation arena: " << num(p["arena_bytes_per_token"]) << " bytes/token, "
+        << num(p["arena_bytes_per_logit_row"]) << " bytes/logit row\n";
     }
     const json& kv = p["kv_cache"];
     if (kv.is_null()) {

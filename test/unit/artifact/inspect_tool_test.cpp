@@ -76,6 +76,7 @@ TEST_F(InspectTool, TextSummary) {
   EXPECT_TRUE(has(o, "  Linear: 2\n")) << o;
   EXPECT_TRUE(has(o, "  RmsNorm: 2\n")) << o;
   EXPECT_TRUE(has(o, "kv cache: GQA\n")) << o;
+  EXPECT_FALSE(has(o, "activation arena")) << o;  // the tiny plan is not memory-planned
   EXPECT_TRUE(has(o, "  block size: " + std::to_string(TinyModel::kBlockSize) + "\n")) << o;
   EXPECT_TRUE(has(o, "  bytes per token: " + std::to_string(tinyKvBytesPerToken()) + "\n")) << o;
   EXPECT_TRUE(has(o, "tokenizer files: tokenizer.json (")) << o;
@@ -200,7 +201,7 @@ TEST_F(InspectTool, MlaKvCache) {
                                          163840);
   auto kv = fb::CreateKVCacheSpec(b, fb::KVKind_MLA, kLayers, 64, 0, 0, 0, kRank, kRope,
                                   fb::DType_BF16);
-  auto plan = fb::CreatePlanDirect(b, nullptr, nullptr, -1, -1, -1, -1, kv);
+  auto plan = fb::CreatePlanDirect(b, nullptr, nullptr, -1, -1, -1, -1, kv, 4096, 512);
   fb::FinishArtifactBuffer(b, fb::CreateArtifactDirect(b, kSchemaVersion, "t", "", model, 0,
                                                        nullptr, nullptr, plan));
   ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
@@ -213,6 +214,8 @@ TEST_F(InspectTool, MlaKvCache) {
       << r.output;
   EXPECT_TRUE(has(r.output, "  max context: 163840\n")) << r.output;
   EXPECT_TRUE(has(r.output, "plan: 0 buffers, 0 launches\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "activation arena: 4096 bytes/token, 512 bytes/logit row\n"))
+      << r.output;
 }
 
 // Strings come from the file unvalidated: invalid UTF-8 must not abort --json.
