@@ -55,12 +55,15 @@ typedef struct ds_token_event_s {
   ds_finish_reason_t finish;
 } ds_token_event_t;
 
-/* Runs one step. Writes up to `capacity` events; *out_count says how many the step produced
- * (a step yields at most one event per running request). */
+/* Runs one step. Writes up to `capacity` events and sets *out_count to the number written; a
+ * step yields at most one event per running request, so capacity >= ds_engine_num_running()
+ * never loses one (with less, DS_INVALID_ARGUMENT and no step is run). */
 ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
                            size_t* out_count);
 /* Nonzero while requests are running. */
 int ds_engine_has_work(ds_engine_t engine);
+/* Requests submitted and not finished: the most events the next step can produce. */
+size_t ds_engine_num_running(ds_engine_t engine);
 
 #ifdef __cplusplus
 }

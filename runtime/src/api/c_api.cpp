@@ -83,16 +83,20 @@ ds_status_t ds_engine_submit(ds_engine_t engine, const int32_t* prompt, size_t p
 ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
                            size_t* out_count) {
   if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
+  if (capacity < engine->engine->numRunning())
+    return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
   engine->events.clear();
   ds::Status st = engine->engine->step(&engine->events);
   if (!st.isOk()) return st.release();
   *out_count = engine->events.size();
-  for (size_t i = 0; i < engine->events.size() && i < capacity; ++i)
+  for (size_t i = 0; i < engine->events.size(); ++i)
     events[i] = {engine->events[i].request, engine->events[i].token,
                  static_cast<ds_finish_reason_t>(engine->events[i].finish)};
   return nullptr;
 }
 
 int ds_engine_has_work(ds_engine_t engine) { return engine && engine->engine->hasWork() ? 1 : 0; }
+
+size_t ds_engine_num_running(ds_engine_t engine) { return engine ? engine->engine->numRunning() : 0; }
 
 }  // extern "C"

@@ -47,6 +47,7 @@ class Engine {
   // One model step over every running request; appends the tokens produced to `events`.
   Status step(std::vector<TokenEvent>* events);
   bool hasWork() const { return !active_.empty(); }
+  size_t numRunning() const { return active_.size(); }
   // All tokens generated so far for a request (kept after it finishes).
   const std::vector<int32_t>& generated(int64_t request) const;
 

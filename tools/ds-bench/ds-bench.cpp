@@ -1,0 +1,134 @@
+// ds-bench: measures an artifact: teacher-forced perplexity over a token file, decode and
+// prefill throughput. Speed belongs here, not in unit tests.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/engine.h"
+#include "artifact/artifact_reader.h"
+#include "exec/model_runner.h"
+
+namespace {
+
+[[noreturn]] void die(const std::string& m) {
+  std::fprintf(stderr, "ds-bench: error: %s\n", m.c_str());
+  std::exit(1);
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// exp(mean NLL) of tokens[1..] given their prefixes, in chunks of `chunk` tokens per step.
+double perplexity(ds::ModelRunner& runner, const std::vector<int32_t>& tokens, int64_t chunk) {
+  int64_t n = static_cast<int64_t>(tokens.size()), bs = runner.blockSize();
+  ds::StepBatch b;
+  b.num_seqs = 1;
+  b.max_blocks_per_seq = (n + bs - 1) / bs;
+  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
+  int64_t vocab = runner.vocabSize();
+  double nll = 0;
+  int64_t count = 0;
+  std::vector<float> logits;
+  for (int64_t start = 0; start + 1 < n; start += chunk) {
+    int64_t end = std::min(n - 1, start + chunk);
+    b.token_ids.assign(tokens.begin() + start, tokens.begin() + end);
+    b.positions.clear();
+    b.logit_rows.clear();
+    for (int64_t p = start; p < end; ++p) {
+      b.positions.push_back(static_cast<int32_t>(p));
+      b.logit_rows.push_back(static_cast<int32_t>(p - start));
+    }
+    b.token_seq.assign(end - start, 0);
+    ds::Status st = runner.step(b, &logits);
+    if (!st.isOk()) die(st.message());
+    for (int64_t r = 0; r < end - start; ++r) {
+      const float* row = logits.data() + r * vocab;
+      double mx = row[0];
+      for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, double(row[v]));
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - mx);
+      nll += std::log(sum) + mx - row[tokens[start + r + 1]];
+      ++count;
+    }
+  }
+  return std::exp(nll / count);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path, ids_file;
+  int64_t decode_tokens = 0, prefill_tokens = 0, threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--perplexity") ids_file = value();
+    else if (a == "--decode") decode_tokens = std::atoll(value().c_str());
+    else if (a == "--prefill") prefill_tokens = std::atoll(value().c_str());
+    else if (a == "--threads") threads = std::atoll(value().c_str());
+    else if (a == "-h" || a == "--help") {
+      std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
+                "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)");
+      return 0;
+    } else if (path.empty()) path = a;
+    else die("unexpected argument " + a);
+  }
+  if (path.empty()) die("usage: ds-bench <model.dsa> ... (see --help)");
+  auto art = ds::artifact::Artifact::open(path);
+  if (!art.isOk()) die(art.status().message());
+  if (!ids_file.empty()) {
+    std::ifstream in(ids_file);
+    if (!in) die("cannot open " + ids_file);
+    std::vector<int32_t> tokens;
+    int32_t bos = (*art)->meta()->model()->bos_token_id();
+    if (bos >= 0) tokens.push_back(bos);
+    for (int32_t t; in >> t;) tokens.push_back(t);
+    if (tokens.size() < 2) die(ids_file + ": needs at least one token to predict");
+    ds::RunnerOptions ro;
+    ro.num_kv_blocks = static_cast<int64_t>(tokens.size()) / 16 + 2;
+    ro.num_threads = static_cast<int>(threads);
+    auto runner = ds::ModelRunner::create(**art, ro);
+    if (!runner.isOk()) die(runner.status().message());
+    double ppl = perplexity(**runner, tokens, 64);
+    std::printf("perplexity %.6f over %zu tokens\n", ppl, tokens.size() - 1);
+  }
+  if (decode_tokens > 0 || prefill_tokens > 0) {
+    ds::EngineOptions eo;
+    eo.num_threads = static_cast<int>(threads);
+    eo.max_step_tokens = std::max<int64_t>(prefill_tokens, 1);
+    auto engine = ds::Engine::create(**art, eo);
+    if (!engine.isOk()) die(engine.status().message());
+    ds::GenerationRequest r;
+    r.prompt.assign(std::max<int64_t>(prefill_tokens, 1), 1);
+    r.max_new_tokens = std::max<int64_t>(decode_tokens, 1);
+    auto id = (*engine)->submit(r);
+    if (!id.isOk()) die(id.status().message());
+    std::vector<ds::TokenEvent> ev;
+    double t0 = now();
+    ds::Status st = (*engine)->step(&ev);  // the prefill step (whole prompt) + first token
+    if (!st.isOk()) die(st.message());
+    double t1 = now();
+    while ((*engine)->hasWork()) {
+      st = (*engine)->step(&ev);
+      if (!st.isOk()) die(st.message());
+    }
+    double t2 = now();
+    std::printf("prefill %lld tokens: %.3f ms (%.1f tokens/s)\n", static_cast<long long>(r.prompt.size()),
+                (t1 - t0) * 1e3, r.prompt.size() / (t1 - t0));
+    if (decode_tokens > 1)
+      std::printf("decode %lld tokens: %.1f tokens/s (%.3f ms/token)\n",
+                  static_cast<long long>(decode_tokens - 1), (decode_tokens - 1) / (t2 - t1),
+                  (t2 - t1) * 1e3 / (decode_tokens - 1));
+  }
+  return 0;
+}
