@@ -16,9 +16,10 @@ config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "I
 config.substitutions.append(("%shared_data", config.shared_data_dir))
 config.substitutions.append(("%models", os.path.join(config.test_source_root, "models")))
 config.substitutions.append(("%python", "python3"))
+config.substitutions.append(("%ds_tools_dir", config.ds_tools_dir))
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
-tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize"]
+tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize", "ds-bench"]
 # Runtime tools are looked up even when not built yet, so a missing tool fails loudly.
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.ds_tools_dir, t))], tool_dirs)

@@ -3,8 +3,9 @@
 // RUN: ds-opt %s --mlir-print-op-generic | ds-opt | FileCheck %s
 // RUN: ds-opt %s --emit-bytecode | ds-opt | FileCheck %s
 
-// A DeepSeek-V3 MoE layer: MLA with q LoRA, FP8 block-scaled weights, sigmoid
-// group-limited router with correction bias, routed + shared experts.
+// One module using every ds op: a DeepSeek-V3 MoE layer (MLA with q LoRA, FP8 block-scaled
+// weights, sigmoid group-limited router with correction bias, routed + shared experts) and a
+// dense GQA layer with embedding and logits.
 
 // CHECK: ds.weight @q_a : tensor<48x64xf8E4M3FN> {block = array<i64: 128, 128>, name = "model.layers.1.self_attn.q_a_proj.weight", scale = @q_a_scale}
 ds.weight @q_a : tensor<48x64xf8E4M3FN> {name = "model.layers.1.self_attn.q_a_proj.weight", scale = @q_a_scale, block = array<i64: 128, 128>}
@@ -54,4 +55,30 @@ func.func @moe_layer(%x: tensor<?x64xbf16>, %pos: tensor<?xi32>, %cache: !ds.kv_
   %m = ds.moe_experts(%h, %w, %ids) {gate = @experts_gate, up = @experts_up, down = @experts_down, shared_gate = @shared_gate, shared_up = @shared_up, shared_down = @shared_down} : tensor<?x64xbf16>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<?x64xbf16>
   %out = ds.add %h, %m : tensor<?x64xbf16>
   return %out : tensor<?x64xbf16>
+}
+
+ds.weight @embed : tensor<512x64xbf16> {name = "model.embed_tokens.weight"}
+ds.weight @wq : tensor<64x64xbf16> {name = "model.layers.0.self_attn.q_proj.weight"}
+ds.weight @wkv : tensor<32x64xbf16> {name = "model.layers.0.self_attn.k_proj.weight"}
+ds.weight @up : tensor<128x64xbf16> {name = "model.layers.0.mlp.up_proj.weight"}
+
+// CHECK-LABEL: func.func @dense_layer
+func.func @dense_layer(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %cache: !ds.kv_cache, %rows: tensor<?xi32>) -> tensor<?x512xf32> {
+  // CHECK: ds.embed @embed
+  %h = ds.embed @embed(%ids) : tensor<?xi32> -> tensor<?x64xbf16>
+  %q = ds.linear @wq(%h) : tensor<?x64xbf16> -> tensor<?x64xbf16>
+  %k = ds.linear @wkv(%h) : tensor<?x64xbf16> -> tensor<?x32xbf16>
+  %q3 = ds.view %q : tensor<?x64xbf16> -> tensor<?x4x16xbf16>
+  %k3 = ds.view %k : tensor<?x32xbf16> -> tensor<?x2x16xbf16>
+  // CHECK: ds.attention {{.*}} {layer = 0 : i64, scale = 2.500000e-01 : f32, sliding_window = 4096 : i64}
+  %a = ds.attention %q3, %k3, %k3, %pos, %cache {layer = 0 : i64, scale = 0.25 : f32, sliding_window = 4096 : i64} : tensor<?x4x16xbf16>, tensor<?x2x16xbf16>, tensor<?x2x16xbf16>, tensor<?xi32> -> tensor<?x4x16xbf16>
+  %a2 = ds.view %a : tensor<?x4x16xbf16> -> tensor<?x64xbf16>
+  %u = ds.linear @up(%a2) : tensor<?x64xbf16> -> tensor<?x128xbf16>
+  // CHECK: ds.swiglu
+  %s = ds.swiglu %u, %u : tensor<?x128xbf16>
+  %g = ds.slice %s [0, 64] : tensor<?x128xbf16> -> tensor<?x64xbf16>
+  %r = ds.add %h, %g : tensor<?x64xbf16>
+  // CHECK: ds.logits @embed({{.*}}, rows
+  %l = ds.logits @embed(%r, rows %rows : tensor<?xi32>) : tensor<?x64xbf16> -> tensor<?x512xf32>
+  return %l : tensor<?x512xf32>
 }
