@@ -9,18 +9,34 @@
 namespace ds::cpu {
 
 // Storage type of a weight. Activations are always f32 on the host target.
-enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3 };
+// I8: int8 codes, one byte each. I4: two 4-bit codes per byte (low nibble = even column), each
+// row starting on a byte boundary (ceil(cols / 2) bytes per row); docs/quantization.md.
+enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3, I8, I4 };
 
 // A row-major weight matrix [rows, cols] (a vector is 1 x cols). FP8 weights may be
 // block-scaled as DeepSeek-V3 ships them: value = q * block_scale[r / block_rows][c / block_cols],
 // block_scale holding ceil(rows / block_rows) x ceil(cols / block_cols) f32 values.
+// Quantized encodings (at most one kind of scale per view):
+//  * I8 / F8E4M3 per output channel: value = decode(q) * channel_scale[r] (rows values).
+//  * I4 groups of group_size columns along a row (the last group may be partial),
+//    G = ceil(cols / group_size): symmetric (group_zero null) codes are two's complement
+//    nibbles in [-8, 7], value = q * group_scale[r * G + g]; asymmetric codes are unsigned
+//    nibbles in [0, 15], value = (q - group_zero[r * G + g]) * group_scale[r * G + g], the zero
+//    point a float in units of q (GPTQ/AWQ style). Both products are computed in f32.
 struct WeightView {
   const void* data = nullptr;
   WeightType type = WeightType::F32;
   int64_t rows = 0, cols = 0;
   const float* block_scale = nullptr;
   int64_t block_rows = 0, block_cols = 0;
+  const float* channel_scale = nullptr;  // [rows]
+  const float* group_scale = nullptr;    // I4: [rows, G]
+  const float* group_zero = nullptr;     // I4 asymmetric: [rows, G]; null = symmetric
+  int64_t group_size = 0;                // I4: columns per group
 };
+
+// Bytes of one stored row of `cols` elements (I4 rows are padded to whole bytes).
+int64_t weightRowBytes(WeightType type, int64_t cols);
 
 // Dequantizes row `r` of w into out[cols].
 void dequantRow(const WeightView& w, int64_t r, float* out);
@@ -112,13 +128,34 @@ struct BatchView {
   int64_t max_blocks_per_seq = 0;
 };
 
+// Element type of a KV cache. I8 / F8E4M3 caches scale each written vector by its own f32 scale
+// (dynamic absmax: I8 scale = absmax / 127, F8E4M3 scale = absmax / 448), value = decode(q) * scale.
+enum class KVType : uint8_t { F32, I8, F8E4M3 };
+
 // One layer of a GQA cache: k [num_blocks, block_size, kv_heads, head_dim],
 // v [num_blocks, block_size, kv_heads, v_dim].
+// type F32 uses k / v. I8 / F8E4M3 use kq / vq (same shapes, one byte per element) and one scale
+// per (slot, kv head): k_scale / v_scale [num_blocks, block_size, kv_heads]; k / v are unused.
 struct PagedKV {
   float* k = nullptr;
   float* v = nullptr;
   int64_t num_blocks = 0, block_size = 0, kv_heads = 0, head_dim = 0, v_dim = 0;
+  KVType type = KVType::F32;
+  uint8_t* kq = nullptr;
+  uint8_t* vq = nullptr;
+  float* k_scale = nullptr;
+  float* v_scale = nullptr;
 };
+
+// Bytes one block of one layer's GQA cache takes (K and V elements plus their scales).
+int64_t kvBlockBytes(KVType type, int64_t block_size, int64_t kv_heads, int64_t head_dim,
+                     int64_t v_dim);
+// Points the cache's arrays (k, v or kq, vq, k_scale, v_scale by type) into one buffer of
+// num_blocks * kvBlockBytes(...) bytes, 4-byte aligned: the f32 arrays first, then the codes.
+void kvBindBuffer(PagedKV& cache, void* base);
+// Dequantized (or copied, for F32) contents of one cache slot: k [kv_heads, head_dim],
+// v [kv_heads, v_dim]; the values attention reads.
+void kvReadSlot(const PagedKV& cache, int64_t slot, float* k, float* v);
 
 // Writes the step's k [T, kv_heads, head_dim] and v [T, kv_heads, v_dim] at their positions.
 void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const float* v);
@@ -129,10 +166,22 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
                float scale, int64_t sliding_window, float* out);
 
 // One layer of an MLA latent cache: [num_blocks, block_size, rank + rope_dim] (c_kv then k_rope).
+// type F32 uses data. I8 / F8E4M3 use qdata (same shape, one byte per element) and two scales per
+// slot, scales [num_blocks, block_size, 2]: the c_kv part's, then the k_rope part's.
 struct PagedLatentKV {
   float* data = nullptr;
   int64_t num_blocks = 0, block_size = 0, rank = 0, rope_dim = 0;
+  KVType type = KVType::F32;
+  uint8_t* qdata = nullptr;
+  float* scales = nullptr;
 };
+
+// Bytes one block of one layer's latent cache takes (elements plus scales).
+int64_t mlaBlockBytes(KVType type, int64_t block_size, int64_t rank, int64_t rope_dim);
+// Points data, or scales then qdata, into one buffer of num_blocks * mlaBlockBytes(...) bytes.
+void mlaBindBuffer(PagedLatentKV& cache, void* base);
+// Dequantized contents of one slot: c_kv [rank], k_rope [rope_dim].
+void mlaKvReadSlot(const PagedLatentKV& cache, int64_t slot, float* c_kv, float* k_rope);
 
 void mlaKvWrite(const PagedLatentKV& cache, const BatchView& batch, const float* c_kv,
                 const float* k_rope);

@@ -1,4 +1,4 @@
-// Decode-time GEMV on f16/bf16/FP8 weights with the decode fused into the AVX2 dot tile (no panel).
+// Decode-time GEMV with the weight decode (f16/bf16/FP8/int8/int4 + scales) fused into the AVX2 dot tile (no panel).
 #include <algorithm>
 
 #include "cpu/internal.h"
@@ -13,14 +13,34 @@ namespace ds::cpu::detail {
 #ifdef DS_CPU_X86
 namespace {
 
-// Same value recipes as decodeAvx2 / the scalar decoders (all exact), applied in registers.
-template <WeightType WT>
+// How decoded codes become values: as they are, times a scale, or (q - zero) times a scale.
+// Each is the same f32 operation sequence dequantRow applies, so results stay bitwise equal.
+enum Mode { kRaw = 0, kScaled = 1, kZeroScaled = 2 };
+
+// Same value recipes as decodeAvx2 / decodeI4Avx2 / the scalar decoders (all exact), in registers.
+// I4 codes are two's complement unless the mode carries a zero point (asymmetric: unsigned).
+template <WeightType WT, int MODE>
 __attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* row, int64_t k) {
   if constexpr (WT == WeightType::F16) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
   } else if constexpr (WT == WeightType::BF16) {
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  } else if constexpr (WT == WeightType::I8) {
+    int64_t raw;
+    std::memcpy(&raw, row + k, 8);
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(raw)));
+  } else if constexpr (WT == WeightType::I4) {
+    int32_t raw;
+    std::memcpy(&raw, row + k / 2, 4);
+    __m256i q = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(raw), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+        _mm256_set1_epi32(0xf));
+    if constexpr (MODE != kZeroScaled) {
+      const __m256i eight = _mm256_set1_epi32(8);
+      q = _mm256_sub_epi32(_mm256_xor_si256(q, eight), eight);
+    }
+    return _mm256_cvtepi32_ps(q);
   } else {
     int64_t raw;
     std::memcpy(&raw, row + k, 8);
@@ -38,26 +58,30 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* ro
   }
 }
 
-// acc[(i * 4 + j) * 8 + lane] = lane sums over k < K8 of x_i * w_j, w_j decoded (and scaled by its
-// block's scale, the same f32 product dequantRow makes) on the fly.
-template <WeightType WT, bool kScaled, int TM, int TN>
+// acc[(i * 4 + j) * 8 + lane] = lane sums over k < K8 of x_i * w_j, w_j decoded and scaled per
+// bc-wide block of its row (block, channel or group scale: the same f32 product dequantRow makes).
+template <WeightType WT, int MODE, int TM, int TN>
 __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t ldx,
                                                         const uint8_t* const* rows,
-                                                        const float* const* scales, int64_t K8,
+                                                        const float* const* scales,
+                                                        const float* const* zeros, int64_t K8,
                                                         int64_t bc, float* acc) {
   __m256 a[TM][TN];
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < TN; ++j) a[i][j] = _mm256_setzero_ps();
   for (int64_t c0 = 0; c0 < K8; c0 += bc) {
     const int64_t c1 = std::min(K8, c0 + bc);
-    __m256 s[TN];
-    if constexpr (kScaled)
+    __m256 s[TN], z[TN];
+    if constexpr (MODE != kRaw)
       for (int j = 0; j < TN; ++j) s[j] = _mm256_set1_ps(scales[j][c0 / bc]);
+    if constexpr (MODE == kZeroScaled)
+      for (int j = 0; j < TN; ++j) z[j] = _mm256_set1_ps(zeros[j][c0 / bc]);
     for (int64_t k = c0; k < c1; k += 8) {
       __m256 wv[TN];
       for (int j = 0; j < TN; ++j) {
-        wv[j] = decode8<WT>(rows[j], k);
-        if constexpr (kScaled) wv[j] = _mm256_mul_ps(wv[j], s[j]);
+        wv[j] = decode8<WT, MODE>(rows[j], k);
+        if constexpr (MODE == kZeroScaled) wv[j] = _mm256_sub_ps(wv[j], z[j]);
+        if constexpr (MODE != kRaw) wv[j] = _mm256_mul_ps(wv[j], s[j]);
       }
       for (int i = 0; i < TM; ++i) {
         __m256 xv = _mm256_loadu_ps(x + i * ldx + k);
@@ -70,36 +94,89 @@ __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t 
 }
 
 using FusedFn = void (*)(const float*, int64_t, const uint8_t* const*, const float* const*,
-                         int64_t, int64_t, float*);
+                         const float* const*, int64_t, int64_t, float*);
 
-template <WeightType WT, bool S>
+template <WeightType WT, int M>
 FusedFn pick(int tm, int tn) {
   static const FusedFn table[2][4] = {
-      {&fusedTile<WT, S, 1, 1>, &fusedTile<WT, S, 1, 2>, &fusedTile<WT, S, 1, 3>, &fusedTile<WT, S, 1, 4>},
-      {&fusedTile<WT, S, 2, 1>, &fusedTile<WT, S, 2, 2>, &fusedTile<WT, S, 2, 3>, &fusedTile<WT, S, 2, 4>}};
+      {&fusedTile<WT, M, 1, 1>, &fusedTile<WT, M, 1, 2>, &fusedTile<WT, M, 1, 3>, &fusedTile<WT, M, 1, 4>},
+      {&fusedTile<WT, M, 2, 1>, &fusedTile<WT, M, 2, 2>, &fusedTile<WT, M, 2, 3>, &fusedTile<WT, M, 2, 4>}};
   return table[tm - 1][tn - 1];
 }
 
-FusedFn pickFn(WeightType t, bool scaled, int tm, int tn) {
+template <WeightType WT>
+FusedFn pickScaled(int mode, int tm, int tn) {
+  return mode == kScaled ? pick<WT, kScaled>(tm, tn) : pick<WT, kRaw>(tm, tn);
+}
+
+FusedFn pickFn(WeightType t, int mode, int tm, int tn) {
   switch (t) {
-    case WeightType::F16: return pick<WeightType::F16, false>(tm, tn);
-    case WeightType::BF16: return pick<WeightType::BF16, false>(tm, tn);
-    case WeightType::F8E4M3:
-      return scaled ? pick<WeightType::F8E4M3, true>(tm, tn) : pick<WeightType::F8E4M3, false>(tm, tn);
+    case WeightType::F16: return pickScaled<WeightType::F16>(mode, tm, tn);
+    case WeightType::BF16: return pickScaled<WeightType::BF16>(mode, tm, tn);
+    case WeightType::F8E4M3: return pickScaled<WeightType::F8E4M3>(mode, tm, tn);
+    case WeightType::I8: return pickScaled<WeightType::I8>(mode, tm, tn);
+    case WeightType::I4:
+      return mode == kZeroScaled ? pick<WeightType::I4, kZeroScaled>(tm, tn)
+                                 : pick<WeightType::I4, kScaled>(tm, tn);
     case WeightType::F32: break;
   }
   return nullptr;
 }
 
-float decodeOne(WeightType t, const uint8_t* row, int64_t k) {
+float decodeOne(WeightType t, const uint8_t* row, int64_t k, bool is_signed) {
   uint16_t h;
   switch (t) {
     case WeightType::F16: std::memcpy(&h, row + 2 * k, 2); return f16ToF32(h);
     case WeightType::BF16: std::memcpy(&h, row + 2 * k, 2); return bf16ToF32(h);
     case WeightType::F8E4M3: return fp8e4m3ToF32(row[k]);
+    case WeightType::I8: return static_cast<float>(static_cast<int8_t>(row[k]));
+    case WeightType::I4: return i4ToF32(row, k, is_signed);
     case WeightType::F32: break;
   }
   return 0.0f;
+}
+
+// Where the row scales of w come from: per-row pointers start at base + (r / rows_per) * stride,
+// each covering bc columns. Returns false for layouts the tiles do not take.
+struct ScaleLayout {
+  int mode = kRaw;
+  const float* scale = nullptr;
+  const float* zero = nullptr;
+  int64_t rows_per = 1, stride = 0, bc = 0;
+};
+
+bool scaleLayout(const WeightView& w, ScaleLayout& L) {
+  const int64_t K = w.cols, K8 = K / 8 * 8;
+  const int kinds = (w.block_scale != nullptr) + (w.channel_scale != nullptr) +
+                    (w.group_scale != nullptr || w.group_zero != nullptr);
+  if (kinds > 1) return false;
+  if (w.type == WeightType::I4) {
+    // Symmetric int4 without a scale is not an encoding anything produces: leave it to the panel.
+    if (!w.group_scale || w.group_size <= 0 || w.group_size % 8 != 0) return false;
+    L.mode = w.group_zero ? kZeroScaled : kScaled;
+    L.scale = w.group_scale;
+    L.zero = w.group_zero;
+    L.stride = (K + w.group_size - 1) / w.group_size;
+    L.bc = w.group_size;
+  } else if (w.group_scale || w.group_zero) {
+    return false;
+  } else if (w.block_scale) {
+    if (w.block_cols <= 0 || w.block_cols % 8 != 0) return false;
+    L.mode = kScaled;
+    L.scale = w.block_scale;
+    L.rows_per = w.block_rows > 0 ? w.block_rows : w.rows;
+    L.stride = (K + w.block_cols - 1) / w.block_cols;
+    L.bc = w.block_cols;
+  } else if (w.channel_scale) {
+    // One scale block spanning the whole row.
+    L.mode = kScaled;
+    L.scale = w.channel_scale;
+    L.stride = 1;
+    L.bc = std::max<int64_t>(K, 8);
+  } else {
+    L.bc = std::max<int64_t>(K8, 8);
+  }
+  return true;
 }
 
 }  // namespace
@@ -108,32 +185,32 @@ float decodeOne(WeightType t, const uint8_t* row, int64_t k) {
 bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
                   int64_t N, float* y, int64_t ldy) {
 #ifdef DS_CPU_X86
-  const bool scaled = w.block_scale != nullptr;
   if (!useAvx2() || M < 1 || M > 2 || w.type == WeightType::F32) return false;
-  if (scaled && (w.type != WeightType::F8E4M3 || w.block_cols <= 0 || w.block_cols % 8 != 0))
-    return false;
-  const int64_t K = w.cols, K8 = K / 8 * 8;
-  const int64_t esize = w.type == WeightType::F8E4M3 ? 1 : 2;
-  const int64_t bc = scaled ? w.block_cols : std::max<int64_t>(K8, 8);
-  const int64_t ncb = scaled ? (K + bc - 1) / bc : 0;
+  ScaleLayout L;
+  if (!scaleLayout(w, L)) return false;
+  const int64_t K = w.cols, K8 = K / 8 * 8, rb = weightRowBytes(w.type, K);
+  const bool is_signed = L.mode != kZeroScaled;
   const auto* base = static_cast<const uint8_t*>(w.data);
   alignas(32) float acc[2 * 4 * 8];
   for (int64_t j0 = 0; j0 < N; j0 += 4) {
     const int nj = static_cast<int>(std::min<int64_t>(4, N - j0));
     const uint8_t* rows[4];
     const float* srow[4] = {nullptr, nullptr, nullptr, nullptr};
+    const float* zrow[4] = {nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < nj; ++j) {
       const int64_t r = r0 + j0 + j;
-      rows[j] = base + r * K * esize;
-      if (scaled) srow[j] = w.block_scale + (r / w.block_rows) * ncb;
+      rows[j] = base + r * rb;
+      if (L.scale) srow[j] = L.scale + (r / L.rows_per) * L.stride;
+      if (L.zero) zrow[j] = L.zero + (r / L.rows_per) * L.stride;
     }
-    pickFn(w.type, scaled, static_cast<int>(M), nj)(x, ldx, rows, srow, K8, bc, acc);
+    pickFn(w.type, L.mode, static_cast<int>(M), nj)(x, ldx, rows, srow, zrow, K8, L.bc, acc);
     for (int64_t i = 0; i < M; ++i)
       for (int j = 0; j < nj; ++j) {
         float s = reduce8(acc + (i * 4 + j) * 8);
         for (int64_t k = K8; k < K; ++k) {
-          float v = decodeOne(w.type, rows[j], k);
-          if (scaled) v *= srow[j][k / bc];
+          float v = decodeOne(w.type, rows[j], k, is_signed);
+          if (L.mode == kZeroScaled) v = v - zrow[j][k / L.bc];
+          if (L.mode != kRaw) v *= srow[j][k / L.bc];
           s += x[i * ldx + k] * v;
         }
         y[i * ldy + j0 + j] = s;

@@ -75,8 +75,23 @@ inline float fp8e4m3ToF32(uint8_t q) {
 // variable DS_CPU_KERNELS_PORTABLE=1 forces the portable paths, so tests can cover them too.
 bool useAvx2();
 
-// Decodes n elements of a stored row (no block scale) to f32.
+// Decodes n elements of a stored row (no scales) to f32. I4 decodes as two's complement nibbles.
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out);
+// n packed 4-bit codes from column 0 of a row: two's complement (is_signed) or unsigned.
+void decodeI4(const uint8_t* src, int64_t n, bool is_signed, float* out);
+inline float i4ToF32(const uint8_t* row, int64_t c, bool is_signed) {
+  const int nib = (row[c >> 1] >> (4 * (c & 1))) & 0xf;
+  return static_cast<float>(is_signed ? (nib ^ 8) - 8 : nib);
+}
+
+// An f32 weight without scales, read in place.
+inline bool isPlainF32(const WeightView& w) {
+  return w.type == WeightType::F32 && !w.block_scale && !w.channel_scale;
+}
+
+// KV cache vectors: quantizes x[n] into q with its absmax scale (returned), and the inverse.
+float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q);
+void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out);
 
 // Rows [r0, r0 + n) of w as f32: a pointer into w for F32, else dequantized into buf.
 const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<float>& buf);
@@ -88,6 +103,7 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
              int64_t K, float* y, int64_t ldy);
 // dotTile for M <= 2 tokens straight from f16/bf16/FP8 rows [r0, r0 + N) of w, decoding in
 // registers (same values and order as dequantRow + dotTile, so results are bitwise equal).
+// Also I8 / F8E4M3 with channel scales and I4 groups (group_size a multiple of 8).
 // Returns false where it does not apply (no AVX2, F32, M > 2, block_cols not a multiple of 8).
 bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
                   int64_t N, float* y, int64_t ldy);

@@ -1,4 +1,4 @@
-// linear (GEMV / GEMM) with f32, f16, bf16 and block-scaled FP8 weights.
+// linear (GEMV / GEMM) with f32, f16, bf16, FP8 (block or channel scales), int8 and int4-group weights.
 #include <cblas.h>
 
 #include <algorithm>
@@ -11,7 +11,7 @@ namespace {
 // Rows per work item, a multiple of 12 (the 4-row decode and 3-row prefill tiles). A
 // dequantized panel stays at or above ~48 KiB in L2 (12 rows at K = 4096 f32 -> 192 KiB).
 int64_t panelRows(const WeightView& w, int64_t T) {
-  if (w.type == WeightType::F32 && !w.block_scale) return 24;
+  if (detail::isPlainF32(w)) return 24;
   if (T <= 2) return 4;
   int64_t rows = 16384 / std::max<int64_t>(1, w.cols);
   return std::clamp<int64_t>((rows + 11) / 12 * 12, 12, 60);
@@ -32,7 +32,7 @@ void linearBlas(const float* x, int64_t T, const WeightView& w, float* y) {
   (void)single;
 #endif
   const int64_t N = w.rows, K = w.cols;
-  const bool direct = w.type == WeightType::F32 && !w.block_scale;
+  const bool direct = detail::isPlainF32(w);
   const int64_t P = direct ? N : std::min<int64_t>(N, 128);
   detail::parallelFor(N, 64, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> buf;

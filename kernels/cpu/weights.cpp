@@ -1,4 +1,4 @@
-// Thread settings and weight decoding (f16, bf16, FP8-E4M3 with DeepSeek block scales) to f32.
+// Thread settings and weight decoding (f16, bf16, FP8-E4M3 with block or channel scales, int8, int4 groups) to f32.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -21,7 +21,9 @@ int64_t elementBytes(WeightType t) {
     case WeightType::F32: return 4;
     case WeightType::F16:
     case WeightType::BF16: return 2;
-    case WeightType::F8E4M3: return 1;
+    case WeightType::F8E4M3:
+    case WeightType::I8: return 1;
+    case WeightType::I4: return 0;  // two per byte: weightRowBytes / decodeI4 handle it
   }
   return 4;
 }
@@ -56,7 +58,17 @@ void decodeGeneric(WeightType type, const void* src, int64_t n, float* out) {
     case WeightType::F8E4M3:
       decodeLoop(static_cast<const uint8_t*>(src), n, out, [](uint8_t q) { return kFp8.v[q]; });
       break;
+    case WeightType::I8:
+      decodeLoop(static_cast<const int8_t*>(src), n, out, [](int8_t q) { return static_cast<float>(q); });
+      break;
+    case WeightType::I4:
+      for (int64_t i = 0; i < n; ++i) out[i] = detail::i4ToF32(static_cast<const uint8_t*>(src), i, true);
+      break;
   }
+}
+
+void decodeI4Generic(const uint8_t* src, int64_t n, bool is_signed, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = detail::i4ToF32(src, i, is_signed);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -101,12 +113,42 @@ __attribute__((target("avx2,fma,f16c"))) void decodeAvx2(WeightType type, const 
       }
       break;
     }
+    case WeightType::I8: {
+      const auto* p = static_cast<const int8_t*>(src);
+      for (; i + 8 <= n; i += 8) {
+        int64_t raw;
+        std::memcpy(&raw, p + i, 8);
+        _mm256_storeu_ps(out + i, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(raw))));
+      }
+      break;
+    }
+    case WeightType::I4: return detail::decodeI4(static_cast<const uint8_t*>(src), n, true, out);
   }
   decodeGeneric(type, static_cast<const uint8_t*>(src) + i * elementBytes(type), n - i, out + i);
+}
+
+// Eight nibbles (one 32-bit load) to eight lanes: broadcast, shift lane l right by 4 l, mask.
+__attribute__((target("avx2,fma,f16c"))) void decodeI4Avx2(const uint8_t* src, int64_t n,
+                                                            bool is_signed, float* out) {
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i mask = _mm256_set1_epi32(0xf), eight = _mm256_set1_epi32(8);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    int32_t raw;
+    std::memcpy(&raw, src + i / 2, 4);
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(raw), shifts), mask);
+    if (is_signed) q = _mm256_sub_epi32(_mm256_xor_si256(q, eight), eight);
+    _mm256_storeu_ps(out + i, _mm256_cvtepi32_ps(q));
+  }
+  for (; i < n; ++i) out[i] = detail::i4ToF32(src, i, is_signed);
 }
 #endif
 
 }  // namespace
+
+int64_t weightRowBytes(WeightType type, int64_t cols) {
+  return type == WeightType::I4 ? (cols + 1) / 2 : cols * elementBytes(type);
+}
 
 void setNumThreads(int n) { g_threads = std::max(1, n); }
 int numThreads() {
@@ -137,8 +179,15 @@ void decodeSpan(WeightType type, const void* src, int64_t n, float* out) {
   decodeGeneric(type, src, n, out);
 }
 
+void decodeI4(const uint8_t* src, int64_t n, bool is_signed, float* out) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (useAvx2()) return decodeI4Avx2(src, n, is_signed, out);
+#endif
+  decodeI4Generic(src, n, is_signed, out);
+}
+
 const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<float>& buf) {
-  if (w.type == WeightType::F32 && !w.block_scale)
+  if (isPlainF32(w))
     return static_cast<const float*>(w.data) + r0 * w.cols;
   if (static_cast<int64_t>(buf.size()) < n * w.cols) buf.resize(n * w.cols);
   for (int64_t i = 0; i < n; ++i) dequantRow(w, r0 + i, buf.data() + i * w.cols);
@@ -149,8 +198,31 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
 
 void dequantRow(const WeightView& w, int64_t r, float* out) {
   const int64_t K = w.cols;
-  const auto* row = static_cast<const uint8_t*>(w.data) + r * K * elementBytes(w.type);
-  detail::decodeSpan(w.type, row, K, out);
+  const auto* row = static_cast<const uint8_t*>(w.data) + r * weightRowBytes(w.type, K);
+  if (w.type == WeightType::I4) {
+    const bool asym = w.group_zero != nullptr;
+    detail::decodeI4(row, K, !asym, out);
+    if (w.group_scale) {
+      const int64_t g = w.group_size > 0 ? w.group_size : K;
+      const int64_t G = (K + g - 1) / g;
+      for (int64_t gi = 0; gi < G; ++gi) {
+        const float s = w.group_scale[r * G + gi];
+        const int64_t end = std::min(K, (gi + 1) * g);
+        if (asym) {
+          const float z = w.group_zero[r * G + gi];
+          for (int64_t c = gi * g; c < end; ++c) out[c] = (out[c] - z) * s;
+        } else {
+          for (int64_t c = gi * g; c < end; ++c) out[c] *= s;
+        }
+      }
+    }
+  } else {
+    detail::decodeSpan(w.type, row, K, out);
+  }
+  if (w.channel_scale) {
+    const float s = w.channel_scale[r];
+    for (int64_t c = 0; c < K; ++c) out[c] *= s;
+  }
   if (!w.block_scale) return;
   // DeepSeek-V3 FP8: weight_dequant multiplies the decoded value by its [128 x 128] block's
   // scale in f32; the last row/column block may be partial.

@@ -97,6 +97,9 @@ OwnedWeight randomWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, 
       }
       break;
     }
+    case WeightType::I8:
+    case WeightType::I4:
+      return randomQuantWeight(rng, type, rows, cols, amp, block_cols > 0 ? block_cols : 64);
   }
   w.view.data = w.bytes.data();
   w.view.type = type;
@@ -121,6 +124,46 @@ OwnedWeight f32Weight(const std::vector<float>& values, int64_t rows, int64_t co
   return w;
 }
 
+OwnedWeight randomQuantWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, float amp,
+                              int64_t group_size, bool asymmetric) {
+  OwnedWeight w;
+  if (type == WeightType::I4) {
+    const int64_t rb = (cols + 1) / 2, G = (cols + group_size - 1) / group_size;
+    w.bytes.resize(rows * rb);
+    for (auto& b : w.bytes) b = static_cast<uint8_t>(rng.index(256));
+    w.scales.resize(rows * G);
+    for (auto& s : w.scales) s = rng.uniform(0.5f, 1.5f) * amp / 8.0f;
+    if (asymmetric) {
+      w.zeros.resize(rows * G);
+      for (auto& z : w.zeros) z = rng.uniform(0.0f, 15.0f);
+      w.view.group_zero = w.zeros.data();
+    }
+    w.view.group_scale = w.scales.data();
+    w.view.group_size = group_size;
+  } else {
+    w.bytes.resize(rows * cols);
+    for (auto& b : w.bytes) {
+      do b = static_cast<uint8_t>(rng.index(256));
+      while (type == WeightType::F8E4M3 && (b & 0x7f) == 0x7f);
+    }
+    w.scales.resize(rows);
+    const float range = type == WeightType::I8 ? 128.0f : 448.0f;
+    for (auto& s : w.scales) s = rng.uniform(0.5f, 1.5f) * amp / range;
+    w.view.channel_scale = w.scales.data();
+  }
+  w.view.data = w.bytes.data();
+  w.view.type = type;
+  w.view.rows = rows;
+  w.view.cols = cols;
+  return w;
+}
+
+OwnedWeight dequantizedF32(const WeightView& q) {
+  std::vector<float> values(q.rows * q.cols);
+  for (int64_t r = 0; r < q.rows; ++r) dequantRow(q, r, values.data() + r * q.cols);
+  return f32Weight(values, q.rows, q.cols);
+}
+
 std::vector<double> refDequant(const WeightView& w) {
   std::vector<double> out(w.rows * w.cols);
   const auto* b = static_cast<const uint8_t*>(w.data);
@@ -143,7 +186,20 @@ std::vector<double> refDequant(const WeightView& w) {
           break;
         }
         case WeightType::F8E4M3: v = decodeFp8E4M3(b[i]); break;
+        case WeightType::I8: v = static_cast<int8_t>(b[i]); break;
+        case WeightType::I4: {
+          const int byte = b[r * ((w.cols + 1) / 2) + c / 2];
+          const int nib = c % 2 == 0 ? byte & 15 : byte >> 4;
+          v = w.group_zero ? nib : (nib >= 8 ? nib - 16 : nib);
+          if (w.group_scale) {
+            const int64_t G = (w.cols + w.group_size - 1) / w.group_size, g = r * G + c / w.group_size;
+            if (w.group_zero) v -= w.group_zero[g];
+            v *= w.group_scale[g];
+          }
+          break;
+        }
       }
+      if (w.channel_scale) v *= w.channel_scale[r];
       if (w.block_scale) {
         const int64_t ncb = (w.cols + w.block_cols - 1) / w.block_cols;
         v *= w.block_scale[(r / w.block_rows) * ncb + c / w.block_cols];

@@ -27,10 +27,11 @@ class Rng {
   std::mt19937 gen_;
 };
 
-// Owns the bytes (and block scales) behind a WeightView.
+// Owns the bytes (and block, channel or group scales and zero points) behind a WeightView.
 struct OwnedWeight {
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
+  std::vector<float> zeros;
   WeightView view;
 };
 
@@ -45,7 +46,15 @@ OwnedWeight f32Weight(const std::vector<float>& values, int64_t rows, int64_t co
 double decodeF16(uint16_t h);
 double decodeBf16(uint16_t h);
 double decodeFp8E4M3(uint8_t q);  // NaN for S.1111.111
-// The whole matrix in double, block scales applied.
+// A random quantized weight with codes over the whole range (int8 -128..127, every nibble, FP8
+// codes but NaN) and random positive scales: I8 / F8E4M3 with channel scales, I4 with groups of
+// group_size (asymmetric: random float zero points in [0, 15], not only integers).
+OwnedWeight randomQuantWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, float amp,
+                              int64_t group_size = 0, bool asymmetric = false);
+// The dequantized weight as a plain f32 view (via dequantRow).
+OwnedWeight dequantizedF32(const WeightView& w);
+
+// The whole matrix in double, block / channel / group scales applied (I4 zero points subtracted).
 std::vector<double> refDequant(const WeightView& w);
 
 // Relative error measure used by the tests: max |a - b| / (scale + max |b|).

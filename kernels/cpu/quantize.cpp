@@ -1,0 +1,142 @@
+// Weight quantizers (int8 per channel, int4 groups, FP8 per channel) and the per-vector KV cache quantizer.
+#include "cpu/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/internal.h"
+
+namespace ds::cpu {
+namespace {
+
+float absMax(const float* x, int64_t n) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+// A zero (or underflowed) range would divide by zero: such vectors encode as q = 0 with scale 1.
+float safeScale(float s) { return s > 0.0f && std::isfinite(s) ? s : 1.0f; }
+
+// round-half-even(v) clamped to [lo, hi]; NaN goes to 0 (a float -> int cast of NaN is UB).
+int roundClamp(float v, float lo, float hi) {
+  float r = std::nearbyint(v);
+  if (r != r) r = 0.0f;
+  return static_cast<int>(std::min(std::max(r, lo), hi));
+}
+
+void quantI8(const float* x, int64_t n, float scale, int8_t* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = static_cast<int8_t>(roundClamp(x[i] / scale, -127.0f, 127.0f));
+}
+
+void quantFp8(const float* x, int64_t n, float scale, uint8_t* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = f32ToFp8E4M3(x[i] / scale);
+}
+
+}  // namespace
+
+uint8_t f32ToFp8E4M3(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80u);
+  const float a = std::fabs(x);
+  if (a != a) return sign | 0x7fu;
+  if (a >= 448.0f) return sign | 0x7eu;  // saturate (448 = S.1111.110, the largest finite)
+  // Subnormals are multiples of 2^-9; a rounding up to 8 * 2^-9 gives code 8 = the least normal.
+  if (a < 0x1p-6f) return sign | static_cast<uint8_t>(std::nearbyint(a * 512.0f));
+  // Round the 23-bit mantissa to 3 bits, half to even; a carry moves into the exponent.
+  uint32_t u;
+  std::memcpy(&u, &a, 4);
+  u += 0x7ffffu + ((u >> 20) & 1u);
+  const uint32_t code = (u >> 20) - (120u << 3);  // rebias 127 -> 7
+  return sign | static_cast<uint8_t>(std::min<uint32_t>(code, 0x7eu));
+}
+
+bool quantizeInt8PerChannel(const float* w, int64_t rows, int64_t cols, int8_t* q, float* scales) {
+  if (rows < 0 || cols < 0 || (rows * cols > 0 && (!w || !q || !scales))) return false;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = w + r * cols;
+    scales[r] = safeScale(absMax(row, cols) / 127.0f);
+    quantI8(row, cols, scales[r], q + r * cols);
+  }
+  return true;
+}
+
+bool quantizeInt4Groups(const float* w, int64_t rows, int64_t cols, int64_t group_size,
+                        bool asymmetric, uint8_t* packed, float* scales, float* zeros) {
+  if (rows < 0 || cols < 0 || group_size < 1) return false;
+  if (rows * cols > 0 && (!w || !packed || !scales || (asymmetric && !zeros))) return false;
+  const int64_t G = int4Groups(cols, group_size), rb = weightRowBytes(WeightType::I4, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* prow = packed + r * rb;
+    std::fill(prow, prow + rb, uint8_t{0});
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
+      const float* x = w + r * cols;
+      float scale, zero = 0.0f;
+      if (asymmetric) {
+        float lo = 0.0f, hi = 0.0f;
+        for (int64_t c = c0; c < c1; ++c) lo = std::min(lo, x[c]), hi = std::max(hi, x[c]);
+        scale = safeScale((hi - lo) / 15.0f);
+        zero = static_cast<float>(roundClamp(-lo / scale, 0.0f, 15.0f));
+        zeros[r * G + g] = zero;
+      } else {
+        scale = safeScale(absMax(x + c0, c1 - c0) / 7.0f);
+      }
+      scales[r * G + g] = scale;
+      for (int64_t c = c0; c < c1; ++c) {
+        int q;
+        if (asymmetric) {
+          // GPTQ order: round(w / scale) + zero, then clamp.
+          float v = std::nearbyint(x[c] / scale);
+          q = roundClamp(v + zero, 0.0f, 15.0f);
+        } else {
+          q = roundClamp(x[c] / scale, -8.0f, 7.0f);
+        }
+        prow[c / 2] |= static_cast<uint8_t>((q & 0xf) << (4 * (c & 1)));
+      }
+    }
+  }
+  return true;
+}
+
+bool quantizeFp8PerChannel(const float* w, int64_t rows, int64_t cols, uint8_t* q, float* scales) {
+  if (rows < 0 || cols < 0 || (rows * cols > 0 && (!w || !q || !scales))) return false;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = w + r * cols;
+    scales[r] = safeScale(absMax(row, cols) / 448.0f);
+    quantFp8(row, cols, scales[r], q + r * cols);
+  }
+  return true;
+}
+
+int64_t int8Bytes(int64_t rows, int64_t cols) { return rows * cols; }
+int64_t int4Bytes(int64_t rows, int64_t cols) { return rows * weightRowBytes(WeightType::I4, cols); }
+int64_t fp8Bytes(int64_t rows, int64_t cols) { return rows * cols; }
+int64_t int4Groups(int64_t cols, int64_t group_size) {
+  return group_size > 0 ? (cols + group_size - 1) / group_size : 0;
+}
+int64_t int4ScaleCount(int64_t rows, int64_t cols, int64_t group_size) {
+  return rows * int4Groups(cols, group_size);
+}
+
+namespace detail {
+
+float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q) {
+  if (type == KVType::I8) {
+    const float s = safeScale(absMax(x, n) / 127.0f);
+    quantI8(x, n, s, reinterpret_cast<int8_t*>(q));
+    return s;
+  }
+  const float s = safeScale(absMax(x, n) / 448.0f);
+  quantFp8(x, n, s, q);
+  return s;
+}
+
+void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out) {
+  decodeSpan(type == KVType::I8 ? WeightType::I8 : WeightType::F8E4M3, q, n, out);
+  for (int64_t i = 0; i < n; ++i) out[i] *= scale;
+}
+
+}  // namespace detail
+}  // namespace ds::cpu
