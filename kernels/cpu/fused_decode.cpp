@@ -42,19 +42,17 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* ro
     }
     return _mm256_cvtepi32_ps(q);
   } else {
-    int64_t raw;
-    std::memcpy(&raw, row + k, 8);
-    const __m256i m7f = _mm256_set1_epi32(0x7f);
-    __m256i q = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(raw));
-    __m256i em = _mm256_and_si256(q, m7f);
-    __m256 normal =
-        _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(em, 20), _mm256_set1_epi32(120 << 23)));
-    __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(0x1p-9f));
-    __m256 v = _mm256_blendv_ps(normal, sub, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(8), em)));
-    v = _mm256_blendv_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)),
-                         _mm256_castsi256_ps(_mm256_cmpeq_epi32(em, m7f)));
-    __m256i sign = _mm256_slli_epi32(_mm256_srli_epi32(q, 7), 31);
-    return _mm256_or_ps(v, _mm256_castsi256_ps(sign));
+    // e4m3 -> f16 bits (sign to bit 15, exponent+mantissa to bits 7..13): the f16 value is the
+    // FP8 value times 2^-8 for normals and subnormals alike, so an exact multiply by 256 restores
+    // it. NaN codes (S.1111.111) become f16 NaN (0xffff).
+    const __m128i q = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
+    const __m128i em = _mm_and_si128(q, _mm_set1_epi16(0x7f));
+    __m128i h = _mm_or_si128(_mm_slli_epi16(em, 7), _mm_and_si128(_mm_slli_epi16(q, 8), _mm_set1_epi16(-32768)));
+    h = _mm_or_si128(h, _mm_cmpeq_epi16(em, _mm_set1_epi16(0x7f)));
+    // Scaled: the 256 is folded into the scale (fp8 * s and (fp8 / 256) * (256 s) are the same
+    // real product, so the same f32 after one rounding).
+    if constexpr (MODE == kScaled) return _mm256_cvtph_ps(h);
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
   }
 }
 
@@ -72,8 +70,9 @@ __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t 
   for (int64_t c0 = 0; c0 < K8; c0 += bc) {
     const int64_t c1 = std::min(K8, c0 + bc);
     __m256 s[TN], z[TN];
+    constexpr float kFold = WT == WeightType::F8E4M3 ? 256.0f : 1.0f;  // see decode8
     if constexpr (MODE != kRaw)
-      for (int j = 0; j < TN; ++j) s[j] = _mm256_set1_ps(scales[j][c0 / bc]);
+      for (int j = 0; j < TN; ++j) s[j] = _mm256_set1_ps(scales[j][c0 / bc] * kFold);
     if constexpr (MODE == kZeroScaled)
       for (int j = 0; j < TN; ++j) z[j] = _mm256_set1_ps(zeros[j][c0 / bc]);
     for (int64_t k = c0; k < c1; k += 8) {

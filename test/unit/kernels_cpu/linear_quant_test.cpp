@@ -165,6 +165,38 @@ TEST_P(QuantLinear, EmbedReturnsDequantizedRows) {
 INSTANTIATE_TEST_SUITE_P(QuantTypes, QuantLinear, ::testing::ValuesIn(kQuantCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Every FP8 code through the decode-time tiles (T = 1, 2) and the panel path (T = 3), raw and
+// channel-scaled: the value is fp8(q) * s, NaN codes give NaN.
+TEST(QuantLinearFp8, EveryCodeOnEveryPath) {
+  const int64_t R = 256, C = 16;
+  std::vector<uint8_t> codes(R * C);
+  for (int64_t r = 0; r < R; ++r) std::fill(codes.begin() + r * C, codes.begin() + (r + 1) * C, uint8_t(r));
+  std::vector<float> scales(R);
+  for (int64_t r = 0; r < R; ++r) scales[r] = 0.75f + r / 512.0f;
+  for (bool scaled : {false, true}) {
+    WeightView w;
+    w.data = codes.data();
+    w.type = WeightType::F8E4M3;
+    w.rows = R;
+    w.cols = C;
+    w.channel_scale = scaled ? scales.data() : nullptr;
+    for (int64_t T : {1, 2, 3}) {
+      std::vector<float> x(T * C, 0.0f), y(T * R);
+      for (int64_t t = 0; t < T; ++t) x[t * C + t] = 1.0f;  // picks one column per token
+      linear(x.data(), T, w, nullptr, y.data());
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < R; ++r) {
+          const float want = float(decodeFp8E4M3(uint8_t(r))) * (scaled ? scales[r] : 1.0f);
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(y[t * R + r])) << r;
+          } else {
+            ASSERT_EQ(y[t * R + r], want) << "code " << r << " T=" << T << " scaled=" << scaled;
+          }
+        }
+    }
+  }
+}
+
 TEST(QuantMoe, ExpertsEqualF32ExpertsOnDequantizedWeightsAndAreBatchInvariant) {
   Rng rng(43);
   const int64_t E = 4, H = 72, I = 40, T = 7, K = 2;
