@@ -1,6 +1,7 @@
 // Built-in filters, tests, methods of str/dict/list, attribute/item lookup and global functions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -8,13 +9,26 @@
 
 namespace ds::tpl {
 
-// Resource caps that keep any template (including hostile ones) bounded in time and memory.
+// Resource caps that keep any template (including hostile ones) bounded in time and memory. A Limits is
+// copied for every render, so its mutable counters are that render's budget.
 struct Limits {
-  size_t max_output_bytes = 32u << 20;  // rendered text, also any single string value
-  size_t max_list_items = 1u << 20;     // elements of any list a template builds
-  int64_t max_loop_iterations = 1000000;  // total over all loops and iterating filters of one render
-  int max_eval_depth = 300;             // nested expression/statement evaluation (macro recursion included)
+  size_t max_output_bytes = 32u << 20;      // rendered text, also any single string value
+  size_t max_list_items = 1u << 20;         // elements of any list a template builds
+  int64_t max_loop_iterations = 1000000;    // summed over all {% for %} loops of one render
+  int64_t max_work_items = 10000000;        // loop iterations plus items visited by filters/methods
+  double max_render_seconds = 10.0;         // wall clock, checked between statements and work items
+  int max_eval_depth = 300;                 // nested expression/statement evaluation (macro recursion included)
   int max_macro_depth = 32;
+
+  mutable int64_t loop_iterations = 0;
+  mutable int64_t work_items = 0;
+  mutable std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+
+  void startRender() const;
+  // Counts n items of work (filters iterating, string scans); fails past max_work_items or the deadline.
+  void spend(size_t n) const;
+  // Counts one loop iteration (also work); fails past max_loop_iterations.
+  void loopIteration() const;
 };
 
 // Fails with jinja2-like messages when a string or list would exceed the limits.

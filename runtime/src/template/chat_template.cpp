@@ -46,6 +46,8 @@ tpl::Limits toLimits(const ChatTemplateLimits& l) {
   out.max_output_bytes = l.max_output_bytes;
   out.max_list_items = l.max_list_items;
   out.max_loop_iterations = l.max_loop_iterations;
+  out.max_work_items = l.max_work_items;
+  out.max_render_seconds = l.max_render_seconds;
   out.max_eval_depth = l.max_eval_depth;
   out.max_macro_depth = l.max_macro_depth;
   return out;

@@ -19,7 +19,9 @@ struct TemplateAst;
 struct ChatTemplateLimits {
   size_t max_output_bytes = 32u << 20;    // rendered text and any single string value
   size_t max_list_items = 1u << 20;       // any list the template builds
-  int64_t max_loop_iterations = 1000000;  // summed over all loops of one render
+  int64_t max_loop_iterations = 1000000;  // summed over all {% for %} loops of one render
+  int64_t max_work_items = 10000000;      // loop iterations plus items visited by filters/methods
+  double max_render_seconds = 10.0;       // wall-clock budget of one render
   int max_eval_depth = 300;               // nested evaluation, macro recursion included
   int max_macro_depth = 32;
 };

@@ -157,6 +157,7 @@ Evaluator::~Evaluator() {
 }
 
 std::string Evaluator::render(const TemplateAst& ast) {
+  limits_.startRender();
   std::string out;
   out_ = &out;
   execBody(ast.body, root_);
@@ -167,11 +168,6 @@ void Evaluator::emit(const std::string& s) {
   if (out_->size() + s.size() > limits_.max_output_bytes)
     fail("output larger than the limit of " + std::to_string(limits_.max_output_bytes) + " bytes");
   out_->append(s);
-}
-
-void Evaluator::countIteration() {
-  if (++iterations_ > limits_.max_loop_iterations)
-    fail("more than " + std::to_string(limits_.max_loop_iterations) + " loop iterations");
 }
 
 Value Evaluator::lookup(const std::string& name, Scope& scope) const {
@@ -208,6 +204,7 @@ std::string Evaluator::capture(const Body& body, Scope& scope) {
 
 Evaluator::Flow Evaluator::exec(const Stmt& s, Scope& scope) {
   DepthGuard guard(&depth_, limits_.max_eval_depth);
+  if ((++statements_ & 255) == 0) limits_.spend(0);  // a deadline check now and then
   try {
     switch (s.kind) {
       case StmtKind::Text: emit(s.text); return Flow::Normal;
@@ -257,7 +254,7 @@ Evaluator::Flow Evaluator::execFor(const Stmt& s, Scope& scope) {
   if (s.cond) {
     List kept;
     for (const Value& item : items) {
-      countIteration();
+      limits_.loopIteration();
       Scope probe{{}, &scope};
       bind(probe, item);
       if (eval(*s.cond, probe).truthy()) kept.push_back(item);
@@ -266,7 +263,7 @@ Evaluator::Flow Evaluator::execFor(const Stmt& s, Scope& scope) {
   }
   const size_t n = items.size();
   for (size_t i = 0; i < n; ++i) {
-    countIteration();
+    limits_.loopIteration();
     Scope iter{{}, &scope};
     bind(iter, items[i]);
     auto loop = std::make_shared<Dict>();

@@ -46,7 +46,6 @@ class Evaluator {
   Value lookup(const std::string& name, Scope& scope) const;
   void assign(const Expr& target, const Value& v, Scope& scope);
   void emit(const std::string& s);
-  void countIteration();
 
   const Limits& limits_;
   std::shared_ptr<Dict> context_;
@@ -55,7 +54,7 @@ class Evaluator {
   std::string* out_ = nullptr;
   int depth_ = 0;
   int macro_depth_ = 0;
-  int64_t iterations_ = 0;
+  int64_t statements_ = 0;
   // Namespaces assigned to during the render: `set ns.self = ns` makes a shared_ptr cycle, which the
   // destructor breaks by emptying them.
   std::unordered_map<const void*, Value> mutated_namespaces_;

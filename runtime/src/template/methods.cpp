@@ -289,6 +289,7 @@ Value getSlice(const Value& obj, const Value& start, const Value& stop, const Va
 }
 
 List iterate(const Value& v, const Limits& limits) {
+  limits.spend(v.isList() ? v.items().size() : v.isString() ? v.str().size() : v.isMapping() ? v.mapping().entries.size() : 0);
   switch (v.kind()) {
     case Kind::Undefined: return {};
     case Kind::List: return v.items();
@@ -312,6 +313,30 @@ bool callMethod(const Value& obj, const std::string& name, const Args& args, con
   if (obj.isDict()) return dictMethod(obj, name, args, out);
   if (obj.isList()) return listMethod(obj, name, args, out);
   return false;
+}
+
+void Limits::startRender() const {
+  loop_iterations = 0;
+  work_items = 0;
+  auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(max_render_seconds));
+  deadline = std::chrono::steady_clock::now() + budget;
+}
+
+void Limits::spend(size_t n) const {
+  work_items += static_cast<int64_t>(n);
+  if (work_items > max_work_items)
+    fail("more than " + std::to_string(max_work_items) + " items processed (loop iterations and filter items)");
+  // Reading the clock every 4096 items keeps the check cheap.
+  if (((work_items - static_cast<int64_t>(n)) >> 12) != (work_items >> 12) || n == 0) {
+    if (std::chrono::steady_clock::now() > deadline) fail("render took longer than the time limit");
+  }
+}
+
+void Limits::loopIteration() const {
+  if (++loop_iterations > max_loop_iterations)
+    fail("more than " + std::to_string(max_loop_iterations) + " loop iterations");
+  spend(1);
 }
 
 void checkStringSize(size_t bytes, const Limits& limits) {

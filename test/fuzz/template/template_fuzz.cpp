@@ -29,6 +29,8 @@ ds::ChatTemplateLimits fuzzLimits() {
   l.max_output_bytes = 1 << 20;
   l.max_list_items = 1 << 16;
   l.max_loop_iterations = 20000;
+  l.max_work_items = 1000000;
+  l.max_render_seconds = 1.0;
   return l;
 }
 

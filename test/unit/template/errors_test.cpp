@@ -44,6 +44,8 @@ const ErrorCase kRenderErrors[] = {
     {"HugeRange", "{% for i in range(10**9) %}x{% endfor %}", "chat_template:1:", "Range too big"},
     {"LoopIterationCap", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
      "chat_template:1:", "loop iterations"},
+    {"WorkCap", "{% set big = range(100000)|list %}{% for i in range(1000) %}{{ big|join|length > 0 }}{% endfor %}",
+     "chat_template:1:", "items processed"},
     {"OutputCap", "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "chat_template:1:", "output larger than the limit"},
     {"StringCap", "{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
      "chat_template:1:", "string larger than the limit"},
@@ -147,6 +149,19 @@ TEST(Errors, UnparsedTemplate) {
   auto r = t.renderJson("{}");
   ASSERT_FALSE(r.isOk());
   EXPECT_NE(r.status().message().find("not parsed"), std::string::npos);
+}
+
+TEST(Errors, RenderTimeIsBounded) {
+  ChatTemplateLimits limits;
+  limits.max_loop_iterations = 1LL << 40;
+  limits.max_work_items = 1LL << 40;
+  limits.max_render_seconds = 0.05;
+  auto t = ChatTemplate::parse(
+      "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}", limits);
+  ASSERT_TRUE(t.isOk());
+  auto r = t->renderJson("{}");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("time limit"), std::string::npos) << r.status().message();
 }
 
 TEST(Errors, LimitsAreConfigurable) {
