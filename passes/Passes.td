@@ -34,6 +34,46 @@ def DropUnusedWeightsPass : Pass<"ds-graph-drop-unused-weights", "::mlir::Module
 }
 
 //===----------------------------------------------------------------------===//
+// fusion/: fewer launches, fewer buffers (target independent)
+//===----------------------------------------------------------------------===//
+
+def FuseAddRMSNormPass : Pass<"ds-fusion-add-rms-norm", "::mlir::func::FuncOp"> {
+  let summary = "Fuses a residual ds.add feeding ds.rms_norm into ds.add_rms_norm";
+  let description = [{
+    Before:
+    ```mlir
+    %s = ds.add %h, %o : tensor<?x64xf32>
+    %n = ds.rms_norm @w(%s) {eps = 1.0e-5 : f32} : tensor<?x64xf32>
+    ```
+    After (the sum stays available to the other users of `%s`):
+    ```mlir
+    %s, %n = ds.add_rms_norm @w(%h, %o) {eps = 1.0e-5 : f32} : tensor<?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Number of add + rms_norm pairs fused">];
+}
+
+def FuseSwiGLULinearPass : Pass<"ds-fusion-swiglu-linear", "::mlir::func::FuncOp"> {
+  let summary = "Fuses gate/up ds.linear pairs feeding ds.swiglu into ds.swiglu_linear";
+  let description = [{
+    Applies when both projections read the same input, have no bias and no
+    other users. Before:
+    ```mlir
+    %g = ds.linear @wg(%x) : tensor<?x64xf32> -> tensor<?x172xf32>
+    %u = ds.linear @wu(%x) : tensor<?x64xf32> -> tensor<?x172xf32>
+    %s = ds.swiglu %g, %u : tensor<?x172xf32>
+    ```
+    After:
+    ```mlir
+    %s = ds.swiglu_linear @wg, @wu(%x) : tensor<?x64xf32> -> tensor<?x172xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Number of gate/up/swiglu triples fused">];
+}
+
+//===----------------------------------------------------------------------===//
 // lowering/: ds graph -> dsk kernel plan
 //===----------------------------------------------------------------------===//
 

@@ -38,6 +38,8 @@ fb::Kernel fbKernel(dsk::Kernel k) {
     case dsk::Kernel::moe_gate: return fb::Kernel_MoEGate;
     case dsk::Kernel::moe_experts: return fb::Kernel_MoEExperts;
     case dsk::Kernel::logits: return fb::Kernel_Logits;
+    case dsk::Kernel::add_rms_norm: return fb::Kernel_AddRmsNorm;
+    case dsk::Kernel::swiglu_linear: return fb::Kernel_SwiGLULinear;
   }
   return fb::Kernel_Embed;
 }
@@ -131,6 +133,7 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     auto shapeOf = [&](Value v) { return cast<MemRefType>(v.getType()).getShape(); };
     switch (launch.getKernel()) {
       case dsk::Kernel::rms_norm:
+      case dsk::Kernel::add_rms_norm:
         paramsType = fb::Params_NormParams;
         params = fb::CreateNormParams(fbb, f32(p, "eps")).Union();
         break;

@@ -52,7 +52,7 @@ ModelCost estimateCost(ModuleOp module) {
     return SymbolTable::lookupNearestSymbolFrom<WeightOp>(op, ref);
   };
   module.walk([&](Operation* op) {
-    if (op->getDialect() && op->getDialect()->getNamespace() == "ds" && !isa<WeightOp>(op))
+    if (op->getDialect() && op->getDialect()->getNamespace() == "ds" && !isa<WeightOp, ViewOp>(op))
       ++c.launches_per_step;
     if (auto l = dyn_cast<LinearOp>(op)) {
       WeightOp w = lookup(op, l.getWeightAttr());
@@ -62,6 +62,12 @@ ModelCost estimateCost(ModuleOp module) {
       WeightOp w = lookup(op, l.getWeightAttr());
       c.decode_bytes_per_token += bytesOf(w);
       c.flops_per_token += 2 * elems(w);
+    } else if (auto s = dyn_cast<SwiGLULinearOp>(op)) {
+      for (FlatSymbolRefAttr ref : {s.getGateAttr(), s.getUpAttr()}) {
+        WeightOp w = lookup(op, ref);
+        c.decode_bytes_per_token += bytesOf(w);
+        c.flops_per_token += 2 * elems(w);
+      }
     } else if (auto e = dyn_cast<EmbedOp>(op)) {
       WeightOp w = lookup(op, e.getWeightAttr());
       c.decode_bytes_per_token += bytesOf(w) / w.getTensorType().getDimSize(0);

@@ -173,6 +173,31 @@ LogicalResult LinearOp::verifySymbolUses(SymbolTableCollection& tables) {
   return success();
 }
 
+LogicalResult AddRMSNormOp::verify() {
+  if (getEps().convertToFloat() < 0.0f) return emitOpError() << "eps must be non-negative";
+  return success();
+}
+
+LogicalResult AddRMSNormOp::verifySymbolUses(SymbolTableCollection& tables) {
+  RankedTensorType t = getLhs().getType();
+  return expectWeight(*this, tables, getWeightAttr(), "weight", {t.getDimSize(t.getRank() - 1)});
+}
+
+LogicalResult SwiGLULinearOp::verify() {
+  if (failed(expectRank(*this, "input", getInput().getType(), 2)) ||
+      failed(expectRank(*this, "result", getType(), 2)))
+    return failure();
+  return expectSameTokens(*this, {{"input", getInput()}, {"result", getResult()}});
+}
+
+LogicalResult SwiGLULinearOp::verifySymbolUses(SymbolTableCollection& tables) {
+  int64_t in = getInput().getType().getDimSize(1), out = getType().getDimSize(1);
+  if (failed(expectWeight(*this, tables, getGateAttr(), "gate", {out, in})) ||
+      failed(expectWeight(*this, tables, getUpAttr(), "up", {out, in})))
+    return failure();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Shape ops
 //===----------------------------------------------------------------------===//

@@ -106,6 +106,32 @@ def DS_SwiGLUOp : DS_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
   let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
 }
 
+def DS_AddRMSNormOp : DS_WeightUserOp<"add_rms_norm", [Pure,
+    AllTypesMatch<["lhs", "rhs", "sum", "result"]>]> {
+  let summary = "fused residual add + RMSNorm: sum = lhs + rhs, result = rms_norm(sum)";
+  let description = [{
+    What `ds-fusion-add-rms-norm` makes of `ds.add` feeding `ds.rms_norm`:
+    one pass over the rows yields both the new residual stream and its norm.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$lhs, DS_Activation:$rhs,
+                       F32Attr:$eps);
+  let results = (outs DS_Activation:$sum, DS_Activation:$result);
+  let assemblyFormat = "$weight `(` $lhs `,` $rhs `)` attr-dict `:` type($lhs)";
+  let hasVerifier = 1;
+}
+
+def DS_SwiGLULinearOp : DS_WeightUserOp<"swiglu_linear", [Pure]> {
+  let summary = "fused gate/up projections with SwiGLU: silu(x Wg^T) * (x Wu^T)";
+  let description = [{
+    What `ds-fusion-swiglu-linear` makes of two bias-free `ds.linear` ops on
+    the same input feeding `ds.swiglu`. Both weights are [N, K].
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, DS_Activation:$input);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$gate `,` $up `(` $input `)` attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def DS_ViewOp : DS_Op<"view", [Pure]> {
   let summary = "reshape that keeps the token dimension, e.g. [T, H*D] <-> [T, H, D]";
   let arguments = (ins DS_Activation:$input);

@@ -31,6 +31,8 @@ std::optional<dsk::Kernel> kernelFor(Operation* op) {
       .Case<MoEGateOp>([](auto) { return dsk::Kernel::moe_gate; })
       .Case<MoEExpertsOp>([](auto) { return dsk::Kernel::moe_experts; })
       .Case<LogitsOp>([](auto) { return dsk::Kernel::logits; })
+      .Case<AddRMSNormOp>([](auto) { return dsk::Kernel::add_rms_norm; })
+      .Case<SwiGLULinearOp>([](auto) { return dsk::Kernel::swiglu_linear; })
       .Default([](Operation*) { return std::nullopt; });
 }
 
@@ -39,6 +41,7 @@ SmallVector<StringRef> weightAttrNames(Operation* op) {
   return llvm::TypeSwitch<Operation*, SmallVector<StringRef>>(op)
       .Case<LinearOp>([](auto) { return SmallVector<StringRef>{"weight", "bias"}; })
       .Case<MLAAttentionOp>([](auto) { return SmallVector<StringRef>{"kv_b"}; })
+      .Case<SwiGLULinearOp>([](auto) { return SmallVector<StringRef>{"gate", "up"}; })
       .Case<MoEGateOp>([](auto) { return SmallVector<StringRef>{"weight", "correction_bias"}; })
       .Case<MoEExpertsOp>([](auto) {
         return SmallVector<StringRef>{"gate", "up", "down", "shared_gate", "shared_up", "shared_down"};

@@ -25,13 +25,14 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class Emit { DS, Plan, Artifact };
+enum class Emit { DS, Graph, Plan, Artifact };
 
 cl::opt<std::string> inputDir(cl::Positional, cl::desc("<hugging-face-model-dir>"), cl::Required);
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout with --emit=ds|plan)"),
                                 cl::value_desc("file"), cl::init(""));
 cl::opt<Emit> emit("emit", cl::desc("Stage to write"), cl::init(Emit::Artifact),
                    cl::values(clEnumValN(Emit::DS, "ds", "the imported ds graph (MLIR)"),
+                              clEnumValN(Emit::Graph, "graph", "the ds graph after fusion"),
                               clEnumValN(Emit::Plan, "plan", "the kernel plan (dsk MLIR)"),
                               clEnumValN(Emit::Artifact, "artifact", "the .dsa artifact")));
 cl::opt<std::string> target("target", cl::desc("Target: host"), cl::init("host"));
@@ -43,6 +44,8 @@ cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(fa
 // `--stats` (weights, KV, activation memory, launches, cost-model predictions) is taken out of
 // argv before LLVM parses it: LLVM registers its own -stats for pass statistics.
 bool stats = false;
+cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu)"),
+                   cl::init(true));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true));
 cl::opt<int64_t> statsContext("stats-context", cl::desc("Context length for --stats predictions"),
@@ -106,7 +109,9 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
      << config.hidden_size << ", vocab " << config.vocab_size << "\n";
   os << "weights         " << mib(cost.weight_bytes) << " (rank 0 of 1)\n";
   os << "kv cache        " << kvPerToken << " bytes per token (f32)\n";
-  os << "launches        " << launches << " per step\n";
+  os << "launches        " << launches << " per step (" << cost.launches_per_step
+     << " before fusion, " << llvm::format("%.1f", 100.0 * (1.0 - double(launches) / cost.launches_per_step))
+     << "% fewer)\n";
   int64_t T = maxStepTokens;
   if (unplanned > 0) {
     double before = double(unplanned) * T + double(unplannedRows) * T;
@@ -169,6 +174,13 @@ int main(int argc, char** argv) {
 
   mlir::ds::ModelCost cost = mlir::ds::estimateCost(module->get());
   mlir::PassManager pm(&context);
+  if (fuse) {
+    mlir::PassManager graph(&context);
+    graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseAddRMSNormPass());
+    graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseSwiGLULinearPass());
+    if (mlir::failed(graph.run(module->get()))) return fail("graph passes failed");
+  }
+  if (emit == Emit::Graph) return printModule(module->get());
   pm.addPass(mlir::ds::createConvertDsToKernelsPass());
   if (planMemory) pm.addPass(mlir::ds::createPlanMemoryPass());
   if (mlir::failed(pm.run(module->get()))) return fail("lowering to the kernel plan failed");

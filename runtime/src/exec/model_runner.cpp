@@ -2,6 +2,7 @@
 #include "exec/model_runner.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -294,6 +295,35 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
         cpu::linear(scratch_a.data(), T, w(5).views[0], nullptr, scratch_c.data());
         cpu::add(y, scratch_c.data(), T * hidden, y);
       }
+      return Status::ok();
+    }
+    case fbs::Kernel_AddRmsNorm: {
+      // One pass per row: the new residual stream and its norm.
+      int64_t h = w(0).views[0].cols;
+      int64_t rows = T * row_elems[in(0)] / h;
+      const float *a = f(in(0)), *c = f(in(1)), *wt = w(0).f32.data();
+      float *sum = f(out(0)), *y = f(out(1));
+      float eps = l.params_as_NormParams()->eps();
+      for (int64_t r = 0; r < rows; ++r) {
+        const float *ar = a + r * h, *cr = c + r * h;
+        float* sr = sum + r * h;
+        float ss = 0.0f;
+        for (int64_t i = 0; i < h; ++i) {
+          sr[i] = ar[i] + cr[i];
+          ss += sr[i] * sr[i];
+        }
+        float inv = 1.0f / std::sqrt(ss / static_cast<float>(h) + eps);
+        float* yr = y + r * h;
+        for (int64_t i = 0; i < h; ++i) yr[i] = wt[i] * (sr[i] * inv);
+      }
+      return Status::ok();
+    }
+    case fbs::Kernel_SwiGLULinear: {
+      int64_t n = w(0).views[0].rows;
+      scratch_a.resize(T * n);
+      cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
+      cpu::linear(f(in(0)), T, w(1).views[0], nullptr, f(out(0)));
+      cpu::swiglu(scratch_a.data(), f(out(0)), T * n, f(out(0)));
       return Status::ok();
     }
     case fbs::Kernel_Logits: {
