@@ -73,6 +73,7 @@ struct Stmt {
   std::vector<std::pair<ExprPtr, Body>> branches;  // If
   std::vector<std::string> names;                  // For targets, Macro parameters, With names
   std::vector<ExprPtr> defaults;                   // Macro parameter defaults (null = required), With values
+  bool uses_loop = false;                          // For: the body mentions `loop` (else it is not built)
   Body body;
   Body else_body;
 };

@@ -266,31 +266,36 @@ Evaluator::Flow Evaluator::execFor(const Stmt& s, Scope& scope) {
     limits_.loopIteration();
     Scope iter{{}, &scope};
     bind(iter, items[i]);
-    auto loop = std::make_shared<Dict>();
-    int64_t idx = static_cast<int64_t>(i), len = static_cast<int64_t>(n);
-    loop->set("index", Value(idx + 1));
-    loop->set("index0", Value(idx));
-    loop->set("revindex", Value(len - idx));
-    loop->set("revindex0", Value(len - idx - 1));
-    loop->set("first", Value(i == 0));
-    loop->set("last", Value(i + 1 == n));
-    loop->set("length", Value(len));
-    loop->set("depth", Value(1));
-    loop->set("depth0", Value(0));
-    loop->set("previtem", i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
-    loop->set("nextitem", i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
-    auto cycle = std::make_shared<Callable>();
-    cycle->name = "loop.cycle";
-    cycle->call = [i](const Args& args) {
-      if (args.pos.empty()) fail("no items for cycling given");
-      return args.pos[i % args.pos.size()];
-    };
-    loop->set("cycle", Value::callable(std::move(cycle)));
-    iter.vars["loop"] = Value::dict(std::move(loop));
+    if (s.uses_loop) iter.vars["loop"] = loopObject(items, i);
     if (execBody(s.body, iter) == Flow::Break) break;
   }
   if (n == 0) return execBody(s.else_body, scope);
   return Flow::Normal;
+}
+
+Value Evaluator::loopObject(const List& items, size_t i) {
+  const size_t n = items.size();
+  auto loop = std::make_shared<Dict>();
+  int64_t idx = static_cast<int64_t>(i), len = static_cast<int64_t>(n);
+  loop->set("index", Value(idx + 1));
+  loop->set("index0", Value(idx));
+  loop->set("revindex", Value(len - idx));
+  loop->set("revindex0", Value(len - idx - 1));
+  loop->set("first", Value(i == 0));
+  loop->set("last", Value(i + 1 == n));
+  loop->set("length", Value(len));
+  loop->set("depth", Value(1));
+  loop->set("depth0", Value(0));
+  loop->set("previtem", i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
+  loop->set("nextitem", i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
+  auto cycle = std::make_shared<Callable>();
+  cycle->name = "loop.cycle";
+  cycle->call = [i](const Args& args) {
+    if (args.pos.empty()) fail("no items for cycling given");
+    return args.pos[i % args.pos.size()];
+  };
+  loop->set("cycle", Value::callable(std::move(cycle)));
+  return Value::dict(std::move(loop));
 }
 
 void Evaluator::assign(const Expr& target, const Value& v, Scope& scope) {

@@ -31,6 +31,7 @@ class Evaluator {
   Flow execBody(const Body& body, Scope& scope);
   Flow exec(const Stmt& s, Scope& scope);
   Flow execFor(const Stmt& s, Scope& scope);
+  Value loopObject(const List& items, size_t i);
   void execSet(const Stmt& s, Scope& scope);
   void defineMacro(const Stmt& s, Scope& scope);
   Value callMacro(const Stmt& s, const Args& args);

@@ -196,7 +196,9 @@ class Parser {
     expectBlockEnd();
     SoftScope hard_body(&soft_, false);
     ++loop_depth_;
+    int loop_refs = loop_name_refs_;
     std::string end = parseBody(&s->body, {"endfor", "else"}, &tag);
+    s->uses_loop = loop_name_refs_ != loop_refs;
     --loop_depth_;
     expectBlockEnd();
     if (end == "else") {
@@ -483,6 +485,7 @@ class Parser {
         if (t.value == "true" || t.value == "True") return literal(Value(true), t);
         if (t.value == "false" || t.value == "False") return literal(Value(false), t);
         if (t.value == "none" || t.value == "None") return literal(Value::none(), t);
+        if (t.value == "loop") ++loop_name_refs_;
         auto e = node(ExprKind::Name, t);
         e->name = t.value;
         return finish(std::move(e));
@@ -687,6 +690,7 @@ class Parser {
   int expr_depth_ = 0;
   int loop_depth_ = 0;
   bool soft_ = false;
+  int loop_name_refs_ = 0;
   std::unordered_map<const Expr*, int> heights_;
 };
 
