@@ -112,9 +112,11 @@ class Lexer {
     out_.push_back(std::move(t));
   }
 
-  // Skips a block end ("+%}", "-%}\s*", "%}\n?") at p; returns the position after it or npos.
-  size_t matchBlockEnd(size_t p, bool trim_newline = true) {
-    if (src_.compare(p, 3, "+%}") == 0) return p + 3;
+  // Skips a block end at p and returns the position after it (npos if none). `raw_begin` follows
+  // jinja2's raw_begin rule ("-%}\s*" or "%}", no trim_blocks newline, no "+%}"); otherwise the
+  // block_end rule ("+%}", "-%}\s*", "%}\n?").
+  size_t matchBlockEnd(size_t p, bool raw_begin = false) {
+    if (src_.compare(p, 3, "+%}") == 0) return raw_begin ? std::string::npos : p + 3;
     if (src_.compare(p, 3, "-%}") == 0) {
       p += 3;
       while (p < src_.size() && isWs(src_[p])) ++p;
@@ -122,24 +124,20 @@ class Lexer {
     }
     if (src_.compare(p, 2, "%}") == 0) {
       p += 2;
-      if (trim_newline && p < src_.size() && src_[p] == '\n') ++p;
+      if (!raw_begin && p < src_.size() && src_[p] == '\n') ++p;
       return p;
     }
     return std::string::npos;
   }
 
-  // Matches "\s*<word>\s*" followed by a block end at p (for raw/endraw); sets *end after it.
-  bool matchRaw(size_t p, const char* word, size_t* end) {
+  // Matches "\s*<word>\s*" and a block end at p (for raw/endraw); sets *end after it.
+  bool matchRaw(size_t p, const std::string& word, size_t* end) {
     while (p < src_.size() && isWs(src_[p])) ++p;
-    size_t n = std::char_traits<char>::length(word);
-    if (src_.compare(p, n, word) != 0) return false;
-    p += n;
+    if (src_.compare(p, word.size(), word) != 0) return false;
+    p += word.size();
     if (p < src_.size() && isNameChar(src_[p])) return false;
     while (p < src_.size() && isWs(src_[p])) ++p;
-    // jinja2's raw_begin accepts "-%}\s*" or "%}" (no trim_blocks newline); endraw takes all three forms.
-    size_t e = std::string(word) == "raw" ? (src_.compare(p, 2, "%}") == 0 ? p + 2 : matchBlockEnd(p))
-                                          : matchBlockEnd(p);
-    if (src_.compare(p, 3, "+%}") == 0 && std::string(word) == "raw") return false;
+    size_t e = matchBlockEnd(p, word == "raw");
     if (e == std::string::npos) return false;
     *end = e;
     return true;
