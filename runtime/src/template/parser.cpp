@@ -119,6 +119,14 @@ class Parser {
         --block_depth_;
         return tag.value;
       }
+      static const char* kStructural[] = {"elif", "else", "endif", "endfor", "endset", "endmacro",
+                                          "endfilter", "endwith", "endgeneration", "endraw"};
+      for (const char* k : kStructural) {
+        if (tag.value != k) continue;
+        if (!opener) error(tag, "unexpected '" + tag.value + "': no block is open");
+        error(tag, "unexpected '" + tag.value + "': the innermost open block is '" + opener_name + "' from line " +
+                       std::to_string(opener->line) + ", which needs 'end" + opener_name + "'");
+      }
       out->push_back(parseStatement());
     }
   }
