@@ -34,6 +34,31 @@ def DropUnusedWeightsPass : Pass<"ds-graph-drop-unused-weights", "::mlir::Module
 }
 
 //===----------------------------------------------------------------------===//
+// quant/: weight quantization
+//===----------------------------------------------------------------------===//
+
+def QuantizeWeightsPass : Pass<"ds-quant-weights", "::mlir::ModuleOp"> {
+  let summary = "Marks the GEMM weights to quantize with a scheme";
+  let description = [{
+    Sets `quant = "<scheme>"` on every f32/f16/bf16 weight read as a GEMM
+    matrix: ds.linear, ds.swiglu_linear, and the routed and shared experts of
+    ds.moe_experts. Embeddings, the output projection, norms, the MoE router,
+    MLA's kv_b (read inside the attention kernel) and DeepSeek's native FP8
+    block-scaled weights keep their storage. The artifact builder then
+    quantizes the marked weights while streaming them.
+
+    Before: `ds.weight @w : tensor<16x8xf32> {name = "w"}` used by a ds.linear.
+    After (scheme=int8): `ds.weight @w : tensor<16x8xf32> {name = "w", quant = "int8"}`.
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", /*default=*/"\"int8\"",
+           "int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym">
+  ];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numQuantized", "num-quantized", "Number of weights marked">];
+}
+
+//===----------------------------------------------------------------------===//
 // fusion/: fewer launches, fewer buffers (target independent)
 //===----------------------------------------------------------------------===//
 

@@ -11,6 +11,7 @@
 #include "artifact/artifact_writer.h"
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
+#include "compiler/artifact/WeightQuantizer.h"
 #include "dialects/ds/DsDialect.h"
 #include "model/checkpoint.h"
 #include "model/dtype.h"
@@ -33,6 +34,7 @@ size_t fbDTypeSize(fb::DType t) {
     case fb::DType_F32: case fb::DType_I32: return 4;
     case fb::DType_F16: case fb::DType_BF16: return 2;
     case fb::DType_F8_E4M3: case fb::DType_I8: return 1;
+    case fb::DType_I4: return 1;  // not per element: see storedBytes
   }
   return 1;
 }
@@ -43,7 +45,15 @@ struct WeightPlan {
   std::vector<const ::ds::TensorView*> parts;
   fb::DType stored;
   uint64_t numel = 0;
+  std::optional<QuantEncoding> quant;
 };
+
+// Rows x cols of one expert (a vector is 1 x n).
+std::pair<int64_t, int64_t> matrixShape(WeightOp op) {
+  auto shape = op.getTensorType().getShape();
+  if (shape.size() == 1) return {1, shape[0]};
+  return {shape[shape.size() - 2], shape.back()};
+}
 
 // Converts elements [begin, begin + count) of the concatenated parts into `dst`.
 ::ds::Status fillElements(const WeightPlan& w, uint64_t begin, uint64_t count, uint8_t* dst,
@@ -172,6 +182,12 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     // Block scales stay f32: they are part of the FP8 encoding, not a weight to convert.
     bool isScale = llvm::StringRef(name).ends_with("_scale_inv");
     w.stored = isFloat && !isScale ? floatStorage : *declared;
+    if (std::optional<llvm::StringRef> q = op.getQuant()) {
+      w.quant = parseQuantScheme(q->str());
+      if (!w.quant)
+        return llvm::createStringError("weight @%s: unknown quantization '%s'",
+                                       op.getSymName().str().c_str(), q->str().c_str());
+    }
     tensorIndex[op.getSymName()] = static_cast<int>(plans.size());
     total += w.numel * fbDTypeSize(w.stored);
     plans.push_back(std::move(w));
@@ -183,7 +199,69 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   Progress progress(options.progress, total);
   std::vector<uint32_t> segmentOf;
   std::vector<float> scratch;
-  for (const WeightPlan& w : plans) {
+  // Quantized weights: their codes replace the weight's segment; scales and zero points become
+  // extra tensors appended after the declared ones.
+  struct QuantOut {
+    fb::QuantKind kind = fb::QuantKind_None;
+    fb::DType dtype = fb::DType_F32;
+    int64_t group_size = 0;
+    uint64_t nbytes = 0;
+    int scale = -1, zero = -1;
+  };
+  std::vector<QuantOut> quantOut(plans.size());
+  struct ExtraTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    uint32_t segment;
+    uint64_t nbytes;
+  };
+  std::vector<ExtraTensor> extras;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    WeightPlan& w = plans[i];
+    if (!w.quant) continue;
+    std::vector<float> f32(w.numel);
+    WeightPlan asF32 = w;
+    asF32.stored = fb::DType_F32;
+    ::ds::Status st = fillElements(asF32, 0, w.numel, reinterpret_cast<uint8_t*>(f32.data()), scratch);
+    if (!st.isOk()) return llvm::createStringError(st.message());
+    auto [rows, cols] = matrixShape(w.op);
+    int64_t experts = w.op.getExperts().value_or(1);
+    QuantizedWeight q;
+    if (!quantizeWeight(*w.quant, f32.data(), experts, rows, cols, &q))
+      return llvm::createStringError("quantizing @%s failed", w.op.getSymName().str().c_str());
+    progress.advance(w.numel * fbDTypeSize(w.stored));
+    auto seg = writer->addSegmentFromMemory(q.codes.data(), q.codes.size());
+    if (!seg.isOk()) return llvm::createStringError(seg.status().message());
+    segmentOf.push_back(*seg);
+    QuantOut& o = quantOut[i];
+    o.kind = w.quant->kind;
+    o.dtype = w.quant->dtype;
+    o.group_size = w.quant->group_size;
+    o.nbytes = q.codes.size();
+    int64_t groups = static_cast<int64_t>(q.scales.size()) / (experts * rows);
+    std::vector<int64_t> scaleShape{experts * rows, groups};
+    auto addExtra = [&](const std::string& suffix, const std::vector<float>& v) -> llvm::Expected<int> {
+      auto s = writer->addSegmentFromMemory(v.data(), v.size() * sizeof(float));
+      if (!s.isOk()) return llvm::createStringError(s.status().message());
+      extras.push_back({w.op.getSymName().str() + suffix, scaleShape, *s, v.size() * sizeof(float)});
+      return static_cast<int>(plans.size() + extras.size() - 1);
+    };
+    auto sc = addExtra(".qscale", q.scales);
+    if (!sc) return sc.takeError();
+    o.scale = *sc;
+    if (!q.zeros.empty()) {
+      auto z = addExtra(".qzero", q.zeros);
+      if (!z) return z.takeError();
+      o.zero = *z;
+    }
+  }
+  size_t nextQuantized = 0;
+  std::vector<uint32_t> ordered(plans.size());
+  for (size_t i = 0; i < plans.size(); ++i)
+    if (plans[i].quant) ordered[i] = segmentOf[nextQuantized++];
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const WeightPlan& w = plans[i];
+    if (w.quant) continue;
     size_t esize = fbDTypeSize(w.stored);
     auto seg = writer->addSegment(w.numel * esize, [&](uint8_t* dst, uint64_t offset, uint64_t size) {
       ::ds::Status st = fillElements(w, offset / esize, size / esize, dst, scratch);
@@ -191,8 +269,9 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       return st;
     });
     if (!seg.isOk()) return llvm::createStringError(seg.status().message());
-    segmentOf.push_back(*seg);
+    ordered[i] = *seg;
   }
+  segmentOf = std::move(ordered);
 
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
@@ -209,17 +288,31 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     } else if (!llvm::StringRef(w.op.getName()).ends_with("_scale_inv")) {
       params += w.numel;
     }
+    const QuantOut& q = quantOut[i];
+    bool quantized = q.kind != fb::QuantKind_None;
     tensors.push_back(fb::CreateTensorDirect(
-        fbb, w.op.getSymName().str().c_str(), w.op.getName().str().c_str(), w.stored, &dims,
-        segmentOf[i], w.numel * fbDTypeSize(w.stored), scale, block.empty() ? nullptr : &block,
-        w.op.getExperts().value_or(0), 0));
+        fbb, w.op.getSymName().str().c_str(), w.op.getName().str().c_str(),
+        quantized ? q.dtype : w.stored, &dims, segmentOf[i],
+        quantized ? q.nbytes : w.numel * fbDTypeSize(w.stored), scale,
+        block.empty() ? nullptr : &block, w.op.getExperts().value_or(0), 0, q.kind, q.group_size,
+        q.scale, q.zero));
   }
+  for (const ExtraTensor& x : extras)
+    tensors.push_back(fb::CreateTensorDirect(fbb, x.name.c_str(), x.name.c_str(), fb::DType_F32,
+                                             &x.shape, x.segment, x.nbytes));
   std::vector<flatbuffers::Offset<fb::Segment>> segments;
   for (const auto& s : writer->segments())
     segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));
 
   size_t launchCount = 0;
-  auto plan = buildPlan(fbb, module, tensorIndex, options.kv_block_size, &launchCount);
+  fb::DType kvDType;
+  if (options.kv_cache_dtype == "f32") kvDType = fb::DType_F32;
+  else if (options.kv_cache_dtype == "int8") kvDType = fb::DType_I8;
+  else if (options.kv_cache_dtype == "fp8") kvDType = fb::DType_F8_E4M3;
+  else
+    return llvm::createStringError("unsupported --kv-cache '%s' (f32, int8, fp8)",
+                                   options.kv_cache_dtype.c_str());
+  auto plan = buildPlan(fbb, module, tensorIndex, options.kv_block_size, kvDType, &launchCount);
   if (!plan) return plan.takeError();
 
   std::vector<int32_t> eos(config.eos_token_ids.begin(), config.eos_token_ids.end());

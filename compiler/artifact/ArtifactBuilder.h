@@ -21,6 +21,7 @@ struct ArtifactOptions {
   // scales are stored as they come.
   std::string weight_dtype = "f32";
   int64_t kv_block_size = 16;
+  std::string kv_cache_dtype = "f32";  // f32, int8, fp8 (per-token, per-head scales)
   bool progress = false;      // draw a progress bar on stderr
 };
 

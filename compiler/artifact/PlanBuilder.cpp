@@ -69,6 +69,7 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
                                                         ModuleOp module,
                                                         const llvm::StringMap<int>& tensorIndex,
                                                         int64_t kvBlockSize,
+                                                        fb::DType kvDType,
                                                         size_t* launchCount) {
   auto step = module.lookupSymbol<func::FuncOp>("step");
   if (!step) return llvm::createStringError("module has no func @step (run ds-convert-to-kernels)");
@@ -208,7 +209,7 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   auto kv = fb::CreateKVCacheSpec(fbb, kvKind, layers, kvBlockSize, kvHeads, headDim, vDim, rank,
-                                  ropeDim, fb::DType_F32);
+                                  ropeDim, kvDType);
   *launchCount = launches.size();
   auto arena = [&](StringRef name) -> int64_t {
     auto a = step->getAttrOfType<IntegerAttr>(name);

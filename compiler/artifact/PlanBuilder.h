@@ -13,7 +13,8 @@ namespace mlir::ds {
 // `tensorIndex` maps a ds.weight symbol to its index in Artifact.tensors.
 llvm::Expected<flatbuffers::Offset<::ds::fb::Plan>> buildPlan(
     flatbuffers::FlatBufferBuilder& fbb, ModuleOp module,
-    const llvm::StringMap<int>& tensorIndex, int64_t kvBlockSize, size_t* launchCount);
+    const llvm::StringMap<int>& tensorIndex, int64_t kvBlockSize, ::ds::fb::DType kvDType,
+    size_t* launchCount);
 
 // Storage type of an MLIR element type in the artifact.
 llvm::Expected<::ds::fb::DType> fbDType(Type type);

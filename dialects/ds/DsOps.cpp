@@ -110,6 +110,18 @@ LogicalResult WeightOp::verify() {
   } else if (hasPlaceholder) {
     return emitOpError() << "name '" << getName() << "' has {e} but no experts attribute";
   }
+  if (std::optional<StringRef> q = getQuant()) {
+    static const char* kSchemes[] = {"int8", "fp8", "int4_g64", "int4_g128", "int4_g64_asym",
+                                     "int4_g128_asym"};
+    if (llvm::find(kSchemes, *q) == std::end(kSchemes))
+      return emitOpError() << "unknown quantization '" << *q
+                           << "' (int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym)";
+    Type e = type.getElementType();
+    if (!(e.isF32() || e.isF16() || e.isBF16()))
+      return emitOpError() << "only f32/f16/bf16 weights can be quantized, got " << e;
+    if (type.getRank() != 2 && !(type.getRank() == 3 && getExperts()))
+      return emitOpError() << "only matrices (or stacked expert matrices) can be quantized";
+  }
   if (getScale().has_value() != getBlock().has_value())
     return emitOpError() << "block-scaled weights need both 'scale' and 'block'";
   if (std::optional<ArrayRef<int64_t>> block = getBlock()) {

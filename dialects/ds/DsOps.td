@@ -37,6 +37,12 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     ds.weight @q_proj : tensor<128x64xbf16> {name = "model.layers.0.self_attn.q_proj.weight", file = "model.safetensors"}
     ds.weight @w : tensor<256x128xf8E4M3FN> {name = "w", scale = @w_scale, block = array<i64: 128, 128>}
     ```
+
+    `quant` asks ds-compile to quantize the weight while streaming it into the
+    artifact: "int8" (per output channel), "fp8" (E4M3 per output channel),
+    "int4_g64", "int4_g128" (symmetric groups along the input dimension) or
+    "int4_g64_asym", "int4_g128_asym" (with zero points). The IR keeps the
+    checkpoint type; the artifact records the encoding.
   }];
   let arguments = (ins
     SymbolNameAttr:$sym_name,
@@ -45,7 +51,8 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     OptionalAttr<StrAttr>:$file,
     OptionalAttr<I64Attr>:$experts,
     OptionalAttr<FlatSymbolRefAttr>:$scale,
-    OptionalAttr<DenseI64ArrayAttr>:$block
+    OptionalAttr<DenseI64ArrayAttr>:$block,
+    OptionalAttr<StrAttr>:$quant
   );
   let assemblyFormat = "$sym_name `:` $type attr-dict";
   let hasVerifier = 1;

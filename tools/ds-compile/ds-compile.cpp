@@ -1,5 +1,6 @@
 // ds-compile: Hugging Face model folder -> ds graph -> kernel plan -> .dsa artifact.
 #include <chrono>
+#include <map>
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -44,6 +45,12 @@ cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(fa
 // `--stats` (weights, KV, activation memory, launches, cost-model predictions) is taken out of
 // argv before LLVM parses it: LLVM registers its own -stats for pass statistics.
 bool stats = false;
+cl::opt<std::string> quant("quant",
+                           cl::desc("Quantize GEMM weights: none, w8, w4g64, w4g128, w4g64a, "
+                                    "w4g128a (asymmetric), fp8"),
+                           cl::init("none"));
+cl::opt<std::string> kvCache("kv-cache", cl::desc("KV cache storage: f32, int8, fp8"),
+                             cl::init("f32"));
 cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu)"),
                    cl::init(true));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
@@ -180,6 +187,19 @@ int main(int argc, char** argv) {
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseSwiGLULinearPass());
     if (mlir::failed(graph.run(module->get()))) return fail("graph passes failed");
   }
+  if (quant != "none") {
+    static const std::map<std::string, std::string> kSchemes = {
+        {"w8", "int8"}, {"fp8", "fp8"}, {"w4g64", "int4_g64"}, {"w4g128", "int4_g128"},
+        {"w4g64a", "int4_g64_asym"}, {"w4g128a", "int4_g128_asym"}};
+    auto it = kSchemes.find(quant);
+    if (it == kSchemes.end())
+      return fail("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
+    mlir::PassManager q(&context);
+    mlir::ds::QuantizeWeightsPassOptions qo;
+    qo.scheme = it->second;
+    q.addPass(mlir::ds::createQuantizeWeightsPass(qo));
+    if (mlir::failed(q.run(module->get()))) return fail("weight quantization failed");
+  }
   if (emit == Emit::Graph) return printModule(module->get());
   pm.addPass(mlir::ds::createConvertDsToKernelsPass());
   if (planMemory) pm.addPass(mlir::ds::createPlanMemoryPass());
@@ -194,6 +214,7 @@ int main(int argc, char** argv) {
   options.target = target;
   options.weight_dtype = weightDtype;
   options.kv_block_size = kvBlockSize;
+  options.kv_cache_dtype = kvCache;
   options.progress = !quiet;
   auto stats = mlir::ds::writeArtifact(module->get(), *config, checkpoint.value(), options);
   if (!stats) return fail(llvm::toString(stats.takeError()));

@@ -11,8 +11,25 @@ size_t dtypeSize(fb::DType dtype) {
     case fb::DType_F8_E4M3: return 1;
     case fb::DType_I8: return 1;
     case fb::DType_I32: return 4;
+    case fb::DType_I4: return 1;  // two per byte, each row padded to a byte: see tensorBytes
   }
   return 0;
+}
+
+bool tensorBytes(const fb::Tensor& t, uint64_t* out) {
+  uint64_t elements = 0;
+  if (!shapeElements(t.shape(), &elements)) return false;
+  if (t.dtype() != fb::DType_I4) {
+    const uint64_t elem = dtypeSize(t.dtype());
+    if (elem == 0 || elements > UINT64_MAX / elem) return false;
+    *out = elements * elem;
+    return true;
+  }
+  if (!t.shape() || t.shape()->size() == 0) return false;
+  const uint64_t cols = static_cast<uint64_t>(t.shape()->Get(t.shape()->size() - 1));
+  const uint64_t rows = cols ? elements / cols : 0;
+  *out = rows * ((cols + 1) / 2);
+  return true;
 }
 
 bool shapeElements(const flatbuffers::Vector<int64_t>* shape, uint64_t* out) {

@@ -10,6 +10,8 @@ namespace ds::artifact {
 
 // Bytes per element; 0 for a value outside the enum (the metadata checks reject those).
 size_t dtypeSize(fb::DType dtype);
+// Bytes a tensor's data takes: shape x dtype size, except I4 (two codes per byte, rows padded).
+bool tensorBytes(const fb::Tensor& t, uint64_t* out);
 
 // Elements of a tensor's shape; false if a dim is negative or the product overflows.
 bool shapeElements(const flatbuffers::Vector<int64_t>* shape, uint64_t* out);

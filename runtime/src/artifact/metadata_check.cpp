@@ -36,14 +36,16 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
       return bad(file, where + " refers to segment " + std::to_string(t->segment()) + " of " +
                            std::to_string(num_segments));
     }
-    uint64_t elements = 0;
-    if (!shapeElements(t->shape(), &elements) || elements > UINT64_MAX / elem) {
-      return bad(file, where + " has an invalid shape");
-    }
-    if (elements * elem != t->nbytes()) {
+    uint64_t expected = 0;
+    if (!tensorBytes(*t, &expected)) return bad(file, where + " has an invalid shape");
+    if (expected != t->nbytes()) {
       return bad(file, where + " nbytes " + std::to_string(t->nbytes()) + " != shape x dtype " +
-                           std::to_string(elements * elem));
+                           std::to_string(expected));
     }
+    for (int ref : {t->qscale(), t->qzero()})
+      if (ref >= static_cast<int>(num_tensors))
+        return bad(file, where + " names quantization tensor " + std::to_string(ref) + " of " +
+                             std::to_string(num_tensors));
     const uint64_t seg_size = meta.segments()->Get(t->segment())->size();
     if (t->nbytes() > seg_size) {
       return bad(file, where + " nbytes " + std::to_string(t->nbytes()) + " exceeds segment " +

@@ -16,14 +16,6 @@ namespace fbs = ::ds::fb;
 
 namespace {
 
-size_t dtypeBytes(fbs::DType t) {
-  switch (t) {
-    case fbs::DType_F32: case fbs::DType_I32: return 4;
-    case fbs::DType_F16: case fbs::DType_BF16: return 2;
-    default: return 1;
-  }
-}
-
 std::string kernelName(fbs::Kernel k) { return fbs::EnumNameKernel(k); }
 
 }  // namespace
@@ -43,8 +35,9 @@ struct ModelRunner::Impl {
   // KV cache: per layer.
   fbs::KVKind kv_kind = fbs::KVKind_None;
   int64_t num_blocks = 0, block_size = 0;
-  // Uninitialized on purpose: pages of a large budget are only touched when blocks are used.
-  std::vector<std::unique_ptr<float[]>> k_cache, v_cache, latent_cache;
+  // One buffer per layer, uninitialized on purpose: pages of a large budget are only touched
+  // when blocks are used. The kernels carve K/V (or the latent) and scales out of it.
+  std::vector<std::unique_ptr<uint64_t[]>> kv_layers;
   cpu::PagedKV gqa;           // geometry (pointers set per layer)
   cpu::PagedLatentKV mla;
   // Activation buffers (f32 or i32, 4 bytes each), grown to the largest step seen. Planned
@@ -78,6 +71,8 @@ Status ModelRunner::Impl::initWeights() {
       case fbs::DType_F16: v.type = cpu::WeightType::F16; break;
       case fbs::DType_BF16: v.type = cpu::WeightType::BF16; break;
       case fbs::DType_F8_E4M3: v.type = cpu::WeightType::F8E4M3; break;
+      case fbs::DType_I8: v.type = cpu::WeightType::I8; break;
+      case fbs::DType_I4: v.type = cpu::WeightType::I4; break;
       default:
         return unsupported(artifact->path() + ": tensor '" + t->name()->str() + "' has dtype " +
                            fbs::EnumNameDType(t->dtype()) + ", which the host kernels do not read");
@@ -86,7 +81,39 @@ Status ModelRunner::Impl::initWeights() {
     if (t->experts() > 0) shape.erase(shape.begin());
     v.rows = shape.size() == 1 ? 1 : shape[0];
     v.cols = shape.back();
-    int64_t bytes_per_expert = v.rows * v.cols * static_cast<int64_t>(dtypeBytes(t->dtype()));
+    int64_t bytes_per_expert = v.rows * cpu::weightRowBytes(v.type, v.cols);
+    // Compile-time quantization: per-channel or per-group scales (and int4 zero points).
+    const float* qscale = nullptr;
+    const float* qzero = nullptr;
+    int64_t qscale_per_expert = 0;
+    if (t->quant() != fbs::QuantKind_None) {
+      if (t->qscale() < 0)
+        return dataLoss(artifact->path() + ": quantized tensor '" + t->name()->str() + "' has no scales");
+      if ((v.type == cpu::WeightType::I8) != (t->quant() == fbs::QuantKind_Int8PerChannel) ||
+          (v.type == cpu::WeightType::I4) != (t->quant() == fbs::QuantKind_Int4Group))
+        return dataLoss(artifact->path() + ": tensor '" + t->name()->str() + "' has dtype " +
+                        fbs::EnumNameDType(t->dtype()) + " but quantization " +
+                        fbs::EnumNameQuantKind(t->quant()));
+      qscale = reinterpret_cast<const float*>(artifact->tensorData(*tensors->Get(t->qscale())));
+      if (t->qzero() >= 0)
+        qzero = reinterpret_cast<const float*>(artifact->tensorData(*tensors->Get(t->qzero())));
+      int64_t groups = 1;
+      if (t->quant() == fbs::QuantKind_Int4Group) {
+        if (t->group_size() <= 0)
+          return dataLoss(artifact->path() + ": int4 tensor '" + t->name()->str() + "' has no group size");
+        v.group_size = t->group_size();
+        groups = (v.cols + v.group_size - 1) / v.group_size;
+      }
+      qscale_per_expert = v.rows * groups;
+      uint64_t have = tensors->Get(t->qscale())->nbytes() / sizeof(float);
+      if (have != static_cast<uint64_t>(qscale_per_expert * experts))
+        return dataLoss(artifact->path() + ": tensor '" + t->name()->str() + "' has " +
+                        std::to_string(have) + " scales, expected " +
+                        std::to_string(qscale_per_expert * experts));
+    } else if (v.type == cpu::WeightType::I8 || v.type == cpu::WeightType::I4) {
+      return dataLoss(artifact->path() + ": tensor '" + t->name()->str() + "' is " +
+                      fbs::EnumNameDType(t->dtype()) + " without quantization scales");
+    }
     const float* scale = nullptr;
     int64_t scale_per_expert = 0;
     if (t->scale() >= 0) {
@@ -101,6 +128,14 @@ Status ModelRunner::Impl::initWeights() {
       cpu::WeightView ev = v;
       ev.data = data + x * bytes_per_expert;
       if (scale) ev.block_scale = scale + x * scale_per_expert;
+      if (qscale) {
+        if (t->quant() == fbs::QuantKind_Int4Group) {
+          ev.group_scale = qscale + x * qscale_per_expert;
+          if (qzero) ev.group_zero = qzero + x * qscale_per_expert;
+        } else {
+          ev.channel_scale = qscale + x * qscale_per_expert;
+        }
+      }
       e.views.push_back(ev);
     }
     if (shape.size() == 1) {
@@ -124,16 +159,23 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
   block_size = kv->block_size();
   num_blocks = options.num_kv_blocks;
   if (num_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
-  for (int64_t l = 0; l < kv->num_layers(); ++l) {
-    if (kv_kind == fbs::KVKind_GQA) {
-      k_cache.emplace_back(new float[num_blocks * block_size * kv->kv_heads() * kv->head_dim()]);
-      v_cache.emplace_back(new float[num_blocks * block_size * kv->kv_heads() * kv->v_dim()]);
-    } else if (kv_kind == fbs::KVKind_MLA) {
-      latent_cache.emplace_back(new float[num_blocks * block_size * (kv->rank() + kv->rope_dim())]);
-    }
-  }
+  cpu::KVType kv_type = cpu::KVType::F32;
+  if (kv->dtype() == fbs::DType_I8) kv_type = cpu::KVType::I8;
+  else if (kv->dtype() == fbs::DType_F8_E4M3) kv_type = cpu::KVType::F8E4M3;
+  else if (kv->dtype() != fbs::DType_F32)
+    return unsupported(artifact->path() + ": KV cache dtype " + fbs::EnumNameDType(kv->dtype()) +
+                       " is not supported on the host");
   gqa = {nullptr, nullptr, num_blocks, block_size, kv->kv_heads(), kv->head_dim(), kv->v_dim()};
+  gqa.type = kv_type;
   mla = {nullptr, num_blocks, block_size, kv->rank(), kv->rope_dim()};
+  mla.type = kv_type;
+  int64_t layer_bytes = 0;
+  if (kv_kind == fbs::KVKind_GQA)
+    layer_bytes = num_blocks * cpu::kvBlockBytes(kv_type, block_size, kv->kv_heads(), kv->head_dim(), kv->v_dim());
+  else if (kv_kind == fbs::KVKind_MLA)
+    layer_bytes = num_blocks * cpu::mlaBlockBytes(kv_type, block_size, kv->rank(), kv->rope_dim());
+  for (int64_t l = 0; l < kv->num_layers() && layer_bytes > 0; ++l)
+    kv_layers.emplace_back(new uint64_t[(layer_bytes + 7) / 8]);
 
   storage.resize(plan->buffers()->size());
   base.resize(plan->buffers()->size());
@@ -244,8 +286,7 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
     case fbs::Kernel_Attention: {
       const fbs::AttentionParams* p = l.params_as_AttentionParams();
       cpu::PagedKV kv = gqa;
-      kv.k = k_cache[p->layer()].get();
-      kv.v = v_cache[p->layer()].get();
+      cpu::kvBindBuffer(kv, kv_layers[p->layer()].get());
       cpu::kvWrite(kv, batch, f(in(1)), f(in(2)));
       int64_t qHeads = plan->buffers()->Get(in(0))->cols()->Get(0);
       cpu::attention(kv, batch, f(in(0)), qHeads, p->scale(), p->sliding_window(), f(out(0)));
@@ -254,7 +295,7 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
     case fbs::Kernel_MlaAttention: {
       const fbs::MlaParams* p = l.params_as_MlaParams();
       cpu::PagedLatentKV kv = mla;
-      kv.data = latent_cache[p->layer()].get();
+      cpu::mlaBindBuffer(kv, kv_layers[p->layer()].get());
       cpu::mlaKvWrite(kv, batch, f(in(2)), f(in(3)));
       cpu::mlaAttention(kv, batch, f(in(0)), f(in(1)), w(0).views[0], p->heads(), p->nope_dim(),
                         p->v_dim(), p->scale(), f(out(0)));
@@ -403,10 +444,15 @@ StatusOr<uint64_t> ModelRunner::kvBytesPerBlock(const artifact::Artifact& artifa
   const fbs::Plan* plan = artifact.meta()->plan();
   if (!plan || !plan->kv_cache()) return dataLoss(artifact.path() + ": artifact has no KV cache spec");
   const fbs::KVCacheSpec* kv = plan->kv_cache();
-  uint64_t per_token = 0;
-  if (kv->kind() == fbs::KVKind_GQA) per_token = kv->kv_heads() * (kv->head_dim() + kv->v_dim());
-  if (kv->kind() == fbs::KVKind_MLA) per_token = kv->rank() + kv->rope_dim();
-  return per_token * sizeof(float) * kv->num_layers() * kv->block_size();
+  cpu::KVType type = kv->dtype() == fbs::DType_I8        ? cpu::KVType::I8
+                     : kv->dtype() == fbs::DType_F8_E4M3 ? cpu::KVType::F8E4M3
+                                                         : cpu::KVType::F32;
+  int64_t block = 0;
+  if (kv->kind() == fbs::KVKind_GQA)
+    block = cpu::kvBlockBytes(type, kv->block_size(), kv->kv_heads(), kv->head_dim(), kv->v_dim());
+  if (kv->kind() == fbs::KVKind_MLA)
+    block = cpu::mlaBlockBytes(type, kv->block_size(), kv->rank(), kv->rope_dim());
+  return static_cast<uint64_t>(block) * kv->num_layers();
 }
 
 }  // namespace ds

@@ -1,0 +1,67 @@
+// Quantizes weights with the CPU kernel library's quantizers, rows split over hardware threads.
+#include "compiler/artifact/WeightQuantizer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "cpu/quantize.h"
+
+namespace mlir::ds {
+
+namespace fb = ::ds::fb;
+
+std::optional<QuantEncoding> parseQuantScheme(const std::string& s) {
+  if (s == "int8") return QuantEncoding{fb::QuantKind_Int8PerChannel, fb::DType_I8, 0, false};
+  if (s == "fp8") return QuantEncoding{fb::QuantKind_Fp8PerChannel, fb::DType_F8_E4M3, 0, false};
+  for (int64_t g : {64, 128})
+    for (bool asym : {false, true})
+      if (s == "int4_g" + std::to_string(g) + (asym ? "_asym" : ""))
+        return QuantEncoding{fb::QuantKind_Int4Group, fb::DType_I4, g, asym};
+  return std::nullopt;
+}
+
+bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
+                    int64_t cols, QuantizedWeight* out) {
+  int64_t total = experts * rows;
+  int64_t rowBytes = e.kind == fb::QuantKind_Int4Group ? (cols + 1) / 2 : cols;
+  int64_t groups = e.kind == fb::QuantKind_Int4Group ? (cols + e.group_size - 1) / e.group_size : 1;
+  out->codes.assign(total * rowBytes, 0);
+  out->scales.assign(total * groups, 0.0f);
+  if (e.asymmetric) out->zeros.assign(total * groups, 0.0f);
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t per = (total + threads - 1) / threads;
+  std::atomic<bool> ok{true};
+  std::vector<std::thread> pool;
+  for (int64_t r0 = 0; r0 < total; r0 += per) {
+    int64_t n = std::min(per, total - r0);
+    pool.emplace_back([&, r0, n] {
+      const float* src = w + r0 * cols;
+      bool good = true;
+      switch (e.kind) {
+        case fb::QuantKind_Int8PerChannel:
+          good = ::ds::cpu::quantizeInt8PerChannel(
+              src, n, cols, reinterpret_cast<int8_t*>(out->codes.data() + r0 * rowBytes),
+              out->scales.data() + r0);
+          break;
+        case fb::QuantKind_Fp8PerChannel:
+          good = ::ds::cpu::quantizeFp8PerChannel(src, n, cols, out->codes.data() + r0 * rowBytes,
+                                                  out->scales.data() + r0);
+          break;
+        case fb::QuantKind_Int4Group:
+          good = ::ds::cpu::quantizeInt4Groups(
+              src, n, cols, e.group_size, e.asymmetric, out->codes.data() + r0 * rowBytes,
+              out->scales.data() + r0 * groups,
+              e.asymmetric ? out->zeros.data() + r0 * groups : nullptr);
+          break;
+        default:
+          good = false;
+      }
+      if (!good) ok = false;
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  return ok;
+}
+
+}  // namespace mlir::ds

@@ -1,0 +1,34 @@
+// Compile-time weight quantization: scheme names -> encodings, and parallel quantization of a
+// weight (all experts) into codes + scales (+ zero points).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "artifact_generated.h"
+
+namespace mlir::ds {
+
+struct QuantEncoding {
+  ::ds::fb::QuantKind kind = ::ds::fb::QuantKind_None;
+  ::ds::fb::DType dtype = ::ds::fb::DType_F32;  // storage of the codes
+  int64_t group_size = 0;                         // int4 only
+  bool asymmetric = false;
+};
+
+// "int8", "fp8", "int4_g64", "int4_g128", "int4_g64_asym", "int4_g128_asym".
+std::optional<QuantEncoding> parseQuantScheme(const std::string& scheme);
+
+struct QuantizedWeight {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;  // [experts * rows] or [experts * rows * groups]
+  std::vector<float> zeros;   // asymmetric int4 only
+};
+
+// `w` holds experts x rows x cols f32 values. Rows are split across threads.
+bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
+                    int64_t cols, QuantizedWeight* out);
+
+}  // namespace mlir::ds
