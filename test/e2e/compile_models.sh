@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CTest fixture: compiles every test model (tiny models + stories260K) into <out-dir>/<name>.dsa.
+# CTest fixture: compiles every test model (tiny models + stories260K) into <out-dir>/<name>.dsa,
+# plus the variants the fusion and quantization tests compare against.
 set -euo pipefail
 ds_compile="$1"; models="$2"; out="$3"
 mkdir -p "$out"
@@ -9,3 +10,15 @@ for dir in "$models"/*/; do
   "$ds_compile" "$dir" -o "$out/$name.dsa" --quiet
   echo "compiled $name"
 done
+for name in stories260K tiny-llama tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.unfused.dsa" --quiet --fuse=false --plan-memory=false
+done
+for q in w8 fp8 w4g128 w4g128a; do
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
+done
+for kv in int8 fp8; do
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
+done
+"$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.dsa" --quiet --quant w4g64 --kv-cache fp8
+"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.dsa" --quiet --quant w8 --kv-cache int8
+echo "compiled variants"

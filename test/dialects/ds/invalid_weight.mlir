@@ -57,3 +57,14 @@ func.func @f() {
   ds.weight @w : tensor<4xf32> {name = "w"}
   return
 }
+
+// -----
+
+// Only float matrices can be quantized.
+// expected-error @+1 {{only matrices (or stacked expert matrices) can be quantized}}
+ds.weight @w : tensor<8xf32> {name = "w", quant = "int8"}
+
+// -----
+
+// expected-error @+1 {{only f32/f16/bf16 weights can be quantized, got 'f8E4M3FN'}}
+ds.weight @w : tensor<8x8xf8E4M3FN> {name = "w", quant = "int8"}

@@ -1,0 +1,172 @@
+// Compiler options against the plain build: fusion + memory planning must not change results;
+// quantized weights and KV caches must stay within measured perplexity bounds.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "e2e_util.h"
+#include "exec/model_runner.h"
+
+namespace ds::test {
+namespace {
+
+// Logits of every position of `tokens` (one sequence, one step).
+std::vector<float> allLogits(const artifact::Artifact& art, const std::vector<int32_t>& tokens) {
+  RunnerOptions ro;
+  ro.num_kv_blocks = 64;
+  auto runner = ModelRunner::create(art, ro);
+  EXPECT_TRUE(runner.isOk()) << runner.status().toString();
+  if (!runner.isOk()) return {};
+  StepBatch b;
+  b.token_ids = tokens;
+  b.num_seqs = 1;
+  b.max_blocks_per_seq = static_cast<int64_t>(tokens.size()) / (*runner)->blockSize() + 1;
+  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
+  for (size_t p = 0; p < tokens.size(); ++p) {
+    b.positions.push_back(static_cast<int32_t>(p));
+    b.token_seq.push_back(0);
+    b.logit_rows.push_back(static_cast<int32_t>(p));
+  }
+  std::vector<float> logits;
+  Status st = (*runner)->step(b, &logits);
+  EXPECT_TRUE(st.isOk()) << st.toString();
+  return logits;
+}
+
+double perplexity(const std::vector<float>& logits, const std::vector<int32_t>& tokens, int64_t vocab) {
+  double nll = 0;
+  for (size_t p = 0; p + 1 < tokens.size(); ++p) {
+    const float* row = logits.data() + p * vocab;
+    double mx = row[0], sum = 0;
+    for (int64_t v = 1; v < vocab; ++v) mx = std::max(mx, double(row[v]));
+    for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - mx);
+    nll += std::log(sum) + mx - row[tokens[p + 1]];
+  }
+  return std::exp(nll / (tokens.size() - 1));
+}
+
+// BOS + the authors' 255-token greedy continuation of stories260K.
+std::vector<int32_t> storiesTokens() {
+  std::ifstream in(std::string(DS_SOURCE_DIR) + "/test/models/stories260K/expected/greedy_from_bos.ids");
+  std::vector<int32_t> t{1};
+  for (int32_t id; in >> id;) t.push_back(id);
+  return t;
+}
+
+class Fusion : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fusion, FusedAndPlannedBuildMatchesPlainBuild) {
+  auto fused = openArtifact(GetParam());
+  auto plain = openArtifact(GetParam() + ".unfused");
+  ASSERT_NE(fused, nullptr);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_LT(fused->meta()->plan()->launches()->size(), plain->meta()->plan()->launches()->size());
+  Golden g = loadGolden(GetParam());
+  std::vector<int32_t> tokens = g.prompts[2].prompt;
+  tokens.insert(tokens.end(), g.prompts[2].generated.begin(), g.prompts[2].generated.end());
+  std::vector<float> a = allLogits(*fused, tokens), b = allLogits(*plain, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
+    ref = std::max(ref, std::fabs(double(b[i])));
+  }
+  EXPECT_LE(diff, 1e-5 * ref) << "max |diff| " << diff << " vs max |logit| " << ref;
+  EXPECT_EQ(generateGreedy(*fused, {g.prompts[1].prompt}, 32),
+            generateGreedy(*plain, {g.prompts[1].prompt}, 32));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Fusion,
+                         ::testing::Values("stories260K", "tiny-llama", "tiny-deepseek-v3"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+struct QuantCase {
+  const char* variant;
+  double max_ppl_increase;  // relative to the f32 build
+};
+
+class Quantized : public ::testing::TestWithParam<QuantCase> {};
+
+// Bounds are what round-to-nearest quantization achieves on this 260K-parameter model (hidden
+// size 64, so an int4 group spans a whole row); see docs/quantization.md for the measurements.
+TEST_P(Quantized, PerplexityWithinBound) {
+  auto base = openArtifact("stories260K");
+  auto quant = openArtifact(std::string("stories260K.") + GetParam().variant);
+  ASSERT_NE(base, nullptr);
+  ASSERT_NE(quant, nullptr);
+  std::vector<int32_t> tokens = storiesTokens();
+  ASSERT_EQ(tokens.size(), 256u);
+  double p0 = perplexity(allLogits(*base, tokens), tokens, 512);
+  double p1 = perplexity(allLogits(*quant, tokens), tokens, 512);
+  RecordProperty("perplexity_f32", std::to_string(p0));
+  RecordProperty(std::string("perplexity_") + GetParam().variant, std::to_string(p1));
+  EXPECT_LE(p1, p0 * (1.0 + GetParam().max_ppl_increase)) << GetParam().variant << ": " << p1 << " vs " << p0;
+  EXPECT_GT(p1, 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stories260K, Quantized,
+                         ::testing::Values(QuantCase{"w8", 0.01}, QuantCase{"kvint8", 0.01},
+                                           QuantCase{"fp8", 0.02}, QuantCase{"kvfp8", 0.02},
+                                           QuantCase{"w4g128", 0.15}, QuantCase{"w4g128a", 0.12}),
+                         [](const auto& info) { return std::string(info.param.variant); });
+
+TEST(Quantized, W8GreedyMatchesF32For64Tokens) {
+  auto base = openArtifact("stories260K");
+  auto w8 = openArtifact("stories260K.w8");
+  ASSERT_NE(base, nullptr);
+  ASSERT_NE(w8, nullptr);
+  EXPECT_EQ(generateGreedy(*w8, {{1}}, 64), generateGreedy(*base, {{1}}, 64));
+}
+
+// Max |logit diff| relative to max |logit| over all positions of the golden's longest prompt.
+double relativeLogitDiff(const artifact::Artifact& a, const artifact::Artifact& b,
+                         const std::vector<int32_t>& tokens) {
+  std::vector<float> x = allLogits(a, tokens), y = allLogits(b, tokens);
+  EXPECT_EQ(x.size(), y.size());
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(x[i]));
+    diff = std::max(diff, std::fabs(double(x[i]) - y[i]));
+    ref = std::max(ref, std::fabs(double(y[i])));
+  }
+  return diff / ref;
+}
+
+TEST(Quantized, MoEExpertsAndQuantizedLatentCache) {
+  auto base = openArtifact("tiny-deepseek-v3");
+  auto base2 = openArtifact("tiny-deepseek-v2");
+  auto w8 = openArtifact("tiny-deepseek-v2.w8");
+  auto w4 = openArtifact("tiny-deepseek-v3.w4g64");
+  ASSERT_NE(base, nullptr);
+  ASSERT_NE(base2, nullptr);
+  ASSERT_NE(w8, nullptr);
+  ASSERT_NE(w4, nullptr);
+  // Routed experts stored as stacked int4 views with per-group scales; latent caches quantized.
+  const auto* t = w4->findTensor("model.layers.1.mlp.experts.gate_proj.weight");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->dtype(), fb::DType_I4);
+  EXPECT_EQ(t->quant(), fb::QuantKind_Int4Group);
+  EXPECT_EQ(w4->meta()->plan()->kv_cache()->dtype(), fb::DType_F8_E4M3);
+  EXPECT_EQ(w8->meta()->plan()->kv_cache()->dtype(), fb::DType_I8);
+  // DeepSeek-V2's softmax router is smooth; V3's sigmoid group routing with random weights flips
+  // experts under any perturbation, so V3 only checks that int4 experts run and take effect.
+  double d8 = relativeLogitDiff(*w8, *base2, loadGolden("tiny-deepseek-v2").prompts[2].prompt);
+  double d4 = relativeLogitDiff(*w4, *base, loadGolden("tiny-deepseek-v3").prompts[2].prompt);
+  RecordProperty("v2_w8_kvint8_rel_diff", std::to_string(d8));
+  RecordProperty("v3_w4g64_kvfp8_rel_diff", std::to_string(d4));
+  std::printf("v2 w8+kv int8: %.5f, v3 w4g64+kv fp8: %.5f (max |diff| / max |logit|)\n", d8, d4);
+  EXPECT_GT(d8, 0.0);
+  EXPECT_LT(d8, 0.10);  // measured 0.061 (random weights, 3 layers, 512-way logits)
+  EXPECT_GT(d4, 0.0);
+}
+
+}  // namespace
+}  // namespace ds::test
