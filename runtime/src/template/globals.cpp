@@ -130,6 +130,11 @@ std::string percentFormat(const std::string& fmt, const Value& args, const Limit
     if (next >= xs.size()) fail("not enough arguments for format string");
     const Value& v = xs[next++];
     char buf[512];
+    // snprintf reports the full length; a field wider than buf (e.g. "%999999d") is refused, not cut.
+    auto emit = [&](int n) {
+      if (n < 0 || static_cast<size_t>(n) >= sizeof buf) fail("format field wider than " + std::to_string(sizeof buf - 1) + " characters");
+      out.append(buf, static_cast<size_t>(n));
+    };
     if (conv == 's' || conv == 'r') {
       std::string s = conv == 's' ? v.toString() : v.repr();
       out += s;
@@ -137,12 +142,10 @@ std::string percentFormat(const std::string& fmt, const Value& args, const Limit
       if (!v.isNumber()) fail("%" + std::string(1, conv) + " format: a real number is required, not " + v.typeName());
       long long n = v.kind() == Kind::Float ? static_cast<long long>(v.number()) : v.integer();
       std::string f = spec + "ll" + std::string(1, conv == 'i' ? 'd' : conv);
-      std::snprintf(buf, sizeof buf, f.c_str(), n);
-      out += buf;
+      emit(std::snprintf(buf, sizeof buf, f.c_str(), n));
     } else if (conv == 'f' || conv == 'F' || conv == 'e' || conv == 'E' || conv == 'g' || conv == 'G') {
       if (!v.isNumber()) fail("must be real number, not " + v.typeName());
-      std::snprintf(buf, sizeof buf, (spec + conv).c_str(), v.number());
-      out += buf;
+      emit(std::snprintf(buf, sizeof buf, (spec + conv).c_str(), v.number()));
     } else {
       fail(std::string("unsupported format character '") + conv + "'");
     }

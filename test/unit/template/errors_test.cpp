@@ -51,6 +51,7 @@ const ErrorCase kRenderErrors[] = {
     {"StringCap", "{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
      "chat_template:1:", "string larger than the limit"},
     {"RepeatCap", "{{ 'x' * 10**12 }}", "chat_template:1:", "string larger than the limit"},
+    {"HugeFormatWidth", "{{ '%99999999999d' % 1 }}{{ '%999999d'|format(1) }}", "chat_template:1:", "format field wider than"},
     {"IntegerOverflow", "{{ 10 ** 100 }}", "chat_template:1:", "integer overflow"},
     {"InfiniteRecursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "chat_template:1:", "deeper than"},
     {"SelfContainingNamespace", "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", "chat_template:1:", "nested deeper than"},
