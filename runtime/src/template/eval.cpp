@@ -25,6 +25,8 @@ void checkOverflow(bool overflow) {
 
 Value repeat(const Value& seq, int64_t n, const Limits& limits) {
   if (n < 0) n = 0;
+  // An empty sequence stays empty however large n is; don't loop n times to find out.
+  if ((seq.isString() && seq.str().empty()) || (seq.isList() && seq.items().empty())) n = 0;
   if (seq.isString()) {
     if (n > 0 && seq.str().size() > limits.max_output_bytes / static_cast<uint64_t>(n)) checkStringSize(limits.max_output_bytes + 1, limits);
     std::string out;

@@ -280,9 +280,10 @@ Value getSlice(const Value& obj, const Value& start, const Value& stop, const Va
   int64_t e = adjust(stop, st < 0 ? -1 : n);
   std::string s;
   List xs;
-  for (int64_t i = b; st > 0 ? i < e : i > e; i += st) {
+  for (int64_t i = b; st > 0 ? i < e : i > e;) {
     if (obj.isString()) s += cps[static_cast<size_t>(i)];
     else xs.push_back(obj.items()[static_cast<size_t>(i)]);
+    if (__builtin_add_overflow(i, st, &i)) break;  // a step like 2**63-1 jumps past the end
   }
   if (obj.isString()) return Value(s);
   return Value::list(std::move(xs), obj.isTuple());

@@ -153,6 +153,13 @@ TEST(Errors, UnparsedTemplate) {
   EXPECT_NE(r.status().message().find("not parsed"), std::string::npos);
 }
 
+// Fuzzer find: repeating an empty sequence 10**12 times must not loop 10**12 times.
+TEST(Errors, RepeatingEmptySequenceIsInstant) {
+  auto t = ChatTemplate::parse("[{{ (12) ** 2 ** 6 * nothing|list * 4 }}{{ '' * 10**12 }}]");
+  ASSERT_TRUE(t.isOk());
+  EXPECT_EQ(t->renderJson("{}").value(), "[[]]");
+}
+
 TEST(Errors, RenderTimeIsBounded) {
   ChatTemplateLimits limits;
   limits.max_loop_iterations = 1LL << 40;

@@ -35,6 +35,7 @@ const RenderCase kCases[] = {
     {"StringEscapes", R"T({{ '\u00e9\x41\101\t|' }}{{ "q\"q" }})T", R"C()C", "\xc3\xa9" "AA\t|q\"q"},
     {"SubscriptsAndSlices", R"T({{ xs[::-1] }}{{ u[1] }}{{ 'abc'[-1] }}{{ s[1:4] }}{{ s[::2] }}{{ xs[1:] }}{{ xs[:-1] }}{{ u[::-1] }}{{ xs[5:] }}{{ xs.0 }})T", R"C()C",
      "[3, 2, 1]\xc3\xa9" "cellHloWrd[2, 3][1, 2]\xe2\x9c\x93 oll\xc3\xa9h[]1"},
+    {"SlicesWithExtremeSteps", R"T({{ xs[2::9223372036854775807] }}{{ xs[1::-9223372036854775807] }}{{ s[-100:100:5] }})T", R"C()C", R"E([3][2]H d)E"},
     {"AttributeFallsBackToKeys", R"T({{ msgs.0.role }} {{ msgs[1].tool_calls[0].function.name }} {{ msgs[1]['tool_calls'][0]['function']['arguments'] }} {{ d['a'] }}{{ d["b"] }})T", R"C()C",
      R"E(user f {'x': 1} 1x)E"},
     {"MissingLookupsAreUndefined", R"T([{{ d.missing }}|{{ d.a.b }}|{{ none.x }}|{{ xs[10] }}|{{ xs['a'] }}|{{ s.foo }}|{{ d.missing is defined }}])T", R"C()C",
