@@ -112,6 +112,7 @@ Value fReplace(const Value& in, const Args& args, const Limits& limits) {
 
 Value fInt(const Value& in, const Args& args, const Limits&) {
   auto a = args.bind("int", {"default", "base"}, 0);
+  if (in.isUndefined()) fail(in.undefinedHint());  // int(Undefined) raises in jinja2
   Value def = a[0].isUndefined() ? Value(0) : a[0];
   if (in.isInt()) return Value(in.integer());
   if (in.kind() == Kind::Float) {
@@ -136,6 +137,7 @@ Value fInt(const Value& in, const Args& args, const Limits&) {
 
 Value fFloat(const Value& in, const Args& args, const Limits&) {
   auto a = args.bind("float", {"default"}, 0);
+  if (in.isUndefined()) fail(in.undefinedHint());  // float(Undefined) raises in jinja2
   Value def = a[0].isUndefined() ? Value(0.0) : a[0];
   if (in.isNumber()) return Value(in.number());
   if (!in.isString()) return def;
@@ -362,6 +364,7 @@ Value fRound(const Value& in, const Args& args, const Limits&) {
   if (!in.isNumber()) fail("round() needs a number, got " + in.typeName());
   int64_t p = a[0].isInt() ? std::max<int64_t>(-20, std::min<int64_t>(20, a[0].integer())) : 0;
   std::string method = a[1].isString() ? a[1].str() : "common";
+  if (method == "common" && in.isInt() && p >= 0) return Value(in.integer());  // Python: round(int, n) is the int
   double scale = std::pow(10.0, static_cast<double>(p));
   double x = in.number() * scale;
   double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::nearbyint(x);  // Python's round() is half-to-even

@@ -265,8 +265,7 @@ Value getSlice(const Value& obj, const Value& start, const Value& stop, const Va
   if (st == 0) fail("slice step cannot be zero");
   std::vector<std::string> cps;
   if (obj.isString()) cps = text::codepoints(obj.str());
-  // jinja2's getitem turns the TypeError of slicing a non-sequence into Undefined.
-  else if (!obj.isList()) return Value::undefined("'" + obj.typeName() + " object' has no element slice");
+  else if (!obj.isList()) fail("'" + obj.typeName() + "' object is not subscriptable");
   int64_t n = static_cast<int64_t>(obj.isString() ? cps.size() : obj.items().size());
   // Python's PySlice_AdjustIndices.
   auto adjust = [&](const Value& v, int64_t def) {

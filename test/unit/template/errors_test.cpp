@@ -41,6 +41,8 @@ const ErrorCase kRenderErrors[] = {
     {"TypeErrorConcat", "{{ 'a' + 1 }}", "chat_template:1:", "can only concatenate str (not \"int\") to str"},
     {"DivisionByZero", "{{ 1 // 0 }}", "chat_template:1:", "integer division or modulo by zero"},
     {"ImmutableList", "{{ messages.append(1) }}", "chat_template:1:", "access to attribute 'append' of 'list' object is unsafe"},
+    {"SliceOfNumber", "{% set n = 5 %}{{ n[1:] }}", "chat_template:1:", "'int' object is not subscriptable"},
+    {"IntOfUndefined", "{{ messages[0].missing|int }}", "chat_template:1:", "'dict object' has no attribute 'missing'"},
     {"NotIterable", "{% for x in 5 %}{% endfor %}", "chat_template:1:", "'int' object is not iterable"},
     {"HugeRange", "{% for i in range(10**9) %}x{% endfor %}", "chat_template:1:", "Range too big"},
     {"LoopIterationCap", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
