@@ -98,6 +98,43 @@ def FuseSwiGLULinearPass : Pass<"ds-fusion-swiglu-linear", "::mlir::func::FuncOp
   let statistics = [Statistic<"numFused", "num-fused", "Number of gate/up/swiglu triples fused">];
 }
 
+def FuseQKVRopePass : Pass<"ds-fusion-qkv-rope", "::mlir::func::FuncOp"> {
+  let summary = "Fuses the q/k/v projections of an attention and the rope of q and k";
+  let description = [{
+    Matches the operands of each ds.attention: q = rope(view(linear(x))),
+    k = rope(view(linear(x))), v = view(linear(x)) with one input, one rope,
+    single uses, and biases on all three projections or none. Before (5
+    launches: 3 GEMMs, 2 ropes):
+    ```mlir
+    %q = ds.linear @wq(%x) ...   %k = ds.linear @wk(%x) ...   %v = ds.linear @wv(%x) ...
+    %q3 = ds.view %q ...  %qr = ds.rope %q3, %pos {rope = #ds.rope<...>} ...
+    %k3 = ds.view %k ...  %kr = ds.rope %k3, %pos {rope = #ds.rope<...>} ...
+    %v3 = ds.view %v ...
+    %a = ds.attention %qr, %kr, %v3, %pos, %cache ...
+    ```
+    After (1 launch):
+    ```mlir
+    %q, %k, %v = ds.qkv_rope @wq, @wk, @wv(%x, %pos) {rope = #ds.rope<...>} ...
+    %a = ds.attention %q, %k, %v, %pos, %cache ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Number of attention prologues fused">];
+}
+
+def FuseMLAProjectPass : Pass<"ds-fusion-mla-project", "::mlir::func::FuncOp"> {
+  let summary = "Fuses DeepSeek's MLA prologue (q LoRA, latent, splits, ropes) into ds.mla_project";
+  let description = [{
+    Matches the operands of each ds.mla_attention as the importer builds them:
+    q_nope = slice(view(q)), q_rope = rope(slice(view(q))) with
+    q = q_b(rms_norm(q_a(x))) or q_proj(x); c_kv = rms_norm(slice(kv_a(x)));
+    k_rope = view(rope(view(slice(kv_a(x))))). Up to 11 launches become one
+    `ds.mla_project` feeding the attention.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Number of MLA prologues fused">];
+}
+
 //===----------------------------------------------------------------------===//
 // lowering/: ds graph -> dsk kernel plan
 //===----------------------------------------------------------------------===//

@@ -40,6 +40,8 @@ fb::Kernel fbKernel(dsk::Kernel k) {
     case dsk::Kernel::logits: return fb::Kernel_Logits;
     case dsk::Kernel::add_rms_norm: return fb::Kernel_AddRmsNorm;
     case dsk::Kernel::swiglu_linear: return fb::Kernel_SwiGLULinear;
+    case dsk::Kernel::qkv_rope: return fb::Kernel_QKVRope;
+    case dsk::Kernel::mla_project: return fb::Kernel_MlaProject;
   }
   return fb::Kernel_Embed;
 }
@@ -142,19 +144,26 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
         paramsType = fb::Params_SliceParams;
         params = fb::CreateSliceParams(fbb, i64(p, "offset"), i64(p, "size")).Union();
         break;
-      case dsk::Kernel::rope: {
+      case dsk::Kernel::rope:
+      case dsk::Kernel::qkv_rope:
+      case dsk::Kernel::mla_project: {
         auto r = p.getAs<RopeAttr>("rope");
         if (!r) return llvm::createStringError("rope launch without #ds.rope parameters");
-        paramsType = fb::Params_RopeParams;
-        params = fb::CreateRopeParams(
+        auto rope = fb::CreateRopeParams(
                      fbb, r.getTheta().convertToDouble(), r.getDim(), r.getInterleaved(),
                      fbRopeScaling(r.getScaling()), r.getFactor().convertToDouble(),
                      r.getOriginalMaxPosition(), r.getLowFreqFactor().convertToDouble(),
                      r.getHighFreqFactor().convertToDouble(), r.getBetaFast().convertToDouble(),
                      r.getBetaSlow().convertToDouble(), r.getMscale().convertToDouble(),
                      r.getMscaleAllDim().convertToDouble(),
-                     r.getAttentionFactor().convertToDouble())
-                     .Union();
+                     r.getAttentionFactor().convertToDouble());
+        if (launch.getKernel() == dsk::Kernel::mla_project) {
+          paramsType = fb::Params_MlaProjectParams;
+          params = fb::CreateMlaProjectParams(fbb, f32(p, "eps"), rope).Union();
+        } else {
+          paramsType = fb::Params_RopeParams;
+          params = rope.Union();
+        }
         break;
       }
       case dsk::Kernel::attention: {

@@ -68,6 +68,19 @@ ModelCost estimateCost(ModuleOp module) {
         c.decode_bytes_per_token += bytesOf(w);
         c.flops_per_token += 2 * elems(w);
       }
+    } else if (auto q = dyn_cast<QKVRopeOp>(op)) {
+      for (FlatSymbolRefAttr ref : {q.getWqAttr(), q.getWkAttr(), q.getWvAttr()}) {
+        WeightOp w = lookup(op, ref);
+        c.decode_bytes_per_token += bytesOf(w);
+        c.flops_per_token += 2 * elems(w);
+      }
+    } else if (auto mp = dyn_cast<MLAProjectOp>(op)) {
+      for (FlatSymbolRefAttr ref : {mp.getQAAttr(), mp.getQBAttr(), mp.getKvAAttr()})
+        if (ref) {
+          WeightOp w = lookup(op, ref);
+          c.decode_bytes_per_token += bytesOf(w);
+          c.flops_per_token += 2 * elems(w);
+        }
     } else if (auto e = dyn_cast<EmbedOp>(op)) {
       WeightOp w = lookup(op, e.getWeightAttr());
       c.decode_bytes_per_token += bytesOf(w) / w.getTensorType().getDimSize(0);

@@ -210,6 +210,75 @@ LogicalResult SwiGLULinearOp::verifySymbolUses(SymbolTableCollection& tables) {
   return success();
 }
 
+LogicalResult QKVRopeOp::verify() {
+  RankedTensorType q = getQ().getType(), k = getK().getType(), v = getV().getType();
+  if (failed(expectRank(*this, "input", getInput().getType(), 2)) ||
+      failed(expectRank(*this, "q", q, 3)) || failed(expectRank(*this, "k", k, 3)) ||
+      failed(expectRank(*this, "v", v, 3)))
+    return failure();
+  if (q.getDimSize(2) != k.getDimSize(2) || k.getDimSize(1) != v.getDimSize(1))
+    return emitOpError() << "q/k head dims or k/v head counts differ";
+  if (getRope().getDim() > q.getDimSize(2))
+    return emitOpError() << "rope dim " << getRope().getDim() << " exceeds head dim " << q.getDimSize(2);
+  bool anyBias = getBq() || getBk() || getBv();
+  if (anyBias && !(getBq() && getBk() && getBv()))
+    return emitOpError() << "biases must be given for all of q, k, v or none";
+  return expectSameTokens(*this, {{"input", getInput()}, {"positions", getPositions()},
+                                  {"q", getQ()}, {"k", getK()}, {"v", getV()}});
+}
+
+LogicalResult QKVRopeOp::verifySymbolUses(SymbolTableCollection& tables) {
+  int64_t in = getInput().getType().getDimSize(1);
+  auto rows = [](RankedTensorType t) { return t.getDimSize(1) * t.getDimSize(2); };
+  int64_t nq = rows(getQ().getType()), nk = rows(getK().getType()), nv = rows(getV().getType());
+  if (failed(expectWeight(*this, tables, getWqAttr(), "wq", {nq, in})) ||
+      failed(expectWeight(*this, tables, getWkAttr(), "wk", {nk, in})) ||
+      failed(expectWeight(*this, tables, getWvAttr(), "wv", {nv, in})))
+    return failure();
+  if (getBqAttr() &&
+      (failed(expectWeight(*this, tables, getBqAttr(), "bq", {nq})) ||
+       failed(expectWeight(*this, tables, getBkAttr(), "bk", {nk})) ||
+       failed(expectWeight(*this, tables, getBvAttr(), "bv", {nv}))))
+    return failure();
+  return success();
+}
+
+LogicalResult MLAProjectOp::verify() {
+  RankedTensorType qn = getQNope().getType(), qr = getQRope().getType(),
+                   ckv = getCKv().getType(), kr = getKRope().getType();
+  if (failed(expectRank(*this, "input", getInput().getType(), 2)) ||
+      failed(expectRank(*this, "q_nope", qn, 3)) || failed(expectRank(*this, "q_rope", qr, 3)) ||
+      failed(expectRank(*this, "c_kv", ckv, 2)) || failed(expectRank(*this, "k_rope", kr, 2)))
+    return failure();
+  if (qn.getDimSize(1) != qr.getDimSize(1) || qr.getDimSize(2) != kr.getDimSize(1))
+    return emitOpError() << "q_nope/q_rope heads or q_rope/k_rope dims differ";
+  if (getRope().getDim() != kr.getDimSize(1))
+    return emitOpError() << "rope dim must equal the rope part (" << kr.getDimSize(1) << ")";
+  if (getQA().has_value() != getQANorm().has_value())
+    return emitOpError() << "q LoRA needs both q_a and q_a_norm";
+  return expectSameTokens(*this, {{"input", getInput()}, {"positions", getPositions()},
+                                  {"q_nope", getQNope()}, {"c_kv", getCKv()}});
+}
+
+LogicalResult MLAProjectOp::verifySymbolUses(SymbolTableCollection& tables) {
+  int64_t in = getInput().getType().getDimSize(1);
+  auto qn = getQNope().getType();
+  int64_t heads = qn.getDimSize(1), nope = qn.getDimSize(2);
+  int64_t rdim = getKRope().getType().getDimSize(1), rank = getCKv().getType().getDimSize(1);
+  int64_t qIn = in;
+  if (FlatSymbolRefAttr qa = getQAAttr()) {
+    FailureOr<WeightOp> w = expectWeight(*this, tables, qa, "q_a", {kAny, in});
+    if (failed(w)) return failure();
+    qIn = w->getTensorType().getDimSize(0);
+    if (failed(expectWeight(*this, tables, getQANormAttr(), "q_a_norm", {qIn}))) return failure();
+  }
+  if (failed(expectWeight(*this, tables, getQBAttr(), "q_b", {heads * (nope + rdim), qIn})) ||
+      failed(expectWeight(*this, tables, getKvAAttr(), "kv_a", {rank + rdim, in})) ||
+      failed(expectWeight(*this, tables, getKvANormAttr(), "kv_a_norm", {rank})))
+    return failure();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Shape ops
 //===----------------------------------------------------------------------===//

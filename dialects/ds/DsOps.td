@@ -139,6 +139,48 @@ def DS_SwiGLULinearOp : DS_WeightUserOp<"swiglu_linear", [Pure]> {
   let hasVerifier = 1;
 }
 
+def DS_QKVRopeOp : DS_WeightUserOp<"qkv_rope", [Pure]> {
+  let summary = "fused q/k/v projections (optional biases) with rotary embedding of q and k";
+  let description = [{
+    What `ds-fusion-qkv-rope` makes of three projections of one input, their
+    views to heads and the rope of q and k: q [T, Hq, D] and k [T, Hkv, D]
+    come out rotated, v [T, Hkv, Dv] as projected. Biases are all present or
+    all absent.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$wq, FlatSymbolRefAttr:$wk, FlatSymbolRefAttr:$wv,
+                       DS_Activation:$input, DS_TokenIds:$positions, DS_RopeAttr:$rope,
+                       OptionalAttr<FlatSymbolRefAttr>:$bq, OptionalAttr<FlatSymbolRefAttr>:$bk,
+                       OptionalAttr<FlatSymbolRefAttr>:$bv);
+  let results = (outs DS_Activation:$q, DS_Activation:$k, DS_Activation:$v);
+  let assemblyFormat = [{
+    $wq `,` $wk `,` $wv `(` $input `,` $positions `)` attr-dict `:` type($input) `,`
+    type($positions) `->` type($q) `,` type($k) `,` type($v)
+  }];
+  let hasVerifier = 1;
+}
+
+def DS_MLAProjectOp : DS_WeightUserOp<"mla_project", [Pure]> {
+  let summary = "fused MLA input projections: q (with or without LoRA), latent, rope parts";
+  let description = [{
+    What `ds-fusion-mla-project` makes of DeepSeek's attention prologue:
+    q = q_b(rms_norm(q_a(x))) (or q_proj(x) without q LoRA), split per head
+    into q_nope and a rotated q_rope; kv_a(x) split into the normed latent
+    c_kv and the rotated, head-shared k_rope. `eps` is the LoRA norms' eps.
+  }];
+  let arguments = (ins OptionalAttr<FlatSymbolRefAttr>:$q_a,
+                       OptionalAttr<FlatSymbolRefAttr>:$q_a_norm, FlatSymbolRefAttr:$q_b,
+                       FlatSymbolRefAttr:$kv_a, FlatSymbolRefAttr:$kv_a_norm,
+                       DS_Activation:$input, DS_TokenIds:$positions, DS_RopeAttr:$rope,
+                       F32Attr:$eps);
+  let results = (outs DS_Activation:$q_nope, DS_Activation:$q_rope, DS_Activation:$c_kv,
+                      DS_Activation:$k_rope);
+  let assemblyFormat = [{
+    `(` $input `,` $positions `)` attr-dict `:` type($input) `,` type($positions) `->`
+    type($q_nope) `,` type($q_rope) `,` type($c_kv) `,` type($k_rope)
+  }];
+  let hasVerifier = 1;
+}
+
 def DS_ViewOp : DS_Op<"view", [Pure]> {
   let summary = "reshape that keeps the token dimension, e.g. [T, H*D] <-> [T, H, D]";
   let arguments = (ins DS_Activation:$input);

@@ -33,6 +33,8 @@ std::optional<dsk::Kernel> kernelFor(Operation* op) {
       .Case<LogitsOp>([](auto) { return dsk::Kernel::logits; })
       .Case<AddRMSNormOp>([](auto) { return dsk::Kernel::add_rms_norm; })
       .Case<SwiGLULinearOp>([](auto) { return dsk::Kernel::swiglu_linear; })
+      .Case<QKVRopeOp>([](auto) { return dsk::Kernel::qkv_rope; })
+      .Case<MLAProjectOp>([](auto) { return dsk::Kernel::mla_project; })
       .Default([](Operation*) { return std::nullopt; });
 }
 
@@ -42,6 +44,10 @@ SmallVector<StringRef> weightAttrNames(Operation* op) {
       .Case<LinearOp>([](auto) { return SmallVector<StringRef>{"weight", "bias"}; })
       .Case<MLAAttentionOp>([](auto) { return SmallVector<StringRef>{"kv_b"}; })
       .Case<SwiGLULinearOp>([](auto) { return SmallVector<StringRef>{"gate", "up"}; })
+      .Case<QKVRopeOp>([](auto) { return SmallVector<StringRef>{"wq", "wk", "wv", "bq", "bk", "bv"}; })
+      .Case<MLAProjectOp>([](auto) {
+        return SmallVector<StringRef>{"q_a", "q_a_norm", "q_b", "kv_a", "kv_a_norm"};
+      })
       .Case<MoEGateOp>([](auto) { return SmallVector<StringRef>{"weight", "correction_bias"}; })
       .Case<MoEExpertsOp>([](auto) {
         return SmallVector<StringRef>{"gate", "up", "down", "shared_gate", "shared_up", "shared_down"};

@@ -27,6 +27,16 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsPassBase<QuantizeWeightsPass> 
         add(s.getGateAttr());
         add(s.getUpAttr());
       }
+      if (auto q = dyn_cast<QKVRopeOp>(op)) {
+        add(q.getWqAttr());
+        add(q.getWkAttr());
+        add(q.getWvAttr());
+      }
+      if (auto mp = dyn_cast<MLAProjectOp>(op)) {
+        add(mp.getQAAttr());
+        add(mp.getQBAttr());
+        add(mp.getKvAAttr());
+      }
       if (auto m = dyn_cast<MoEExpertsOp>(op)) {
         for (FlatSymbolRefAttr r : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr(),
                                     m.getSharedGateAttr(), m.getSharedUpAttr(),

@@ -51,7 +51,8 @@ cl::opt<std::string> quant("quant",
                            cl::init("none"));
 cl::opt<std::string> kvCache("kv-cache", cl::desc("KV cache storage: f32, int8, fp8"),
                              cl::init("f32"));
-cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu)"),
+cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu, "
+                                    "q/k/v+rope, MLA prologue)"),
                    cl::init(true));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true));
@@ -185,6 +186,8 @@ int main(int argc, char** argv) {
     mlir::PassManager graph(&context);
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseAddRMSNormPass());
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseSwiGLULinearPass());
+    graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseQKVRopePass());
+    graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseMLAProjectPass());
     if (mlir::failed(graph.run(module->get()))) return fail("graph passes failed");
   }
   if (quant != "none") {

@@ -198,8 +198,13 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
   ropes.resize(plan->launches()->size());
   for (uint32_t i = 0; i < plan->launches()->size(); ++i) {
     const fbs::Launch* l = plan->launches()->Get(i);
-    if (l->kernel() != fbs::Kernel_Rope) continue;
-    const fbs::RopeParams* r = l->params_as_RopeParams();
+    const fbs::RopeParams* r = nullptr;
+    if (l->kernel() == fbs::Kernel_Rope || l->kernel() == fbs::Kernel_QKVRope)
+      r = l->params_as_RopeParams();
+    else if (l->kernel() == fbs::Kernel_MlaProject)
+      r = l->params_as_MlaProjectParams() ? l->params_as_MlaProjectParams()->rope() : nullptr;
+    else
+      continue;
     if (!r) return dataLoss(artifact->path() + ": rope launch " + std::to_string(i) + " has no parameters");
     cpu::RopeParams p;
     p.theta = r->theta();
@@ -375,6 +380,59 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
       cpu::linear(f(in(0)), T, w(1).views[0], nullptr, f(out(0)));
       cpu::swiglu(scratch_a.data(), f(out(0)), T * n, f(out(0)));
+      return Status::ok();
+    }
+    case fbs::Kernel_QKVRope: {
+      // Three GEMMs straight into the q/k/v buffers, then q and k rotated in place.
+      bool bias = nweights == 6;
+      float *q = f(out(0)), *k = f(out(1)), *v = f(out(2));
+      cpu::linear(f(in(0)), T, w(0).views[0], bias ? w(3).f32.data() : nullptr, q);
+      cpu::linear(f(in(0)), T, w(1).views[0], bias ? w(4).f32.data() : nullptr, k);
+      cpu::linear(f(in(0)), T, w(2).views[0], bias ? w(5).f32.data() : nullptr, v);
+      const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
+      const fbs::Buffer* qb = plan->buffers()->Get(out(0));
+      const fbs::Buffer* kb = plan->buffers()->Get(out(1));
+      ropes[index]->apply(q, pos, T, qb->cols()->Get(0), qb->cols()->Get(1));
+      ropes[index]->apply(k, pos, T, kb->cols()->Get(0), kb->cols()->Get(1));
+      return Status::ok();
+    }
+    case fbs::Kernel_MlaProject: {
+      bool lora = nweights == 5;
+      const fbs::MlaProjectParams* p = l.params_as_MlaProjectParams();
+      const cpu::WeightView& qB = w(lora ? 2 : 0).views[0];
+      const cpu::WeightView& kvA = w(lora ? 3 : 1).views[0];
+      const WeightEntry& kvNorm = w(lora ? 4 : 2);
+      const float* x = f(in(0));
+      const float* src = x;
+      if (lora) {
+        const cpu::WeightView& qA = w(0).views[0];
+        scratch_a.resize(T * qA.rows);
+        cpu::linear(x, T, qA, nullptr, scratch_a.data());
+        cpu::rmsNorm(scratch_a.data(), T, qA.rows, w(1).views[0], p->eps(), scratch_a.data());
+        src = scratch_a.data();
+      }
+      scratch_b.resize(T * qB.rows);
+      cpu::linear(src, T, qB, nullptr, scratch_b.data());
+      const fbs::Buffer* nb = plan->buffers()->Get(out(0));
+      int64_t heads = nb->cols()->Get(0), nope = nb->cols()->Get(1);
+      int64_t rdim = plan->buffers()->Get(out(3))->cols()->Get(0);
+      int64_t rank = plan->buffers()->Get(out(2))->cols()->Get(0);
+      float *qNope = f(out(0)), *qRope = f(out(1)), *cKv = f(out(2)), *kRope = f(out(3));
+      for (int64_t r = 0; r < T * heads; ++r) {
+        const float* row = scratch_b.data() + r * (nope + rdim);
+        std::memcpy(qNope + r * nope, row, nope * sizeof(float));
+        std::memcpy(qRope + r * rdim, row + nope, rdim * sizeof(float));
+      }
+      scratch_c.resize(T * kvA.rows);
+      cpu::linear(x, T, kvA, nullptr, scratch_c.data());
+      for (int64_t t = 0; t < T; ++t) {
+        std::memcpy(cKv + t * rank, scratch_c.data() + t * (rank + rdim), rank * sizeof(float));
+        std::memcpy(kRope + t * rdim, scratch_c.data() + t * (rank + rdim) + rank, rdim * sizeof(float));
+      }
+      cpu::rmsNorm(cKv, T, rank, kvNorm.views[0], p->eps(), cKv);
+      const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
+      ropes[index]->apply(qRope, pos, T, heads, rdim);
+      ropes[index]->apply(kRope, pos, T, 1, rdim);
       return Status::ok();
     }
     case fbs::Kernel_Logits: {
