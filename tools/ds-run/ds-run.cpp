@@ -24,6 +24,7 @@ struct Args {
   int64_t max_new_tokens = 64;
   ds::SamplingParams sampling;
   bool chat = false, print_ids = false, ignore_eos = false, no_bos = false, stats = false;
+  bool show_prompt = false;
   uint64_t kv_cache_bytes = 256ull << 20;
   int threads = 0;
 };
@@ -38,6 +39,7 @@ void usage() {
       "usage: ds-run <model.dsa> [-p PROMPT]... [--prompt-ids 1,2,3]... [-n N]\n"
       "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
       "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
+      "              [--show-prompt] (prints each prompt as rendered and its ids on stderr)\n"
       "Several prompts run as one batch. An empty prompt starts from BOS alone.");
 }
 
@@ -95,6 +97,7 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--ignore-eos") a.ignore_eos = true;
     else if (arg == "--no-bos") a.no_bos = true;
     else if (arg == "--stats") a.stats = true;
+    else if (arg == "--show-prompt") a.show_prompt = true;
     else if (!arg.empty() && arg[0] == '-') die("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
     else die("unexpected argument '" + arg + "'");
@@ -138,6 +141,11 @@ std::vector<int32_t> encodePrompt(const Args& a, const ds::Tokenizer& tok,
   }
   auto ids = tok.encode(input, opts);
   if (!ids.isOk()) die(ids.status().message());
+  if (a.show_prompt) {
+    std::fprintf(stderr, "prompt: %s\nprompt ids:", input.c_str());
+    for (auto id : *ids) std::fprintf(stderr, " %d", static_cast<int>(id));
+    std::fprintf(stderr, "\n");
+  }
   if (ids->empty()) die("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
   return std::vector<int32_t>(ids->begin(), ids->end());
 }
