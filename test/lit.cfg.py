@@ -17,6 +17,7 @@ config.substitutions.append(("%shared_data", config.shared_data_dir))
 config.substitutions.append(("%models", os.path.join(config.test_source_root, "models")))
 config.substitutions.append(("%python", "python3"))
 config.substitutions.append(("%ds_tools_dir", config.ds_tools_dir))
+config.substitutions.append(("%ds_src_root", config.ds_src_root))
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
 tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize", "ds-bench"]

@@ -1,5 +1,6 @@
 // ds-compile: Hugging Face model folder -> ds graph -> kernel plan -> .dsa artifact.
 #include <chrono>
+#include <cmath>
 #include <map>
 
 #include "mlir/IR/AsmState.h"
@@ -9,6 +10,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -136,8 +138,15 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
      << statsContext << " tokens of context, prefill of " << statsContext << " tokens):\n";
   for (const mlir::ds::TargetSpec& t : mlir::ds::knownTargets()) {
     mlir::ds::Prediction p = mlir::ds::predict(t, cost, statsContext, statsContext);
-    os << llvm::format("  %-8s %-7s %10.1f tokens/s decode  %10.3f ms prefill\n", t.name.c_str(),
-                       t.arch.c_str(), p.decode_tokens_per_s, p.prefill_ms);
+    double gib = double(cost.weight_bytes) / (1024.0 * 1024.0 * 1024.0);
+    std::string fits = gib <= t.memory_gib
+                           ? std::string("")
+                           : llvm::formatv("  (weights need >= {0} devices of {1} GiB)",
+                                           static_cast<int>(std::ceil(gib / t.memory_gib)), t.memory_gib)
+                                 .str();
+    os << llvm::format("  %-8s %-7s %10.1f tokens/s decode  %10.3f ms prefill", t.name.c_str(),
+                       t.arch.c_str(), p.decode_tokens_per_s, p.prefill_ms)
+       << fits << "\n";
   }
 }
 

@@ -8,36 +8,57 @@
 
 namespace ds {
 
-Status parseJsonStrict(std::string_view text, std::string_view source, nlohmann::json* out) {
-  using nlohmann::json;
-  // One key set per open object; nlohmann itself silently keeps the last duplicate.
+namespace {
+
+// A DOM-less SAX pass that only tracks the keys of each open object. nlohmann's callback parser
+// re-scans the parent object on every nested object end, which is quadratic in the number of
+// tensors (a DeepSeek-V3 header has 90k of them: minutes instead of milliseconds), so duplicate
+// detection runs here and the DOM is built by the plain parser afterwards.
+struct DuplicateKeyFinder : nlohmann::json_sax<nlohmann::json> {
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  json::parser_callback_t callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second &&
-            duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default:
-        break;
-    }
+  std::string error;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open_objects.emplace_back();
     return true;
-  };
+  }
+  bool key(string_t& k) override {
+    if (!open_objects.empty() && !open_objects.back().insert(k).second && duplicate.empty())
+      duplicate = k;
+    return true;
+  }
+  bool end_object() override {
+    if (!open_objects.empty()) open_objects.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    error = e.what();
+    return false;
+  }
+};
+
+}  // namespace
+
+Status parseJsonStrict(std::string_view text, std::string_view source, nlohmann::json* out) {
+  using nlohmann::json;
+  DuplicateKeyFinder finder;
+  bool ok = json::sax_parse(text.begin(), text.end(), &finder, json::input_format_t::json,
+                            /*strict=*/true);
+  if (!ok) return dataLoss(std::string(source) + ": malformed JSON: " + finder.error);
+  if (!finder.duplicate.empty())
+    return dataLoss(std::string(source) + ": duplicate JSON key '" + finder.duplicate + "'");
   try {
-    json value = json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
-    if (!duplicate.empty()) {
-      return dataLoss(std::string(source) + ": duplicate JSON key '" + duplicate + "'");
-    }
-    *out = std::move(value);
+    *out = json::parse(text.begin(), text.end());
     return Status::ok();
   } catch (const json::exception& e) {
     return dataLoss(std::string(source) + ": malformed JSON: " + e.what());
