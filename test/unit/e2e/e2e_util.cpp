@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "exec/model_runner.h"
 #include "model/safetensors.h"
 
 namespace ds::test {
@@ -55,6 +56,41 @@ Golden loadGolden(const std::string& model) {
     g.prompts.push_back(std::move(gp));
   }
   return g;
+}
+
+// Runs `tokens` of one sequence through the runner in chunks of `chunk` tokens, collecting the
+// logits of every position.
+std::vector<float> teacherForcedLogits(const artifact::Artifact& art, const std::vector<int32_t>& tokens,
+                                 int64_t chunk) {
+  RunnerOptions ro;
+  ro.num_kv_blocks = 64;
+  auto runner = ModelRunner::create(art, ro);
+  EXPECT_TRUE(runner.isOk()) << runner.status().toString();
+  if (!runner.isOk()) return {};
+  int64_t bs = (*runner)->blockSize();
+  int64_t n = static_cast<int64_t>(tokens.size());
+  StepBatch b;
+  b.num_seqs = 1;
+  b.max_blocks_per_seq = (n + bs - 1) / bs;
+  // A scattered block table: sequence blocks are not contiguous in the cache.
+  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(63 - 3 * i));
+  std::vector<float> all;
+  for (int64_t start = 0; start < n; start += chunk) {
+    int64_t end = std::min(n, start + chunk);
+    b.token_ids.assign(tokens.begin() + start, tokens.begin() + end);
+    b.positions.clear();
+    b.logit_rows.clear();
+    for (int64_t p = start; p < end; ++p) {
+      b.positions.push_back(static_cast<int32_t>(p));
+      b.logit_rows.push_back(static_cast<int32_t>(p - start));
+    }
+    b.token_seq.assign(end - start, 0);
+    std::vector<float> logits;
+    Status st = (*runner)->step(b, &logits);
+    EXPECT_TRUE(st.isOk()) << st.toString();
+    all.insert(all.end(), logits.begin(), logits.end());
+  }
+  return all;
 }
 
 std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,

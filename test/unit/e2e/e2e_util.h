@@ -29,6 +29,11 @@ std::string artifactPath(const std::string& model);
 std::unique_ptr<artifact::Artifact> openArtifact(const std::string& model);
 Golden loadGolden(const std::string& model);
 
+// Logits [len, vocab] of every position of one sequence, run in steps of `chunk` tokens over a
+// scattered block table (so KV blocks are not contiguous in the cache).
+std::vector<float> teacherForcedLogits(const artifact::Artifact& art,
+                                       const std::vector<int32_t>& tokens, int64_t chunk);
+
 // Greedy generation of `n` tokens for each prompt, all prompts in one engine (one batch).
 std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
                                                  const std::vector<std::vector<int32_t>>& prompts,

@@ -9,32 +9,12 @@
 #include <sstream>
 
 #include "e2e_util.h"
-#include "exec/model_runner.h"
 
 namespace ds::test {
 namespace {
 
-// Logits of every position of `tokens` (one sequence, one step).
 std::vector<float> allLogits(const artifact::Artifact& art, const std::vector<int32_t>& tokens) {
-  RunnerOptions ro;
-  ro.num_kv_blocks = 64;
-  auto runner = ModelRunner::create(art, ro);
-  EXPECT_TRUE(runner.isOk()) << runner.status().toString();
-  if (!runner.isOk()) return {};
-  StepBatch b;
-  b.token_ids = tokens;
-  b.num_seqs = 1;
-  b.max_blocks_per_seq = static_cast<int64_t>(tokens.size()) / (*runner)->blockSize() + 1;
-  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
-  for (size_t p = 0; p < tokens.size(); ++p) {
-    b.positions.push_back(static_cast<int32_t>(p));
-    b.token_seq.push_back(0);
-    b.logit_rows.push_back(static_cast<int32_t>(p));
-  }
-  std::vector<float> logits;
-  Status st = (*runner)->step(b, &logits);
-  EXPECT_TRUE(st.isOk()) << st.toString();
-  return logits;
+  return teacherForcedLogits(art, tokens, static_cast<int64_t>(tokens.size()));
 }
 
 double perplexity(const std::vector<float>& logits, const std::vector<int32_t>& tokens, int64_t vocab) {
