@@ -159,6 +159,14 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     return llvm::createStringError("unsupported --dtype '%s' (f32, bf16, f16)",
                                    options.weight_dtype.c_str());
 
+  fb::DType kvDType;
+  if (options.kv_cache_dtype == "f32") kvDType = fb::DType_F32;
+  else if (options.kv_cache_dtype == "int8") kvDType = fb::DType_I8;
+  else if (options.kv_cache_dtype == "fp8") kvDType = fb::DType_F8_E4M3;
+  else
+    return llvm::createStringError("unsupported --kv-cache '%s' (f32, int8, fp8)",
+                                   options.kv_cache_dtype.c_str());
+
   // Resolve every weight to its checkpoint parts before writing anything.
   std::vector<WeightPlan> plans;
   llvm::StringMap<int> tensorIndex;
@@ -216,9 +224,21 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     uint64_t nbytes;
   };
   std::vector<ExtraTensor> extras;
+  // One segment per weight, in declaration order: streamed (and converted) from the checkpoint,
+  // or, for quantized weights, the codes followed by their scale/zero-point segments.
   for (size_t i = 0; i < plans.size(); ++i) {
     WeightPlan& w = plans[i];
-    if (!w.quant) continue;
+    size_t esize = fbDTypeSize(w.stored);
+    if (!w.quant) {
+      auto seg = writer->addSegment(w.numel * esize, [&](uint8_t* dst, uint64_t offset, uint64_t size) {
+        ::ds::Status st = fillElements(w, offset / esize, size / esize, dst, scratch);
+        progress.advance(size);
+        return st;
+      });
+      if (!seg.isOk()) return llvm::createStringError(seg.status().message());
+      segmentOf.push_back(*seg);
+      continue;
+    }
     std::vector<float> f32(w.numel);
     WeightPlan asF32 = w;
     asF32.stored = fb::DType_F32;
@@ -229,7 +249,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     QuantizedWeight q;
     if (!quantizeWeight(*w.quant, f32.data(), experts, rows, cols, &q))
       return llvm::createStringError("quantizing @%s failed", w.op.getSymName().str().c_str());
-    progress.advance(w.numel * fbDTypeSize(w.stored));
+    progress.advance(w.numel * esize);
     auto seg = writer->addSegmentFromMemory(q.codes.data(), q.codes.size());
     if (!seg.isOk()) return llvm::createStringError(seg.status().message());
     segmentOf.push_back(*seg);
@@ -255,23 +275,6 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       o.zero = *z;
     }
   }
-  size_t nextQuantized = 0;
-  std::vector<uint32_t> ordered(plans.size());
-  for (size_t i = 0; i < plans.size(); ++i)
-    if (plans[i].quant) ordered[i] = segmentOf[nextQuantized++];
-  for (size_t i = 0; i < plans.size(); ++i) {
-    const WeightPlan& w = plans[i];
-    if (w.quant) continue;
-    size_t esize = fbDTypeSize(w.stored);
-    auto seg = writer->addSegment(w.numel * esize, [&](uint8_t* dst, uint64_t offset, uint64_t size) {
-      ::ds::Status st = fillElements(w, offset / esize, size / esize, dst, scratch);
-      progress.advance(size);
-      return st;
-    });
-    if (!seg.isOk()) return llvm::createStringError(seg.status().message());
-    ordered[i] = *seg;
-  }
-  segmentOf = std::move(ordered);
 
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
@@ -305,13 +308,6 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));
 
   size_t launchCount = 0;
-  fb::DType kvDType;
-  if (options.kv_cache_dtype == "f32") kvDType = fb::DType_F32;
-  else if (options.kv_cache_dtype == "int8") kvDType = fb::DType_I8;
-  else if (options.kv_cache_dtype == "fp8") kvDType = fb::DType_F8_E4M3;
-  else
-    return llvm::createStringError("unsupported --kv-cache '%s' (f32, int8, fp8)",
-                                   options.kv_cache_dtype.c_str());
   auto plan = buildPlan(fbb, module, tensorIndex, options.kv_block_size, kvDType, &launchCount);
   if (!plan) return plan.takeError();
 

@@ -54,40 +54,30 @@ ModelCost estimateCost(ModuleOp module) {
   module.walk([&](Operation* op) {
     if (op->getDialect() && op->getDialect()->getNamespace() == "ds" && !isa<WeightOp, ViewOp>(op))
       ++c.launches_per_step;
-    if (auto l = dyn_cast<LinearOp>(op)) {
-      WeightOp w = lookup(op, l.getWeightAttr());
-      c.decode_bytes_per_token += bytesOf(w);
-      c.flops_per_token += 2 * elems(w);
-    } else if (auto l = dyn_cast<LogitsOp>(op)) {
-      WeightOp w = lookup(op, l.getWeightAttr());
-      c.decode_bytes_per_token += bytesOf(w);
-      c.flops_per_token += 2 * elems(w);
-    } else if (auto s = dyn_cast<SwiGLULinearOp>(op)) {
-      for (FlatSymbolRefAttr ref : {s.getGateAttr(), s.getUpAttr()}) {
-        WeightOp w = lookup(op, ref);
-        c.decode_bytes_per_token += bytesOf(w);
-        c.flops_per_token += 2 * elems(w);
-      }
-    } else if (auto q = dyn_cast<QKVRopeOp>(op)) {
-      for (FlatSymbolRefAttr ref : {q.getWqAttr(), q.getWkAttr(), q.getWvAttr()}) {
-        WeightOp w = lookup(op, ref);
-        c.decode_bytes_per_token += bytesOf(w);
-        c.flops_per_token += 2 * elems(w);
-      }
-    } else if (auto mp = dyn_cast<MLAProjectOp>(op)) {
-      for (FlatSymbolRefAttr ref : {mp.getQAAttr(), mp.getQBAttr(), mp.getKvAAttr()})
+    // Every GEMM weight read once per decode token: 2 FLOPs per element.
+    auto gemm = [&](std::initializer_list<FlatSymbolRefAttr> refs) {
+      for (FlatSymbolRefAttr ref : refs)
         if (ref) {
           WeightOp w = lookup(op, ref);
           c.decode_bytes_per_token += bytesOf(w);
           c.flops_per_token += 2 * elems(w);
         }
+    };
+    if (auto l = dyn_cast<LinearOp>(op)) {
+      gemm({l.getWeightAttr()});
+    } else if (auto l = dyn_cast<LogitsOp>(op)) {
+      gemm({l.getWeightAttr()});
+    } else if (auto s = dyn_cast<SwiGLULinearOp>(op)) {
+      gemm({s.getGateAttr(), s.getUpAttr()});
+    } else if (auto q = dyn_cast<QKVRopeOp>(op)) {
+      gemm({q.getWqAttr(), q.getWkAttr(), q.getWvAttr()});
+    } else if (auto mp = dyn_cast<MLAProjectOp>(op)) {
+      gemm({mp.getQAAttr(), mp.getQBAttr(), mp.getKvAAttr()});
+    } else if (auto g = dyn_cast<MoEGateOp>(op)) {
+      gemm({g.getWeightAttr()});
     } else if (auto e = dyn_cast<EmbedOp>(op)) {
       WeightOp w = lookup(op, e.getWeightAttr());
       c.decode_bytes_per_token += bytesOf(w) / w.getTensorType().getDimSize(0);
-    } else if (auto g = dyn_cast<MoEGateOp>(op)) {
-      WeightOp w = lookup(op, g.getWeightAttr());
-      c.decode_bytes_per_token += bytesOf(w);
-      c.flops_per_token += 2 * elems(w);
     } else if (auto m = dyn_cast<MoEExpertsOp>(op)) {
       int64_t k = m.getWeights().getType().getDimSize(1);
       for (FlatSymbolRefAttr ref : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr()}) {
@@ -96,12 +86,7 @@ ModelCost estimateCost(ModuleOp module) {
         c.decode_bytes_per_token += bytesOf(w) / experts * k;
         c.flops_per_token += 2 * elems(w, 1) * k;
       }
-      for (FlatSymbolRefAttr ref : {m.getSharedGateAttr(), m.getSharedUpAttr(), m.getSharedDownAttr()})
-        if (ref) {
-          WeightOp w = lookup(op, ref);
-          c.decode_bytes_per_token += bytesOf(w);
-          c.flops_per_token += 2 * elems(w);
-        }
+      gemm({m.getSharedGateAttr(), m.getSharedUpAttr(), m.getSharedDownAttr()});
     } else if (auto a = dyn_cast<AttentionOp>(op)) {
       auto q = a.getQ().getType();
       // q.k and p.v over every cached position.

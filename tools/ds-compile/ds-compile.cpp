@@ -18,6 +18,7 @@
 #include "compiler/artifact/ArtifactBuilder.h"
 #include "compiler/import/ModelImporter.h"
 #include "compiler/target/Targets.h"
+#include "cpu/cpu_kernels.h"
 #include "dialects/ds/DsDialect.h"
 #include "dialects/dsk/DskDialect.h"
 #include "model/checkpoint.h"
@@ -94,20 +95,22 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   };
   int64_t launches = 0;
   int64_t kvPerToken = 0;
+  // The same per-block sizes the runtime divides --kv-cache-mem by.
+  ::ds::cpu::KVType kvType = kvCache == "int8"  ? ::ds::cpu::KVType::I8
+                             : kvCache == "fp8" ? ::ds::cpu::KVType::F8E4M3
+                                                : ::ds::cpu::KVType::F32;
   if (step) {
     step.walk([&](mlir::dsk::LaunchOp l) {
       ++launches;
-      auto p = l.getParams();
       if (l.getKernel() == mlir::dsk::Kernel::attention) {
         auto k = llvm::cast<mlir::MemRefType>(l.getIns()[1].getType());
         auto v = llvm::cast<mlir::MemRefType>(l.getIns()[2].getType());
-        kvPerToken += 4 * (k.getDimSize(1) * k.getDimSize(2) + v.getDimSize(1) * v.getDimSize(2));
+        kvPerToken += ::ds::cpu::kvBlockBytes(kvType, 1, k.getDimSize(1), k.getDimSize(2), v.getDimSize(2));
       } else if (l.getKernel() == mlir::dsk::Kernel::mla_attention) {
         auto c = llvm::cast<mlir::MemRefType>(l.getIns()[2].getType());
         auto r = llvm::cast<mlir::MemRefType>(l.getIns()[3].getType());
-        kvPerToken += 4 * (c.getDimSize(1) + r.getDimSize(1));
+        kvPerToken += ::ds::cpu::mlaBlockBytes(kvType, 1, c.getDimSize(1), r.getDimSize(1));
       }
-      (void)p;
     });
   }
   cost.kv_bytes_per_token = kvPerToken;
@@ -118,7 +121,7 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   os << "model           " << config.model_type << ", " << config.num_hidden_layers << " layers, hidden "
      << config.hidden_size << ", vocab " << config.vocab_size << "\n";
   os << "weights         " << mib(cost.weight_bytes) << " (rank 0 of 1)\n";
-  os << "kv cache        " << kvPerToken << " bytes per token (f32)\n";
+  os << "kv cache        " << kvPerToken << " bytes per token (" << kvCache << ")\n";
   os << "launches        " << launches << " per step (" << cost.launches_per_step
      << " before fusion, " << llvm::format("%.1f", 100.0 * (1.0 - double(launches) / cost.launches_per_step))
      << "% fewer)\n";

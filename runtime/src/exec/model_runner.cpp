@@ -18,6 +18,16 @@ namespace {
 
 std::string kernelName(fbs::Kernel k) { return fbs::EnumNameKernel(k); }
 
+// The kernels' cache element type for the plan's KV dtype; false if the host cannot store it.
+bool kvTypeOf(fbs::DType dtype, cpu::KVType* out) {
+  switch (dtype) {
+    case fbs::DType_F32: *out = cpu::KVType::F32; return true;
+    case fbs::DType_I8: *out = cpu::KVType::I8; return true;
+    case fbs::DType_F8_E4M3: *out = cpu::KVType::F8E4M3; return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 // A weight as the kernels see it: one view (or one per expert), plus an f32 copy for small
@@ -169,10 +179,8 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
   block_size = kv->block_size();
   num_blocks = options.num_kv_blocks;
   if (num_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
-  cpu::KVType kv_type = cpu::KVType::F32;
-  if (kv->dtype() == fbs::DType_I8) kv_type = cpu::KVType::I8;
-  else if (kv->dtype() == fbs::DType_F8_E4M3) kv_type = cpu::KVType::F8E4M3;
-  else if (kv->dtype() != fbs::DType_F32)
+  cpu::KVType kv_type;
+  if (!kvTypeOf(kv->dtype(), &kv_type))
     return unsupported(artifact->path() + ": KV cache dtype " + fbs::EnumNameDType(kv->dtype()) +
                        " is not supported on the host");
   gqa = {nullptr, nullptr, num_blocks, block_size, kv->kv_heads(), kv->head_dim(), kv->v_dim()};
@@ -512,9 +520,10 @@ StatusOr<uint64_t> ModelRunner::kvBytesPerBlock(const artifact::Artifact& artifa
   const fbs::Plan* plan = artifact.meta()->plan();
   if (!plan || !plan->kv_cache()) return dataLoss(artifact.path() + ": artifact has no KV cache spec");
   const fbs::KVCacheSpec* kv = plan->kv_cache();
-  cpu::KVType type = kv->dtype() == fbs::DType_I8        ? cpu::KVType::I8
-                     : kv->dtype() == fbs::DType_F8_E4M3 ? cpu::KVType::F8E4M3
-                                                         : cpu::KVType::F32;
+  cpu::KVType type;
+  if (!kvTypeOf(kv->dtype(), &type))
+    return unsupported(artifact.path() + ": KV cache dtype " + fbs::EnumNameDType(kv->dtype()) +
+                       " is not supported on the host");
   int64_t block = 0;
   if (kv->kind() == fbs::KVKind_GQA)
     block = cpu::kvBlockBytes(type, kv->block_size(), kv->kv_heads(), kv->head_dim(), kv->v_dim());
