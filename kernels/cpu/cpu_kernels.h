@@ -44,6 +44,9 @@ void dequantRow(const WeightView& w, int64_t r, float* out);
 // Kernels use up to this many threads (default: hardware concurrency).
 void setNumThreads(int n);
 int numThreads();
+// Overrides setNumThreads for the calling thread only (n <= 0 removes the override): each
+// tensor-parallel rank runs on a thread of its own and must not fork a full team of its own.
+void setThreadLocalNumThreads(int n);
 
 // Batch invariance (default on): every output row of linear/moe is computed with a reduction
 // order that depends only on K, so a sequence's results are bitwise identical whatever else is in
@@ -56,6 +59,9 @@ void linear(const float* x, int64_t T, const WeightView& w, const float* bias, f
 
 // y[t] = w[ids[t]] (dequantized). Out-of-range ids are the caller's error (checked before).
 void embed(const int32_t* ids, int64_t T, const WeightView& w, float* y);
+// Vocab-parallel embed: w holds table rows [first_row, first_row + w.rows); ids outside that
+// range give zero rows (the ranks' tables are summed afterwards).
+void embedRange(const int32_t* ids, int64_t T, const WeightView& w, int64_t first_row, float* y);
 
 // y = x / sqrt(mean(x^2) + eps) * w over rows of H; w is 1 x H. In-place allowed (y == x).
 void rmsNorm(const float* x, int64_t T, int64_t H, const WeightView& w, float eps, float* y);

@@ -1,4 +1,5 @@
 // Row-local kernels: embed, rmsNorm, add and swiglu.
+#include <algorithm>
 #include <cmath>
 
 #include "cpu/internal.h"
@@ -9,6 +10,19 @@ void embed(const int32_t* ids, int64_t T, const WeightView& w, float* y) {
   const int64_t H = w.cols;
   detail::parallelFor(T, 4, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) dequantRow(w, ids[t], y + t * H);
+  });
+}
+
+void embedRange(const int32_t* ids, int64_t T, const WeightView& w, int64_t first_row, float* y) {
+  const int64_t H = w.cols;
+  detail::parallelFor(T, 4, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t local = int64_t{ids[t]} - first_row;
+      if (local >= 0 && local < w.rows)
+        dequantRow(w, local, y + t * H);
+      else
+        std::fill(y + t * H, y + (t + 1) * H, 0.0f);
+    }
   });
 }
 

@@ -15,6 +15,7 @@ namespace {
 
 std::atomic<int> g_threads{0};
 std::atomic<bool> g_batch_invariant{true};
+thread_local int t_threads = 0;  // setThreadLocalNumThreads; 0: g_threads applies
 
 int64_t elementBytes(WeightType t) {
   switch (t) {
@@ -144,7 +145,9 @@ int64_t weightRowBytes(WeightType type, int64_t cols) {
 }
 
 void setNumThreads(int n) { g_threads = std::max(1, n); }
+void setThreadLocalNumThreads(int n) { t_threads = std::max(0, n); }
 int numThreads() {
+  if (t_threads > 0) return t_threads;
   int n = g_threads.load();
   if (n > 0) return n;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -50,6 +50,8 @@ json tensorJson(const fb::Tensor& t) {
             {"segment", t.segment()}};
   if (t.scale() >= 0) j["scale_tensor"] = t.scale();
   if (t.experts() > 0) j["experts"] = t.experts();
+  if (t.shards()) j["shards"] = t.shards()->size();
+  if (t.tp_rank() > 0) j["tp_rank"] = t.tp_rank();
   return j;
 }
 
@@ -77,6 +79,7 @@ json planJson(const fb::Plan* p) {
   }
   return {{"buffers", p->buffers() ? p->buffers()->size() : 0},
           {"launches", p->launches() ? p->launches()->size() : 0},
+          {"tp_size", p->tp_size()},
           {"launches_per_kernel", per_kernel},
           {"arena_bytes_per_token", p->arena_bytes_per_token()},
           {"arena_bytes_per_logit_row", p->arena_bytes_per_logit_row()},
@@ -228,7 +231,10 @@ std::string renderText(const json& s) {
   o << "tensors: " << num(s["tensor_count"]) << "\n";
   for (const json& t : s["tensors"]) {
     o << "  " << t["name"].get<std::string>() << "  " << t["dtype"].get<std::string>() << "  "
-      << shapeText(t["shape"]) << "  " << humanBytes(t["bytes"].get<uint64_t>()) << "\n";
+      << shapeText(t["shape"]) << "  " << humanBytes(t["bytes"].get<uint64_t>());
+    if (t.contains("shards")) o << "  (" << t["shards"].dump() << " shards)";
+    if (t.contains("tp_rank")) o << "  (shard of tp rank " << t["tp_rank"].dump() << ")";
+    o << "\n";
   }
   const uint64_t shown = s["tensors"].size(), total = s["tensor_count"].get<uint64_t>();
   if (shown < total) {
@@ -239,7 +245,9 @@ std::string renderText(const json& s) {
   if (p.is_null()) {
     o << "plan: (none)\n";
   } else {
-    o << "plan: " << num(p["buffers"]) << " buffers, " << num(p["launches"]) << " launches\n";
+    o << "plan: " << num(p["buffers"]) << " buffers, " << num(p["launches"]) << " launches";
+    if (p["tp_size"] != 1) o << ", tp_size " << num(p["tp_size"]);
+    o << "\n";
     for (const auto& [kernel, n] : p["launches_per_kernel"].items()) {
       o << "  " << kernel << ": " << n.dump() << "\n";
     }

@@ -1,13 +1,18 @@
-// ModelRunner: weights as kernel views, buffers sized per step, one kernel call per plan launch.
+// ModelRunner: weights as kernel views, buffers sized per step, one kernel call per plan launch;
+// tensor-parallel plans run one such executor per rank on threads of their own.
 #include "exec/model_runner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "artifact/artifact_reader.h"
+#include "comm/communicator.h"
 #include "cpu/cpu_kernels.h"
+#include "exec/rank_workers.h"
+#include "exec/tensor_parallel.h"
 #include "model/dtype.h"
 
 namespace ds {
@@ -37,9 +42,13 @@ struct WeightEntry {
   std::vector<float> f32;              // only for 1-D tensors
 };
 
+// One tensor-parallel rank (the whole model when tp_size is 1): its weights (its shards), its
+// KV cache and its buffers.
 struct ModelRunner::Impl {
   const artifact::Artifact* artifact = nullptr;
   const fbs::Plan* plan = nullptr;
+  int rank = 0, tp = 1;
+  Communicator* comm = nullptr;  // null when tp == 1
   std::vector<WeightEntry> weights;
   std::vector<std::unique_ptr<cpu::RopeTable>> ropes;  // per launch (null if not a rope)
   // KV cache: per layer.
@@ -64,14 +73,25 @@ struct ModelRunner::Impl {
   Status checkBatch(const StepBatch& b) const;
   void* buffer(int id) { return base[id]; }
   void layoutBuffers(int64_t T, int64_t R);
+  int64_t rowsOf(int id, int64_t T, int64_t R) const;
+  // One rank's whole step: buffers, inputs, every launch (the batch is already checked).
+  Status runStep(const StepBatch& b, int64_t T, int64_t R);
   Status run(const fbs::Launch& launch, size_t index, const StepBatch& b, int64_t T, int64_t R);
+};
+
+// Ranks 1..tp-1 (rank 0 is the runner's impl_), the group joining them and their threads.
+struct ModelRunner::Parallel {
+  std::vector<std::unique_ptr<Impl>> peers;
+  std::unique_ptr<InProcessGroup> group;
+  std::unique_ptr<RankWorkers> workers;  // last: joined before the ranks it runs are freed
 };
 
 Status ModelRunner::Impl::initWeights() {
   const auto* tensors = artifact->meta()->tensors();
   weights.resize(tensors->size());
   for (uint32_t i = 0; i < tensors->size(); ++i) {
-    const fbs::Tensor* t = tensors->Get(i);
+    // Launches name a sharded weight by its rank-0 entry: this rank reads its own shard.
+    const fbs::Tensor* t = tensors->Get(shardIndex(*artifact, i, rank));
     WeightEntry& e = weights[i];
     const uint8_t* data = artifact->tensorData(*t);
     std::vector<int64_t> shape(t->shape()->begin(), t->shape()->end());
@@ -269,9 +289,19 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
   cpu::BatchView batch{T, b.positions.data(), b.token_seq.data(), b.num_seqs,
                        b.block_table.data(), b.max_blocks_per_seq};
   switch (l.kernel()) {
-    case fbs::Kernel_Embed:
-      cpu::embed(static_cast<const int32_t*>(buffer(in(0))), T, w(0).views[0], f(out(0)));
+    case fbs::Kernel_Embed: {
+      const auto* ids = static_cast<const int32_t*>(buffer(in(0)));
+      const fbs::EmbedParams* p = l.params_as_EmbedParams();
+      if (!p || p->rows_per_rank() <= 0) {
+        cpu::embed(ids, T, w(0).views[0], f(out(0)));
+        return Status::ok();
+      }
+      // Vocab-parallel: this rank's rows only; the AllReduce that follows fills in the rest.
+      cpu::WeightView table = w(0).views[0];
+      table.rows = std::min(table.rows, p->rows_per_rank());
+      cpu::embedRange(ids, T, table, rank * p->rows_per_rank(), f(out(0)));
       return Status::ok();
+    }
     case fbs::Kernel_RmsNorm: {
       int64_t h = w(0).views[0].cols;
       cpu::rmsNorm(f(in(0)), T * row_elems[in(0)] / h, h, w(0).views[0],
@@ -452,8 +482,39 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       cpu::linear(scratch_a.data(), R, w(0).views[0], nullptr, f(out(0)));
       return Status::ok();
     }
+    case fbs::Kernel_AllReduce: {
+      const int64_t n = rowsOf(in(0), T, R) * row_elems[in(0)];
+      if (f(out(0)) != f(in(0))) std::memcpy(f(out(0)), f(in(0)), n * sizeof(float));
+      return comm ? comm->allReduceSum(f(out(0)), n) : Status::ok();
+    }
+    case fbs::Kernel_AllGather: {
+      const int64_t rows = rowsOf(in(0), T, R), cols = row_elems[in(0)];
+      if (row_elems[out(0)] != cols * tp)
+        return dataLoss(artifact->path() + ": plan.launches[" + std::to_string(index) +
+                        "] (AllGather) writes rows of " + std::to_string(row_elems[out(0)]) +
+                        " elements, expected " + std::to_string(cols) + " x " + std::to_string(tp));
+      if (comm) return comm->allGather(f(in(0)), rows, cols, f(out(0)));
+      std::memcpy(f(out(0)), f(in(0)), rows * cols * sizeof(float));
+      return Status::ok();
+    }
   }
   return unsupported("kernel " + kernelName(l.kernel()) + " has no host implementation");
+}
+
+int64_t ModelRunner::Impl::rowsOf(int id, int64_t T, int64_t R) const {
+  const fbs::Buffer* buf = plan->buffers()->Get(id);
+  return buf->rows() == fbs::RowSpace_Tokens ? T
+         : buf->rows() == fbs::RowSpace_LogitRows ? R : buf->fixed_rows();
+}
+
+Status ModelRunner::Impl::runStep(const StepBatch& b, int64_t T, int64_t R) {
+  layoutBuffers(T, R);
+  std::memcpy(buffer(plan->token_ids()), b.token_ids.data(), T * 4);
+  std::memcpy(buffer(plan->positions()), b.positions.data(), T * 4);
+  if (R) std::memcpy(buffer(plan->logit_rows()), b.logit_rows.data(), R * 4);
+  for (uint32_t i = 0; i < plan->launches()->size(); ++i)
+    DS_RETURN_IF_ERROR(run(*plan->launches()->Get(i), i, b, T, R));
+  return Status::ok();
 }
 
 void ModelRunner::Impl::layoutBuffers(int64_t T, int64_t R) {
@@ -484,15 +545,39 @@ void ModelRunner::Impl::layoutBuffers(int64_t T, int64_t R) {
   }
 }
 
-ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ModelRunner::ModelRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Parallel> tp)
+    : impl_(std::move(impl)), tp_(std::move(tp)) {}
 ModelRunner::~ModelRunner() = default;
 
 StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artifact& artifact,
                                                            const RunnerOptions& options) {
+  DS_RETURN_IF_ERROR(checkTensorParallel(artifact));
+  const int tp = artifact.meta()->plan() ? artifact.meta()->plan()->tp_size() : 1;
   auto impl = std::make_unique<Impl>();
   impl->artifact = &artifact;
+  impl->tp = tp;
   DS_RETURN_IF_ERROR(impl->init(options));
-  return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
+  if (tp == 1) return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl), nullptr));
+
+  auto par = std::make_unique<Parallel>();
+  StatusOr<std::unique_ptr<InProcessGroup>> group = InProcessGroup::create(tp);
+  if (!group.isOk()) return group.status();
+  par->group = std::move(group).value();
+  impl->comm = par->group->rank(0);
+  for (int r = 1; r < tp; ++r) {
+    auto peer = std::make_unique<Impl>();
+    peer->artifact = &artifact;
+    peer->rank = r;
+    peer->tp = tp;
+    peer->comm = par->group->rank(r);
+    DS_RETURN_IF_ERROR(peer->init(options));
+    par->peers.push_back(std::move(peer));
+  }
+  // One kernel thread per rank: the ranks are the parallelism.
+  StatusOr<std::unique_ptr<RankWorkers>> workers = RankWorkers::create(tp, 1);
+  if (!workers.isOk()) return workers.status();
+  par->workers = std::move(workers).value();
+  return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl), std::move(par)));
 }
 
 Status ModelRunner::step(const StepBatch& b, std::vector<float>* logits) {
@@ -500,12 +585,26 @@ Status ModelRunner::step(const StepBatch& b, std::vector<float>* logits) {
   DS_RETURN_IF_ERROR(m.checkBatch(b));
   int64_t T = static_cast<int64_t>(b.token_ids.size());
   int64_t R = static_cast<int64_t>(b.logit_rows.size());
-  m.layoutBuffers(T, R);
-  std::memcpy(m.buffer(m.plan->token_ids()), b.token_ids.data(), T * 4);
-  std::memcpy(m.buffer(m.plan->positions()), b.positions.data(), T * 4);
-  if (R) std::memcpy(m.buffer(m.plan->logit_rows()), b.logit_rows.data(), R * 4);
-  for (uint32_t i = 0; i < m.plan->launches()->size(); ++i)
-    DS_RETURN_IF_ERROR(m.run(*m.plan->launches()->Get(i), i, b, T, R));
+  if (!tp_) {
+    DS_RETURN_IF_ERROR(m.runStep(b, T, R));
+  } else {
+    // The first rank to fail aborts the group so peers waiting in a collective return too;
+    // its error (not the peers' "aborted") is the step's.
+    const int n = m.tp;
+    std::vector<Status> status(n);
+    std::atomic<int> first_failure{-1};
+    tp_->workers->run([&](int r) {
+      status[r] = (r == 0 ? m : *tp_->peers[r - 1]).runStep(b, T, R);
+      if (status[r].isOk()) return;
+      int none = -1;
+      if (first_failure.compare_exchange_strong(none, r)) tp_->group->abort();
+    });
+    if (const int r = first_failure.load(); r >= 0) {
+      tp_->group->reset();
+      return Status(status[r].code(), "tensor-parallel rank " + std::to_string(r) + ": " +
+                                          status[r].message());
+    }
+  }
   const float* out = static_cast<const float*>(m.buffer(m.plan->logits()));
   logits->assign(out, out + R * m.vocab);
   return Status::ok();
@@ -515,6 +614,7 @@ int64_t ModelRunner::vocabSize() const { return impl_->vocab; }
 int64_t ModelRunner::blockSize() const { return impl_->block_size; }
 int64_t ModelRunner::numBlocks() const { return impl_->num_blocks; }
 size_t ModelRunner::numLaunches() const { return impl_->plan->launches()->size(); }
+int ModelRunner::tpSize() const { return impl_->tp; }
 
 StatusOr<uint64_t> ModelRunner::kvBytesPerBlock(const artifact::Artifact& artifact) {
   const fbs::Plan* plan = artifact.meta()->plan();
@@ -529,7 +629,12 @@ StatusOr<uint64_t> ModelRunner::kvBytesPerBlock(const artifact::Artifact& artifa
     block = cpu::kvBlockBytes(type, kv->block_size(), kv->kv_heads(), kv->head_dim(), kv->v_dim());
   if (kv->kind() == fbs::KVKind_MLA)
     block = cpu::mlaBlockBytes(type, kv->block_size(), kv->rank(), kv->rope_dim());
-  return static_cast<uint64_t>(block) * kv->num_layers();
+  // kv_cache is one rank's cache and every rank lives in this process.
+  const int tp = plan->tp_size();
+  if (tp < 1 || tp > kMaxTensorParallel)
+    return dataLoss(artifact.path() + ": plan.tp_size " + std::to_string(tp) + " is outside [1, " +
+                    std::to_string(kMaxTensorParallel) + "]");
+  return static_cast<uint64_t>(block) * kv->num_layers() * static_cast<uint64_t>(tp);
 }
 
 }  // namespace ds

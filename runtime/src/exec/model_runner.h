@@ -1,4 +1,5 @@
-// ModelRunner: executes an artifact's step plan on the CPU over a paged KV cache.
+// ModelRunner: executes an artifact's step plan on the CPU over a paged KV cache (one executor
+// per tensor-parallel rank).
 #pragma once
 
 #include <cstdint>
@@ -43,16 +44,22 @@ class ModelRunner {
   int64_t vocabSize() const;
   int64_t blockSize() const;
   int64_t numBlocks() const;
-  // Bytes one KV block takes over all layers (what --kv-cache-mem is divided by).
+  // Bytes one KV block takes over all layers and all tensor-parallel ranks (what
+  // --kv-cache-mem is divided by).
   static StatusOr<uint64_t> kvBytesPerBlock(const artifact::Artifact& artifact);
   // Number of launches in one step (for reports).
   size_t numLaunches() const;
+  // Tensor-parallel ranks (plan.tp_size): each has its weight shards, KV cache and buffers,
+  // and runs on a thread of its own during step(); 1 runs on the caller's thread.
+  int tpSize() const;
 
   struct Impl;
+  struct Parallel;
 
  private:
-  explicit ModelRunner(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  ModelRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Parallel> tp);
+  std::unique_ptr<Impl> impl_;      // rank 0
+  std::unique_ptr<Parallel> tp_;    // the other ranks; null when tpSize() == 1
 };
 
 }  // namespace ds

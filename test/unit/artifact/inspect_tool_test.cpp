@@ -218,6 +218,47 @@ TEST_F(InspectTool, MlaKvCache) {
       << r.output;
 }
 
+// A tensor-parallel plan: tp_size on the plan line, the shard count on the sharded entry.
+TEST_F(InspectTool, TensorParallelPlan) {
+  const std::string path = dir_ + "/tp.dsa";
+  auto w = ArtifactWriter::create(path);
+  ASSERT_TRUE(w.isOk());
+  const float data[2] = {1.0f, 2.0f};
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE((*w)->addSegmentFromMemory(data, sizeof(data)).isOk());
+  flatbuffers::FlatBufferBuilder b;
+  const std::vector<int64_t> shape = {1, 2};
+  const std::vector<uint32_t> shards = {0, 1};
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors = {
+      fb::CreateTensorDirect(b, "w", nullptr, fb::DType_F32, &shape, 0, 8, -1, nullptr, 0, 0,
+                             fb::QuantKind_None, 0, -1, -1, &shards),
+      fb::CreateTensorDirect(b, "w", nullptr, fb::DType_F32, &shape, 1, 8, -1, nullptr, 0, 1)};
+  std::vector<flatbuffers::Offset<fb::Segment>> segs;
+  for (const auto& s : (*w)->segments()) segs.push_back(fb::CreateSegment(b, s.offset, s.size, s.xxh64));
+  auto plan = fb::CreatePlanDirect(b, nullptr, nullptr, -1, -1, -1, -1, 0, 0, 0, 2);
+  fb::FinishArtifactBuffer(b, fb::CreateArtifactDirect(b, kSchemaVersion, "t", "", 0, 0,
+                                                       &tensors, &segs, plan));
+  ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
+
+  const RunResult r = run("'" + path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "plan: 0 buffers, 0 launches, tp_size 2\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "  w  F32  [1, 2]  8 B  (2 shards)\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "  w  F32  [1, 2]  8 B  (shard of tp rank 1)\n")) << r.output;
+  const RunResult js = run("--json '" + path + "'");
+  ASSERT_EQ(js.exit_code, 0) << js.output;
+  const nlohmann::json j = nlohmann::json::parse(js.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << js.output;
+  EXPECT_EQ(j["plan"]["tp_size"], 2);
+  EXPECT_EQ(j["tensors"][0]["shards"], 2);
+  EXPECT_EQ(j["tensors"][1]["tp_rank"], 1);
+  EXPECT_FALSE(j["tensors"][1].contains("shards"));
+
+  // The tiny (tp = 1) artifact says nothing about tensor parallelism in text.
+  const RunResult one = run("'" + path_ + "'");
+  EXPECT_FALSE(has(one.output, "tp_size")) << one.output;
+  EXPECT_FALSE(has(one.output, "shards")) << one.output;
+}
+
 // Strings come from the file unvalidated: invalid UTF-8 must not abort --json.
 TEST_F(InspectTool, NonUtf8NamesStillPrint) {
   const std::string path = dir_ + "/utf8.dsa";
