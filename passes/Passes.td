@@ -136,6 +136,43 @@ def FuseMLAProjectPass : Pass<"ds-fusion-mla-project", "::mlir::func::FuncOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// sharding/: tensor parallelism
+//===----------------------------------------------------------------------===//
+
+def ShardTensorParallelPass : Pass<"ds-shard-tensor-parallel", "::mlir::ModuleOp"> {
+  let summary = "Splits the graph over `tp` ranks (SPMD): column/row-parallel GEMMs, heads, experts, vocab";
+  let description = [{
+    Rewrites @forward into the program every rank runs on its own shard
+    (Megatron-style), and records each weight's cut (`shard = [dim, pieces]`,
+    rank-local type) plus `ds.tp` on the module:
+
+    * a `ds.linear` whose result only flows into head-parallel consumers
+      (views, slices, ropes, attention, MLA attention, SwiGLU, a following
+      linear) is column-parallel (weight rows cut); a linear reading a
+      column-parallel value is row-parallel (weight columns cut) and is
+      followed by `ds.all_reduce`;
+    * attention keeps `heads / tp` query heads per rank; KV heads are cut
+      into `min(tp, kv_heads)` pieces (replicated when fewer than ranks);
+      MLA cuts q_b and kv_b by heads and replicates the latent path;
+    * MoE experts are cut inside every expert (gate/up rows, down columns;
+      shared experts alike), the router is replicated, an all_reduce follows;
+    * the embedding is vocab-parallel (`rows_per_rank`, then all_reduce) and
+      the logits are vocab-parallel followed by `ds.all_gather`.
+
+    Anything that does not divide evenly stays replicated (computed by every
+    rank), which is always correct. Runs before fusion and quantization.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "Number of tensor-parallel ranks">
+  ];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [
+    Statistic<"numSharded", "num-sharded-weights", "Number of weights cut across ranks">,
+    Statistic<"numCollectives", "num-collectives", "Number of all_reduce/all_gather ops inserted">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // lowering/: ds graph -> dsk kernel plan
 //===----------------------------------------------------------------------===//
 

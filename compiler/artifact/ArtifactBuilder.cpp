@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "artifact/artifact_writer.h"
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightQuantizer.h"
+#include "compiler/artifact/WeightShards.h"
 #include "dialects/ds/DsDialect.h"
 #include "model/checkpoint.h"
 #include "model/dtype.h"
@@ -116,6 +118,13 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+flatbuffers::Offset<fb::Tensor> createTensor(flatbuffers::FlatBufferBuilder& fbb,
+                                             const TensorRecord& r) {
+  return fb::CreateTensorDirect(fbb, r.name.c_str(), r.source.c_str(), r.dtype, &r.shape,
+                                r.segment, r.nbytes, r.scale, r.block.empty() ? nullptr : &r.block,
+                                r.experts, r.tp_rank, r.quant, r.group_size, r.qscale, r.qzero,
+                                r.shards.empty() ? nullptr : &r.shards);
+}
 std::optional<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -183,6 +192,13 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       w.parts.push_back(t);
       w.numel += t->numel();
     }
+    uint64_t declaredNumel = 1;
+    for (int64_t d : op.getFullShape()) declaredNumel *= static_cast<uint64_t>(d);
+    if (declaredNumel != w.numel)
+      return llvm::createStringError("%s: tensor '%s' has %llu elements, the IR declares %llu",
+                                     checkpoint.source().c_str(), name.c_str(),
+                                     static_cast<unsigned long long>(w.numel),
+                                     static_cast<unsigned long long>(declaredNumel));
     llvm::Expected<fb::DType> declared = fbDType(op.getTensorType().getElementType());
     if (!declared) return declared.takeError();
     bool isFloat = *declared == fb::DType_F32 || *declared == fb::DType_F16 ||
@@ -224,11 +240,59 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     uint64_t nbytes;
   };
   std::vector<ExtraTensor> extras;
+  // Tensor parallelism: rank 0's record of every sharded weight (by plan index), and the
+  // records of the other ranks' shards and of per-part scales, appended after `extras`.
+  auto tpAttr = module->getAttrOfType<IntegerAttr>("ds.tp");
+  int64_t tp = tpAttr ? tpAttr.getInt() : 1;
+  std::map<size_t, TensorRecord> shardPrimary;
+  std::vector<TensorRecord> shardExtras;
+  // Indices into shardExtras until every extra is known; rebased before the table is written.
+  auto addShardTensor = [&](TensorRecord r) {
+    shardExtras.push_back(std::move(r));
+    return static_cast<int>(shardExtras.size() - 1);
+  };
   // One segment per weight, in declaration order: streamed (and converted) from the checkpoint,
   // or, for quantized weights, the codes followed by their scale/zero-point segments.
   for (size_t i = 0; i < plans.size(); ++i) {
     WeightPlan& w = plans[i];
     size_t esize = fbDTypeSize(w.stored);
+    if (std::optional<ArrayRef<int64_t>> cut = w.op.getShard()) {
+      // The whole tensor in memory (one weight at a time), then each distinct part.
+      WeightPlan whole = w;
+      if (w.quant) whole.stored = fb::DType_F32;
+      std::vector<uint8_t> full(w.numel * fbDTypeSize(whole.stored));
+      ::ds::Status st = fillElements(whole, 0, w.numel, full.data(), scratch);
+      if (!st.isOk()) return llvm::createStringError(st.message());
+      ShardedWeight sw;
+      sw.symbol = w.op.getSymName().str();
+      sw.source = w.op.getName().str();
+      llvm::SmallVector<int64_t> fullShape = w.op.getFullShape();
+      sw.fullShape.assign(fullShape.begin(), fullShape.end());
+      sw.experts = w.op.getExperts().value_or(0);
+      sw.dim = (*cut)[0];
+      sw.pieces = (*cut)[1];
+      sw.tp = tp;
+      sw.stored = whole.stored;
+      sw.quant = w.quant;
+      sw.full = full.data();
+      std::vector<uint8_t> scaleData;
+      if (FlatSymbolRefAttr s = w.op.getScaleAttr()) {
+        const WeightPlan& sp = plans[tensorIndex.lookup(s.getValue())];
+        WeightPlan sf = sp;
+        sf.stored = fb::DType_F32;
+        scaleData.resize(sp.numel * sizeof(float));
+        st = fillElements(sf, 0, sp.numel, scaleData.data(), scratch);
+        if (!st.isOk()) return llvm::createStringError(st.message());
+        sw.blockScale = reinterpret_cast<const float*>(scaleData.data());
+        sw.block.assign(w.op.getBlock()->begin(), w.op.getBlock()->end());
+      }
+      auto rec = writeShards(sw, *writer, static_cast<int>(i), addShardTensor);
+      if (!rec) return rec.takeError();
+      progress.advance(w.numel * esize);
+      segmentOf.push_back(rec->segment);
+      shardPrimary[i] = std::move(*rec);
+      continue;
+    }
     if (!w.quant) {
       auto seg = writer->addSegment(w.numel * esize, [&](uint8_t* dst, uint64_t offset, uint64_t size) {
         ::ds::Status st = fillElements(w, offset / esize, size / esize, dst, scratch);
@@ -276,6 +340,14 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     }
   }
 
+  int shardBase = static_cast<int>(plans.size() + extras.size());
+  auto rebase = [&](TensorRecord& r, bool primary) {
+    for (int* idx : {&r.scale, &r.qscale, &r.qzero})
+      if (*idx >= 0) *idx += shardBase;
+    for (size_t k = primary ? 1 : 0; k < r.shards.size(); ++k) r.shards[k] += shardBase;
+  };
+  for (auto& [i, r] : shardPrimary) rebase(r, true);
+  for (TensorRecord& r : shardExtras) rebase(r, false);
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   uint64_t params = 0;
@@ -291,6 +363,10 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     } else if (!llvm::StringRef(w.op.getName()).ends_with("_scale_inv")) {
       params += w.numel;
     }
+    if (auto it = shardPrimary.find(i); it != shardPrimary.end()) {
+      tensors.push_back(createTensor(fbb, it->second));
+      continue;
+    }
     const QuantOut& q = quantOut[i];
     bool quantized = q.kind != fb::QuantKind_None;
     tensors.push_back(fb::CreateTensorDirect(
@@ -303,6 +379,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   for (const ExtraTensor& x : extras)
     tensors.push_back(fb::CreateTensorDirect(fbb, x.name.c_str(), x.name.c_str(), fb::DType_F32,
                                              &x.shape, x.segment, x.nbytes));
+  for (const TensorRecord& r : shardExtras) tensors.push_back(createTensor(fbb, r));
   std::vector<flatbuffers::Offset<fb::Segment>> segments;
   for (const auto& s : writer->segments())
     segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));

@@ -42,6 +42,8 @@ fb::Kernel fbKernel(dsk::Kernel k) {
     case dsk::Kernel::swiglu_linear: return fb::Kernel_SwiGLULinear;
     case dsk::Kernel::qkv_rope: return fb::Kernel_QKVRope;
     case dsk::Kernel::mla_project: return fb::Kernel_MlaProject;
+    case dsk::Kernel::all_reduce: return fb::Kernel_AllReduce;
+    case dsk::Kernel::all_gather: return fb::Kernel_AllGather;
   }
   return fb::Kernel_Embed;
 }
@@ -135,6 +137,12 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     flatbuffers::Offset<void> params;
     auto shapeOf = [&](Value v) { return cast<MemRefType>(v.getType()).getShape(); };
     switch (launch.getKernel()) {
+      case dsk::Kernel::embed:
+        if (int64_t rows = i64(p, "rows_per_rank")) {
+          paramsType = fb::Params_EmbedParams;
+          params = fb::CreateEmbedParams(fbb, rows).Union();
+        }
+        break;
       case dsk::Kernel::rms_norm:
       case dsk::Kernel::add_rms_norm:
         paramsType = fb::Params_NormParams;
@@ -224,11 +232,13 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     auto a = step->getAttrOfType<IntegerAttr>(name);
     return a ? a.getInt() : 0;
   };
+  auto tp = module->getAttrOfType<IntegerAttr>("ds.tp");
   return fb::CreatePlanDirect(fbb, &buffers, &launches, ids.lookup(body.getArgument(0)),
                               ids.lookup(body.getArgument(1)), ids.lookup(body.getArgument(2)),
                               ids.lookup(ret.getOperand(0)), kv,
                               arena("dsk.arena_bytes_per_token"),
-                              arena("dsk.arena_bytes_per_logit_row"));
+                              arena("dsk.arena_bytes_per_logit_row"),
+                              tp ? static_cast<int32_t>(tp.getInt()) : 1);
 }
 
 }  // namespace mlir::ds

@@ -244,7 +244,8 @@ llvm::Error GraphBuilder::build(ModuleOp module) {
 
   FlatSymbolRefAttr embed = w("model.embed_tokens.weight", {vocab, hidden});
   if (error_) return std::move(error_);
-  Value h = EmbedOp::create(b_, loc_, tensor({hidden}), embed, body->getArgument(0));
+  Value h = EmbedOp::create(b_, loc_, tensor({hidden}), embed, body->getArgument(0),
+                            /*rows_per_rank=*/IntegerAttr());
   for (int64_t layer = 0; layer < config_.num_hidden_layers && !error_; ++layer) {
     std::string p = "model.layers." + std::to_string(layer);
     Value n = rmsNorm(p + ".input_layernorm", h);

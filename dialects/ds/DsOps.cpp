@@ -128,18 +128,41 @@ LogicalResult WeightOp::verify() {
     if (block->size() != 2 || (*block)[0] <= 0 || (*block)[1] <= 0)
       return emitOpError() << "block must be two positive sizes";
   }
+  if (std::optional<ArrayRef<int64_t>> shard = getShard()) {
+    if (shard->size() != 2)
+      return emitOpError() << "shard must be [dim, pieces]";
+    int64_t dim = (*shard)[0], pieces = (*shard)[1];
+    if (dim < 0 || dim >= type.getRank())
+      return emitOpError() << "shard dimension " << dim << " is outside the rank-"
+                           << type.getRank() << " type";
+    if (getExperts() && dim == 0)
+      return emitOpError() << "stacked experts shard inside each expert (dim >= 1), not across experts";
+    if (pieces < 1) return emitOpError() << "shard pieces must be positive, got " << pieces;
+    auto module = (*this)->getParentOfType<ModuleOp>();
+    auto tp = module ? module->getAttrOfType<IntegerAttr>("ds.tp") : IntegerAttr();
+    if (!tp) return emitOpError() << "a sharded weight needs the module attribute ds.tp";
+    if (tp.getInt() % pieces != 0)
+      return emitOpError() << "shard pieces " << pieces << " must divide ds.tp = " << tp.getInt();
+  }
   return success();
+}
+
+SmallVector<int64_t> WeightOp::getFullShape() {
+  SmallVector<int64_t> shape(getTensorType().getShape());
+  if (std::optional<ArrayRef<int64_t>> shard = getShard()) shape[(*shard)[0]] *= (*shard)[1];
+  return shape;
 }
 
 LogicalResult WeightOp::verifySymbolUses(SymbolTableCollection& tables) {
   if (!getScaleAttr()) return success();
-  RankedTensorType type = getTensorType();
+  // The scale grid covers the checkpoint tensor; a shard's grid is derived when it is written.
+  SmallVector<int64_t> full = getFullShape();
   ArrayRef<int64_t> block = *getBlock();
-  int64_t rank = type.getRank();
+  int64_t rank = static_cast<int64_t>(full.size());
   if (rank < 2) return emitOpError() << "block-scaled weight must have rank >= 2";
-  SmallVector<int64_t> expected(type.getShape().drop_back(2));
-  expected.push_back(llvm::divideCeil(type.getDimSize(rank - 2), block[0]));
-  expected.push_back(llvm::divideCeil(type.getDimSize(rank - 1), block[1]));
+  SmallVector<int64_t> expected(ArrayRef<int64_t>(full).drop_back(2));
+  expected.push_back(llvm::divideCeil(full[rank - 2], block[0]));
+  expected.push_back(llvm::divideCeil(full[rank - 1], block[1]));
   FailureOr<WeightOp> scale = expectWeight(*this, tables, getScaleAttr(), "scale", expected);
   if (failed(scale)) return failure();
   if (!scale->getTensorType().getElementType().isF32())
@@ -153,11 +176,34 @@ LogicalResult WeightOp::verifySymbolUses(SymbolTableCollection& tables) {
 
 LogicalResult EmbedOp::verify() {
   if (failed(expectRank(*this, "result", getType(), 2))) return failure();
+  if (std::optional<int64_t> rows = getRowsPerRank(); rows && *rows <= 0)
+    return emitOpError() << "rows_per_rank must be positive, got " << *rows;
   return expectSameTokens(*this, {{"ids", getIds()}, {"result", getResult()}});
 }
 
 LogicalResult EmbedOp::verifySymbolUses(SymbolTableCollection& tables) {
-  return expectWeight(*this, tables, getWeightAttr(), "weight", {kAny, getType().getDimSize(1)});
+  int64_t rows = getRowsPerRank() ? *getRowsPerRank() : kAny;
+  return expectWeight(*this, tables, getWeightAttr(), "weight", {rows, getType().getDimSize(1)});
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives
+//===----------------------------------------------------------------------===//
+
+LogicalResult AllGatherOp::verify() {
+  RankedTensorType in = getInput().getType(), out = getType();
+  if (failed(expectSameTokens(*this, {{"input", getInput()}, {"result", getResult()}})))
+    return failure();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError() << "changes the element type";
+  int64_t c = in.getDimSize(1), total = out.getDimSize(1);
+  if (ShapedType::isDynamic(c) || ShapedType::isDynamic(total) || total % c != 0)
+    return emitOpError() << "result columns " << total << " must be a multiple of the input's " << c;
+  auto module = (*this)->getParentOfType<ModuleOp>();
+  if (auto tp = module ? module->getAttrOfType<IntegerAttr>("ds.tp") : IntegerAttr())
+    if (total != c * tp.getInt())
+      return emitOpError() << "gathers " << total / c << " slices but ds.tp = " << tp.getInt();
+  return success();
 }
 
 LogicalResult RMSNormOp::verify() {

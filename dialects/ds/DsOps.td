@@ -43,6 +43,12 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     "int4_g64", "int4_g128" (symmetric groups along the input dimension) or
     "int4_g64_asym", "int4_g128_asym" (with zero points). The IR keeps the
     checkpoint type; the artifact records the encoding.
+
+    `shard = array<i64: dim, pieces>` (set by `ds-shard-tensor-parallel`)
+    makes the type the *rank-local* shape: the checkpoint tensor's dimension
+    `dim` is `pieces` times larger and is cut into `pieces` contiguous parts.
+    With `ds.tp = N` ranks on the module, rank r holds part `r / (N / pieces)`
+    (pieces < N replicates parts, e.g. KV heads fewer than ranks).
   }];
   let arguments = (ins
     SymbolNameAttr:$sym_name,
@@ -52,7 +58,8 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     OptionalAttr<I64Attr>:$experts,
     OptionalAttr<FlatSymbolRefAttr>:$scale,
     OptionalAttr<DenseI64ArrayAttr>:$block,
-    OptionalAttr<StrAttr>:$quant
+    OptionalAttr<StrAttr>:$quant,
+    OptionalAttr<DenseI64ArrayAttr>:$shard
   );
   let assemblyFormat = "$sym_name `:` $type attr-dict";
   let hasVerifier = 1;
@@ -60,6 +67,8 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     ::mlir::RankedTensorType getTensorType() {
       return ::llvm::cast<::mlir::RankedTensorType>(getType());
     }
+    // The checkpoint tensor's shape (the type, unless the weight is a tensor-parallel shard).
+    ::llvm::SmallVector<int64_t> getFullShape();
   }];
 }
 
@@ -71,9 +80,13 @@ def DS_EmbedOp : DS_WeightUserOp<"embed", [Pure]> {
   let summary = "token embedding lookup";
   let description = [{
     `%h = ds.embed @embed_tokens(%ids) : tensor<?xi32> -> tensor<?x64xf32>`
-    gathers rows of a [vocab, hidden] weight.
+    gathers rows of a [vocab, hidden] weight. With `rows_per_rank` the
+    embedding is vocab-parallel: rank r's weight holds table rows
+    [r * rows_per_rank, (r + 1) * rows_per_rank) and ids outside that range
+    give zero rows, so the ranks' results sum (`ds.all_reduce`) to the lookup.
   }];
-  let arguments = (ins FlatSymbolRefAttr:$weight, DS_TokenIds:$ids);
+  let arguments = (ins FlatSymbolRefAttr:$weight, DS_TokenIds:$ids,
+                       OptionalAttr<I64Attr>:$rows_per_rank);
   let results = (outs DS_Activation:$result);
   let assemblyFormat = "$weight `(` $ids `)` attr-dict `:` type($ids) `->` type($result)";
   let hasVerifier = 1;
@@ -305,6 +318,33 @@ def DS_MoEExpertsOp : DS_WeightUserOp<"moe_experts", [Pure]> {
     `(` $input `,` $weights `,` $ids `)` attr-dict `:`
     type($input) `,` type($weights) `,` type($ids) `->` type($result)
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor-parallel collectives (the module's `ds.tp` ranks run the function SPMD)
+//===----------------------------------------------------------------------===//
+
+def DS_AllReduceOp : DS_Op<"all_reduce", [Pure, SameOperandsAndResultType]> {
+  let summary = "sum of a rank-partial value over the tensor-parallel ranks";
+  let description = [{
+    Every rank gets the same sum (fixed reduction order), so replicated
+    activations stay bitwise identical across ranks.
+  }];
+  let arguments = (ins DS_Activation:$input);
+  let results = (outs DS_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def DS_AllGatherOp : DS_Op<"all_gather", [Pure]> {
+  let summary = "concatenates the ranks' slices of the last dimension, rank order";
+  let description = [{
+    `ds.all_gather %x : tensor<?x128xf32> -> tensor<?x512xf32>` with 4 ranks:
+    rank r's row goes to columns [128 r, 128 (r + 1)) of every rank's result.
+  }];
+  let arguments = (ins 2DTensorOf<[F32, F16, BF16]>:$input);
+  let results = (outs 2DTensorOf<[F32, F16, BF16]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
 }
 

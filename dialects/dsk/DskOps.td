@@ -30,7 +30,8 @@ def DSK_Kernel : I32EnumAttr<"Kernel", "library kernel", [
     I32EnumAttrCase<"mla_attention", 8>, I32EnumAttrCase<"moe_gate", 9>,
     I32EnumAttrCase<"moe_experts", 10>, I32EnumAttrCase<"logits", 11>,
     I32EnumAttrCase<"add_rms_norm", 12>, I32EnumAttrCase<"swiglu_linear", 13>,
-    I32EnumAttrCase<"qkv_rope", 14>, I32EnumAttrCase<"mla_project", 15>]> {
+    I32EnumAttrCase<"qkv_rope", 14>, I32EnumAttrCase<"mla_project", 15>,
+    I32EnumAttrCase<"all_reduce", 16>, I32EnumAttrCase<"all_gather", 17>]> {
   let cppNamespace = "::mlir::dsk";
   let genSpecializedAttr = 0;
 }

@@ -35,6 +35,8 @@ std::optional<dsk::Kernel> kernelFor(Operation* op) {
       .Case<SwiGLULinearOp>([](auto) { return dsk::Kernel::swiglu_linear; })
       .Case<QKVRopeOp>([](auto) { return dsk::Kernel::qkv_rope; })
       .Case<MLAProjectOp>([](auto) { return dsk::Kernel::mla_project; })
+      .Case<AllReduceOp>([](auto) { return dsk::Kernel::all_reduce; })
+      .Case<AllGatherOp>([](auto) { return dsk::Kernel::all_gather; })
       .Default([](Operation*) { return std::nullopt; });
 }
 
@@ -53,6 +55,12 @@ SmallVector<StringRef> weightAttrNames(Operation* op) {
         return SmallVector<StringRef>{"gate", "up", "down", "shared_gate", "shared_up", "shared_down"};
       })
       .Default([](Operation*) { return SmallVector<StringRef>{"weight"}; });
+}
+
+dsk::RowSpace rowSpaceOf(Value buffer) {
+  if (auto alloc = buffer.getDefiningOp<dsk::AllocOp>()) return alloc.getRows();
+  if (auto view = buffer.getDefiningOp<dsk::ViewOp>()) return rowSpaceOf(view.getSource());
+  return dsk::RowSpace::tokens;
 }
 
 struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKernelsPass> {
@@ -102,7 +110,11 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
       SmallVector<Value> ins;
       for (Value operand : op.getOperands())
         if (!isa<KVCacheType>(operand.getType())) ins.push_back(map.lookup(operand));
-      dsk::RowSpace rows = isa<LogitsOp>(op) ? dsk::RowSpace::logit_rows : dsk::RowSpace::tokens;
+      // Logits (and collectives over them) have one row per requested logit row.
+      dsk::RowSpace rows = dsk::RowSpace::tokens;
+      if (isa<LogitsOp>(op) || (isa<AllReduceOp, AllGatherOp>(op) && !ins.empty() &&
+                                rowSpaceOf(ins.front()) == dsk::RowSpace::logit_rows))
+        rows = dsk::RowSpace::logit_rows;
       SmallVector<Value> outs;
       for (Value result : op.getResults()) {
         Value buffer = dsk::AllocOp::create(b, loc, bufferType(result.getType()),

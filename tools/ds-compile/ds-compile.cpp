@@ -57,6 +57,9 @@ cl::opt<std::string> kvCache("kv-cache", cl::desc("KV cache storage: f32, int8, 
 cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu, "
                                     "q/k/v+rope, MLA prologue)"),
                    cl::init(true));
+cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel ranks: the artifact holds each "
+                                               "rank's weight shards (host: ranks are threads)"),
+                               cl::init(1));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true));
 cl::opt<int64_t> statsContext("stats-context", cl::desc("Context length for --stats predictions"),
@@ -120,8 +123,20 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   auto& os = llvm::outs();
   os << "model           " << config.model_type << ", " << config.num_hidden_layers << " layers, hidden "
      << config.hidden_size << ", vocab " << config.vocab_size << "\n";
-  os << "weights         " << mib(cost.weight_bytes) << " (rank 0 of 1)\n";
-  os << "kv cache        " << kvPerToken << " bytes per token (" << kvCache << ")\n";
+  // Tensor parallelism: a rank stores its shards plus every replicated weight.
+  double localElems = 0, fullElems = 0;
+  for (mlir::ds::WeightOp w : module.getOps<mlir::ds::WeightOp>()) {
+    localElems += double(w.getTensorType().getNumElements());
+    double full = 1;
+    for (int64_t d : w.getFullShape()) full *= double(d);
+    fullElems += full;
+  }
+  auto tpAttr = module->getAttrOfType<mlir::IntegerAttr>("ds.tp");
+  int64_t tp = tpAttr ? tpAttr.getInt() : 1;
+  double rankBytes = fullElems > 0 ? double(cost.weight_bytes) * localElems / fullElems : 0;
+  os << "weights         " << mib(rankBytes) << " per rank (" << tp << " rank" << (tp > 1 ? "s" : "")
+     << "; " << mib(cost.weight_bytes) << " in all)\n";
+  os << "kv cache        " << kvPerToken << " bytes per token" << (tp > 1 ? " per rank" : "") << " (" << kvCache << ")\n";
   os << "launches        " << launches << " per step (" << cost.launches_per_step
      << " before fusion, " << llvm::format("%.1f", 100.0 * (1.0 - double(launches) / cost.launches_per_step))
      << "% fewer)\n";
@@ -174,6 +189,8 @@ int main(int argc, char** argv) {
 
   if (target != "host")
     return fail("unsupported --target '" + target + "': this build compiles for 'host' only");
+  if (tensorParallel < 1 || tensorParallel > 64)
+    return fail("--tp must be in [1, 64]");
   if (kvBlockSize <= 0 || kvBlockSize > 4096)
     return fail("--kv-block-size must be in [1, 4096]");
   if (emit == Emit::Artifact && outputFile.empty() && !stats)
@@ -194,6 +211,13 @@ int main(int argc, char** argv) {
 
   mlir::ds::ModelCost cost = mlir::ds::estimateCost(module->get());
   mlir::PassManager pm(&context);
+  if (tensorParallel > 1) {
+    mlir::PassManager shard(&context);
+    mlir::ds::ShardTensorParallelPassOptions so;
+    so.tp = tensorParallel;
+    shard.addPass(mlir::ds::createShardTensorParallelPass(so));
+    if (mlir::failed(shard.run(module->get()))) return fail("tensor-parallel sharding failed");
+  }
   if (fuse) {
     mlir::PassManager graph(&context);
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseAddRMSNormPass());
