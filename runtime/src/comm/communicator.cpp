@@ -19,7 +19,14 @@
 namespace ds {
 
 struct InProcessGroup::State {
-  explicit State(int n) : size(n), ptr(n), count(n), cols(n), parity(n, 0) {}
+  explicit State(int n) : size(n), parity(n, 0) {
+    for (int p = 0; p < 2; ++p) {
+      ptr[p].resize(n);
+      count[p].resize(n);
+      cols[p].resize(n);
+      slot[p].resize(n);
+    }
+  }
 
   const int size;
   // Barrier: `arrived` counts this round's ranks; the last one bumps `generation`.
@@ -28,13 +35,15 @@ struct InProcessGroup::State {
   std::atomic<bool> aborted{false};
   std::mutex mu;
   std::condition_variable cv;
-  // Each rank's arguments of the collective in progress (written before the first barrier).
-  std::vector<const float*> ptr;
-  std::vector<int64_t> count, cols;
-  // All-reduce results; two, alternating, so a rank starting the next all-reduce never writes
-  // the buffer a slower rank is still copying out of.
-  std::vector<float> scratch[2];
-  std::vector<int> parity;  // per rank: which scratch its next all-reduce uses
+  // Everything a collective shares comes in two sets and collectives alternate between them
+  // (`parity`, per rank, identical on every rank). A rank can be at most one collective ahead
+  // of the slowest (each collective has a barrier), so it never writes the set a slower rank is
+  // still reading, and a collective needs no barrier at its end.
+  std::vector<int> parity;
+  std::vector<const float*> ptr[2];      // each rank's input (large all-reduce)
+  std::vector<int64_t> count[2], cols[2];  // each rank's sizes, checked against rank 0's
+  std::vector<std::vector<float>> slot[2];  // each rank's copy of its input (small collectives)
+  std::vector<float> scratch[2];         // large all-reduce result
 
   Status abortedStatus() const {
     return Status(DS_UNAVAILABLE, "collective aborted: a peer rank failed");
@@ -75,6 +84,11 @@ struct InProcessGroup::State {
 
 namespace {
 
+// All-reduces up to this many elements copy their input into the rank's slot and need one
+// barrier (every rank then sums every slot: N x n reads each); larger ones split the sum over
+// the ranks and need two.
+constexpr int64_t kSmallAllReduce = 1 << 16;
+
 class InProcessCommunicator final : public Communicator {
  public:
   InProcessCommunicator(InProcessGroup::State* s, int rank) : s_(s), rank_(rank) {}
@@ -83,22 +97,40 @@ class InProcessCommunicator final : public Communicator {
 
   Status allReduceSum(float* data, int64_t n) override {
     const int N = s_->size;
-    std::vector<float>& scratch = s_->scratch[s_->parity[rank_]];
+    const int p = s_->parity[rank_];
     s_->parity[rank_] ^= 1;
-    if (rank_ == 0 && n > 0 && scratch.size() < static_cast<size_t>(n)) scratch.resize(n);
-    s_->ptr[rank_] = data;
-    s_->count[rank_] = n;
+    const bool small = n <= kSmallAllReduce;
+    if (small && n > 0) {
+      std::vector<float>& mine = s_->slot[p][rank_];
+      if (mine.size() < static_cast<size_t>(n)) mine.resize(n);
+      std::memcpy(mine.data(), data, static_cast<size_t>(n) * sizeof(float));
+    }
+    std::vector<float>& scratch = s_->scratch[p];
+    if (!small && rank_ == 0 && scratch.size() < static_cast<size_t>(n)) scratch.resize(n);
+    s_->ptr[p][rank_] = data;
+    s_->count[p][rank_] = n;
     DS_RETURN_IF_ERROR(s_->barrier());
-    // Every rank sees the same published sizes, so all return the same error together.
+    // Every rank sees the same published sizes, so all take the same path (or return the same
+    // error) and meet at the same barriers.
+    const std::vector<int64_t>& count = s_->count[p];
     for (int q = 0; q < N; ++q)
-      if (s_->count[q] != s_->count[0] || s_->count[q] < 0)
+      if (count[q] != count[0] || count[q] < 0)
         return invalidArgument("allReduceSum: rank " + std::to_string(q) + " passed " +
-                               std::to_string(s_->count[q]) + " elements, rank 0 " +
-                               std::to_string(s_->count[0]));
+                               std::to_string(count[q]) + " elements, rank 0 " +
+                               std::to_string(count[0]));
     if (n == 0) return Status::ok();
+    if (small) {
+      const std::vector<std::vector<float>>& slot = s_->slot[p];
+      for (int64_t i = 0; i < n; ++i) {
+        float acc = slot[0][i];
+        for (int q = 1; q < N; ++q) acc += slot[q][i];
+        data[i] = acc;
+      }
+      return Status::ok();
+    }
     const int64_t lo = n * rank_ / N, hi = n * (rank_ + 1) / N;
     float* out = scratch.data();
-    const float* const* src = s_->ptr.data();
+    const float* const* src = s_->ptr[p].data();
     for (int64_t i = lo; i < hi; ++i) {
       float acc = src[0][i];
       for (int q = 1; q < N; ++q) acc += src[q][i];
@@ -111,22 +143,32 @@ class InProcessCommunicator final : public Communicator {
 
   Status allGather(const float* in, int64_t rows, int64_t cols, float* out) override {
     const int N = s_->size;
-    s_->ptr[rank_] = in;
-    s_->count[rank_] = rows;
-    s_->cols[rank_] = cols;
+    const int p = s_->parity[rank_];
+    s_->parity[rank_] ^= 1;
+    const int64_t n = rows > 0 && cols > 0 ? rows * cols : 0;
+    if (n > 0) {
+      std::vector<float>& mine = s_->slot[p][rank_];
+      if (mine.size() < static_cast<size_t>(n)) mine.resize(n);
+      std::memcpy(mine.data(), in, static_cast<size_t>(n) * sizeof(float));
+    }
+    s_->count[p][rank_] = rows;
+    s_->cols[p][rank_] = cols;
     DS_RETURN_IF_ERROR(s_->barrier());
+    const std::vector<int64_t>&rc = s_->count[p], &cc = s_->cols[p];
     for (int q = 0; q < N; ++q)
-      if (s_->count[q] != s_->count[0] || s_->cols[q] != s_->cols[0] || rows < 0 || cols < 0)
+      if (rc[q] != rc[0] || cc[q] != cc[0] || rc[q] < 0 || cc[q] < 0)
         return invalidArgument("allGather: rank " + std::to_string(q) + " passed [" +
-                               std::to_string(s_->count[q]) + ", " + std::to_string(s_->cols[q]) +
-                               "], rank 0 [" + std::to_string(s_->count[0]) + ", " +
-                               std::to_string(s_->cols[0]) + "]");
+                               std::to_string(rc[q]) + ", " + std::to_string(cc[q]) +
+                               "], rank 0 [" + std::to_string(rc[0]) + ", " +
+                               std::to_string(cc[0]) + "]");
+    if (n == 0) return Status::ok();
     const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
-    for (int q = 0; q < N; ++q)
+    for (int q = 0; q < N; ++q) {
+      const float* src = s_->slot[p][q].data();
       for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(out + (r * N + q) * cols, s_->ptr[q] + r * cols, row_bytes);
-    // Peers may overwrite their `in` as soon as they return: wait until everyone has copied.
-    return s_->barrier();
+        std::memcpy(out + (r * N + q) * cols, src + r * cols, row_bytes);
+    }
+    return Status::ok();
   }
 
  private:

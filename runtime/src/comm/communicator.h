@@ -31,11 +31,13 @@ class Communicator {
   virtual Status allGather(const float* in, int64_t rows, int64_t cols, float* out) = 0;
 };
 
-// N communicators for N threads of one process over host memory. A collective publishes each
-// rank's pointer and meets at a barrier (spin briefly, then block on a condition variable, so
-// more ranks than cores still make progress); all-reduce splits the elements into N ranges,
-// rank r sums range r in rank order into a shared scratch buffer, and after a second barrier
-// every rank copies the whole result out.
+// N communicators for N threads of one process over host memory. Ranks meet at a barrier (spin
+// briefly, yield, then block on a condition variable, so more ranks than cores still make
+// progress). Small all-reduces (<= 64Ki elements) and all-gathers copy each rank's input into a
+// slot of its own before one barrier, then every rank reads all slots; large all-reduces split
+// the elements into N ranges, rank r sums range r in rank order into a shared scratch buffer,
+// and after a second barrier every rank copies the whole result out. Either way each element is
+// x0 + x1 + ... in rank order, so all ranks get the same bits.
 class InProcessGroup {
  public:
   // size in [1, 64].

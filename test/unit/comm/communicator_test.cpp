@@ -108,6 +108,13 @@ TEST_P(CommSizes, RepeatedCollectivesStayConsistent) {
           return internalError("step " + std::to_string(s) + " elem " + std::to_string(i) +
                                ": " + std::to_string(x[i]) + " != " + std::to_string(want));
       }
+      // Now and then a large all-reduce (the two-barrier path) in the same stream.
+      if (s % 100 == 7) {
+        std::vector<float> big(70000, static_cast<float>(r + 1));
+        DS_RETURN_IF_ERROR(c->allReduceSum(big.data(), 70000));
+        if (big[0] != static_cast<float>(N * (N + 1) / 2) || big[69999] != big[0])
+          return internalError("large all-reduce at step " + std::to_string(s));
+      }
       // An all-gather between all-reduces, reading the all-reduced values.
       DS_RETURN_IF_ERROR(c->allGather(x.data() + r, 1, 5, g.data()));
       for (int q = 0; q < N; ++q)

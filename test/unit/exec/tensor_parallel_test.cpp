@@ -11,6 +11,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "api/engine.h"
 #include "artifact/artifact_reader.h"
 #include "cpu/cpu_kernels.h"
 #include "exec/model_runner.h"
@@ -307,6 +308,43 @@ TEST(TensorParallel, AllGatherWidthIsChecked) {
   EXPECT_NE(s.message().find("(AllGather) writes rows of 48 elements, expected 16 x 2"),
             std::string::npos) << s.message();
   EXPECT_NE(s.message().find("tensor-parallel rank"), std::string::npos) << s.message();
+}
+
+// The engine drives a tp = 2 runner unchanged: same KV capacity for the same budget (an even head
+// split), and the same greedy tokens as tp = 1 for several concurrent requests.
+TEST(TensorParallel, EngineGreedyMatchesTp1) {
+  const TpWeights w = testing::randomTpWeights(TpDims{}, 21);
+  std::vector<std::vector<int32_t>> out[2];
+  int64_t capacity[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    auto a = load(w, TpBuild{i == 0 ? 1 : 2}, "engine" + std::to_string(i));
+    EngineOptions eo;
+    eo.kv_cache_bytes = 64 << 10;
+    eo.max_step_tokens = 6;  // chunked prefill
+    auto engine = Engine::create(*a->artifact, eo);
+    ASSERT_TRUE(engine.isOk()) << engine.status().toString();
+    capacity[i] = (*engine)->kvCapacityTokens();
+    std::vector<int64_t> ids;
+    for (const auto& prompt : {std::vector<int32_t>{1, 4, 9, 16, 25, 3, 8}, std::vector<int32_t>{2, 7},
+                               std::vector<int32_t>{31, 30, 29, 28}}) {
+      GenerationRequest req;
+      req.prompt = prompt;
+      req.max_new_tokens = 12;
+      auto id = (*engine)->submit(req);
+      ASSERT_TRUE(id.isOk()) << id.status().toString();
+      ids.push_back(*id);
+    }
+    std::vector<TokenEvent> events;
+    while ((*engine)->hasWork()) ASSERT_TRUE((*engine)->step(&events).isOk());
+    for (int64_t id : ids) out[i].push_back((*engine)->generated(id));
+  }
+  EXPECT_GT(capacity[0], 0);
+  EXPECT_EQ(capacity[1], capacity[0]);
+  ASSERT_EQ(out[0].size(), 3u);
+  for (size_t r = 0; r < out[0].size(); ++r) {
+    EXPECT_EQ(out[0][r].size(), 12u);
+    EXPECT_EQ(out[1][r], out[0][r]) << "request " << r;
+  }
 }
 
 // Step time of tp = 1, 2, 4 on a larger plan (printed for the docs, not asserted; the logits

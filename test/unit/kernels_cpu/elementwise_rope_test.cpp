@@ -21,6 +21,21 @@ TEST(Elementwise, EmbedGathersDequantizedRows) {
     for (int c = 0; c < 40; ++c) ASSERT_EQ(double(y[t * 40 + c]), W[ids[t] * 40 + c]);
 }
 
+// Vocab-parallel lookup: rows of this rank's range, zero rows (not stale data) for the others.
+TEST(Elementwise, EmbedRangeZeroesIdsOutsideTheShard) {
+  Rng rng(3);
+  auto w = randomWeight(rng, WeightType::F16, 10, 12);  // table rows [20, 30)
+  const auto W = refDequant(w.view);
+  std::vector<int32_t> ids = {20, 19, 29, 30, 0, 25};
+  std::vector<float> y(6 * 12, 7.0f);
+  embedRange(ids.data(), 6, w.view, 20, y.data());
+  for (int t = 0; t < 6; ++t) {
+    const bool mine = ids[t] >= 20 && ids[t] < 30;
+    for (int c = 0; c < 12; ++c)
+      ASSERT_EQ(double(y[t * 12 + c]), mine ? W[(ids[t] - 20) * 12 + c] : 0.0) << t << " " << c;
+  }
+}
+
 TEST(Elementwise, RmsNormMatchesReferenceAndWorksInPlace) {
   Rng rng(3);
   const int64_t T = 5, H = 333;
