@@ -21,4 +21,11 @@ for kv in int8 fp8; do
 done
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.dsa" --quiet --quant w4g64 --kv-cache fp8
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.dsa" --quiet --quant w8 --kv-cache int8
+# Tensor parallelism: 2 and 4 ranks of every model (compared with the single-rank build).
+for dir in "$models"/*/; do
+  [ -f "$dir/config.json" ] || continue
+  for tp in 2 4; do
+    "$ds_compile" "$dir" -o "$out/$(basename "$dir").tp$tp.dsa" --quiet --tp $tp
+  done
+done
 echo "compiled variants"
