@@ -310,6 +310,36 @@ TEST(TensorParallel, AllGatherWidthIsChecked) {
   EXPECT_NE(s.message().find("tensor-parallel rank"), std::string::npos) << s.message();
 }
 
+size_t threadCount() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) n += e.exists();
+  return n;
+}
+
+// tp = 1 starts no thread; tp = N starts N once (none per step) and joins them on destruction.
+TEST(TensorParallel, RankThreadsAreCreatedOnceAndJoined) {
+  if (!std::filesystem::exists("/proc/self/task")) GTEST_SKIP() << "no /proc/self/task";
+  const TpWeights w = testing::randomTpWeights(TpDims{}, 22);
+  for (int tp : {1, 2, 4}) {
+    auto a = load(w, TpBuild{tp}, "threads" + std::to_string(tp));
+    const size_t before = threadCount();
+    {
+      auto r = runner(*a);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(threadCount(), before + (tp == 1 ? 0 : tp)) << "tp " << tp;
+      Conversation c;
+      std::vector<float> logits;
+      StepBatch b = c.prefill();
+      for (int step = 0; step < 4; ++step) {
+        ASSERT_TRUE(r->step(b, &logits).isOk());
+        b = c.decode(argmaxRows(logits, w.dims.vocab));
+      }
+      EXPECT_EQ(threadCount(), before + (tp == 1 ? 0 : tp)) << "tp " << tp;
+    }
+    EXPECT_EQ(threadCount(), before) << "tp " << tp;
+  }
+}
+
 // The engine drives a tp = 2 runner unchanged: same KV capacity for the same budget (an even head
 // split), and the same greedy tokens as tp = 1 for several concurrent requests.
 TEST(TensorParallel, EngineGreedyMatchesTp1) {
