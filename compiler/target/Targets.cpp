@@ -8,15 +8,17 @@
 namespace mlir::ds {
 
 const std::vector<TargetSpec>& knownTargets() {
-  // Vendor datasheet peaks, dense tensor-core rates.
+  // Vendor datasheet peaks, dense tensor-core rates. Links: NVLink 4 (H100/H200 SXM, 450 GB/s
+  // per direction), NVLink 3 (A100 SXM, 300), PCIe 4.0 x16 (L40S, RTX 4090: ~25 usable);
+  // latencies are typical NCCL small-message all-reduce times within one node.
   static const std::vector<TargetSpec> targets = {
-      {"h200", "sm_90a", 4800, 989, 1979, 132, 141, {"wgmma", "tma", "fp8", "cp.async"}},
-      {"h100", "sm_90a", 3350, 989, 1979, 132, 80, {"wgmma", "tma", "fp8", "cp.async"}},
-      {"a100", "sm_80", 2039, 312, 0, 108, 80, {"mma.sync", "cp.async"}},
-      {"l40s", "sm_89", 864, 362, 733, 142, 48, {"mma.sync", "fp8", "cp.async"}},
-      {"rtx4090", "sm_89", 1008, 165, 330, 128, 24, {"mma.sync", "fp8", "cp.async"}},
-      // A 2-core AVX2 server slice like the CI machines.
-      {"host", "host", 20, 0.1, 0, 0, 24, {"avx2", "fma"}},
+      {"h200", "sm_90a", 4800, 989, 1979, 132, 141, {"wgmma", "tma", "fp8", "cp.async"}, 450, 8},
+      {"h100", "sm_90a", 3350, 989, 1979, 132, 80, {"wgmma", "tma", "fp8", "cp.async"}, 450, 8},
+      {"a100", "sm_80", 2039, 312, 0, 108, 80, {"mma.sync", "cp.async"}, 300, 10},
+      {"l40s", "sm_89", 864, 362, 733, 142, 48, {"mma.sync", "fp8", "cp.async"}, 25, 20},
+      {"rtx4090", "sm_89", 1008, 165, 330, 128, 24, {"mma.sync", "fp8", "cp.async"}, 25, 20},
+      // A 2-core AVX2 server slice like the CI machines (ranks are threads sharing memory).
+      {"host", "host", 20, 0.1, 0, 0, 24, {"avx2", "fma"}, 10, 5},
   };
   return targets;
 }
@@ -115,6 +117,12 @@ Prediction predict(const TargetSpec& t, const ModelCost& c, int64_t context, int
                         double(c.attention_flops_per_context_token) * prompt * prompt / 2.0;
   double prefillBytes = double(c.weight_bytes) + double(c.kv_bytes_per_token) * prompt;
   double prefillS = std::max(prefillFlops / flops, prefillBytes / bw);
+  if (c.tp > 1 && t.link_gbs > 0) {
+    double ring = 2.0 * double(c.tp - 1) / double(c.tp) / (t.link_gbs * 1e9);
+    double latency = double(c.collectives_per_step) * t.collective_latency_us * 1e-6;
+    decodeS += latency + double(c.collective_bytes_per_token) * ring;
+    prefillS += latency + double(c.collective_bytes_per_token) * prompt * ring;
+  }
   return {decodeS > 0 ? 1.0 / decodeS : 0.0, prefillS * 1e3};
 }
 

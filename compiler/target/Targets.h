@@ -20,6 +20,10 @@ struct TargetSpec {
   int sm_count;
   double memory_gib;
   std::vector<std::string> features;  // e.g. "wgmma", "tma", "fp8", "cp.async"
+  // Tensor-parallel interconnect: per-direction bandwidth of one device's links (NVLink, PCIe,
+  // or memory for host threads) and the latency of one small collective.
+  double link_gbs = 0;
+  double collective_latency_us = 0;
 };
 
 const std::vector<TargetSpec>& knownTargets();
@@ -33,6 +37,11 @@ struct ModelCost {
   uint64_t attention_flops_per_context_token = 0;  // per token, per cached position
   uint64_t kv_bytes_per_token = 0;
   int64_t launches_per_step = 0;
+  // Tensor parallelism: the figures above are one rank's; each token also pays these
+  // collectives (ring all-reduce / all-gather of `collective_bytes_per_token` in all).
+  int64_t tp = 1;
+  int64_t collectives_per_step = 0;
+  uint64_t collective_bytes_per_token = 0;
 };
 
 // `module` holds func @forward (the ds graph). kv_bytes_per_token is filled by the caller.
@@ -44,7 +53,8 @@ struct Prediction {
 };
 
 // Roofline: decode is memory bound (weights + KV read once per token at 80% of peak bandwidth);
-// prefill is compute bound (60% of peak bf16 FLOPs) unless its bytes take longer.
+// prefill is compute bound (60% of peak bf16 FLOPs) unless its bytes take longer. With tp > 1
+// every step adds its collectives: latency each, plus 2 (tp - 1) / tp of the bytes over the link.
 Prediction predict(const TargetSpec& target, const ModelCost& cost, int64_t context,
                    int64_t prompt);
 

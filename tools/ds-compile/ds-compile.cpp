@@ -134,8 +134,30 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   auto tpAttr = module->getAttrOfType<mlir::IntegerAttr>("ds.tp");
   int64_t tp = tpAttr ? tpAttr.getInt() : 1;
   double rankBytes = fullElems > 0 ? double(cost.weight_bytes) * localElems / fullElems : 0;
+  double totalBytes = double(cost.weight_bytes);
+  if (tp > 1) {
+    // One rank's share of the weights, bytes and GEMM FLOPs, plus its collectives.
+    double share = localElems / fullElems;
+    cost.tp = tp;
+    cost.weight_bytes = static_cast<uint64_t>(rankBytes);
+    cost.decode_bytes_per_token = static_cast<uint64_t>(double(cost.decode_bytes_per_token) * share);
+    cost.flops_per_token = static_cast<uint64_t>(double(cost.flops_per_token) * share);
+    cost.attention_flops_per_context_token =
+        static_cast<uint64_t>(double(cost.attention_flops_per_context_token) * share);
+    if (step)
+      step.walk([&](mlir::dsk::LaunchOp l) {
+        if (l.getKernel() != mlir::dsk::Kernel::all_reduce &&
+            l.getKernel() != mlir::dsk::Kernel::all_gather)
+          return;
+        auto type = llvm::cast<mlir::MemRefType>(l.getOuts()[0].getType());
+        int64_t row = 4;
+        for (int64_t d : type.getShape().drop_front()) row *= d;
+        ++cost.collectives_per_step;
+        cost.collective_bytes_per_token += row;
+      });
+  }
   os << "weights         " << mib(rankBytes) << " per rank (" << tp << " rank" << (tp > 1 ? "s" : "")
-     << "; " << mib(cost.weight_bytes) << " in all)\n";
+     << "; " << mib(totalBytes) << " in all)\n";
   os << "kv cache        " << kvPerToken << " bytes per token" << (tp > 1 ? " per rank" : "") << " (" << kvCache << ")\n";
   os << "launches        " << launches << " per step (" << cost.launches_per_step
      << " before fusion, " << llvm::format("%.1f", 100.0 * (1.0 - double(launches) / cost.launches_per_step))
@@ -153,15 +175,21 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   os << "per token       " << cost.decode_bytes_per_token << " weight bytes read at batch 1, "
      << cost.flops_per_token << " GEMM FLOPs\n";
   os << "predicted (roofline: 80% of peak bandwidth, 60% of peak bf16 FLOPs; decode at batch 1 with "
-     << statsContext << " tokens of context, prefill of " << statsContext << " tokens):\n";
+     << statsContext << " tokens of context, prefill of " << statsContext << " tokens"
+     << (cost.tp > 1 ? llvm::formatv("; {0} ranks, {1} collectives per step", cost.tp,
+                                     cost.collectives_per_step).str()
+                     : std::string())
+     << "):\n";
   for (const mlir::ds::TargetSpec& t : mlir::ds::knownTargets()) {
     mlir::ds::Prediction p = mlir::ds::predict(t, cost, statsContext, statsContext);
-    double gib = double(cost.weight_bytes) / (1024.0 * 1024.0 * 1024.0);
-    std::string fits = gib <= t.memory_gib
-                           ? std::string("")
-                           : llvm::formatv("  (weights need >= {0} devices of {1} GiB)",
-                                           static_cast<int>(std::ceil(gib / t.memory_gib)), t.memory_gib)
-                                 .str();
+    double gib = double(cost.weight_bytes) / (1024.0 * 1024.0 * 1024.0);  // one rank's
+    std::string fits;
+    if (gib > t.memory_gib && cost.tp > 1)
+      fits = llvm::formatv("  (a rank's {0:F1} GiB of weights exceed {1} GiB)", gib, t.memory_gib).str();
+    else if (gib > t.memory_gib)
+      fits = llvm::formatv("  (weights need >= {0} devices of {1} GiB)",
+                           static_cast<int>(std::ceil(gib / t.memory_gib)), t.memory_gib)
+                 .str();
     os << llvm::format("  %-8s %-7s %10.1f tokens/s decode  %10.3f ms prefill", t.name.c_str(),
                        t.arch.c_str(), p.decode_tokens_per_s, p.prefill_ms)
        << fits << "\n";
