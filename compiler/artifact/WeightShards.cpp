@@ -68,6 +68,59 @@ std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
   return out;
 }
 
+QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& e, int64_t experts,
+                             int64_t rows, int64_t cols, bool cutColumns, int64_t pieces,
+                             int64_t part) {
+  bool int4 = e.kind == fb::QuantKind_Int4Group;
+  int64_t G = int4 ? e.group_size : cols;  // per-channel: one "group" per row
+  int64_t groups = (cols + G - 1) / G;
+  int64_t rowBytes = int4 ? (cols + 1) / 2 : cols;
+  QuantizedPart out;
+  if (!cutColumns) {
+    int64_t local = rows / pieces, first = part * local;
+    for (int64_t x = 0; x < experts; ++x) {
+      const uint8_t* c = whole.codes.data() + (x * rows + first) * rowBytes;
+      out.q.codes.insert(out.q.codes.end(), c, c + local * rowBytes);
+      const float* sc = whole.scales.data() + (x * rows + first) * groups;
+      out.q.scales.insert(out.q.scales.end(), sc, sc + local * groups);
+      if (!whole.zeros.empty()) {
+        const float* z = whole.zeros.data() + (x * rows + first) * groups;
+        out.q.zeros.insert(out.q.zeros.end(), z, z + local * groups);
+      }
+    }
+    out.group_size = int4 ? G : 0;
+    return out;
+  }
+  int64_t local = cols / pieces, off = part * local;
+  if (!int4) {
+    for (int64_t r = 0; r < experts * rows; ++r) {
+      const uint8_t* c = whole.codes.data() + r * rowBytes + off;
+      out.q.codes.insert(out.q.codes.end(), c, c + local);
+    }
+    out.q.scales = whole.scales;  // one scale per output channel, whatever the columns
+    return out;
+  }
+  int64_t fine = std::gcd(G, off == 0 ? G : off);
+  int64_t fineGroups = (local + fine - 1) / fine, localBytes = (local + 1) / 2;
+  out.q.codes.assign(static_cast<size_t>(experts * rows * localBytes), 0);
+  for (int64_t r = 0; r < experts * rows; ++r) {
+    const uint8_t* src = whole.codes.data() + r * rowBytes;
+    uint8_t* dst = out.q.codes.data() + r * localBytes;
+    for (int64_t c = 0; c < local; ++c) {
+      int64_t sc = off + c;
+      uint8_t nib = (src[sc / 2] >> (4 * (sc % 2))) & 0xF;
+      dst[c / 2] |= static_cast<uint8_t>(nib << (4 * (c % 2)));
+    }
+    for (int64_t g = 0; g < fineGroups; ++g) {
+      int64_t og = (off + g * fine) / G;
+      out.q.scales.push_back(whole.scales[r * groups + og]);
+      if (!whole.zeros.empty()) out.q.zeros.push_back(whole.zeros[r * groups + og]);
+    }
+  }
+  out.group_size = fine;
+  return out;
+}
+
 llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
                                          ::ds::artifact::ArtifactWriter& writer,
                                          int primaryIndex,
@@ -80,40 +133,45 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
   std::vector<int64_t> localShape = w.fullShape;
   localShape[w.dim] /= w.pieces;
   size_t rank = localShape.size();
-  int64_t rows = rank == 1 ? 1 : localShape[rank - 2], cols = localShape.back();
+  int64_t rows = rank == 1 ? 1 : localShape[rank - 2];
   int64_t experts = w.experts > 0 ? w.experts : 1;
+
+  // Quantized weights are quantized whole, once, then sliced: every rank decodes exactly the
+  // values of the unsharded build.
+  QuantizedWeight wholeQ;
+  bool cutColumns = w.dim == static_cast<int64_t>(rank) - 1;
+  int64_t fullRows = rank == 1 ? 1 : w.fullShape[rank - 2], fullCols = w.fullShape.back();
+  if (w.quant && !quantizeWeight(*w.quant, reinterpret_cast<const float*>(w.full), experts,
+                                 fullRows, fullCols, &wholeQ, w.hessian))
+    return llvm::createStringError("quantizing @%s failed", w.symbol.c_str());
 
   // One record per distinct part; ranks holding the same part point at the same segments.
   std::map<int64_t, TensorRecord> parts;
   for (int64_t part = 0; part < w.pieces; ++part) {
-    std::vector<uint8_t> bytes = slicePart(w.full, w.fullShape, storedSize(w.stored), w.dim,
-                                           w.pieces, part);
     TensorRecord r;
     r.name = w.symbol;
     r.source = w.source;
     r.shape = localShape;
     r.experts = w.experts;
     if (!w.quant) {
+      std::vector<uint8_t> bytes = slicePart(w.full, w.fullShape, storedSize(w.stored), w.dim,
+                                             w.pieces, part);
       auto seg = writer.addSegmentFromMemory(bytes.data(), bytes.size());
       if (!seg.isOk()) return llvm::createStringError(seg.status().message());
       r.dtype = w.stored;
       r.segment = *seg;
       r.nbytes = bytes.size();
     } else {
-      // Each part is quantized on its own: row cuts give the codes and scales of the whole
-      // tensor; column cuts get per-part channel scales (finer, never coarser).
-      QuantizedWeight q;
-      if (!quantizeWeight(*w.quant, reinterpret_cast<const float*>(bytes.data()), experts, rows,
-                          cols, &q))
-        return llvm::createStringError("quantizing @%s (part %lld) failed", w.symbol.c_str(),
-                                       static_cast<long long>(part));
+      QuantizedPart qp = sliceQuantized(wholeQ, *w.quant, experts, fullRows, fullCols, cutColumns,
+                                        w.pieces, part);
+      const QuantizedWeight& q = qp.q;
       auto seg = writer.addSegmentFromMemory(q.codes.data(), q.codes.size());
       if (!seg.isOk()) return llvm::createStringError(seg.status().message());
       r.dtype = w.quant->dtype;
       r.segment = *seg;
       r.nbytes = q.codes.size();
       r.quant = w.quant->kind;
-      r.group_size = w.quant->group_size;
+      r.group_size = qp.group_size;
       int64_t groups = static_cast<int64_t>(q.scales.size()) / (experts * rows);
       auto extra = [&](const std::string& suffix, const std::vector<float>& v) -> llvm::Expected<int> {
         auto s = writer.addSegmentFromMemory(v.data(), v.size() * sizeof(float));

@@ -45,6 +45,7 @@ struct ShardedWeight {
   const uint8_t* full = nullptr;     // the whole tensor, row-major
   const float* blockScale = nullptr; // FP8 block scales of the whole tensor, or null
   std::vector<int64_t> block;        // their block shape
+  const double* hessian = nullptr;   // calibration for the whole tensor's quantization, or null
 };
 
 // Rank r's part index.
@@ -62,6 +63,18 @@ std::vector<uint8_t> slicePart(const uint8_t* full, const std::vector<int64_t>& 
 // one original block. Returns the scales ([experts?, rows', cols']) and sets `block`.
 std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
                                    std::vector<int64_t>* block, std::vector<int64_t>* shape);
+
+// Part `part` of a weight quantized whole (so every rank decodes exactly the values of the
+// unsharded build). Row cuts slice codes and scales; column cuts slice the codes (int4: nibbles
+// repacked) and keep each element's scale: per-channel scales are copied, int4 groups are
+// regridded like FP8 blocks (group size gcd(group, part offset) inside the part).
+struct QuantizedPart {
+  QuantizedWeight q;
+  int64_t group_size = 0;
+};
+QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& e, int64_t experts,
+                             int64_t rows, int64_t cols, bool cutColumns, int64_t pieces,
+                             int64_t part);
 
 // Writes every distinct part's segments (ranks holding the same part share them) and appends
 // records for ranks 1..tp-1 and for scales through `addTensor` (which returns the new tensor's

@@ -28,4 +28,9 @@ for dir in "$models"/*/; do
     "$ds_compile" "$dir" -o "$out/$(basename "$dir").tp$tp.dsa" --quiet --tp $tp
   done
 done
+# Quantized builds over ranks: quantized whole, then sliced, so they must match the tp 1 builds.
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
+"$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2
+"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4
 echo "compiled variants"
