@@ -13,6 +13,7 @@
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightQuantizer.h"
+#include "compiler/quant/Calibration.h"
 #include "compiler/artifact/WeightShards.h"
 #include "dialects/ds/DsDialect.h"
 #include "model/checkpoint.h"
@@ -311,7 +312,9 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     auto [rows, cols] = matrixShape(w.op);
     int64_t experts = w.op.getExperts().value_or(1);
     QuantizedWeight q;
-    if (!quantizeWeight(*w.quant, f32.data(), experts, rows, cols, &q))
+    const double* hessian =
+        options.calibration ? options.calibration->find(w.op.getName().str(), cols) : nullptr;
+    if (!quantizeWeight(*w.quant, f32.data(), experts, rows, cols, &q, hessian))
       return llvm::createStringError("quantizing @%s failed", w.op.getSymName().str().c_str());
     progress.advance(w.numel * esize);
     auto seg = writer->addSegmentFromMemory(q.codes.data(), q.codes.size());

@@ -13,6 +13,8 @@ struct ModelConfig;
 
 namespace mlir::ds {
 
+struct QuantCalibration;
+
 struct ArtifactOptions {
   std::string output_path;
   std::string model_dir;      // tokenizer files and chat template are read from here
@@ -23,6 +25,9 @@ struct ArtifactOptions {
   int64_t kv_block_size = 16;
   std::string kv_cache_dtype = "f32";  // f32, int8, fp8 (per-token, per-head scales)
   bool progress = false;      // draw a progress bar on stderr
+  // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there
+  // are quantized with GPTQ; null = scale search only.
+  const QuantCalibration* calibration = nullptr;
 };
 
 struct ArtifactStats {

@@ -1,10 +1,11 @@
-// Quantizes weights with the CPU kernel library's quantizers, rows split over hardware threads.
+// Quantizes weights (scale search, optional GPTQ) with rows split over hardware threads.
 #include "compiler/artifact/WeightQuantizer.h"
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 
+#include "compiler/quant/Gptq.h"
 #include "cpu/quantize.h"
 
 namespace mlir::ds {
@@ -22,13 +23,15 @@ std::optional<QuantEncoding> parseQuantScheme(const std::string& s) {
 }
 
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
-                    int64_t cols, QuantizedWeight* out) {
+                    int64_t cols, QuantizedWeight* out, const double* hessian) {
   int64_t total = experts * rows;
   int64_t rowBytes = e.kind == fb::QuantKind_Int4Group ? (cols + 1) / 2 : cols;
   int64_t groups = e.kind == fb::QuantKind_Int4Group ? (cols + e.group_size - 1) / e.group_size : 1;
   out->codes.assign(total * rowBytes, 0);
   out->scales.assign(total * groups, 0.0f);
   if (e.asymmetric) out->zeros.assign(total * groups, 0.0f);
+  std::optional<GptqPlan> gptq;
+  if (hessian && e.kind == fb::QuantKind_Int4Group) gptq = makeGptqPlan(hessian, cols);
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t per = (total + threads - 1) / threads;
   std::atomic<bool> ok{true};
@@ -45,14 +48,21 @@ bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int
               out->scales.data() + r0);
           break;
         case fb::QuantKind_Fp8PerChannel:
-          good = ::ds::cpu::quantizeFp8PerChannel(src, n, cols, out->codes.data() + r0 * rowBytes,
-                                                  out->scales.data() + r0);
+          good = ::ds::cpu::quantizeFp8PerChannelSearch(
+              src, n, cols, out->codes.data() + r0 * rowBytes, out->scales.data() + r0);
           break;
         case fb::QuantKind_Int4Group:
-          good = ::ds::cpu::quantizeInt4Groups(
+          good = ::ds::cpu::quantizeInt4GroupsSearch(
               src, n, cols, e.group_size, e.asymmetric, out->codes.data() + r0 * rowBytes,
               out->scales.data() + r0 * groups,
               e.asymmetric ? out->zeros.data() + r0 * groups : nullptr);
+          // GPTQ starts from the searched scales / zero points, re-picks the codes and may
+          // refit the scales.
+          for (int64_t r = r0; good && gptq && r < r0 + n; ++r)
+            gptqInt4Row(*gptq, w + r * cols, e.group_size, e.asymmetric,
+                        out->scales.data() + r * groups,
+                        e.asymmetric ? out->zeros.data() + r * groups : nullptr,
+                        out->codes.data() + r * rowBytes);
           break;
         default:
           good = false;

@@ -27,8 +27,13 @@ struct QuantizedWeight {
   std::vector<float> zeros;   // asymmetric int4 only
 };
 
-// `w` holds experts x rows x cols f32 values. Rows are split across threads.
+// `w` holds experts x rows x cols f32 values. Rows are split across threads; every row's
+// result depends on that row only, so the output is the same for any thread count.
+// int8: round to nearest. int4 / FP8: per-group / per-row scale search (the least squared
+// error over a candidate grid, kernels/cpu/quantize.h). With `hessian` ([cols x cols] E[x x^T] of
+// the weight's inputs, from --quant-calib; used for every expert) int4 codes are then chosen by
+// GPTQ error feedback and the scales refitted; int8 and FP8 ignore it.
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
-                    int64_t cols, QuantizedWeight* out);
+                    int64_t cols, QuantizedWeight* out, const double* hessian = nullptr);
 
 }  // namespace mlir::ds

@@ -33,8 +33,32 @@ bool quantizeInt4Groups(const float* w, int64_t rows, int64_t cols, int64_t grou
 // round half to even). An all-zero row gets scale 1.
 bool quantizeFp8PerChannel(const float* w, int64_t rows, int64_t cols, uint8_t* q, float* scales);
 
+// Scale-searching variants (what the compiler uses): same encodings, same code rule for a given
+// scale (round half to even, clamp; FP8 saturating RNE), but each row (FP8) / group (int4) takes
+// the candidate scale (and zero point) with the least sum of squared reconstruction errors,
+// computed on the decoded f32 values. Candidate 0 is the round-to-nearest choice above, so the
+// error never exceeds RTN's; ties keep the earlier candidate (deterministic). Candidates:
+//  int4 symmetric:  s = max|group| * f / d, f = 1 - k / 32 (k = 0..16), d in {7, 8} (d = 8 lets
+//                   a negative extreme take code -8).
+//  int4 asymmetric: lo = f_lo * min(min(group), 0), hi = f_hi * max(max(group), 0), f_lo and f_hi
+//                   in 1 - k / 32 (k = 0..16), scale / zero then as in quantizeInt4Groups.
+//  FP8:             s = max|row| / 448 * 2^(k / 64), k = -8..64 (mild clipping to one octave up,
+//                   which moves each weight against the non-uniform E4M3 grid).
+// Elements inside the clamp range keep the half-step bound of the chosen scale; clipped ones
+// (|w| beyond 7 s / 8 s, 448 s, or the asymmetric range) do not. Same argument checks as above.
+bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
+                              bool asymmetric, uint8_t* packed, float* scales, float* zeros);
+bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,
+                                 float* scales);
+
+// One int4 code for a given scale (and zero point when asymmetric), as both int4 quantizers
+// compute it: symmetric in [-8, 7], asymmetric in [0, 15]. For error-feedback quantizers.
+int int4Code(float w, float scale, float zero, bool asymmetric);
+
 // f32 -> float8_e4m3fn, round half to even, saturating to +-448 (NaN -> 0x7f).
 uint8_t f32ToFp8E4M3(float x);
+// float8_e4m3fn -> f32 (exact).
+float fp8E4M3ToF32(uint8_t q);
 
 // Byte sizes of the encodings.
 int64_t int8Bytes(int64_t rows, int64_t cols);           // rows * cols

@@ -16,6 +16,11 @@ done
 for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
 done
+# int4 with GPTQ on the committed calibration text (never the evaluation continuation).
+for q in w4g128 w4g128a; do
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.calib.dsa" --quiet --quant $q \
+    --quant-calib "$models/../../compiler/quant/calibration.txt"
+done
 for kv in int8 fp8; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
 done

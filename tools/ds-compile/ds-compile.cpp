@@ -1,7 +1,10 @@
 // ds-compile: Hugging Face model folder -> ds graph -> kernel plan -> .dsa artifact.
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -17,6 +20,7 @@
 
 #include "compiler/artifact/ArtifactBuilder.h"
 #include "compiler/import/ModelImporter.h"
+#include "compiler/quant/Calibration.h"
 #include "compiler/target/Targets.h"
 #include "cpu/cpu_kernels.h"
 #include "dialects/ds/DsDialect.h"
@@ -24,6 +28,7 @@
 #include "model/checkpoint.h"
 #include "model/hf_config.h"
 #include "passes/Passes.h"
+#include "tokenizer/tokenizer.h"
 
 namespace cl = llvm::cl;
 
@@ -52,6 +57,11 @@ cl::opt<std::string> quant("quant",
                            cl::desc("Quantize GEMM weights: none, w8, w4g64, w4g128, w4g64a, "
                                     "w4g128a (asymmetric), fp8"),
                            cl::init("none"));
+cl::opt<std::string> quantCalib(
+    "quant-calib",
+    cl::desc("Calibration text for int4 --quant: GPTQ codes from the f32 model's activations on "
+             "it (dense Llama-family models; e.g. compiler/quant/calibration.txt)"),
+    cl::init(""));
 cl::opt<std::string> kvCache("kv-cache", cl::desc("KV cache storage: f32, int8, fp8"),
                              cl::init("f32"));
 cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/up+swiglu, "
@@ -261,6 +271,9 @@ int main(int argc, char** argv) {
     auto it = kSchemes.find(quant);
     if (it == kSchemes.end())
       return fail("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
+    if (!quantCalib.empty() && it->second.rfind("int4", 0) != 0)
+      return fail("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
+                  quant + "'");
     mlir::PassManager q(&context);
     mlir::ds::QuantizeWeightsPassOptions qo;
     qo.scheme = it->second;
@@ -275,6 +288,30 @@ int main(int argc, char** argv) {
   if (emit == Emit::Plan) return printModule(module->get());
   if (outputFile.empty()) return 0;  // --stats only
 
+  if (!quantCalib.empty() && quant == "none") return fail("--quant-calib needs an int4 --quant");
+  std::optional<mlir::ds::QuantCalibration> calibration;
+  if (!quantCalib.empty()) {
+    auto calibStart = std::chrono::steady_clock::now();
+    std::ifstream in(quantCalib, std::ios::binary);
+    if (!in) return fail("cannot read --quant-calib file '" + quantCalib + "'");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto tok = ::ds::Tokenizer::fromDirectory(inputDir);
+    if (!tok.isOk()) return fail("--quant-calib needs the model's tokenizer: " + tok.status().message());
+    auto ids = (*tok)->encode(text, /*add_special_tokens=*/false);
+    if (!ids.isOk()) return fail(quantCalib + ": " + ids.status().message());
+    std::vector<int32_t> tokens(ids->begin(), ids->end());
+    auto calib = mlir::ds::calibrateDense(*config, checkpoint.value(), tokens);
+    if (!calib.isOk()) return fail(quantCalib + ": " + calib.status().message());
+    calibration = std::move(*calib);
+    if (!quiet)
+      llvm::errs() << "ds-compile: calibrated on " << calibration->tokens << " tokens ("
+                   << calibration->sequences << " windows) of " << quantCalib << " in "
+                   << llvm::format("%.3f", std::chrono::duration<double>(
+                                               std::chrono::steady_clock::now() - calibStart)
+                                               .count())
+                   << " s\n";
+  }
+
   mlir::ds::ArtifactOptions options;
   options.output_path = outputFile;
   options.model_dir = inputDir;
@@ -283,6 +320,7 @@ int main(int argc, char** argv) {
   options.kv_block_size = kvBlockSize;
   options.kv_cache_dtype = kvCache;
   options.progress = !quiet;
+  options.calibration = calibration ? &*calibration : nullptr;
   auto stats = mlir::ds::writeArtifact(module->get(), *config, checkpoint.value(), options);
   if (!stats) return fail(llvm::toString(stats.takeError()));
   double seconds =

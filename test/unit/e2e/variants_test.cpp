@@ -75,8 +75,10 @@ struct QuantCase {
 
 class Quantized : public ::testing::TestWithParam<QuantCase> {};
 
-// Bounds are what round-to-nearest quantization achieves on this 260K-parameter model (hidden
-// size 64, so an int4 group spans a whole row); see docs/quantization.md for the measurements.
+// Issue #6's targets: w8 / fp8 (and the KV int8 cache) within 1% of f32, int4 g128 within 5% with
+// GPTQ on the committed calibration text (`.calib`). The scale-search-only int4 builds and the
+// FP8 KV cache are held to what they measure (docs/quantization.md: 260K parameters, hidden
+// size 64, so an int4 group spans a whole row).
 TEST_P(Quantized, PerplexityWithinBound) {
   auto base = openArtifact("stories260K");
   auto quant = openArtifact(std::string("stories260K.") + GetParam().variant);
@@ -94,9 +96,15 @@ TEST_P(Quantized, PerplexityWithinBound) {
 
 INSTANTIATE_TEST_SUITE_P(Stories260K, Quantized,
                          ::testing::Values(QuantCase{"w8", 0.01}, QuantCase{"kvint8", 0.01},
-                                           QuantCase{"fp8", 0.02}, QuantCase{"kvfp8", 0.02},
-                                           QuantCase{"w4g128", 0.15}, QuantCase{"w4g128a", 0.12}),
-                         [](const auto& info) { return std::string(info.param.variant); });
+                                           QuantCase{"fp8", 0.01}, QuantCase{"kvfp8", 0.02},
+                                           QuantCase{"w4g128", 0.10}, QuantCase{"w4g128a", 0.09},
+                                           QuantCase{"w4g128.calib", 0.05},
+                                           QuantCase{"w4g128a.calib", 0.05}),
+                         [](const auto& info) {
+                           std::string s = info.param.variant;
+                           std::replace(s.begin(), s.end(), '.', '_');
+                           return s;
+                         });
 
 TEST(Quantized, W8GreedyMatchesF32For64Tokens) {
   auto base = openArtifact("stories260K");
