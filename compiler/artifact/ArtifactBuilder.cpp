@@ -276,6 +276,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       sw.stored = whole.stored;
       sw.quant = w.quant;
       sw.full = full.data();
+      if (options.calibration)
+        sw.hessian = options.calibration->find(sw.source, sw.fullShape.back());
       std::vector<uint8_t> scaleData;
       if (FlatSymbolRefAttr s = w.op.getScaleAttr()) {
         const WeightPlan& sp = plans[tensorIndex.lookup(s.getValue())];
