@@ -234,4 +234,112 @@ def PlanMemoryPass : Pass<"ds-schedule-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// codegen/: fused regions -> generated kernels (linalg, then per target)
+//===----------------------------------------------------------------------===//
+
+def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> {
+  let summary = "Builds a linalg kernel on memrefs for each elementwise/normalization launch";
+  let description = [{
+    Target independent. For every `dsk.launch` in @step of kind add, swiglu,
+    rms_norm or add_rms_norm over f32 buffers (norms: a 1-D weight as wide as
+    the rows), emits a `func.func` in the nested module `@ds_kernels`
+    (`ds.codegen`) taking the launch's ins, outs, then weights as memrefs whose
+    row-space buffers are viewed as [rows, cols], and names it on the launch as
+    `code_symbol`. Identical launches share a kernel. Reductions follow the
+    library kernels (rms_norm sums squares in f64, add_rms_norm in f32). Other
+    launches stay library calls. Before:
+    ```mlir
+    dsk.launch add_rms_norm ins(%a, %b : ...) outs(%s, %n : ...) weights [@w] params {eps = 1.0e-5 : f32}
+    ```
+    After:
+    ```mlir
+    dsk.launch add_rms_norm ins(%a, %b : ...) outs(%s, %n : ...) weights [@w] params {eps = 1.0e-5 : f32} {code_symbol = "ds_add_rms_norm_0"}
+    module @ds_kernels attributes {ds.codegen} {
+      func.func @ds_add_rms_norm_0(%a: memref<?x64xf32>, %b: memref<?x64xf32>, %s: memref<?x64xf32>,
+                                   %n: memref<?x64xf32>, %w: memref<64xf32>) {
+        linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%a, %b ...) outs(%s ...)   // sum
+        linalg.generic {iterator_types = ["parallel", "reduction"]} ins(%s ...) outs(%acc ...)   // sum of squares
+        linalg.generic {iterator_types = ["parallel"]} ins(%acc ...) outs(%inv ...)              // 1/sqrt(mean+eps)
+        linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%s, %inv, %w ...) outs(%n ...)
+        return
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"kernelModuleName", "module-name", "std::string", /*default=*/"\"ds_kernels\"",
+           "symbol of the nested module holding the kernels">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::math::MathDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+  let statistics = [
+    Statistic<"numKernels", "num-kernels", "Number of distinct kernels generated">,
+    Statistic<"numLaunches", "num-launches", "Number of launches served by generated kernels">
+  ];
+}
+
+def TileAndVectorizePass : Pass<"ds-codegen-tile-and-vectorize", "::mlir::func::FuncOp"> {
+  let summary = "Tiles linalg kernels to one row x vector-width and vectorizes the tiles";
+  let description = [{
+    Target independent up to the vector width, which the target supplies (8 f32
+    lanes for AVX2). Every linalg op on memrefs is tiled to scf.for loops of 1
+    along each outer loop and `vector-width` along the innermost, then
+    vectorized with masks for the last partial tile; leading unit vector
+    dimensions are dropped. Reductions stay ordered within a row. Ops that do
+    not vectorize are left for convert-linalg-to-loops. Before:
+    ```mlir
+    linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%y : memref<?x64xf32>)
+    ```
+    After:
+    ```mlir
+    scf.for %r = %c0 to %rows step %c1 {
+      scf.for %c = %c0 to %c64 step %c8 {
+        %x = vector.transfer_read ... : memref<1x8xf32, strided<...>>, vector<8xf32>
+        ...
+        vector.transfer_write %s, ... : vector<8xf32>, memref<1x8xf32, strided<...>>
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
+           "elements per vector along the innermost loop">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::affine::AffineDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numVectorized", "num-vectorized", "Number of tiles vectorized">,
+    Statistic<"numScalar", "num-scalar", "Number of linalg ops left scalar">
+  ];
+}
+
+def HostEntryPointsPass : Pass<"ds-codegen-host-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Wraps each lowered kernel in the runtime's C entry point";
+  let description = [{
+    Runs on the LLVM dialect after the host lowering. Each kernel (an
+    llvm.func with `ds.kernel`, `ds.arg_shapes`, `ds.num_buffers`,
+    `ds.row_scale`) is renamed `<name>_impl` with internal linkage, and a new
+    external `<name>` with the ABI of docs/codegen.md builds its memref
+    descriptors: `void <name>(void* const* buffers, const float* const*
+    weights, int64_t rows)`, buffers = ins then outs of the launch, rows = the
+    step's rows of the launch's row space (scaled by `ds.row_scale`). Before:
+    ```mlir
+    llvm.func @ds_add_0(%a0: !llvm.ptr, %a1: !llvm.ptr, %o: i64, %s0: i64, %s1: i64, %t0: i64, %t1: i64, ...)
+        attributes {ds.kernel = "add", ds.arg_shapes = [array<i64: -1, 64>, ...], ds.num_buffers = 3, ds.row_scale = 1}
+    ```
+    After:
+    ```mlir
+    llvm.func internal @ds_add_0_impl(...) attributes {...}
+    llvm.func @ds_add_0(%buffers: !llvm.ptr, %weights: !llvm.ptr, %rows: i64) {
+      ... llvm.load of each pointer, llvm.call @ds_add_0_impl(%p0, %p0, %c0, %rows, %c64, %c64, %c1, ...)
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let statistics = [Statistic<"numEntries", "num-entries", "Number of entry points built">];
+}
+
 #endif // DS_PASSES_TD

@@ -16,6 +16,7 @@ DS_APT_PACKAGES=(
   libcpp-httplib-dev
   libopenblas-dev
   libicu-dev
+  lld
 )
 
 # Python packages the tests need (lit comes with llvm-22-tools; torch is NOT here: see test/reference).

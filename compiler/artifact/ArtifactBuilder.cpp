@@ -14,6 +14,8 @@
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightQuantizer.h"
 #include "compiler/quant/Calibration.h"
+#include "compiler/codegen/HostCodegen.h"
+#include "exec/generated_kernels.h"
 #include "compiler/artifact/WeightShards.h"
 #include "dialects/ds/DsDialect.h"
 #include "model/checkpoint.h"
@@ -126,6 +128,7 @@ flatbuffers::Offset<fb::Tensor> createTensor(flatbuffers::FlatBufferBuilder& fbb
                                 r.experts, r.tp_rank, r.quant, r.group_size, r.qscale, r.qzero,
                                 r.shards.empty() ? nullptr : &r.shards);
 }
+
 std::optional<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -353,6 +356,17 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   };
   for (auto& [i, r] : shardPrimary) rebase(r, true);
   for (TensorRecord& r : shardExtras) rebase(r, false);
+
+  // Generated kernels: the shared object is one more checksummed segment, after the weights.
+  if (findKernelModule(module) && !options.code)
+    return llvm::createStringError("the module has generated kernels but no compiled code object");
+  uint32_t codeSegment = 0;
+  if (options.code) {
+    auto seg = writer->addSegmentFromMemory(options.code->bytes.data(), options.code->bytes.size());
+    if (!seg.isOk()) return llvm::createStringError(seg.status().message());
+    codeSegment = *seg;
+  }
+
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   uint64_t params = 0;
@@ -414,9 +428,21 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   std::string chat = chatTemplate(options.model_dir);
   llvm::SmallString<256> absDir(options.model_dir);
   llvm::sys::fs::make_absolute(absDir);
+  std::vector<flatbuffers::Offset<fb::CodeObject>> code;
+  if (const CodeObject* c = options.code) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> features, symbols;
+    for (const std::string& f : c->features) features.push_back(fbb.CreateString(f));
+    for (const std::string& s : c->symbols) symbols.push_back(fbb.CreateString(s));
+    code.push_back(fb::CreateCodeObjectDirect(fbb, c->target.c_str(), c->triple.c_str(),
+                                              c->cpu.c_str(), &features,
+                                              fb::CodeFormat_ElfSharedObject,
+                                              ::ds::kGeneratedKernelAbiVersion,
+                                              codeSegment, c->bytes.size(), &symbols));
+  }
   auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, kCompilerVersion,
                                        absDir.c_str(), model, target, &tensors, &segments, *plan,
-                                       &blobs, chat.empty() ? nullptr : chat.c_str());
+                                       &blobs, chat.empty() ? nullptr : chat.c_str(),
+                                       code.empty() ? nullptr : &code);
   fb::FinishArtifactBuffer(fbb, root);
   ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
   if (!st.isOk()) return llvm::createStringError(st.message());

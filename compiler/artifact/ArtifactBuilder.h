@@ -13,6 +13,7 @@ struct ModelConfig;
 
 namespace mlir::ds {
 
+struct CodeObject;
 struct QuantCalibration;
 
 struct ArtifactOptions {
@@ -25,6 +26,8 @@ struct ArtifactOptions {
   int64_t kv_block_size = 16;
   std::string kv_cache_dtype = "f32";  // f32, int8, fp8 (per-token, per-head scales)
   bool progress = false;      // draw a progress bar on stderr
+  // Generated kernels (compiler/codegen), required when launches carry `code_symbol`.
+  const CodeObject* code = nullptr;
   // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there
   // are quantized with GPTQ; null = scale search only.
   const QuantCalibration* calibration = nullptr;

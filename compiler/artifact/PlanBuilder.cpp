@@ -221,8 +221,11 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
       default:
         break;
     }
+    // Launches outlined by ds-codegen-outline-kernels run the one generated code object.
+    auto codeSymbol = launch->getAttrOfType<StringAttr>("code_symbol");
     launches.push_back(fb::CreateLaunchDirect(fbb, fbKernel(launch.getKernel()), &ins, &outs,
-                                              &weights, paramsType, params));
+                                              &weights, paramsType, params, codeSymbol ? 0 : -1,
+                                              codeSymbol ? codeSymbol.str().c_str() : nullptr));
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   auto kv = fb::CreateKVCacheSpec(fbb, kvKind, layers, kvBlockSize, kvHeads, headDim, vDim, rank,

@@ -13,6 +13,10 @@ done
 for name in stories260K tiny-llama tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.unfused.dsa" --quiet --fuse=false --plan-memory=false
 done
+# Library kernels only: what the generated kernels (the default) are compared against.
+for name in stories260K tiny-llama tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.nocodegen.dsa" --quiet --codegen=none
+done
 for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
 done

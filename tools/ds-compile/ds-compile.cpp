@@ -19,6 +19,7 @@
 #include "llvm/Support/WithColor.h"
 
 #include "compiler/artifact/ArtifactBuilder.h"
+#include "compiler/codegen/HostCodegen.h"
 #include "compiler/import/ModelImporter.h"
 #include "compiler/quant/Calibration.h"
 #include "compiler/target/Targets.h"
@@ -34,7 +35,7 @@ namespace cl = llvm::cl;
 
 namespace {
 
-enum class Emit { DS, Graph, Plan, Artifact };
+enum class Emit { DS, Graph, Plan, Codegen, LLVM, LLVMIR, Artifact };
 
 cl::opt<std::string> inputDir(cl::Positional, cl::desc("<hugging-face-model-dir>"), cl::Required);
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout with --emit=ds|plan)"),
@@ -43,6 +44,12 @@ cl::opt<Emit> emit("emit", cl::desc("Stage to write"), cl::init(Emit::Artifact),
                    cl::values(clEnumValN(Emit::DS, "ds", "the imported ds graph (MLIR)"),
                               clEnumValN(Emit::Graph, "graph", "the ds graph after fusion"),
                               clEnumValN(Emit::Plan, "plan", "the kernel plan (dsk MLIR)"),
+                              clEnumValN(Emit::Codegen, "codegen",
+                                         "the plan with generated kernels (linalg on memrefs)"),
+                              clEnumValN(Emit::LLVM, "llvm",
+                                         "the generated kernels in the LLVM dialect"),
+                              clEnumValN(Emit::LLVMIR, "llvm-ir",
+                                         "the generated kernels as optimized LLVM IR"),
                               clEnumValN(Emit::Artifact, "artifact", "the .dsa artifact")));
 cl::opt<std::string> target("target", cl::desc("Target: host"), cl::init("host"));
 cl::opt<std::string> weightDtype("dtype", cl::desc("Storage type of float weights: f32, bf16, f16"),
@@ -70,6 +77,13 @@ cl::opt<bool> fuse("fuse", cl::desc("Run the fusion passes (add+rms_norm, gate/u
 cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel ranks: the artifact holds each "
                                                "rank's weight shards (host: ranks are threads)"),
                                cl::init(1));
+cl::opt<std::string> codegen("codegen",
+                            cl::desc("Fused elementwise/norm regions: host (generated kernels, "
+                                     "docs/codegen.md) or none (library kernels)"),
+                            cl::init("host"));
+cl::opt<std::string> codegenCpu("codegen-cpu",
+                               cl::desc("CPU level of generated host kernels: x86-64-v3, x86-64"),
+                               cl::init("x86-64-v3"));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true));
 cl::opt<int64_t> statsContext("stats-context", cl::desc("Context length for --stats predictions"),
@@ -286,7 +300,49 @@ int main(int argc, char** argv) {
   if (mlir::failed(pm.run(module->get()))) return fail("lowering to the kernel plan failed");
   if (stats) printStats(module->get(), *config, cost);
   if (emit == Emit::Plan) return printModule(module->get());
-  if (outputFile.empty()) return 0;  // --stats only
+  if (outputFile.empty() && emit == Emit::Artifact) return 0;  // --stats only
+
+  std::optional<mlir::ds::CodeObject> code;
+  double codegenSeconds = 0;
+  if (codegen == "host") {
+    auto codegenStart = std::chrono::steady_clock::now();
+    std::optional<mlir::ds::HostCpu> cpu = mlir::ds::findHostCpu(codegenCpu);
+    if (!cpu) return fail("unsupported --codegen-cpu '" + codegenCpu + "' (x86-64-v3, x86-64)");
+    mlir::PassManager outline(&context);
+    outline.addPass(mlir::ds::createOutlineKernelsPass());
+    if (mlir::failed(outline.run(module->get()))) return fail("outlining generated kernels failed");
+    if (emit == Emit::Codegen) return printModule(module->get());
+    mlir::ModuleOp kernels = mlir::ds::findKernelModule(module->get());
+    if (emit == Emit::LLVM) {
+      if (!kernels) return fail("the plan has no launch that generated kernels serve");
+      auto lowered = mlir::ds::lowerKernelsToLLVMDialect(kernels, *cpu);
+      if (!lowered) return fail(llvm::toString(lowered.takeError()));
+      return printModule(lowered->get());
+    }
+    if (emit == Emit::LLVMIR) {
+      if (!kernels) return fail("the plan has no launch that generated kernels serve");
+      auto ir = mlir::ds::kernelsToLLVMIR(kernels, *cpu);
+      if (!ir) return fail(llvm::toString(ir.takeError()));
+      std::string error;
+      auto out = mlir::openOutputFile(outputFile.empty() ? std::string("-") : std::string(outputFile), &error);
+      if (!out) return fail(error);
+      out->os() << *ir;
+      out->keep();
+      return 0;
+    }
+    if (kernels) {
+      auto compiled = mlir::ds::compileHostKernels(kernels, *cpu);
+      if (!compiled) return fail(llvm::toString(compiled.takeError()));
+      code = std::move(*compiled);
+    }
+    codegenSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - codegenStart).count();
+  } else if (codegen != "none") {
+    return fail("unsupported --codegen '" + codegen + "' (host, none)");
+  } else if (emit == Emit::Codegen || emit == Emit::LLVM || emit == Emit::LLVMIR) {
+    return fail("--emit=codegen|llvm|llvm-ir need --codegen=host");
+  }
+  if (outputFile.empty()) return fail("--emit=artifact needs -o <file.dsa>");
 
   if (!quantCalib.empty() && quant == "none") return fail("--quant-calib needs an int4 --quant");
   std::optional<mlir::ds::QuantCalibration> calibration;
@@ -320,6 +376,7 @@ int main(int argc, char** argv) {
   options.kv_block_size = kvBlockSize;
   options.kv_cache_dtype = kvCache;
   options.progress = !quiet;
+  options.code = code ? &*code : nullptr;
   options.calibration = calibration ? &*calibration : nullptr;
   auto stats = mlir::ds::writeArtifact(module->get(), *config, checkpoint.value(), options);
   if (!stats) return fail(llvm::toString(stats.takeError()));
@@ -328,6 +385,12 @@ int main(int argc, char** argv) {
   if (!quiet)
     llvm::errs() << "ds-compile: wrote " << outputFile << " (" << stats->tensors << " tensors, "
                  << stats->weight_bytes << " weight bytes, " << stats->launches
-                 << " launches per step) in " << llvm::format("%.3f", seconds) << " s\n";
+                 << " launches per step";
+  if (!quiet && code)
+    llvm::errs() << ", " << code->symbols.size() << " generated kernels ("
+                 << code->bytes.size() << " bytes, " << llvm::format("%.3f", codegenSeconds)
+                 << " s)";
+  if (!quiet)
+    llvm::errs() << ") in " << llvm::format("%.3f", seconds) << " s\n";
   return 0;
 }

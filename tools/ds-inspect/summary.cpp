@@ -72,15 +72,18 @@ json kvJson(const fb::KVCacheSpec* kv) {
 json planJson(const fb::Plan* p) {
   if (!p) return nullptr;
   std::map<std::string, uint64_t> per_kernel;
+  uint64_t generated = 0;  // served by Artifact.code (docs/codegen.md)
   if (p->launches()) {
     for (const fb::Launch* l : *p->launches()) {
       ++per_kernel[enumName(fb::EnumNameKernel(l->kernel()), l->kernel())];
+      generated += l->code_symbol() != nullptr;
     }
   }
   return {{"buffers", p->buffers() ? p->buffers()->size() : 0},
           {"launches", p->launches() ? p->launches()->size() : 0},
           {"tp_size", p->tp_size()},
           {"launches_per_kernel", per_kernel},
+          {"generated_launches", generated},
           {"arena_bytes_per_token", p->arena_bytes_per_token()},
           {"arena_bytes_per_logit_row", p->arena_bytes_per_logit_row()},
           {"kv_cache", kvJson(p->kv_cache())}};
@@ -170,6 +173,19 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
   j["weights_bytes"] = artifact::weightBytes(m);
   j["weights_verified"] = options.weights_verified;
   j["plan"] = planJson(m.plan());
+  json code = json::array();
+  if (m.code()) {
+    for (const fb::CodeObject* c : *m.code()) {
+      json features = json::array();
+      if (c->cpu_features())
+        for (const auto* f : *c->cpu_features()) features.push_back(f->str());
+      code.push_back({{"target", str(c->target())}, {"triple", str(c->triple())},
+                      {"cpu", str(c->cpu())}, {"features", features}, {"bytes", c->size()},
+                      {"abi_version", c->abi_version()},
+                      {"symbols", c->symbols() ? c->symbols()->size() : 0}});
+    }
+  }
+  j["code"] = code;
 
   json blobs = json::array();
   if (m.tokenizer_files()) {
@@ -251,6 +267,9 @@ std::string renderText(const json& s) {
     for (const auto& [kernel, n] : p["launches_per_kernel"].items()) {
       o << "  " << kernel << ": " << n.dump() << "\n";
     }
+    if (p["generated_launches"] != 0)
+      o << "  generated kernels serve " << num(p["generated_launches"]) << " of "
+        << num(p["launches"]) << " launches\n";
     // Present only when the compiler ran memory planning.
     if (p["arena_bytes_per_token"].get<int64_t>() > 0 ||
         p["arena_bytes_per_logit_row"].get<int64_t>() > 0) {
@@ -274,6 +293,16 @@ std::string renderText(const json& s) {
       field("dtype", kv["dtype"].get<std::string>());
       field("bytes per token", num(kv["bytes_per_token"]));
     }
+  }
+
+  for (const json& c : s["code"]) {
+    std::string features;
+    for (const json& f : c["features"])
+      features += (features.empty() ? "" : ",") + f.get<std::string>();
+    o << "code: " << c["target"].get<std::string>() << " " << c["triple"].get<std::string>()
+      << " " << c["cpu"].get<std::string>() << " [" << features << "], "
+      << humanBytes(c["bytes"].get<uint64_t>()) << ", " << num(c["symbols"])
+      << " entry points, ABI " << num(c["abi_version"]) << "\n";
   }
 
   std::string files;

@@ -11,6 +11,7 @@
 #include "artifact/artifact_reader.h"
 #include "comm/communicator.h"
 #include "cpu/cpu_kernels.h"
+#include "exec/generated_kernels.h"
 #include "exec/rank_workers.h"
 #include "exec/tensor_parallel.h"
 #include "model/dtype.h"
@@ -67,6 +68,7 @@ struct ModelRunner::Impl {
   std::vector<int64_t> row_elems;  // elements per row of each buffer
   std::vector<float> scratch_a, scratch_b, scratch_c;
   int64_t vocab = 0;
+  std::unique_ptr<GeneratedKernels> generated;  // the artifact's generated kernels (may be empty)
 
   Status init(const RunnerOptions& options);
   Status initWeights();
@@ -193,6 +195,9 @@ Status ModelRunner::Impl::init(const RunnerOptions& options) {
     if (weight_bytes < kSingleThreadBelow) cpu::setNumThreads(1);
   }
   DS_RETURN_IF_ERROR(initWeights());
+  StatusOr<std::unique_ptr<GeneratedKernels>> gen = GeneratedKernels::load(*artifact);
+  if (!gen.isOk()) return gen.status();
+  generated = std::move(gen.value());
 
   const fbs::KVCacheSpec* kv = plan->kv_cache();
   kv_kind = kv->kind();
@@ -286,6 +291,16 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
   auto f = [&](int id) { return static_cast<float*>(buffer(id)); };
   auto w = [&](int i) -> const WeightEntry& { return weights[l.weights()->Get(i)]; };
   int nweights = l.weights() ? l.weights()->size() : 0;
+  if (GeneratedKernelFn fn = generated->entry(index)) {  // docs/codegen.md (ABI checked at load)
+    void* bufs[kMaxGeneratedBuffers];
+    const float* ws[kMaxGeneratedWeights];
+    int nb = 0;
+    for (int id : *l.inputs()) bufs[nb++] = buffer(id);
+    for (int id : *l.outputs()) bufs[nb++] = buffer(id);
+    for (int i = 0; i < nweights; ++i) ws[i] = w(i).f32.data();
+    fn(bufs, ws, rowsOf(out(0), T, R));
+    return Status::ok();
+  }
   cpu::BatchView batch{T, b.positions.data(), b.token_seq.data(), b.num_seqs,
                        b.block_table.data(), b.max_blocks_per_seq};
   switch (l.kernel()) {

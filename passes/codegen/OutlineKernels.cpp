@@ -1,0 +1,283 @@
+// ds-codegen-outline-kernels: elementwise/normalization dsk.launch regions -> linalg kernels on memrefs.
+#include "passes/Passes.h"
+
+#include <map>
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/Format.h"
+
+#define DEBUG_TYPE "ds-codegen-outline-kernels"
+
+namespace mlir::ds {
+#define GEN_PASS_DEF_OUTLINEKERNELSPASS
+#include "passes/Passes.h.inc"
+
+namespace {
+
+using utils::IteratorType;
+
+// What a generated kernel needs to know about one launch: the 2-D [rows, cols] view of its
+// row-space buffers (rows = step rows * rowScale), the width of its weights and its eps.
+struct KernelShape {
+  int64_t cols = 0;
+  int64_t rowScale = 1;
+  float eps = 0;
+};
+
+bool isF32RowBuffer(Value v) {
+  auto t = dyn_cast<MemRefType>(v.getType());
+  if (!t || !t.getElementType().isF32() || t.getRank() < 1 || !t.isDynamicDim(0)) return false;
+  for (int64_t i = 1; i < t.getRank(); ++i)
+    if (t.isDynamicDim(i)) return false;
+  return true;
+}
+
+// Elements per row of the step's row space.
+int64_t rowElems(Value v) {
+  int64_t n = 1;
+  for (int64_t d : cast<MemRefType>(v.getType()).getShape().drop_front()) n *= d;
+  return n;
+}
+
+// The 1-D f32-readable weight a norm launch names, or 0 if it is not one.
+int64_t normWidth(ModuleOp module, dsk::LaunchOp launch) {
+  if (launch.getWeights().size() != 1) return 0;
+  auto ref = cast<FlatSymbolRefAttr>(launch.getWeights()[0]);
+  auto weight = module.lookupSymbol<WeightOp>(ref.getValue());
+  if (!weight) return 0;
+  RankedTensorType t = weight.getTensorType();
+  if (t.getRank() != 1 || !isa<FloatType>(t.getElementType()) || weight.getQuant()) return 0;
+  return t.getDimSize(0);
+}
+
+// The shape of a launch this pass can generate code for; nullopt leaves it a library call.
+std::optional<KernelShape> supportedShape(ModuleOp module, dsk::LaunchOp launch) {
+  SmallVector<Value> buffers(launch.getIns());
+  buffers.append(launch.getOuts().begin(), launch.getOuts().end());
+  for (Value v : buffers)
+    if (!isF32RowBuffer(v) || rowElems(v) != rowElems(buffers.front())) return std::nullopt;
+  KernelShape s;
+  s.cols = rowElems(buffers.front());
+  switch (launch.getKernel()) {
+    case dsk::Kernel::add:
+    case dsk::Kernel::swiglu:
+      if (launch.getIns().size() != 2 || launch.getOuts().size() != 1 ||
+          !launch.getWeights().empty())
+        return std::nullopt;
+      return s;
+    case dsk::Kernel::rms_norm:
+    case dsk::Kernel::add_rms_norm: {
+      bool fusedAdd = launch.getKernel() == dsk::Kernel::add_rms_norm;
+      if (launch.getIns().size() != (fusedAdd ? 2u : 1u) ||
+          launch.getOuts().size() != (fusedAdd ? 2u : 1u))
+        return std::nullopt;
+      int64_t h = normWidth(module, launch);
+      auto eps = launch.getParams().getAs<FloatAttr>("eps");
+      // The runtime normalizes rows of the weight's width; the last dimension must be one.
+      int64_t last = cast<MemRefType>(buffers.front().getType()).getShape().back();
+      if (h <= 0 || !eps || last != h) return std::nullopt;
+      s.rowScale = s.cols / h;
+      s.cols = h;
+      s.eps = static_cast<float>(eps.getValueAsDouble());
+      return s;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+class KernelBuilder {
+ public:
+  KernelBuilder(OpBuilder& b, Location loc) : b_(b), loc_(loc), ctx_(b.getContext()) {}
+
+  AffineMap id2() { return AffineMap::getMultiDimIdentityMap(2, ctx_); }
+  AffineMap rowOf2() { return AffineMap::get(2, 0, {getAffineDimExpr(0, ctx_)}, ctx_); }
+  AffineMap colOf2() { return AffineMap::get(2, 0, {getAffineDimExpr(1, ctx_)}, ctx_); }
+  AffineMap id1() { return AffineMap::getMultiDimIdentityMap(1, ctx_); }
+
+  Value cst(Type t, double v) {
+    return arith::ConstantOp::create(b_, loc_, t, b_.getFloatAttr(t, v));
+  }
+
+  void elementwise(ValueRange ins, Value out,
+                   function_ref<Value(OpBuilder&, Location, ValueRange)> fn) {
+    SmallVector<AffineMap> maps(ins.size() + 1, id2());
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ins, ValueRange{out}, maps,
+        {IteratorType::parallel, IteratorType::parallel},
+        [&](OpBuilder& nb, Location l, ValueRange args) {
+          linalg::YieldOp::create(nb, l, fn(nb, l, args.drop_back()));
+        });
+  }
+
+  // acc[r] = sum_i x[r, i]^2 in `accType` (f64 for rms_norm, as the library kernel sums).
+  Value sumOfSquares(Value x, Value rows, Type accType) {
+    auto accBuffer = MemRefType::get({ShapedType::kDynamic}, accType);
+    Value acc = memref::AllocaOp::create(b_, loc_, accBuffer, ValueRange{rows});
+    linalg::FillOp::create(b_, loc_, ValueRange{cst(accType, 0.0)}, ValueRange{acc});
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ValueRange{x}, ValueRange{acc}, {id2(), rowOf2()},
+        {IteratorType::parallel, IteratorType::reduction},
+        [&](OpBuilder& nb, Location l, ValueRange a) {
+          Value v = a[0];
+          if (accType != v.getType()) v = arith::ExtFOp::create(nb, l, accType, v);
+          Value sq = arith::MulFOp::create(nb, l, v, v);
+          linalg::YieldOp::create(nb, l, ValueRange{arith::AddFOp::create(nb, l, a[1], sq)});
+        });
+    return acc;
+  }
+
+  // inv[r] = 1 / sqrt(f32(acc[r] / cols) + eps)
+  Value inverseRms(Value acc, Value rows, int64_t cols, float eps) {
+    Type f32 = b_.getF32Type();
+    Type accType = cast<MemRefType>(acc.getType()).getElementType();
+    auto buffer = MemRefType::get({ShapedType::kDynamic}, f32);
+    Value inv = memref::AllocaOp::create(b_, loc_, buffer, ValueRange{rows});
+    Value n = cst(accType, static_cast<double>(cols));
+    Value e = cst(f32, eps);
+    Value one = cst(f32, 1.0);
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ValueRange{acc}, ValueRange{inv}, {id1(), id1()},
+        {IteratorType::parallel}, [&](OpBuilder& nb, Location l, ValueRange a) {
+          Value mean = arith::DivFOp::create(nb, l, a[0], n);
+          if (accType != f32) mean = arith::TruncFOp::create(nb, l, f32, mean);
+          Value s = math::SqrtOp::create(nb, l, arith::AddFOp::create(nb, l, mean, e));
+          linalg::YieldOp::create(nb, l, ValueRange{arith::DivFOp::create(nb, l, one, s)});
+        });
+    return inv;
+  }
+
+  // y[r, i] = w[i] * (x[r, i] * inv[r])
+  void scale(Value x, Value inv, Value w, Value y) {
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ValueRange{x, inv, w}, ValueRange{y},
+        {id2(), rowOf2(), colOf2(), id2()}, {IteratorType::parallel, IteratorType::parallel},
+        [&](OpBuilder& nb, Location l, ValueRange a) {
+          Value xr = arith::MulFOp::create(nb, l, a[0], a[1]);
+          linalg::YieldOp::create(nb, l, ValueRange{arith::MulFOp::create(nb, l, a[2], xr)});
+        });
+  }
+
+ private:
+  OpBuilder& b_;
+  Location loc_;
+  MLIRContext* ctx_;
+};
+
+// Builds func.func @name(ins..., outs..., weights...) in linalg; buffers are [rows, cols].
+func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::LaunchOp launch,
+                         const KernelShape& s) {
+  MLIRContext* ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto rowType = MemRefType::get({ShapedType::kDynamic, s.cols}, f32);
+  auto weightType = MemRefType::get({s.cols}, f32);
+  unsigned numBuffers = launch.getIns().size() + launch.getOuts().size();
+  SmallVector<Type> args(numBuffers, rowType);
+  args.append(launch.getWeights().size(), weightType);
+  auto fn = func::FuncOp::create(b, loc, name, FunctionType::get(ctx, args, {}));
+  SmallVector<Attribute> shapes;
+  for (Type t : args) shapes.push_back(b.getDenseI64ArrayAttr(cast<MemRefType>(t).getShape()));
+  fn->setAttr("ds.kernel", b.getStringAttr(dsk::stringifyKernel(launch.getKernel())));
+  fn->setAttr("ds.num_buffers", b.getI64IntegerAttr(numBuffers));
+  fn->setAttr("ds.row_scale", b.getI64IntegerAttr(s.rowScale));
+  fn->setAttr("ds.arg_shapes", b.getArrayAttr(shapes));
+  Block* entry = fn.addEntryBlock();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(entry);
+  KernelBuilder k(b, loc);
+  auto a = entry->getArguments();
+  switch (launch.getKernel()) {
+    case dsk::Kernel::add:
+      k.elementwise({a[0], a[1]}, a[2], [](OpBuilder& nb, Location l, ValueRange v) -> Value {
+        return arith::AddFOp::create(nb, l, v[0], v[1]);
+      });
+      break;
+    case dsk::Kernel::swiglu:
+      // The library's silu: g / (1 + exp(-g)), then times up.
+      k.elementwise({a[0], a[1]}, a[2], [&](OpBuilder& nb, Location l, ValueRange v) -> Value {
+        Value e = math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, v[0]));
+        Value one = arith::ConstantOp::create(nb, l, f32, nb.getF32FloatAttr(1.0f));
+        Value silu = arith::DivFOp::create(nb, l, v[0], arith::AddFOp::create(nb, l, one, e));
+        return arith::MulFOp::create(nb, l, silu, v[1]);
+      });
+      break;
+    case dsk::Kernel::rms_norm: {
+      Value rows = memref::DimOp::create(b, loc, a[0], 0);
+      Value acc = k.sumOfSquares(a[0], rows, b.getF64Type());
+      k.scale(a[0], k.inverseRms(acc, rows, s.cols, s.eps), a[2], a[1]);
+      break;
+    }
+    case dsk::Kernel::add_rms_norm: {
+      // The library's fused loop: the sum, its f32 sum of squares, then the scaled row.
+      k.elementwise({a[0], a[1]}, a[2], [](OpBuilder& nb, Location l, ValueRange v) -> Value {
+        return arith::AddFOp::create(nb, l, v[0], v[1]);
+      });
+      Value rows = memref::DimOp::create(b, loc, a[0], 0);
+      Value acc = k.sumOfSquares(a[2], rows, f32);
+      k.scale(a[2], k.inverseRms(acc, rows, s.cols, s.eps), a[4], a[3]);
+      break;
+    }
+    default:
+      break;
+  }
+  func::ReturnOp::create(b, loc);
+  return fn;
+}
+
+// Identical launches (same kernel, shapes and parameters) share one generated kernel.
+std::string kernelKey(dsk::LaunchOp launch, const KernelShape& s) {
+  std::string key;
+  llvm::raw_string_ostream os(key);
+  os << dsk::stringifyKernel(launch.getKernel()) << "|" << launch.getIns().size() << "|"
+     << launch.getOuts().size() << "|" << launch.getWeights().size() << "|" << s.cols << "|"
+     << s.rowScale << "|" << llvm::format("%a", static_cast<double>(s.eps));
+  return key;
+}
+
+struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>("step");
+    if (!step) {
+      module.emitError() << "expected a func.func @step (run ds-convert-to-kernels first)";
+      return signalPassFailure();
+    }
+    if (module.lookupSymbol(kernelModuleName)) {
+      module.emitError() << "module already holds generated kernels (@" << kernelModuleName << ")";
+      return signalPassFailure();
+    }
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointToEnd(module.getBody());
+    ModuleOp kernels;
+    std::map<std::string, std::string> byKey;
+    step.walk([&](dsk::LaunchOp launch) {
+      std::optional<KernelShape> shape = supportedShape(module, launch);
+      if (!shape) return;
+      std::string key = kernelKey(launch, *shape);
+      auto it = byKey.find(key);
+      if (it == byKey.end()) {
+        if (!kernels) {
+          kernels = ModuleOp::create(b, module.getLoc(), StringRef(kernelModuleName));
+          kernels->setAttr("ds.codegen", b.getUnitAttr());
+        }
+        std::string name = ("ds_" + dsk::stringifyKernel(launch.getKernel()) + "_" +
+                            llvm::Twine(byKey.size())).str();
+        OpBuilder kb = OpBuilder::atBlockEnd(kernels.getBody());
+        buildKernel(kb, launch.getLoc(), name, launch, *shape);
+        it = byKey.emplace(key, name).first;
+        ++numKernels;
+      }
+      launch->setAttr("code_symbol", b.getStringAttr(it->second));
+      ++numLaunches;
+    });
+  }
+};
+
+}  // namespace
+}  // namespace mlir::ds

@@ -1,0 +1,57 @@
+// Generated kernels of an artifact (docs/codegen.md): its code object loaded from memory, one entry per launch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace ds {
+namespace artifact {
+class Artifact;
+}
+
+// The entry-point ABI this runtime calls; ds-compile records its version in CodeObject.abi_version.
+constexpr uint32_t kGeneratedKernelAbiVersion = 1;
+
+// buffers: the launch's inputs then outputs (f32, [rows x cols] row-major); weights: its weights as
+// f32 vectors; rows: the step's rows of the launch's row space (T tokens or R logit rows).
+using GeneratedKernelFn = void (*)(void* const* buffers, const float* const* weights, int64_t rows);
+
+// Most buffers / weights a generated launch may take (the runner passes them in fixed arrays).
+constexpr size_t kMaxGeneratedBuffers = 8;
+constexpr size_t kMaxGeneratedWeights = 4;
+
+class GeneratedKernels {
+ public:
+  // Loads the artifact's host code object (none: an empty set), checks its format, ABI and CPU
+  // features against this machine, and resolves every launch's code_symbol. Errors name the
+  // artifact, the code object or launch, and what is wrong.
+  static StatusOr<std::unique_ptr<GeneratedKernels>> load(const artifact::Artifact& artifact);
+  ~GeneratedKernels();
+  GeneratedKernels(const GeneratedKernels&) = delete;
+  GeneratedKernels& operator=(const GeneratedKernels&) = delete;
+
+  // The entry serving launch `index`, or null (a library kernel runs it).
+  GeneratedKernelFn entry(size_t index) const {
+    return index < entries_.size() ? entries_[index] : nullptr;
+  }
+  // Number of launches of one step served by generated code.
+  size_t numServed() const;
+
+  struct Library;  // one dlopen'ed code object
+
+ private:
+  GeneratedKernels() = default;
+  std::vector<std::unique_ptr<Library>> libraries_;
+  std::vector<GeneratedKernelFn> entries_;
+};
+
+// Whether this machine has an instruction-set extension, named as LLVM names it ("avx2",
+// "fma", ...); false for names this runtime does not know.
+bool hostHasCpuFeature(const std::string& name);
+
+}  // namespace ds

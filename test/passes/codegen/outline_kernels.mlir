@@ -1,0 +1,108 @@
+// RUN: ds-opt %s -split-input-file -ds-codegen-outline-kernels -verify-diagnostics | FileCheck %s
+
+// add_rms_norm: the sum, its f32 sum of squares (a reduction), 1/sqrt(mean + eps), the scaled row.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch add_rms_norm {{.*}} {code_symbol = "ds_add_rms_norm_0"}
+// CHECK: module @ds_kernels attributes {ds.codegen}
+// CHECK: func.func @ds_add_rms_norm_0(%[[A:.*]]: memref<?x64xf32>, %[[B:.*]]: memref<?x64xf32>, %[[S:.*]]: memref<?x64xf32>, %[[N:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<64xf32>)
+// CHECK-SAME: ds.kernel = "add_rms_norm", ds.num_buffers = 4 : i64, ds.row_scale = 1 : i64
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%[[A]], %[[B]] : {{.*}}) outs(%[[S]] : {{.*}})
+// CHECK: arith.addf
+// CHECK: %[[ACC:.*]] = memref.alloca(%{{.*}}) : memref<?xf32>
+// CHECK: linalg.fill {{.*}} outs(%[[ACC]] : memref<?xf32>)
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[S]] : memref<?x64xf32>) outs(%[[ACC]] : memref<?xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: %[[INV:.*]] = memref.alloca
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}} ins(%[[ACC]] : memref<?xf32>) outs(%[[INV]] : memref<?xf32>)
+// CHECK: math.sqrt
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%[[S]], %[[INV]], %[[W]] : {{.*}}) outs(%[[N]] : memref<?x64xf32>)
+ds.weight @w : tensor<64xf32> {name = "w"}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
+  %a = dsk.alloc tokens : memref<?x64xf32>
+  %b = dsk.alloc tokens : memref<?x64xf32>
+  %s = dsk.alloc tokens : memref<?x64xf32>
+  %n = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch add_rms_norm ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%s, %n : memref<?x64xf32>, memref<?x64xf32>) weights [@w] params {eps = 1.0e-5 : f32}
+  return %n : memref<?x64xf32>
+}
+
+// -----
+
+// rms_norm over heads of a 3-D view: rows are T * 4 of width 16, summed in f64 like the library.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch rms_norm {{.*}} {code_symbol = "ds_rms_norm_0"}
+// CHECK: func.func @ds_rms_norm_0(%{{.*}}: memref<?x16xf32>, %{{.*}}: memref<?x16xf32>, %{{.*}}: memref<16xf32>)
+// CHECK-SAME: ds.row_scale = 4 : i64
+// CHECK: memref.alloca(%{{.*}}) : memref<?xf64>
+// CHECK: linalg.generic {{.*}}"reduction"
+// CHECK: arith.extf {{.*}} : f32 to f64
+// CHECK: arith.truncf {{.*}} : f64 to f32
+ds.weight @qn : tensor<16xbf16> {name = "qn"}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x4x16xf32> {
+  %a = dsk.alloc tokens : memref<?x64xf32>
+  %v = dsk.view %a : memref<?x64xf32> -> memref<?x4x16xf32>
+  %q = dsk.alloc tokens : memref<?x4x16xf32>
+  dsk.launch rms_norm ins(%v : memref<?x4x16xf32>) outs(%q : memref<?x4x16xf32>) weights [@qn] params {eps = 1.0e-6 : f32}
+  return %q : memref<?x4x16xf32>
+}
+
+// -----
+
+// Identical launches share one kernel; swiglu is silu(g) * u with the library's exp.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch swiglu {{.*}} {code_symbol = "ds_swiglu_0"}
+// CHECK: dsk.launch add {{.*}} {code_symbol = "ds_add_1"}
+// CHECK: dsk.launch add {{.*}} {code_symbol = "ds_add_1"}
+// CHECK: func.func @ds_swiglu_0
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: func.func @ds_add_1
+// CHECK-NOT: func.func
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x172xf32> {
+  %g = dsk.alloc tokens : memref<?x172xf32>
+  %u = dsk.alloc tokens : memref<?x172xf32>
+  %y = dsk.alloc tokens : memref<?x172xf32>
+  dsk.launch swiglu ins(%g, %u : memref<?x172xf32>, memref<?x172xf32>) outs(%y : memref<?x172xf32>) weights [] params {}
+  %z = dsk.alloc tokens : memref<?x172xf32>
+  dsk.launch add ins(%y, %u : memref<?x172xf32>, memref<?x172xf32>) outs(%z : memref<?x172xf32>) weights [] params {}
+  %o = dsk.alloc tokens : memref<?x172xf32>
+  dsk.launch add ins(%z, %u : memref<?x172xf32>, memref<?x172xf32>) outs(%o : memref<?x172xf32>) weights [] params {}
+  return %o : memref<?x172xf32>
+}
+
+// -----
+
+// Negative: GEMM-bearing and unsupported launches stay library calls; a norm whose weight is
+// not as wide as the rows or not a vector, or non-f32 buffers, too. No kernel module.
+// CHECK-LABEL: func.func @step
+// CHECK-NOT: code_symbol
+// CHECK-NOT: module @ds_kernels
+ds.weight @lin : tensor<64x64xf32> {name = "lin"}
+ds.weight @wide : tensor<32xf32> {name = "wide"}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
+  %a = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch embed ins(%ids : memref<?xi32>) outs(%a : memref<?x64xf32>) weights [@lin] params {}
+  %b = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch linear ins(%a : memref<?x64xf32>) outs(%b : memref<?x64xf32>) weights [@lin] params {}
+  %c = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch rms_norm ins(%b : memref<?x64xf32>) outs(%c : memref<?x64xf32>) weights [@wide] params {eps = 1.0e-5 : f32}
+  %d = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch rms_norm ins(%c : memref<?x64xf32>) outs(%d : memref<?x64xf32>) weights [@wide] params {}
+  %h = dsk.alloc tokens : memref<?x64xf16>
+  %k = dsk.alloc tokens : memref<?x64xf16>
+  dsk.launch add ins(%h, %h : memref<?x64xf16>, memref<?x64xf16>) outs(%k : memref<?x64xf16>) weights [] params {}
+  %e = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch rms_norm ins(%d : memref<?x64xf32>) outs(%e : memref<?x64xf32>) weights [@lin] params {eps = 1.0e-5 : f32}
+  return %e : memref<?x64xf32>
+}
+
+// -----
+
+// Negative: the pass needs the kernel plan.
+// expected-error @+1 {{expected a func.func @step}}
+module {
+  func.func @forward() {
+    return
+  }
+}

@@ -1,0 +1,101 @@
+// Generated kernels (--codegen=host, the default) against the library kernels (--codegen=none).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "e2e_util.h"
+#include "exec/generated_kernels.h"
+#include "exec/model_runner.h"
+
+namespace ds::test {
+namespace {
+
+size_t generatedLaunches(const artifact::Artifact& art) {
+  size_t n = 0;
+  for (const fb::Launch* l : *art.meta()->plan()->launches()) n += l->code_symbol() != nullptr;
+  return n;
+}
+
+class Codegen : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
+  auto gen = openArtifact(GetParam());
+  auto lib = openArtifact(GetParam() + ".nocodegen");
+  ASSERT_NE(gen, nullptr);
+  ASSERT_NE(lib, nullptr);
+  ASSERT_NE(gen->meta()->code(), nullptr);
+  ASSERT_EQ(gen->meta()->code()->size(), 1u);
+  EXPECT_GT(generatedLaunches(*gen), 0u);
+  EXPECT_EQ(generatedLaunches(*lib), 0u);
+  EXPECT_TRUE(!lib->meta()->code() || lib->meta()->code()->size() == 0);
+
+  Golden g = loadGolden(GetParam());
+  std::vector<int32_t> tokens = g.prompts[2].prompt;
+  tokens.insert(tokens.end(), g.prompts[2].generated.begin(), g.prompts[2].generated.end());
+  // One prefill step of every token, and steps of 3 (ragged rows through the vector tails).
+  for (int64_t chunk : {static_cast<int64_t>(tokens.size()), int64_t{3}}) {
+    std::vector<float> a = teacherForcedLogits(*gen, tokens, chunk);
+    std::vector<float> b = teacherForcedLogits(*lib, tokens, chunk);
+    ASSERT_EQ(a.size(), b.size());
+    double diff = 0, ref = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
+      ref = std::max(ref, std::fabs(double(b[i])));
+    }
+    std::printf("%s, steps of %lld tokens: max |diff| %g, max |logit| %g\n", GetParam().c_str(),
+                static_cast<long long>(chunk), diff, ref);
+    EXPECT_LE(diff, 1e-5 * ref) << "chunk " << chunk << ": max |diff| " << diff
+                                << " vs max |logit| " << ref;
+  }
+  EXPECT_EQ(generateGreedy(*gen, {g.prompts[0].prompt, g.prompts[1].prompt}, 32),
+            generateGreedy(*lib, {g.prompts[0].prompt, g.prompts[1].prompt}, 32));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Codegen,
+                         ::testing::Values("stories260K", "tiny-llama", "tiny-deepseek-v3"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '-', '_');
+                           return s;
+                         });
+
+// A code object that is not a loadable shared object (checksums skipped, as a 700 GB artifact's
+// loader may) is a clear error from the runner, not a crash.
+TEST(CodegenLoad, CorruptCodeObjectIsAClearError) {
+  auto art = openArtifact("tiny-llama");
+  ASSERT_NE(art, nullptr);
+  ASSERT_TRUE(art->meta()->code() && art->meta()->code()->size() == 1);
+  uint64_t offset = art->meta()->segments()->Get(art->meta()->code()->Get(0)->segment())->offset();
+  std::ifstream in(artifactPath("tiny-llama"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes.substr(offset, 4), "\x7f" "ELF");
+  bytes[offset + 1] = 'X';
+  std::string path = ::testing::TempDir() + "/corrupt_code.dsa";
+  std::ofstream(path, std::ios::binary) << bytes;
+  artifact::Artifact::Options options;
+  options.verify_weights = false;
+  auto bad = artifact::Artifact::open(path, options);
+  ASSERT_TRUE(bad.isOk()) << bad.status().toString();
+  RunnerOptions ro;
+  ro.num_kv_blocks = 4;
+  auto runner = ModelRunner::create(*bad.value(), ro);
+  ASSERT_FALSE(runner.isOk());
+  EXPECT_NE(runner.status().message().find("cannot load the generated kernels"), std::string::npos)
+      << runner.status().toString();
+  EXPECT_NE(runner.status().message().find("corrupt_code.dsa"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(CodegenLoad, CpuFeaturesAreCheckedByName) {
+  EXPECT_FALSE(hostHasCpuFeature("no-such-feature"));
+#if defined(__x86_64__)
+  EXPECT_TRUE(hostHasCpuFeature("sse2"));  // every x86-64 machine
+#endif
+}
+
+}  // namespace
+}  // namespace ds::test
