@@ -99,6 +99,17 @@ class KernelBuilder {
   AffineMap colOf2() { return AffineMap::get(2, 0, {getAffineDimExpr(1, ctx_)}, ctx_); }
   AffineMap id1() { return AffineMap::getMultiDimIdentityMap(1, ctx_); }
 
+  // A per-row temporary on the heap: rows can be T x heads of a long prefill, too much for the
+  // stack of a worker thread.
+  Value temporary(MemRefType type, Value rows) {
+    Value v = memref::AllocOp::create(b_, loc_, type, ValueRange{rows});
+    temps_.push_back(v);
+    return v;
+  }
+  void freeTemporaries() {
+    for (Value v : temps_) memref::DeallocOp::create(b_, loc_, v);
+  }
+
   Value cst(Type t, double v) {
     return arith::ConstantOp::create(b_, loc_, t, b_.getFloatAttr(t, v));
   }
@@ -117,7 +128,7 @@ class KernelBuilder {
   // acc[r] = sum_i x[r, i]^2 in `accType` (f64 for rms_norm, as the library kernel sums).
   Value sumOfSquares(Value x, Value rows, Type accType) {
     auto accBuffer = MemRefType::get({ShapedType::kDynamic}, accType);
-    Value acc = memref::AllocaOp::create(b_, loc_, accBuffer, ValueRange{rows});
+    Value acc = temporary(accBuffer, rows);
     linalg::FillOp::create(b_, loc_, ValueRange{cst(accType, 0.0)}, ValueRange{acc});
     linalg::GenericOp::create(
         b_, loc_, TypeRange{}, ValueRange{x}, ValueRange{acc}, {id2(), rowOf2()},
@@ -136,7 +147,7 @@ class KernelBuilder {
     Type f32 = b_.getF32Type();
     Type accType = cast<MemRefType>(acc.getType()).getElementType();
     auto buffer = MemRefType::get({ShapedType::kDynamic}, f32);
-    Value inv = memref::AllocaOp::create(b_, loc_, buffer, ValueRange{rows});
+    Value inv = temporary(buffer, rows);
     Value n = cst(accType, static_cast<double>(cols));
     Value e = cst(f32, eps);
     Value one = cst(f32, 1.0);
@@ -166,6 +177,7 @@ class KernelBuilder {
   OpBuilder& b_;
   Location loc_;
   MLIRContext* ctx_;
+  SmallVector<Value> temps_;
 };
 
 // Builds func.func @name(ins..., outs..., weights...) in linalg; buffers are [rows, cols].
@@ -224,6 +236,7 @@ func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::Launch
     default:
       break;
   }
+  k.freeTemporaries();
   func::ReturnOp::create(b, loc);
   return fn;
 }

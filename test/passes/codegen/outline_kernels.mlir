@@ -8,15 +8,18 @@
 // CHECK-SAME: ds.kernel = "add_rms_norm", ds.num_buffers = 4 : i64, ds.row_scale = 1 : i64
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%[[A]], %[[B]] : {{.*}}) outs(%[[S]] : {{.*}})
 // CHECK: arith.addf
-// CHECK: %[[ACC:.*]] = memref.alloca(%{{.*}}) : memref<?xf32>
+// CHECK: %[[ACC:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
 // CHECK: linalg.fill {{.*}} outs(%[[ACC]] : memref<?xf32>)
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}} ins(%[[S]] : memref<?x64xf32>) outs(%[[ACC]] : memref<?xf32>)
 // CHECK: arith.mulf
 // CHECK: arith.addf
-// CHECK: %[[INV:.*]] = memref.alloca
+// CHECK: %[[INV:.*]] = memref.alloc
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}} ins(%[[ACC]] : memref<?xf32>) outs(%[[INV]] : memref<?xf32>)
 // CHECK: math.sqrt
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}} ins(%[[S]], %[[INV]], %[[W]] : {{.*}}) outs(%[[N]] : memref<?x64xf32>)
+// CHECK: memref.dealloc %[[ACC]]
+// CHECK: memref.dealloc %[[INV]]
+// CHECK-NEXT: return
 ds.weight @w : tensor<64xf32> {name = "w"}
 func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
   %a = dsk.alloc tokens : memref<?x64xf32>
@@ -34,7 +37,7 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
 // CHECK: dsk.launch rms_norm {{.*}} {code_symbol = "ds_rms_norm_0"}
 // CHECK: func.func @ds_rms_norm_0(%{{.*}}: memref<?x16xf32>, %{{.*}}: memref<?x16xf32>, %{{.*}}: memref<16xf32>)
 // CHECK-SAME: ds.row_scale = 4 : i64
-// CHECK: memref.alloca(%{{.*}}) : memref<?xf64>
+// CHECK: memref.alloc(%{{.*}}) : memref<?xf64>
 // CHECK: linalg.generic {{.*}}"reduction"
 // CHECK: arith.extf {{.*}} : f32 to f64
 // CHECK: arith.truncf {{.*}} : f64 to f32
