@@ -243,7 +243,8 @@ def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> 
   let description = [{
     Target independent. For every `dsk.launch` in @step of kind add, swiglu,
     rms_norm or add_rms_norm over f32 buffers (norms: a 1-D weight as wide as
-    the rows), emits a `func.func` in the nested module `@ds_kernels`
+    the rows), or rope (non-interleaved; the runtime's inv_freq table becomes a
+    constant memref.global), emits a `func.func` in the nested module `@ds_kernels`
     (`ds.codegen`) taking the launch's ins, outs, then weights as memrefs whose
     row-space buffers are viewed as [rows, cols], and names it on the launch as
     `code_symbol`. Identical launches share a kernel. Reductions follow the

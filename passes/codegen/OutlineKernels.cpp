@@ -10,6 +10,8 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/Format.h"
 
+#include "cpu/cpu_kernels.h"
+
 #define DEBUG_TYPE "ds-codegen-outline-kernels"
 
 namespace mlir::ds {
@@ -26,6 +28,11 @@ struct KernelShape {
   int64_t cols = 0;
   int64_t rowScale = 1;
   float eps = 0;
+  // rope: x [rows, heads, headDim], the first `rotDim` channels rotated by the runtime's table.
+  int64_t heads = 0, headDim = 0, rotDim = 0;
+  std::vector<float> invFreq;
+  float attentionFactor = 1;
+  std::string ropeKey;
 };
 
 bool isF32RowBuffer(Value v) {
@@ -43,6 +50,55 @@ int64_t rowElems(Value v) {
   return n;
 }
 
+// The runtime's rope table (kernels/cpu) for these parameters, so generated code rotates by the
+// same f32 frequencies and attention factor as the library kernel.
+std::unique_ptr<::ds::cpu::RopeTable> ropeTable(RopeAttr r) {
+  ::ds::cpu::RopeParams p;
+  p.theta = r.getTheta().convertToDouble();
+  p.dim = r.getDim();
+  p.interleaved = r.getInterleaved();
+  p.scaling = static_cast<::ds::cpu::RopeScaling>(static_cast<int>(r.getScaling()));
+  p.factor = r.getFactor().convertToDouble();
+  p.original_max_position = r.getOriginalMaxPosition();
+  p.low_freq_factor = r.getLowFreqFactor().convertToDouble();
+  p.high_freq_factor = r.getHighFreqFactor().convertToDouble();
+  p.beta_fast = r.getBetaFast().convertToDouble();
+  p.beta_slow = r.getBetaSlow().convertToDouble();
+  p.mscale = r.getMscale().convertToDouble();
+  p.mscale_all_dim = r.getMscaleAllDim().convertToDouble();
+  p.attention_factor = r.getAttentionFactor().convertToDouble();
+  return std::make_unique<::ds::cpu::RopeTable>(p);
+}
+
+// rope x[T, heads, headDim], positions[T] -> y (non-interleaved pairs (i, i + dim/2)).
+std::optional<KernelShape> ropeShape(dsk::LaunchOp launch) {
+  if (launch.getIns().size() != 2 || launch.getOuts().size() != 1 ||
+      !launch.getWeights().empty())
+    return std::nullopt;
+  Value x = launch.getIns()[0], pos = launch.getIns()[1], y = launch.getOuts()[0];
+  auto xt = dyn_cast<MemRefType>(x.getType());
+  auto pt = dyn_cast<MemRefType>(pos.getType());
+  auto r = launch.getParams().getAs<RopeAttr>("rope");
+  if (!r || !xt || !pt || !isF32RowBuffer(x) || !isF32RowBuffer(y) || xt != y.getType() ||
+      xt.getRank() != 3 || pt.getRank() != 1 || !pt.getElementType().isInteger(32) ||
+      !pt.isDynamicDim(0))
+    return std::nullopt;
+  // Interleaved (DeepSeek-V2) pairs would need stride-2 vector access: left to the library.
+  if (r.getInterleaved() || r.getDim() <= 0 || r.getDim() % 2 || r.getDim() > xt.getDimSize(2))
+    return std::nullopt;
+  std::unique_ptr<::ds::cpu::RopeTable> table = ropeTable(r);
+  KernelShape s;
+  s.heads = xt.getDimSize(1);
+  s.headDim = xt.getDimSize(2);
+  s.rotDim = r.getDim();
+  s.invFreq = table->invFreq();
+  s.attentionFactor = table->attentionFactor();
+  if (static_cast<int64_t>(s.invFreq.size()) != s.rotDim / 2) return std::nullopt;
+  llvm::raw_string_ostream os(s.ropeKey);
+  os << r;
+  return s;
+}
+
 // The 1-D f32-readable weight a norm launch names, or 0 if it is not one.
 int64_t normWidth(ModuleOp module, dsk::LaunchOp launch) {
   if (launch.getWeights().size() != 1) return 0;
@@ -56,6 +112,7 @@ int64_t normWidth(ModuleOp module, dsk::LaunchOp launch) {
 
 // The shape of a launch this pass can generate code for; nullopt leaves it a library call.
 std::optional<KernelShape> supportedShape(ModuleOp module, dsk::LaunchOp launch) {
+  if (launch.getKernel() == dsk::Kernel::rope) return ropeShape(launch);
   SmallVector<Value> buffers(launch.getIns());
   buffers.append(launch.getOuts().begin(), launch.getOuts().end());
   for (Value v : buffers)
@@ -162,6 +219,59 @@ class KernelBuilder {
     return inv;
   }
 
+  // The library's rope (kernels/cpu/rope.cpp): per token, cos/sin of pos * inv_freq in double,
+  // rounded to f32 and scaled; then y = x * cos + rotate_half(x) * sin over the first rotDim
+  // channels of every head; channels past rotDim are copied.
+  void rope(Value x, Value pos, Value y, const KernelShape& s, memref::GlobalOp invGlobal) {
+    Type f32 = b_.getF32Type(), f64 = b_.getF64Type();
+    int64_t half = s.rotDim / 2;
+    Value rows = memref::DimOp::create(b_, loc_, x, 0);
+    Value inv = memref::GetGlobalOp::create(b_, loc_, invGlobal.getType(), invGlobal.getSymName());
+    auto tableType = MemRefType::get({ShapedType::kDynamic, half}, f32);
+    Value cs = temporary(tableType, rows), sn = temporary(tableType, rows);
+    Value af = cst(f32, s.attentionFactor);
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ValueRange{pos, inv}, ValueRange{cs, sn},
+        {rowOf2(), colOf2(), id2(), id2()}, {IteratorType::parallel, IteratorType::parallel},
+        [&](OpBuilder& nb, Location l, ValueRange a) {
+          Value p = arith::SIToFPOp::create(nb, l, f32, a[0]);
+          Value prod = arith::MulFOp::create(nb, l, p, a[1]);
+          Value f = arith::ExtFOp::create(nb, l, f64, prod);
+          Value c = arith::TruncFOp::create(nb, l, f32, math::CosOp::create(nb, l, f));
+          Value sv = arith::TruncFOp::create(nb, l, f32, math::SinOp::create(nb, l, f));
+          linalg::YieldOp::create(nb, l, ValueRange{arith::MulFOp::create(nb, l, c, af),
+                                                    arith::MulFOp::create(nb, l, sv, af)});
+        });
+    auto slice = [&](Value m, int64_t offset, int64_t size) -> Value {
+      SmallVector<OpFoldResult> offsets = {b_.getIndexAttr(0), b_.getIndexAttr(0),
+                                           b_.getIndexAttr(offset)};
+      SmallVector<OpFoldResult> sizes = {rows, b_.getIndexAttr(s.heads), b_.getIndexAttr(size)};
+      SmallVector<OpFoldResult> strides(3, b_.getIndexAttr(1));
+      return memref::SubViewOp::create(b_, loc_, m, offsets, sizes, strides);
+    };
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx_);
+    AffineMap tok3 = AffineMap::get(3, 0, {getAffineDimExpr(0, ctx_), getAffineDimExpr(2, ctx_)},
+                                    ctx_);
+    SmallVector<IteratorType> par3(3, IteratorType::parallel);
+    linalg::GenericOp::create(
+        b_, loc_, TypeRange{}, ValueRange{slice(x, 0, half), slice(x, half, half), cs, sn},
+        ValueRange{slice(y, 0, half), slice(y, half, half)}, {id3, id3, tok3, tok3, id3, id3}, par3,
+        [&](OpBuilder& nb, Location l, ValueRange a) {
+          Value lo = arith::SubFOp::create(nb, l, arith::MulFOp::create(nb, l, a[0], a[2]),
+                                           arith::MulFOp::create(nb, l, a[1], a[3]));
+          Value hi = arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, a[1], a[2]),
+                                           arith::MulFOp::create(nb, l, a[0], a[3]));
+          linalg::YieldOp::create(nb, l, ValueRange{lo, hi});
+        });
+    if (s.rotDim < s.headDim) {
+      int64_t rest = s.headDim - s.rotDim;
+      linalg::GenericOp::create(
+          b_, loc_, TypeRange{}, ValueRange{slice(x, s.rotDim, rest)},
+          ValueRange{slice(y, s.rotDim, rest)}, {id3, id3}, par3,
+          [&](OpBuilder& nb, Location l, ValueRange a) { linalg::YieldOp::create(nb, l, a[0]); });
+    }
+  }
+
   // y[r, i] = w[i] * (x[r, i] * inv[r])
   void scale(Value x, Value inv, Value w, Value y) {
     linalg::GenericOp::create(
@@ -190,6 +300,18 @@ func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::Launch
   unsigned numBuffers = launch.getIns().size() + launch.getOuts().size();
   SmallVector<Type> args(numBuffers, rowType);
   args.append(launch.getWeights().size(), weightType);
+  bool rope = launch.getKernel() == dsk::Kernel::rope;
+  memref::GlobalOp invFreq;
+  if (rope) {
+    args = {launch.getIns()[0].getType(), launch.getIns()[1].getType(),
+            launch.getOuts()[0].getType()};
+    auto invType = MemRefType::get({s.rotDim / 2}, f32);
+    auto values = DenseElementsAttr::get(RankedTensorType::get({s.rotDim / 2}, f32),
+                                         llvm::ArrayRef<float>(s.invFreq));
+    invFreq = memref::GlobalOp::create(b, loc, (name + "_inv_freq").str(),
+                                       b.getStringAttr("private"), invType, values,
+                                       /*constant=*/true, IntegerAttr());
+  }
   auto fn = func::FuncOp::create(b, loc, name, FunctionType::get(ctx, args, {}));
   SmallVector<Attribute> shapes;
   for (Type t : args) shapes.push_back(b.getDenseI64ArrayAttr(cast<MemRefType>(t).getShape()));
@@ -223,6 +345,9 @@ func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::Launch
       k.scale(a[0], k.inverseRms(acc, rows, s.cols, s.eps), a[2], a[1]);
       break;
     }
+    case dsk::Kernel::rope:
+      k.rope(a[0], a[1], a[2], s, invFreq);
+      break;
     case dsk::Kernel::add_rms_norm: {
       // The library's fused loop: the sum, its f32 sum of squares, then the scaled row.
       k.elementwise({a[0], a[1]}, a[2], [](OpBuilder& nb, Location l, ValueRange v) -> Value {
@@ -247,7 +372,8 @@ std::string kernelKey(dsk::LaunchOp launch, const KernelShape& s) {
   llvm::raw_string_ostream os(key);
   os << dsk::stringifyKernel(launch.getKernel()) << "|" << launch.getIns().size() << "|"
      << launch.getOuts().size() << "|" << launch.getWeights().size() << "|" << s.cols << "|"
-     << s.rowScale << "|" << llvm::format("%a", static_cast<double>(s.eps));
+     << s.rowScale << "|" << llvm::format("%a", static_cast<double>(s.eps)) << "|" << s.heads
+     << "|" << s.headDim << "|" << s.ropeKey;
   return key;
 }
 

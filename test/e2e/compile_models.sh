@@ -17,6 +17,10 @@ done
 for name in stories260K tiny-llama tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.nocodegen.dsa" --quiet --codegen=none
 done
+for name in tiny-llama tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.unfused.nocodegen.dsa" --quiet --fuse=false \
+    --plan-memory=false --codegen=none
+done
 for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
 done

@@ -76,6 +76,49 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
 
 // -----
 
+// rope over the first 4 of 8 channels per head: the runtime's inv_freq as a constant global, cos/sin
+// in f64 per (token, pair), the rotation over two half-channel views, the last 4 channels copied.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch rope {{.*}} {code_symbol = "ds_rope_0"}
+// CHECK: memref.global "private" constant @ds_rope_0_inv_freq : memref<2xf32> = dense<[1.000000e+00, 1.000000e-03]>
+// CHECK: func.func @ds_rope_0(%[[X:.*]]: memref<?x2x8xf32>, %[[P:.*]]: memref<?xi32>, %[[Y:.*]]: memref<?x2x8xf32>)
+// CHECK: memref.get_global @ds_rope_0_inv_freq
+// CHECK: linalg.generic {{.*}} ins(%[[P]], %{{.*}} : memref<?xi32>, memref<2xf32>)
+// CHECK: arith.sitofp
+// CHECK: math.cos {{.*}} : f64
+// CHECK: math.sin {{.*}} : f64
+// CHECK: memref.subview %[[Y]][0, 0, 0] [%{{.*}}, 2, 2]
+// CHECK: memref.subview %[[Y]][0, 0, 2] [%{{.*}}, 2, 2]
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]
+// CHECK: arith.subf
+// CHECK: arith.addf
+// CHECK: memref.subview %[[X]][0, 0, 4] [%{{.*}}, 2, 4]
+// CHECK: linalg.generic
+// CHECK: linalg.yield
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x2x8xf32> {
+  %x = dsk.alloc tokens : memref<?x2x8xf32>
+  %y = dsk.alloc tokens : memref<?x2x8xf32>
+  dsk.launch rope ins(%x, %pos : memref<?x2x8xf32>, memref<?xi32>) outs(%y : memref<?x2x8xf32>) weights [] params {rope = #ds.rope<theta = 1000000.0, dim = 4>}
+  return %y : memref<?x2x8xf32>
+}
+
+// -----
+
+// Negative: interleaved rope pairs (DeepSeek-V2) and ropes without parameters stay library calls.
+// CHECK-LABEL: func.func @step
+// CHECK-NOT: code_symbol
+// CHECK-NOT: module @ds_kernels
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x2x8xf32> {
+  %x = dsk.alloc tokens : memref<?x2x8xf32>
+  %y = dsk.alloc tokens : memref<?x2x8xf32>
+  dsk.launch rope ins(%x, %pos : memref<?x2x8xf32>, memref<?xi32>) outs(%y : memref<?x2x8xf32>) weights [] params {rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
+  %z = dsk.alloc tokens : memref<?x2x8xf32>
+  dsk.launch rope ins(%y, %pos : memref<?x2x8xf32>, memref<?xi32>) outs(%z : memref<?x2x8xf32>) weights [] params {}
+  return %z : memref<?x2x8xf32>
+}
+
+// -----
+
 // Negative: GEMM-bearing and unsupported launches stay library calls; a norm whose weight is
 // not as wide as the rows or not a vector, or non-f32 buffers, too. No kernel module.
 // CHECK-LABEL: func.func @step

@@ -20,11 +20,17 @@ size_t generatedLaunches(const artifact::Artifact& art) {
   return n;
 }
 
-class Codegen : public ::testing::TestWithParam<std::string> {};
+struct CodegenCase {
+  const char* model;
+  const char* variant;  // "" or ".unfused" (standalone add, rms_norm, swiglu and rope launches)
+};
+
+class Codegen : public ::testing::TestWithParam<CodegenCase> {};
 
 TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
-  auto gen = openArtifact(GetParam());
-  auto lib = openArtifact(GetParam() + ".nocodegen");
+  std::string model = GetParam().model, name = model + GetParam().variant;
+  auto gen = openArtifact(name);
+  auto lib = openArtifact(name + ".nocodegen");
   ASSERT_NE(gen, nullptr);
   ASSERT_NE(lib, nullptr);
   ASSERT_NE(gen->meta()->code(), nullptr);
@@ -33,7 +39,7 @@ TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
   EXPECT_EQ(generatedLaunches(*lib), 0u);
   EXPECT_TRUE(!lib->meta()->code() || lib->meta()->code()->size() == 0);
 
-  Golden g = loadGolden(GetParam());
+  Golden g = loadGolden(model);
   std::vector<int32_t> tokens = g.prompts[2].prompt;
   tokens.insert(tokens.end(), g.prompts[2].generated.begin(), g.prompts[2].generated.end());
   // One prefill step of every token, and steps of 3 (ragged rows through the vector tails).
@@ -46,7 +52,7 @@ TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
       diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
       ref = std::max(ref, std::fabs(double(b[i])));
     }
-    std::printf("%s, steps of %lld tokens: max |diff| %g, max |logit| %g\n", GetParam().c_str(),
+    std::printf("%s, steps of %lld tokens: max |diff| %g, max |logit| %g\n", name.c_str(),
                 static_cast<long long>(chunk), diff, ref);
     EXPECT_LE(diff, 1e-5 * ref) << "chunk " << chunk << ": max |diff| " << diff
                                 << " vs max |logit| " << ref;
@@ -56,10 +62,15 @@ TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Codegen,
-                         ::testing::Values("stories260K", "tiny-llama", "tiny-deepseek-v3"),
+                         ::testing::Values(CodegenCase{"stories260K", ""},
+                                           CodegenCase{"tiny-llama", ""},
+                                           CodegenCase{"tiny-deepseek-v3", ""},
+                                           CodegenCase{"tiny-llama", ".unfused"},
+                                           CodegenCase{"tiny-deepseek-v3", ".unfused"}),
                          [](const auto& info) {
-                           std::string s = info.param;
-                           std::replace(s.begin(), s.end(), '-', '_');
+                           std::string s = std::string(info.param.model) + info.param.variant;
+                           for (char& c : s)
+                             if (c == '-' || c == '.') c = '_';
                            return s;
                          });
 
