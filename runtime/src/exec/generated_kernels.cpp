@@ -160,7 +160,8 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     gk->libraries_.push_back(std::move(lib));
   }
 
-  const auto* launches = plan->launches();
+  const auto* launches = plan ? plan->launches() : nullptr;
+  if (!launches) return gk;
   gk->entries_.assign(launches->size(), nullptr);
   const auto* tensors = meta->tensors();
   for (uint32_t i = 0; i < launches->size(); ++i) {
@@ -184,7 +185,8 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
                       std::to_string(kMaxGeneratedWeights));
     for (size_t w = 0; w < nw; ++w) {
       uint32_t t = l->weights()->Get(w);
-      if (t >= tensors->size() || !tensors->Get(t)->shape() || tensors->Get(t)->shape()->size() != 1)
+      if (!tensors || t >= tensors->size() || !tensors->Get(t)->shape() ||
+          tensors->Get(t)->shape()->size() != 1)
         return dataLoss(what + ": generated kernels read weights as f32 vectors, weight " +
                         std::to_string(w) + " is not one");
     }
