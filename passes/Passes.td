@@ -135,6 +135,20 @@ def FuseMLAProjectPass : Pass<"ds-fusion-mla-project", "::mlir::func::FuncOp"> {
   let statistics = [Statistic<"numFused", "num-fused", "Number of MLA prologues fused">];
 }
 
+def FuseAllReduceAddRMSNormPass : Pass<"ds-fusion-all-reduce-add-rms-norm", "::mlir::func::FuncOp"> {
+  let summary = "Folds a tensor-parallel ds.all_reduce into the ds.add_rms_norm consuming it";
+  let description = [{
+    After sharding, every row-parallel projection's partial sum is all-reduced
+    and added to the residual stream, then normalized. When the all_reduce's
+    only user is a `ds.add_rms_norm`, the reduction moves into it
+    (`all_reduce_rhs`): one launch instead of two, and on GPUs the classic
+    fused all-reduce + residual + RMSNorm kernel. Addition is commutative in
+    IEEE arithmetic, so a reduced lhs is swapped to rhs without changing bits.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Number of all_reduces folded">];
+}
+
 //===----------------------------------------------------------------------===//
 // sharding/: tensor parallelism
 //===----------------------------------------------------------------------===//

@@ -146,7 +146,7 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
       case dsk::Kernel::rms_norm:
       case dsk::Kernel::add_rms_norm:
         paramsType = fb::Params_NormParams;
-        params = fb::CreateNormParams(fbb, f32(p, "eps")).Union();
+        params = fb::CreateNormParams(fbb, f32(p, "eps"), p.contains("all_reduce_rhs")).Union();
         break;
       case dsk::Kernel::slice:
         paramsType = fb::Params_SliceParams;

@@ -132,9 +132,12 @@ def DS_AddRMSNormOp : DS_WeightUserOp<"add_rms_norm", [Pure,
   let description = [{
     What `ds-fusion-add-rms-norm` makes of `ds.add` feeding `ds.rms_norm`:
     one pass over the rows yields both the new residual stream and its norm.
+    With `all_reduce_rhs` (tensor parallelism, `ds-fusion-all-reduce-add-rms-norm`)
+    `rhs` is rank-partial and is summed over the ranks first:
+    sum = lhs + all_reduce(rhs).
   }];
   let arguments = (ins FlatSymbolRefAttr:$weight, DS_Activation:$lhs, DS_Activation:$rhs,
-                       F32Attr:$eps);
+                       F32Attr:$eps, UnitAttr:$all_reduce_rhs);
   let results = (outs DS_Activation:$sum, DS_Activation:$result);
   let assemblyFormat = "$weight `(` $lhs `,` $rhs `)` attr-dict `:` type($lhs)";
   let hasVerifier = 1;

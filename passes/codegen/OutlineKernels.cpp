@@ -128,6 +128,8 @@ std::optional<KernelShape> supportedShape(ModuleOp module, dsk::LaunchOp launch)
       return s;
     case dsk::Kernel::rms_norm:
     case dsk::Kernel::add_rms_norm: {
+      // A tensor-parallel all-reduce folded into the launch stays with the library kernel.
+      if (launch.getParams().contains("all_reduce_rhs")) return std::nullopt;
       bool fusedAdd = launch.getKernel() == dsk::Kernel::add_rms_norm;
       if (launch.getIns().size() != (fusedAdd ? 2u : 1u) ||
           launch.getOuts().size() != (fusedAdd ? 2u : 1u))

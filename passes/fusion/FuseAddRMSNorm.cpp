@@ -26,7 +26,7 @@ struct FuseAddRMSNormPass : impl::FuseAddRMSNormPassBase<FuseAddRMSNormPass> {
       OpBuilder b(add);
       auto fused = AddRMSNormOp::create(b, add.getLoc(), add.getType(), add.getType(),
                                         norm.getWeightAttr(), add.getLhs(), add.getRhs(),
-                                        norm.getEpsAttr());
+                                        norm.getEpsAttr(), /*all_reduce_rhs=*/UnitAttr());
       norm.getResult().replaceAllUsesWith(fused.getResult());
       add.getResult().replaceAllUsesWith(fused.getSum());
       norm.erase();

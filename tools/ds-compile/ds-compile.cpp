@@ -170,10 +170,14 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
         static_cast<uint64_t>(double(cost.attention_flops_per_context_token) * share);
     if (step)
       step.walk([&](mlir::dsk::LaunchOp l) {
+        // Collectives, standalone or folded into an add + RMSNorm (its reduced input).
+        bool folded = l.getKernel() == mlir::dsk::Kernel::add_rms_norm &&
+                      l.getParams().contains("all_reduce_rhs");
         if (l.getKernel() != mlir::dsk::Kernel::all_reduce &&
-            l.getKernel() != mlir::dsk::Kernel::all_gather)
+            l.getKernel() != mlir::dsk::Kernel::all_gather && !folded)
           return;
-        auto type = llvm::cast<mlir::MemRefType>(l.getOuts()[0].getType());
+        auto type = llvm::cast<mlir::MemRefType>(
+            folded ? l.getIns()[1].getType() : l.getOuts()[0].getType());
         int64_t row = 4;
         for (int64_t d : type.getShape().drop_front()) row *= d;
         ++cost.collectives_per_step;
@@ -276,6 +280,8 @@ int main(int argc, char** argv) {
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseSwiGLULinearPass());
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseQKVRopePass());
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseMLAProjectPass());
+    if (tensorParallel > 1)
+      graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseAllReduceAddRMSNormPass());
     if (mlir::failed(graph.run(module->get()))) return fail("graph passes failed");
   }
   if (quant != "none") {

@@ -410,6 +410,10 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       // One pass per row: the new residual stream and its norm.
       int64_t h = w(0).views[0].cols;
       int64_t rows = T * row_elems[in(0)] / h;
+      // Tensor parallelism: b is this rank's partial sum, dead after this launch, so it is
+      // reduced over the ranks in place first.
+      if (comm && l.params_as_NormParams()->all_reduce_rhs())
+        DS_RETURN_IF_ERROR(comm->allReduceSum(f(in(1)), T * row_elems[in(1)]));
       const float *a = f(in(0)), *c = f(in(1)), *wt = w(0).f32.data();
       float *sum = f(out(0)), *y = f(out(1));
       float eps = l.params_as_NormParams()->eps();

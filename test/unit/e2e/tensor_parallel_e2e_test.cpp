@@ -34,12 +34,19 @@ TEST_P(TensorParallel, ShardsEveryRank) {
       EXPECT_EQ(s->shape()->size(), t->shape()->size());
     }
   }
-  for (const fb::Launch* l : *art->meta()->plan()->launches())
+  int folded = 0;  // all-reduces fused into the next add + RMSNorm
+  for (const fb::Launch* l : *art->meta()->plan()->launches()) {
     if (l->kernel() == fb::Kernel_AllReduce || l->kernel() == fb::Kernel_AllGather) ++collectives;
+    if (l->kernel() == fb::Kernel_AddRmsNorm && l->params_as_NormParams()->all_reduce_rhs())
+      ++folded;
+  }
+  // Every layer's attention and MLP/MoE all-reduces feed a residual add + norm.
+  EXPECT_GE(folded, 2 * art->meta()->model()->num_layers() - 1);
+  collectives += folded;
   // Embedding, attention/MLP (or MoE) projections and logits of every layer are cut.
   int64_t layers = art->meta()->model()->num_layers();
   EXPECT_GE(sharded, 2 + 3 * layers) << "sharded tensors";
-  EXPECT_GE(collectives, 2 + 2 * layers) << "all_reduce/all_gather launches";
+  EXPECT_GE(collectives, 2 + 2 * layers) << "all-reduces and all-gathers, folded or not";
 }
 
 TEST_P(TensorParallel, MatchesSingleRankBuild) {
