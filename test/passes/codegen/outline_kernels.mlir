@@ -152,3 +152,21 @@ module {
     return
   }
 }
+
+// -----
+
+// An add_rms_norm carrying a tensor-parallel all-reduce of its rhs stays a library launch (the
+// generated kernel has no communicator).
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch add_rms_norm {{.*}} params {all_reduce_rhs, eps = 9.99999974E-6 : f32}
+// CHECK-NOT: code_symbol
+// CHECK-NOT: func.func @ds_add_rms_norm
+ds.weight @w : tensor<64xf32> {name = "w"}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
+  %a = dsk.alloc tokens : memref<?x64xf32>
+  %b = dsk.alloc tokens : memref<?x64xf32>
+  %s = dsk.alloc tokens : memref<?x64xf32>
+  %n = dsk.alloc tokens : memref<?x64xf32>
+  dsk.launch add_rms_norm ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%s, %n : memref<?x64xf32>, memref<?x64xf32>) weights [@w] params {all_reduce_rhs, eps = 1.0e-5 : f32}
+  return %n : memref<?x64xf32>
+}
