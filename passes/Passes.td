@@ -135,6 +135,22 @@ def FuseMLAProjectPass : Pass<"ds-fusion-mla-project", "::mlir::func::FuncOp"> {
   let statistics = [Statistic<"numFused", "num-fused", "Number of MLA prologues fused">];
 }
 
+def MergeProjectionWeightsPass : Pass<"ds-fusion-merge-projection-weights", "::mlir::ModuleOp"> {
+  let summary = "Stacks the q/k/v (and gate/up) weights of fused projections into one GEMM weight";
+  let description = [{
+    After `ds-fusion-qkv-rope` and `ds-fusion-swiglu-linear` a launch still
+    multiplies its input by three (two) weights. This pass declares one
+    weight `concat = [q, k, v]` ([Nq + Nk + Nv, K], biases alike; gate/up:
+    [2N, K]) and points every slot of the op at it, so the kernel runs one
+    GEMM over the stacked rows; the artifact writer streams the checkpoint
+    tensors one after another into it. Weights that are sharded, block-scaled
+    (FP8), stacked experts, of different element types, or also used
+    elsewhere are left alone. Run ds-graph-drop-unused-weights afterwards.
+  }];
+  let dependentDialects = ["::mlir::ds::DSDialect"];
+  let statistics = [Statistic<"numMerged", "num-merged", "Number of merged weights declared">];
+}
+
 def FuseAllReduceAddRMSNormPass : Pass<"ds-fusion-all-reduce-add-rms-norm", "::mlir::func::FuncOp"> {
   let summary = "Folds a tensor-parallel ds.all_reduce into the ds.add_rms_norm consuming it";
   let description = [{

@@ -64,11 +64,13 @@ std::pair<int64_t, int64_t> matrixShape(WeightOp op) {
 ::ds::Status fillElements(const WeightPlan& w, uint64_t begin, uint64_t count, uint8_t* dst,
                           std::vector<float>& scratch) {
   size_t outSize = fbDTypeSize(w.stored);
-  uint64_t partNumel = w.parts.front()->numel();
   while (count > 0) {
-    const ::ds::TensorView* part = w.parts[begin / partNumel];
-    uint64_t inPart = begin % partNumel;
-    uint64_t n = std::min(count, partNumel - inPart);
+    // Parts may differ in size (concatenated q/k/v); experts are all the same size.
+    size_t index = 0;
+    uint64_t inPart = begin;
+    while (inPart >= w.parts[index]->numel()) inPart -= w.parts[index++]->numel();
+    const ::ds::TensorView* part = w.parts[index];
+    uint64_t n = std::min(count, part->numel() - inPart);
     size_t inSize = ::ds::dtypeSize(part->dtype);
     const uint8_t* src = part->data + inPart * inSize;
     bool same = (part->dtype == ::ds::DType::kF32 && w.stored == fb::DType_F32) ||
@@ -188,9 +190,18 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     WeightPlan w{op, {}, fb::DType_F32, 0};
     std::string name = op.getName().str();
     int64_t experts = op.getExperts().value_or(0);
-    for (int64_t e = 0; e < std::max<int64_t>(experts, 1); ++e) {
-      std::string part = name;
-      if (experts) part.replace(part.find("{e}"), 3, std::to_string(e));
+    // Parts: one tensor, one per expert, or the stacked tensors of a merged projection.
+    std::vector<std::string> partNames;
+    if (std::optional<ArrayAttr> concat = op.getConcat()) {
+      for (Attribute a : *concat) partNames.push_back(cast<StringAttr>(a).str());
+    } else {
+      for (int64_t e = 0; e < std::max<int64_t>(experts, 1); ++e) {
+        std::string part = name;
+        if (experts) part.replace(part.find("{e}"), 3, std::to_string(e));
+        partNames.push_back(part);
+      }
+    }
+    for (const std::string& part : partNames) {
       const ::ds::TensorView* t = checkpoint.find(part);
       if (!t) return llvm::createStringError("%s: tensor '%s' is missing", checkpoint.source().c_str(), part.c_str());
       w.parts.push_back(t);

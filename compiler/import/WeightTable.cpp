@@ -65,7 +65,8 @@ llvm::Expected<FlatSymbolRefAttr> WeightTable::declare(
   auto op = WeightOp::create(builder_, builder_.getUnknownLoc(), symbol, tensorType, name,
                              file ? builder_.getStringAttr(*file) : StringAttr(),
                              experts ? builder_.getI64IntegerAttr(*experts) : IntegerAttr(),
-                             scale, DenseI64ArrayAttr(), StringAttr(), /*shard=*/DenseI64ArrayAttr());
+                             scale, DenseI64ArrayAttr(), StringAttr(), /*shard=*/DenseI64ArrayAttr(),
+                             /*concat=*/ArrayAttr());
   if (scale) {
     op.setBlockAttr(builder_.getDenseI64ArrayAttr(
         {config_.quantization.block_rows, config_.quantization.block_cols}));

@@ -128,6 +128,12 @@ LogicalResult WeightOp::verify() {
     if (block->size() != 2 || (*block)[0] <= 0 || (*block)[1] <= 0)
       return emitOpError() << "block must be two positive sizes";
   }
+  if (std::optional<ArrayAttr> concat = getConcat()) {
+    if (concat->size() < 2)
+      return emitOpError() << "concat needs at least two checkpoint tensors";
+    if (getExperts() || getScale() || getShard())
+      return emitOpError() << "a concatenated weight cannot be stacked experts, block-scaled or sharded";
+  }
   if (std::optional<ArrayRef<int64_t>> shard = getShard()) {
     if (shard->size() != 2)
       return emitOpError() << "shard must be [dim, pieces]";
@@ -250,6 +256,8 @@ LogicalResult SwiGLULinearOp::verify() {
 
 LogicalResult SwiGLULinearOp::verifySymbolUses(SymbolTableCollection& tables) {
   int64_t in = getInput().getType().getDimSize(1), out = getType().getDimSize(1);
+  if (getGateAttr() == getUpAttr())  // merged gate/up: one [2N, K] GEMM
+    return success(succeeded(expectWeight(*this, tables, getGateAttr(), "gate", {2 * out, in})));
   if (failed(expectWeight(*this, tables, getGateAttr(), "gate", {out, in})) ||
       failed(expectWeight(*this, tables, getUpAttr(), "up", {out, in})))
     return failure();
@@ -277,6 +285,17 @@ LogicalResult QKVRopeOp::verifySymbolUses(SymbolTableCollection& tables) {
   int64_t in = getInput().getType().getDimSize(1);
   auto rows = [](RankedTensorType t) { return t.getDimSize(1) * t.getDimSize(2); };
   int64_t nq = rows(getQ().getType()), nk = rows(getK().getType()), nv = rows(getV().getType());
+  bool merged = getWqAttr() == getWkAttr() && getWkAttr() == getWvAttr();
+  if (merged || getWqAttr() == getWkAttr() || getWkAttr() == getWvAttr() || getWqAttr() == getWvAttr()) {
+    // One merged [Nq + Nk + Nv, K] projection (and bias), or an error naming the mix.
+    if (!merged) return emitOpError() << "wq, wk, wv must be three weights or one merged weight";
+    if (failed(expectWeight(*this, tables, getWqAttr(), "wq", {nq + nk + nv, in}))) return failure();
+    if (getBqAttr() && (getBqAttr() != getBkAttr() || getBkAttr() != getBvAttr()))
+      return emitOpError() << "a merged projection needs one merged bias";
+    if (getBqAttr() && failed(expectWeight(*this, tables, getBqAttr(), "bq", {nq + nk + nv})))
+      return failure();
+    return success();
+  }
   if (failed(expectWeight(*this, tables, getWqAttr(), "wq", {nq, in})) ||
       failed(expectWeight(*this, tables, getWkAttr(), "wk", {nk, in})) ||
       failed(expectWeight(*this, tables, getWvAttr(), "wv", {nv, in})))

@@ -49,6 +49,10 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     `dim` is `pieces` times larger and is cut into `pieces` contiguous parts.
     With `ds.tp = N` ranks on the module, rank r holds part `r / (N / pieces)`
     (pieces < N replicates parts, e.g. KV heads fewer than ranks).
+
+    `concat = ["a", "b", ...]` (set by `ds-fusion-merge-projection-weights`)
+    makes the weight the checkpoint tensors a, b, ... stacked along dimension
+    0, e.g. q/k/v projections merged into one GEMM.
   }];
   let arguments = (ins
     SymbolNameAttr:$sym_name,
@@ -59,7 +63,8 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     OptionalAttr<FlatSymbolRefAttr>:$scale,
     OptionalAttr<DenseI64ArrayAttr>:$block,
     OptionalAttr<StrAttr>:$quant,
-    OptionalAttr<DenseI64ArrayAttr>:$shard
+    OptionalAttr<DenseI64ArrayAttr>:$shard,
+    OptionalAttr<StrArrayAttr>:$concat
   );
   let assemblyFormat = "$sym_name `:` $type attr-dict";
   let hasVerifier = 1;
@@ -147,7 +152,8 @@ def DS_SwiGLULinearOp : DS_WeightUserOp<"swiglu_linear", [Pure]> {
   let summary = "fused gate/up projections with SwiGLU: silu(x Wg^T) * (x Wu^T)";
   let description = [{
     What `ds-fusion-swiglu-linear` makes of two bias-free `ds.linear` ops on
-    the same input feeding `ds.swiglu`. Both weights are [N, K].
+    the same input feeding `ds.swiglu`. Both weights are [N, K]; or `gate` and
+    `up` name the same [2N, K] weight (gate rows first): one GEMM.
   }];
   let arguments = (ins FlatSymbolRefAttr:$gate, FlatSymbolRefAttr:$up, DS_Activation:$input);
   let results = (outs DS_Activation:$result);
@@ -161,7 +167,8 @@ def DS_QKVRopeOp : DS_WeightUserOp<"qkv_rope", [Pure]> {
     What `ds-fusion-qkv-rope` makes of three projections of one input, their
     views to heads and the rope of q and k: q [T, Hq, D] and k [T, Hkv, D]
     come out rotated, v [T, Hkv, Dv] as projected. Biases are all present or
-    all absent.
+    all absent. When wq, wk and wv name the same weight it is the merged
+    [Nq + Nk + Nv, K] projection (one GEMM), and likewise for the biases.
   }];
   let arguments = (ins FlatSymbolRefAttr:$wq, FlatSymbolRefAttr:$wk, FlatSymbolRefAttr:$wv,
                        DS_Activation:$input, DS_TokenIds:$positions, DS_RopeAttr:$rope,

@@ -280,6 +280,9 @@ int main(int argc, char** argv) {
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseSwiGLULinearPass());
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseQKVRopePass());
     graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseMLAProjectPass());
+    // One GEMM per fused q/k/v and gate/up launch; the separate weights are then unused.
+    graph.addPass(mlir::ds::createMergeProjectionWeightsPass());
+    graph.addPass(mlir::ds::createDropUnusedWeightsPass());
     if (tensorParallel > 1)
       graph.addNestedPass<mlir::func::FuncOp>(mlir::ds::createFuseAllReduceAddRMSNormPass());
     if (mlir::failed(graph.run(module->get()))) return fail("graph passes failed");

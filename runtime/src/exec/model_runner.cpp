@@ -432,6 +432,16 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       return Status::ok();
     }
     case fbs::Kernel_SwiGLULinear: {
+      if (l.weights()->Get(0) == l.weights()->Get(1)) {
+        // Merged [2N, K] gate/up weight: one GEMM, then silu(gate) * up per row.
+        int64_t n = w(0).views[0].rows / 2;
+        scratch_a.resize(T * 2 * n);
+        cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
+        float* y = f(out(0));
+        for (int64_t t = 0; t < T; ++t)
+          cpu::swiglu(scratch_a.data() + t * 2 * n, scratch_a.data() + t * 2 * n + n, n, y + t * n);
+        return Status::ok();
+      }
       int64_t n = w(0).views[0].rows;
       scratch_a.resize(T * n);
       cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
@@ -443,9 +453,23 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       // Three GEMMs straight into the q/k/v buffers, then q and k rotated in place.
       bool bias = nweights == 6;
       float *q = f(out(0)), *k = f(out(1)), *v = f(out(2));
-      cpu::linear(f(in(0)), T, w(0).views[0], bias ? w(3).f32.data() : nullptr, q);
-      cpu::linear(f(in(0)), T, w(1).views[0], bias ? w(4).f32.data() : nullptr, k);
-      cpu::linear(f(in(0)), T, w(2).views[0], bias ? w(5).f32.data() : nullptr, v);
+      if (l.weights()->Get(0) == l.weights()->Get(1) && l.weights()->Get(1) == l.weights()->Get(2)) {
+        // Merged [Nq + Nk + Nv, K] weight (and bias): one GEMM, rows split into q, k, v.
+        int64_t nq = row_elems[out(0)], nk = row_elems[out(1)], nv = row_elems[out(2)];
+        int64_t n = nq + nk + nv;
+        scratch_a.resize(T * n);
+        cpu::linear(f(in(0)), T, w(0).views[0], bias ? w(3).f32.data() : nullptr, scratch_a.data());
+        for (int64_t t = 0; t < T; ++t) {
+          const float* row = scratch_a.data() + t * n;
+          std::memcpy(q + t * nq, row, nq * sizeof(float));
+          std::memcpy(k + t * nk, row + nq, nk * sizeof(float));
+          std::memcpy(v + t * nv, row + nq + nk, nv * sizeof(float));
+        }
+      } else {
+        cpu::linear(f(in(0)), T, w(0).views[0], bias ? w(3).f32.data() : nullptr, q);
+        cpu::linear(f(in(0)), T, w(1).views[0], bias ? w(4).f32.data() : nullptr, k);
+        cpu::linear(f(in(0)), T, w(2).views[0], bias ? w(5).f32.data() : nullptr, v);
+      }
       const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
       const fbs::Buffer* qb = plan->buffers()->Get(out(0));
       const fbs::Buffer* kb = plan->buffers()->Get(out(1));

@@ -1,4 +1,5 @@
 // RUN: ds-opt %s -split-input-file -verify-diagnostics
+// Verifier errors of weight layouts: tensor-parallel shards, collectives, merged (concat) weights.
 
 // expected-error @+1 {{a sharded weight needs the module attribute ds.tp}}
 ds.weight @w : tensor<4x8xf32> {name = "w", shard = array<i64: 0, 2>}
@@ -92,4 +93,44 @@ func.func @f(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   // CHECK the round trip of the collectives in the same file: no diagnostics expected here.
   %y = ds.all_reduce %x : tensor<?x8xf32>
   return %y : tensor<?x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{concat needs at least two checkpoint tensors}}
+ds.weight @w : tensor<4x8xf32> {name = "a", concat = ["a"]}
+
+// -----
+
+module attributes {ds.tp = 2 : i64} {
+  // expected-error @+1 {{a concatenated weight cannot be stacked experts, block-scaled or sharded}}
+  ds.weight @w : tensor<4x8xf32> {name = "a", concat = ["a", "b"], shard = array<i64: 0, 2>}
+}
+
+// -----
+
+ds.weight @m : tensor<16x8xf32> {name = "m", concat = ["q", "k", "v"]}
+ds.weight @k : tensor<4x8xf32> {name = "k"}
+func.func @f(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x2x4xf32> {
+  // expected-error @+1 {{wq, wk, wv must be three weights or one merged weight}}
+  %q, %k, %v = ds.qkv_rope @m, @k, @m(%x, %pos) {rope = #ds.rope<theta = 10000.0, dim = 4>} : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x2x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4xf32>
+  return %q : tensor<?x2x4xf32>
+}
+
+// -----
+
+ds.weight @m : tensor<12x8xf32> {name = "m", concat = ["q", "k", "v"]}
+func.func @f(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x2x4xf32> {
+  // expected-error @+1 {{wq @m has shape [12, 8], expected [16, 8]}}
+  %q, %k, %v = ds.qkv_rope @m, @m, @m(%x, %pos) {rope = #ds.rope<theta = 10000.0, dim = 4>} : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x2x4xf32>, tensor<?x1x4xf32>, tensor<?x1x4xf32>
+  return %q : tensor<?x2x4xf32>
+}
+
+// -----
+
+ds.weight @m : tensor<12x8xf32> {name = "m", concat = ["g", "u"]}
+func.func @f(%x: tensor<?x8xf32>) -> tensor<?x12xf32> {
+  // expected-error @+1 {{gate @m has shape [12, 8], expected [24, 8]}}
+  %s = ds.swiglu_linear @m, @m(%x) : tensor<?x8xf32> -> tensor<?x12xf32>
+  return %s : tensor<?x12xf32>
 }
