@@ -273,6 +273,27 @@ int main(int argc, char** argv) {
     so.tp = tensorParallel;
     shard.addPass(mlir::ds::createShardTensorParallelPass(so));
     if (mlir::failed(shard.run(module->get()))) return fail("tensor-parallel sharding failed");
+    // What was cut: anything that does not divide evenly stays whole on every rank.
+    double cut = 0, whole = 0;
+    int cutCount = 0, count = 0;
+    for (mlir::ds::WeightOp w : module->get().getOps<mlir::ds::WeightOp>()) {
+      double n = 1;
+      for (int64_t d : w.getFullShape()) n *= double(d);
+      ++count;
+      if (w.getShard()) {
+        ++cutCount;
+        cut += n;
+      } else {
+        whole += n;
+      }
+    }
+    if (!quiet && emit == Emit::Artifact)
+      llvm::errs() << "ds-compile: --tp " << tensorParallel << ": " << cutCount << " of " << count
+                   << " weights cut across ranks ("
+                   << llvm::format("%.1f", 100.0 * cut / std::max(1.0, cut + whole))
+                   << "% of the parameters); the rest is replicated"
+                   << (cutCount == 0 ? " (no head, vocabulary or hidden size divides evenly)" : "")
+                   << "\n";
   }
   if (fuse) {
     mlir::PassManager graph(&context);
