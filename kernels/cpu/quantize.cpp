@@ -250,9 +250,19 @@ float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q) {
     quantI8(x, n, s, reinterpret_cast<int8_t*>(q));
     return s;
   }
-  const float s = safeScale(absMax(x, n) / 448.0f);
-  quantFp8(x, n, s, q);
-  return s;
+  // FP8 is non-uniform: the scale with the least squared error beats absmax / 448 (candidate 0).
+  // A coarser grid than the weights' (19 candidates, 2^(k / 16)) since this runs at every write.
+  const float base = safeScale(absMax(x, n) / 448.0f);
+  float best = base;
+  double bestErr = fp8RowError(x, n, base);
+  for (int k = -2; k <= 16; ++k) {
+    if (k == 0) continue;
+    const float s = safeScale(base * std::exp2(static_cast<float>(k) / 16.0f));
+    const double e = fp8RowError(x, n, s);
+    if (e < bestErr) bestErr = e, best = s;
+  }
+  quantFp8(x, n, best, q);
+  return best;
 }
 
 void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out) {

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/quantize.h"
 #include "reference.h"
 
 namespace ds::cpu::test {
@@ -62,11 +63,34 @@ TEST_P(KvQuant, WriteThenReadIsWithinTheQuantizationBound) {
             std::make_tuple(v.data() + (t * H + h) * Dv, vr.data() + h * Dv, Dv, c.v_scale[slot * H + h])}) {
         float m = 0;
         for (int64_t d = 0; d < n; ++d) m = std::max(m, std::fabs(src[d]));
-        if (m > 0) {
-          EXPECT_EQ(scale, m / (type == KVType::I8 ? 127.0f : 448.0f));
+        if (type == KVType::I8) {
+          if (m > 0) EXPECT_EQ(scale, m / 127.0f);
+          for (int64_t d = 0; d < n; ++d)
+            ASSERT_LE(std::fabs(double(src[d]) - got[d]), bound(type, src[d], m)) << "t" << t << " h" << h << " d" << d;
+          continue;
         }
-        for (int64_t d = 0; d < n; ++d)
-          ASSERT_LE(std::fabs(double(src[d]) - got[d]), bound(type, src[d], m)) << "t" << t << " h" << h << " d" << d;
+        // FP8: the least-squares scale among absmax / 448 * 2^(k / 16), k in [-2, 16]. Elements
+        // inside the range keep the half-ulp bound of that scale; clipped ones decode to +-448 s.
+        bool candidate = m == 0;
+        for (int k = -2; k <= 16 && !candidate; ++k)
+          candidate = scale == m / 448.0f * std::exp2(static_cast<float>(k) / 16.0f);
+        EXPECT_TRUE(candidate) << "scale " << scale << " for absmax " << m;
+        double err = 0, rtnErr = 0;
+        for (int64_t d = 0; d < n; ++d) {
+          double x = src[d], e = std::fabs(x - got[d]);
+          err += e * e;
+          if (std::fabs(x) <= 448.0 * scale)
+            ASSERT_LE(e, bound(type, src[d], 448.0f * scale)) << "t" << t << " h" << h << " d" << d;
+          else
+            ASSERT_EQ(std::fabs(got[d]), 448.0f * scale) << "clipped element";
+          // What the absmax scale would have given (f32 math like the kernels').
+          if (m > 0) {
+            float s0 = m / 448.0f;
+            double r = fp8E4M3ToF32(f32ToFp8E4M3(src[d] / s0)) * s0;
+            rtnErr += (x - r) * (x - r);
+          }
+        }
+        EXPECT_LE(err, rtnErr * (1 + 1e-6) + 1e-30) << "the search is never worse than absmax";
       }
     }
   }
