@@ -123,6 +123,15 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// The checkpoint tensor(s) a weight comes from: "a + b + c" for a merged projection.
+std::string sourceName(WeightOp op) {
+  std::optional<ArrayAttr> concat = op.getConcat();
+  if (!concat) return op.getName().str();
+  std::string s;
+  for (Attribute a : *concat) s += (s.empty() ? "" : " + ") + cast<StringAttr>(a).str();
+  return s;
+}
+
 flatbuffers::Offset<fb::Tensor> createTensor(flatbuffers::FlatBufferBuilder& fbb,
                                              const TensorRecord& r) {
   return fb::CreateTensorDirect(fbb, r.name.c_str(), r.source.c_str(), r.dtype, &r.shape,
@@ -400,7 +409,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     const QuantOut& q = quantOut[i];
     bool quantized = q.kind != fb::QuantKind_None;
     tensors.push_back(fb::CreateTensorDirect(
-        fbb, w.op.getSymName().str().c_str(), w.op.getName().str().c_str(),
+        fbb, w.op.getSymName().str().c_str(), sourceName(w.op).c_str(),
         quantized ? q.dtype : w.stored, &dims, segmentOf[i],
         quantized ? q.nbytes : w.numel * fbDTypeSize(w.stored), scale,
         block.empty() ? nullptr : &block, w.op.getExperts().value_or(0), 0, q.kind, q.group_size,

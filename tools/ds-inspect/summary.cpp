@@ -52,6 +52,9 @@ json tensorJson(const fb::Tensor& t) {
   if (t.experts() > 0) j["experts"] = t.experts();
   if (t.shards()) j["shards"] = t.shards()->size();
   if (t.tp_rank() > 0) j["tp_rank"] = t.tp_rank();
+  // A merged projection names its stacked checkpoint tensors ("q + k + v").
+  if (t.source_name() && str(t.source_name()).find(" + ") != std::string::npos)
+    j["source"] = str(t.source_name());
   return j;
 }
 
@@ -250,6 +253,7 @@ std::string renderText(const json& s) {
       << shapeText(t["shape"]) << "  " << humanBytes(t["bytes"].get<uint64_t>());
     if (t.contains("shards")) o << "  (" << t["shards"].dump() << " shards)";
     if (t.contains("tp_rank")) o << "  (shard of tp rank " << t["tp_rank"].dump() << ")";
+    if (t.contains("source")) o << "  (stacks " << t["source"].get<std::string>() << ")";
     o << "\n";
   }
   const uint64_t shown = s["tensors"].size(), total = s["tensor_count"].get<uint64_t>();
