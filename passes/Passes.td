@@ -278,8 +278,11 @@ def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> 
     (`ds.codegen`) taking the launch's ins, outs, then weights as memrefs whose
     row-space buffers are viewed as [rows, cols], and names it on the launch as
     `code_symbol`. Identical launches share a kernel. Reductions follow the
-    library kernels (rms_norm sums squares in f64, add_rms_norm in f32). Other
-    launches stay library calls. Before:
+    library kernels (rms_norm sums squares in f64, add_rms_norm in f32).
+    GEMM launches keep the library GEMMs but get generated epilogues
+    (`epilogue_symbols`): swiglu_linear the SwiGLU of its gate/up results,
+    qkv_rope the in-place rope of q and of k. Other launches stay library
+    calls. Before:
     ```mlir
     dsk.launch add_rms_norm ins(%a, %b : ...) outs(%s, %n : ...) weights [@w] params {eps = 1.0e-5 : f32}
     ```
@@ -307,7 +310,9 @@ def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> 
                            "::mlir::func::FuncDialect"];
   let statistics = [
     Statistic<"numKernels", "num-kernels", "Number of distinct kernels generated">,
-    Statistic<"numLaunches", "num-launches", "Number of launches served by generated kernels">
+    Statistic<"numLaunches", "num-launches", "Number of launches served by generated kernels">,
+    Statistic<"numEpilogues", "num-epilogues",
+              "Number of library GEMM launches (gate/up, q/k/v) given generated epilogues">
   ];
 }
 

@@ -223,9 +223,13 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     }
     // Launches outlined by ds-codegen-outline-kernels run the one generated code object.
     auto codeSymbol = launch->getAttrOfType<StringAttr>("code_symbol");
+    std::vector<flatbuffers::Offset<flatbuffers::String>> epilogues;
+    if (auto list = launch->getAttrOfType<ArrayAttr>("epilogue_symbols"))
+      for (Attribute a : list) epilogues.push_back(fbb.CreateString(cast<StringAttr>(a).str()));
     launches.push_back(fb::CreateLaunchDirect(fbb, fbKernel(launch.getKernel()), &ins, &outs,
                                               &weights, paramsType, params, codeSymbol ? 0 : -1,
-                                              codeSymbol ? codeSymbol.str().c_str() : nullptr));
+                                              codeSymbol ? codeSymbol.str().c_str() : nullptr,
+                                              epilogues.empty() ? nullptr : &epilogues));
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   auto kv = fb::CreateKVCacheSpec(fbb, kvKind, layers, kvBlockSize, kvHeads, headDim, vDim, rank,

@@ -397,9 +397,10 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
     b.setInsertionPointToEnd(module.getBody());
     ModuleOp kernels;
     std::map<std::string, std::string> byKey;
-    step.walk([&](dsk::LaunchOp launch) {
+    // The generated kernel for `launch` (shared by identical launches), or "" if unsupported.
+    auto kernelFor = [&](dsk::LaunchOp launch) -> std::string {
       std::optional<KernelShape> shape = supportedShape(module, launch);
-      if (!shape) return;
+      if (!shape) return "";
       std::string key = kernelKey(launch, *shape);
       auto it = byKey.find(key);
       if (it == byKey.end()) {
@@ -414,9 +415,45 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
         it = byKey.emplace(key, name).first;
         ++numKernels;
       }
-      launch->setAttr("code_symbol", b.getStringAttr(it->second));
-      ++numLaunches;
-    });
+      return it->second;
+    };
+    SmallVector<dsk::LaunchOp> launches;
+    step.walk([&](dsk::LaunchOp launch) { launches.push_back(launch); });
+    for (dsk::LaunchOp launch : launches) {
+      std::string sym = kernelFor(launch);
+      if (!sym.empty()) {
+        launch->setAttr("code_symbol", b.getStringAttr(sym));
+        ++numLaunches;
+        continue;
+      }
+      // GEMM launches keep the library GEMMs; their elementwise epilogue is generated: the
+      // kernel of an equivalent standalone launch over the same buffers (built, then erased).
+      SmallVector<std::string> epilogues;
+      OpBuilder lb(launch);
+      MLIRContext* ctx = &getContext();
+      auto standalone = [&](dsk::Kernel k, ValueRange ins, ValueRange outs, DictionaryAttr params) {
+        auto tmp = dsk::LaunchOp::create(lb, launch.getLoc(), dsk::KernelAttr::get(ctx, k), ins,
+                                         outs, lb.getArrayAttr({}), params);
+        std::string s = kernelFor(tmp);
+        tmp.erase();
+        return s;
+      };
+      if (launch.getKernel() == dsk::Kernel::swiglu_linear) {
+        Value y = launch.getOuts()[0];
+        epilogues.push_back(standalone(dsk::Kernel::swiglu, {y, y}, {y}, lb.getDictionaryAttr({})));
+      } else if (launch.getKernel() == dsk::Kernel::qkv_rope) {
+        auto rope = launch.getParams().getAs<RopeAttr>("rope");
+        DictionaryAttr p = lb.getDictionaryAttr({lb.getNamedAttr("rope", rope)});
+        Value pos = launch.getIns()[1], q = launch.getOuts()[0], k = launch.getOuts()[1];
+        epilogues.push_back(standalone(dsk::Kernel::rope, {q, pos}, {q}, p));
+        epilogues.push_back(standalone(dsk::Kernel::rope, {k, pos}, {k}, p));
+      }
+      if (epilogues.empty() || llvm::is_contained(epilogues, std::string())) continue;
+      SmallVector<Attribute> names;
+      for (const std::string& e : epilogues) names.push_back(b.getStringAttr(e));
+      launch->setAttr("epilogue_symbols", b.getArrayAttr(names));
+      ++numEpilogues;
+    }
   }
 };
 

@@ -76,10 +76,12 @@ json planJson(const fb::Plan* p) {
   if (!p) return nullptr;
   std::map<std::string, uint64_t> per_kernel;
   uint64_t generated = 0;  // served by Artifact.code (docs/codegen.md)
+  uint64_t epilogues = 0;  // library GEMM launches with generated epilogues
   if (p->launches()) {
     for (const fb::Launch* l : *p->launches()) {
       ++per_kernel[enumName(fb::EnumNameKernel(l->kernel()), l->kernel())];
       generated += l->code_symbol() != nullptr;
+      epilogues += l->epilogue_symbols() != nullptr;
     }
   }
   return {{"buffers", p->buffers() ? p->buffers()->size() : 0},
@@ -87,6 +89,7 @@ json planJson(const fb::Plan* p) {
           {"tp_size", p->tp_size()},
           {"launches_per_kernel", per_kernel},
           {"generated_launches", generated},
+          {"generated_epilogues", epilogues},
           {"arena_bytes_per_token", p->arena_bytes_per_token()},
           {"arena_bytes_per_logit_row", p->arena_bytes_per_logit_row()},
           {"kv_cache", kvJson(p->kv_cache())}};
@@ -273,7 +276,11 @@ std::string renderText(const json& s) {
     }
     if (p["generated_launches"] != 0)
       o << "  generated kernels serve " << num(p["generated_launches"]) << " of "
-        << num(p["launches"]) << " launches\n";
+        << num(p["launches"]) << " launches"
+        << (p["generated_epilogues"] != 0
+                ? ", and the epilogues of " + num(p["generated_epilogues"]) + " GEMM launches"
+                : std::string())
+        << "\n";
     // Present only when the compiler ran memory planning.
     if (p["arena_bytes_per_token"].get<int64_t>() > 0 ||
         p["arena_bytes_per_logit_row"].get<int64_t>() > 0) {

@@ -163,9 +163,28 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
   const auto* launches = plan ? plan->launches() : nullptr;
   if (!launches) return gk;
   gk->entries_.assign(launches->size(), nullptr);
+  gk->epilogues_.assign(launches->size(), {});
   const auto* tensors = meta->tensors();
   for (uint32_t i = 0; i < launches->size(); ++i) {
     const fbs::Launch* l = launches->Get(i);
+    if (const auto* eps = l->epilogue_symbols()) {
+      std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
+                         fbs::EnumNameKernel(l->kernel()) + ")";
+      size_t expected = l->kernel() == fbs::Kernel_SwiGLULinear ? 1
+                        : l->kernel() == fbs::Kernel_QKVRope    ? 2
+                                                                : 0;
+      if (eps->size() != expected || gk->libraries_.empty())
+        return dataLoss(what + " has " + std::to_string(eps->size()) +
+                        " generated epilogues; it takes " + std::to_string(expected) +
+                        (gk->libraries_.empty() ? " and the artifact has no code object" : ""));
+      for (const auto* name : *eps) {
+        void* sym = name ? dlsym(gk->libraries_[0]->handle, name->c_str()) : nullptr;
+        if (!sym)
+          return dataLoss(what + ": generated epilogue '" + (name ? name->str() : std::string()) +
+                          "' is not in code object 0");
+        gk->epilogues_[i].push_back(reinterpret_cast<GeneratedKernelFn>(sym));
+      }
+    }
     if (l->code_object() < 0 && !l->code_symbol()) continue;
     std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
                        fbs::EnumNameKernel(l->kernel()) + ")";

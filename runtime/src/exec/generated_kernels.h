@@ -41,6 +41,11 @@ class GeneratedKernels {
   }
   // Number of launches of one step served by generated code.
   size_t numServed() const;
+  // Generated epilogue k of library launch `index` (Launch.epilogue_symbols), or null.
+  GeneratedKernelFn epilogue(size_t index, size_t k) const {
+    return index < epilogues_.size() && k < epilogues_[index].size() ? epilogues_[index][k]
+                                                                     : nullptr;
+  }
 
   struct Library;  // one dlopen'ed code object
 
@@ -48,6 +53,7 @@ class GeneratedKernels {
   GeneratedKernels() = default;
   std::vector<std::unique_ptr<Library>> libraries_;
   std::vector<GeneratedKernelFn> entries_;
+  std::vector<std::vector<GeneratedKernelFn>> epilogues_;
 };
 
 // Whether this machine has an instruction-set extension, named as LLVM names it ("avx2",

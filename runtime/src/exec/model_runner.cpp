@@ -438,15 +438,28 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
         scratch_a.resize(T * 2 * n);
         cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
         float* y = f(out(0));
-        for (int64_t t = 0; t < T; ++t)
-          cpu::swiglu(scratch_a.data() + t * 2 * n, scratch_a.data() + t * 2 * n + n, n, y + t * n);
+        GeneratedKernelFn epi = generated->epilogue(index, 0);
+        for (int64_t t = 0; t < T; ++t) {
+          float* gate = scratch_a.data() + t * 2 * n;
+          if (epi) {  // one row at a time: gate and up rows are interleaved in the merged output
+            void* bufs[3] = {gate, gate + n, y + t * n};
+            epi(bufs, nullptr, 1);
+          } else {
+            cpu::swiglu(gate, gate + n, n, y + t * n);
+          }
+        }
         return Status::ok();
       }
       int64_t n = w(0).views[0].rows;
       scratch_a.resize(T * n);
       cpu::linear(f(in(0)), T, w(0).views[0], nullptr, scratch_a.data());
       cpu::linear(f(in(0)), T, w(1).views[0], nullptr, f(out(0)));
-      cpu::swiglu(scratch_a.data(), f(out(0)), T * n, f(out(0)));
+      if (GeneratedKernelFn epi = generated->epilogue(index, 0)) {
+        void* bufs[3] = {scratch_a.data(), f(out(0)), f(out(0))};
+        epi(bufs, nullptr, T);
+      } else {
+        cpu::swiglu(scratch_a.data(), f(out(0)), T * n, f(out(0)));
+      }
       return Status::ok();
     }
     case fbs::Kernel_QKVRope: {
@@ -473,8 +486,16 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
       const fbs::Buffer* qb = plan->buffers()->Get(out(0));
       const fbs::Buffer* kb = plan->buffers()->Get(out(1));
-      ropes[index]->apply(q, pos, T, qb->cols()->Get(0), qb->cols()->Get(1));
-      ropes[index]->apply(k, pos, T, kb->cols()->Get(0), kb->cols()->Get(1));
+      GeneratedKernelFn ropeQ = generated->epilogue(index, 0), ropeK = generated->epilogue(index, 1);
+      if (ropeQ && ropeK) {  // generated rope, in place (x, positions, y)
+        void* qbufs[3] = {q, const_cast<int32_t*>(pos), q};
+        void* kbufs[3] = {k, const_cast<int32_t*>(pos), k};
+        ropeQ(qbufs, nullptr, T);
+        ropeK(kbufs, nullptr, T);
+      } else {
+        ropes[index]->apply(q, pos, T, qb->cols()->Get(0), qb->cols()->Get(1));
+        ropes[index]->apply(k, pos, T, kb->cols()->Get(0), kb->cols()->Get(1));
+      }
       return Status::ok();
     }
     case fbs::Kernel_MlaProject: {

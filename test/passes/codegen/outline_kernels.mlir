@@ -170,3 +170,30 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   dsk.launch add_rms_norm ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%s, %n : memref<?x64xf32>, memref<?x64xf32>) weights [@w] params {all_reduce_rhs, eps = 1.0e-5 : f32}
   return %n : memref<?x64xf32>
 }
+
+// -----
+
+// GEMM launches keep the library GEMMs and get generated epilogues: the SwiGLU of gate/up, the
+// in-place rope of q and k (sharing the kernels of equivalent standalone launches). Interleaved
+// rope (DeepSeek-V2 pairs) is not generated, so that q/k/v launch keeps the library epilogue.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch swiglu_linear {{.*}} {epilogue_symbols = ["[[SW:ds_swiglu_[0-9]+]]"]}
+// CHECK: dsk.launch qkv_rope {{.*}} {epilogue_symbols = ["[[RQ:ds_rope_[0-9]+]]", "[[RK:ds_rope_[0-9]+]]"]}
+// CHECK: dsk.launch qkv_rope
+// CHECK-NOT: epilogue_symbols
+// CHECK: func.func @[[SW]](%{{.*}}: memref<?x12xf32>, %{{.*}}: memref<?x12xf32>, %{{.*}}: memref<?x12xf32>)
+// CHECK: func.func @[[RQ]](%{{.*}}: memref<?x2x4xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x4xf32>)
+// CHECK: func.func @[[RK]](%{{.*}}: memref<?x1x4xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x1x4xf32>)
+ds.weight @gu : tensor<24x8xf32> {name = "gu", concat = ["g", "u"]}
+ds.weight @qkv : tensor<16x8xf32> {name = "qkv", concat = ["q", "k", "v"]}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x12xf32> {
+  %x = dsk.alloc tokens : memref<?x8xf32>
+  %y = dsk.alloc tokens : memref<?x12xf32>
+  dsk.launch swiglu_linear ins(%x : memref<?x8xf32>) outs(%y : memref<?x12xf32>) weights [@gu, @gu] params {}
+  %q = dsk.alloc tokens : memref<?x2x4xf32>
+  %k = dsk.alloc tokens : memref<?x1x4xf32>
+  %v = dsk.alloc tokens : memref<?x1x4xf32>
+  dsk.launch qkv_rope ins(%x, %pos : memref<?x8xf32>, memref<?xi32>) outs(%q, %k, %v : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>) weights [@qkv, @qkv, @qkv] params {rope = #ds.rope<theta = 10000.0, dim = 4>}
+  dsk.launch qkv_rope ins(%x, %pos : memref<?x8xf32>, memref<?xi32>) outs(%q, %k, %v : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>) weights [@qkv, @qkv, @qkv] params {rope = #ds.rope<theta = 10000.0, dim = 4, interleaved = true>}
+  return %y : memref<?x12xf32>
+}
