@@ -30,6 +30,7 @@ struct KernelShape {
   float eps = 0;
   // rope: x [rows, heads, headDim], the first `rotDim` channels rotated by the runtime's table.
   int64_t heads = 0, headDim = 0, rotDim = 0;
+  bool interleaved = false;  // pairs (2i, 2i + 1) (DeepSeek) instead of (i, i + rotDim / 2)
   std::vector<float> invFreq;
   float attentionFactor = 1;
   std::string ropeKey;
@@ -83,14 +84,13 @@ std::optional<KernelShape> ropeShape(dsk::LaunchOp launch) {
       xt.getRank() != 3 || pt.getRank() != 1 || !pt.getElementType().isInteger(32) ||
       !pt.isDynamicDim(0))
     return std::nullopt;
-  // Interleaved (DeepSeek-V2) pairs would need stride-2 vector access: left to the library.
-  if (r.getInterleaved() || r.getDim() <= 0 || r.getDim() % 2 || r.getDim() > xt.getDimSize(2))
-    return std::nullopt;
+  if (r.getDim() <= 0 || r.getDim() % 2 || r.getDim() > xt.getDimSize(2)) return std::nullopt;
   std::unique_ptr<::ds::cpu::RopeTable> table = ropeTable(r);
   KernelShape s;
   s.heads = xt.getDimSize(1);
   s.headDim = xt.getDimSize(2);
   s.rotDim = r.getDim();
+  s.interleaved = r.getInterleaved();
   s.invFreq = table->invFreq();
   s.attentionFactor = table->attentionFactor();
   if (static_cast<int64_t>(s.invFreq.size()) != s.rotDim / 2) return std::nullopt;
@@ -244,20 +244,25 @@ class KernelBuilder {
           linalg::YieldOp::create(nb, l, ValueRange{arith::MulFOp::create(nb, l, c, af),
                                                     arith::MulFOp::create(nb, l, sv, af)});
         });
-    auto slice = [&](Value m, int64_t offset, int64_t size) -> Value {
+    auto slice = [&](Value m, int64_t offset, int64_t size, int64_t stride = 1) -> Value {
       SmallVector<OpFoldResult> offsets = {b_.getIndexAttr(0), b_.getIndexAttr(0),
                                            b_.getIndexAttr(offset)};
       SmallVector<OpFoldResult> sizes = {rows, b_.getIndexAttr(s.heads), b_.getIndexAttr(size)};
-      SmallVector<OpFoldResult> strides(3, b_.getIndexAttr(1));
+      SmallVector<OpFoldResult> strides = {b_.getIndexAttr(1), b_.getIndexAttr(1),
+                                           b_.getIndexAttr(stride)};
       return memref::SubViewOp::create(b_, loc_, m, offsets, sizes, strides);
     };
+    // The two halves of every rotated pair: (i, i + half), or (2i, 2i + 1) when interleaved
+    // (stride-2 views; the vectorizer's strided transfers lower to scalar accesses).
+    auto lo = [&](Value m) { return s.interleaved ? slice(m, 0, half, 2) : slice(m, 0, half); };
+    auto hi = [&](Value m) { return s.interleaved ? slice(m, 1, half, 2) : slice(m, half, half); };
     AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx_);
     AffineMap tok3 = AffineMap::get(3, 0, {getAffineDimExpr(0, ctx_), getAffineDimExpr(2, ctx_)},
                                     ctx_);
     SmallVector<IteratorType> par3(3, IteratorType::parallel);
     linalg::GenericOp::create(
-        b_, loc_, TypeRange{}, ValueRange{slice(x, 0, half), slice(x, half, half), cs, sn},
-        ValueRange{slice(y, 0, half), slice(y, half, half)}, {id3, id3, tok3, tok3, id3, id3}, par3,
+        b_, loc_, TypeRange{}, ValueRange{lo(x), hi(x), cs, sn},
+        ValueRange{lo(y), hi(y)}, {id3, id3, tok3, tok3, id3, id3}, par3,
         [&](OpBuilder& nb, Location l, ValueRange a) {
           Value lo = arith::SubFOp::create(nb, l, arith::MulFOp::create(nb, l, a[0], a[2]),
                                            arith::MulFOp::create(nb, l, a[1], a[3]));
@@ -447,6 +452,18 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
         Value pos = launch.getIns()[1], q = launch.getOuts()[0], k = launch.getOuts()[1];
         epilogues.push_back(standalone(dsk::Kernel::rope, {q, pos}, {q}, p));
         epilogues.push_back(standalone(dsk::Kernel::rope, {k, pos}, {k}, p));
+      } else if (launch.getKernel() == dsk::Kernel::mla_project) {
+        // The rope of q_rope [T, H, Dr] and of the head-shared k_rope [T, Dr] (as [T, 1, Dr]).
+        auto rope = launch.getParams().getAs<RopeAttr>("rope");
+        DictionaryAttr p = lb.getDictionaryAttr({lb.getNamedAttr("rope", rope)});
+        Value pos = launch.getIns()[1], qRope = launch.getOuts()[1], kRope = launch.getOuts()[3];
+        auto kt = cast<MemRefType>(kRope.getType());
+        auto k3 = dsk::ViewOp::create(
+            lb, launch.getLoc(),
+            MemRefType::get({ShapedType::kDynamic, 1, kt.getDimSize(1)}, kt.getElementType()), kRope);
+        epilogues.push_back(standalone(dsk::Kernel::rope, {qRope, pos}, {qRope}, p));
+        epilogues.push_back(standalone(dsk::Kernel::rope, {k3, pos}, {k3}, p));
+        k3.erase();
       }
       if (epilogues.empty() || llvm::is_contained(epilogues, std::string())) continue;
       SmallVector<Attribute> names;

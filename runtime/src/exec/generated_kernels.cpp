@@ -171,8 +171,10 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
       std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
                          fbs::EnumNameKernel(l->kernel()) + ")";
       size_t expected = l->kernel() == fbs::Kernel_SwiGLULinear ? 1
-                        : l->kernel() == fbs::Kernel_QKVRope    ? 2
-                                                                : 0;
+                        : l->kernel() == fbs::Kernel_QKVRope ||
+                                l->kernel() == fbs::Kernel_MlaProject
+                            ? 2
+                            : 0;
       if (eps->size() != expected || gk->libraries_.empty())
         return dataLoss(what + " has " + std::to_string(eps->size()) +
                         " generated epilogues; it takes " + std::to_string(expected) +

@@ -533,8 +533,16 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       }
       cpu::rmsNorm(cKv, T, rank, kvNorm.views[0], p->eps(), cKv);
       const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
-      ropes[index]->apply(qRope, pos, T, heads, rdim);
-      ropes[index]->apply(kRope, pos, T, 1, rdim);
+      GeneratedKernelFn ropeQ = generated->epilogue(index, 0), ropeK = generated->epilogue(index, 1);
+      if (ropeQ && ropeK) {  // generated rope, in place (x, positions, y)
+        void* qbufs[3] = {qRope, const_cast<int32_t*>(pos), qRope};
+        void* kbufs[3] = {kRope, const_cast<int32_t*>(pos), kRope};
+        ropeQ(qbufs, nullptr, T);
+        ropeK(kbufs, nullptr, T);
+      } else {
+        ropes[index]->apply(qRope, pos, T, heads, rdim);
+        ropes[index]->apply(kRope, pos, T, 1, rdim);
+      }
       return Status::ok();
     }
     case fbs::Kernel_Logits: {

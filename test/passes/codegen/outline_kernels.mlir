@@ -104,10 +104,16 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
 
 // -----
 
-// Negative: interleaved rope pairs (DeepSeek-V2) and ropes without parameters stay library calls.
+// Interleaved rope pairs (DeepSeek): the halves are stride-2 views (2i, 2i + 1). A rope without
+// parameters stays a library call.
 // CHECK-LABEL: func.func @step
+// CHECK: dsk.launch rope {{.*}} {code_symbol = "ds_rope_0"}
+// CHECK: dsk.launch rope
 // CHECK-NOT: code_symbol
-// CHECK-NOT: module @ds_kernels
+// CHECK: func.func @ds_rope_0(%[[X:.*]]: memref<?x2x8xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x8xf32>)
+// CHECK: memref.subview %[[X]][0, 0, 0] [%{{.*}}, 2, 4] [1, 1, 2]
+// CHECK: memref.subview %[[X]][0, 0, 1] [%{{.*}}, 2, 4] [1, 1, 2]
+// CHECK-NOT: func.func
 func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x2x8xf32> {
   %x = dsk.alloc tokens : memref<?x2x8xf32>
   %y = dsk.alloc tokens : memref<?x2x8xf32>
@@ -174,13 +180,12 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
 // -----
 
 // GEMM launches keep the library GEMMs and get generated epilogues: the SwiGLU of gate/up, the
-// in-place rope of q and k (sharing the kernels of equivalent standalone launches). Interleaved
-// rope (DeepSeek-V2 pairs) is not generated, so that q/k/v launch keeps the library epilogue.
+// in-place rope of q and k (sharing the kernels of equivalent standalone launches), interleaved
+// or not.
 // CHECK-LABEL: func.func @step
 // CHECK: dsk.launch swiglu_linear {{.*}} {epilogue_symbols = ["[[SW:ds_swiglu_[0-9]+]]"]}
 // CHECK: dsk.launch qkv_rope {{.*}} {epilogue_symbols = ["[[RQ:ds_rope_[0-9]+]]", "[[RK:ds_rope_[0-9]+]]"]}
-// CHECK: dsk.launch qkv_rope
-// CHECK-NOT: epilogue_symbols
+// CHECK: dsk.launch qkv_rope {{.*}} {epilogue_symbols = ["ds_rope_{{[0-9]+}}", "ds_rope_{{[0-9]+}}"]}
 // CHECK: func.func @[[SW]](%{{.*}}: memref<?x12xf32>, %{{.*}}: memref<?x12xf32>, %{{.*}}: memref<?x12xf32>)
 // CHECK: func.func @[[RQ]](%{{.*}}: memref<?x2x4xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x4xf32>)
 // CHECK: func.func @[[RK]](%{{.*}}: memref<?x1x4xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x1x4xf32>)
@@ -196,4 +201,26 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   dsk.launch qkv_rope ins(%x, %pos : memref<?x8xf32>, memref<?xi32>) outs(%q, %k, %v : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>) weights [@qkv, @qkv, @qkv] params {rope = #ds.rope<theta = 10000.0, dim = 4>}
   dsk.launch qkv_rope ins(%x, %pos : memref<?x8xf32>, memref<?xi32>) outs(%q, %k, %v : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>) weights [@qkv, @qkv, @qkv] params {rope = #ds.rope<theta = 10000.0, dim = 4, interleaved = true>}
   return %y : memref<?x12xf32>
+}
+
+// -----
+
+// MLA prologue (DeepSeek): the rope of q_rope [T, H, Dr] and of the head-shared k_rope [T, Dr],
+// viewed as [T, 1, Dr], run as generated epilogues after the library projections.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch mla_project {{.*}} {epilogue_symbols = ["[[Q:ds_rope_[0-9]+]]", "[[K:ds_rope_[0-9]+]]"]}
+// CHECK-NOT: dsk.view
+// CHECK: func.func @[[Q]](%{{.*}}: memref<?x4x8xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x4x8xf32>)
+// CHECK: func.func @[[K]](%{{.*}}: memref<?x1x8xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x1x8xf32>)
+ds.weight @q_b : tensor<64x16xf32> {name = "q_b"}
+ds.weight @kv_a : tensor<24x16xf32> {name = "kv_a"}
+ds.weight @kv_n : tensor<16xf32> {name = "kv_n"}
+func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x8xf32> {
+  %x = dsk.alloc tokens : memref<?x16xf32>
+  %qn = dsk.alloc tokens : memref<?x4x8xf32>
+  %qr = dsk.alloc tokens : memref<?x4x8xf32>
+  %c = dsk.alloc tokens : memref<?x16xf32>
+  %kr = dsk.alloc tokens : memref<?x8xf32>
+  dsk.launch mla_project ins(%x, %pos : memref<?x16xf32>, memref<?xi32>) outs(%qn, %qr, %c, %kr : memref<?x4x8xf32>, memref<?x4x8xf32>, memref<?x16xf32>, memref<?x8xf32>) weights [@q_b, @kv_a, @kv_n] params {eps = 1.0e-6 : f32, rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
+  return %kr : memref<?x8xf32>
 }
