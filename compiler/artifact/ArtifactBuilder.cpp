@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "artifact/artifact_info.h"
 #include "artifact/artifact_writer.h"
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
@@ -34,15 +35,8 @@ namespace {
 
 constexpr const char* kCompilerVersion = "0.1.0";
 
-size_t fbDTypeSize(fb::DType t) {
-  switch (t) {
-    case fb::DType_F32: case fb::DType_I32: return 4;
-    case fb::DType_F16: case fb::DType_BF16: return 2;
-    case fb::DType_F8_E4M3: case fb::DType_I8: return 1;
-    case fb::DType_I4: return 1;  // not per element: see storedBytes
-  }
-  return 1;
-}
+// Bytes per stored element (I4: 1, quantized weights size their codes themselves).
+using ::ds::artifact::dtypeSize;
 
 // One weight as stored: its checkpoint parts (one, or one per expert) and its storage type.
 struct WeightPlan {
@@ -63,7 +57,7 @@ std::pair<int64_t, int64_t> matrixShape(WeightOp op) {
 // Converts elements [begin, begin + count) of the concatenated parts into `dst`.
 ::ds::Status fillElements(const WeightPlan& w, uint64_t begin, uint64_t count, uint8_t* dst,
                           std::vector<float>& scratch) {
-  size_t outSize = fbDTypeSize(w.stored);
+  size_t outSize = dtypeSize(w.stored);
   while (count > 0) {
     // Parts may differ in size (concatenated q/k/v); experts are all the same size.
     size_t index = 0;
@@ -237,7 +231,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                        op.getSymName().str().c_str(), q->str().c_str());
     }
     tensorIndex[op.getSymName()] = static_cast<int>(plans.size());
-    total += w.numel * fbDTypeSize(w.stored);
+    total += w.numel * dtypeSize(w.stored);
     plans.push_back(std::move(w));
   }
 
@@ -279,12 +273,12 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   // or, for quantized weights, the codes followed by their scale/zero-point segments.
   for (size_t i = 0; i < plans.size(); ++i) {
     WeightPlan& w = plans[i];
-    size_t esize = fbDTypeSize(w.stored);
+    size_t esize = dtypeSize(w.stored);
     if (std::optional<ArrayRef<int64_t>> cut = w.op.getShard()) {
       // The whole tensor in memory (one weight at a time), then each distinct part.
       WeightPlan whole = w;
       if (w.quant) whole.stored = fb::DType_F32;
-      std::vector<uint8_t> full(w.numel * fbDTypeSize(whole.stored));
+      std::vector<uint8_t> full(w.numel * dtypeSize(whole.stored));
       ::ds::Status st = fillElements(whole, 0, w.numel, full.data(), scratch);
       if (!st.isOk()) return llvm::createStringError(st.message());
       ShardedWeight sw;
@@ -411,7 +405,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     tensors.push_back(fb::CreateTensorDirect(
         fbb, w.op.getSymName().str().c_str(), sourceName(w.op).c_str(),
         quantized ? q.dtype : w.stored, &dims, segmentOf[i],
-        quantized ? q.nbytes : w.numel * fbDTypeSize(w.stored), scale,
+        quantized ? q.nbytes : w.numel * dtypeSize(w.stored), scale,
         block.empty() ? nullptr : &block, w.op.getExperts().value_or(0), 0, q.kind, q.group_size,
         q.scale, q.zero));
   }

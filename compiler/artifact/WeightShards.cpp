@@ -5,6 +5,7 @@
 #include <map>
 #include <numeric>
 
+#include "artifact/artifact_info.h"
 #include "artifact/artifact_writer.h"
 
 namespace mlir::ds {
@@ -12,14 +13,6 @@ namespace mlir::ds {
 namespace fb = ::ds::fb;
 
 namespace {
-
-size_t storedSize(fb::DType t) {
-  switch (t) {
-    case fb::DType_F32: case fb::DType_I32: return 4;
-    case fb::DType_F16: case fb::DType_BF16: return 2;
-    default: return 1;
-  }
-}
 
 int64_t product(const std::vector<int64_t>& v, size_t from, size_t to) {
   int64_t p = 1;
@@ -154,7 +147,7 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
     r.shape = localShape;
     r.experts = w.experts;
     if (!w.quant) {
-      std::vector<uint8_t> bytes = slicePart(w.full, w.fullShape, storedSize(w.stored), w.dim,
+      std::vector<uint8_t> bytes = slicePart(w.full, w.fullShape, ::ds::artifact::dtypeSize(w.stored), w.dim,
                                              w.pieces, part);
       auto seg = writer.addSegmentFromMemory(bytes.data(), bytes.size());
       if (!seg.isOk()) return llvm::createStringError(seg.status().message());

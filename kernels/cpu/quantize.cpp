@@ -176,6 +176,41 @@ double fp8RowError(const float* x, int64_t n, float scale) {
   return e;
 }
 
+// Candidate multipliers of the absmax scale, factors[0] == 1 (ties keep round-to-nearest's
+// scale). Weights: 2^(k / 64), k in [-8, 64]; KV cache writes (every step): 2^(k / 16), k in
+// [-2, 16].
+const std::vector<float>& weightFp8Factors() {
+  static const std::vector<float> f = [] {
+    std::vector<float> v{1.0f};
+    for (int k = -8; k <= 64; ++k)
+      if (k != 0) v.push_back(static_cast<float>(std::exp2(k / 64.0)));
+    return v;
+  }();
+  return f;
+}
+const std::vector<float>& kvFp8Factors() {
+  static const std::vector<float> f = [] {
+    std::vector<float> v{1.0f};
+    for (int k = -2; k <= 16; ++k)
+      if (k != 0) v.push_back(std::exp2(static_cast<float>(k) / 16.0f));
+    return v;
+  }();
+  return f;
+}
+
+// The scale absmax / 448 * factors[k] with the least squared FP8 error over x.
+float bestFp8Scale(const float* x, int64_t n, const std::vector<float>& factors) {
+  const float base = safeScale(absMax(x, n) / 448.0f);
+  float best = base;
+  double bestErr = fp8RowError(x, n, base);
+  for (size_t k = 1; k < factors.size(); ++k) {
+    const float s = safeScale(base * factors[k]);
+    const double e = fp8RowError(x, n, s);
+    if (e < bestErr) bestErr = e, best = s;
+  }
+  return best;
+}
+
 }  // namespace
 
 bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
@@ -209,25 +244,10 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
 bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,
                                  float* scales) {
   if (rows < 0 || cols < 0 || (rows * cols > 0 && (!w || !q || !scales))) return false;
-  // 2^(k / 64) for k = 0, -8..-1, 1..64: candidate 0 first (round to nearest).
-  static const std::vector<float> kFactors = [] {
-    std::vector<float> f{1.0f};
-    for (int k = -8; k <= 64; ++k)
-      if (k != 0) f.push_back(static_cast<float>(std::exp2(k / 64.0)));
-    return f;
-  }();
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = w + r * cols;
-    const float base = safeScale(absMax(row, cols) / 448.0f);
-    float best = base;
-    double bestErr = fp8RowError(row, cols, base);
-    for (size_t k = 1; k < kFactors.size(); ++k) {
-      const float s = safeScale(base * kFactors[k]);
-      const double e = fp8RowError(row, cols, s);
-      if (e < bestErr) bestErr = e, best = s;
-    }
-    scales[r] = best;
-    quantFp8(row, cols, best, q + r * cols);
+    scales[r] = bestFp8Scale(row, cols, weightFp8Factors());
+    quantFp8(row, cols, scales[r], q + r * cols);
   }
   return true;
 }
@@ -250,19 +270,11 @@ float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q) {
     quantI8(x, n, s, reinterpret_cast<int8_t*>(q));
     return s;
   }
-  // FP8 is non-uniform: the scale with the least squared error beats absmax / 448 (candidate 0).
-  // A coarser grid than the weights' (19 candidates, 2^(k / 16)) since this runs at every write.
-  const float base = safeScale(absMax(x, n) / 448.0f);
-  float best = base;
-  double bestErr = fp8RowError(x, n, base);
-  for (int k = -2; k <= 16; ++k) {
-    if (k == 0) continue;
-    const float s = safeScale(base * std::exp2(static_cast<float>(k) / 16.0f));
-    const double e = fp8RowError(x, n, s);
-    if (e < bestErr) bestErr = e, best = s;
-  }
-  quantFp8(x, n, best, q);
-  return best;
+  // FP8 is non-uniform: the scale with the least squared error beats absmax / 448. A coarser grid
+  // than the weights' since this runs at every write.
+  const float s = bestFp8Scale(x, n, kvFp8Factors());
+  quantFp8(x, n, s, q);
+  return s;
 }
 
 void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out) {

@@ -443,26 +443,27 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
         tmp.erase();
         return s;
       };
+      // An in-place rope of x with the launch's positions and rope parameters.
+      auto ropeOf = [&](Value x) {
+        DictionaryAttr p = lb.getDictionaryAttr(
+            {lb.getNamedAttr("rope", launch.getParams().getAs<RopeAttr>("rope"))});
+        return standalone(dsk::Kernel::rope, {x, launch.getIns()[1]}, {x}, p);
+      };
       if (launch.getKernel() == dsk::Kernel::swiglu_linear) {
         Value y = launch.getOuts()[0];
         epilogues.push_back(standalone(dsk::Kernel::swiglu, {y, y}, {y}, lb.getDictionaryAttr({})));
       } else if (launch.getKernel() == dsk::Kernel::qkv_rope) {
-        auto rope = launch.getParams().getAs<RopeAttr>("rope");
-        DictionaryAttr p = lb.getDictionaryAttr({lb.getNamedAttr("rope", rope)});
-        Value pos = launch.getIns()[1], q = launch.getOuts()[0], k = launch.getOuts()[1];
-        epilogues.push_back(standalone(dsk::Kernel::rope, {q, pos}, {q}, p));
-        epilogues.push_back(standalone(dsk::Kernel::rope, {k, pos}, {k}, p));
+        epilogues.push_back(ropeOf(launch.getOuts()[0]));
+        epilogues.push_back(ropeOf(launch.getOuts()[1]));
       } else if (launch.getKernel() == dsk::Kernel::mla_project) {
         // The rope of q_rope [T, H, Dr] and of the head-shared k_rope [T, Dr] (as [T, 1, Dr]).
-        auto rope = launch.getParams().getAs<RopeAttr>("rope");
-        DictionaryAttr p = lb.getDictionaryAttr({lb.getNamedAttr("rope", rope)});
-        Value pos = launch.getIns()[1], qRope = launch.getOuts()[1], kRope = launch.getOuts()[3];
+        Value kRope = launch.getOuts()[3];
         auto kt = cast<MemRefType>(kRope.getType());
         auto k3 = dsk::ViewOp::create(
             lb, launch.getLoc(),
             MemRefType::get({ShapedType::kDynamic, 1, kt.getDimSize(1)}, kt.getElementType()), kRope);
-        epilogues.push_back(standalone(dsk::Kernel::rope, {qRope, pos}, {qRope}, p));
-        epilogues.push_back(standalone(dsk::Kernel::rope, {k3, pos}, {k3}, p));
+        epilogues.push_back(ropeOf(launch.getOuts()[1]));
+        epilogues.push_back(ropeOf(k3));
         k3.erase();
       }
       if (epilogues.empty() || llvm::is_contained(epilogues, std::string())) continue;

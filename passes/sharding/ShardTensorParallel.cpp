@@ -141,7 +141,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
                                  << " with a different tensor-parallel cut than an earlier op";
     return success();
   }
-  LogicalResult whole(Operation* user, FlatSymbolRefAttr ref) { return cut(user, ref, -1, 0); }
+  LogicalResult keepWhole(Operation* user, FlatSymbolRefAttr ref) { return cut(user, ref, -1, 0); }
 
   Value allReduce(OpBuilder& b, Value partial) {
     ++numCollectives;
@@ -200,7 +200,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
     return llvm::TypeSwitch<Operation*, LogicalResult>(op)
         .Case<EmbedOp>([&](EmbedOp e) -> LogicalResult {
           int64_t vocab = weightShape(e.getWeightAttr())[0];
-          if (vocab % N != 0) return whole(op, e.getWeightAttr());
+          if (vocab % N != 0) return keepWhole(op, e.getWeightAttr());
           if (failed(cut(op, e.getWeightAttr(), 0, N))) return failure();
           e.setRowsPerRank(vocab / N);
           replaceAfter(e.getResult(), allReduce(after, e.getResult()));
@@ -216,7 +216,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
           if (failed(requireWhole(op))) return failure();
           int64_t p = splitPieces(l.getResult());
           if (p == 0 || l.getType().getDimSize(1) % p != 0) {
-            if (failed(whole(op, l.getWeightAttr())) || failed(whole(op, l.getBiasAttr())))
+            if (failed(keepWhole(op, l.getWeightAttr())) || failed(keepWhole(op, l.getBiasAttr())))
               return failure();
             return success();
           }
@@ -242,7 +242,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
         })
         .Case<MLAAttentionOp>([&](MLAAttentionOp a) -> LogicalResult {
           Layout q = layout.lookup(a.getQNope());
-          if (!q.split()) return success(whole(op, a.getKvBAttr()).succeeded() &&
+          if (!q.split()) return success(keepWhole(op, a.getKvBAttr()).succeeded() &&
                                          requireWhole(op).succeeded());
           if (layout.lookup(a.getQRope()).pieces != N || layout.lookup(a.getCKv()).split() ||
               layout.lookup(a.getKRope()).split())
@@ -266,7 +266,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
           if (inter % N != 0 || shared % N != 0) {
             for (auto ref : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr(), m.getSharedGateAttr(),
                              m.getSharedUpAttr(), m.getSharedDownAttr()})
-              if (failed(whole(op, ref))) return failure();
+              if (failed(keepWhole(op, ref))) return failure();
             return success();
           }
           if (failed(cut(op, m.getGateAttr(), 1, N)) || failed(cut(op, m.getUpAttr(), 1, N)) ||
@@ -279,7 +279,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
         .Case<LogitsOp>([&](LogitsOp l) -> LogicalResult {
           if (failed(requireWhole(op))) return failure();
           int64_t vocab = l.getType().getDimSize(1);
-          if (vocab % N != 0) return whole(op, l.getWeightAttr());
+          if (vocab % N != 0) return keepWhole(op, l.getWeightAttr());
           if (failed(cut(op, l.getWeightAttr(), 0, N))) return failure();
           RankedTensorType full = l.getType();
           l.getResult().setType(divideDim(full, 1, N));
@@ -297,7 +297,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
           if (failed(requireWhole(op))) return failure();
           for (NamedAttribute attr : op->getAttrs())
             if (auto ref = dyn_cast<FlatSymbolRefAttr>(attr.getValue()))
-              if (failed(whole(op, ref))) return failure();
+              if (failed(keepWhole(op, ref))) return failure();
           return success();
         });
   }

@@ -114,6 +114,28 @@ std::string mib(double bytes) {
   return s;
 }
 
+// Elements of the declared weights: per rank (local types), in the checkpoint (full shapes), and
+// the full elements and count of the weights cut across tensor-parallel ranks.
+struct WeightElements {
+  double local = 0, full = 0, cut = 0;
+  int count = 0, cutCount = 0;
+};
+WeightElements weightElements(mlir::ModuleOp module) {
+  WeightElements e;
+  for (mlir::ds::WeightOp w : module.getOps<mlir::ds::WeightOp>()) {
+    double full = 1;
+    for (int64_t d : w.getFullShape()) full *= double(d);
+    e.local += double(w.getTensorType().getNumElements());
+    e.full += full;
+    ++e.count;
+    if (w.getShard()) {
+      e.cut += full;
+      ++e.cutCount;
+    }
+  }
+  return e;
+}
+
 void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds::ModelCost cost) {
   auto step = module.lookupSymbol<mlir::func::FuncOp>("step");
   auto attr = [&](llvm::StringRef name) -> int64_t {
@@ -148,13 +170,8 @@ void printStats(mlir::ModuleOp module, const ::ds::ModelConfig& config, mlir::ds
   os << "model           " << config.model_type << ", " << config.num_hidden_layers << " layers, hidden "
      << config.hidden_size << ", vocab " << config.vocab_size << "\n";
   // Tensor parallelism: a rank stores its shards plus every replicated weight.
-  double localElems = 0, fullElems = 0;
-  for (mlir::ds::WeightOp w : module.getOps<mlir::ds::WeightOp>()) {
-    localElems += double(w.getTensorType().getNumElements());
-    double full = 1;
-    for (int64_t d : w.getFullShape()) full *= double(d);
-    fullElems += full;
-  }
+  WeightElements elems = weightElements(module);
+  double localElems = elems.local, fullElems = elems.full;
   auto tpAttr = module->getAttrOfType<mlir::IntegerAttr>("ds.tp");
   int64_t tp = tpAttr ? tpAttr.getInt() : 1;
   double rankBytes = fullElems > 0 ? double(cost.weight_bytes) * localElems / fullElems : 0;
@@ -274,25 +291,13 @@ int main(int argc, char** argv) {
     shard.addPass(mlir::ds::createShardTensorParallelPass(so));
     if (mlir::failed(shard.run(module->get()))) return fail("tensor-parallel sharding failed");
     // What was cut: anything that does not divide evenly stays whole on every rank.
-    double cut = 0, whole = 0;
-    int cutCount = 0, count = 0;
-    for (mlir::ds::WeightOp w : module->get().getOps<mlir::ds::WeightOp>()) {
-      double n = 1;
-      for (int64_t d : w.getFullShape()) n *= double(d);
-      ++count;
-      if (w.getShard()) {
-        ++cutCount;
-        cut += n;
-      } else {
-        whole += n;
-      }
-    }
+    WeightElements e = weightElements(module->get());
     if (!quiet && emit == Emit::Artifact)
-      llvm::errs() << "ds-compile: --tp " << tensorParallel << ": " << cutCount << " of " << count
-                   << " weights cut across ranks ("
-                   << llvm::format("%.1f", 100.0 * cut / std::max(1.0, cut + whole))
+      llvm::errs() << "ds-compile: --tp " << tensorParallel << ": " << e.cutCount << " of "
+                   << e.count << " weights cut across ranks ("
+                   << llvm::format("%.1f", 100.0 * e.cut / std::max(1.0, e.full))
                    << "% of the parameters); the rest is replicated"
-                   << (cutCount == 0 ? " (no head, vocabulary or hidden size divides evenly)" : "")
+                   << (e.cutCount == 0 ? " (no head, vocabulary or hidden size divides evenly)" : "")
                    << "\n";
   }
   if (fuse) {

@@ -167,9 +167,10 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
   const auto* tensors = meta->tensors();
   for (uint32_t i = 0; i < launches->size(); ++i) {
     const fbs::Launch* l = launches->Get(i);
+    if (l->code_object() < 0 && !l->code_symbol() && !l->epilogue_symbols()) continue;
+    std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
+                       fbs::EnumNameKernel(l->kernel()) + ")";
     if (const auto* eps = l->epilogue_symbols()) {
-      std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
-                         fbs::EnumNameKernel(l->kernel()) + ")";
       size_t expected = l->kernel() == fbs::Kernel_SwiGLULinear ? 1
                         : l->kernel() == fbs::Kernel_QKVRope ||
                                 l->kernel() == fbs::Kernel_MlaProject
@@ -188,8 +189,6 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
       }
     }
     if (l->code_object() < 0 && !l->code_symbol()) continue;
-    std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
-                       fbs::EnumNameKernel(l->kernel()) + ")";
     if (!l->code_symbol() || l->code_object() < 0 ||
         static_cast<size_t>(l->code_object()) >= gk->libraries_.size())
       return dataLoss(what + " names generated kernel '" +

@@ -79,6 +79,17 @@ struct ModelRunner::Impl {
   // One rank's whole step: buffers, inputs, every launch (the batch is already checked).
   Status runStep(const StepBatch& b, int64_t T, int64_t R);
   Status run(const fbs::Launch& launch, size_t index, const StepBatch& b, int64_t T, int64_t R);
+  // Rotates x [T, heads, dim] in place: launch `index`'s generated epilogue `slot` if it has one,
+  // else the library rope table.
+  void ropeInPlace(size_t index, size_t slot, float* x, const int32_t* pos, int64_t T,
+                   int64_t heads, int64_t dim) {
+    if (GeneratedKernelFn fn = generated->epilogue(index, slot)) {
+      void* bufs[3] = {x, const_cast<int32_t*>(pos), x};  // (x, positions, y)
+      fn(bufs, nullptr, T);
+    } else {
+      ropes[index]->apply(x, pos, T, heads, dim);
+    }
+  }
 };
 
 // Ranks 1..tp-1 (rank 0 is the runner's impl_), the group joining them and their threads.
@@ -486,16 +497,8 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
       const fbs::Buffer* qb = plan->buffers()->Get(out(0));
       const fbs::Buffer* kb = plan->buffers()->Get(out(1));
-      GeneratedKernelFn ropeQ = generated->epilogue(index, 0), ropeK = generated->epilogue(index, 1);
-      if (ropeQ && ropeK) {  // generated rope, in place (x, positions, y)
-        void* qbufs[3] = {q, const_cast<int32_t*>(pos), q};
-        void* kbufs[3] = {k, const_cast<int32_t*>(pos), k};
-        ropeQ(qbufs, nullptr, T);
-        ropeK(kbufs, nullptr, T);
-      } else {
-        ropes[index]->apply(q, pos, T, qb->cols()->Get(0), qb->cols()->Get(1));
-        ropes[index]->apply(k, pos, T, kb->cols()->Get(0), kb->cols()->Get(1));
-      }
+      ropeInPlace(index, 0, q, pos, T, qb->cols()->Get(0), qb->cols()->Get(1));
+      ropeInPlace(index, 1, k, pos, T, kb->cols()->Get(0), kb->cols()->Get(1));
       return Status::ok();
     }
     case fbs::Kernel_MlaProject: {
@@ -533,16 +536,8 @@ Status ModelRunner::Impl::run(const fbs::Launch& l, size_t index, const StepBatc
       }
       cpu::rmsNorm(cKv, T, rank, kvNorm.views[0], p->eps(), cKv);
       const auto* pos = static_cast<const int32_t*>(buffer(in(1)));
-      GeneratedKernelFn ropeQ = generated->epilogue(index, 0), ropeK = generated->epilogue(index, 1);
-      if (ropeQ && ropeK) {  // generated rope, in place (x, positions, y)
-        void* qbufs[3] = {qRope, const_cast<int32_t*>(pos), qRope};
-        void* kbufs[3] = {kRope, const_cast<int32_t*>(pos), kRope};
-        ropeQ(qbufs, nullptr, T);
-        ropeK(kbufs, nullptr, T);
-      } else {
-        ropes[index]->apply(qRope, pos, T, heads, rdim);
-        ropes[index]->apply(kRope, pos, T, 1, rdim);
-      }
+      ropeInPlace(index, 0, qRope, pos, T, heads, rdim);
+      ropeInPlace(index, 1, kRope, pos, T, 1, rdim);
       return Status::ok();
     }
     case fbs::Kernel_Logits: {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -120,6 +122,16 @@ std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
   std::vector<std::vector<int32_t>> out;
   for (int64_t id : ids) out.push_back((*engine)->generated(id));
   return out;
+}
+
+LogitDiff compareLogits(const std::vector<float>& a, const std::vector<float>& b) {
+  LogitDiff d;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    d.finite = d.finite && std::isfinite(a[i]);
+    d.diff = std::max(d.diff, std::fabs(double(a[i]) - b[i]));
+    d.ref = std::max(d.ref, std::fabs(double(b[i])));
+  }
+  return d;
 }
 
 }  // namespace ds::test

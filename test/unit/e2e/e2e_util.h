@@ -34,6 +34,13 @@ Golden loadGolden(const std::string& model);
 std::vector<float> teacherForcedLogits(const artifact::Artifact& art,
                                        const std::vector<int32_t>& tokens, int64_t chunk);
 
+// max |a - b| and max |b| over two logit arrays of the same size; `finite`: every a[i] is finite.
+struct LogitDiff {
+  double diff = 0, ref = 0;
+  bool finite = true;
+};
+LogitDiff compareLogits(const std::vector<float>& a, const std::vector<float>& b);
+
 // Greedy generation of `n` tokens for each prompt, all prompts in one engine (one batch).
 std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
                                                  const std::vector<std::vector<int32_t>>& prompts,

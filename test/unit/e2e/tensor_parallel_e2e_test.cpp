@@ -63,12 +63,8 @@ TEST_P(TensorParallel, MatchesSingleRankBuild) {
   std::vector<float> a = teacherForcedLogits(*many, tokens, 7);
   std::vector<float> b = teacherForcedLogits(*one, tokens, 7);
   ASSERT_EQ(a.size(), b.size());
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_TRUE(std::isfinite(a[i]));
-    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
-    ref = std::max(ref, std::fabs(double(b[i])));
-  }
+  auto [diff, ref, finite] = compareLogits(a, b);
+  ASSERT_TRUE(finite);
   char rel[32];
   std::snprintf(rel, sizeof rel, "%.2e", diff / ref);
   RecordProperty("max_rel_logit_diff", rel);
@@ -112,11 +108,8 @@ TEST_P(QuantizedTensorParallel, MatchesSingleRankBuild) {
   std::vector<float> a = teacherForcedLogits(*many, tokens, 5);
   std::vector<float> b = teacherForcedLogits(*one, tokens, 5);
   ASSERT_EQ(a.size(), b.size());
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
-    ref = std::max(ref, std::fabs(double(b[i])));
-  }
+  LogitDiff d = compareLogits(a, b);
+  const double diff = d.diff, ref = d.ref;
   EXPECT_LE(diff, 1e-4 * ref) << "max |diff| " << diff << " vs max |logit| " << ref;
   std::vector<std::vector<int32_t>> prompts;
   for (const GoldenPrompt& p : g.prompts) prompts.push_back(p.prompt);

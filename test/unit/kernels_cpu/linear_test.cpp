@@ -127,28 +127,7 @@ TEST_P(LinearTest, RowsAreBitwiseBatchInvariant) {
     const int64_t N = sh.N, K = sh.K, T = sh.T;
     auto w = randomWeight(rng, wc.type, N, K, 0.5f, wc.block_rows, wc.block_cols);
     auto x = rng.vec(T * K);
-    std::vector<float> all(T * N), one(N);
-    linear(x.data(), T, w.view, nullptr, all.data());
-    for (int64_t t : {int64_t{0}, int64_t{5}, T - 1}) {
-      // Alone (decode tile shape), and second in a batch of two.
-      linear(x.data() + t * K, 1, w.view, nullptr, one.data());
-      EXPECT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << wc.name << " t=" << t;
-      std::vector<float> pair(2 * K), pair_out(2 * N);
-      std::memcpy(pair.data(), x.data() + 7 * K, K * 4);
-      std::memcpy(pair.data() + K, x.data() + t * K, K * 4);
-      linear(pair.data(), 2, w.view, nullptr, pair_out.data());
-      EXPECT_EQ(0, std::memcmp(pair_out.data() + N, all.data() + t * N, N * 4)) << wc.name;
-    }
-    // A batch of 7 (prefill tile shape, token at another index).
-    std::vector<float> seven(7 * N);
-    linear(x.data() + (T - 7) * K, 7, w.view, nullptr, seven.data());
-    EXPECT_EQ(0, std::memcmp(seven.data(), all.data() + (T - 7) * N, 7 * N * 4)) << wc.name;
-    const int saved = numThreads();
-    setNumThreads(1);
-    std::vector<float> serial(T * N);
-    linear(x.data(), T, w.view, nullptr, serial.data());
-    setNumThreads(saved);
-    EXPECT_EQ(0, std::memcmp(serial.data(), all.data(), T * N * 4)) << wc.name;
+    expectRowsBatchInvariant(w.view, x, T, wc.name);
   }
 }
 

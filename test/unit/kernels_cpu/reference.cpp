@@ -1,6 +1,8 @@
 // Test helpers: random weights of every storage type and independent decoders in double precision.
 #include "reference.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -218,6 +220,33 @@ double maxRelErr(const std::vector<float>& got, const std::vector<double>& want)
     err = std::max(err, d);
   }
   return err / (scale > 0 ? scale : 1.0);
+}
+
+void expectRowsBatchInvariant(const WeightView& w, const std::vector<float>& x, int64_t T,
+                              const std::string& name) {
+  const int64_t N = w.rows, K = w.cols;
+  std::vector<float> all(T * N), one(N);
+  linear(x.data(), T, w, nullptr, all.data());
+  for (int64_t t : {int64_t{0}, int64_t{5}, T - 1}) {
+    // Alone (decode tile shape), and second in a batch of two.
+    linear(x.data() + t * K, 1, w, nullptr, one.data());
+    EXPECT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << name << " t=" << t;
+    std::vector<float> pair(2 * K), pair_out(2 * N);
+    std::memcpy(pair.data(), x.data() + 7 * K, K * 4);
+    std::memcpy(pair.data() + K, x.data() + t * K, K * 4);
+    linear(pair.data(), 2, w, nullptr, pair_out.data());
+    EXPECT_EQ(0, std::memcmp(pair_out.data() + N, all.data() + t * N, N * 4)) << name;
+  }
+  // A batch of 7 (prefill tile shape, token at another index).
+  std::vector<float> seven(7 * N);
+  linear(x.data() + (T - 7) * K, 7, w, nullptr, seven.data());
+  EXPECT_EQ(0, std::memcmp(seven.data(), all.data() + (T - 7) * N, 7 * N * 4)) << name;
+  const int saved = numThreads();
+  setNumThreads(1);
+  std::vector<float> serial(T * N);
+  linear(x.data(), T, w, nullptr, serial.data());
+  setNumThreads(saved);
+  EXPECT_EQ(0, std::memcmp(serial.data(), all.data(), T * N * 4)) << name;
 }
 
 }  // namespace ds::cpu::test

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/cpu_kernels.h"
@@ -59,5 +60,10 @@ std::vector<double> refDequant(const WeightView& w);
 
 // Relative error measure used by the tests: max |a - b| / (scale + max |b|).
 double maxRelErr(const std::vector<float>& got, const std::vector<double>& want);
+
+// linear() over x [T, w.cols] gives every row the same bits alone (decode tile shape), second in
+// a batch of two, inside a batch of 7 (prefill tile shape) and on one thread. Requires T >= 8.
+void expectRowsBatchInvariant(const WeightView& w, const std::vector<float>& x, int64_t T,
+                              const std::string& name);
 
 }  // namespace ds::cpu::test
