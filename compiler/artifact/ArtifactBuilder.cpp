@@ -16,7 +16,7 @@
 #include "compiler/artifact/WeightQuantizer.h"
 #include "compiler/quant/Calibration.h"
 #include "compiler/codegen/HostCodegen.h"
-#include "exec/generated_kernels.h"
+#include "abi/launch_abi.h"
 #include "compiler/artifact/WeightShards.h"
 #include "dialects/ds/DsDialect.h"
 #include "model/checkpoint.h"
@@ -450,7 +450,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     code.push_back(fb::CreateCodeObjectDirect(fbb, c->target.c_str(), c->triple.c_str(),
                                               c->cpu.c_str(), &features,
                                               fb::CodeFormat_ElfSharedObject,
-                                              ::ds::kGeneratedKernelAbiVersion,
+                                              ::ds::abi::kGeneratedKernelAbiVersion,
                                               codeSegment, c->bytes.size(), &symbols));
   }
   auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, kCompilerVersion,

@@ -1,6 +1,7 @@
 // buildPlan: dsk.alloc/view/launch in @step -> fb::Buffer / fb::Launch tables and the KV spec.
 #include "compiler/artifact/PlanBuilder.h"
 
+#include "abi/launch_abi.h"
 #include "dialects/ds/DsDialect.h"
 #include "dialects/dsk/DskDialect.h"
 #include "llvm/ADT/DenseMap.h"
@@ -24,28 +25,14 @@ llvm::Expected<fb::DType> fbDType(Type type) {
 
 namespace {
 
-fb::Kernel fbKernel(dsk::Kernel k) {
-  switch (k) {
-    case dsk::Kernel::embed: return fb::Kernel_Embed;
-    case dsk::Kernel::rms_norm: return fb::Kernel_RmsNorm;
-    case dsk::Kernel::linear: return fb::Kernel_Linear;
-    case dsk::Kernel::add: return fb::Kernel_Add;
-    case dsk::Kernel::swiglu: return fb::Kernel_SwiGLU;
-    case dsk::Kernel::slice: return fb::Kernel_Slice;
-    case dsk::Kernel::rope: return fb::Kernel_Rope;
-    case dsk::Kernel::attention: return fb::Kernel_Attention;
-    case dsk::Kernel::mla_attention: return fb::Kernel_MlaAttention;
-    case dsk::Kernel::moe_gate: return fb::Kernel_MoEGate;
-    case dsk::Kernel::moe_experts: return fb::Kernel_MoEExperts;
-    case dsk::Kernel::logits: return fb::Kernel_Logits;
-    case dsk::Kernel::add_rms_norm: return fb::Kernel_AddRmsNorm;
-    case dsk::Kernel::swiglu_linear: return fb::Kernel_SwiGLULinear;
-    case dsk::Kernel::qkv_rope: return fb::Kernel_QKVRope;
-    case dsk::Kernel::mla_project: return fb::Kernel_MlaProject;
-    case dsk::Kernel::all_reduce: return fb::Kernel_AllReduce;
-    case dsk::Kernel::all_gather: return fb::Kernel_AllGather;
-  }
-  return fb::Kernel_Embed;
+// dsk::Kernel, fb::Kernel and abi::KernelKind share one numbering (the launch ABI table);
+// the name check catches an enum edited on one side only.
+llvm::Expected<fb::Kernel> fbKernel(dsk::Kernel k) {
+  const ::ds::abi::KernelSignature* sig = ::ds::abi::signature(static_cast<uint32_t>(k));
+  if (!sig || dsk::stringifyKernel(k) != sig->name)
+    return llvm::createStringError("kernel %s is not in the launch ABI table",
+                                   dsk::stringifyKernel(k).str().c_str());
+  return static_cast<fb::Kernel>(sig->kind);
 }
 
 int64_t i64(DictionaryAttr d, StringRef name, int64_t dflt = 0) {
@@ -126,6 +113,10 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     for (Value v : launch.getIns()) ins.push_back(ids.lookup(v));
     for (Value v : launch.getOuts()) outs.push_back(ids.lookup(v));
     for (Attribute a : launch.getWeights()) {
+      if (isa<UnitAttr>(a)) {  // an absent optional slot
+        weights.push_back(-1);
+        continue;
+      }
       StringRef name = cast<FlatSymbolRefAttr>(a).getValue();
       auto it = tensorIndex.find(name);
       if (it == tensorIndex.end())
@@ -226,7 +217,9 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     std::vector<flatbuffers::Offset<flatbuffers::String>> epilogues;
     if (auto list = launch->getAttrOfType<ArrayAttr>("epilogue_symbols"))
       for (Attribute a : list) epilogues.push_back(fbb.CreateString(cast<StringAttr>(a).str()));
-    launches.push_back(fb::CreateLaunchDirect(fbb, fbKernel(launch.getKernel()), &ins, &outs,
+    llvm::Expected<fb::Kernel> kernel = fbKernel(launch.getKernel());
+    if (!kernel) return kernel.takeError();
+    launches.push_back(fb::CreateLaunchDirect(fbb, *kernel, &ins, &outs,
                                               &weights, paramsType, params, codeSymbol ? 0 : -1,
                                               codeSymbol ? codeSymbol.str().c_str() : nullptr,
                                               epilogues.empty() ? nullptr : &epilogues));

@@ -1,6 +1,8 @@
 // dsk dialect registration and verifiers.
 #include "dialects/dsk/DskDialect.h"
 
+#include "abi/launch_abi.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpImplementation.h"
@@ -76,5 +78,58 @@ LogicalResult LaunchOp::verify() {
   for (Value v : getOuts())
     if (!v.getDefiningOp<AllocOp>() && !v.getDefiningOp<ViewOp>())
       return emitOpError() << "outputs must be step buffers (dsk.alloc or dsk.view)";
+  const ds::abi::KernelSignature* sig = ds::abi::signature(static_cast<uint32_t>(getKernel()));
+  if (!sig || stringifyKernel(getKernel()) != sig->name)
+    return emitOpError() << "kernel " << stringifyKernel(getKernel())
+                         << " has no entry in the launch ABI table";
+  const std::string abi = ds::abi::describe(*sig);
+  if (getIns().size() != sig->num_inputs || getOuts().size() != sig->num_outputs)
+    return emitOpError() << "has " << getIns().size() << " inputs and " << getOuts().size()
+                         << " outputs; " << abi << " takes " << sig->num_inputs << " and "
+                         << sig->num_outputs;
+  auto checkOperand = [&](const ds::abi::Operand& o, Value v, StringRef side) -> LogicalResult {
+    auto type = cast<MemRefType>(v.getType());
+    bool index = type.getElementType().isInteger(32);
+    if (o.kind == ds::abi::OperandKind::Index ? !index : !isa<FloatType>(type.getElementType()))
+      return emitOpError() << side << " '" << o.name << "' must be "
+                           << (o.kind == ds::abi::OperandKind::Index ? "i32 indices" : "a float activation") << ", got " << type;
+    if (o.trailing_rank >= 0 && type.getRank() != o.trailing_rank + 1)
+      return emitOpError() << side << " '" << o.name << "' must have rank "
+                           << o.trailing_rank + 1 << ", got " << type;
+    return success();
+  };
+  for (auto [i, v] : llvm::enumerate(getIns()))
+    if (failed(checkOperand(sig->inputs[i], v, "input"))) return failure();
+  for (auto [i, v] : llvm::enumerate(getOuts()))
+    if (failed(checkOperand(sig->outputs[i], v, "output"))) return failure();
+
+  SmallVector<bool> present;
+  for (Attribute a : getWeights()) {
+    if (!isa<FlatSymbolRefAttr, UnitAttr>(a))
+      return emitOpError() << "weights are symbol references or `unit` (an absent optional "
+                              "slot), got " << a;
+    present.push_back(isa<FlatSymbolRefAttr>(a));
+  }
+  if (std::string e = ds::abi::checkWeightSlots(*sig, present.data(), present.size());
+      !e.empty())
+    return emitOpError() << "weights: " << e << " (" << abi << ")";
+
+  for (NamedAttribute attr : getParams()) {
+    const ds::abi::Param* p = ds::abi::param(*sig, attr.getName().getValue());
+    if (!p) return emitOpError() << "unknown parameter '" << attr.getName().getValue() << "' (" << abi << ")";
+    Attribute v = attr.getValue();
+    bool ok = false;
+    switch (p->type) {
+      case ds::abi::ParamType::I64: ok = isa<IntegerAttr>(v) && !isa<BoolAttr>(v); break;
+      case ds::abi::ParamType::F32: ok = isa<FloatAttr>(v); break;
+      case ds::abi::ParamType::Bool: ok = isa<BoolAttr>(v); break;
+      case ds::abi::ParamType::Unit: ok = isa<UnitAttr>(v); break;
+      default: ok = v.getDialect().getNamespace() == "ds"; break;  // #ds.rope, #ds<moe_...>
+    }
+    if (!ok) return emitOpError() << "parameter '" << p->name << "' has the wrong type: " << v;
+  }
+  for (size_t i = 0; i < sig->num_params; ++i)
+    if (sig->params[i].required && !getParams().contains(sig->params[i].name))
+      return emitOpError() << "missing parameter '" << sig->params[i].name << "' (" << abi << ")";
   return success();
 }

@@ -76,11 +76,16 @@ def DSK_LaunchOp : DSK_Op<"launch", [AttrSizedOperandSegments]> {
     dsk.launch linear ins(%x : memref<?x64xf32>) outs(%y : memref<?x128xf32>)
         weights [@model.layers.0.mlp.up_proj.weight] params {}
     ```
-    `params` carries the kernel's parameters (eps, rope, layer, scale, ...)
-    taken from the ds op it implements.
+    The kernel's signature comes from the one launch ABI table
+    (`runtime/src/abi/launch_abi.cpp`, docs/kernel_abi.md), which the verifier
+    checks: operand counts and kinds (i32 indices, float activations) and
+    ranks; `weights` in slot order, `unit` for an absent optional slot
+    (trailing absent slots may be left out); `params` carries the kernel's
+    parameters (eps, rope, layer, scale, ...) taken from the ds op it
+    implements: every required one present, none the kernel does not take.
   }];
   let arguments = (ins DSK_KernelAttr:$kernel, Variadic<DSK_Buffer>:$ins,
-                       Variadic<DSK_Buffer>:$outs, SymbolRefArrayAttr:$weights,
+                       Variadic<DSK_Buffer>:$outs, ArrayAttr:$weights,
                        DictionaryAttr:$params);
   let assemblyFormat = [{
     $kernel `ins` `(` $ins `:` type($ins) `)` `outs` `(` $outs `:` type($outs) `)`

@@ -1,6 +1,7 @@
 // ds-convert-to-kernels: func @forward (ds graph, tensors) -> func @step (dsk launches, buffers).
 #include "passes/Passes.h"
 
+#include "abi/launch_abi.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -17,44 +18,9 @@ MemRefType bufferType(Type tensorType) {
   return MemRefType::get(t.getShape(), t.getElementType());
 }
 
-std::optional<dsk::Kernel> kernelFor(Operation* op) {
-  return llvm::TypeSwitch<Operation*, std::optional<dsk::Kernel>>(op)
-      .Case<EmbedOp>([](auto) { return dsk::Kernel::embed; })
-      .Case<RMSNormOp>([](auto) { return dsk::Kernel::rms_norm; })
-      .Case<LinearOp>([](auto) { return dsk::Kernel::linear; })
-      .Case<AddOp>([](auto) { return dsk::Kernel::add; })
-      .Case<SwiGLUOp>([](auto) { return dsk::Kernel::swiglu; })
-      .Case<SliceOp>([](auto) { return dsk::Kernel::slice; })
-      .Case<RopeOp>([](auto) { return dsk::Kernel::rope; })
-      .Case<AttentionOp>([](auto) { return dsk::Kernel::attention; })
-      .Case<MLAAttentionOp>([](auto) { return dsk::Kernel::mla_attention; })
-      .Case<MoEGateOp>([](auto) { return dsk::Kernel::moe_gate; })
-      .Case<MoEExpertsOp>([](auto) { return dsk::Kernel::moe_experts; })
-      .Case<LogitsOp>([](auto) { return dsk::Kernel::logits; })
-      .Case<AddRMSNormOp>([](auto) { return dsk::Kernel::add_rms_norm; })
-      .Case<SwiGLULinearOp>([](auto) { return dsk::Kernel::swiglu_linear; })
-      .Case<QKVRopeOp>([](auto) { return dsk::Kernel::qkv_rope; })
-      .Case<MLAProjectOp>([](auto) { return dsk::Kernel::mla_project; })
-      .Case<AllReduceOp>([](auto) { return dsk::Kernel::all_reduce; })
-      .Case<AllGatherOp>([](auto) { return dsk::Kernel::all_gather; })
-      .Default([](Operation*) { return std::nullopt; });
-}
-
-// Weight operands in the order the runtime's kernels take them.
-SmallVector<StringRef> weightAttrNames(Operation* op) {
-  return llvm::TypeSwitch<Operation*, SmallVector<StringRef>>(op)
-      .Case<LinearOp>([](auto) { return SmallVector<StringRef>{"weight", "bias"}; })
-      .Case<MLAAttentionOp>([](auto) { return SmallVector<StringRef>{"kv_b"}; })
-      .Case<SwiGLULinearOp>([](auto) { return SmallVector<StringRef>{"gate", "up"}; })
-      .Case<QKVRopeOp>([](auto) { return SmallVector<StringRef>{"wq", "wk", "wv", "bq", "bk", "bv"}; })
-      .Case<MLAProjectOp>([](auto) {
-        return SmallVector<StringRef>{"q_a", "q_a_norm", "q_b", "kv_a", "kv_a_norm"};
-      })
-      .Case<MoEGateOp>([](auto) { return SmallVector<StringRef>{"weight", "correction_bias"}; })
-      .Case<MoEExpertsOp>([](auto) {
-        return SmallVector<StringRef>{"gate", "up", "down", "shared_gate", "shared_up", "shared_down"};
-      })
-      .Default([](Operation*) { return SmallVector<StringRef>{"weight"}; });
+// The launch ABI signature of a ds op: the dsk kernel of the same name (ds.rms_norm -> rms_norm).
+const ::ds::abi::KernelSignature* signatureFor(Operation* op) {
+  return ::ds::abi::signatureByName(op->getName().stripDialect());
 }
 
 dsk::RowSpace rowSpaceOf(Value buffer) {
@@ -105,8 +71,10 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
                                                       map.lookup(view.getInput())));
         continue;
       }
-      std::optional<dsk::Kernel> kernel = kernelFor(&op);
-      if (!kernel) return op.emitOpError() << "has no kernel on the host target";
+      const ::ds::abi::KernelSignature* sig = signatureFor(&op);
+      std::optional<dsk::Kernel> kernel =
+          sig ? dsk::symbolizeKernel(sig->name) : std::optional<dsk::Kernel>();
+      if (!kernel) return op.emitOpError() << "has no kernel in the launch ABI table";
       SmallVector<Value> ins;
       for (Value operand : op.getOperands())
         if (!isa<KVCacheType>(operand.getType())) ins.push_back(map.lookup(operand));
@@ -122,9 +90,14 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
         map.map(result, buffer);
         outs.push_back(buffer);
       }
+      // Weights in the signature's slot order; `unit` marks an absent optional slot, trailing
+      // absent slots are left out.
       SmallVector<Attribute> weights;
-      for (StringRef name : weightAttrNames(&op))
-        if (auto ref = op.getAttrOfType<FlatSymbolRefAttr>(name)) weights.push_back(ref);
+      for (size_t i = 0; i < sig->num_weights; ++i) {
+        auto ref = op.getAttrOfType<FlatSymbolRefAttr>(sig->weights[i].name);
+        weights.push_back(ref ? Attribute(ref) : Attribute(UnitAttr::get(ctx)));
+      }
+      while (!weights.empty() && isa<UnitAttr>(weights.back())) weights.pop_back();
       SmallVector<NamedAttribute> params;
       for (NamedAttribute attr : op.getAttrs())
         if (!isa<FlatSymbolRefAttr>(attr.getValue())) params.push_back(attr);

@@ -46,7 +46,7 @@ double perplexity(ds::ModelRunner& runner, const std::vector<int32_t>& tokens, i
       b.logit_rows.push_back(static_cast<int32_t>(p - start));
     }
     b.token_seq.assign(end - start, 0);
-    ds::Status st = runner.step(b, &logits);
+    ds::Status st = stepToHost(runner, b, &logits);
     if (!st.isOk()) die(st.message());
     for (int64_t r = 0; r < end - start; ++r) {
       const float* row = logits.data() + r * vocab;

@@ -99,14 +99,16 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     std::copy(table.begin(), table.end(), batch.block_table.begin() + i * batch.max_blocks_per_seq);
   }
 
-  std::vector<float> logits;
-  DS_RETURN_IF_ERROR(runner_->step(batch, &logits));
+  StatusOr<LogitsView> view = runner_->step(batch);
+  if (!view.isOk()) return view.status();
+  StatusOr<const float*> logits = view->host(&logits_staging_);
+  if (!logits.isOk()) return logits.status();
   int64_t vocab = runner_->vocabSize();
   for (const Slot& slot : slots) {
     Sequence& s = *slot.seq;
     s.cached += slot.take;
     if (slot.logit_row < 0) continue;
-    int32_t token = s.sampler.sample(logits.data() + slot.logit_row * vocab, vocab, s.tokens);
+    int32_t token = s.sampler.sample(*logits + slot.logit_row * vocab, vocab, s.tokens);
     s.tokens.push_back(token);
     s.generated.push_back(token);
     FinishReason finish = FinishReason::kNone;
@@ -126,6 +128,11 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     if (done && s.cached + 1 >= static_cast<int64_t>(s.tokens.size())) {
       blocks_.release(s.id);
       finished_[s.id] = std::move(s.generated);
+      finished_order_.push_back(s.id);
+      while (finished_order_.size() > options_.max_finished_kept) {
+        finished_.erase(finished_order_.front());
+        finished_order_.pop_front();
+      }
       it = active_.erase(it);
     } else {
       ++it;

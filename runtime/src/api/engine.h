@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <vector>
@@ -18,6 +19,9 @@ struct EngineOptions {
   uint64_t kv_cache_bytes = 64ull << 20;  // memory budget of the paged KV cache
   int num_threads = 0;                    // 0: all hardware threads
   int64_t max_step_tokens = 512;          // token budget of one step (prefill is chunked)
+  // Finished requests whose tokens generated() still returns; the oldest are forgotten first
+  // (a long-running engine must not grow without bound).
+  size_t max_finished_kept = 1024;
 };
 
 struct GenerationRequest {
@@ -48,7 +52,8 @@ class Engine {
   Status step(std::vector<TokenEvent>* events);
   bool hasWork() const { return !active_.empty(); }
   size_t numRunning() const { return active_.size(); }
-  // All tokens generated so far for a request (kept after it finishes).
+  // All tokens generated so far for a request (kept after it finishes, for the last
+  // max_finished_kept finished requests; empty for one forgotten or never submitted).
   const std::vector<int32_t>& generated(int64_t request) const;
 
   ModelRunner& runner() { return *runner_; }
@@ -71,6 +76,8 @@ class Engine {
   EngineOptions options_;
   std::vector<std::unique_ptr<Sequence>> active_;
   std::map<int64_t, std::vector<int32_t>> finished_;
+  std::deque<int64_t> finished_order_;  // oldest first
+  std::vector<float> logits_staging_;    // logits copied off a device that is not host-visible
   int64_t next_id_ = 0;
 };
 

@@ -48,20 +48,30 @@ bool shapeElements(const flatbuffers::Vector<int64_t>* shape, uint64_t* out) {
 
 static uint64_t nonNegative(int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; }
 
-uint64_t kvBytesPerToken(const fb::KVCacheSpec& spec) {
+uint64_t kvBytesPerSlot(const fb::KVCacheSpec& spec) {
   const uint64_t elem = dtypeSize(spec.dtype());
-  const uint64_t layers = nonNegative(spec.num_layers());
+  // Quantized caches (one byte per element) keep one f32 scale per written vector.
+  const bool scaled = elem == 1;
   switch (spec.kind()) {
     case fb::KVKind_GQA: {
-      const uint64_t k = nonNegative(spec.head_dim());
-      const uint64_t v = spec.v_dim() > 0 ? nonNegative(spec.v_dim()) : k;
-      return layers * nonNegative(spec.kv_heads()) * (k + v) * elem;
+      const uint64_t heads = nonNegative(spec.kv_heads());
+      const uint64_t k = nonNegative(spec.head_dim()), v = nonNegative(spec.v_dim());
+      return heads * (k + v) * elem + (scaled ? heads * 2 * sizeof(float) : 0);
     }
     case fb::KVKind_MLA:
-      return layers * (nonNegative(spec.rank()) + nonNegative(spec.rope_dim())) * elem;
+      return (nonNegative(spec.rank()) + nonNegative(spec.rope_dim())) * elem +
+             (scaled ? 2 * sizeof(float) : 0);
     default:
       return 0;
   }
+}
+
+uint64_t kvBytesPerBlock(const fb::KVCacheSpec& spec) {
+  return kvBytesPerSlot(spec) * nonNegative(spec.block_size()) * nonNegative(spec.num_layers());
+}
+
+uint64_t kvBytesPerToken(const fb::KVCacheSpec& spec) {
+  return kvBytesPerSlot(spec) * nonNegative(spec.num_layers());
 }
 
 uint64_t weightBytes(const fb::Artifact& meta) {

@@ -16,10 +16,17 @@ bool tensorBytes(const fb::Tensor& t, uint64_t* out);
 // Elements of a tensor's shape; false if a dim is negative or the product overflows.
 bool shapeElements(const flatbuffers::Vector<int64_t>* shape, uint64_t* out);
 
-// KV cache bytes one token occupies across all layers:
-//   GQA: layers * kv_heads * (head_dim + v_dim) * dtype size (v_dim 0 means head_dim)
-//   MLA: layers * (rank + rope_dim) * dtype size (the compressed latent plus the shared rope key)
+// The KV cache's size, the one formula every tool and device uses (docs/artifact.md). One slot
+// (token) of one layer:
+//   GQA: kv_heads * (head_dim + v_dim) * dtype size, plus kv_heads * 2 f32 scales when the cache
+//        is quantized (int8 / fp8: one scale per written K and V vector)
+//   MLA: (rank + rope_dim) * dtype size, plus 2 f32 scales when quantized (c_kv's and k_rope's)
 //   None: 0.
+// Values are one tensor-parallel rank's (the spec is per rank).
+uint64_t kvBytesPerSlot(const fb::KVCacheSpec& spec);
+// One block over all layers: kvBytesPerSlot * block_size * num_layers.
+uint64_t kvBytesPerBlock(const fb::KVCacheSpec& spec);
+// One token over all layers: kvBytesPerSlot * num_layers.
 uint64_t kvBytesPerToken(const fb::KVCacheSpec& spec);
 
 // Sum of segment sizes: the memory the weights need once mapped/uploaded.

@@ -20,7 +20,8 @@ namespace ds::artifact {
 
 constexpr char kMagic[8] = {'D', 'S', 'A', 'R', 'T', 'F', 'C', 'T'};
 // Bump on any incompatible change of this header or of runtime/schema/artifact.fbs.
-constexpr uint32_t kSchemaVersion = 1;
+// 2: Launch.weights are the launch ABI's slots (-1: an absent optional slot).
+constexpr uint32_t kSchemaVersion = 2;
 constexpr uint64_t kAlignment = 64;
 
 struct FileHeader {

@@ -3,6 +3,7 @@
 
 #include "artifact/artifact_info.h"
 #include "artifact/format.h"
+#include "artifact/launch_check.h"
 
 namespace ds::artifact {
 namespace {
@@ -59,11 +60,14 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
   return Status::ok();
 }
 
+// allow_absent: -1 marks an absent optional slot (Launch.weights; the launch ABI check decides
+// which slots may be absent).
 Status checkIndices(const std::string& file, const std::string& where,
-                    const flatbuffers::Vector<int32_t>* v, size_t n, const char* what) {
+                    const flatbuffers::Vector<int32_t>* v, size_t n, const char* what,
+                    bool allow_absent = false) {
   for (size_t j = 0; j < count(v); ++j) {
     const int32_t x = v->Get(static_cast<flatbuffers::uoffset_t>(j));
-    if (!indexIn(x, n)) {
+    if (!indexIn(x, n) && !(allow_absent && x == -1)) {
       return bad(file, where + " refers to " + what + " " + std::to_string(x) + " of " +
                            std::to_string(n));
     }
@@ -93,7 +97,8 @@ Status checkPlan(const std::string& file, const fb::Artifact& meta) {
     }
     DS_RETURN_IF_ERROR(checkIndices(file, where + ".inputs", l->inputs(), num_buffers, "buffer"));
     DS_RETURN_IF_ERROR(checkIndices(file, where + ".outputs", l->outputs(), num_buffers, "buffer"));
-    DS_RETURN_IF_ERROR(checkIndices(file, where + ".weights", l->weights(), num_tensors, "tensor"));
+    DS_RETURN_IF_ERROR(checkIndices(file, where + ".weights", l->weights(), num_tensors, "tensor",
+                                    /*allow_absent=*/true));
   }
   // -1 marks an entry point the plan does not have (e.g. no logit_rows buffer).
   const std::pair<const char*, int32_t> entries[] = {{"token_ids", plan->token_ids()},
@@ -112,7 +117,7 @@ Status checkPlan(const std::string& file, const fb::Artifact& meta) {
       return bad(file, "plan.kv_cache has an unknown dtype");
     }
   }
-  return Status::ok();
+  return checkLaunches(file, meta);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// ModelRunner: executes an artifact's step plan on the CPU over a paged KV cache (one executor
-// per tensor-parallel rank).
+// ModelRunner: executes an artifact's step plan on a device over a paged KV cache (one executor
+// per tensor-parallel rank, each with a device of its own).
 #pragma once
 
 #include <cstdint>
@@ -7,10 +7,14 @@
 #include <vector>
 
 #include "base/status.h"
+#include "hal/cpu/cpu_device.h"
 
 namespace ds {
 namespace artifact {
 class Artifact;
+}
+namespace hal {
+class Device;
 }
 
 // One step's ragged batch: T tokens of S sequences (any mix of prefill and decode).
@@ -26,7 +30,20 @@ struct StepBatch {
 
 struct RunnerOptions {
   int64_t num_kv_blocks = 0;  // KV cache capacity in blocks of the plan's block size
-  int num_threads = 0;        // 0: all hardware threads
+  int num_threads = 0;        // CPU kernels' threads; 0: the policy below
+  // Policy of the CPU device when num_threads is 0 (hal/cpu/cpu_device.h).
+  uint64_t single_thread_below_bytes = hal::CpuThreadPolicy{}.single_thread_below_bytes;
+};
+
+// The logits rows of the last step: R x vocab f32 in the device's memory, valid until the next
+// step (or the runner's end).
+struct LogitsView {
+  const float* data = nullptr;
+  int64_t rows = 0, vocab = 0;
+  hal::Device* device = nullptr;
+  // The rows in host memory: `data` itself on a host-visible device (the CPU), else copied into
+  // *staging through the device's stream.
+  StatusOr<const float*> host(std::vector<float>* staging) const;
 };
 
 class ModelRunner {
@@ -36,30 +53,32 @@ class ModelRunner {
                                                        const RunnerOptions& options);
   ~ModelRunner();
 
-  // Runs the plan; `logits` receives [R, vocab] f32. Validates the batch first (ids < vocab,
-  // positions covered by the block tables, rows < T, ...) and returns INVALID_ARGUMENT on any
-  // inconsistency, never touching the cache then.
-  Status step(const StepBatch& batch, std::vector<float>* logits);
+  // Runs the plan and hands back a view of the [R, vocab] logits. Validates the batch first
+  // (ids < vocab, positions covered by the block tables, rows < T, ...) and returns
+  // INVALID_ARGUMENT on any inconsistency, never touching the cache then.
+  StatusOr<LogitsView> step(const StepBatch& batch);
 
   int64_t vocabSize() const;
   int64_t blockSize() const;
   int64_t numBlocks() const;
   // Bytes one KV block takes over all layers and all tensor-parallel ranks (what
-  // --kv-cache-mem is divided by).
+  // --kv-cache-mem is divided by): artifact::kvBytesPerBlock x tp_size.
   static StatusOr<uint64_t> kvBytesPerBlock(const artifact::Artifact& artifact);
-  // Number of launches in one step (for reports).
+  // Number of launches in one step (for reports) and how many run generated code.
   size_t numLaunches() const;
-  // Tensor-parallel ranks (plan.tp_size): each has its weight shards, KV cache and buffers,
-  // and runs on a thread of its own during step(); 1 runs on the caller's thread.
+  size_t numGeneratedLaunches() const;
+  // Tensor-parallel ranks (plan.tp_size): each has its device, weight shards, KV cache and
+  // buffers, and runs on a thread of its own during step(); 1 runs on the caller's thread.
   int tpSize() const;
 
   struct Impl;
-  struct Parallel;
 
  private:
-  ModelRunner(std::unique_ptr<Impl> impl, std::unique_ptr<Parallel> tp);
-  std::unique_ptr<Impl> impl_;      // rank 0
-  std::unique_ptr<Parallel> tp_;    // the other ranks; null when tpSize() == 1
+  explicit ModelRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
+
+// step() with the logits copied to host memory (tests and tools that keep them).
+Status stepToHost(ModelRunner& runner, const StepBatch& batch, std::vector<float>* logits);
 
 }  // namespace ds

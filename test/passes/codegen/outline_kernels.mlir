@@ -104,12 +104,10 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
 
 // -----
 
-// Interleaved rope pairs (DeepSeek): the halves are stride-2 views (2i, 2i + 1). A rope without
-// parameters stays a library call.
+// Interleaved rope pairs (DeepSeek): the halves are stride-2 views (2i, 2i + 1). (A rope without
+// parameters no longer exists: the dsk verifier rejects it, test/dialects/dsk/invalid_launch.mlir.)
 // CHECK-LABEL: func.func @step
 // CHECK: dsk.launch rope {{.*}} {code_symbol = "ds_rope_0"}
-// CHECK: dsk.launch rope
-// CHECK-NOT: code_symbol
 // CHECK: func.func @ds_rope_0(%[[X:.*]]: memref<?x2x8xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x8xf32>)
 // CHECK: memref.subview %[[X]][0, 0, 0] [%{{.*}}, 2, 4] [1, 1, 2]
 // CHECK: memref.subview %[[X]][0, 0, 1] [%{{.*}}, 2, 4] [1, 1, 2]
@@ -118,9 +116,7 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   %x = dsk.alloc tokens : memref<?x2x8xf32>
   %y = dsk.alloc tokens : memref<?x2x8xf32>
   dsk.launch rope ins(%x, %pos : memref<?x2x8xf32>, memref<?xi32>) outs(%y : memref<?x2x8xf32>) weights [] params {rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
-  %z = dsk.alloc tokens : memref<?x2x8xf32>
-  dsk.launch rope ins(%y, %pos : memref<?x2x8xf32>, memref<?xi32>) outs(%z : memref<?x2x8xf32>) weights [] params {}
-  return %z : memref<?x2x8xf32>
+  return %y : memref<?x2x8xf32>
 }
 
 // -----
@@ -139,13 +135,11 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   dsk.launch linear ins(%a : memref<?x64xf32>) outs(%b : memref<?x64xf32>) weights [@lin] params {}
   %c = dsk.alloc tokens : memref<?x64xf32>
   dsk.launch rms_norm ins(%b : memref<?x64xf32>) outs(%c : memref<?x64xf32>) weights [@wide] params {eps = 1.0e-5 : f32}
-  %d = dsk.alloc tokens : memref<?x64xf32>
-  dsk.launch rms_norm ins(%c : memref<?x64xf32>) outs(%d : memref<?x64xf32>) weights [@wide] params {}
   %h = dsk.alloc tokens : memref<?x64xf16>
   %k = dsk.alloc tokens : memref<?x64xf16>
   dsk.launch add ins(%h, %h : memref<?x64xf16>, memref<?x64xf16>) outs(%k : memref<?x64xf16>) weights [] params {}
   %e = dsk.alloc tokens : memref<?x64xf32>
-  dsk.launch rms_norm ins(%d : memref<?x64xf32>) outs(%e : memref<?x64xf32>) weights [@lin] params {eps = 1.0e-5 : f32}
+  dsk.launch rms_norm ins(%c : memref<?x64xf32>) outs(%e : memref<?x64xf32>) weights [@lin] params {eps = 1.0e-5 : f32}
   return %e : memref<?x64xf32>
 }
 
@@ -221,6 +215,6 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   %qr = dsk.alloc tokens : memref<?x4x8xf32>
   %c = dsk.alloc tokens : memref<?x16xf32>
   %kr = dsk.alloc tokens : memref<?x8xf32>
-  dsk.launch mla_project ins(%x, %pos : memref<?x16xf32>, memref<?xi32>) outs(%qn, %qr, %c, %kr : memref<?x4x8xf32>, memref<?x4x8xf32>, memref<?x16xf32>, memref<?x8xf32>) weights [@q_b, @kv_a, @kv_n] params {eps = 1.0e-6 : f32, rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
+  dsk.launch mla_project ins(%x, %pos : memref<?x16xf32>, memref<?xi32>) outs(%qn, %qr, %c, %kr : memref<?x4x8xf32>, memref<?x4x8xf32>, memref<?x16xf32>, memref<?x8xf32>) weights [unit, unit, @q_b, @kv_a, @kv_n] params {eps = 1.0e-6 : f32, rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
   return %kr : memref<?x8xf32>
 }

@@ -154,7 +154,9 @@ ds.weight @ed : tensor<4x16x8xf32> {name = "ed{e}", experts = 4 : i64}
 ds.weight @sg : tensor<8x16xf32> {name = "sg"}
 ds.weight @su : tensor<8x16xf32> {name = "su"}
 ds.weight @sd : tensor<16x8xf32> {name = "sd"}
-func.func @forward(%x: tensor<?x16xf32>, %pos: tensor<?xi32>, %c: !ds.kv_cache, %rows: tensor<?xi32>) -> tensor<?x16xf32> {
+ds.weight @emb : tensor<32x16xf32> {name = "emb"}
+func.func @forward(%tok: tensor<?xi32>, %pos: tensor<?xi32>, %c: !ds.kv_cache, %rows: tensor<?xi32>) -> tensor<?x16xf32> {
+  %x = ds.embed @emb(%tok) : tensor<?xi32> -> tensor<?x16xf32>
   %q = ds.linear @q_b(%x) : tensor<?x16xf32> -> tensor<?x48xf32>
   %kv = ds.linear @kv_a(%x) : tensor<?x16xf32> -> tensor<?x12xf32>
   %q3 = ds.view %q : tensor<?x48xf32> -> tensor<?x4x12xf32>

@@ -61,7 +61,7 @@ std::vector<uint8_t> TinyModel::bytes(size_t i, uint64_t nbytes) {
 }
 
 std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>& segments,
-                                  uint32_t schema_version) {
+                                  uint32_t schema_version, const TinyPlanEdit& edit) {
   using TM = TinyModel;
   flatbuffers::FlatBufferBuilder b;
   const auto specs = TM::tensors();
@@ -87,40 +87,47 @@ std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>
   const std::vector<flatbuffers::Offset<flatbuffers::String>> features = {b.CreateString("avx2")};
   auto target = fb::CreateTarget(b, b.CreateString("host"), b.CreateVector(features));
 
-  // Buffers: ids, positions, x, h, qkv, attn, o, logit_rows, logits.
+  // Buffers: ids, positions, x, h, q, k, v, attn, o, logit_rows, logits: a plan the launch ABI
+  // check accepts (operand kinds, shapes against the weights and the KV cache).
   std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
   auto buf = [&](fb::RowSpace rows, std::vector<int64_t> cols, fb::DType dt) {
     buffers.push_back(fb::CreateBufferDirect(b, rows, 0, &cols, dt));
   };
-  buf(fb::RowSpace_Tokens, {}, fb::DType_I32);
-  buf(fb::RowSpace_Tokens, {}, fb::DType_I32);
-  for (int64_t cols : {TM::kHidden, TM::kHidden, (TM::kHeads + 2 * TM::kKvHeads) * TM::kHeadDim,
-                       TM::kHidden, TM::kHidden}) {
-    buf(fb::RowSpace_Tokens, {cols}, fb::DType_BF16);
-  }
+  const auto Tok = fb::RowSpace_Tokens;
+  buf(Tok, {}, fb::DType_I32);
+  buf(Tok, {}, fb::DType_I32);
+  buf(Tok, {TM::kHidden}, fb::DType_BF16);
+  buf(Tok, {TM::kHidden}, fb::DType_BF16);
+  buf(Tok, {TM::kHeads, TM::kHeadDim}, fb::DType_BF16);
+  buf(Tok, {TM::kKvHeads, TM::kHeadDim}, fb::DType_BF16);
+  buf(Tok, {TM::kKvHeads, TM::kHeadDim}, fb::DType_BF16);
+  buf(Tok, {TM::kHeads, TM::kHeadDim}, fb::DType_BF16);
+  buf(Tok, {TM::kHidden}, fb::DType_BF16);
   buf(fb::RowSpace_LogitRows, {}, fb::DType_I32);
   buf(fb::RowSpace_LogitRows, {TM::kVocab}, fb::DType_F32);
 
-  std::vector<flatbuffers::Offset<fb::Launch>> launches;
-  auto launch = [&](fb::Kernel k, std::vector<int32_t> in, std::vector<int32_t> out,
-                    std::vector<int32_t> w, fb::Params pt = fb::Params_NONE,
-                    flatbuffers::Offset<void> p = 0) {
-    launches.push_back(fb::CreateLaunchDirect(b, k, &in, &out, &w, pt, p));
+  using FBB = flatbuffers::FlatBufferBuilder;
+  auto norm = [](FBB& f) { return fb::CreateNormParams(f, 1e-5f).Union(); };
+  std::vector<TinyLaunch> specs_l = {
+      {fb::Kernel_Embed, {0}, {2}, {0}},
+      {fb::Kernel_RmsNorm, {2}, {3}, {1}, fb::Params_NormParams, norm},
+      {fb::Kernel_QKVRope, {3, 1}, {4, 5, 6}, {2, 2, 2}, fb::Params_RopeParams,
+       [](FBB& f) { return fb::CreateRopeParams(f, 10000.0, TM::kHeadDim).Union(); }},
+      {fb::Kernel_Attention, {4, 5, 6, 1}, {7}, {}, fb::Params_AttentionParams,
+       [](FBB& f) { return fb::CreateAttentionParams(f, 0, 0.5f, 0).Union(); }},
+      {fb::Kernel_Linear, {7}, {8}, {4}},
+      {fb::Kernel_Add, {2, 8}, {2}, {}},
+      {fb::Kernel_RmsNorm, {2}, {3}, {1}, fb::Params_NormParams, norm},
+      {fb::Kernel_Logits, {3, 9}, {10}, {5}},
   };
-  launch(fb::Kernel_Embed, {0}, {2}, {0});
-  launch(fb::Kernel_RmsNorm, {2}, {3}, {1}, fb::Params_NormParams,
-         fb::CreateNormParams(b, 1e-5f).Union());
-  launch(fb::Kernel_Linear, {3}, {4}, {2});
-  launch(fb::Kernel_Attention, {4, 4, 4, 1}, {5}, {}, fb::Params_AttentionParams,
-         fb::CreateAttentionParams(b, 0, 0.5f, 0).Union());
-  launch(fb::Kernel_Linear, {5}, {6}, {4});
-  launch(fb::Kernel_Add, {2, 6}, {2}, {});
-  launch(fb::Kernel_RmsNorm, {2}, {3}, {1}, fb::Params_NormParams,
-         fb::CreateNormParams(b, 1e-5f).Union());
-  launch(fb::Kernel_Logits, {3, 7}, {8}, {5});
+  if (edit) edit(specs_l);
+  std::vector<flatbuffers::Offset<fb::Launch>> launches;
+  for (const TinyLaunch& l : specs_l)
+    launches.push_back(fb::CreateLaunchDirect(b, l.kernel, &l.in, &l.out, &l.weights,
+                                              l.params_type, l.params ? l.params(b) : 0));
   auto kv = fb::CreateKVCacheSpec(b, fb::KVKind_GQA, TM::kLayers, TM::kBlockSize, TM::kKvHeads,
-                                  TM::kHeadDim, 0, 0, 0, fb::DType_BF16);
-  auto plan = fb::CreatePlanDirect(b, &buffers, &launches, 0, 1, 7, 8, kv);
+                                  TM::kHeadDim, TM::kHeadDim, 0, 0, fb::DType_BF16);
+  auto plan = fb::CreatePlanDirect(b, &buffers, &launches, 0, 1, 9, 10, kv);
 
   std::vector<flatbuffers::Offset<fb::Blob>> blobs;
   for (const auto& [name, text] : TM::tokenizerFiles()) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,22 @@ struct TinyModel {
   }
 };
 
+// One launch of the tiny plan before it is built (tests edit the list to craft bad plans).
+// Buffers: 0 ids, 1 positions, 2 x, 3 h, 4 q [2, 4], 5 k [1, 4], 6 v [1, 4], 7 attn [2, 4],
+// 8 o, 9 logit rows, 10 logits; tensors as TinyModel::tensors().
+struct TinyLaunch {
+  fb::Kernel kernel;
+  std::vector<int32_t> in, out, weights;
+  fb::Params params_type = fb::Params_NONE;
+  std::function<flatbuffers::Offset<void>(flatbuffers::FlatBufferBuilder&)> params;
+};
+using TinyPlanEdit = std::function<void(std::vector<TinyLaunch>&)>;
+
 // Metadata for TinyModel over `segments` (one per tensor, in order); a wrong `schema_version`
-// makes deliberately inconsistent metadata.
+// makes deliberately inconsistent metadata; `edit` changes the launches first.
 std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>& segments,
-                                  uint32_t schema_version = kSchemaVersion);
+                                  uint32_t schema_version = kSchemaVersion,
+                                  const TinyPlanEdit& edit = nullptr);
 
 // Writes TinyModel with ArtifactWriter.
 Status writeTiny(const std::string& path);

@@ -72,8 +72,9 @@ TEST_F(InspectTool, TextSummary) {
   EXPECT_TRUE(has(o, "  target: host [avx2]\n")) << o;
   EXPECT_TRUE(has(o, "tensors: " + std::to_string(TinyModel::tensors().size()) + "\n")) << o;
   EXPECT_TRUE(has(o, "  layers.0.qkv  F8_E4M3  [16, 8]  128 B\n")) << o;
-  EXPECT_TRUE(has(o, "plan: 9 buffers, 8 launches\n")) << o;
-  EXPECT_TRUE(has(o, "  Linear: 2\n")) << o;
+  EXPECT_TRUE(has(o, "plan: 11 buffers, 8 launches\n")) << o;
+  EXPECT_TRUE(has(o, "  Linear: 1\n")) << o;
+  EXPECT_TRUE(has(o, "  QKVRope: 1\n")) << o;
   EXPECT_TRUE(has(o, "  RmsNorm: 2\n")) << o;
   EXPECT_TRUE(has(o, "kv cache: GQA\n")) << o;
   EXPECT_FALSE(has(o, "activation arena")) << o;  // the tiny plan is not memory-planned

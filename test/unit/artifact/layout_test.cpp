@@ -116,8 +116,20 @@ const fb::KVCacheSpec* buildKv(flatbuffers::FlatBufferBuilder& b, fb::KVKind kin
 TEST(ArtifactInfo, KvBytesPerToken) {
   {  // Llama-3-8B: 32 layers, 8 kv heads, head_dim 128, BF16 -> 128 KiB per token
     flatbuffers::FlatBufferBuilder b;
-    EXPECT_EQ(kvBytesPerToken(*buildKv(b, fb::KVKind_GQA, 32, 8, 128, 0, 0, 0, fb::DType_BF16)),
+    EXPECT_EQ(kvBytesPerToken(*buildKv(b, fb::KVKind_GQA, 32, 8, 128, 128, 0, 0, fb::DType_BF16)),
               2ull * 32 * 8 * 128 * 2);
+  }
+  {  // int8 cache: one f32 scale per written K and V vector (kv head) of every slot
+    flatbuffers::FlatBufferBuilder b;
+    const fb::KVCacheSpec* kv = buildKv(b, fb::KVKind_GQA, 32, 8, 128, 128, 0, 0, fb::DType_I8);
+    EXPECT_EQ(kvBytesPerToken(*kv), 32ull * 8 * (256 + 2 * 4));
+    EXPECT_EQ(kvBytesPerBlock(*kv), 16ull * 32 * 8 * (256 + 2 * 4));
+  }
+  {  // fp8 latent cache: two scales per slot (c_kv's and k_rope's)
+    flatbuffers::FlatBufferBuilder b;
+    const fb::KVCacheSpec* kv = buildKv(b, fb::KVKind_MLA, 61, 0, 0, 0, 512, 64, fb::DType_F8_E4M3);
+    EXPECT_EQ(kvBytesPerToken(*kv), 61ull * (576 + 8));
+    EXPECT_EQ(kvBytesPerBlock(*kv), 16ull * 61 * (576 + 8));
   }
   {  // distinct V width
     flatbuffers::FlatBufferBuilder b;

@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "e2e_util.h"
-#include "exec/generated_kernels.h"
+#include "hal/cpu/generated_kernels.h"
 #include "exec/model_runner.h"
 
 namespace ds::test {

@@ -88,7 +88,7 @@ std::vector<float> teacherForcedLogits(const artifact::Artifact& art, const std:
     }
     b.token_seq.assign(end - start, 0);
     std::vector<float> logits;
-    Status st = (*runner)->step(b, &logits);
+    Status st = stepToHost(**runner, b, &logits);
     EXPECT_TRUE(st.isOk()) << st.toString();
     all.insert(all.end(), logits.begin(), logits.end());
   }

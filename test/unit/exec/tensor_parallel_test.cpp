@@ -140,9 +140,9 @@ void compareWithTp1(const TpWeights& w, const TpBuild& build, const std::string&
   std::vector<float> want, got;
   StepBatch b = c.prefill();
   for (int step = 0; step < 5; ++step) {
-    Status s = r1->step(b, &want);
+    Status s = stepToHost(*r1, b, &want);
     ASSERT_TRUE(s.isOk()) << s.toString();
-    s = rn->step(b, &got);
+    s = stepToHost(*rn, b, &got);
     ASSERT_TRUE(s.isOk()) << s.toString();
     ASSERT_EQ(want.size(), static_cast<size_t>(2 * w.dims.vocab));
     expectClose(got, want, w.dims.vocab, name + " step " + std::to_string(step));
@@ -186,8 +186,8 @@ TEST(TensorParallel, Deterministic) {
   StepBatch b = c.prefill();
   for (int step = 0; step < 6; ++step) {
     std::vector<float> x, y;
-    ASSERT_TRUE(r1->step(b, &x).isOk());
-    ASSERT_TRUE(r2->step(b, &y).isOk());
+    ASSERT_TRUE(stepToHost(*r1, b, &x).isOk());
+    ASSERT_TRUE(stepToHost(*r2, b, &y).isOk());
     ASSERT_EQ(x.size(), y.size());
     ASSERT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0) << "step " << step;
     b = c.decode(argmaxRows(x, w.dims.vocab));
@@ -223,8 +223,8 @@ TEST(TensorParallel, BadBatchThenGoodStep) {
   StepBatch bad = c.prefill();
   bad.token_ids[0] = static_cast<int32_t>(w.dims.vocab);
   std::vector<float> logits;
-  EXPECT_EQ(r->step(bad, &logits).code(), DS_INVALID_ARGUMENT);
-  EXPECT_TRUE(r->step(c.prefill(), &logits).isOk());
+  EXPECT_EQ(stepToHost(*r, bad, &logits).code(), DS_INVALID_ARGUMENT);
+  EXPECT_TRUE(stepToHost(*r, c.prefill(), &logits).isOk());
   EXPECT_EQ(logits.size(), static_cast<size_t>(2 * w.dims.vocab));
 }
 
@@ -279,35 +279,46 @@ TEST(TensorParallel, BadShardTablesFailCleanly) {
   for (const BadCase& bc : cases) {
     TpBuild b{2};
     b.mutate = bc.mutate;
-    auto a = load(w, b, std::string("bad_") + bc.name);
-    ASSERT_TRUE(a->artifact) << bc.name;
-    RunnerOptions o;
-    o.num_kv_blocks = 4;
-    auto r = ModelRunner::create(*a->artifact, o);
-    ASSERT_FALSE(r.isOk()) << bc.name;
-    EXPECT_EQ(r.status().code(), DS_DATA_LOSS) << bc.name << ": " << r.status().toString();
-    EXPECT_NE(r.status().message().find(bc.message), std::string::npos)
-        << bc.name << ": " << r.status().message();
-    EXPECT_NE(r.status().message().find(a->path), std::string::npos) << r.status().message();
+    // Plan-level faults (tp_size) are refused when the artifact is written; shard-table faults
+    // when the runner resolves the shards. Either way: a clear error naming the fault.
+    const std::string path = tempPath(std::string("bad_") + bc.name);
+    Status written = testing::writeTpModel(path, w, b);
+    Status s = written;
+    std::unique_ptr<artifact::Artifact> art;
+    if (written.isOk()) {
+      auto a = artifact::Artifact::open(path);
+      ASSERT_TRUE(a.isOk()) << bc.name << ": " << a.status().toString();
+      art = std::move(a).value();
+      RunnerOptions o;
+      o.num_kv_blocks = 4;
+      auto r = ModelRunner::create(*art, o);
+      ASSERT_FALSE(r.isOk()) << bc.name;
+      s = r.status();
+      EXPECT_EQ(s.code(), DS_DATA_LOSS) << bc.name << ": " << s.toString();
+    }
+    EXPECT_NE(s.message().find(bc.message), std::string::npos) << bc.name << ": " << s.message();
+    EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
+    art.reset();
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
   }
 }
 
-// An AllGather whose output is not tp times as wide as its input fails the step, on every rank
-// before any of them waits in the collective.
+// An AllGather whose output is not tp times as wide as its input: the plan check refuses the
+// artifact when it is written (it used to fail the first step), naming the launch.
 TEST(TensorParallel, AllGatherWidthIsChecked) {
   const TpWeights w = testing::randomTpWeights(TpDims{}, 19);
   TpBuild b{2};
   b.gathered_cols = 48;
-  auto a = load(w, b, "gather");
-  ASSERT_TRUE(a->artifact);
-  auto r = runner(*a);
-  ASSERT_TRUE(r);
-  std::vector<float> logits;
-  Status s = r->step(Conversation().prefill(), &logits);
-  EXPECT_EQ(s.code(), DS_DATA_LOSS) << s.toString();
-  EXPECT_NE(s.message().find("(AllGather) writes rows of 48 elements, expected 16 x 2"),
-            std::string::npos) << s.message();
-  EXPECT_NE(s.message().find("tensor-parallel rank"), std::string::npos) << s.message();
+  const std::string path = tempPath("gather");
+  Status s = testing::writeTpModel(path, w, b);
+  EXPECT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("invalid artifact metadata: plan.logits is buffer 15 of F32 rows of "
+                             "shape [48]"),
+            std::string::npos)
+      << s.message();
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
 }
 
 size_t threadCount() {
@@ -331,7 +342,7 @@ TEST(TensorParallel, RankThreadsAreCreatedOnceAndJoined) {
       std::vector<float> logits;
       StepBatch b = c.prefill();
       for (int step = 0; step < 4; ++step) {
-        ASSERT_TRUE(r->step(b, &logits).isOk());
+        ASSERT_TRUE(stepToHost(*r, b, &logits).isOk());
         b = c.decode(argmaxRows(logits, w.dims.vocab));
       }
       EXPECT_EQ(threadCount(), before + (tp == 1 ? 0 : tp)) << "tp " << tp;
@@ -408,12 +419,12 @@ TEST(TensorParallel, StepTimeReport) {
       }
       b.logit_rows = {static_cast<int32_t>(T - 1)};
       std::vector<float> logits;
-      ASSERT_TRUE(r->step(b, &logits).isOk());
+      ASSERT_TRUE(stepToHost(*r, b, &logits).isOk());
       if (tp == 1 && T == 64) want = logits;
       if (tp > 1 && T == 64) expectClose(logits, want, d.vocab, "time tp" + std::to_string(tp));
       const int iters = T == 1 ? 200 : 10;
       const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < iters; ++i) ASSERT_TRUE(r->step(b, &logits).isOk());
+      for (int i = 0; i < iters; ++i) ASSERT_TRUE(stepToHost(*r, b, &logits).isOk());
       const double us = std::chrono::duration<double, std::micro>(
                             std::chrono::steady_clock::now() - t0).count() / iters;
       std::printf("step tp=%d T=%lld: %.1f us\n", tp, static_cast<long long>(T), us);

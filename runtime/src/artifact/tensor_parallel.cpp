@@ -1,5 +1,5 @@
 // checkTensorParallel / shardIndex: the runner's reading of Plan.tp_size and Tensor.shards.
-#include "exec/tensor_parallel.h"
+#include "artifact/tensor_parallel.h"
 
 #include <string>
 

@@ -1,5 +1,5 @@
 // Loads an artifact's generated host kernels: CPU feature checks, a shared object from memory, dlsym.
-#include "exec/generated_kernels.h"
+#include "hal/cpu/generated_kernels.h"
 
 #include <dlfcn.h>
 #include <sys/mman.h>
@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "abi/launch_abi.h"
 #include "artifact/artifact_reader.h"
 
 namespace ds {
@@ -171,11 +172,8 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     std::string what = artifact.path() + ": launch " + std::to_string(i) + " (" +
                        fbs::EnumNameKernel(l->kernel()) + ")";
     if (const auto* eps = l->epilogue_symbols()) {
-      size_t expected = l->kernel() == fbs::Kernel_SwiGLULinear ? 1
-                        : l->kernel() == fbs::Kernel_QKVRope ||
-                                l->kernel() == fbs::Kernel_MlaProject
-                            ? 2
-                            : 0;
+      const abi::KernelSignature* sig = abi::signature(static_cast<uint32_t>(l->kernel()));
+      size_t expected = sig ? sig->num_epilogues : 0;
       if (eps->size() != expected || gk->libraries_.empty())
         return dataLoss(what + " has " + std::to_string(eps->size()) +
                         " generated epilogues; it takes " + std::to_string(expected) +

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "abi/launch_abi.h"
 #include "base/status.h"
 
 namespace ds {
@@ -14,8 +15,7 @@ namespace artifact {
 class Artifact;
 }
 
-// The entry-point ABI this runtime calls; ds-compile records its version in CodeObject.abi_version.
-constexpr uint32_t kGeneratedKernelAbiVersion = 1;
+using abi::kGeneratedKernelAbiVersion;
 
 // buffers: the launch's inputs then outputs (f32, [rows x cols] row-major); weights: its weights as
 // f32 vectors; rows: the step's rows of the launch's row space (T tokens or R logit rows).

@@ -1,0 +1,132 @@
+// RankExecutor: buffers from the memory plan, the KV pool, inputs uploaded, the launch loop.
+#include "exec/rank_executor.h"
+
+#include <cstring>
+
+#include "artifact/artifact_reader.h"
+#include "exec/model_runner.h"
+
+namespace ds {
+
+RankExecutor::~RankExecutor() = default;
+
+StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::create(
+    const artifact::Artifact& artifact, const hal::StepPlan& plan,
+    std::unique_ptr<hal::Device> device, const Config& config,
+    std::shared_ptr<const hal::Executable> peer) {
+  std::unique_ptr<RankExecutor> r(new RankExecutor());
+  r->plan_ = &plan;
+  r->config_ = config;
+  r->device_ = std::move(device);
+  StatusOr<std::unique_ptr<hal::Weights>> w =
+      r->device_->loadWeights(artifact, plan, config.rank);
+  if (!w.isOk()) return w.status();
+  r->weights_ = std::move(w).value();
+  StatusOr<std::shared_ptr<const hal::Executable>> exe =
+      r->device_->loadExecutable(artifact, plan, std::move(peer));
+  if (!exe.isOk()) return exe.status();
+  r->exe_ = std::move(exe).value();
+
+  if (config.num_kv_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
+  const hal::KVDesc& kv = plan.kv;
+  if (kv.kind != hal::KVKind::None) {
+    const uint64_t block = kv.bytes_per_slot * static_cast<uint64_t>(kv.block_size);
+    if (block != 0 && static_cast<uint64_t>(config.num_kv_blocks) > (uint64_t{1} << 50) / block)
+      return Status(DS_OUT_OF_MEMORY, "a KV cache of " + std::to_string(config.num_kv_blocks) +
+                                          " blocks of " + std::to_string(block) +
+                                          " bytes per layer is beyond any device");
+    r->kv_layers_.resize(static_cast<size_t>(kv.num_layers));
+    for (hal::DeviceBuffer& layer : r->kv_layers_) {
+      DS_RETURN_IF_ERROR(layer.reserve(r->device_->allocator(),
+                                       static_cast<uint64_t>(config.num_kv_blocks) * block,
+                                       hal::MemoryKind::KVCache));
+      r->kv_ptrs_.push_back(layer.data());
+    }
+  }
+  r->own_.resize(plan.buffers.size());
+  r->base_.assign(plan.buffers.size(), nullptr);
+  return r;
+}
+
+int64_t RankExecutor::rowsOf(const hal::BufferDesc& b) const {
+  return b.rows == hal::RowSpace::Tokens ? T_ : b.rows == hal::RowSpace::LogitRows ? R_ : b.fixed_rows;
+}
+
+Status RankExecutor::layoutBuffers(int64_t T, int64_t R) {
+  T_ = T;
+  R_ = R;
+  hal::Allocator& alloc = device_->allocator();
+  const auto kAct = hal::MemoryKind::Activations;
+  DS_RETURN_IF_ERROR(token_arena_.reserve(
+      alloc, static_cast<uint64_t>(T) * plan_->arena_bytes_per_token, kAct));
+  DS_RETURN_IF_ERROR(row_arena_.reserve(
+      alloc, static_cast<uint64_t>(R) * plan_->arena_bytes_per_logit_row, kAct));
+  for (size_t id = 0; id < plan_->buffers.size(); ++id) {
+    const hal::BufferDesc& b = plan_->buffers[id];
+    if (b.alias_of >= 0) continue;
+    const int64_t rows = rowsOf(b);
+    if (b.arena_offset >= 0) {
+      auto* arena = static_cast<uint8_t*>(b.rows == hal::RowSpace::LogitRows ? row_arena_.data()
+                                                                             : token_arena_.data());
+      base_[id] = arena + rows * b.arena_offset;
+      continue;
+    }
+    DS_RETURN_IF_ERROR(own_[id].reserve(alloc, static_cast<uint64_t>(rows) * b.row_bytes, kAct));
+    base_[id] = own_[id].data();
+  }
+  for (size_t id = 0; id < plan_->buffers.size(); ++id)
+    if (plan_->buffers[id].alias_of >= 0) base_[id] = base_[plan_->buffers[id].alias_of];
+  return Status::ok();
+}
+
+Status RankExecutor::runStep(const StepBatch& b) {
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  const int64_t R = static_cast<int64_t>(b.logit_rows.size());
+  DS_RETURN_IF_ERROR(layoutBuffers(T, R));
+  hal::Stream& stream = device_->stream();
+  hal::Allocator& alloc = device_->allocator();
+  DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->token_ids), b.token_ids.data(), T * 4));
+  DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->positions), b.positions.data(), T * 4));
+  if (R) DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->logit_rows), b.logit_rows.data(), R * 4));
+  const uint64_t table_bytes = b.block_table.size() * 4;
+  DS_RETURN_IF_ERROR(token_seq_.reserve(alloc, T * 4, hal::MemoryKind::Staging));
+  DS_RETURN_IF_ERROR(block_table_.reserve(alloc, table_bytes, hal::MemoryKind::Staging));
+  DS_RETURN_IF_ERROR(stream.copyToDevice(token_seq_.data(), b.token_seq.data(), T * 4));
+  DS_RETURN_IF_ERROR(stream.copyToDevice(block_table_.data(), b.block_table.data(), table_bytes));
+
+  hal::StepArgs step;
+  step.T = T;
+  step.R = R;
+  step.positions = static_cast<const int32_t*>(buffer(plan_->positions));
+  step.token_seq = static_cast<const int32_t*>(token_seq_.data());
+  step.block_table = static_cast<const int32_t*>(block_table_.data());
+  step.num_seqs = b.num_seqs;
+  step.max_blocks_per_seq = b.max_blocks_per_seq;
+  step.kv = &plan_->kv;
+  step.num_kv_blocks = config_.num_kv_blocks;
+  step.kv_layers = kv_ptrs_.data();
+  step.comm = config_.comm;
+  step.rank = config_.rank;
+  step.tp = config_.tp;
+
+  hal::LaunchArgs args;
+  args.step = &step;
+  args.weights = weights_.get();
+  for (size_t i = 0; i < plan_->launches.size(); ++i) {
+    const hal::LaunchDesc& l = plan_->launches[i];
+    args.index = i;
+    args.launch = &l;
+    for (size_t k = 0; k < l.inputs.size(); ++k) {
+      const hal::BufferDesc& d = plan_->buffers[l.inputs[k]];
+      args.in[k] = {buffer(l.inputs[k]), &d, rowsOf(d)};
+    }
+    for (size_t k = 0; k < l.outputs.size(); ++k) {
+      const hal::BufferDesc& d = plan_->buffers[l.outputs[k]];
+      args.out[k] = {buffer(l.outputs[k]), &d, rowsOf(d)};
+    }
+    DS_RETURN_IF_ERROR(exe_->launch(*device_, args));
+  }
+  return Status::ok();
+}
+
+}  // namespace ds

@@ -1,0 +1,205 @@
+// CpuDevice: aligned host allocations with per-kind accounting, a stream that runs each call at
+// once, and weight views into the artifact's mapping.
+#include "hal/cpu/cpu_device.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "artifact/artifact_reader.h"
+#include "artifact/tensor_parallel.h"
+#include "hal/cpu/cpu_executable.h"
+
+namespace ds::hal {
+
+namespace fbs = ::ds::fb;
+
+namespace {
+
+class CpuAllocator : public Allocator {
+ public:
+  StatusOr<Allocation> allocate(uint64_t bytes, MemoryKind kind) override {
+    constexpr uint64_t kAlign = 64;
+    if (bytes == 0) bytes = kAlign;
+    if (bytes > (uint64_t{1} << 48))
+      return Status(DS_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes of " +
+                               memoryKindName(kind) + " on the CPU");
+    const uint64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, rounded);
+    if (!p)
+      return Status(DS_OUT_OF_MEMORY, "out of host memory allocating " + std::to_string(rounded) +
+                               " bytes of " + memoryKindName(kind));
+    // Activations start zeroed (as the vectors they replace did); a KV pool stays untouched so
+    // the pages of a large budget are only committed when blocks are used.
+    if (kind == MemoryKind::Activations || kind == MemoryKind::Staging) std::memset(p, 0, rounded);
+    in_use_[static_cast<int>(kind)] += rounded;
+    return Allocation{p, rounded, kind};
+  }
+  void release(const Allocation& a) override {
+    if (!a.data) return;
+    in_use_[static_cast<int>(a.kind)] -= a.bytes;
+    std::free(a.data);
+  }
+  uint64_t bytesInUse(MemoryKind kind) const override { return in_use_[static_cast<int>(kind)]; }
+
+ private:
+  std::atomic<uint64_t> in_use_[kNumMemoryKinds] = {};
+};
+
+class CpuEvent : public Event {
+ public:
+  bool complete() const override { return true; }
+  Status wait() override { return Status::ok(); }
+};
+
+// Runs every call before returning: host memory is coherent, so a copy is a memcpy and an
+// event is complete when recorded.
+class CpuStream : public Stream {
+ public:
+  Status copyToDevice(void* dst, const void* src, uint64_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+    return Status::ok();
+  }
+  Status copyToHost(void* dst, const void* src, uint64_t bytes) override {
+    if (bytes) std::memcpy(dst, src, bytes);
+    return Status::ok();
+  }
+  StatusOr<std::unique_ptr<Event>> record() override {
+    return std::unique_ptr<Event>(new CpuEvent());
+  }
+  Status synchronize() override { return Status::ok(); }
+};
+
+}  // namespace
+
+struct CpuDevice::State {
+  CpuAllocator allocator;
+  CpuStream stream;
+};
+
+void applyCpuThreadPolicy(const CpuThreadPolicy& policy, uint64_t weight_bytes) {
+  if (policy.num_threads > 0)
+    cpu::setNumThreads(policy.num_threads);
+  else if (weight_bytes < policy.single_thread_below_bytes)
+    cpu::setNumThreads(1);
+}
+
+std::unique_ptr<Device> createCpuDevice() { return std::make_unique<CpuDevice>(); }
+
+CpuDevice::CpuDevice() : state_(std::make_unique<State>()) {
+  info_.name = "cpu";
+  info_.target = "host";
+  info_.host_visible = true;
+}
+CpuDevice::~CpuDevice() = default;
+Allocator& CpuDevice::allocator() { return state_->allocator; }
+Stream& CpuDevice::stream() { return state_->stream; }
+
+StatusOr<std::unique_ptr<Weights>> CpuDevice::loadWeights(const artifact::Artifact& artifact,
+                                                          const StepPlan&, int rank) {
+  StatusOr<std::unique_ptr<CpuWeights>> w = CpuWeights::load(artifact, rank);
+  if (!w.isOk()) return w.status();
+  return std::unique_ptr<Weights>(std::move(w).value());
+}
+
+StatusOr<std::shared_ptr<const Executable>> CpuDevice::loadExecutable(
+    const artifact::Artifact& artifact, const StepPlan& plan,
+    std::shared_ptr<const Executable> peer) {
+  // Every CPU rank runs the same code: reuse a peer's executable instead of loading it again.
+  if (peer && dynamic_cast<const CpuExecutable*>(peer.get())) return peer;
+  StatusOr<std::shared_ptr<const CpuExecutable>> exe = CpuExecutable::load(artifact, plan);
+  if (!exe.isOk()) return exe.status();
+  return std::shared_ptr<const Executable>(std::move(exe).value());
+}
+
+StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact& artifact,
+                                                       int rank) {
+  auto out = std::make_unique<CpuWeights>();
+  const auto* tensors = artifact.meta()->tensors();
+  const uint32_t n = tensors ? tensors->size() : 0;
+  out->entries_.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    // Launches name a sharded weight by its rank-0 entry: this rank reads its own shard.
+    const fbs::Tensor* t = tensors->Get(shardIndex(artifact, i, rank));
+    CpuWeight& e = out->entries_[i];
+    const uint8_t* data = artifact.tensorData(*t);
+    std::vector<int64_t> shape(t->shape()->begin(), t->shape()->end());
+    const std::string name = artifact.path() + ": tensor '" + t->name()->str() + "'";
+    cpu::WeightView v;
+    switch (t->dtype()) {
+      case fbs::DType_F32: v.type = cpu::WeightType::F32; break;
+      case fbs::DType_F16: v.type = cpu::WeightType::F16; break;
+      case fbs::DType_BF16: v.type = cpu::WeightType::BF16; break;
+      case fbs::DType_F8_E4M3: v.type = cpu::WeightType::F8E4M3; break;
+      case fbs::DType_I8: v.type = cpu::WeightType::I8; break;
+      case fbs::DType_I4: v.type = cpu::WeightType::I4; break;
+      default:
+        return unsupported(name + " has dtype " + fbs::EnumNameDType(t->dtype()) +
+                           ", which the host kernels do not read");
+    }
+    int64_t experts = t->experts() > 0 ? t->experts() : 1;
+    if (t->experts() > 0) shape.erase(shape.begin());
+    v.rows = shape.size() == 1 ? 1 : shape[0];
+    v.cols = shape.back();
+    int64_t bytes_per_expert = v.rows * cpu::weightRowBytes(v.type, v.cols);
+    // Compile-time quantization: per-channel or per-group scales (and int4 zero points).
+    const float* qscale = nullptr;
+    const float* qzero = nullptr;
+    int64_t qscale_per_expert = 0;
+    if (t->quant() != fbs::QuantKind_None) {
+      if (t->qscale() < 0) return dataLoss(name + " is quantized but has no scales");
+      if ((v.type == cpu::WeightType::I8) != (t->quant() == fbs::QuantKind_Int8PerChannel) ||
+          (v.type == cpu::WeightType::I4) != (t->quant() == fbs::QuantKind_Int4Group))
+        return dataLoss(name + " has dtype " + fbs::EnumNameDType(t->dtype()) +
+                        " but quantization " + fbs::EnumNameQuantKind(t->quant()));
+      qscale = reinterpret_cast<const float*>(artifact.tensorData(*tensors->Get(t->qscale())));
+      if (t->qzero() >= 0)
+        qzero = reinterpret_cast<const float*>(artifact.tensorData(*tensors->Get(t->qzero())));
+      int64_t groups = 1;
+      if (t->quant() == fbs::QuantKind_Int4Group) {
+        if (t->group_size() <= 0) return dataLoss(name + " is int4 without a group size");
+        v.group_size = t->group_size();
+        groups = (v.cols + v.group_size - 1) / v.group_size;
+      }
+      qscale_per_expert = v.rows * groups;
+      uint64_t have = tensors->Get(t->qscale())->nbytes() / sizeof(float);
+      if (have != static_cast<uint64_t>(qscale_per_expert * experts))
+        return dataLoss(name + " has " + std::to_string(have) + " scales, expected " +
+                        std::to_string(qscale_per_expert * experts));
+    } else if (v.type == cpu::WeightType::I8 || v.type == cpu::WeightType::I4) {
+      return dataLoss(name + " is " + fbs::EnumNameDType(t->dtype()) +
+                      " without quantization scales");
+    }
+    const float* scale = nullptr;
+    int64_t scale_per_expert = 0;
+    if (t->scale() >= 0) {
+      const fbs::Tensor* s = tensors->Get(t->scale());
+      scale = reinterpret_cast<const float*>(artifact.tensorData(*s));
+      v.block_rows = t->block()->Get(0);
+      v.block_cols = t->block()->Get(1);
+      scale_per_expert = ((v.rows + v.block_rows - 1) / v.block_rows) *
+                         ((v.cols + v.block_cols - 1) / v.block_cols);
+    }
+    for (int64_t x = 0; x < experts; ++x) {
+      cpu::WeightView ev = v;
+      ev.data = data + x * bytes_per_expert;
+      if (scale) ev.block_scale = scale + x * scale_per_expert;
+      if (qscale) {
+        if (t->quant() == fbs::QuantKind_Int4Group) {
+          ev.group_scale = qscale + x * qscale_per_expert;
+          if (qzero) ev.group_zero = qzero + x * qscale_per_expert;
+        } else {
+          ev.channel_scale = qscale + x * qscale_per_expert;
+        }
+      }
+      e.views.push_back(ev);
+    }
+    if (shape.size() == 1) {
+      e.f32.resize(v.cols);
+      cpu::dequantRow(e.views[0], 0, e.f32.data());
+    }
+  }
+  return out;
+}
+
+}  // namespace ds::hal

@@ -1,0 +1,129 @@
+// The device layer (HAL): what the plan executor needs from a backend, in the spirit of IREE's
+// HAL and ggml-backend. A Device owns memory (an allocator per memory kind), a stream that
+// orders copies and launches, and binds an artifact's plan to kernels (an Executable: the
+// library kernel table indexed by the launch ABI's kinds, plus the artifact's generated code for
+// this target). hal/cpu implements it with kernels/cpu; docs/adding_a_backend.md lists exactly
+// what a new backend implements. LLVM-free.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "hal/launch.h"
+
+namespace ds {
+namespace artifact {
+class Artifact;
+}
+
+namespace hal {
+
+// What an allocation holds (devices may place kinds differently; the allocator accounts per kind).
+enum class MemoryKind : uint8_t { Weights, KVCache, Activations, Staging };
+constexpr int kNumMemoryKinds = 4;
+const char* memoryKindName(MemoryKind kind);
+
+// Device memory: `data` is a device address (a host address on the CPU device). Contents are
+// undefined after allocate (a large KV pool is never touched before use). Alignment: 64 bytes.
+struct Allocation {
+  void* data = nullptr;
+  uint64_t bytes = 0;
+  MemoryKind kind = MemoryKind::Activations;
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // RESOURCE_EXHAUSTED naming the bytes and the kind when the device cannot hold it (never throws).
+  virtual StatusOr<Allocation> allocate(uint64_t bytes, MemoryKind kind) = 0;
+  virtual void release(const Allocation& allocation) = 0;
+  virtual uint64_t bytesInUse(MemoryKind kind) const = 0;
+};
+
+// An allocation released when it goes out of scope (grown by reallocating: contents are lost).
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(Allocator* a, Allocation m) : allocator_(a), mem_(m) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+  void reset();
+  // Makes the buffer at least `bytes` large (a new allocation when it grows; old contents lost).
+  Status reserve(Allocator& allocator, uint64_t bytes, MemoryKind kind);
+  void* data() const { return mem_.data; }
+  uint64_t bytes() const { return mem_.bytes; }
+
+ private:
+  Allocator* allocator_ = nullptr;
+  Allocation mem_;
+};
+
+// A point in a stream's work; complete() once everything before it has run.
+class Event {
+ public:
+  virtual ~Event() = default;
+  virtual bool complete() const = 0;
+  virtual Status wait() = 0;  // blocks the calling host thread
+};
+
+// Orders copies and kernel launches on one device (one per rank). The CPU stream runs each call
+// before returning; a GPU stream queues them.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual Status copyToDevice(void* dst, const void* src, uint64_t bytes) = 0;
+  virtual Status copyToHost(void* dst, const void* src, uint64_t bytes) = 0;
+  virtual StatusOr<std::unique_ptr<Event>> record() = 0;
+  virtual Status synchronize() = 0;
+};
+
+// One rank's weights as its device's kernels read them (CPU: views into the artifact mapping).
+class Weights {
+ public:
+  virtual ~Weights() = default;
+};
+
+class Device;
+
+// An artifact's plan bound to a device's kernels: the library kernel table (one entry per launch
+// ABI kind; a kind a device lacks is an error at load, naming the launch) and per-launch state
+// built once (rope tables, generated code). Immutable after load and shared by every rank of a
+// runner whose devices are alike (the CPU's generated code is loaded once, not once per rank).
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Runs one launch on `device` (a device of the kind that loaded this executable).
+  virtual Status launch(Device& device, const LaunchArgs& args) const = 0;
+  // Launches of one step served by generated code (for reports).
+  virtual size_t numGenerated() const = 0;
+};
+
+struct DeviceInfo {
+  std::string name;            // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3, sm_90a)"
+  std::string target;          // the artifact target it runs ("host", "sm_90a")
+  bool host_visible = false;   // allocations are host pointers: views can be read in place
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const DeviceInfo& info() const = 0;
+  virtual Allocator& allocator() = 0;
+  virtual Stream& stream() = 0;
+  // This rank's weights (its tensor-parallel shards) in the form the device's kernels read.
+  virtual StatusOr<std::unique_ptr<Weights>> loadWeights(const artifact::Artifact& artifact,
+                                                         const StepPlan& plan, int rank) = 0;
+  // Binds the plan to this device's kernels. `peer` is another rank's executable (null for the
+  // first rank): a device may reuse it instead of loading the code again.
+  virtual StatusOr<std::shared_ptr<const Executable>> loadExecutable(
+      const artifact::Artifact& artifact, const StepPlan& plan,
+      std::shared_ptr<const Executable> peer) = 0;
+};
+
+}  // namespace hal
+}  // namespace ds
