@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "api/engine.h"
+#include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
 

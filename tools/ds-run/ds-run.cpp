@@ -4,16 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <map>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "api/engine.h"
+#include "api/session.h"
 #include "artifact/artifact_reader.h"
-#include "template/chat_template.h"
-#include "tokenizer/tokenizer.h"
 
 namespace {
 
@@ -107,49 +102,6 @@ Args parseArgs(int argc, char** argv) {
   return a;
 }
 
-std::unique_ptr<ds::Tokenizer> loadTokenizer(const ds::artifact::Artifact& art) {
-  std::map<std::string, std::string> files;
-  if (const auto* blobs = art.meta()->tokenizer_files())
-    for (const auto* blob : *blobs)
-      files[blob->name()->str()] = std::string(blob->data()->begin(), blob->data()->end());
-  if (files.empty()) die(art.path() + " carries no tokenizer: use --prompt-ids and --ids");
-  auto tok = ds::Tokenizer::fromFiles(files);
-  if (!tok.isOk()) die(art.path() + ": " + tok.status().message());
-  return std::move(tok.value());
-}
-
-std::vector<int32_t> encodePrompt(const Args& a, const ds::Tokenizer& tok,
-                                  const ds::artifact::Artifact& art, const std::string& text) {
-  ds::EncodeOptions opts;
-  opts.add_special_tokens = !a.no_bos;
-  std::string input = text;
-  if (a.chat) {
-    std::string source = art.meta()->chat_template() ? art.meta()->chat_template()->str() : "";
-    if (source.empty()) source = tok.chatTemplate();
-    if (source.empty()) die(art.path() + " has no chat template (--chat)");
-    auto tmpl = ds::ChatTemplate::parse(source);
-    if (!tmpl.isOk()) die(tmpl.status().message());
-    nlohmann::ordered_json ctx;
-    ctx["messages"] = nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}});
-    ctx["add_generation_prompt"] = true;
-    ctx["bos_token"] = tok.bosToken();
-    ctx["eos_token"] = tok.eosToken();
-    auto rendered = tmpl->render(ctx);
-    if (!rendered.isOk()) die(rendered.status().message());
-    input = *rendered;
-    opts.add_special_tokens = false;  // the template writes BOS itself, as transformers does
-  }
-  auto ids = tok.encode(input, opts);
-  if (!ids.isOk()) die(ids.status().message());
-  if (a.show_prompt) {
-    std::fprintf(stderr, "prompt: %s\nprompt ids:", input.c_str());
-    for (auto id : *ids) std::fprintf(stderr, " %d", static_cast<int>(id));
-    std::fprintf(stderr, "\n");
-  }
-  if (ids->empty()) die("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
-  return std::vector<int32_t>(ids->begin(), ids->end());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,62 +109,70 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   auto art = ds::artifact::Artifact::open(a.artifact);
   if (!art.isOk()) die(art.status().message());
-  std::unique_ptr<ds::Tokenizer> tok;
-  bool need_tok = !a.prompts.empty() || !a.print_ids;
-  if (need_tok) tok = loadTokenizer(**art);
-
-  std::vector<std::vector<int32_t>> prompts = a.prompt_ids;
-  for (const std::string& p : a.prompts) prompts.push_back(encodePrompt(a, *tok, **art, p));
-
   ds::EngineOptions eo;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.num_threads = a.threads;
-  auto engine = ds::Engine::create(**art, eo);
-  if (!engine.isOk()) die(engine.status().message());
+  auto session = ds::Session::create(**art, eo);
+  if (!session.isOk()) die(session.status().message());
+  ds::Session& s = **session;
   auto t1 = std::chrono::steady_clock::now();
 
+  std::vector<ds::TextRequest> requests;
+  for (const auto& ids : a.prompt_ids) {
+    ds::TextRequest r;
+    r.prompt_ids = ids;
+    requests.push_back(r);
+  }
+  for (const std::string& p : a.prompts) {
+    ds::TextRequest r;
+    r.prompt.text = p;
+    r.prompt.chat = a.chat;
+    r.prompt.add_bos = !a.no_bos;
+    if (a.show_prompt) {
+      auto rendered = s.render(r.prompt);
+      if (!rendered.isOk()) die(rendered.status().message());
+      auto ids = s.encode(r.prompt);
+      if (!ids.isOk()) die(ids.status().message());
+      std::fprintf(stderr, "prompt: %s\nprompt ids:", rendered->c_str());
+      for (auto id : *ids) std::fprintf(stderr, " %d", static_cast<int>(id));
+      std::fprintf(stderr, "\n");
+    }
+    requests.push_back(r);
+  }
   std::vector<int64_t> ids;
-  for (const auto& p : prompts) {
-    ds::GenerationRequest r;
-    r.prompt = p;
+  for (ds::TextRequest& r : requests) {
     r.sampling = a.sampling;
     r.max_new_tokens = a.max_new_tokens;
-    if (tok && !a.ignore_eos) r.stop_token_ids.assign(tok->stopIds().begin(), tok->stopIds().end());
-    auto id = (*engine)->submit(std::move(r));
+    r.ignore_eos = a.ignore_eos;
+    auto id = s.submit(r);
     if (!id.isOk()) die(id.status().message());
     ids.push_back(*id);
   }
-  bool stream = prompts.size() == 1 && !a.print_ids;
-  std::vector<ds::IncrementalDetokenizer> detok;
-  if (stream) detok.push_back(tok->newDetokenizer(/*skip_special_tokens=*/true));
-  std::vector<ds::TokenEvent> events;
+  const bool stream = requests.size() == 1 && !a.print_ids;
+  std::vector<ds::TextEvent> events;
   int64_t generated = 0, steps = 0;
-  while ((*engine)->hasWork()) {
+  while (s.hasWork()) {
     events.clear();
-    ds::Status st = (*engine)->step(&events);
+    ds::Status st = s.step(&events);
     if (!st.isOk()) die(st.message());
     ++steps;
-    for (const ds::TokenEvent& e : events) {
+    for (const ds::TextEvent& e : events) {
       ++generated;
       if (!stream) continue;
-      auto piece = detok[0].push(e.token);
-      if (!piece.isOk()) die(piece.status().message());
-      std::fwrite(piece->data(), 1, piece->size(), stdout);
+      std::fwrite(e.text.data(), 1, e.text.size(), stdout);
       std::fflush(stdout);
     }
   }
   if (stream) {
-    std::string rest = detok[0].finish();
-    std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);
   } else {
     for (size_t i = 0; i < ids.size(); ++i) {
-      const std::vector<int32_t>& out = (*engine)->generated(ids[i]);
+      const std::vector<int32_t>& out = s.generated(ids[i]);
       if (a.print_ids) {
         for (size_t j = 0; j < out.size(); ++j) std::printf("%s%d", j ? " " : "", out[j]);
         std::printf("\n");
       } else {
-        auto text = tok->decode(out, /*skip_special_tokens=*/true);
+        auto text = s.decode(out);
         if (!text.isOk()) die(text.status().message());
         std::printf("[%zu] %s\n", i, text->c_str());
       }

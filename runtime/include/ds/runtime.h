@@ -1,5 +1,8 @@
-/* The ds runtime C ABI: open an artifact, create an engine, submit requests, step, read tokens.
- * Every call returns a ds_status_t (NULL on success); nothing throws across this boundary.
+/* The ds runtime C ABI: open an artifact, create an engine, submit requests (token ids or text),
+ * step, read tokens and text. Every call returns a ds_status_t (NULL on success); nothing throws
+ * across this boundary. Thread safety: one engine is used by one thread at a time (calls on one
+ * engine from several threads must be serialized by the caller); different engines and
+ * artifacts are independent.
  * Pattern: *_options_initialize / *_create / *_release, as in IREE's runtime API. */
 #ifndef DS_RUNTIME_H
 #define DS_RUNTIME_H
@@ -41,11 +44,29 @@ typedef struct ds_request_options_s {
   int64_t max_new_tokens;
   const int32_t* stop_token_ids;
   size_t stop_token_count;
+  float repetition_penalty; /* 1: off; > 0 (Hugging Face semantics, applies to greedy too) */
+  int32_t ignore_eos;       /* text requests: nonzero generates past the tokenizer's stop ids */
 } ds_request_options_t;
 void ds_request_options_initialize(ds_request_options_t* options);
 
 ds_status_t ds_engine_submit(ds_engine_t engine, const int32_t* prompt, size_t prompt_length,
                              const ds_request_options_t* options, int64_t* out_request);
+
+/* Text-level calls through the artifact's tokenizer and chat template. A text request stops at
+ * the tokenizer's stop ids (unless options->ignore_eos) and at options->stop_token_ids.
+ * chat != 0 renders `prompt` as one user turn with the chat template (add_generation_prompt);
+ * else the tokenizer adds BOS as the model's tokenizer does. DS_INVALID_ARGUMENT names the
+ * artifact when it carries no tokenizer (or no template, for chat). */
+ds_status_t ds_engine_submit_text(ds_engine_t engine, const char* prompt, int32_t chat,
+                                  const ds_request_options_t* options, int64_t* out_request);
+/* Encodes text: writes min(count, capacity) ids and sets *out_count to the full count (call
+ * with capacity 0 to size the buffer). */
+ds_status_t ds_engine_tokenize(ds_engine_t engine, const char* text, int32_t add_special_tokens,
+                               int32_t* ids, size_t capacity, size_t* out_count);
+/* Decodes ids (special tokens skipped): writes up to capacity - 1 bytes plus a NUL and sets
+ * *out_length to the full length in bytes (call with capacity 0 to size the buffer). */
+ds_status_t ds_engine_detokenize(ds_engine_t engine, const int32_t* ids, size_t count,
+                                 char* text, size_t capacity, size_t* out_length);
 
 typedef enum ds_finish_reason_e { DS_FINISH_NONE = 0, DS_FINISH_LENGTH = 1, DS_FINISH_STOP = 2 } ds_finish_reason_t;
 
@@ -53,6 +74,11 @@ typedef struct ds_token_event_s {
   int64_t request;
   int32_t token;
   ds_finish_reason_t finish;
+  /* The text this token completes (UTF-8, not NUL-terminated; often empty mid-character, the
+   * rest flushed with the finishing event); owned by the engine, valid until its next step.
+   * Empty when the artifact carries no tokenizer. */
+  const char* text;
+  size_t text_length;
 } ds_token_event_t;
 
 /* Runs one step. Writes up to `capacity` events and sets *out_count to the number written; a

@@ -1,7 +1,10 @@
 // The C ABI over Engine / Artifact: handles own C++ objects; errors become ds_status_t.
+#include <algorithm>
+#include <cstring>
 #include <new>
 
-#include "api/engine.h"
+#include "api/session.h"
+#include "tokenizer/tokenizer.h"
 #include "artifact/artifact_reader.h"
 #include "ds/runtime.h"
 
@@ -9,8 +12,8 @@ struct ds_artifact_s {
   std::unique_ptr<ds::artifact::Artifact> artifact;
 };
 struct ds_engine_s {
-  std::unique_ptr<ds::Engine> engine;
-  std::vector<ds::TokenEvent> events;
+  std::unique_ptr<ds::Session> session;
+  std::vector<ds::TextEvent> events;  // the last step's, whose text the C events point into
 };
 
 namespace {
@@ -49,54 +52,120 @@ ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* 
   o.kv_cache_bytes = options->kv_cache_bytes;
   o.num_threads = options->num_threads;
   o.max_step_tokens = options->max_step_tokens;
-  auto engine = ds::Engine::create(*artifact->artifact, o);
-  if (!engine.isOk()) return engine.status().release();
-  *out_engine = new (std::nothrow) ds_engine_s{std::move(engine.value()), {}};
+  auto session = ds::Session::create(*artifact->artifact, o);
+  if (!session.isOk()) return session.status().release();
+  *out_engine = new (std::nothrow) ds_engine_s{std::move(session.value()), {}};
   return *out_engine ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_engine_create").release();
 }
 
 void ds_engine_release(ds_engine_t engine) { delete engine; }
 
 void ds_request_options_initialize(ds_request_options_t* options) {
-  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0};
+  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0, 1.0f, 0};
 }
+
+namespace {
+
+ds_status_t requestOf(const char* fn, const ds_request_options_t* options, ds::TextRequest* r) {
+  r->sampling.temperature = options->temperature;
+  r->sampling.top_k = options->top_k;
+  r->sampling.top_p = options->top_p;
+  r->sampling.seed = options->seed;
+  r->sampling.repetition_penalty = options->repetition_penalty;
+  r->max_new_tokens = options->max_new_tokens;
+  r->ignore_eos = options->ignore_eos != 0;
+  if (options->stop_token_count && !options->stop_token_ids)
+    return ds::invalidArgument(std::string(fn) + ": stop_token_count without stop_token_ids")
+        .release();
+  if (options->stop_token_count)
+    r->stop_token_ids.assign(options->stop_token_ids,
+                             options->stop_token_ids + options->stop_token_count);
+  return nullptr;
+}
+
+ds_status_t submit(ds_engine_t engine, const ds::TextRequest& r, int64_t* out_request) {
+  auto id = engine->session->submit(r);
+  if (!id.isOk()) return id.status().release();
+  *out_request = *id;
+  return nullptr;
+}
+
+}  // namespace
 
 ds_status_t ds_engine_submit(ds_engine_t engine, const int32_t* prompt, size_t prompt_length,
                              const ds_request_options_t* options, int64_t* out_request) {
   if (!engine || !prompt || !options || !out_request) return invalid("ds_engine_submit: null argument");
-  ds::GenerationRequest r;
-  r.prompt.assign(prompt, prompt + prompt_length);
-  r.sampling.temperature = options->temperature;
-  r.sampling.top_k = options->top_k;
-  r.sampling.top_p = options->top_p;
-  r.sampling.seed = options->seed;
-  r.max_new_tokens = options->max_new_tokens;
-  if (options->stop_token_count && !options->stop_token_ids)
-    return invalid("ds_engine_submit: stop_token_count without stop_token_ids");
-  r.stop_token_ids.assign(options->stop_token_ids, options->stop_token_ids + options->stop_token_count);
-  auto id = engine->engine->submit(std::move(r));
-  if (!id.isOk()) return id.status().release();
-  *out_request = *id;
+  if (prompt_length == 0) return invalid("ds_engine_submit: the prompt has no tokens");
+  ds::TextRequest r;
+  if (ds_status_t e = requestOf("ds_engine_submit", options, &r)) return e;
+  r.prompt_ids.assign(prompt, prompt + prompt_length);
+  r.ignore_eos = true;  // token-id requests stop only at options->stop_token_ids
+  return submit(engine, r, out_request);
+}
+
+ds_status_t ds_engine_submit_text(ds_engine_t engine, const char* prompt, int32_t chat,
+                                  const ds_request_options_t* options, int64_t* out_request) {
+  if (!engine || !prompt || !options || !out_request)
+    return invalid("ds_engine_submit_text: null argument");
+  ds::TextRequest r;
+  if (ds_status_t e = requestOf("ds_engine_submit_text", options, &r)) return e;
+  r.prompt.text = prompt;
+  r.prompt.chat = chat != 0;
+  return submit(engine, r, out_request);
+}
+
+ds_status_t ds_engine_tokenize(ds_engine_t engine, const char* text, int32_t add_special_tokens,
+                               int32_t* ids, size_t capacity, size_t* out_count) {
+  if (!engine || !text || !out_count || (capacity && !ids))
+    return invalid("ds_engine_tokenize: null argument");
+  ds::TextPrompt p;
+  p.text = text;
+  p.add_bos = add_special_tokens != 0;
+  const ds::Tokenizer* tok = engine->session->tokenizer();
+  if (!tok) return engine->session->encode(p).status().release();  // names the artifact
+  ds::EncodeOptions o;
+  o.add_special_tokens = p.add_bos;
+  auto encoded = tok->encode(p.text, o);
+  if (!encoded.isOk()) return encoded.status().release();
+  *out_count = encoded->size();
+  for (size_t i = 0; i < encoded->size() && i < capacity; ++i) ids[i] = (*encoded)[i];
+  return nullptr;
+}
+
+ds_status_t ds_engine_detokenize(ds_engine_t engine, const int32_t* ids, size_t count,
+                                 char* text, size_t capacity, size_t* out_length) {
+  if (!engine || (count && !ids) || !out_length || (capacity && !text))
+    return invalid("ds_engine_detokenize: null argument");
+  auto decoded = engine->session->decode(std::vector<int32_t>(ids, ids + count));
+  if (!decoded.isOk()) return decoded.status().release();
+  *out_length = decoded->size();
+  if (capacity) {
+    const size_t n = std::min(capacity - 1, decoded->size());
+    std::memcpy(text, decoded->data(), n);
+    text[n] = '\0';
+  }
   return nullptr;
 }
 
 ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
                            size_t* out_count) {
   if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
-  if (capacity < engine->engine->numRunning())
+  if (capacity < engine->session->numRunning())
     return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
   engine->events.clear();
-  ds::Status st = engine->engine->step(&engine->events);
+  ds::Status st = engine->session->step(&engine->events);
   if (!st.isOk()) return st.release();
   *out_count = engine->events.size();
-  for (size_t i = 0; i < engine->events.size(); ++i)
-    events[i] = {engine->events[i].request, engine->events[i].token,
-                 static_cast<ds_finish_reason_t>(engine->events[i].finish)};
+  for (size_t i = 0; i < engine->events.size(); ++i) {
+    const ds::TextEvent& e = engine->events[i];
+    events[i] = {e.request, e.token, static_cast<ds_finish_reason_t>(e.finish), e.text.data(),
+                 e.text.size()};
+  }
   return nullptr;
 }
 
-int ds_engine_has_work(ds_engine_t engine) { return engine && engine->engine->hasWork() ? 1 : 0; }
+int ds_engine_has_work(ds_engine_t engine) { return engine && engine->session->hasWork() ? 1 : 0; }
 
-size_t ds_engine_num_running(ds_engine_t engine) { return engine ? engine->engine->numRunning() : 0; }
+size_t ds_engine_num_running(ds_engine_t engine) { return engine ? engine->session->numRunning() : 0; }
 
 }  // extern "C"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "api/engine.h"
+#include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 
 namespace ds::test {

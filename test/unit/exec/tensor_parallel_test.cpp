@@ -11,7 +11,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "api/engine.h"
+#include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 #include "cpu/cpu_kernels.h"
 #include "exec/model_runner.h"

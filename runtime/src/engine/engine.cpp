@@ -1,6 +1,6 @@
 // Engine scheduling: every running sequence gets its pending tokens (prompt chunks or the last
 // sampled token) into one ragged step, in submission order, within the token budget.
-#include "api/engine.h"
+#include "engine/engine.h"
 
 #include <algorithm>
 

@@ -1,0 +1,139 @@
+// Session: the artifact's tokenizer and chat template around the Engine.
+#include "api/session.h"
+
+#include <nlohmann/json.hpp>
+
+#include "artifact/artifact_reader.h"
+#include "template/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ds {
+
+Session::~Session() = default;
+
+StatusOr<std::unique_ptr<Session>> Session::create(const artifact::Artifact& artifact,
+                                                   const EngineOptions& options) {
+  std::unique_ptr<Session> s(new Session());
+  s->artifact_ = &artifact;
+  std::map<std::string, std::string> files;
+  if (const auto* blobs = artifact.meta()->tokenizer_files())
+    for (const auto* blob : *blobs)
+      if (blob->name() && blob->data())
+        files[blob->name()->str()] = std::string(blob->data()->begin(), blob->data()->end());
+  if (!files.empty()) {
+    // A broken tokenizer fails the text calls, not the session: token ids still work.
+    StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::fromFiles(files);
+    if (!tok.isOk()) {
+      s->tokenizer_error_ = artifact.path() + ": " + tok.status().message();
+      files.clear();
+    } else {
+      s->tokenizer_ = std::move(tok).value();
+    }
+  }
+  if (s->tokenizer_) {
+    std::string source =
+        artifact.meta()->chat_template() ? artifact.meta()->chat_template()->str() : "";
+    if (source.empty()) source = s->tokenizer_->chatTemplate();
+    if (source.empty()) {
+      s->template_error_ = artifact.path() + " has no chat template (--chat)";
+    } else {
+      StatusOr<ChatTemplate> t = ChatTemplate::parse(source);
+      if (t.isOk())
+        s->chat_template_ = std::make_unique<ChatTemplate>(std::move(t).value());
+      else
+        s->template_error_ = artifact.path() + ": " + t.status().message();
+    }
+  }
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(artifact, options);
+  if (!engine.isOk()) return engine.status();
+  s->engine_ = std::move(engine).value();
+  return s;
+}
+
+Status Session::needTokenizer() const {
+  if (tokenizer_) return Status::ok();
+  if (!tokenizer_error_.empty()) return dataLoss(tokenizer_error_);
+  return invalidArgument(artifact_->path() +
+                         " carries no tokenizer: give token ids (ds-run --prompt-ids, --ids)");
+}
+
+StatusOr<std::string> Session::render(const TextPrompt& prompt) const {
+  if (!prompt.chat) return prompt.text;
+  DS_RETURN_IF_ERROR(needTokenizer());
+  if (!chat_template_) return invalidArgument(template_error_);
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (prompt.messages.empty())
+    messages.push_back({{"role", "user"}, {"content", prompt.text}});
+  for (const ChatMessage& m : prompt.messages)
+    messages.push_back({{"role", m.role}, {"content", m.content}});
+  nlohmann::ordered_json ctx;
+  ctx["messages"] = std::move(messages);
+  ctx["add_generation_prompt"] = true;
+  ctx["bos_token"] = tokenizer_->bosToken();
+  ctx["eos_token"] = tokenizer_->eosToken();
+  return chat_template_->render(ctx);
+}
+
+StatusOr<std::vector<int32_t>> Session::encode(const TextPrompt& prompt) const {
+  DS_RETURN_IF_ERROR(needTokenizer());
+  StatusOr<std::string> text = render(prompt);
+  if (!text.isOk()) return text.status();
+  EncodeOptions opts;
+  // A chat template writes BOS itself, as transformers renders it.
+  opts.add_special_tokens = prompt.chat ? false : prompt.add_bos;
+  auto ids = tokenizer_->encode(*text, opts);
+  if (!ids.isOk()) return ids.status();
+  if (ids->empty())
+    return invalidArgument("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
+  return std::vector<int32_t>(ids->begin(), ids->end());
+}
+
+StatusOr<std::string> Session::decode(const std::vector<int32_t>& ids) const {
+  DS_RETURN_IF_ERROR(needTokenizer());
+  return tokenizer_->decode(ids, /*skip_special_tokens=*/true);
+}
+
+StatusOr<int64_t> Session::submit(const TextRequest& request) {
+  GenerationRequest r;
+  if (!request.prompt_ids.empty()) {
+    r.prompt = request.prompt_ids;
+  } else {
+    StatusOr<std::vector<int32_t>> ids = encode(request.prompt);
+    if (!ids.isOk()) return ids.status();
+    r.prompt = std::move(ids).value();
+  }
+  r.sampling = request.sampling;
+  r.max_new_tokens = request.max_new_tokens;
+  if (tokenizer_ && !request.ignore_eos)
+    r.stop_token_ids.assign(tokenizer_->stopIds().begin(), tokenizer_->stopIds().end());
+  r.stop_token_ids.insert(r.stop_token_ids.end(), request.stop_token_ids.begin(),
+                          request.stop_token_ids.end());
+  StatusOr<int64_t> id = engine_->submit(std::move(r));
+  if (!id.isOk()) return id.status();
+  if (tokenizer_)
+    streams_[*id] = std::make_unique<IncrementalDetokenizer>(
+        tokenizer_->newDetokenizer(/*skip_special_tokens=*/true));
+  return id;
+}
+
+Status Session::step(std::vector<TextEvent>* events) {
+  token_events_.clear();
+  DS_RETURN_IF_ERROR(engine_->step(&token_events_));
+  for (const TokenEvent& e : token_events_) {
+    TextEvent out{e.request, e.token, "", e.finish};
+    auto it = streams_.find(e.request);
+    if (it != streams_.end()) {
+      StatusOr<std::string> piece = it->second->push(e.token);
+      if (!piece.isOk()) return piece.status();
+      out.text = std::move(piece).value();
+      if (e.finish != FinishReason::kNone) {
+        out.text += it->second->finish();
+        streams_.erase(it);
+      }
+    }
+    events->push_back(std::move(out));
+  }
+  return Status::ok();
+}
+
+}  // namespace ds
