@@ -95,7 +95,11 @@ int main(int argc, char** argv) {
     for (int32_t t; in >> t;) tokens.push_back(t);
     if (tokens.size() < 2) die(ids_file + ": needs at least one token to predict");
     ds::RunnerOptions ro;
-    ro.num_kv_blocks = static_cast<int64_t>(tokens.size()) / 16 + 2;
+    const auto* plan = (*art)->meta()->plan();
+    const int64_t block = plan && plan->kv_cache() ? plan->kv_cache()->block_size() : 0;
+    if (block <= 0) die(path + ": the artifact's plan has no KV block size");
+    // One sequence over all the tokens, in the artifact's block size (not an assumed 16).
+    ro.num_kv_blocks = (static_cast<int64_t>(tokens.size()) + block - 1) / block + 1;
     ro.num_threads = static_cast<int>(threads);
     auto runner = ds::ModelRunner::create(**art, ro);
     if (!runner.isOk()) die(runner.status().message());
