@@ -10,15 +10,26 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_codes.h"
 #include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
 
 namespace {
 
-[[noreturn]] void die(const std::string& m) {
+[[noreturn]] void die(const std::string& m, int code = ds::tools::kExitFailure) {
   std::fprintf(stderr, "ds-bench: error: %s\n", m.c_str());
-  std::exit(1);
+  std::exit(code);
+}
+// A command-line mistake: exit code 2 (docs/tools.md).
+[[noreturn]] void usageError(const std::string& m) { die(m, ds::tools::kExitUsage); }
+
+int64_t count(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < 0 || n > (1ll << 30))
+    usageError(flag + " expects a count in [0, 2^30], got '" + v + "'");
+  return n;
 }
 
 double now() {
@@ -69,21 +80,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die(a + " needs a value");
+      if (i + 1 >= argc) usageError(a + " needs a value");
       return argv[++i];
     };
     if (a == "--perplexity") ids_file = value();
-    else if (a == "--decode") decode_tokens = std::atoll(value().c_str());
-    else if (a == "--prefill") prefill_tokens = std::atoll(value().c_str());
-    else if (a == "--threads") threads = std::atoll(value().c_str());
+    else if (a == "--decode") decode_tokens = count(a, value());
+    else if (a == "--prefill") prefill_tokens = count(a, value());
+    else if (a == "--threads") threads = count(a, value());
     else if (a == "-h" || a == "--help") {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
                 "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)");
       return 0;
     } else if (path.empty()) path = a;
-    else die("unexpected argument " + a);
+    else if (!a.empty() && a[0] == '-') usageError("unknown option " + a + " (see --help)");
+    else usageError("unexpected argument " + a);
   }
-  if (path.empty()) die("usage: ds-bench <model.dsa> ... (see --help)");
+  if (path.empty()) usageError("usage: ds-bench <model.dsa> ... (see --help)");
   auto art = ds::artifact::Artifact::open(path);
   if (!art.isOk()) die(art.status().message());
   if (!ids_file.empty()) {

@@ -1,9 +1,11 @@
-// ds-inspect: prints a summary of a .dsa artifact (text or --json); errors as one line, exit 1.
+// ds-inspect: prints a summary of a .dsa artifact (text or --json); errors as one line, exit 1
+// (2 for a command-line mistake, docs/tools.md).
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 
+#include "common/exit_codes.h"
 #include "summary.h"
 
 namespace {
@@ -14,9 +16,9 @@ constexpr const char* kUsage =
     "  --tensors         list every tensor (default: the first 10)\n"
     "  --verify-weights  also check every weight segment's checksum (reads all weights)\n";
 
-int fail(const std::string& message) {
+int fail(const std::string& message, int code = ds::tools::kExitFailure) {
   std::fprintf(stderr, "ds-inspect: error: %s\n", message.c_str());
-  return 1;
+  return code;
 }
 
 }  // namespace
@@ -39,14 +41,15 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (!arg.empty() && arg[0] == '-') {
-      return fail("unknown option '" + arg + "'\n" + kUsage);
+      return fail("unknown option '" + arg + "'\n" + kUsage, ds::tools::kExitUsage);
     } else if (!path.empty()) {
-      return fail("more than one artifact given ('" + path + "', '" + arg + "')");
+      return fail("more than one artifact given ('" + path + "', '" + arg + "')",
+                  ds::tools::kExitUsage);
     } else {
       path = arg;
     }
   }
-  if (path.empty()) return fail(std::string("no artifact given\n") + kUsage);
+  if (path.empty()) return fail(std::string("no artifact given\n") + kUsage, ds::tools::kExitUsage);
   options.weights_verified = open_options.verify_weights;
 
   auto artifact = ds::artifact::Artifact::open(path, open_options);

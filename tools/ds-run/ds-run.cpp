@@ -9,6 +9,7 @@
 
 #include "api/session.h"
 #include "artifact/artifact_reader.h"
+#include "common/exit_codes.h"
 
 namespace {
 
@@ -24,10 +25,12 @@ struct Args {
   int threads = 0;
 };
 
-[[noreturn]] void die(const std::string& message) {
+[[noreturn]] void die(const std::string& message, int code = ds::tools::kExitFailure) {
   std::fprintf(stderr, "ds-run: error: %s\n", message.c_str());
-  std::exit(1);
+  std::exit(code);
 }
+// A command-line mistake: exit code 2 (docs/tools.md).
+[[noreturn]] void usageError(const std::string& message) { die(message, ds::tools::kExitUsage); }
 
 void usage() {
   std::puts(
@@ -41,13 +44,13 @@ void usage() {
 uint64_t parseBytes(const std::string& s) {
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v <= 0) die("bad size '" + s + "' (e.g. 512M, 2G)");
+  if (end == s.c_str() || v <= 0) usageError("bad size '" + s + "' (e.g. 512M, 2G)");
   switch (*end) {
     case 'k': case 'K': v *= 1024; break;
     case 'm': case 'M': v *= 1024 * 1024; break;
     case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
     case '\0': break;
-    default: die("bad size '" + s + "' (e.g. 512M, 2G)");
+    default: usageError("bad size '" + s + "' (e.g. 512M, 2G)");
   }
   return static_cast<uint64_t>(v);
 }
@@ -55,7 +58,7 @@ uint64_t parseBytes(const std::string& s) {
 double parseNumber(const std::string& flag, const std::string& s) {
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || *end) die(flag + " expects a number, got '" + s + "'");
+  if (end == s.c_str() || *end) usageError(flag + " expects a number, got '" + s + "'");
   return v;
 }
 
@@ -64,7 +67,7 @@ Args parseArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die(arg + " needs a value");
+      if (i + 1 >= argc) usageError(arg + " needs a value");
       return argv[++i];
     };
     if (arg == "-h" || arg == "--help") { usage(); std::exit(0); }
@@ -93,11 +96,11 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--no-bos") a.no_bos = true;
     else if (arg == "--stats") a.stats = true;
     else if (arg == "--show-prompt") a.show_prompt = true;
-    else if (!arg.empty() && arg[0] == '-') die("unknown option " + arg + " (see --help)");
+    else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
-    else die("unexpected argument '" + arg + "'");
+    else usageError("unexpected argument '" + arg + "'");
   }
-  if (a.artifact.empty()) { usage(); std::exit(2); }
+  if (a.artifact.empty()) { usage(); std::exit(ds::tools::kExitUsage); }
   if (a.prompts.empty() && a.prompt_ids.empty()) a.prompts.push_back("");
   return a;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_codes.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -17,7 +18,7 @@ int usage(const char* msg) {
                "       ds-tokenize [--skip-special] <model-dir|tokenizer.json|tokenizer.model> --decode 1,2,3\n"
                "TEXT '-' reads standard input. --no-special: no BOS/EOS. --no-parse-special: special-token\n"
                "text is encoded as plain text. --skip-special: drop special tokens when decoding.\n");
-  return 2;
+  return ds::tools::kExitUsage;
 }
 
 bool parseIds(const std::string& s, std::vector<ds::TokenId>* ids, std::string* err) {
