@@ -1,8 +1,8 @@
 // ChatTemplate: the public, exception-free face of the template interpreter, plus JSON -> Value conversion.
 #include "template/chat_template.h"
 
-#include "template/eval.h"
-#include "template/parser.h"
+#include "jinja/eval.h"
+#include "jinja/parser.h"
 
 namespace ds {
 namespace {

@@ -284,10 +284,12 @@ TEST_F(InspectTool, NonUtf8NamesStillPrint) {
   EXPECT_EQ(j["tensors"][0]["name"], "bad\xEF\xBF\xBD\xEF\xBF\xBDname");  // U+FFFD twice
 }
 
+// Command-line mistakes exit with 2 (docs/tools.md), a missing file with 1.
 TEST_F(InspectTool, BadUsage) {
-  EXPECT_EQ(run("").exit_code, 1);
+  EXPECT_EQ(run("").exit_code, 2);
+  EXPECT_EQ(run("'" + path_ + ".missing'").exit_code, 1);
   const RunResult r = run("--bogus '" + path_ + "'");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(has(r.output, "ds-inspect: error: unknown option '--bogus'")) << r.output;
 }
 

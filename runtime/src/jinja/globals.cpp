@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "template/builtins.h"
-#include "template/text.h"
+#include "jinja/builtins.h"
+#include "jinja/text.h"
 
 namespace ds::tpl {
 namespace {

@@ -1,6 +1,6 @@
 // Tree-walking evaluator with jinja2 scoping: loop bodies get a fresh scope per iteration, `if` does not
 // scope, macros see the template's top-level names; Python semantics for every operator.
-#include "template/eval.h"
+#include "jinja/eval.h"
 
 #include <cmath>
 

@@ -1,10 +1,10 @@
 // Recursive-descent parser for the Jinja2 subset; the grammar follows jinja2/parser.py function by function.
-#include "template/parser.h"
+#include "jinja/parser.h"
 
 #include <algorithm>
 
-#include "template/builtins.h"
-#include "template/lexer.h"
+#include "jinja/builtins.h"
+#include "jinja/lexer.h"
 
 namespace ds::tpl {
 namespace {

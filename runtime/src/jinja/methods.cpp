@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "template/builtins.h"
-#include "template/text.h"
+#include "jinja/builtins.h"
+#include "jinja/text.h"
 
 namespace ds::tpl {
 namespace {

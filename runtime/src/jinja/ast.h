@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "template/value.h"
+#include "jinja/value.h"
 
 namespace ds::tpl {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "template/ast.h"
+#include "jinja/ast.h"
 
 namespace ds::tpl {
 

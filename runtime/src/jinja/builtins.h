@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "template/value.h"
+#include "jinja/value.h"
 
 namespace ds::tpl {
 

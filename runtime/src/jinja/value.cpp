@@ -1,5 +1,5 @@
 // Python semantics for template values: truthiness, str()/repr(), ==, <, float repr and json.dumps.
-#include "template/value.h"
+#include "jinja/value.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,11 +1,11 @@
 // Tokenizer for the Jinja2 subset; mirrors jinja2/lexer.py so whitespace handling is byte-identical.
-#include "template/lexer.h"
+#include "jinja/lexer.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "template/text.h"
-#include "template/value.h"
+#include "jinja/text.h"
+#include "jinja/value.h"
 
 namespace ds::tpl {
 namespace {

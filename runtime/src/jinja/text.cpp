@@ -1,9 +1,9 @@
 // Python str helpers on UTF-8 strings: code points, whitespace, strip/split, case mapping.
-#include "template/text.h"
+#include "jinja/text.h"
 
 #include <algorithm>
 
-#include "template/value.h"
+#include "jinja/value.h"
 
 namespace ds::tpl::text {
 namespace {

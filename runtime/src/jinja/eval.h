@@ -5,8 +5,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "template/ast.h"
-#include "template/builtins.h"
+#include "jinja/ast.h"
+#include "jinja/builtins.h"
 
 namespace ds::tpl {
 
