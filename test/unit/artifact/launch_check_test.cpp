@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "artifact/artifact_reader.h"
+#include "exec/model_runner.h"
 #include "artifact_test_util.h"
 
 namespace ds::artifact::testing {
@@ -31,6 +32,23 @@ TEST(LaunchCheck, TinyPlanIsAccepted) {
   std::string path;
   Status s = openEdited("ok", nullptr, &path);
   EXPECT_TRUE(s.isOk()) << s.toString();
+}
+
+// The tiny plan is valid but keeps bf16 activations (a GPU plan): the CPU device refuses it at
+// load, naming the buffer, instead of reading bf16 as f32.
+TEST(LaunchCheck, CpuDeviceRefusesActivationDtypesItCannotRun) {
+  std::string path;
+  ASSERT_TRUE(openEdited("bf16", nullptr, &path).isOk());
+  auto a = Artifact::open(path);
+  ASSERT_TRUE(a.isOk());
+  RunnerOptions o;
+  o.num_kv_blocks = 2;
+  auto r = ModelRunner::create(**a, o);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), DS_UNSUPPORTED);
+  EXPECT_NE(r.status().message().find(path + ": plan.buffers[2] holds BF16 activations"),
+            std::string::npos)
+      << r.status().message();
 }
 
 struct Crafted {

@@ -8,6 +8,16 @@ namespace ds::hal {
 StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::load(
     const artifact::Artifact& artifact, const StepPlan& plan) {
   auto exe = std::make_shared<CpuExecutable>();
+  // Host kernels compute in f32 over f32 activations and i32 indices (bf16/f16 activation
+  // buffers are for GPU targets).
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const DType d = plan.buffers[i].dtype;
+    if (d != DType::F32 && d != DType::I32)
+      return unsupported(artifact.path() + ": plan.buffers[" + std::to_string(i) + "] holds " +
+                         fb::EnumNameDType(static_cast<fb::DType>(d)) +
+                         " activations; the CPU device runs f32 activations (compile with "
+                         "--target host)");
+  }
   switch (plan.kv.dtype) {
     case DType::F32: exe->kv_type_ = cpu::KVType::F32; break;
     case DType::I8: exe->kv_type_ = cpu::KVType::I8; break;
