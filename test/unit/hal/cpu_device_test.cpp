@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "artifact/artifact_info.h"
 #include "hal/cpu/cpu_device.h"
 
 namespace ds::hal {
@@ -86,6 +87,34 @@ TEST(CpuDevice, StreamCopiesInOrderAndEventsComplete) {
   ASSERT_TRUE(d->stream().copyToHost(out, b.data(), sizeof(out)).isOk());
   ASSERT_TRUE(d->stream().synchronize().isOk());
   EXPECT_EQ(std::memcmp(in, out, sizeof(in)), 0);
+}
+
+}  // namespace
+}  // namespace ds::hal
+
+namespace ds::hal {
+namespace {
+
+// The CPU kernels' KV block layout takes exactly the bytes of the one KV size formula
+// (artifact::kvBytesPerSlot), for every cache dtype: the runtime allocates by the formula and
+// the kernels carve the block by their layout.
+TEST(CpuDevice, KvBlockLayoutMatchesTheArtifactFormula) {
+  const std::pair<fb::DType, cpu::KVType> types[] = {{fb::DType_F32, cpu::KVType::F32},
+                                                     {fb::DType_I8, cpu::KVType::I8},
+                                                     {fb::DType_F8_E4M3, cpu::KVType::F8E4M3}};
+  for (const auto& [dt, kt] : types) {
+    flatbuffers::FlatBufferBuilder b;
+    b.Finish(fb::CreateKVCacheSpec(b, fb::KVKind_GQA, 3, 16, 4, 128, 96, 0, 0, dt));
+    const auto* gqa = flatbuffers::GetRoot<fb::KVCacheSpec>(b.GetBufferPointer());
+    EXPECT_EQ(artifact::kvBytesPerSlot(*gqa) * 16,
+              static_cast<uint64_t>(cpu::kvBlockBytes(kt, 16, 4, 128, 96)));
+    EXPECT_EQ(artifact::kvBytesPerBlock(*gqa), 3 * artifact::kvBytesPerSlot(*gqa) * 16);
+    flatbuffers::FlatBufferBuilder m;
+    m.Finish(fb::CreateKVCacheSpec(m, fb::KVKind_MLA, 3, 64, 0, 0, 0, 512, 64, dt));
+    const auto* mla = flatbuffers::GetRoot<fb::KVCacheSpec>(m.GetBufferPointer());
+    EXPECT_EQ(artifact::kvBytesPerSlot(*mla) * 64,
+              static_cast<uint64_t>(cpu::mlaBlockBytes(kt, 64, 512, 64)));
+  }
 }
 
 }  // namespace
