@@ -18,17 +18,34 @@ struct ds_engine_s {
 
 namespace {
 ds_status_t invalid(const char* what) { return ds::invalidArgument(what).release(); }
+
+// Nothing throws across the C ABI: an allocation failure anywhere below becomes
+// DS_OUT_OF_MEMORY, any other exception DS_INTERNAL, each naming the call.
+template <typename Fn>
+ds_status_t guarded(const char* call, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return ds::Status(DS_OUT_OF_MEMORY, std::string(call) + ": out of memory").release();
+  } catch (const std::exception& e) {
+    return ds::Status(DS_INTERNAL, std::string(call) + ": " + e.what()).release();
+  } catch (...) {
+    return ds::Status(DS_INTERNAL, std::string(call) + ": unknown exception").release();
+  }
+}
 }  // namespace
 
 extern "C" {
 
 ds_status_t ds_artifact_open(const char* path, ds_artifact_t* out_artifact) {
-  if (!path || !out_artifact) return invalid("ds_artifact_open: path and out_artifact are required");
-  *out_artifact = nullptr;
-  auto artifact = ds::artifact::Artifact::open(path);
-  if (!artifact.isOk()) return artifact.status().release();
-  *out_artifact = new (std::nothrow) ds_artifact_s{std::move(artifact.value())};
-  return *out_artifact ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_artifact_open").release();
+  return guarded("ds_artifact_open", [&]() -> ds_status_t {
+    if (!path || !out_artifact) return invalid("ds_artifact_open: path and out_artifact are required");
+    *out_artifact = nullptr;
+    auto artifact = ds::artifact::Artifact::open(path);
+    if (!artifact.isOk()) return artifact.status().release();
+    *out_artifact = new (std::nothrow) ds_artifact_s{std::move(artifact.value())};
+    return *out_artifact ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_artifact_open").release();
+  });
 }
 
 void ds_artifact_release(ds_artifact_t artifact) { delete artifact; }
@@ -46,16 +63,18 @@ void ds_engine_options_initialize(ds_engine_options_t* options) {
 
 ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* options,
                              ds_engine_t* out_engine) {
-  if (!artifact || !options || !out_engine) return invalid("ds_engine_create: null argument");
-  *out_engine = nullptr;
-  ds::EngineOptions o;
-  o.kv_cache_bytes = options->kv_cache_bytes;
-  o.num_threads = options->num_threads;
-  o.max_step_tokens = options->max_step_tokens;
-  auto session = ds::Session::create(*artifact->artifact, o);
-  if (!session.isOk()) return session.status().release();
-  *out_engine = new (std::nothrow) ds_engine_s{std::move(session.value()), {}};
-  return *out_engine ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_engine_create").release();
+  return guarded("ds_engine_create", [&]() -> ds_status_t {
+    if (!artifact || !options || !out_engine) return invalid("ds_engine_create: null argument");
+    *out_engine = nullptr;
+    ds::EngineOptions o;
+    o.kv_cache_bytes = options->kv_cache_bytes;
+    o.num_threads = options->num_threads;
+    o.max_step_tokens = options->max_step_tokens;
+    auto session = ds::Session::create(*artifact->artifact, o);
+    if (!session.isOk()) return session.status().release();
+    *out_engine = new (std::nothrow) ds_engine_s{std::move(session.value()), {}};
+    return *out_engine ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_engine_create").release();
+  });
 }
 
 void ds_engine_release(ds_engine_t engine) { delete engine; }
@@ -94,74 +113,84 @@ ds_status_t submit(ds_engine_t engine, const ds::TextRequest& r, int64_t* out_re
 
 ds_status_t ds_engine_submit(ds_engine_t engine, const int32_t* prompt, size_t prompt_length,
                              const ds_request_options_t* options, int64_t* out_request) {
-  if (!engine || !prompt || !options || !out_request) return invalid("ds_engine_submit: null argument");
-  if (prompt_length == 0) return invalid("ds_engine_submit: the prompt has no tokens");
-  ds::TextRequest r;
-  if (ds_status_t e = requestOf("ds_engine_submit", options, &r)) return e;
-  r.prompt_ids.assign(prompt, prompt + prompt_length);
-  r.ignore_eos = true;  // token-id requests stop only at options->stop_token_ids
-  return submit(engine, r, out_request);
+  return guarded("ds_engine_submit", [&]() -> ds_status_t {
+    if (!engine || !prompt || !options || !out_request) return invalid("ds_engine_submit: null argument");
+    if (prompt_length == 0) return invalid("ds_engine_submit: the prompt has no tokens");
+    ds::TextRequest r;
+    if (ds_status_t e = requestOf("ds_engine_submit", options, &r)) return e;
+    r.prompt_ids.assign(prompt, prompt + prompt_length);
+    r.ignore_eos = true;  // token-id requests stop only at options->stop_token_ids
+    return submit(engine, r, out_request);
+  });
 }
 
 ds_status_t ds_engine_submit_text(ds_engine_t engine, const char* prompt, int32_t chat,
                                   const ds_request_options_t* options, int64_t* out_request) {
-  if (!engine || !prompt || !options || !out_request)
-    return invalid("ds_engine_submit_text: null argument");
-  ds::TextRequest r;
-  if (ds_status_t e = requestOf("ds_engine_submit_text", options, &r)) return e;
-  r.prompt.text = prompt;
-  r.prompt.chat = chat != 0;
-  return submit(engine, r, out_request);
+  return guarded("ds_engine_submit_text", [&]() -> ds_status_t {
+    if (!engine || !prompt || !options || !out_request)
+      return invalid("ds_engine_submit_text: null argument");
+    ds::TextRequest r;
+    if (ds_status_t e = requestOf("ds_engine_submit_text", options, &r)) return e;
+    r.prompt.text = prompt;
+    r.prompt.chat = chat != 0;
+    return submit(engine, r, out_request);
+  });
 }
 
 ds_status_t ds_engine_tokenize(ds_engine_t engine, const char* text, int32_t add_special_tokens,
                                int32_t* ids, size_t capacity, size_t* out_count) {
-  if (!engine || !text || !out_count || (capacity && !ids))
-    return invalid("ds_engine_tokenize: null argument");
-  ds::TextPrompt p;
-  p.text = text;
-  p.add_bos = add_special_tokens != 0;
-  const ds::Tokenizer* tok = engine->session->tokenizer();
-  if (!tok) return engine->session->encode(p).status().release();  // names the artifact
-  ds::EncodeOptions o;
-  o.add_special_tokens = p.add_bos;
-  auto encoded = tok->encode(p.text, o);
-  if (!encoded.isOk()) return encoded.status().release();
-  *out_count = encoded->size();
-  for (size_t i = 0; i < encoded->size() && i < capacity; ++i) ids[i] = (*encoded)[i];
-  return nullptr;
+  return guarded("ds_engine_tokenize", [&]() -> ds_status_t {
+    if (!engine || !text || !out_count || (capacity && !ids))
+      return invalid("ds_engine_tokenize: null argument");
+    ds::TextPrompt p;
+    p.text = text;
+    p.add_bos = add_special_tokens != 0;
+    const ds::Tokenizer* tok = engine->session->tokenizer();
+    if (!tok) return engine->session->encode(p).status().release();  // names the artifact
+    ds::EncodeOptions o;
+    o.add_special_tokens = p.add_bos;
+    auto encoded = tok->encode(p.text, o);
+    if (!encoded.isOk()) return encoded.status().release();
+    *out_count = encoded->size();
+    for (size_t i = 0; i < encoded->size() && i < capacity; ++i) ids[i] = (*encoded)[i];
+    return nullptr;
+  });
 }
 
 ds_status_t ds_engine_detokenize(ds_engine_t engine, const int32_t* ids, size_t count,
                                  char* text, size_t capacity, size_t* out_length) {
-  if (!engine || (count && !ids) || !out_length || (capacity && !text))
-    return invalid("ds_engine_detokenize: null argument");
-  auto decoded = engine->session->decode(std::vector<int32_t>(ids, ids + count));
-  if (!decoded.isOk()) return decoded.status().release();
-  *out_length = decoded->size();
-  if (capacity) {
-    const size_t n = std::min(capacity - 1, decoded->size());
-    std::memcpy(text, decoded->data(), n);
-    text[n] = '\0';
-  }
-  return nullptr;
+  return guarded("ds_engine_detokenize", [&]() -> ds_status_t {
+    if (!engine || (count && !ids) || !out_length || (capacity && !text))
+      return invalid("ds_engine_detokenize: null argument");
+    auto decoded = engine->session->decode(std::vector<int32_t>(ids, ids + count));
+    if (!decoded.isOk()) return decoded.status().release();
+    *out_length = decoded->size();
+    if (capacity) {
+      const size_t n = std::min(capacity - 1, decoded->size());
+      std::memcpy(text, decoded->data(), n);
+      text[n] = '\0';
+    }
+    return nullptr;
+  });
 }
 
 ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
                            size_t* out_count) {
-  if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
-  if (capacity < engine->session->numRunning())
-    return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
-  engine->events.clear();
-  ds::Status st = engine->session->step(&engine->events);
-  if (!st.isOk()) return st.release();
-  *out_count = engine->events.size();
-  for (size_t i = 0; i < engine->events.size(); ++i) {
-    const ds::TextEvent& e = engine->events[i];
-    events[i] = {e.request, e.token, static_cast<ds_finish_reason_t>(e.finish), e.text.data(),
-                 e.text.size()};
-  }
-  return nullptr;
+  return guarded("ds_engine_step", [&]() -> ds_status_t {
+    if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
+    if (capacity < engine->session->numRunning())
+      return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
+    engine->events.clear();
+    ds::Status st = engine->session->step(&engine->events);
+    if (!st.isOk()) return st.release();
+    *out_count = engine->events.size();
+    for (size_t i = 0; i < engine->events.size(); ++i) {
+      const ds::TextEvent& e = engine->events[i];
+      events[i] = {e.request, e.token, static_cast<ds_finish_reason_t>(e.finish), e.text.data(),
+                   e.text.size()};
+    }
+    return nullptr;
+  });
 }
 
 int ds_engine_has_work(ds_engine_t engine) { return engine && engine->session->hasWork() ? 1 : 0; }
