@@ -18,6 +18,7 @@
 #include "compiler/target/CostReport.h"
 #include "compiler/target/TargetInfo.h"
 #include "ds/status.h"
+#include "passes/Passes.h"
 
 namespace cl = llvm::cl;
 using mlir::ds::CompileTo;
@@ -149,6 +150,8 @@ int main(int argc, char** argv) {
   llvm::InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  // Pass names for --mlir-print-ir-after=<pass> and friends: registered before those options.
+  mlir::ds::registerDsPasses();
   mlir::registerPassManagerCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::SetVersionPrinter(printVersion);
