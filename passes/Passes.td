@@ -265,13 +265,15 @@ def PlanMemoryPass : Pass<"ds-schedule-plan-memory", "::mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
-// codegen/: fused regions -> generated kernels (linalg, then per target)
+// codegen/: fused regions -> generated kernels. codegen/common: target-independent outlining
+// and tiling (linalg); codegen/host: the host backend's lowering to the LLVM dialect and its
+// entry points (codegen/nvptx will follow).
 //===----------------------------------------------------------------------===//
 
 def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> {
   let summary = "Builds a linalg kernel on memrefs for each elementwise/normalization launch";
   let description = [{
-    Target independent. For every `dsk.launch` in @step of kind add, swiglu,
+    Target independent (passes/codegen/common). For every `dsk.launch` in @step of kind add, swiglu,
     rms_norm or add_rms_norm over f32 buffers (norms: a 1-D weight as wide as
     the rows), or rope (non-interleaved; the runtime's inv_freq table becomes a
     constant memref.global), emits a `func.func` in the nested module `@ds_kernels`
@@ -319,8 +321,10 @@ def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> 
 def TileAndVectorizePass : Pass<"ds-codegen-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let summary = "Tiles linalg kernels to one row x vector-width and vectorizes the tiles";
   let description = [{
-    Target independent up to the vector width, which the target supplies (8 f32
-    lanes for AVX2). Every linalg op on memrefs is tiled to scf.for loops of 1
+    Target independent (passes/codegen/common) up to the vector width, which
+    the target supplies: unless `vector-width` is given, the f32 lanes of the
+    closest enclosing `#ds.target` (`vector_bits / 32`: 8 for x86-64-v3, 4 for
+    x86-64), and 8 when no module carries one. Every linalg op on memrefs is tiled to scf.for loops of 1
     along each outer loop and `vector-width` along the innermost, then
     vectorized with masks for the last partial tile; leading unit vector
     dimensions are dropped. Reductions stay ordered within a row. Ops that do
@@ -341,7 +345,8 @@ def TileAndVectorizePass : Pass<"ds-codegen-tile-and-vectorize", "::mlir::func::
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
-           "elements per vector along the innermost loop">
+           "elements per vector along the innermost loop (unset: the f32 lanes of the closest "
+           "enclosing #ds.target, 8 without one)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::affine::AffineDialect", "::mlir::memref::MemRefDialect",
@@ -355,7 +360,9 @@ def TileAndVectorizePass : Pass<"ds-codegen-tile-and-vectorize", "::mlir::func::
 def HostEntryPointsPass : Pass<"ds-codegen-host-entry-points", "::mlir::ModuleOp"> {
   let summary = "Wraps each lowered kernel in the runtime's C entry point";
   let description = [{
-    Runs on the LLVM dialect after the host lowering. Each kernel (an
+    Host backend (passes/codegen/host). Runs on the LLVM dialect after the host
+    lowering; a module whose closest `#ds.target` has another backend is an
+    error. Each kernel (an
     llvm.func with `ds.kernel`, `ds.arg_shapes`, `ds.num_buffers`,
     `ds.row_scale`) is renamed `<name>_impl` with internal linkage, and a new
     external `<name>` with the ABI of docs/codegen.md builds its memref

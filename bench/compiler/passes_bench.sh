@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the compiler-pass numbers of docs/tensor_parallel.md and docs/quantization.md:
-# launches and activation memory per model (--stats), stories260K perplexity per quantization,
+# launches and activation memory per model (--cost-report), stories260K perplexity per quantization,
 # decode/prefill tokens/s at --tp 1/2/4, and a real-shape (synthetic) model at tp 1 vs 2.
 #   bench/compiler/passes_bench.sh [build-dir] [--real]   (--real: R1-Distill-Qwen-1.5B shapes, 3.6 GB)
 set -euo pipefail
@@ -11,10 +11,10 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 models="$root/test/models"
 
-echo "== launches and activation memory (ds-compile --stats)"
+echo "== launches and activation memory (ds-compile --cost-report)"
 for m in stories260K tiny-llama tiny-qwen2 tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   printf '%-22s' "$m"
-  "$bin/ds-compile" "$models/$m" --stats | grep -E "^(launches|activations)" | sed 's/  */ /g' | tr '\n' ' '
+  "$bin/ds-compile" "$models/$m" --cost-report | grep -E "^(launches|activations)" | sed 's/  */ /g' | tr '\n' ' '
   echo
 done
 

@@ -15,10 +15,11 @@
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightQuantizer.h"
 #include "compiler/quant/Calibration.h"
-#include "compiler/codegen/HostCodegen.h"
+#include "compiler/target/TargetInfo.h"
 #include "abi/launch_abi.h"
 #include "compiler/artifact/WeightShards.h"
 #include "dialects/ds/DsDialect.h"
+#include "ds/status.h"
 #include "model/checkpoint.h"
 #include "model/dtype.h"
 #include "model/hf_config.h"
@@ -32,8 +33,6 @@ namespace mlir::ds {
 namespace fb = ::ds::fb;
 
 namespace {
-
-constexpr const char* kCompilerVersion = "0.1.0";
 
 // Bytes per stored element (I4: 1, quantized weights size their codes themselves).
 using ::ds::artifact::dtypeSize;
@@ -428,8 +427,18 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       config.head_dim, config.max_position_embeddings,
       config.bos_token_id ? static_cast<int32_t>(*config.bos_token_id) : -1, &eos,
       static_cast<int64_t>(params));
-  std::vector<flatbuffers::Offset<flatbuffers::String>> features;
-  auto target = fb::CreateTargetDirect(fbb, options.target.c_str(), &features);
+  flatbuffers::Offset<fb::Target> target;
+  if (auto t = module->getAttrOfType<TargetAttr>(DSDialect::kTargetAttrName)) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> features;
+    for (llvm::StringRef f : t.getFeatureNames()) features.push_back(fbb.CreateString(f.str()));
+    target = fb::CreateTargetDirect(fbb, t.getName().str().c_str(), &features,
+                                    stringifyTargetBackend(t.getBackend()).str().c_str(),
+                                    t.getTriple().str().c_str(), t.getCpu().str().c_str(),
+                                    static_cast<int32_t>(t.getVectorBits()));
+  } else {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> features;
+    target = fb::CreateTargetDirect(fbb, "host", &features);
+  }
 
   std::vector<flatbuffers::Offset<fb::Blob>> blobs;
   for (const char* file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
@@ -453,7 +462,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                               ::ds::abi::kGeneratedKernelAbiVersion,
                                               codeSegment, c->bytes.size(), &symbols));
   }
-  auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, kCompilerVersion,
+  auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, ds_runtime_version(),
                                        absDir.c_str(), model, target, &tensors, &segments, *plan,
                                        &blobs, chat.empty() ? nullptr : chat.c_str(),
                                        code.empty() ? nullptr : &code);

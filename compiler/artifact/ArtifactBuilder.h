@@ -19,7 +19,6 @@ struct QuantCalibration;
 struct ArtifactOptions {
   std::string output_path;
   std::string model_dir;      // tokenizer files and chat template are read from here
-  std::string target = "host";
   // Storage type of float weights ("f32", "bf16", "f16"); FP8 block-scaled weights and their
   // scales are stored as they come.
   std::string weight_dtype = "f32";
@@ -40,7 +39,8 @@ struct ArtifactStats {
   size_t launches = 0;
 };
 
-// `module` must hold func @step (after ds-convert-to-kernels) and the ds.weight declarations.
+// `module` must hold func @step (after ds-convert-to-kernels) and the ds.weight declarations; its
+// #ds.target (ds.target) fills the Target table ("host" without one).
 llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelConfig& config,
                                             const ::ds::Checkpoint& checkpoint,
                                             const ArtifactOptions& options);

@@ -1,18 +1,13 @@
-// Host code generation: the lowering pipeline, LLVM IR, TargetMachine object emission and linking.
+// Host code emission: LLVM IR, TargetMachine object emission and linking of lowered kernels.
 #include "compiler/codegen/HostCodegen.h"
 
 #include <cstdlib>
 #include <mutex>
 
-#include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Linalg/Passes.h"
-#include "mlir/Dialect/MemRef/Transforms/Passes.h"
-#include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -25,19 +20,17 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Triple.h"
 
-#include "passes/Passes.h"
-
 namespace mlir::ds {
 
 namespace {
 
-std::string featureString(const HostCpu& cpu) {
+std::string featureString(const TargetInfo& target) {
   std::vector<std::string> f;
-  for (const std::string& name : cpu.features) f.push_back("+" + name);
+  for (llvm::StringRef name : target.features()) f.push_back(("+" + name).str());
   return llvm::join(f, ",");
 }
 
-llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(const HostCpu& cpu) {
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(const TargetInfo& cpu) {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeAllTargetInfos();
@@ -45,22 +38,25 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> targetMachine(const HostCpu
     llvm::InitializeAllTargetMCs();
     llvm::InitializeAllAsmPrinters();
   });
-  llvm::Triple triple(cpu.triple);
+  llvm::Triple triple(cpu.triple());
   std::string error;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return llvm::createStringError("no LLVM backend for %s: %s", cpu.triple.c_str(), error.c_str());
+    return llvm::createStringError("no LLVM backend for %s: %s", cpu.triple().str().c_str(),
+                                   error.c_str());
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, cpu.llvm_cpu, featureString(cpu), options, llvm::Reloc::PIC_, std::nullopt,
+      triple, cpu.llvmCpu(), featureString(cpu), options, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
-  if (!tm) return llvm::createStringError("cannot create a target machine for %s", cpu.name.c_str());
+  if (!tm)
+    return llvm::createStringError("cannot create a target machine for %s",
+                                   cpu.cpu().str().c_str());
   return tm;
 }
 
 // Translates and optimizes; every function gets the CPU's features so inlining and codegen agree.
 llvm::Expected<std::unique_ptr<llvm::Module>> toLLVMIR(ModuleOp llvmDialect, llvm::LLVMContext& ctx,
-                                                      llvm::TargetMachine& tm, const HostCpu& cpu) {
+                                                      llvm::TargetMachine& tm, const TargetInfo& cpu) {
   registerBuiltinDialectTranslation(*llvmDialect.getContext());
   registerLLVMDialectTranslation(*llvmDialect.getContext());
   std::unique_ptr<llvm::Module> mod = translateModuleToLLVMIR(llvmDialect, ctx, "ds_kernels");
@@ -70,7 +66,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> toLLVMIR(ModuleOp llvmDialect, llv
   std::string features = featureString(cpu);
   for (llvm::Function& f : *mod) {
     if (f.isDeclaration()) continue;
-    f.addFnAttr("target-cpu", cpu.llvm_cpu);
+    f.addFnAttr("target-cpu", cpu.llvmCpu());
     if (!features.empty()) f.addFnAttr("target-features", features);
   }
   llvm::LoopAnalysisManager lam;
@@ -147,62 +143,22 @@ llvm::Expected<std::vector<uint8_t>> linkSharedObject(llvm::ArrayRef<char> objec
   return std::vector<uint8_t>(bytes.bytes_begin(), bytes.bytes_end());
 }
 
-}  // namespace
-
-ModuleOp findKernelModule(ModuleOp module) {
-  for (auto nested : module.getOps<ModuleOp>())
-    if (nested->hasAttr("ds.codegen")) return nested;
-  return nullptr;
-}
-
-void buildHostLoweringPipeline(OpPassManager& pm, const HostCpu& cpu) {
-  TileAndVectorizePassOptions tile;
-  tile.vectorWidth = cpu.vector_bits / 32;  // f32 lanes
-  pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass(tile));
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
-  // Row reductions become vector.reduction with the running sum as accumulator: LLVM's ordered
-  // reduce.fadd, so each row sums in the library kernels' sequential order.
-  pm.addNestedPass<func::FuncOp>(
-      vector::createLowerVectorMultiReductionPass(vector::VectorMultiReductionLowering::InnerReduction));
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
-  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createHostEntryPointsPass());
-}
-
-llvm::Expected<OwningOpRef<ModuleOp>> lowerKernelsToLLVMDialect(ModuleOp kernels,
-                                                               const HostCpu& cpu) {
+// A top-level copy of the kernel module, so translation sees no enclosing plan.
+OwningOpRef<ModuleOp> detachedCopy(ModuleOp kernels) {
   OwningOpRef<ModuleOp> copy = ModuleOp::create(kernels.getLoc(), "ds_kernels");
   OpBuilder b = OpBuilder::atBlockEnd(copy->getBody());
   for (Operation& op : kernels.getBody()->getOperations()) b.clone(op);
-  PassManager pm(kernels.getContext());
-  buildHostLoweringPipeline(pm, cpu);
-  if (failed(pm.run(*copy)))
-    return llvm::createStringError("lowering the generated kernels to the LLVM dialect failed");
   return copy;
 }
 
-llvm::Expected<std::string> kernelsToLLVMIR(ModuleOp kernels, const HostCpu& cpu) {
-  auto lowered = lowerKernelsToLLVMDialect(kernels, cpu);
-  if (!lowered) return lowered.takeError();
-  auto tm = targetMachine(cpu);
+}  // namespace
+
+llvm::Expected<std::string> hostKernelsToLLVMIR(ModuleOp kernels, const TargetInfo& target) {
+  OwningOpRef<ModuleOp> lowered = detachedCopy(kernels);
+  auto tm = targetMachine(target);
   if (!tm) return tm.takeError();
   llvm::LLVMContext ctx;
-  auto mod = toLLVMIR(**lowered, ctx, **tm, cpu);
+  auto mod = toLLVMIR(*lowered, ctx, **tm, target);
   if (!mod) return mod.takeError();
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -210,27 +166,27 @@ llvm::Expected<std::string> kernelsToLLVMIR(ModuleOp kernels, const HostCpu& cpu
   return text;
 }
 
-llvm::Expected<CodeObject> compileHostKernels(ModuleOp kernels, const HostCpu& cpu) {
-  auto lowered = lowerKernelsToLLVMDialect(kernels, cpu);
-  if (!lowered) return lowered.takeError();
+llvm::Expected<CodeObject> compileHostKernels(ModuleOp kernels, const TargetInfo& cpu) {
+  OwningOpRef<ModuleOp> lowered = detachedCopy(kernels);
   CodeObject code;
-  code.target = "host";
-  code.triple = cpu.triple;
-  code.cpu = cpu.name;
-  code.features = cpu.features;
-  for (auto fn : (*lowered)->getOps<LLVM::LLVMFuncOp>())
+  code.target = cpu.name().str();
+  code.triple = cpu.triple().str();
+  code.cpu = cpu.cpu().str();
+  for (llvm::StringRef f : cpu.features()) code.features.push_back(f.str());
+  for (auto fn : lowered->getOps<LLVM::LLVMFuncOp>())
     if (fn->hasAttr("ds.entry")) code.symbols.push_back(fn.getSymName().str());
   auto tm = targetMachine(cpu);
   if (!tm) return tm.takeError();
   llvm::LLVMContext ctx;
-  auto mod = toLLVMIR(**lowered, ctx, **tm, cpu);
+  auto mod = toLLVMIR(*lowered, ctx, **tm, cpu);
   if (!mod) return mod.takeError();
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream os(object);
     llvm::legacy::PassManager codegen;
     if ((*tm)->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile))
-      return llvm::createStringError("the %s backend cannot emit object files", cpu.triple.c_str());
+      return llvm::createStringError("the %s backend cannot emit object files",
+                                     cpu.triple().str().c_str());
     codegen.run(**mod);
   }
   auto bytes = linkSharedObject(object);

@@ -19,6 +19,12 @@ def DS_Dialect : Dialect {
   }];
   let useDefaultAttributePrinterParser = 1;
   let useDefaultTypePrinterParser = 1;
+  // `ds.target` on a module must be a #ds.target (DSDialect::verifyOperationAttribute).
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    // Name of the module attribute holding the compilation target (#ds.target).
+    static constexpr ::llvm::StringLiteral kTargetAttrName = "ds.target";
+  }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
@@ -52,6 +58,15 @@ def DS_MoeTopkMethod : I32EnumAttr<"MoeTopkMethod", "router expert selection", [
   let genSpecializedAttr = 0;
 }
 def DS_MoeTopkMethodAttr : EnumAttr<DS_Dialect, DS_MoeTopkMethod, "moe_topk_method">;
+
+def DS_TargetBackend : I32EnumAttr<"TargetBackend", "code generator family of a target", [
+    // Native CPU code: an ELF shared object the runtime dlopens.
+    I32EnumAttrCase<"host", 0>,
+    // NVIDIA GPUs: PTX/cubin (not implemented yet).
+    I32EnumAttrCase<"nvptx", 1>]> {
+  let cppNamespace = "::mlir::ds";
+  let genSpecializedAttr = 0;
+}
 
 //===----------------------------------------------------------------------===//
 // Attributes
@@ -99,6 +114,38 @@ def DS_RopeAttr : DS_Attr<"Rope", "rope"> {
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+}
+
+def DS_TargetAttr : DS_Attr<"Target", "target"> {
+  let summary = "the compilation target: one row of compiler/target's table";
+  let description = [{
+    Attached to the top-level module as `ds.target` by the Import phase
+    (`ds-compile --target`, `--codegen-cpu`) and read by the later phases
+    instead of flags: the Codegen passes take the vector width from it, the
+    Artifact phase its triple, CPU and features. `name` is the table row
+    (`host`, `sm_80`, `sm_86`, `sm_89`, `sm_90a`, `sm_100a`), `cpu` the
+    code-generation level (host: `x86-64-v3` or `x86-64`; GPUs: the SM),
+    `features` exactly the instruction-set extensions generated code may use,
+    `vector_bits` the width kernels are vectorized for.
+    Example:
+    `#ds.target<name = "host", backend = host, triple = "x86_64-unknown-linux-gnu", cpu = "x86-64-v3", features = ["avx2", "fma"], vector_bits = 256>`
+  }];
+  let parameters = (ins
+    "::mlir::StringAttr":$name,
+    "::mlir::ds::TargetBackend":$backend,
+    "::mlir::StringAttr":$triple,
+    "::mlir::StringAttr":$cpu,
+    "::mlir::ArrayAttr":$features,
+    "int64_t":$vector_bits
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    // Elements of 32 bits per vector (f32 lanes).
+    int64_t getF32Lanes() const { return getVectorBits() / 32; }
+    // The features as strings, in order.
+    ::llvm::SmallVector<::llvm::StringRef> getFeatureNames() const;
+  }];
 }
 
 //===----------------------------------------------------------------------===//

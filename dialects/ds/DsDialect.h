@@ -24,3 +24,8 @@
 
 #define GET_OP_CLASSES
 #include "dialects/ds/DsOps.h.inc"
+
+namespace mlir::ds {
+// The #ds.target of `op`'s closest ancestor (or `op` itself) carrying `ds.target`; null if none.
+TargetAttr lookupTarget(Operation* op);
+}  // namespace mlir::ds

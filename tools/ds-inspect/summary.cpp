@@ -154,6 +154,11 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
       for (const flatbuffers::String* f : *t->features()) features.push_back(f->str());
     }
     j["target"] = {{"name", str(t->name())}, {"features", features}};
+    // The compiler's #ds.target (artifacts since the target table; absent before).
+    if (t->backend()) j["target"]["backend"] = str(t->backend());
+    if (t->triple()) j["target"]["triple"] = str(t->triple());
+    if (t->cpu()) j["target"]["cpu"] = str(t->cpu());
+    if (t->vector_bits()) j["target"]["vector_bits"] = t->vector_bits();
   } else {
     j["target"] = nullptr;
   }

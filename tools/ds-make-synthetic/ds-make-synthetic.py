@@ -4,7 +4,7 @@
 Writes <out>/config.json and <out>/model.safetensors whose header lists every tensor a Hugging
 Face checkpoint of that config holds (Llama/Mistral/Qwen2, DeepSeek-V2/V3 with MoE, FP8 block
 scales when the config has a quantization_config), with the data area left as a sparse hole.
-Use it to import, size (`ds-compile --stats`) and benchmark real model shapes without
+Use it to import, size (`ds-compile --cost-report`) and benchmark real model shapes without
 downloading weights. Stdlib only.
 
 Usage: ds-make-synthetic.py <config.json> <out-dir> [--dtype BF16|F16|F32]

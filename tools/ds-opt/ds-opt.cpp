@@ -1,4 +1,4 @@
-// ds-opt: mlir-opt-style driver registering only the dialects and passes ds-compile uses.
+// ds-opt: mlir-opt-style driver registering only the dialects, passes and pipelines ds-compile uses.
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -12,6 +12,7 @@
 #include "mlir/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
+#include "compiler/pipelines/Pipelines.h"
 #include "dialects/ds/DsDialect.h"
 #include "passes/Passes.h"
 
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();
   mlir::ds::registerDsPasses();
+  // The Graph, Plan and Codegen phases of ds-compile: --ds-pipeline-graph="fuse=true quant=w8 tp=2".
+  mlir::ds::registerDsPipelines();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "ds optimizer driver\n", registry));
 }

@@ -68,6 +68,15 @@ LogicalResult buildEntry(LLVM::LLVMFuncOp impl) {
 
 struct HostEntryPointsPass : impl::HostEntryPointsPassBase<HostEntryPointsPass> {
   void runOnOperation() override {
+    // Host ABI: a module compiled for another backend (#ds.target) must not get host entries.
+    if (TargetAttr target = lookupTarget(getOperation());
+        target && target.getBackend() != TargetBackend::host) {
+      getOperation().emitError()
+          << "ds-codegen-host-entry-points: #ds.target '" << target.getName().getValue()
+          << "' has backend = " << stringifyTargetBackend(target.getBackend())
+          << "; host entry points need backend = host";
+      return signalPassFailure();
+    }
     SmallVector<LLVM::LLVMFuncOp> kernels;
     for (auto fn : getOperation().getOps<LLVM::LLVMFuncOp>())
       if (fn->hasAttr("ds.kernel") && !fn.isExternal() &&

@@ -43,9 +43,12 @@ struct TileAndVectorizePass : impl::TileAndVectorizePassBase<TileAndVectorizePas
 
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
-    if (vectorWidth < 1) {
-      fn.emitError() << "vector-width must be at least 1, got "
-                    << static_cast<int64_t>(vectorWidth);
+    // Unless given, the width is the f32 lanes of the closest #ds.target (the default without one).
+    int64_t width = vectorWidth;
+    if (!vectorWidth.hasValue())
+      if (TargetAttr target = lookupTarget(fn)) width = target.getF32Lanes();
+    if (width < 1) {
+      fn.emitError() << "vector-width must be at least 1, got " << width;
       return signalPassFailure();
     }
     SmallVector<linalg::LinalgOp> ops;
@@ -59,7 +62,7 @@ struct TileAndVectorizePass : impl::TileAndVectorizePassBase<TileAndVectorizePas
       unsigned loops = op.getNumLoops();
       if (loops == 0) continue;
       SmallVector<int64_t> sizes(loops, 1);
-      sizes.back() = vectorWidth;
+      sizes.back() = width;
       SmallVector<bool> scalable(loops, false);  // the vectorizer reads one flag per size
       scf::SCFTilingOptions options;
       options.setTileSizes(getAsIndexOpFoldResult(&getContext(), sizes));

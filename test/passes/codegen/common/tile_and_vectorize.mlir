@@ -90,3 +90,46 @@ func.func @tensors(%a: tensor<4x8xf32>) -> tensor<4x8xf32> {
 func.func @width() {
   return
 }
+
+// -----
+
+// Without vector-width the width is the f32 lanes of the closest #ds.target: x86-64 (128-bit
+// vectors) tiles by 4, x86-64-v3 (256-bit) by 8.
+// RUN: ds-opt %s -split-input-file -pass-pipeline='builtin.module(builtin.module(func.func(ds-codegen-tile-and-vectorize)))' | FileCheck %s --check-prefix=TARGET
+// TARGET-LABEL: func.func @sse2
+// TARGET: scf.for {{.*}} to %c64 step %c4
+// TARGET: arith.addf {{.*}} : vector<4xf32>
+#id2 = affine_map<(r, c) -> (r, c)>
+module attributes {ds.target = #ds.target<name = "host", backend = host, triple = "x86_64-unknown-linux-gnu", cpu = "x86-64", features = [], vector_bits = 128>} {
+  module @ds_kernels attributes {ds.codegen} {
+    func.func @sse2(%a: memref<?x64xf32>, %b: memref<?x64xf32>, %y: memref<?x64xf32>) {
+      linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+          ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%y : memref<?x64xf32>) {
+      ^bb0(%x: f32, %z: f32, %o: f32):
+        %s = arith.addf %x, %z : f32
+        linalg.yield %s : f32
+      }
+      return
+    }
+  }
+}
+
+// -----
+
+// TARGET-LABEL: func.func @avx2
+// TARGET: scf.for {{.*}} to %c64 step %c8
+// TARGET: arith.addf {{.*}} : vector<8xf32>
+#id3 = affine_map<(r, c) -> (r, c)>
+module attributes {ds.target = #ds.target<name = "host", backend = host, triple = "x86_64-unknown-linux-gnu", cpu = "x86-64-v3", features = ["avx2"], vector_bits = 256>} {
+  module @ds_kernels attributes {ds.codegen} {
+    func.func @avx2(%a: memref<?x64xf32>, %b: memref<?x64xf32>, %y: memref<?x64xf32>) {
+      linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
+          ins(%a, %b : memref<?x64xf32>, memref<?x64xf32>) outs(%y : memref<?x64xf32>) {
+      ^bb0(%x: f32, %z: f32, %o: f32):
+        %s = arith.addf %x, %z : f32
+        linalg.yield %s : f32
+      }
+      return
+    }
+  }
+}

@@ -57,3 +57,13 @@ module {
     llvm.return
   }
 }
+
+// -----
+
+// Negative: host entry points in a module compiled for another backend (#ds.target).
+// expected-error @+1 {{ds-codegen-host-entry-points: #ds.target 'sm_90a' has backend = nvptx; host entry points need backend = host}}
+module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = [], vector_bits = 128>} {
+  llvm.func @ds_add_0(%a0: !llvm.ptr) {
+    llvm.return
+  }
+}

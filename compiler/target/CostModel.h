@@ -1,33 +1,12 @@
-// Known targets as data (bandwidth, FLOP rates, SMs, memory) and the roofline cost model over them.
+// The roofline cost model over the devices of the target table (compiler/target/TargetTable.h).
 #pragma once
 
 #include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
 
+#include "compiler/target/TargetTable.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::ds {
-
-// One device. Numbers are vendor peak figures (dense, no sparsity); the cost model derates them.
-struct TargetSpec {
-  std::string name;          // "h100", "sm_90a" aliases resolve to the same entry
-  std::string arch;          // "sm_90a", "sm_80", "sm_89", "host"
-  double memory_bandwidth_gbs;
-  double bf16_tflops;
-  double fp8_tflops;         // 0: no FP8 tensor cores
-  int sm_count;
-  double memory_gib;
-  std::vector<std::string> features;  // e.g. "wgmma", "tma", "fp8", "cp.async"
-  // Tensor-parallel interconnect: per-direction bandwidth of one device's links (NVLink, PCIe,
-  // or memory for host threads) and the latency of one small collective.
-  double link_gbs = 0;
-  double collective_latency_us = 0;
-};
-
-const std::vector<TargetSpec>& knownTargets();
-std::optional<TargetSpec> findTarget(const std::string& name);
 
 // What one token costs, read off the ds graph and its weights.
 struct ModelCost {
@@ -55,7 +34,7 @@ struct Prediction {
 // Roofline: decode is memory bound (weights + KV read once per token at 80% of peak bandwidth);
 // prefill is compute bound (60% of peak bf16 FLOPs) unless its bytes take longer. With tp > 1
 // every step adds its collectives: latency each, plus 2 (tp - 1) / tp of the bytes over the link.
-Prediction predict(const TargetSpec& target, const ModelCost& cost, int64_t context,
+Prediction predict(const DeviceSpec& device, const ModelCost& cost, int64_t context,
                    int64_t prompt);
 
 }  // namespace mlir::ds

@@ -1,33 +1,11 @@
-// The target table (data, not `if (sm == 90)`) and the roofline predictions.
-#include "compiler/target/Targets.h"
+// The cost of a token read off the ds graph, and roofline predictions per device.
+#include "compiler/target/CostModel.h"
 
 #include <algorithm>
 
 #include "dialects/ds/DsDialect.h"
 
 namespace mlir::ds {
-
-const std::vector<TargetSpec>& knownTargets() {
-  // Vendor datasheet peaks, dense tensor-core rates. Links: NVLink 4 (H100/H200 SXM, 450 GB/s
-  // per direction), NVLink 3 (A100 SXM, 300), PCIe 4.0 x16 (L40S, RTX 4090: ~25 usable);
-  // latencies are typical NCCL small-message all-reduce times within one node.
-  static const std::vector<TargetSpec> targets = {
-      {"h200", "sm_90a", 4800, 989, 1979, 132, 141, {"wgmma", "tma", "fp8", "cp.async"}, 450, 8},
-      {"h100", "sm_90a", 3350, 989, 1979, 132, 80, {"wgmma", "tma", "fp8", "cp.async"}, 450, 8},
-      {"a100", "sm_80", 2039, 312, 0, 108, 80, {"mma.sync", "cp.async"}, 300, 10},
-      {"l40s", "sm_89", 864, 362, 733, 142, 48, {"mma.sync", "fp8", "cp.async"}, 25, 20},
-      {"rtx4090", "sm_89", 1008, 165, 330, 128, 24, {"mma.sync", "fp8", "cp.async"}, 25, 20},
-      // A 2-core AVX2 server slice like the CI machines (ranks are threads sharing memory).
-      {"host", "host", 20, 0.1, 0, 0, 24, {"avx2", "fma"}, 10, 5},
-  };
-  return targets;
-}
-
-std::optional<TargetSpec> findTarget(const std::string& name) {
-  for (const TargetSpec& t : knownTargets())
-    if (t.name == name) return t;
-  return std::nullopt;
-}
 
 namespace {
 uint64_t bytesOf(WeightOp w) {
@@ -104,7 +82,7 @@ ModelCost estimateCost(ModuleOp module) {
   return c;
 }
 
-Prediction predict(const TargetSpec& t, const ModelCost& c, int64_t context, int64_t prompt) {
+Prediction predict(const DeviceSpec& t, const ModelCost& c, int64_t context, int64_t prompt) {
   constexpr double kBandwidthEfficiency = 0.8, kComputeEfficiency = 0.6;
   double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
   double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;

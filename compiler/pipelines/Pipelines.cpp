@@ -1,0 +1,121 @@
+// The Graph, Plan and Codegen phases as pass pipelines, and their registration for ds-opt.
+#include "compiler/pipelines/Pipelines.h"
+
+#include <map>
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassRegistry.h"
+
+#include "passes/Passes.h"
+#include "passes/codegen/host/HostLowering.h"
+
+namespace mlir::ds {
+
+llvm::Expected<std::optional<std::string>> quantScheme(llvm::StringRef quant) {
+  static const std::map<std::string, std::string, std::less<>> kSchemes = {
+      {"w8", "int8"},         {"fp8", "fp8"},
+      {"w4g64", "int4_g64"},  {"w4g128", "int4_g128"},
+      {"w4g64a", "int4_g64_asym"}, {"w4g128a", "int4_g128_asym"}};
+  if (quant == "none") return std::nullopt;
+  auto it = kSchemes.find(quant);
+  if (it == kSchemes.end())
+    return llvm::createStringError("unsupported quant '%s' (none, w8, w4g64, w4g128, w4g64a, "
+                                   "w4g128a, fp8)",
+                                   quant.str().c_str());
+  return it->second;
+}
+
+llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
+  if (options.tp < 1 || options.tp > 64)
+    return llvm::createStringError("tp must be in [1, 64], got %lld",
+                                   static_cast<long long>(options.tp));
+  auto scheme = quantScheme(options.quant);
+  if (!scheme) return scheme.takeError();
+  return llvm::Error::success();
+}
+
+void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) {
+  // Sharding first: the fusions and the quantizer see each rank's program.
+  if (options.tp > 1) {
+    ShardTensorParallelPassOptions shard;
+    shard.tp = options.tp;
+    pm.addPass(createShardTensorParallelPass(shard));
+  }
+  if (options.fuse) {
+    pm.addNestedPass<func::FuncOp>(createFuseAddRMSNormPass());
+    pm.addNestedPass<func::FuncOp>(createFuseSwiGLULinearPass());
+    pm.addNestedPass<func::FuncOp>(createFuseQKVRopePass());
+    pm.addNestedPass<func::FuncOp>(createFuseMLAProjectPass());
+    // One GEMM per fused q/k/v and gate/up launch; the separate weights are then unused.
+    pm.addPass(createMergeProjectionWeightsPass());
+    pm.addPass(createDropUnusedWeightsPass());
+    if (options.tp > 1) pm.addNestedPass<func::FuncOp>(createFuseAllReduceAddRMSNormPass());
+  }
+  llvm::Expected<std::optional<std::string>> scheme = quantScheme(options.quant);
+  if (!scheme) {
+    // Callers validate first; an unknown scheme reaches the ds.weight verifier, which names it.
+    llvm::consumeError(scheme.takeError());
+    scheme = std::optional<std::string>(options.quant);
+  }
+  if (*scheme) {
+    QuantizeWeightsPassOptions quant;
+    quant.scheme = **scheme;
+    pm.addPass(createQuantizeWeightsPass(quant));
+  }
+}
+
+void buildPlanPipeline(OpPassManager& pm, const PlanPipelineOptions& options) {
+  pm.addPass(createConvertDsToKernelsPass());
+  if (options.planMemory) pm.addPass(createPlanMemoryPass());
+}
+
+void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& options) {
+  pm.addPass(createOutlineKernelsPass());
+  if (!options.lowerToLLVM) return;
+  // The nested kernel module; host is the only backend so far (nvptx will nest its own lowering
+  // here by the #ds.target backend; host entry points refuse another backend).
+  buildHostKernelLoweringPipeline(pm.nest<ModuleOp>());
+}
+
+namespace {
+
+template <typename Options>
+void registerPhase(llvm::StringRef arg, llvm::StringRef description,
+                   void (*build)(OpPassManager&, const Options&),
+                   llvm::Error (*validate)(const Options&)) {
+  std::string name = arg.str();
+  registerPassPipeline(
+      arg, description,
+      [=](OpPassManager& pm, llvm::StringRef text,
+          function_ref<LogicalResult(const llvm::Twine&)> errorHandler) -> LogicalResult {
+        Options options;
+        if (failed(options.parseFromString(text))) return failure();
+        if (validate)
+          if (llvm::Error e = validate(options)) {
+            (void)errorHandler(name + ": " + llvm::toString(std::move(e)));
+            return failure();
+          }
+        build(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions&)> handler) { handler(Options()); });
+}
+
+}  // namespace
+
+void registerDsPipelines() {
+  registerPhase<GraphPipelineOptions>(
+      "ds-pipeline-graph",
+      "Graph phase: tensor-parallel sharding, fusion, merged weights, quantization (ds graph)",
+      buildGraphPipeline, validateGraphOptions);
+  registerPhase<PlanPipelineOptions>(
+      "ds-pipeline-plan", "Plan phase: ds graph -> dsk kernel plan, activation memory planned",
+      buildPlanPipeline, nullptr);
+  registerPhase<CodegenPipelineOptions>(
+      "ds-pipeline-codegen",
+      "Codegen phase: generated kernels outlined (linalg), lowered for the #ds.target",
+      buildCodegenPipeline, nullptr);
+}
+
+}  // namespace mlir::ds
