@@ -33,20 +33,24 @@ constexpr Operand kQKV[] = {{"q", A, 2}, {"k", A, 2}, {"v", A, 2}};
 constexpr Operand kMlaProjOut[] = {{"q_nope", A, 2}, {"q_rope", A, 2}, {"c_kv", A, 1},
                                    {"k_rope", A, 1}};
 
+constexpr WeightShape V = WeightShape::Vector;
+constexpr WeightShape E = WeightShape::Experts;
 constexpr WeightSlot kWeight[] = {{"weight", false, nullptr}};
-constexpr WeightSlot kWeightBias[] = {{"weight", false, nullptr}, {"bias", true, nullptr}};
+constexpr WeightSlot kNormW[] = {{"weight", false, nullptr, V}};
+constexpr WeightSlot kWeightBias[] = {{"weight", false, nullptr}, {"bias", true, nullptr, V}};
 constexpr WeightSlot kKvB[] = {{"kv_b", false, nullptr}};
-constexpr WeightSlot kGateW[] = {{"weight", false, nullptr}, {"correction_bias", true, nullptr}};
-constexpr WeightSlot kExpertsW[] = {{"gate", false, nullptr},      {"up", false, nullptr},
-                                    {"down", false, nullptr},      {"shared_gate", true, "shared"},
+constexpr WeightSlot kGateW[] = {{"weight", false, nullptr},
+                                 {"correction_bias", true, nullptr, V}};
+constexpr WeightSlot kExpertsW[] = {{"gate", false, nullptr, E},     {"up", false, nullptr, E},
+                                    {"down", false, nullptr, E},     {"shared_gate", true, "shared"},
                                     {"shared_up", true, "shared"}, {"shared_down", true, "shared"}};
 constexpr WeightSlot kGateUpW[] = {{"gate", false, nullptr}, {"up", false, nullptr}};
-constexpr WeightSlot kQKVW[] = {{"wq", false, nullptr}, {"wk", false, nullptr},
-                                {"wv", false, nullptr}, {"bq", true, "bias"},
-                                {"bk", true, "bias"},   {"bv", true, "bias"}};
-constexpr WeightSlot kMlaProjW[] = {{"q_a", true, "lora"}, {"q_a_norm", true, "lora"},
+constexpr WeightSlot kQKVW[] = {{"wq", false, nullptr},     {"wk", false, nullptr},
+                                {"wv", false, nullptr},     {"bq", true, "bias", V},
+                                {"bk", true, "bias", V},    {"bv", true, "bias", V}};
+constexpr WeightSlot kMlaProjW[] = {{"q_a", true, "lora"}, {"q_a_norm", true, "lora", V},
                                     {"q_b", false, nullptr}, {"kv_a", false, nullptr},
-                                    {"kv_a_norm", false, nullptr}};
+                                    {"kv_a_norm", false, nullptr, V}};
 
 constexpr Param kEmbedP[] = {{"rows_per_rank", ParamType::I64, false}};
 constexpr Param kNormP[] = {{"eps", ParamType::F32, true}};
@@ -73,7 +77,7 @@ constexpr Param kMlaProjP[] = {{"eps", ParamType::F32, true}, {"rope", ParamType
 const KernelSignature kTable[] = {
     {KernelKind::Embed, "embed", DS_LIST(kIds), DS_LIST(kOut1), DS_LIST(kWeight),
      DS_LIST(kEmbedP), ParamsTable::Embed, false, 0, ""},
-    {KernelKind::RmsNorm, "rms_norm", DS_LIST(kX), DS_LIST(kY), DS_LIST(kWeight),
+    {KernelKind::RmsNorm, "rms_norm", DS_LIST(kX), DS_LIST(kY), DS_LIST(kNormW),
      DS_LIST(kNormP), ParamsTable::Norm, true, 0, ""},
     {KernelKind::Linear, "linear", DS_LIST(kX), DS_LIST(kY), DS_LIST(kWeightBias), DS_NONE,
      ParamsTable::None, false, 0, ""},
@@ -95,7 +99,7 @@ const KernelSignature kTable[] = {
      DS_LIST(kExpertsW), DS_NONE, ParamsTable::None, false, 0, ""},
     {KernelKind::Logits, "logits", DS_LIST(kLogitsIn), DS_LIST(kOut1), DS_LIST(kWeight), DS_NONE,
      ParamsTable::None, false, 0, ""},
-    {KernelKind::AddRmsNorm, "add_rms_norm", DS_LIST(kAB), DS_LIST(kSumNorm), DS_LIST(kWeight),
+    {KernelKind::AddRmsNorm, "add_rms_norm", DS_LIST(kAB), DS_LIST(kSumNorm), DS_LIST(kNormW),
      DS_LIST(kAddNormP), ParamsTable::Norm, true, 0, ""},
     {KernelKind::SwiGLULinear, "swiglu_linear", DS_LIST(kRows1), DS_LIST(kOut1),
      DS_LIST(kGateUpW), DS_NONE, ParamsTable::None, false, 1, "swiglu(gate, up) -> y"},

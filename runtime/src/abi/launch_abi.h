@@ -32,10 +32,15 @@ struct Operand {
   int trailing_rank;  // dimensions after the row dimension; -1: any
 };
 
+// What a weight slot holds: a matrix [rows, cols], a vector [n] (norm weights, biases: kernels
+// read them as f32 vectors), or stacked experts [experts, rows, cols].
+enum class WeightShape : uint8_t { Matrix, Vector, Experts };
+
 struct WeightSlot {
   const char* name;
   bool optional;
   const char* group;  // optional slots of one group are all present or all absent (null: alone)
+  WeightShape shape = WeightShape::Matrix;
 };
 
 // Parameter types as the dsk dialect spells them (a DictionaryAttr on dsk.launch).

@@ -163,6 +163,23 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
   }
   if (std::string e = abi::checkWeightSlots(sig, present, nw); !e.empty())
     return c.bad("weights: " + e + " (" + abi::describe(sig) + ")");
+  // Each present weight has the form its slot takes (kernels read vectors as f32 arrays).
+  for (size_t i = 0; i < nw; ++i) {
+    const fb::Tensor* t = c.weight(l, i);
+    if (!t) continue;
+    const size_t rank = t->shape() ? t->shape()->size() : 0;
+    const abi::WeightShape want = sig.weights[i].shape;
+    const bool ok = want == abi::WeightShape::Vector    ? rank == 1 && t->experts() == 0
+                    : want == abi::WeightShape::Experts ? rank == 3 && t->experts() > 0
+                                                        : rank == 2 && t->experts() == 0;
+    if (!ok)
+      return c.bad("weight " + std::string(sig.weights[i].name) + " is tensor " +
+                   std::to_string(l.weights()->Get(static_cast<uint32_t>(i))) + " '" +
+                   t->name()->str() + "' of rank " + std::to_string(rank) + ", expected " +
+                   (want == abi::WeightShape::Vector    ? "a vector"
+                    : want == abi::WeightShape::Experts ? "stacked experts [experts, rows, cols]"
+                                                        : "a matrix"));
+  }
 
   // Params: the table the kernel takes (absent only where every field has its default).
   const auto want = static_cast<fb::Params>(sig.params_table);
@@ -198,6 +215,17 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
     if (layer < 0 || layer >= kv->num_layers())
       return c.bad("names KV layer " + std::to_string(layer) + " of " +
                    std::to_string(kv->num_layers()));
+    return Status::ok();
+  };
+  // Weight slot `slot` (when present) is [rows, cols] (per expert when stacked; a vector 1 x n).
+  auto expectWeight = [&](size_t slot, int64_t rows, int64_t cols) -> Status {
+    const fb::Tensor* t = c.weight(l, slot);
+    if (!t) return Status::ok();
+    const auto [r, k] = Checker::matrix(*t);
+    if (r != rows || k != cols)
+      return c.bad("weight " + std::string(sig.weights[slot].name) + " is [" + std::to_string(r) +
+                   ", " + std::to_string(k) + "], expected [" + std::to_string(rows) + ", " +
+                   std::to_string(cols) + "]");
     return Status::ok();
   };
   auto expectCols = [&](int id, const std::vector<int64_t>& want, const char* name) -> Status {
@@ -305,6 +333,7 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
           return c.bad("weight " + std::string(sig.weights[s].name) + " is [" +
                        std::to_string(rows) + ", " + std::to_string(cols) + "], expected [" +
                        std::to_string(n) + ", " + std::to_string(K) + "]");
+        DS_RETURN_IF_ERROR(expectWeight(s + 3, 1, n));  // the bias, when present
       }
       break;
     }
@@ -348,6 +377,16 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
         return c.bad("writes q_nope " + Checker::str(qn) + ", q_rope " + Checker::str(qr) +
                      ", k_rope " + Checker::str(c.cols(out(3))));
       DS_RETURN_IF_ERROR(checkRope(p->rope(), qr[1]));
+      const int64_t H = c.rowElems(in0), rank = c.rowElems(out(2)), rd = qr[1];
+      int64_t q_in = H;
+      if (const fb::Tensor* qa = c.weight(l, 0)) {
+        q_in = Checker::matrix(*qa).first;
+        DS_RETURN_IF_ERROR(expectWeight(0, q_in, H));
+        DS_RETURN_IF_ERROR(expectWeight(1, 1, q_in));
+      }
+      DS_RETURN_IF_ERROR(expectWeight(2, qn[0] * (qn[1] + rd), q_in));
+      DS_RETURN_IF_ERROR(expectWeight(3, rank + rd, H));
+      DS_RETURN_IF_ERROR(expectWeight(4, 1, rank));
       break;
     }
     case fb::Kernel_MoEGate: {
@@ -363,6 +402,7 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
       DS_RETURN_IF_ERROR(expectCols(out(1), {p->top_k()}, "output 'ids'"));
       if (Checker::matrix(*c.weight(l, 0)).second != c.rowElems(in0))
         return c.bad("gate weight does not match rows of " + std::to_string(c.rowElems(in0)));
+      DS_RETURN_IF_ERROR(expectWeight(1, 1, experts));  // correction bias
       break;
     }
     case fb::Kernel_MoEExperts: {
@@ -374,6 +414,18 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
         if (c.weight(l, s)->experts() != g->experts() || g->experts() < 1)
           return c.bad("has expert weights with different expert counts");
       if (c.rowElems(in0) != c.rowElems(out0)) return c.bad("operands have rows of different sizes");
+      // Routing ids are data: the kernels skip ids outside [0, experts) (expert parallelism
+      // drops remote experts that way), so they need no plan-level check.
+      const int64_t H = c.rowElems(in0), I = Checker::matrix(*g).first;
+      DS_RETURN_IF_ERROR(expectWeight(0, I, H));
+      DS_RETURN_IF_ERROR(expectWeight(1, I, H));
+      DS_RETURN_IF_ERROR(expectWeight(2, H, I));
+      if (const fb::Tensor* sg = c.weight(l, 3)) {
+        const int64_t Is = Checker::matrix(*sg).first;
+        DS_RETURN_IF_ERROR(expectWeight(3, Is, H));
+        DS_RETURN_IF_ERROR(expectWeight(4, Is, H));
+        DS_RETURN_IF_ERROR(expectWeight(5, H, Is));
+      }
       break;
     }
     default:

@@ -56,6 +56,34 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
     if (t->scale() != -1 && !indexIn(t->scale(), num_tensors)) {
       return bad(file, where + " scale refers to tensor " + std::to_string(t->scale()));
     }
+    const size_t rank = t->shape() ? t->shape()->size() : 0;
+    if (t->experts() < 0 || (t->experts() > 0 && (rank != 3 || t->shape()->Get(0) != t->experts())))
+      return bad(file, where + " has experts " + std::to_string(t->experts()) +
+                           " but a shape of rank " + std::to_string(rank) +
+                           " (stacked experts are [experts, rows, cols])");
+    if (rank < 1 || rank > 3) return bad(file, where + " has a shape of rank " + std::to_string(rank));
+    if (t->scale() != -1) {
+      const fb::Tensor* s = meta.tensors()->Get(static_cast<flatbuffers::uoffset_t>(t->scale()));
+      // Block scales: [ceil(rows / block_rows), ceil(cols / block_cols)] f32 values per expert.
+      const int64_t br = t->block() && t->block()->size() == 2 ? t->block()->Get(0) : 0;
+      const int64_t bc = t->block() && t->block()->size() == 2 ? t->block()->Get(1) : 0;
+      if (br < 1 || bc < 1) return bad(file, where + " has a block scale without a [rows, cols] block");
+      const int64_t rows = rank == 1 ? 1 : t->shape()->Get(rank - 2), cols = t->shape()->Get(rank - 1);
+      const uint64_t need = static_cast<uint64_t>((rows + br - 1) / br) *
+                            static_cast<uint64_t>((cols + bc - 1) / bc) *
+                            static_cast<uint64_t>(t->experts() > 0 ? t->experts() : 1) * 4;
+      if (s->dtype() != fb::DType_F32 || s->nbytes() < need)
+        return bad(file, where + " has a block-scale tensor of " + std::to_string(s->nbytes()) +
+                             " bytes, it needs " + std::to_string(need) + " (f32)");
+    }
+    if (t->quant() > fb::QuantKind_MAX)
+      return bad(file, where + " has an unknown quantization kind");
+    if (t->quant() == fb::QuantKind_Int4Group && (t->group_size() < 1 || t->group_size() > (1 << 20)))
+      return bad(file, where + " has int4 group size " + std::to_string(t->group_size()));
+    for (int ref : {t->qscale(), t->qzero()})
+      if (ref >= 0 && meta.tensors()->Get(static_cast<flatbuffers::uoffset_t>(ref))->dtype() != fb::DType_F32)
+        return bad(file, where + " names quantization tensor " + std::to_string(ref) +
+                             ", which is not f32");
   }
   return Status::ok();
 }

@@ -104,8 +104,12 @@ const Crafted kCrafted[] = {
      "plan.launches[2] (QKVRope) rotates 6 channels of heads of 4"},
     {"kv_shape", [](auto& l) { l[3].in = {4, 4, 6, 1}; },
      "plan.launches[3] (Attention) input 'k' has rows of shape [2, 4], expected [1, 4]"},
-    {"embed_table_rows", [](auto& l) { l[0].weights = {1}; },
-     "plan.launches[0] (Embed) reads a table of 1 rows for a vocabulary of 16"},
+    {"embed_table_rows", [](auto& l) { l[0].weights = {4}; },
+     "plan.launches[0] (Embed) reads a table of 8 rows for a vocabulary of 16"},
+    {"vector_slot_given_a_matrix", [](auto& l) { l[1].weights = {4}; },
+     "plan.launches[1] (RmsNorm) weight weight is tensor 4 'layers.0.o_proj' of rank 2, expected a vector"},
+    {"matrix_slot_given_a_vector", [](auto& l) { l[0].weights = {1}; },
+     "plan.launches[0] (Embed) weight weight is tensor 1 'layers.0.input_norm' of rank 1, expected a matrix"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Plans, CraftedLaunch, ::testing::ValuesIn(kCrafted),
