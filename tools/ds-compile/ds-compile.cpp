@@ -14,6 +14,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include "common/exit_codes.h"
 #include "compiler/pipelines/Phases.h"
 #include "compiler/target/CostReport.h"
 #include "compiler/target/TargetInfo.h"
@@ -92,10 +93,12 @@ cl::opt<int64_t> maxStepTokens("max-step-tokens",
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false),
                     cl::cat(category));
 
-int fail(const llvm::Twine& message) {
+int fail(const llvm::Twine& message, int code = ds::tools::kExitFailure) {
   llvm::WithColor::error(llvm::errs(), "ds-compile") << message << "\n";
-  return 1;
+  return code;
 }
+// A command-line mistake: exit code 2 (docs/tools.md).
+int usageError(const llvm::Twine& message) { return fail(message, ds::tools::kExitUsage); }
 int fail(llvm::Error error) { return fail(llvm::toString(std::move(error))); }
 
 // The flag the user spelled (--emit is kept as an alias of --compile-to).
@@ -120,27 +123,27 @@ void printVersion(llvm::raw_ostream& os) {
 // Flags that need no model: checked before anything is read.
 int checkFlags() {
   if (emit.getNumOccurrences() && compileTo.getNumOccurrences())
-    return fail("--emit is the former name of --compile-to: give one of them");
+    return usageError("--emit is the former name of --compile-to: give one of them");
   if (emit.getNumOccurrences()) compileTo = emit.getValue();
-  if (tensorParallel < 1 || tensorParallel > 64) return fail("--tp must be in [1, 64]");
-  if (kvBlockSize <= 0 || kvBlockSize > 4096) return fail("--kv-block-size must be in [1, 4096]");
+  if (tensorParallel < 1 || tensorParallel > 64) return usageError("--tp must be in [1, 64]");
+  if (kvBlockSize <= 0 || kvBlockSize > 4096) return usageError("--kv-block-size must be in [1, 4096]");
   auto scheme = mlir::ds::quantScheme(quant);
   if (!scheme) {
     llvm::consumeError(scheme.takeError());
-    return fail("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
+    return usageError("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
   }
-  if (!quantCalib.empty() && !*scheme) return fail("--quant-calib needs an int4 --quant");
+  if (!quantCalib.empty() && !*scheme) return usageError("--quant-calib needs an int4 --quant");
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)
-    return fail("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
+    return usageError("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
                 quant + "'");
   if (codegen != "host" && codegen != "none")
-    return fail("unsupported --codegen '" + codegen + "' (host, none)");
+    return usageError("unsupported --codegen '" + codegen + "' (host, none)");
   bool kernelStage = compileTo == CompileTo::Codegen || compileTo == CompileTo::LLVM ||
                      compileTo == CompileTo::LLVMIR;
   if (codegen == "none" && kernelStage)
-    return fail(stageFlag() + "=codegen|llvm|llvm-ir need --codegen=host");
+    return usageError(stageFlag() + "=codegen|llvm|llvm-ir need --codegen=host");
   if (compileTo == CompileTo::Artifact && outputFile.empty() && !costReport)
-    return fail(stageFlag() + "=artifact needs -o <file.dsa>");
+    return usageError(stageFlag() + "=artifact needs -o <file.dsa>");
   return 0;
 }
 
@@ -155,12 +158,16 @@ int main(int argc, char** argv) {
   mlir::registerPassManagerCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::SetVersionPrinter(printVersion);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "ds-compile: Hugging Face model -> ds artifact "
-                              "(docs/compiler_pipeline.md)\n");
+  // Errors go to errs() and come back as false: a command-line mistake exits 2 (docs/tools.md),
+  // not LLVM's 1.
+  if (!cl::ParseCommandLineOptions(argc, argv,
+                                   "ds-compile: Hugging Face model -> ds artifact "
+                                   "(docs/compiler_pipeline.md)\n",
+                                   &llvm::errs()))
+    return ds::tools::kExitUsage;
   // LLVM owns -stats (its pass statistics); the cost report was --stats before.
   if (llvm::AreStatisticsEnabled())
-    return fail("--stats is LLVM's statistics flag; the cost report is --cost-report");
+    return usageError("--stats is LLVM's statistics flag; the cost report is --cost-report");
   auto start = std::chrono::steady_clock::now();
   if (int rc = checkFlags()) return rc;
 
