@@ -5,8 +5,8 @@
 
 #include "compiler/import/WeightTable.h"
 #include "dialects/ds/DsDialect.h"
-#include "model/checkpoint.h"
-#include "model/hf_config.h"
+#include "ingest/checkpoint.h"
+#include "ingest/hf_config.h"
 #include "llvm/ADT/Twine.h"
 
 namespace mlir::ds {

@@ -10,8 +10,8 @@
 #include "compiler/artifact/ArtifactBuilder.h"
 #include "compiler/pipelines/Pipelines.h"
 #include "dialects/ds/DsDialect.h"
-#include "model/checkpoint.h"
-#include "model/hf_config.h"
+#include "ingest/checkpoint.h"
+#include "ingest/hf_config.h"
 #include "mlir/IR/OwningOpRef.h"
 
 namespace mlir::ds {

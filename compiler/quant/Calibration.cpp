@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "model/checkpoint.h"
-#include "model/dtype.h"
-#include "model/hf_config.h"
+#include "ingest/checkpoint.h"
+#include "format/dtype.h"
+#include "ingest/hf_config.h"
 
 namespace mlir::ds {
 

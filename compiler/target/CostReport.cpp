@@ -8,7 +8,7 @@
 #include "dialects/dsk/DskDialect.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "model/hf_config.h"
+#include "ingest/hf_config.h"
 
 namespace mlir::ds {
 

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "exec/model_runner.h"
-#include "model/safetensors.h"
+#include "ingest/safetensors.h"
 
 namespace ds::test {
 

@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/dtype.h"
-#include "model/safetensors.h"
+#include "format/dtype.h"
+#include "ingest/safetensors.h"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include "compiler/quant/Gptq.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu/quantize.h"
-#include "model/checkpoint.h"
-#include "model/hf_config.h"
+#include "ingest/checkpoint.h"
+#include "ingest/hf_config.h"
 
 namespace mlir::ds {
 namespace {

@@ -1,5 +1,5 @@
 // POSIX mmap implementation of MappedFile.
-#include "model/mapped_file.h"
+#include "format/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

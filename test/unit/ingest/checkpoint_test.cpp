@@ -1,5 +1,5 @@
 // Checkpoint: single file, sharded index (and its malformed cases), real checkpoints, open speed.
-#include "model/checkpoint.h"
+#include "ingest/checkpoint.h"
 
 #include <unistd.h>
 
@@ -16,8 +16,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "model/hf_config.h"
-#include "model/safetensors_writer.h"
+#include "ingest/hf_config.h"
+#include "ingest/safetensors_writer.h"
 #include "model_test_util.h"
 
 namespace ds {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "model/dtype.h"
+#include "format/dtype.h"
 
 namespace ds {
 

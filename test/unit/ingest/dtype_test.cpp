@@ -1,5 +1,5 @@
 // DType names/sizes and bit-exact F16/BF16/FP8 conversions against known bit patterns.
-#include "model/dtype.h"
+#include "format/dtype.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,5 +1,5 @@
 // SafetensorsWriter: header construction and the atomic temp-file-then-rename write.
-#include "model/safetensors_writer.h"
+#include "ingest/safetensors_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/safetensors.h"
+#include "ingest/safetensors.h"
 
 namespace ds {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "base/status.h"
-#include "model/dtype.h"
-#include "model/mapped_file.h"
+#include "format/dtype.h"
+#include "format/mapped_file.h"
 
 namespace ds {
 

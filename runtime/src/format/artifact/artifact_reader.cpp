@@ -11,7 +11,7 @@
 #include "artifact/layout.h"
 #include "artifact/metadata_check.h"
 #include "ds/status.h"
-#include "model/mapped_file.h"
+#include "format/mapped_file.h"
 
 namespace ds::artifact {
 namespace {

@@ -1,12 +1,12 @@
 // parseHFConfig: common transformer fields, RoPE scaling and attention windows; DeepSeek parts elsewhere.
-#include "model/hf_config.h"
+#include "ingest/hf_config.h"
 
 #include <cmath>
 #include <set>
 #include <utility>
 
-#include "model/hf_config_fields.h"
-#include "model/json_util.h"
+#include "ingest/hf_config_fields.h"
+#include "ingest/json_util.h"
 
 namespace ds {
 namespace {

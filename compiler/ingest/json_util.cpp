@@ -1,5 +1,5 @@
 // Strict JSON parsing (duplicate-key detection through nlohmann's parser callback) and small file helpers.
-#include "model/json_util.h"
+#include "ingest/json_util.h"
 
 #include <fstream>
 #include <set>

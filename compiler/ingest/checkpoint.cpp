@@ -1,5 +1,5 @@
 // Checkpoint: single-file and sharded (index + weight_map) safetensors checkpoints.
-#include "model/checkpoint.h"
+#include "ingest/checkpoint.h"
 
 #include <sys/stat.h>
 
@@ -7,7 +7,7 @@
 #include <map>
 #include <utility>
 
-#include "model/json_util.h"
+#include "ingest/json_util.h"
 
 namespace ds {
 namespace {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "model/hf_config.h"
+#include "ingest/hf_config.h"
 
 namespace ds {
 namespace {

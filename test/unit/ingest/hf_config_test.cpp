@@ -1,5 +1,5 @@
 // parseHFConfig on every real config.json in the shared data, with their key numbers asserted.
-#include "model/hf_config.h"
+#include "ingest/hf_config.h"
 
 #include <cmath>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // Safetensors header validation: the file is trusted for nothing until every offset and size checks out.
-#include "model/safetensors.h"
+#include "ingest/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <utility>
 
-#include "model/json_util.h"
+#include "ingest/json_util.h"
 
 namespace ds {
 namespace {

@@ -1,8 +1,8 @@
 // DeepSeek V2/V3 fields (MLA ranks, MoE routing) and the FP8 block quantization_config.
 #include <string>
 
-#include "model/hf_config.h"
-#include "model/hf_config_fields.h"
+#include "ingest/hf_config.h"
+#include "ingest/hf_config_fields.h"
 
 namespace ds {
 namespace {

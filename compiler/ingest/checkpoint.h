@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "base/status.h"
-#include "model/dtype.h"
-#include "model/safetensors.h"
+#include "format/dtype.h"
+#include "ingest/safetensors.h"
 
 namespace ds {
 

@@ -1,5 +1,5 @@
 // ConfigFields: typed getters over a JSON object.
-#include "model/hf_config_fields.h"
+#include "ingest/hf_config_fields.h"
 
 #include <cmath>
 #include <limits>

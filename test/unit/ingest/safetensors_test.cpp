@@ -1,5 +1,5 @@
 // SafetensorsFile validation (one test per malformed class) and writer -> reader round trips.
-#include "model/safetensors.h"
+#include "ingest/safetensors.h"
 
 #include <cstring>
 #include <filesystem>
@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "model/safetensors_writer.h"
+#include "ingest/safetensors_writer.h"
 #include "model_test_util.h"
 
 namespace ds {

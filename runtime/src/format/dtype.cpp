@@ -1,5 +1,5 @@
 // DType names/sizes and the float conversions, done on bit patterns so results are exact on every host.
-#include "model/dtype.h"
+#include "format/dtype.h"
 
 #include <cmath>
 #include <cstring>
