@@ -212,8 +212,12 @@ def ConvertDsToKernelsPass : Pass<"ds-convert-to-kernels", "::mlir::ModuleOp"> {
     Every ds op becomes one `dsk.launch` of the library kernel implementing it,
     reading the buffers of its operands and writing freshly allocated ones
     (memory planning reuses them later); `ds.view` becomes `dsk.view` (no copy).
-    The KV cache operand disappears: attention launches address the cache by
-    their `layer` parameter. The step's inputs are the token ids, positions and
+    The weights of a launch follow the launch ABI's slots. The KV cache becomes
+    a first-class value: a model with attention gets a fourth step argument of
+    type `!dsk.kv_cache<...>` whose geometry comes from its attention ops (all
+    of one layout), whose block size and element type are this pass's options,
+    and which every attention launch takes as `kv(...)` (addressed by its
+    `layer` parameter). The step's other inputs are the token ids, positions and
     logit rows; its result is the logits buffer ([R, vocab]).
 
     Before:
@@ -234,7 +238,16 @@ def ConvertDsToKernelsPass : Pass<"ds-convert-to-kernels", "::mlir::ModuleOp"> {
       return %1 : memref<?x512xf32>
     }
     ```
+    With attention, `func.func @step(%ids, %pos, %rows, %kv: !dsk.kv_cache<gqa,
+    layers = 2, block = 16, kv_heads = 2, head_dim = 8, v_dim = 8, f32>)` and
+    `dsk.launch attention kv(%kv : ...) ins(%q, %k, %v, %pos : ...) ...`.
   }];
+  let options = [
+    Option<"kvBlockSize", "kv-block-size", "int64_t", /*default=*/"16",
+           "tokens per paged KV-cache block, in [1, 4096]">,
+    Option<"kvCache", "kv-cache", "std::string", /*default=*/"\"f32\"",
+           "KV cache storage: f32, int8 or fp8">,
+  ];
   let dependentDialects = ["::mlir::dsk::DSKDialect", "::mlir::func::FuncDialect"];
 }
 

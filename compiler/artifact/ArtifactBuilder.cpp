@@ -176,14 +176,6 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     return llvm::createStringError("unsupported --dtype '%s' (f32, bf16, f16)",
                                    options.weight_dtype.c_str());
 
-  fb::DType kvDType;
-  if (options.kv_cache_dtype == "f32") kvDType = fb::DType_F32;
-  else if (options.kv_cache_dtype == "int8") kvDType = fb::DType_I8;
-  else if (options.kv_cache_dtype == "fp8") kvDType = fb::DType_F8_E4M3;
-  else
-    return llvm::createStringError("unsupported --kv-cache '%s' (f32, int8, fp8)",
-                                   options.kv_cache_dtype.c_str());
-
   // Resolve every weight to its checkpoint parts before writing anything.
   std::vector<WeightPlan> plans;
   llvm::StringMap<int> tensorIndex;
@@ -417,7 +409,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));
 
   size_t launchCount = 0;
-  auto plan = buildPlan(fbb, module, tensorIndex, options.kv_block_size, kvDType, &launchCount);
+  auto plan = buildPlan(fbb, module, tensorIndex, &launchCount);
   if (!plan) return plan.takeError();
 
   std::vector<int32_t> eos(config.eos_token_ids.begin(), config.eos_token_ids.end());

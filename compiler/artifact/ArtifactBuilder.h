@@ -22,8 +22,6 @@ struct ArtifactOptions {
   // Storage type of float weights ("f32", "bf16", "f16"); FP8 block-scaled weights and their
   // scales are stored as they come.
   std::string weight_dtype = "f32";
-  int64_t kv_block_size = 16;
-  std::string kv_cache_dtype = "f32";  // f32, int8, fp8 (per-token, per-head scales)
   bool progress = false;      // draw a progress bar on stderr
   // Generated kernels (compiler/codegen), required when launches carry `code_symbol`.
   const CodeObject* code = nullptr;

@@ -59,8 +59,6 @@ fb::RopeScaling fbRopeScaling(RopeScaling s) {
 llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferBuilder& fbb,
                                                         ModuleOp module,
                                                         const llvm::StringMap<int>& tensorIndex,
-                                                        int64_t kvBlockSize,
-                                                        fb::DType kvDType,
                                                         size_t* launchCount) {
   auto step = module.lookupSymbol<func::FuncOp>("step");
   if (!step) return llvm::createStringError("module has no func @step (run ds-convert-to-kernels)");
@@ -88,8 +86,6 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
     if (llvm::Error e = addBuffer(body.getArgument(i), argRows[i], -1)) return std::move(e);
 
   std::vector<flatbuffers::Offset<fb::Launch>> launches;
-  fb::KVKind kvKind = fb::KVKind_None;
-  int64_t layers = 0, kvHeads = 0, headDim = 0, vDim = 0, rank = 0, ropeDim = 0;
   for (Operation& op : body.without_terminator()) {
     if (auto alloc = dyn_cast<dsk::AllocOp>(op)) {
       fb::RowSpace rows = alloc.getRows() == dsk::RowSpace::logit_rows ? fb::RowSpace_LogitRows
@@ -170,11 +166,6 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
         paramsType = fb::Params_AttentionParams;
         params = fb::CreateAttentionParams(fbb, layer, f32(p, "scale"), i64(p, "sliding_window"))
                      .Union();
-        kvKind = fb::KVKind_GQA;
-        layers = std::max(layers, layer + 1);
-        kvHeads = shapeOf(launch.getIns()[1])[1];
-        headDim = shapeOf(launch.getIns()[1])[2];
-        vDim = shapeOf(launch.getIns()[2])[2];
         break;
       }
       case dsk::Kernel::mla_attention: {
@@ -184,10 +175,6 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
         paramsType = fb::Params_MlaParams;
         params = fb::CreateMlaParams(fbb, layer, f32(p, "scale"), qNope[1], qNope[2], out[2])
                      .Union();
-        kvKind = fb::KVKind_MLA;
-        layers = std::max(layers, layer + 1);
-        rank = shapeOf(launch.getIns()[2])[1];
-        ropeDim = shapeOf(launch.getIns()[3])[1];
         break;
       }
       case dsk::Kernel::moe_gate: {
@@ -225,8 +212,20 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
                                               epilogues.empty() ? nullptr : &epilogues));
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  auto kv = fb::CreateKVCacheSpec(fbb, kvKind, layers, kvBlockSize, kvHeads, headDim, vDim, rank,
-                                  ropeDim, kvDType);
+  // The KV cache is the step's !dsk.kv_cache argument, not inferred from attention shapes.
+  flatbuffers::Offset<fb::KVCacheSpec> kv;
+  if (body.getNumArguments() > 3) {
+    auto type = dyn_cast<dsk::KVCacheType>(body.getArgument(3).getType());
+    if (!type) return llvm::createStringError("@step's fourth argument is not a !dsk.kv_cache");
+    llvm::Expected<fb::DType> dtype = fbDType(type.getElementType());
+    if (!dtype) return dtype.takeError();
+    kv = fb::CreateKVCacheSpec(
+        fbb, type.getKind() == dsk::KVKind::gqa ? fb::KVKind_GQA : fb::KVKind_MLA,
+        type.getLayers(), type.getBlockSize(), type.getKvHeads(), type.getHeadDim(),
+        type.getVDim(), type.getRank(), type.getRopeDim(), *dtype);
+  } else {
+    kv = fb::CreateKVCacheSpec(fbb, fb::KVKind_None);
+  }
   *launchCount = launches.size();
   auto arena = [&](StringRef name) -> int64_t {
     auto a = step->getAttrOfType<IntegerAttr>(name);

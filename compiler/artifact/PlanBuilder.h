@@ -10,11 +10,11 @@
 
 namespace mlir::ds {
 
-// `tensorIndex` maps a ds.weight symbol to its index in Artifact.tensors.
+// `tensorIndex` maps a ds.weight symbol to its index in Artifact.tensors. The KV cache spec is
+// the step's `!dsk.kv_cache` argument (none without one).
 llvm::Expected<flatbuffers::Offset<::ds::fb::Plan>> buildPlan(
     flatbuffers::FlatBufferBuilder& fbb, ModuleOp module,
-    const llvm::StringMap<int>& tensorIndex, int64_t kvBlockSize, ::ds::fb::DType kvDType,
-    size_t* launchCount);
+    const llvm::StringMap<int>& tensorIndex, size_t* launchCount);
 
 // Storage type of an MLIR element type in the artifact.
 llvm::Expected<::ds::fb::DType> fbDType(Type type);

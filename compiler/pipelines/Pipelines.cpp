@@ -66,7 +66,10 @@ void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) 
 }
 
 void buildPlanPipeline(OpPassManager& pm, const PlanPipelineOptions& options) {
-  pm.addPass(createConvertDsToKernelsPass());
+  ConvertDsToKernelsPassOptions convert;
+  convert.kvBlockSize = options.kvBlockSize;
+  convert.kvCache = options.kvCache;
+  pm.addPass(createConvertDsToKernelsPass(convert));
   if (options.planMemory) pm.addPass(createPlanMemoryPass());
 }
 

@@ -31,6 +31,12 @@ struct PlanPipelineOptions : public PassPipelineOptions<PlanPipelineOptions> {
   Option<bool> planMemory{*this, "plan-memory",
                           llvm::cl::desc("reuse activation buffers by liveness"),
                           llvm::cl::init(true)};
+  Option<int64_t> kvBlockSize{*this, "kv-block-size",
+                              llvm::cl::desc("tokens per paged KV-cache block, in [1, 4096]"),
+                              llvm::cl::init(16)};
+  Option<std::string> kvCache{*this, "kv-cache",
+                              llvm::cl::desc("KV cache storage: f32, int8, fp8"),
+                              llvm::cl::init("f32")};
 };
 
 // Codegen: generated kernels outlined from the plan (target independent), then lowered for the

@@ -17,6 +17,9 @@ using namespace mlir::dsk;
 #define GET_ATTRDEF_CLASSES
 #include "dialects/dsk/DskAttrs.cpp.inc"
 
+#define GET_TYPEDEF_CLASSES
+#include "dialects/dsk/DskTypes.cpp.inc"
+
 // `tokens` / `logit_rows` as a bare keyword.
 static ParseResult parseRowSpace(OpAsmParser& parser, RowSpaceAttr& rows) {
   StringRef keyword;
@@ -43,6 +46,68 @@ void DSKDialect::initialize() {
 #define GET_ATTRDEF_LIST
 #include "dialects/dsk/DskAttrs.cpp.inc"
       >();
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialects/dsk/DskTypes.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// !dsk.kv_cache
+//===----------------------------------------------------------------------===//
+
+// <gqa, layers = L, block = B, kv_heads = H, head_dim = D, v_dim = Dv, T>
+// <mla, layers = L, block = B, rank = R, rope_dim = Dr, T>
+Type KVCacheType::parse(AsmParser& parser) {
+  StringRef kindName;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseLess() || parser.parseKeyword(&kindName)) return {};
+  std::optional<KVKind> kind = symbolizeKVKind(kindName);
+  if (!kind) return parser.emitError(loc) << "expected 'gqa' or 'mla'", Type();
+  auto field = [&](StringRef name, int64_t* value) -> ParseResult {
+    return failure(parser.parseComma() || parser.parseKeyword(name) || parser.parseEqual() ||
+                   parser.parseInteger(*value));
+  };
+  int64_t layers = 0, block = 0, heads = 0, headDim = 0, vDim = 0, rank = 0, ropeDim = 0;
+  if (field("layers", &layers) || field("block", &block)) return {};
+  if (*kind == KVKind::gqa) {
+    if (field("kv_heads", &heads) || field("head_dim", &headDim) || field("v_dim", &vDim))
+      return {};
+  } else if (field("rank", &rank) || field("rope_dim", &ropeDim)) {
+    return {};
+  }
+  Type element;
+  if (parser.parseComma() || parser.parseType(element) || parser.parseGreater()) return {};
+  return parser.getChecked<KVCacheType>(parser.getContext(), *kind, layers, block, heads,
+                                        headDim, vDim, rank, ropeDim, element);
+}
+
+void KVCacheType::print(AsmPrinter& printer) const {
+  printer << "<" << stringifyKVKind(getKind()) << ", layers = " << getLayers()
+          << ", block = " << getBlockSize();
+  if (getKind() == KVKind::gqa)
+    printer << ", kv_heads = " << getKvHeads() << ", head_dim = " << getHeadDim()
+            << ", v_dim = " << getVDim();
+  else
+    printer << ", rank = " << getRank() << ", rope_dim = " << getRopeDim();
+  printer << ", " << getElementType() << ">";
+}
+
+LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError, KVKind kind,
+                                  int64_t layers, int64_t blockSize, int64_t kvHeads,
+                                  int64_t headDim, int64_t vDim, int64_t rank, int64_t ropeDim,
+                                  Type elementType) {
+  if (layers < 1 || blockSize < 1 || blockSize > 4096)
+    return emitError() << "kv_cache needs layers >= 1 and a block size in [1, 4096]";
+  if (kind == KVKind::gqa && (kvHeads < 1 || headDim < 1 || vDim < 1))
+    return emitError() << "a gqa kv_cache needs kv_heads, head_dim and v_dim >= 1";
+  if (kind == KVKind::mla && (rank < 1 || ropeDim < 1))
+    return emitError() << "an mla kv_cache needs rank and rope_dim >= 1";
+  if (!elementType.isF32() && !elementType.isInteger(8) && !isa<Float8E4M3FNType>(elementType) &&
+      !elementType.isBF16() && !elementType.isF16())
+    return emitError() << "kv_cache element type must be f32, bf16, f16, i8 or f8E4M3FN, got "
+                       << elementType;
+  return success();
 }
 
 namespace {
@@ -113,6 +178,37 @@ LogicalResult LaunchOp::verify() {
   if (std::string e = ds::abi::checkWeightSlots(*sig, present.data(), present.size());
       !e.empty())
     return emitOpError() << "weights: " << e << " (" << abi << ")";
+
+  // The paged KV cache: exactly the kernels that use one take it, of their layout, with shapes
+  // that agree with it.
+  if (sig->kv_cache == ds::abi::KVUse::None) {
+    if (getKvCache()) return emitOpError() << "does not take a KV cache (" << abi << ")";
+  } else {
+    if (!getKvCache()) return emitOpError() << "needs the step's KV cache: kv(%cache : !dsk.kv_cache<...>)";
+    auto kv = cast<KVCacheType>(getKvCache().getType());
+    const bool gqa = sig->kv_cache == ds::abi::KVUse::GQA;
+    if (kv.getKind() != (gqa ? KVKind::gqa : KVKind::mla))
+      return emitOpError() << "needs a " << (gqa ? "gqa" : "mla") << " KV cache, got " << kv;
+    auto layer = getParams().getAs<IntegerAttr>("layer");
+    if (layer && (layer.getInt() < 0 || layer.getInt() >= kv.getLayers()))
+      return emitOpError() << "names KV layer " << layer.getInt() << " of " << kv.getLayers();
+    auto trailing = [](Value v) { return cast<MemRefType>(v.getType()).getShape().drop_front(); };
+    auto expect = [&](Value v, ArrayRef<int64_t> want, StringRef name) -> LogicalResult {
+      if (trailing(v) != want)
+        return emitOpError() << "input '" << name << "' must have rows of [" << want
+                             << "] to match " << kv;
+      return success();
+    };
+    if (gqa && getIns().size() == 4) {
+      if (failed(expect(getIns()[1], {kv.getKvHeads(), kv.getHeadDim()}, "k")) ||
+          failed(expect(getIns()[2], {kv.getKvHeads(), kv.getVDim()}, "v")))
+        return failure();
+    } else if (!gqa && getIns().size() == 5) {
+      if (failed(expect(getIns()[2], {kv.getRank()}, "c_kv")) ||
+          failed(expect(getIns()[3], {kv.getRopeDim()}, "k_rope")))
+        return failure();
+    }
+  }
 
   for (NamedAttribute attr : getParams()) {
     const ds::abi::Param* p = ds::abi::param(*sig, attr.getName().getValue());

@@ -13,5 +13,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "dialects/dsk/DskAttrs.h.inc"
 
+#define GET_TYPEDEF_CLASSES
+#include "dialects/dsk/DskTypes.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/dsk/DskOps.h.inc"

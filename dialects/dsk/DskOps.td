@@ -17,9 +17,13 @@ def DSK_Dialect : Dialect {
     positions and logit rows as memrefs whose first dimension is the step's
     token count T or logit-row count R, allocates activation buffers with
     `dsk.alloc`, reinterprets them with `dsk.view` and runs kernels with
-    `dsk.launch`. The KV cache is implicit: attention launches name their layer.
+    `dsk.launch`. The paged KV cache is a value of its own: the step's last
+    argument, of type `!dsk.kv_cache<...>` (its geometry, block size and element
+    type), which attention launches take as `kv(%cache : ...)` and address by
+    their `layer` parameter.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
 }
 
 def DSK_Kernel : I32EnumAttr<"Kernel", "library kernel", [
@@ -43,6 +47,33 @@ def DSK_RowSpace : I32EnumAttr<"RowSpace", "what a buffer's first dimension coun
   let genSpecializedAttr = 0;
 }
 def DSK_RowSpaceAttr : EnumAttr<DSK_Dialect, DSK_RowSpace, "rows">;
+
+def DSK_KVKind : I32EnumAttr<"KVKind", "paged KV cache layout", [
+    I32EnumAttrCase<"gqa", 1>, I32EnumAttrCase<"mla", 2>]> {
+  let cppNamespace = "::mlir::dsk";
+  let genSpecializedAttr = 0;
+}
+
+def DSK_KVCacheType : TypeDef<DSK_Dialect, "KVCache"> {
+  let mnemonic = "kv_cache";
+  let summary = "the paged KV cache of a step plan (one tensor-parallel rank)";
+  let description = [{
+    ```mlir
+    !dsk.kv_cache<gqa, layers = 2, block = 16, kv_heads = 2, head_dim = 16, v_dim = 16, f32>
+    !dsk.kv_cache<mla, layers = 61, block = 64, rank = 512, rope_dim = 64, f8E4M3FN>
+    ```
+    `layers` caches of blocks of `block` token slots; GQA slots hold K
+    [kv_heads, head_dim] and V [kv_heads, v_dim], MLA slots the latent c_kv
+    [rank] and k_rope [rope_dim]. The element type is f32, i8 or f8E4M3FN (int8
+    and fp8 keep one f32 scale per written vector). The artifact's KVCacheSpec is
+    written from this type, and its size per slot is artifact::kvBytesPerSlot.
+  }];
+  let parameters = (ins "KVKind":$kind, "int64_t":$layers, "int64_t":$blockSize,
+                        "int64_t":$kvHeads, "int64_t":$headDim, "int64_t":$vDim,
+                        "int64_t":$rank, "int64_t":$ropeDim, "Type":$elementType);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
 
 class DSK_Op<string mnemonic, list<Trait> traits = []> : Op<DSK_Dialect, mnemonic, traits>;
 
@@ -84,11 +115,12 @@ def DSK_LaunchOp : DSK_Op<"launch", [AttrSizedOperandSegments]> {
     parameters (eps, rope, layer, scale, ...) taken from the ds op it
     implements: every required one present, none the kernel does not take.
   }];
-  let arguments = (ins DSK_KernelAttr:$kernel, Variadic<DSK_Buffer>:$ins,
-                       Variadic<DSK_Buffer>:$outs, ArrayAttr:$weights,
-                       DictionaryAttr:$params);
+  let arguments = (ins DSK_KernelAttr:$kernel, Optional<DSK_KVCacheType>:$kv_cache,
+                       Variadic<DSK_Buffer>:$ins, Variadic<DSK_Buffer>:$outs,
+                       ArrayAttr:$weights, DictionaryAttr:$params);
   let assemblyFormat = [{
-    $kernel `ins` `(` $ins `:` type($ins) `)` `outs` `(` $outs `:` type($outs) `)`
+    $kernel (`kv` `(` $kv_cache^ `:` type($kv_cache) `)`)?
+    `ins` `(` $ins `:` type($ins) `)` `outs` `(` $outs `:` type($outs) `)`
     `weights` $weights `params` $params attr-dict
   }];
   let hasVerifier = 1;

@@ -30,6 +30,51 @@ dsk::RowSpace rowSpaceOf(Value buffer) {
 }
 
 struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKernelsPass> {
+  using Base::Base;
+
+  // The step's KV cache type from the attention ops of @forward (null without attention).
+  FailureOr<dsk::KVCacheType> kvCacheType(func::FuncOp forward) {
+    MLIRContext* ctx = &getContext();
+    if (kvBlockSize < 1 || kvBlockSize > 4096)
+      return forward.emitError() << "kv-block-size must be in [1, 4096], got " << kvBlockSize;
+    Type element;
+    if (kvCache == "f32") element = Float32Type::get(ctx);
+    else if (kvCache == "int8") element = IntegerType::get(ctx, 8);
+    else if (kvCache == "fp8") element = Float8E4M3FNType::get(ctx);
+    else return forward.emitError() << "kv-cache must be f32, int8 or fp8, got '" << kvCache << "'";
+    std::optional<dsk::KVKind> kind;
+    int64_t layers = 0, heads = 0, headDim = 0, vDim = 0, rank = 0, ropeDim = 0;
+    auto dims = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
+    WalkResult walk = forward.walk([&](Operation* op) -> WalkResult {
+      dsk::KVKind k;
+      if (auto a = dyn_cast<AttentionOp>(op)) {
+        k = dsk::KVKind::gqa;
+        heads = dims(a.getK())[1];
+        headDim = dims(a.getK())[2];
+        vDim = dims(a.getV())[2];
+        layers = std::max<int64_t>(layers, a.getLayer() + 1);
+      } else if (auto m = dyn_cast<MLAAttentionOp>(op)) {
+        k = dsk::KVKind::mla;
+        rank = dims(m.getCKv())[1];
+        ropeDim = dims(m.getKRope())[1];
+        layers = std::max<int64_t>(layers, m.getLayer() + 1);
+      } else {
+        return WalkResult::advance();
+      }
+      if (kind && *kind != k) {
+        op->emitOpError() << "mixes GQA and MLA attention in one model: one KV cache layout per plan";
+        return WalkResult::interrupt();
+      }
+      kind = k;
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted()) return failure();
+    if (!kind) return dsk::KVCacheType();
+    return dsk::KVCacheType::getChecked([&] { return forward.emitError(); }, ctx, *kind, layers,
+                                        int64_t(kvBlockSize), heads, headDim, vDim, rank, ropeDim,
+                                        element);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
@@ -50,13 +95,18 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
     auto i32Buffer = MemRefType::get({ShapedType::kDynamic}, b.getI32Type());
     auto returnOp = cast<func::ReturnOp>(body.getTerminator());
     Type logitsType = bufferType(returnOp.getOperand(0).getType());
+    FailureOr<dsk::KVCacheType> kvType = kvCacheType(forward);
+    if (failed(kvType)) return failure();
+    SmallVector<Type> args = {i32Buffer, i32Buffer, i32Buffer};
+    if (*kvType) args.push_back(*kvType);
     auto step = func::FuncOp::create(b, forward.getLoc(), "step",
-                                     FunctionType::get(ctx, {i32Buffer, i32Buffer, i32Buffer},
-                                                       {logitsType}));
+                                     FunctionType::get(ctx, args, {logitsType}));
     step.setArgAttr(0, "ds.name", b.getStringAttr("token_ids"));
     step.setArgAttr(1, "ds.name", b.getStringAttr("positions"));
     step.setArgAttr(2, "ds.name", b.getStringAttr("logit_rows"));
+    if (*kvType) step.setArgAttr(3, "ds.name", b.getStringAttr("kv_cache"));
     Block* entry = step.addEntryBlock();
+    Value kvCacheValue = *kvType ? entry->getArgument(3) : Value();
     b.setInsertionPointToStart(entry);
 
     IRMapping map;
@@ -101,7 +151,8 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
       SmallVector<NamedAttribute> params;
       for (NamedAttribute attr : op.getAttrs())
         if (!isa<FlatSymbolRefAttr>(attr.getValue())) params.push_back(attr);
-      dsk::LaunchOp::create(b, loc, dsk::KernelAttr::get(ctx, *kernel), ins, outs,
+      Value kv = sig->kv_cache != ::ds::abi::KVUse::None ? kvCacheValue : Value();
+      dsk::LaunchOp::create(b, loc, dsk::KernelAttr::get(ctx, *kernel), kv, ins, outs,
                             b.getArrayAttr(weights), b.getDictionaryAttr(params));
     }
     func::ReturnOp::create(b, returnOp.getLoc(), map.lookup(returnOp.getOperand(0)));

@@ -127,6 +127,8 @@ int checkFlags() {
   if (emit.getNumOccurrences()) compileTo = emit.getValue();
   if (tensorParallel < 1 || tensorParallel > 64) return usageError("--tp must be in [1, 64]");
   if (kvBlockSize <= 0 || kvBlockSize > 4096) return usageError("--kv-block-size must be in [1, 4096]");
+  if (kvCache != "f32" && kvCache != "int8" && kvCache != "fp8")
+    return usageError("unsupported --kv-cache '" + kvCache + "' (f32, int8, fp8)");
   auto scheme = mlir::ds::quantScheme(quant);
   if (!scheme) {
     llvm::consumeError(scheme.takeError());
@@ -197,6 +199,8 @@ int main(int argc, char** argv) {
   // Plan: the kernel plan over planned activation memory.
   mlir::ds::PlanPipelineOptions plan;
   plan.planMemory = planMemory;
+  plan.kvBlockSize = kvBlockSize;
+  plan.kvCache = kvCache;
   if (llvm::Error e = mlir::ds::runPlanPhase(module, plan)) return fail(std::move(e));
   if (costReport) {
     mlir::ds::CostReportOptions report;
@@ -234,8 +238,6 @@ int main(int argc, char** argv) {
   artifact.artifact.output_path = outputFile;
   artifact.artifact.model_dir = inputDir;
   artifact.artifact.weight_dtype = weightDtype;
-  artifact.artifact.kv_block_size = kvBlockSize;
-  artifact.artifact.kv_cache_dtype = kvCache;
   artifact.artifact.progress = !quiet;
   artifact.quant_calib = quantCalib;
   artifact.quiet = quiet;

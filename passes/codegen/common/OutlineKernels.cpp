@@ -437,7 +437,7 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
       OpBuilder lb(launch);
       MLIRContext* ctx = &getContext();
       auto standalone = [&](dsk::Kernel k, ValueRange ins, ValueRange outs, DictionaryAttr params) {
-        auto tmp = dsk::LaunchOp::create(lb, launch.getLoc(), dsk::KernelAttr::get(ctx, k), ins,
+        auto tmp = dsk::LaunchOp::create(lb, launch.getLoc(), dsk::KernelAttr::get(ctx, k), Value(), ins,
                                          outs, lb.getArrayAttr({}), params);
         std::string s = kernelFor(tmp);
         tmp.erase();

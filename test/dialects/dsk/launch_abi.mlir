@@ -120,3 +120,56 @@ func.func @weight_kind(%x: memref<?x8xf32>) {
   dsk.launch linear ins(%x : memref<?x8xf32>) outs(%y : memref<?x8xf32>) weights ["w"] params {}
   return
 }
+
+// -----
+
+// The KV cache: attention takes the step's !dsk.kv_cache, of its layout and shapes.
+func.func @attention_without_cache(%q: memref<?x2x4xf32>, %k: memref<?x1x4xf32>, %p: memref<?xi32>) {
+  %y = dsk.alloc tokens : memref<?x2x4xf32>
+  // expected-error @+1 {{needs the step's KV cache}}
+  dsk.launch attention ins(%q, %k, %k, %p : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>, memref<?xi32>) outs(%y : memref<?x2x4xf32>) weights [] params {layer = 0 : i64, scale = 0.5 : f32}
+  return
+}
+
+// -----
+
+func.func @layer_past_cache(%q: memref<?x2x4xf32>, %k: memref<?x1x4xf32>, %p: memref<?xi32>, %kv: !dsk.kv_cache<gqa, layers = 2, block = 16, kv_heads = 1, head_dim = 4, v_dim = 4, f32>) {
+  %y = dsk.alloc tokens : memref<?x2x4xf32>
+  // expected-error @+1 {{names KV layer 2 of 2}}
+  dsk.launch attention kv(%kv : !dsk.kv_cache<gqa, layers = 2, block = 16, kv_heads = 1, head_dim = 4, v_dim = 4, f32>) ins(%q, %k, %k, %p : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>, memref<?xi32>) outs(%y : memref<?x2x4xf32>) weights [] params {layer = 2 : i64, scale = 0.5 : f32}
+  return
+}
+
+// -----
+
+func.func @cache_shape(%q: memref<?x2x4xf32>, %k: memref<?x1x4xf32>, %p: memref<?xi32>, %kv: !dsk.kv_cache<gqa, layers = 2, block = 16, kv_heads = 2, head_dim = 4, v_dim = 4, f32>) {
+  %y = dsk.alloc tokens : memref<?x2x4xf32>
+  // expected-error @+1 {{input 'k' must have rows of [2, 4] to match}}
+  dsk.launch attention kv(%kv : !dsk.kv_cache<gqa, layers = 2, block = 16, kv_heads = 2, head_dim = 4, v_dim = 4, f32>) ins(%q, %k, %k, %p : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>, memref<?xi32>) outs(%y : memref<?x2x4xf32>) weights [] params {layer = 0 : i64, scale = 0.5 : f32}
+  return
+}
+
+// -----
+
+func.func @cache_layout(%q: memref<?x2x4xf32>, %k: memref<?x1x4xf32>, %p: memref<?xi32>, %kv: !dsk.kv_cache<mla, layers = 2, block = 16, rank = 8, rope_dim = 4, f32>) {
+  %y = dsk.alloc tokens : memref<?x2x4xf32>
+  // expected-error @+1 {{needs a gqa KV cache}}
+  dsk.launch attention kv(%kv : !dsk.kv_cache<mla, layers = 2, block = 16, rank = 8, rope_dim = 4, f32>) ins(%q, %k, %k, %p : memref<?x2x4xf32>, memref<?x1x4xf32>, memref<?x1x4xf32>, memref<?xi32>) outs(%y : memref<?x2x4xf32>) weights [] params {layer = 0 : i64, scale = 0.5 : f32}
+  return
+}
+
+// -----
+
+func.func @cache_on_other_kernel(%x: memref<?x8xf32>, %kv: !dsk.kv_cache<mla, layers = 2, block = 16, rank = 8, rope_dim = 4, f32>) {
+  %y = dsk.alloc tokens : memref<?x8xf32>
+  // expected-error @+1 {{does not take a KV cache}}
+  dsk.launch add kv(%kv : !dsk.kv_cache<mla, layers = 2, block = 16, rank = 8, rope_dim = 4, f32>) ins(%x, %x : memref<?x8xf32>, memref<?x8xf32>) outs(%y : memref<?x8xf32>) weights [] params {}
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kv_cache element type must be f32, bf16, f16, i8 or f8E4M3FN, got 'i32'}}
+func.func @bad_cache_type(%kv: !dsk.kv_cache<mla, layers = 2, block = 16, rank = 8, rope_dim = 4, i32>) {
+  return
+}

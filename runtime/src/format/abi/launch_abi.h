@@ -52,6 +52,9 @@ struct Param {
   bool required;
 };
 
+// Which paged KV cache a kernel reads and writes (same numbering as fb::KVKind).
+enum class KVUse : uint8_t { None = 0, GQA, MLA };
+
 // The artifact's params union member a launch of this kind carries (same numbering as fb::Params).
 enum class ParamsTable : uint8_t {
   None = 0, Norm, Slice, Rope, Attention, Mla, MoEGate, MlaProject, Embed,
@@ -72,6 +75,7 @@ struct KernelSignature {
   bool params_table_required; // false: absent means every field takes its default (Embed)
   size_t num_epilogues;       // generated epilogue slots (Launch.epilogue_symbols)
   const char* epilogue_names; // "swiglu", "rope q, rope k", ... (for messages and docs)
+  KVUse kv_cache = KVUse::None;  // the paged KV cache the launch reads and writes
 };
 
 // The signature of `kind`; null for a kind past the table.
