@@ -7,6 +7,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassRegistry.h"
 
+#include "artifact/tensor_parallel.h"
 #include "passes/Passes.h"
 #include "passes/codegen/host/HostLowering.h"
 
@@ -27,8 +28,8 @@ llvm::Expected<std::optional<std::string>> quantScheme(llvm::StringRef quant) {
 }
 
 llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
-  if (options.tp < 1 || options.tp > 64)
-    return llvm::createStringError("tp must be in [1, 64], got %lld",
+  if (options.tp < 1 || options.tp > ::ds::kMaxTensorParallel)
+    return llvm::createStringError("tp must be in [1, %d], got %lld", ::ds::kMaxTensorParallel,
                                    static_cast<long long>(options.tp));
   auto scheme = quantScheme(options.quant);
   if (!scheme) return scheme.takeError();

@@ -97,8 +97,9 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError, 
                                   int64_t layers, int64_t blockSize, int64_t kvHeads,
                                   int64_t headDim, int64_t vDim, int64_t rank, int64_t ropeDim,
                                   Type elementType) {
-  if (layers < 1 || blockSize < 1 || blockSize > 4096)
-    return emitError() << "kv_cache needs layers >= 1 and a block size in [1, 4096]";
+  if (layers < 1 || blockSize < 1 || blockSize > ds::abi::kMaxKvBlockSize)
+    return emitError() << "kv_cache needs layers >= 1 and a block size in [1, "
+                       << ds::abi::kMaxKvBlockSize << "]";
   if (kind == KVKind::gqa && (kvHeads < 1 || headDim < 1 || vDim < 1))
     return emitError() << "a gqa kv_cache needs kv_heads, head_dim and v_dim >= 1";
   if (kind == KVKind::mla && (rank < 1 || ropeDim < 1))

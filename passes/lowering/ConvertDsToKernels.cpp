@@ -35,8 +35,9 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
   // The step's KV cache type from the attention ops of @forward (null without attention).
   FailureOr<dsk::KVCacheType> kvCacheType(func::FuncOp forward) {
     MLIRContext* ctx = &getContext();
-    if (kvBlockSize < 1 || kvBlockSize > 4096)
-      return forward.emitError() << "kv-block-size must be in [1, 4096], got " << kvBlockSize;
+    if (kvBlockSize < 1 || kvBlockSize > ::ds::abi::kMaxKvBlockSize)
+      return forward.emitError() << "kv-block-size must be in [1, " << ::ds::abi::kMaxKvBlockSize
+                                 << "], got " << kvBlockSize;
     Type element;
     if (kvCache == "f32") element = Float32Type::get(ctx);
     else if (kvCache == "int8") element = IntegerType::get(ctx, 8);

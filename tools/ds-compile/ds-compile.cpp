@@ -14,6 +14,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include "abi/launch_abi.h"
+#include "artifact/tensor_parallel.h"
 #include "common/exit_codes.h"
 #include "compiler/pipelines/Phases.h"
 #include "compiler/target/CostReport.h"
@@ -125,8 +127,11 @@ int checkFlags() {
   if (emit.getNumOccurrences() && compileTo.getNumOccurrences())
     return usageError("--emit is the former name of --compile-to: give one of them");
   if (emit.getNumOccurrences()) compileTo = emit.getValue();
-  if (tensorParallel < 1 || tensorParallel > 64) return usageError("--tp must be in [1, 64]");
-  if (kvBlockSize <= 0 || kvBlockSize > 4096) return usageError("--kv-block-size must be in [1, 4096]");
+  if (tensorParallel < 1 || tensorParallel > ds::kMaxTensorParallel)
+    return usageError("--tp must be in [1, " + llvm::Twine(ds::kMaxTensorParallel) + "]");
+  if (kvBlockSize <= 0 || kvBlockSize > ds::abi::kMaxKvBlockSize)
+    return usageError("--kv-block-size must be in [1, " +
+                      llvm::Twine(ds::abi::kMaxKvBlockSize) + "]");
   if (kvCache != "f32" && kvCache != "int8" && kvCache != "fp8")
     return usageError("unsupported --kv-cache '" + kvCache + "' (f32, int8, fp8)");
   auto scheme = mlir::ds::quantScheme(quant);

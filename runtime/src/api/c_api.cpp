@@ -4,7 +4,6 @@
 #include <new>
 
 #include "api/session.h"
-#include "tokenizer/tokenizer.h"
 #include "artifact/artifact_reader.h"
 #include "ds/runtime.h"
 
@@ -142,14 +141,7 @@ ds_status_t ds_engine_tokenize(ds_engine_t engine, const char* text, int32_t add
   return guarded("ds_engine_tokenize", [&]() -> ds_status_t {
     if (!engine || !text || !out_count || (capacity && !ids))
       return invalid("ds_engine_tokenize: null argument");
-    ds::TextPrompt p;
-    p.text = text;
-    p.add_bos = add_special_tokens != 0;
-    const ds::Tokenizer* tok = engine->session->tokenizer();
-    if (!tok) return engine->session->encode(p).status().release();  // names the artifact
-    ds::EncodeOptions o;
-    o.add_special_tokens = p.add_bos;
-    auto encoded = tok->encode(p.text, o);
+    auto encoded = engine->session->tokenize(text, add_special_tokens != 0);
     if (!encoded.isOk()) return encoded.status().release();
     *out_count = encoded->size();
     for (size_t i = 0; i < encoded->size() && i < capacity; ++i) ids[i] = (*encoded)[i];

@@ -74,18 +74,26 @@ StatusOr<std::string> Session::render(const TextPrompt& prompt) const {
   return chat_template_->render(ctx);
 }
 
+StatusOr<std::vector<int32_t>> Session::tokenize(const std::string& text,
+                                                 bool add_special_tokens) const {
+  DS_RETURN_IF_ERROR(needTokenizer());
+  EncodeOptions opts;
+  opts.add_special_tokens = add_special_tokens;
+  auto ids = tokenizer_->encode(text, opts);
+  if (!ids.isOk()) return ids.status();
+  return std::vector<int32_t>(ids->begin(), ids->end());
+}
+
 StatusOr<std::vector<int32_t>> Session::encode(const TextPrompt& prompt) const {
   DS_RETURN_IF_ERROR(needTokenizer());
   StatusOr<std::string> text = render(prompt);
   if (!text.isOk()) return text.status();
-  EncodeOptions opts;
   // A chat template writes BOS itself, as transformers renders it.
-  opts.add_special_tokens = prompt.chat ? false : prompt.add_bos;
-  auto ids = tokenizer_->encode(*text, opts);
+  StatusOr<std::vector<int32_t>> ids = tokenize(*text, prompt.chat ? false : prompt.add_bos);
   if (!ids.isOk()) return ids.status();
   if (ids->empty())
     return invalidArgument("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
-  return std::vector<int32_t>(ids->begin(), ids->end());
+  return ids;
 }
 
 StatusOr<std::string> Session::decode(const std::vector<int32_t>& ids) const {

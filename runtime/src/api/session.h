@@ -62,6 +62,9 @@ class Session {
   // ids. INVALID_ARGUMENT for a prompt that encodes to no token.
   StatusOr<std::string> render(const TextPrompt& prompt) const;
   StatusOr<std::vector<int32_t>> encode(const TextPrompt& prompt) const;
+  // Plain text through the tokenizer (add_special_tokens: BOS/EOS as the model's tokenizer
+  // adds them); may be empty.
+  StatusOr<std::vector<int32_t>> tokenize(const std::string& text, bool add_special_tokens) const;
   StatusOr<std::string> decode(const std::vector<int32_t>& ids) const;  // special tokens skipped
 
   StatusOr<int64_t> submit(const TextRequest& request);

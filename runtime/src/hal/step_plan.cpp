@@ -1,9 +1,8 @@
 // StepPlan::decode: the artifact's (already checked) flatbuffer plan into plain structs.
-#include <algorithm>
-
 #include "artifact/artifact_info.h"
 #include "artifact/artifact_reader.h"
 #include "hal/device.h"
+#include "hal/launch.h"
 
 namespace ds::hal {
 
@@ -81,16 +80,6 @@ LaunchParams paramsOf(const fbs::Launch& l) {
 
 }  // namespace
 
-const char* memoryKindName(MemoryKind kind) {
-  switch (kind) {
-    case MemoryKind::Weights: return "weights";
-    case MemoryKind::KVCache: return "KV cache";
-    case MemoryKind::Activations: return "activations";
-    case MemoryKind::Staging: return "staging";
-  }
-  return "?";
-}
-
 StatusOr<StepPlan> StepPlan::decode(const artifact::Artifact& artifact) {
   const fbs::Artifact* meta = artifact.meta();
   const fbs::Plan* plan = meta->plan();
@@ -148,31 +137,6 @@ StatusOr<StepPlan> StepPlan::decode(const artifact::Artifact& artifact) {
   s.vocab = meta->model()->vocab_size();
   s.weight_bytes = artifact::weightBytes(*meta);
   return s;
-}
-
-Status DeviceBuffer::reserve(Allocator& allocator, uint64_t bytes, MemoryKind kind) {
-  if (mem_.data && mem_.bytes >= bytes) return Status::ok();
-  reset();
-  StatusOr<Allocation> a = allocator.allocate(std::max<uint64_t>(bytes, 64), kind);
-  if (!a.isOk()) return a.status();
-  allocator_ = &allocator;
-  mem_ = *a;
-  return Status::ok();
-}
-
-void DeviceBuffer::reset() {
-  if (allocator_ && mem_.data) allocator_->release(mem_);
-  mem_ = Allocation{};
-}
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
-  if (this != &o) {
-    reset();
-    allocator_ = o.allocator_;
-    mem_ = o.mem_;
-    o.mem_ = Allocation{};
-  }
-  return *this;
 }
 
 }  // namespace ds::hal

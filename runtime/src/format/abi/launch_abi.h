@@ -15,6 +15,11 @@ namespace ds::abi {
 // records it in CodeObject.abi_version.
 constexpr uint32_t kGeneratedKernelAbiVersion = 1;
 
+// Largest paged-KV block (tokens) and KV layer count a plan may have: ds-compile's flag, the
+// dsk.kv_cache verifier and the artifact's load check share these bounds.
+constexpr int64_t kMaxKvBlockSize = 4096;
+constexpr int64_t kMaxKvLayers = 4096;
+
 // Same numbering as the artifact's fb::Kernel and dsk::Kernel (checked where both are visible).
 enum class KernelKind : uint8_t {
   Embed = 0, RmsNorm, Linear, Add, SwiGLU, Slice, Rope, Attention, MlaAttention, MoEGate,

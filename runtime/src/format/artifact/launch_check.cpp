@@ -7,6 +7,7 @@
 
 #include "abi/launch_abi.h"
 #include "artifact/artifact_info.h"
+#include "artifact/tensor_parallel.h"
 
 namespace ds::artifact {
 namespace {
@@ -116,10 +117,12 @@ Status checkKvSpec(const std::string& file, const fb::KVCacheSpec* kv) {
                                                                         {"rope_dim", kv->rope_dim()}};
   for (const auto& [name, v] : dims)
     if (v < 1 || v > kMaxDim) return bad(std::string(name) + " " + std::to_string(v) + " is outside [1, 2^24]");
-  if (kv->num_layers() < 1 || kv->num_layers() > 4096)
-    return bad("num_layers " + std::to_string(kv->num_layers()) + " is outside [1, 4096]");
-  if (kv->block_size() < 1 || kv->block_size() > 4096)
-    return bad("block_size " + std::to_string(kv->block_size()) + " is outside [1, 4096]");
+  if (kv->num_layers() < 1 || kv->num_layers() > abi::kMaxKvLayers)
+    return bad("num_layers " + std::to_string(kv->num_layers()) + " is outside [1, " +
+               std::to_string(abi::kMaxKvLayers) + "]");
+  if (kv->block_size() < 1 || kv->block_size() > abi::kMaxKvBlockSize)
+    return bad("block_size " + std::to_string(kv->block_size()) + " is outside [1, " +
+               std::to_string(abi::kMaxKvBlockSize) + "]");
   if (kvBytesPerSlot(*kv) > (uint64_t{1} << 32)) return bad("slot is larger than 4 GiB");
   return Status::ok();
 }
@@ -440,9 +443,10 @@ Status checkLaunches(const std::string& file, const fb::Artifact& meta) {
   const fb::Plan* plan = meta.plan();
   if (!plan || !plan->buffers() || !plan->launches()) return Status::ok();
   Checker c{file, meta, *plan, ""};
-  if (plan->tp_size() < 1 || plan->tp_size() > 64)
+  if (plan->tp_size() < 1 || plan->tp_size() > kMaxTensorParallel)
     return dataLoss(file + ": invalid artifact metadata: plan.tp_size " +
-                    std::to_string(plan->tp_size()) + " is outside [1, 64]");
+                    std::to_string(plan->tp_size()) + " is outside [1, " +
+                    std::to_string(kMaxTensorParallel) + "]");
   DS_RETURN_IF_ERROR(checkBuffers(c));
   DS_RETURN_IF_ERROR(checkKvSpec(file, plan->kv_cache()));
   const int tp = std::max(1, plan->tp_size());

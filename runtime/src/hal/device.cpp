@@ -1,0 +1,43 @@
+// The device contract's shared pieces: memory kind names and DeviceBuffer.
+#include "hal/device.h"
+
+#include <algorithm>
+
+namespace ds::hal {
+
+const char* memoryKindName(MemoryKind kind) {
+  switch (kind) {
+    case MemoryKind::Weights: return "weights";
+    case MemoryKind::KVCache: return "KV cache";
+    case MemoryKind::Activations: return "activations";
+    case MemoryKind::Staging: return "staging";
+  }
+  return "?";
+}
+
+Status DeviceBuffer::reserve(Allocator& allocator, uint64_t bytes, MemoryKind kind) {
+  if (mem_.data && mem_.bytes >= bytes) return Status::ok();
+  reset();
+  StatusOr<Allocation> a = allocator.allocate(std::max<uint64_t>(bytes, 64), kind);
+  if (!a.isOk()) return a.status();
+  allocator_ = &allocator;
+  mem_ = *a;
+  return Status::ok();
+}
+
+void DeviceBuffer::reset() {
+  if (allocator_ && mem_.data) allocator_->release(mem_);
+  mem_ = Allocation{};
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
+  if (this != &o) {
+    reset();
+    allocator_ = o.allocator_;
+    mem_ = o.mem_;
+    o.mem_ = Allocation{};
+  }
+  return *this;
+}
+
+}  // namespace ds::hal
