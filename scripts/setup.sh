@@ -17,6 +17,8 @@ DS_APT_PACKAGES=(
   libopenblas-dev
   libicu-dev
   lld
+  libsodium-dev
+  libclang-rt-22-dev
 )
 
 # Python packages the tests need (lit comes with llvm-22-tools; torch is NOT here: see test/reference).
