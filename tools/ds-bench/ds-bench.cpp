@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/exit_codes.h"
+#include "common/numeric_flags.h"
 #include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
@@ -24,12 +25,10 @@ namespace {
 // A command-line mistake: exit code 2 (docs/tools.md).
 [[noreturn]] void usageError(const std::string& m) { die(m, ds::tools::kExitUsage); }
 
-int64_t count(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const long long n = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end || n < 0 || n > (1ll << 30))
-    usageError(flag + " expects a count in [0, 2^30], got '" + v + "'");
-  return n;
+int64_t count(const std::string& flag, const std::string& v, int64_t lo = 0, int64_t hi = 1 << 30) {
+  ds::tools::Parsed<int64_t> p = ds::tools::parseIntFlag(flag, v, lo, hi);
+  if (!p.value) usageError(p.error);
+  return *p.value;
 }
 
 double now() {
@@ -86,7 +85,7 @@ int main(int argc, char** argv) {
     if (a == "--perplexity") ids_file = value();
     else if (a == "--decode") decode_tokens = count(a, value());
     else if (a == "--prefill") prefill_tokens = count(a, value());
-    else if (a == "--threads") threads = count(a, value());
+    else if (a == "--threads") threads = count(a, value(), 0, 1024);
     else if (a == "-h" || a == "--help") {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
                 "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)");

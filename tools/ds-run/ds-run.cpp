@@ -10,6 +10,7 @@
 #include "api/session.h"
 #include "artifact/artifact_reader.h"
 #include "common/exit_codes.h"
+#include "common/numeric_flags.h"
 
 namespace {
 
@@ -41,25 +42,10 @@ void usage() {
       "Several prompts run as one batch. An empty prompt starts from BOS alone.");
 }
 
-uint64_t parseBytes(const std::string& s) {
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v <= 0) usageError("bad size '" + s + "' (e.g. 512M, 2G)");
-  switch (*end) {
-    case 'k': case 'K': v *= 1024; break;
-    case 'm': case 'M': v *= 1024 * 1024; break;
-    case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
-    case '\0': break;
-    default: usageError("bad size '" + s + "' (e.g. 512M, 2G)");
-  }
-  return static_cast<uint64_t>(v);
-}
-
-double parseNumber(const std::string& flag, const std::string& s) {
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || *end) usageError(flag + " expects a number, got '" + s + "'");
-  return v;
+template <typename T>
+T check(const ds::tools::Parsed<T>& p) {
+  if (!p.value) usageError(p.error);
+  return *p.value;
 }
 
 Args parseArgs(int argc, char** argv) {
@@ -72,24 +58,14 @@ Args parseArgs(int argc, char** argv) {
     };
     if (arg == "-h" || arg == "--help") { usage(); std::exit(0); }
     else if (arg == "-p" || arg == "--prompt") a.prompts.push_back(value());
-    else if (arg == "--prompt-ids") {
-      std::vector<int32_t> ids;
-      std::string v = value(), tok;
-      for (char c : v + ",") {
-        if (c == ',' || c == ' ') {
-          if (!tok.empty()) ids.push_back(static_cast<int32_t>(parseNumber(arg, tok)));
-          tok.clear();
-        } else tok += c;
-      }
-      a.prompt_ids.push_back(ids);
-    }
-    else if (arg == "-n" || arg == "--max-new-tokens") a.max_new_tokens = static_cast<int64_t>(parseNumber(arg, value()));
-    else if (arg == "--temperature") a.sampling.temperature = static_cast<float>(parseNumber(arg, value()));
-    else if (arg == "--top-k") a.sampling.top_k = static_cast<int>(parseNumber(arg, value()));
-    else if (arg == "--top-p") a.sampling.top_p = static_cast<float>(parseNumber(arg, value()));
-    else if (arg == "--seed") a.sampling.seed = static_cast<uint64_t>(parseNumber(arg, value()));
-    else if (arg == "--kv-cache-mem") a.kv_cache_bytes = parseBytes(value());
-    else if (arg == "--threads") a.threads = static_cast<int>(parseNumber(arg, value()));
+    else if (arg == "--prompt-ids") a.prompt_ids.push_back(check(ds::tools::parseIntListFlag(arg, value(), 0, INT32_MAX)));
+    else if (arg == "-n" || arg == "--max-new-tokens") a.max_new_tokens = check(ds::tools::parseIntFlag(arg, value(), 1, 1 << 30));
+    else if (arg == "--temperature") a.sampling.temperature = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), 0, 100)));
+    else if (arg == "--top-k") a.sampling.top_k = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, INT32_MAX)));
+    else if (arg == "--top-p") a.sampling.top_p = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), 0, 1)));
+    else if (arg == "--seed") a.sampling.seed = static_cast<uint64_t>(check(ds::tools::parseIntFlag(arg, value(), 0, INT64_MAX)));
+    else if (arg == "--kv-cache-mem") a.kv_cache_bytes = check(ds::tools::parseSizeFlag(arg, value(), 1, 1ull << 50));
+    else if (arg == "--threads") a.threads = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, 1024)));
     else if (arg == "--chat") a.chat = true;
     else if (arg == "--ids") a.print_ids = true;
     else if (arg == "--ignore-eos") a.ignore_eos = true;

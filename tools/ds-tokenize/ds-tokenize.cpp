@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/exit_codes.h"
+#include "common/numeric_flags.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -22,22 +23,12 @@ int usage(const char* msg) {
 }
 
 bool parseIds(const std::string& s, std::vector<ds::TokenId>* ids, std::string* err) {
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ',' || s[i] == ' ' || s[i] == '\n' || s[i] == '\t')) ++i;
-    if (i == s.size()) break;
-    size_t j = i;
-    while (j < s.size() && s[j] != ',' && s[j] != ' ' && s[j] != '\n' && s[j] != '\t') ++j;
-    std::string tok = s.substr(i, j - i);
-    char* end = nullptr;
-    long v = std::strtol(tok.c_str(), &end, 10);
-    if (tok.empty() || *end != '\0' || v < 0 || v > 0x7fffffff) {
-      *err = "bad token id '" + tok + "' (expected comma-separated non-negative integers)";
-      return false;
-    }
-    ids->push_back(static_cast<ds::TokenId>(v));
-    i = j;
+  ds::tools::Parsed<std::vector<int32_t>> p = ds::tools::parseIntListFlag("token id list", s, 0, INT32_MAX);
+  if (!p.value) {
+    *err = p.error;
+    return false;
   }
+  ids->assign(p.value->begin(), p.value->end());
   return true;
 }
 

@@ -13,6 +13,7 @@ namespace ds::tpl {
 // copied for every render, so its mutable counters are that render's budget.
 struct Limits {
   size_t max_output_bytes = 32u << 20;      // rendered text, also any single string value
+  size_t max_render_bytes = 256u << 20;     // all values alive at once (RenderMemory)
   size_t max_list_items = 1u << 20;         // elements of any list a template builds
   int64_t max_loop_iterations = 1000000;    // summed over all {% for %} loops of one render
   int64_t max_work_items = 10000000;        // loop iterations plus items visited by filters/methods

@@ -29,10 +29,13 @@ Value repeat(const Value& seq, int64_t n, const Limits& limits) {
   if ((seq.isString() && seq.str().empty()) || (seq.isList() && seq.items().empty())) n = 0;
   if (seq.isString()) {
     if (n > 0 && seq.str().size() > limits.max_output_bytes / static_cast<uint64_t>(n)) checkStringSize(limits.max_output_bytes + 1, limits);
+    // Doubling: 'x' * 20000000 is a few memcpys, not 20 million appends.
+    const size_t total = seq.str().size() * static_cast<size_t>(n);
     std::string out;
-    out.reserve(seq.str().size() * static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) out += seq.str();
-    return Value(out);
+    out.reserve(total);
+    if (total > 0) out = seq.str();
+    while (out.size() < total) out.append(out, 0, std::min(out.size(), total - out.size()));
+    return Value(std::move(out));
   }
   if (n > 0 && seq.items().size() > limits.max_list_items / static_cast<uint64_t>(n)) checkListSize(limits.max_list_items + 1, limits);
   List out;
@@ -160,6 +163,18 @@ Evaluator::~Evaluator() {
 
 std::string Evaluator::render(const TemplateAst& ast) {
   limits_.startRender();
+  // The memory budget covers this render's values; restored on every exit (errors throw).
+  struct BudgetScope {
+    RenderMemory saved = render_memory;
+    explicit BudgetScope(size_t limit) {
+      render_memory.start = render_memory.live;
+      render_memory.limit = static_cast<int64_t>(std::min<size_t>(limit, size_t{1} << 62));
+    }
+    ~BudgetScope() {
+      render_memory.start = saved.start;
+      render_memory.limit = saved.limit;
+    }
+  } budget(limits_.max_render_bytes);
   std::string out;
   out_ = &out;
   execBody(ast.body, root_);

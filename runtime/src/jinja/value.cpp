@@ -220,8 +220,50 @@ struct JsonWriter {
 
 }  // namespace
 
+void chargeRenderMemory(int64_t delta) {
+  RenderMemory& m = render_memory;
+  m.live += delta;
+  if (delta > 0 && m.limit >= 0 && m.live - m.start > m.limit) {
+    m.live -= delta;
+    fail("the render's values need more than the memory budget of " + std::to_string(m.limit) +
+         " bytes (max_render_bytes)");
+  }
+}
+
+Value::Value(const Value& o)
+    : kind_(o.kind_), tuple_(o.tuple_), depth_(o.depth_), b_(o.b_), i_(o.i_), f_(o.f_), s_(o.s_),
+      list_(o.list_), dict_(o.dict_), fn_(o.fn_) {
+  // On failure the members are destroyed and ~Value does not run: nothing stays charged.
+  chargeRenderMemory(footprint());
+}
+
+Value::Value(Value&& o) noexcept
+    : kind_(o.kind_), tuple_(o.tuple_), depth_(o.depth_), b_(o.b_), i_(o.i_), f_(o.f_),
+      s_(std::move(o.s_)), list_(std::move(o.list_)), dict_(std::move(o.dict_)), fn_(std::move(o.fn_)) {
+  o.s_.clear();  // the string's bytes moved with it
+  render_memory.live += static_cast<int64_t>(sizeof(Value));
+}
+
+Value& Value::operator=(const Value& o) {
+  if (this == &o) return *this;
+  chargeRenderMemory(o.footprint() - footprint());  // before any change: a failure leaves *this as it was
+  kind_ = o.kind_; tuple_ = o.tuple_; depth_ = o.depth_; b_ = o.b_; i_ = o.i_; f_ = o.f_;
+  s_ = o.s_; list_ = o.list_; dict_ = o.dict_; fn_ = o.fn_;
+  return *this;
+}
+
+Value& Value::operator=(Value&& o) noexcept {
+  if (this == &o) return *this;
+  render_memory.live -= static_cast<int64_t>(s_.size());  // this string is freed; o's moves over
+  kind_ = o.kind_; tuple_ = o.tuple_; depth_ = o.depth_; b_ = o.b_; i_ = o.i_; f_ = o.f_;
+  s_ = std::move(o.s_); o.s_.clear();
+  list_ = std::move(o.list_); dict_ = std::move(o.dict_); fn_ = std::move(o.fn_);
+  return *this;
+}
+
 Value Value::undefined(std::string hint) {
   Value v;
+  render_memory.live += static_cast<int64_t>(hint.size());
   v.s_ = std::move(hint);
   return v;
 }

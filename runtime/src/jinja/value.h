@@ -25,6 +25,18 @@ struct TemplateError {
 // use on values a template builds itself, e.g. a namespace that contains itself.
 constexpr int kMaxValueDepth = 256;
 
+// The memory budget of a render: bytes held by live Values on this thread (each Value object
+// plus its string), compared with `limit` while a render is active. Every copy of a string is
+// counted, so ['x' * 30000000] * 1000 fails at the budget instead of allocating 30 GB.
+struct RenderMemory {
+  int64_t live = 0;    // bytes of live Values on this thread
+  int64_t start = 0;   // `live` when the active render began
+  int64_t limit = -1;  // < 0: no render active on this thread
+};
+inline thread_local RenderMemory render_memory;
+// Adds `delta` bytes; when that takes an active render past its limit, undoes it and fails.
+void chargeRenderMemory(int64_t delta);
+
 class Value;
 using List = std::vector<Value>;
 struct Dict;
@@ -34,13 +46,20 @@ enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Namespa
 
 class Value {
  public:
-  Value() = default;  // jinja2's default Undefined
-  Value(bool b) : kind_(Kind::Bool), b_(b) {}             // NOLINT
-  Value(int64_t i) : kind_(Kind::Int), i_(i) {}           // NOLINT
-  Value(int i) : kind_(Kind::Int), i_(i) {}               // NOLINT
-  Value(double f) : kind_(Kind::Float), f_(f) {}          // NOLINT
-  Value(std::string s) : kind_(Kind::String), s_(std::move(s)) {}  // NOLINT
-  Value(const char* s) : kind_(Kind::String), s_(s) {}    // NOLINT
+  Value() { render_memory.live += footprint(); }  // jinja2's default Undefined
+  Value(bool b) : kind_(Kind::Bool), b_(b) { render_memory.live += footprint(); }        // NOLINT
+  Value(int64_t i) : kind_(Kind::Int), i_(i) { render_memory.live += footprint(); }      // NOLINT
+  Value(int i) : kind_(Kind::Int), i_(i) { render_memory.live += footprint(); }          // NOLINT
+  Value(double f) : kind_(Kind::Float), f_(f) { render_memory.live += footprint(); }     // NOLINT
+  Value(std::string s) : kind_(Kind::String), s_(std::move(s)) { chargeRenderMemory(footprint()); }  // NOLINT
+  Value(const char* s) : kind_(Kind::String), s_(s) { chargeRenderMemory(footprint()); }  // NOLINT
+  // Copies are charged to the render's memory budget (and may fail it); moves and destruction
+  // only keep the count.
+  Value(const Value& o);
+  Value(Value&& o) noexcept;
+  Value& operator=(const Value& o);
+  Value& operator=(Value&& o) noexcept;
+  ~Value() { render_memory.live -= footprint(); }
 
   // `hint` is the jinja2 message raised when the undefined value is used in a way that needs a value.
   static Value undefined(std::string hint);
@@ -87,6 +106,7 @@ class Value {
   // Sets depth_ from the children; fails beyond kMaxValueDepth so that no value is nested deeper than
   // the recursive algorithms (and destructors) can handle.
   void computeDepth();
+  int64_t footprint() const { return static_cast<int64_t>(sizeof(Value) + s_.size()); }
 
   Kind kind_ = Kind::Undefined;
   bool tuple_ = false;

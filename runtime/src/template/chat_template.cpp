@@ -44,6 +44,7 @@ tpl::Value fromJson(const Json& j, int depth) {
 tpl::Limits toLimits(const ChatTemplateLimits& l) {
   tpl::Limits out;
   out.max_output_bytes = l.max_output_bytes;
+  out.max_render_bytes = l.max_render_bytes;
   out.max_list_items = l.max_list_items;
   out.max_loop_iterations = l.max_loop_iterations;
   out.max_work_items = l.max_work_items;

@@ -18,6 +18,7 @@ struct TemplateAst;
 // Caps applied to every render; the defaults fit real prompts with a wide margin.
 struct ChatTemplateLimits {
   size_t max_output_bytes = 32u << 20;    // rendered text and any single string value
+  size_t max_render_bytes = 256u << 20;   // memory of all template values alive at once
   size_t max_list_items = 1u << 20;       // any list the template builds
   int64_t max_loop_iterations = 1000000;  // summed over all {% for %} loops of one render
   int64_t max_work_items = 10000000;      // loop iterations plus items visited by filters/methods

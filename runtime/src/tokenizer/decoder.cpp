@@ -38,13 +38,17 @@ bool parseByteToken(const std::string& t, char* byte) {
 }
 
 // `fused` turns later Strips into whole-output rules, since after Fuse there is one token.
-Status parseOps(const Json& j, const std::string& w, bool* fused, std::vector<Op>* ops, DecodeTable* table) {
+Status parseOps(const Json& j, const std::string& w, bool* fused, std::vector<Op>* ops, DecodeTable* table,
+                int depth = 0) {
+  if (depth > kMaxTokenizerNesting)
+    return invalidArgument(w.substr(0, 80) + "...: Sequence decoders nest more than " +
+                           std::to_string(kMaxTokenizerNesting) + " deep (kMaxTokenizerNesting)");
   DS_TOK_ASSIGN_OR_RETURN(std::string type, jsonType(j, w));
   if (type == "Sequence") {
     auto it = j.find("decoders");
     if (it == j.end() || !it->is_array()) return invalidArgument(w + ".decoders: expected an array");
     for (size_t i = 0; i < it->size(); ++i)
-      DS_RETURN_IF_ERROR(parseOps((*it)[i], w + ".decoders[" + std::to_string(i) + "]", fused, ops, table));
+      DS_RETURN_IF_ERROR(parseOps((*it)[i], w + ".decoders[" + std::to_string(i) + "]", fused, ops, table, depth + 1));
     return Status::ok();
   }
   if (type == "ByteLevel") {

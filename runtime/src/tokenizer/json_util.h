@@ -12,6 +12,11 @@ namespace ds::tok {
 
 using Json = nlohmann::json;
 
+// Deepest nesting of Sequence normalizers / pre-tokenizers / decoders accepted from a
+// tokenizer.json (real ones nest 2 deep): the builders recurse, so a hostile file must not be
+// able to exhaust the stack.
+constexpr int kMaxTokenizerNesting = 32;
+
 // `obj[key]` as a string; error naming `where.key` when absent or not a string.
 inline StatusOr<std::string> jsonString(const Json& obj, const char* key, std::string_view where) {
   auto it = obj.find(key);

@@ -169,8 +169,13 @@ StatusOr<std::shared_ptr<Regex>> parsePattern(const Json& j, std::string_view wh
   return invalidArgument(w + ": expected {\"String\": ...} or {\"Regex\": ...}");
 }
 
-StatusOr<std::unique_ptr<Normalizer>> parseNormalizer(const Json& j, std::string_view where) {
+namespace {
+
+StatusOr<std::unique_ptr<Normalizer>> parseNormalizerAt(const Json& j, std::string_view where, int depth) {
   if (j.is_null()) return std::unique_ptr<Normalizer>();
+  if (depth > kMaxTokenizerNesting)
+    return invalidArgument(std::string(where.substr(0, 80)) + "...: Sequence normalizers nest more than " +
+                           std::to_string(kMaxTokenizerNesting) + " deep (kMaxTokenizerNesting)");
   DS_TOK_ASSIGN_OR_RETURN(std::string type, jsonType(j, where));
   std::string w(where);
   UErrorCode err = U_ZERO_ERROR;
@@ -184,7 +189,7 @@ StatusOr<std::unique_ptr<Normalizer>> parseNormalizer(const Json& j, std::string
     if (it == j.end() || !it->is_array()) return invalidArgument(w + ".normalizers: expected an array");
     std::vector<std::unique_ptr<Normalizer>> parts;
     for (size_t i = 0; i < it->size(); ++i) {
-      DS_TOK_ASSIGN_OR_RETURN(auto p, parseNormalizer((*it)[i], w + ".normalizers[" + std::to_string(i) + "]"));
+      DS_TOK_ASSIGN_OR_RETURN(auto p, parseNormalizerAt((*it)[i], w + ".normalizers[" + std::to_string(i) + "]", depth + 1));
       if (p) parts.push_back(std::move(p));
     }
     return std::unique_ptr<Normalizer>(new SequenceNormalizer(std::move(parts)));
@@ -206,6 +211,12 @@ StatusOr<std::unique_ptr<Normalizer>> parseNormalizer(const Json& j, std::string
     return std::unique_ptr<Normalizer>(new StripWhitespace(l, r));
   }
   return unsupported(w + ".type: unsupported normalizer type '" + type + "'");
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Normalizer>> parseNormalizer(const Json& j, std::string_view where) {
+  return parseNormalizerAt(j, where, 0);
 }
 
 }  // namespace ds::tok

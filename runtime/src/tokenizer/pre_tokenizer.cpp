@@ -183,7 +183,11 @@ std::unique_ptr<PreTokenizer> makeSplit(std::shared_ptr<Regex> re, Behavior b, b
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-StatusOr<std::unique_ptr<PreTokenizer>> parseOne(const Json& j, const std::string& w, PreTokenizerInfo* info) {
+StatusOr<std::unique_ptr<PreTokenizer>> parseOne(const Json& j, const std::string& w, PreTokenizerInfo* info,
+                                                 int depth = 0) {
+  if (depth > kMaxTokenizerNesting)
+    return invalidArgument(w.substr(0, 80) + "...: Sequence pre-tokenizers nest more than " +
+                           std::to_string(kMaxTokenizerNesting) + " deep (kMaxTokenizerNesting)");
   DS_TOK_ASSIGN_OR_RETURN(std::string type, jsonType(j, w));
   if (info->byte_level)
     return unsupported(w + ": pre-tokenizer '" + type + "' after ByteLevel is not supported");
@@ -192,7 +196,7 @@ StatusOr<std::unique_ptr<PreTokenizer>> parseOne(const Json& j, const std::strin
     if (it == j.end() || !it->is_array()) return invalidArgument(w + ".pretokenizers: expected an array");
     std::vector<std::unique_ptr<PreTokenizer>> parts;
     for (size_t i = 0; i < it->size(); ++i) {
-      DS_TOK_ASSIGN_OR_RETURN(auto p, parseOne((*it)[i], w + ".pretokenizers[" + std::to_string(i) + "]", info));
+      DS_TOK_ASSIGN_OR_RETURN(auto p, parseOne((*it)[i], w + ".pretokenizers[" + std::to_string(i) + "]", info, depth + 1));
       parts.push_back(std::move(p));
     }
     return std::unique_ptr<PreTokenizer>(new SequencePre(std::move(parts)));

@@ -1,6 +1,8 @@
 // Tokenizer facade: loads files (from disk or memory), resolves special tokens, encodes, decodes.
 #include "tokenizer/tokenizer.h"
 
+#include "base/read_file.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -49,15 +51,7 @@ StatusOr<std::optional<TokenId>> resolveToken(const BackendInfo& info, const std
   return std::optional<TokenId>(it->second);
 }
 
-Status readFile(const fs::path& p, std::string* out) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) return notFound(p.string() + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return dataLoss(p.string() + ": read error");
-  *out = ss.str();
-  return Status::ok();
-}
+Status readFile(const fs::path& p, std::string* out) { return readRegularFile(p.string(), out); }
 
 const char* const kKnownFiles[] = {Tokenizer::kTokenizerJson, Tokenizer::kSentencePieceModel,
                                    Tokenizer::kTokenizerConfig, Tokenizer::kGenerationConfig,

@@ -186,5 +186,37 @@ TEST(Errors, LimitsAreConfigurable) {
   EXPECT_EQ(ok->renderJson("{}").value(), "xxxxxxxxxx");
 }
 
+// Issue #10: per-string and per-list caps alone let ['x'*30000000]*1000 reach 21.8 GB (each list
+// item is a copy). The render's values now share one memory budget.
+TEST(Errors, TotalMemoryOfARenderIsBounded) {
+  for (const char* tpl : {"{% set a = ['x' * 30000000] * 1000 %}{{ a|length }}",
+                          "{% set ns = namespace(l=[]) %}{% for i in range(100) %}"
+                          "{% set ns.l = ns.l + ['y' * 20000000] %}{% endfor %}{{ ns.l|length }}",
+                          "{{ ((['z' * 30000000] * 20) | join('')) | length }}"}) {
+    auto t = ChatTemplate::parse(tpl);
+    ASSERT_TRUE(t.isOk()) << t.status().message();
+    auto r = t->renderJson("{}");
+    ASSERT_FALSE(r.isOk()) << tpl;
+    EXPECT_NE(r.status().message().find("memory budget of 268435456 bytes"), std::string::npos)
+        << r.status().message();
+  }
+  // The budget counts values alive at once, not every byte ever built: a loop that replaces a
+  // big value many times stays within it.
+  auto ok = ChatTemplate::parse(
+      "{% for i in range(40) %}{% set s = 'x' * 20000000 %}{% endfor %}{{ ('x' * 1000)|length }}");
+  ASSERT_TRUE(ok.isOk());
+  EXPECT_EQ(ok->renderJson("{}").value(), "1000");
+  // Configurable, with the limit named.
+  ChatTemplateLimits small;
+  small.max_render_bytes = 1000;
+  auto t = ChatTemplate::parse("{% set a = ['x' * 600, 'y' * 600] %}{{ a|length }}", small);
+  ASSERT_TRUE(t.isOk());
+  auto r = t->renderJson("{}");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("max_render_bytes"), std::string::npos) << r.status().message();
+  // Budgets of later renders are not affected by an earlier failure.
+  EXPECT_EQ(ok->renderJson("{}").value(), "1000");
+}
+
 }  // namespace
 }  // namespace ds::test

@@ -4,7 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "tokenizer/json_util.h"
 #include "tokenizer/tokenizer.h"
+
+namespace { constexpr int kMaxTokenizerNestingForTest = ds::tok::kMaxTokenizerNesting; }
 
 namespace ds {
 namespace {
@@ -150,6 +153,35 @@ TEST(TokenizerErrors, MissingFiles) {
   expectError(Tokenizer::fromPath("/nonexistent/tokenizer.json").status(), "no such file");
   expectError(Tokenizer::fromFiles({{"config.json", "{}"}}).status(), "neither tokenizer.json nor tokenizer.model");
   expectError(Tokenizer::fromDirectory(test::dataDir() + "/chat_templates").status(), "neither");
+}
+
+// Issue #10: a tokenizer.json whose Sequence components nest 20,000 deep overflowed the stack.
+// Built as text (nlohmann's own recursion is not what is under test).
+std::string nested(const char* key, const char* leaf, int depth) {
+  std::string open, close;
+  for (int i = 0; i < depth; ++i) {
+    open += std::string(R"({"type": "Sequence", ")") + key + "\": [";
+    close += "]}";
+  }
+  return open + leaf + close;
+}
+
+TEST(TokenizerErrors, DeepSequenceNestingIsRefusedNotACrash) {
+  struct Case { const char* field; const char* key; const char* leaf; };
+  const Case cases[] = {{"normalizer", "normalizers", R"({"type": "Lowercase"})"},
+                        {"pre_tokenizer", "pretokenizers", R"({"type": "ByteLevel", "add_prefix_space": false})"},
+                        {"decoder", "decoders", R"({"type": "ByteLevel"})"}};
+  for (const Case& c : cases) {
+    for (int depth : {20000, kMaxTokenizerNestingForTest + 1}) {
+      json j = tinyTokenizer();
+      j[c.field] = json::parse(nested(c.key, c.leaf, depth));
+      expectError(loadError(j), "nest more than");
+    }
+    // Within the limit it still loads.
+    json ok = tinyTokenizer();
+    ok[c.field] = json::parse(nested(c.key, c.leaf, 3));
+    EXPECT_TRUE(loadError(ok).isOk()) << c.field << ": " << loadError(ok).toString();
+  }
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "artifact/artifact_reader.h"
 #include "artifact/tensor_parallel.h"
 #include "hal/cpu/cpu_executable.h"
@@ -16,14 +18,26 @@ namespace fbs = ::ds::fb;
 
 namespace {
 
+uint64_t physicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
+                               : (uint64_t{1} << 48);
+}
+
 class CpuAllocator : public Allocator {
  public:
   StatusOr<Allocation> allocate(uint64_t bytes, MemoryKind kind) override {
     constexpr uint64_t kAlign = 64;
     if (bytes == 0) bytes = kAlign;
-    if (bytes > (uint64_t{1} << 48))
+    // Checked against the machine before allocating: with overcommit a huge request could
+    // "succeed" and fail later as the OOM killer.
+    uint64_t total = 0;
+    for (const auto& u : in_use_) total += u.load();
+    const uint64_t physical = physicalMemoryBytes();
+    if (bytes > physical || total + bytes > physical)
       return Status(DS_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes of " +
-                               memoryKindName(kind) + " on the CPU");
+                               memoryKindName(kind) + ": the CPU has " + std::to_string(physical) +
+                               " bytes of memory and " + std::to_string(total) + " are in use");
     const uint64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
     void* p = std::aligned_alloc(kAlign, rounded);
     if (!p)
