@@ -12,6 +12,7 @@
 
 #include "common/exit_codes.h"
 #include "common/numeric_flags.h"
+#include "base/read_file.h"
 #include "engine/engine.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
@@ -98,12 +99,17 @@ int main(int argc, char** argv) {
   auto art = ds::artifact::Artifact::open(path);
   if (!art.isOk()) die(art.status().message());
   if (!ids_file.empty()) {
-    std::ifstream in(ids_file);
-    if (!in) die("cannot open " + ids_file);
+    std::string text;
+    ds::Status read = ds::readRegularFile(ids_file, &text);
+    if (!read.isOk()) die(read.message());
     std::vector<int32_t> tokens;
     int32_t bos = (*art)->meta()->model()->bos_token_id();
     if (bos >= 0) tokens.push_back(bos);
-    for (int32_t t; in >> t;) tokens.push_back(t);
+    const int32_t vocab = static_cast<int32_t>((*art)->meta()->model()->vocab_size());
+    ds::tools::Parsed<std::vector<int32_t>> ids =
+        ds::tools::parseIntListFlag(ids_file, text, 0, std::max(vocab - 1, 0));
+    if (!ids.value) die(ids.error);
+    tokens.insert(tokens.end(), ids.value->begin(), ids.value->end());
     if (tokens.size() < 2) die(ids_file + ": needs at least one token to predict");
     ds::RunnerOptions ro;
     const auto* plan = (*art)->meta()->plan();

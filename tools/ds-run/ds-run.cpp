@@ -21,7 +21,8 @@ struct Args {
   int64_t max_new_tokens = 64;
   ds::SamplingParams sampling;
   bool chat = false, print_ids = false, ignore_eos = false, no_bos = false, stats = false;
-  bool show_prompt = false;
+  bool show_prompt = false, parse_special = true;
+  int64_t max_model_len = 0;
   uint64_t kv_cache_bytes = 256ull << 20;
   int threads = 0;
 };
@@ -39,6 +40,9 @@ void usage() {
       "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
       "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
       "              [--show-prompt] (prints each prompt as rendered and its ids on stderr)\n"
+      "              [--max-model-len N] (context limit per request; default: the model's)\n"
+      "              [--no-parse-special] (special-token text in -p, or in the --chat message, is\n"
+      "              plain text: no role injection; the chat template's own tokens still count)\n"
       "Several prompts run as one batch. An empty prompt starts from BOS alone.");
 }
 
@@ -72,6 +76,8 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--no-bos") a.no_bos = true;
     else if (arg == "--stats") a.stats = true;
     else if (arg == "--show-prompt") a.show_prompt = true;
+    else if (arg == "--no-parse-special") a.parse_special = false;
+    else if (arg == "--max-model-len") a.max_model_len = check(ds::tools::parseIntFlag(arg, value(), 1, INT32_MAX));
     else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
     else usageError("unexpected argument '" + arg + "'");
@@ -91,6 +97,7 @@ int main(int argc, char** argv) {
   ds::EngineOptions eo;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.num_threads = a.threads;
+  eo.max_model_len = a.max_model_len;
   auto session = ds::Session::create(**art, eo);
   if (!session.isOk()) die(session.status().message());
   ds::Session& s = **session;
@@ -107,6 +114,7 @@ int main(int argc, char** argv) {
     r.prompt.text = p;
     r.prompt.chat = a.chat;
     r.prompt.add_bos = !a.no_bos;
+    r.prompt.parse_special = a.parse_special;
     if (a.show_prompt) {
       auto rendered = s.render(r.prompt);
       if (!rendered.isOk()) die(rendered.status().message());

@@ -1,8 +1,11 @@
 /* The ds runtime C ABI: open an artifact, create an engine, submit requests (token ids or text),
  * step, read tokens and text. Every call returns a ds_status_t (NULL on success); nothing throws
- * across this boundary. Thread safety: one engine is used by one thread at a time (calls on one
- * engine from several threads must be serialized by the caller); different engines and
- * artifacts are independent.
+ * across this boundary (an allocation failure is DS_OUT_OF_MEMORY). Thread safety: every call
+ * on an engine takes that engine's lock, so one engine may be driven from several threads (one
+ * thread stepping while others submit, as a server does); calls on one engine run one at a
+ * time. The text of the events a step returns stays valid until the next ds_engine_step on that
+ * engine. Different engines and artifacts are independent. An artifact may be shared by engines
+ * on any threads; release it after its last engine.
  * Pattern: *_options_initialize / *_create / *_release, as in IREE's runtime API. */
 #ifndef DS_RUNTIME_H
 #define DS_RUNTIME_H
@@ -28,6 +31,7 @@ typedef struct ds_engine_options_s {
   uint64_t kv_cache_bytes; /* KV cache memory budget */
   int32_t num_threads;     /* 0: all hardware threads */
   int64_t max_step_tokens; /* token budget per step */
+  int64_t max_model_len;   /* prompt + max_new_tokens limit per request; 0: the model's context */
 } ds_engine_options_t;
 void ds_engine_options_initialize(ds_engine_options_t* options);
 
@@ -46,6 +50,9 @@ typedef struct ds_request_options_s {
   size_t stop_token_count;
   float repetition_penalty; /* 1: off; > 0 (Hugging Face semantics, applies to greedy too) */
   int32_t ignore_eos;       /* text requests: nonzero generates past the tokenizer's stop ids */
+  int32_t parse_special;    /* text requests: 0 encodes special-token text in the prompt (chat: in
+                               the message) as plain text, so users cannot inject control tokens;
+                               1 (default, as Hugging Face) turns it into the special tokens */
 } ds_request_options_t;
 void ds_request_options_initialize(ds_request_options_t* options);
 

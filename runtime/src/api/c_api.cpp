@@ -1,6 +1,7 @@
 // The C ABI over Engine / Artifact: handles own C++ objects; errors become ds_status_t.
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "api/session.h"
@@ -10,9 +11,12 @@
 struct ds_artifact_s {
   std::unique_ptr<ds::artifact::Artifact> artifact;
 };
+// Every call on an engine holds its mutex: one engine may be driven from several threads
+// (runtime.h); each call sees the engine between whole steps.
 struct ds_engine_s {
   std::unique_ptr<ds::Session> session;
   std::vector<ds::TextEvent> events;  // the last step's, whose text the C events point into
+  std::mutex mu;
 };
 
 namespace {
@@ -58,6 +62,7 @@ void ds_engine_options_initialize(ds_engine_options_t* options) {
   options->kv_cache_bytes = d.kv_cache_bytes;
   options->num_threads = d.num_threads;
   options->max_step_tokens = d.max_step_tokens;
+  options->max_model_len = d.max_model_len;
 }
 
 ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* options,
@@ -69,9 +74,11 @@ ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* 
     o.kv_cache_bytes = options->kv_cache_bytes;
     o.num_threads = options->num_threads;
     o.max_step_tokens = options->max_step_tokens;
+    o.max_model_len = options->max_model_len;
     auto session = ds::Session::create(*artifact->artifact, o);
     if (!session.isOk()) return session.status().release();
-    *out_engine = new (std::nothrow) ds_engine_s{std::move(session.value()), {}};
+    *out_engine = new (std::nothrow) ds_engine_s;
+    if (*out_engine) (*out_engine)->session = std::move(session.value());
     return *out_engine ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_engine_create").release();
   });
 }
@@ -79,7 +86,7 @@ ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* 
 void ds_engine_release(ds_engine_t engine) { delete engine; }
 
 void ds_request_options_initialize(ds_request_options_t* options) {
-  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0, 1.0f, 0};
+  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0, 1.0f, 0, 1};
 }
 
 namespace {
@@ -102,6 +109,7 @@ ds_status_t requestOf(const char* fn, const ds_request_options_t* options, ds::T
 }
 
 ds_status_t submit(ds_engine_t engine, const ds::TextRequest& r, int64_t* out_request) {
+  std::lock_guard<std::mutex> lock(engine->mu);
   auto id = engine->session->submit(r);
   if (!id.isOk()) return id.status().release();
   *out_request = *id;
@@ -132,6 +140,7 @@ ds_status_t ds_engine_submit_text(ds_engine_t engine, const char* prompt, int32_
     if (ds_status_t e = requestOf("ds_engine_submit_text", options, &r)) return e;
     r.prompt.text = prompt;
     r.prompt.chat = chat != 0;
+    r.prompt.parse_special = options->parse_special != 0;
     return submit(engine, r, out_request);
   });
 }
@@ -141,6 +150,7 @@ ds_status_t ds_engine_tokenize(ds_engine_t engine, const char* text, int32_t add
   return guarded("ds_engine_tokenize", [&]() -> ds_status_t {
     if (!engine || !text || !out_count || (capacity && !ids))
       return invalid("ds_engine_tokenize: null argument");
+    std::lock_guard<std::mutex> lock(engine->mu);
     auto encoded = engine->session->tokenize(text, add_special_tokens != 0);
     if (!encoded.isOk()) return encoded.status().release();
     *out_count = encoded->size();
@@ -154,6 +164,7 @@ ds_status_t ds_engine_detokenize(ds_engine_t engine, const int32_t* ids, size_t 
   return guarded("ds_engine_detokenize", [&]() -> ds_status_t {
     if (!engine || (count && !ids) || !out_length || (capacity && !text))
       return invalid("ds_engine_detokenize: null argument");
+    std::lock_guard<std::mutex> lock(engine->mu);
     auto decoded = engine->session->decode(std::vector<int32_t>(ids, ids + count));
     if (!decoded.isOk()) return decoded.status().release();
     *out_length = decoded->size();
@@ -170,6 +181,7 @@ ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t 
                            size_t* out_count) {
   return guarded("ds_engine_step", [&]() -> ds_status_t {
     if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
+    std::lock_guard<std::mutex> lock(engine->mu);
     if (capacity < engine->session->numRunning())
       return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
     engine->events.clear();
@@ -185,8 +197,16 @@ ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t 
   });
 }
 
-int ds_engine_has_work(ds_engine_t engine) { return engine && engine->session->hasWork() ? 1 : 0; }
+int ds_engine_has_work(ds_engine_t engine) {
+  if (!engine) return 0;
+  std::lock_guard<std::mutex> lock(engine->mu);
+  return engine->session->hasWork() ? 1 : 0;
+}
 
-size_t ds_engine_num_running(ds_engine_t engine) { return engine ? engine->session->numRunning() : 0; }
+size_t ds_engine_num_running(ds_engine_t engine) {
+  if (!engine) return 0;
+  std::lock_guard<std::mutex> lock(engine->mu);
+  return engine->session->numRunning();
+}
 
 }  // extern "C"

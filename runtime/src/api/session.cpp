@@ -1,6 +1,9 @@
 // Session: the artifact's tokenizer and chat template around the Engine.
 #include "api/session.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 
 #include "artifact/artifact_reader.h"
@@ -12,7 +15,8 @@ namespace ds {
 Session::~Session() = default;
 
 StatusOr<std::unique_ptr<Session>> Session::create(const artifact::Artifact& artifact,
-                                                   const EngineOptions& options) {
+                                                   const EngineOptions& options,
+                                                   const SessionOptions& session_options) {
   std::unique_ptr<Session> s(new Session());
   s->artifact_ = &artifact;
   std::map<std::string, std::string> files;
@@ -37,7 +41,7 @@ StatusOr<std::unique_ptr<Session>> Session::create(const artifact::Artifact& art
     if (source.empty()) {
       s->template_error_ = artifact.path() + " has no chat template (--chat)";
     } else {
-      StatusOr<ChatTemplate> t = ChatTemplate::parse(source);
+      StatusOr<ChatTemplate> t = ChatTemplate::parse(source, session_options.chat_template_limits);
       if (t.isOk())
         s->chat_template_ = std::make_unique<ChatTemplate>(std::move(t).value());
       else
@@ -47,7 +51,20 @@ StatusOr<std::unique_ptr<Session>> Session::create(const artifact::Artifact& art
   StatusOr<std::unique_ptr<Engine>> engine = Engine::create(artifact, options);
   if (!engine.isOk()) return engine.status();
   s->engine_ = std::move(engine).value();
+  s->max_prompt_bytes_ = session_options.max_prompt_bytes;
+  if (s->max_prompt_bytes_ == 0) {
+    const int64_t context = s->engine_->maxModelLen() > 0 ? s->engine_->maxModelLen()
+                                                          : s->engine_->kvCapacityTokens();
+    s->max_prompt_bytes_ = std::max<uint64_t>(uint64_t{64} << 10, static_cast<uint64_t>(context) * 32);
+  }
   return s;
+}
+
+Status Session::checkPromptSize(uint64_t bytes, const char* what) const {
+  if (bytes <= max_prompt_bytes_) return Status::ok();
+  return invalidArgument(std::string(what) + " is " + std::to_string(bytes) +
+                         " bytes, more than the limit of " + std::to_string(max_prompt_bytes_) +
+                         " bytes (max_prompt_bytes)");
 }
 
 Status Session::needTokenizer() const {
@@ -61,6 +78,9 @@ StatusOr<std::string> Session::render(const TextPrompt& prompt) const {
   if (!prompt.chat) return prompt.text;
   DS_RETURN_IF_ERROR(needTokenizer());
   if (!chat_template_) return invalidArgument(template_error_);
+  uint64_t content_bytes = prompt.messages.empty() ? prompt.text.size() : 0;
+  for (const ChatMessage& m : prompt.messages) content_bytes += m.content.size() + m.role.size();
+  DS_RETURN_IF_ERROR(checkPromptSize(content_bytes, "the conversation"));
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (prompt.messages.empty())
     messages.push_back({{"role", "user"}, {"content", prompt.text}});
@@ -88,12 +108,55 @@ StatusOr<std::vector<int32_t>> Session::encode(const TextPrompt& prompt) const {
   DS_RETURN_IF_ERROR(needTokenizer());
   StatusOr<std::string> text = render(prompt);
   if (!text.isOk()) return text.status();
-  // A chat template writes BOS itself, as transformers renders it.
-  StatusOr<std::vector<int32_t>> ids = tokenize(*text, prompt.chat ? false : prompt.add_bos);
+  DS_RETURN_IF_ERROR(checkPromptSize(text->size(), prompt.chat ? "the rendered prompt" : "the prompt"));
+  StatusOr<std::vector<int32_t>> ids = std::vector<int32_t>();
+  if (prompt.chat && !prompt.parse_special) {
+    ids = encodeChatContentsAsText(*text, prompt);
+  } else {
+    EncodeOptions opts;
+    // A chat template writes BOS itself, as transformers renders it.
+    opts.add_special_tokens = prompt.chat ? false : prompt.add_bos;
+    opts.parse_special = prompt.parse_special;
+    auto encoded = tokenizer_->encode(*text, opts);
+    if (!encoded.isOk()) return encoded.status();
+    ids = std::vector<int32_t>(encoded->begin(), encoded->end());
+  }
   if (!ids.isOk()) return ids.status();
   if (ids->empty())
     return invalidArgument("the prompt encodes to no tokens (and the tokenizer adds no BOS)");
   return ids;
+}
+
+StatusOr<std::vector<int32_t>> Session::encodeChatContentsAsText(const std::string& rendered,
+                                                                 const TextPrompt& prompt) const {
+  std::vector<std::string> contents;
+  if (prompt.messages.empty()) contents.push_back(prompt.text);
+  for (const ChatMessage& m : prompt.messages) contents.push_back(m.content);
+  std::vector<int32_t> out;
+  auto append = [&](std::string_view piece, bool parse_special) -> Status {
+    if (piece.empty()) return Status::ok();
+    EncodeOptions opts;
+    opts.add_special_tokens = false;
+    opts.parse_special = parse_special;
+    auto ids = tokenizer_->encode(std::string(piece), opts);
+    if (!ids.isOk()) return ids.status();
+    out.insert(out.end(), ids->begin(), ids->end());
+    return Status::ok();
+  };
+  size_t at = 0;
+  for (size_t i = 0; i < contents.size(); ++i) {
+    if (contents[i].empty()) continue;
+    const size_t found = rendered.find(contents[i], at);
+    if (found == std::string::npos)
+      return invalidArgument("message " + std::to_string(i) +
+                             "'s content is not in the chat template's rendering verbatim, so it "
+                             "cannot be kept apart as plain text (parse_special = false)");
+    DS_RETURN_IF_ERROR(append(std::string_view(rendered).substr(at, found - at), true));
+    DS_RETURN_IF_ERROR(append(std::string_view(rendered).substr(found, contents[i].size()), false));
+    at = found + contents[i].size();
+  }
+  DS_RETURN_IF_ERROR(append(std::string_view(rendered).substr(at), true));
+  return out;
 }
 
 StatusOr<std::string> Session::decode(const std::vector<int32_t>& ids) const {

@@ -11,6 +11,7 @@
 
 #include "base/status.h"
 #include "engine/engine.h"
+#include "template/chat_template.h"
 
 namespace ds {
 
@@ -29,6 +30,18 @@ struct TextPrompt {
   bool chat = false;                  // render through the chat template
   std::vector<ChatMessage> messages;  // chat: the conversation (empty: one user turn of `text`)
   bool add_bos = true;                // raw text: let the tokenizer add BOS (chat: the template does)
+  // false: special-token text in the user's input is plain text, so it cannot inject control
+  // tokens (raw text: all of it; chat: the messages' contents, while the template's own
+  // special tokens still count). true is Hugging Face's default.
+  bool parse_special = true;
+};
+
+// Limits of the text front end; every one is named in the error it gives.
+struct SessionOptions {
+  // Largest prompt (rendered text, or the messages before rendering) that is tokenized;
+  // 0: 32 bytes per token of the engine's context (max_model_len), at least 64 KiB.
+  uint64_t max_prompt_bytes = 0;
+  ChatTemplateLimits chat_template_limits;  // time, output and memory budget of each render
 };
 
 struct TextRequest {
@@ -54,7 +67,8 @@ class Session {
   // The artifact must outlive the session. An artifact without tokenizer files still makes a
   // session (token ids in and out); text calls then fail naming the artifact.
   static StatusOr<std::unique_ptr<Session>> create(const artifact::Artifact& artifact,
-                                                   const EngineOptions& options);
+                                                   const EngineOptions& options,
+                                                   const SessionOptions& session_options = {});
   ~Session();
 
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
@@ -78,6 +92,11 @@ class Session {
  private:
   Session() = default;
   Status needTokenizer() const;
+  Status checkPromptSize(uint64_t bytes, const char* what) const;
+  // Chat prompt with parse_special false: the template's text with special tokens, the
+  // messages' contents (found verbatim in the rendering, in order) as plain text.
+  StatusOr<std::vector<int32_t>> encodeChatContentsAsText(const std::string& rendered,
+                                                          const TextPrompt& prompt) const;
 
   const artifact::Artifact* artifact_ = nullptr;
   std::unique_ptr<Engine> engine_;
@@ -85,6 +104,7 @@ class Session {
   std::string tokenizer_error_;                  // why the artifact's tokenizer did not load
   std::unique_ptr<ChatTemplate> chat_template_;  // null: no template (chat prompts fail)
   std::string template_error_;                   // why the template did not parse
+  uint64_t max_prompt_bytes_ = 0;                // resolved SessionOptions::max_prompt_bytes
   std::map<int64_t, std::unique_ptr<IncrementalDetokenizer>> streams_;  // running requests
   std::vector<TokenEvent> token_events_;
 };

@@ -11,6 +11,15 @@ namespace ds {
 StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artifact,
                                                  const EngineOptions& options) {
   if (options.max_step_tokens <= 0) return invalidArgument("max_step_tokens must be positive");
+  EngineOptions resolved = options;
+  const int64_t model_context =
+      artifact.meta()->model() ? artifact.meta()->model()->max_position_embeddings() : 0;
+  if (options.max_model_len < 0) return invalidArgument("max_model_len must not be negative");
+  if (options.max_model_len > 0 && model_context > 0 && options.max_model_len > model_context)
+    return invalidArgument("max_model_len " + std::to_string(options.max_model_len) +
+                           " exceeds the model's context of " + std::to_string(model_context) +
+                           " tokens (max_position_embeddings in " + artifact.path() + ")");
+  if (options.max_model_len == 0) resolved.max_model_len = std::max<int64_t>(model_context, 0);
   StatusOr<uint64_t> per_block = ModelRunner::kvBytesPerBlock(artifact);
   if (!per_block.isOk()) return per_block.status();
   int64_t blocks = KVBlockManager::blocksForMemory(options.kv_cache_bytes, *per_block);
@@ -25,7 +34,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   StatusOr<KVBlockManager> manager = KVBlockManager::create(blocks, (*runner)->blockSize());
   if (!manager.isOk()) return manager.status();
   return std::unique_ptr<Engine>(
-      new Engine(std::move(runner.value()), std::move(manager.value()), options));
+      new Engine(std::move(runner.value()), std::move(manager.value()), resolved));
 }
 
 StatusOr<int64_t> Engine::submit(GenerationRequest request) {
@@ -35,7 +44,18 @@ StatusOr<int64_t> Engine::submit(GenerationRequest request) {
       return invalidArgument("prompt token " + std::to_string(id) + " outside the vocabulary [0, " +
                              std::to_string(runner_->vocabSize()) + ")");
   if (request.max_new_tokens < 1) return invalidArgument("max_new_tokens must be at least 1");
-  int64_t need = static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens;
+  const int64_t prompt = static_cast<int64_t>(request.prompt.size());
+  // Compared before adding: max_new_tokens may be anything up to INT64_MAX from the C API.
+  const int64_t limit = options_.max_model_len;
+  if (limit > 0 && (prompt > limit || request.max_new_tokens > limit - prompt))
+    return invalidArgument("the prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
+                           std::to_string(request.max_new_tokens) + ") exceed the context of " +
+                           std::to_string(limit) + " tokens (max_model_len)");
+  if (request.max_new_tokens > kvCapacityTokens())
+    return invalidArgument("max_new_tokens " + std::to_string(request.max_new_tokens) +
+                           " exceeds the KV cache capacity of " + std::to_string(kvCapacityTokens()) +
+                           " tokens (raise the KV budget)");
+  int64_t need = prompt + request.max_new_tokens;
   if (need > kvCapacityTokens())
     return invalidArgument("prompt + max_new_tokens = " + std::to_string(need) +
                            " tokens exceed the KV cache capacity of " +

@@ -19,6 +19,9 @@ struct EngineOptions {
   uint64_t kv_cache_bytes = 64ull << 20;  // memory budget of the paged KV cache
   int num_threads = 0;                    // 0: all hardware threads
   int64_t max_step_tokens = 512;          // token budget of one step (prefill is chunked)
+  // Longest request (prompt + max_new_tokens) accepted, as vLLM's --max-model-len; 0: the
+  // model's max_position_embeddings. Larger than the model's context is refused.
+  int64_t max_model_len = 0;
   // Finished requests whose tokens generated() still returns; the oldest are forgotten first
   // (a long-running engine must not grow without bound).
   size_t max_finished_kept = 1024;
@@ -46,7 +49,8 @@ class Engine {
                                                   const EngineOptions& options);
 
   // Queues a request; INVALID_ARGUMENT for an empty prompt, out-of-vocabulary ids, bad sampling
-  // parameters, or a prompt + max_new_tokens that can never fit the KV cache.
+  // parameters, or a prompt + max_new_tokens longer than the context (maxModelLen()) or than the
+  // KV cache can ever hold.
   StatusOr<int64_t> submit(GenerationRequest request);
   // One model step over every running request; appends the tokens produced to `events`.
   Status step(std::vector<TokenEvent>* events);
@@ -58,6 +62,8 @@ class Engine {
 
   ModelRunner& runner() { return *runner_; }
   int64_t kvCapacityTokens() const { return blocks_.numBlocks() * blocks_.blockSize(); }
+  // The context limit per request (0: the artifact states none and only the KV cache limits).
+  int64_t maxModelLen() const { return options_.max_model_len; }
 
  private:
   struct Sequence {

@@ -1,7 +1,9 @@
 // The C ABI through the header-only C++ wrapper: open, create, submit, step, errors as values.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "api/session.h"
 #include "artifact/artifact_reader.h"
@@ -152,6 +154,74 @@ TEST(CApi, TextCallsMatchTheTokenPath) {
   EXPECT_NE(std::string(ds_status_message(st)).find("has no chat template"), std::string::npos);
   ds_status_free(st);
   ds_engine_release(engine);
+  ds_artifact_release(art);
+}
+
+// Issue #10: one engine driven from two threads segfaulted. Every call takes the engine's lock
+// (runtime.h): one thread submits while another steps; every request finishes with the tokens
+// the same prompt gives alone.
+TEST(CApi, OneEngineFromSeveralThreads) {
+  ds_artifact_t art = nullptr;
+  ASSERT_EQ(ds_artifact_open(artifactPath("stories260K").c_str(), &art), nullptr);
+  ds_engine_options_t eo;
+  ds_engine_options_initialize(&eo);
+  ds_engine_t engine = nullptr;
+  ASSERT_EQ(ds_engine_create(art, &eo, &engine), nullptr);
+  ds_request_options_t req;
+  ds_request_options_initialize(&req);
+  req.max_new_tokens = 6;
+  req.ignore_eos = 1;
+  constexpr int kRequests = 24;
+  std::atomic<int> submitted{0};
+  std::vector<int64_t> ids(kRequests, -1);
+  std::thread producer([&] {
+    for (int i = 0; i < kRequests; ++i) {
+      ds_status_t st = ds_engine_submit_text(engine, i % 2 ? "Once upon a time" : "Lily", 0, &req, &ids[i]);
+      EXPECT_EQ(st, nullptr);
+      ds_status_free(st);
+      submitted.fetch_add(1);
+      size_t n = 0;  // tokenizing concurrently with steps is safe too
+      EXPECT_EQ(ds_engine_tokenize(engine, "Once", 1, nullptr, 0, &n), nullptr);
+    }
+  });
+  std::map<int64_t, std::vector<int32_t>> tokens;
+  std::vector<ds_token_event_t> events(kRequests);
+  while (submitted.load() < kRequests || ds_engine_has_work(engine)) {
+    size_t count = 0;
+    ds_status_t st = ds_engine_step(engine, events.data(), events.size(), &count);
+    EXPECT_EQ(st, nullptr) << (st ? ds_status_message(st) : "");
+    ds_status_free(st);
+    for (size_t e = 0; e < count; ++e) tokens[events[e].request].push_back(events[e].token);
+  }
+  producer.join();
+  ASSERT_EQ(tokens.size(), static_cast<size_t>(kRequests));
+  for (int i = 2; i < kRequests; ++i) EXPECT_EQ(tokens[ids[i]], tokens[ids[i % 2]]) << i;
+  ds_engine_release(engine);
+  ds_artifact_release(art);
+}
+
+// Issue #10: kv_cache_bytes = 1 TiB threw std::bad_alloc through the C ABI. It is a status now,
+// decided before allocating.
+TEST(CApi, HugeKvBudgetIsAStatus) {
+  ds_artifact_t art = nullptr;
+  ASSERT_EQ(ds_artifact_open(artifactPath("stories260K").c_str(), &art), nullptr);
+  ds_engine_options_t eo;
+  ds_engine_options_initialize(&eo);
+  eo.kv_cache_bytes = uint64_t{1} << 40;
+  ds_engine_t engine = nullptr;
+  ds_status_t st = ds_engine_create(art, &eo, &engine);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(ds_status_code(st), DS_OUT_OF_MEMORY);
+  EXPECT_NE(std::string(ds_status_message(st)).find("bytes of memory"), std::string::npos)
+      << ds_status_message(st);
+  ds_status_free(st);
+  EXPECT_EQ(engine, nullptr);
+  eo.kv_cache_bytes = 64ull << 20;
+  eo.max_model_len = 1 << 20;  // above the model's 512
+  st = ds_engine_create(art, &eo, &engine);
+  ASSERT_NE(st, nullptr);
+  EXPECT_NE(std::string(ds_status_message(st)).find("exceeds the model's context of 512"), std::string::npos);
+  ds_status_free(st);
   ds_artifact_release(art);
 }
 
