@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/exit_codes.h"
+#include "exec/model_runner.h"
 #include "summary.h"
 
 namespace {
@@ -55,11 +56,16 @@ int main(int argc, char** argv) {
   auto artifact = ds::artifact::Artifact::open(path, open_options);
   if (!artifact.isOk()) return fail(artifact.status().message());
   try {
-    const nlohmann::json summary = ds::inspect::summarize(**artifact, options);
+    nlohmann::json summary = ds::inspect::summarize(**artifact, options);
+    // The loader's verdict beyond the metadata: a device for the target, code this CPU runs
+    // (checked without mapping the code).
+    const ds::Status here = ds::ModelRunner::checkRunsHere(**artifact);
+    summary["runs_here"] = here.isOk() ? nlohmann::json(true) : nlohmann::json(here.message());
     // Names come from the file: replace invalid UTF-8 rather than fail the whole summary.
     const std::string out =
         json_out ? summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                 : ds::inspect::renderText(summary);
+                 : ds::inspect::renderText(summary) + "runs here: " +
+                       (here.isOk() ? std::string("yes") : "no: " + here.message()) + "\n";
     std::fwrite(out.data(), 1, out.size(), stdout);
   } catch (const std::exception& e) {
     return fail(path + ": " + e.what());

@@ -12,6 +12,7 @@
 #include "exec/rank_executor.h"
 #include "exec/rank_workers.h"
 #include "hal/cpu/cpu_device.h"
+#include "hal/cpu/generated_kernels.h"
 
 namespace ds {
 
@@ -27,6 +28,30 @@ StatusOr<std::unique_ptr<hal::Device>> createDevice(const artifact::Artifact& ar
 }
 
 }  // namespace
+
+Status ModelRunner::checkRunsHere(const artifact::Artifact& artifact) {
+  const fb::Target* target = artifact.meta()->target();
+  const std::string name = target && target->name() ? target->name()->str() : "host";
+  if (name != "host")
+    return unsupported(artifact.path() + ": the artifact is for target '" + name +
+                       "', and this runtime has no device for it (it runs 'host')");
+  if (const auto* code = artifact.meta()->code())
+    for (uint32_t c = 0; c < code->size(); ++c) {
+      const fb::CodeObject* obj = code->Get(c);
+      const std::string what = artifact.path() + ": code object " + std::to_string(c);
+      const std::string triple = obj->triple() ? obj->triple()->str() : "";
+      if (!obj->target() || obj->target()->str() != "host" || triple.rfind("x86_64", 0) != 0)
+        return unsupported(what + " is for '" + triple + "', not this x86_64 host");
+      if (obj->abi_version() != abi::kGeneratedKernelAbiVersion)
+        return unsupported(what + " uses kernel ABI " + std::to_string(obj->abi_version()) +
+                           ", this runtime calls ABI " + std::to_string(abi::kGeneratedKernelAbiVersion));
+      if (obj->cpu_features())
+        for (const auto* f : *obj->cpu_features())
+          if (!hostHasCpuFeature(f->str()))
+            return unsupported(what + " needs CPU feature '" + f->str() + "', which this machine lacks");
+    }
+  return Status::ok();
+}
 
 struct ModelRunner::Impl {
   const artifact::Artifact* artifact = nullptr;

@@ -64,6 +64,10 @@ class ModelRunner {
   // Bytes one KV block takes over all layers and all tensor-parallel ranks (what
   // --kv-cache-mem is divided by): artifact::kvBytesPerBlock x tp_size.
   static StatusOr<uint64_t> kvBytesPerBlock(const artifact::Artifact& artifact);
+  // Whether this runtime on this machine has a device for the artifact's target and can run
+  // its generated code (target, triple, kernel ABI, CPU features), decided from the metadata
+  // without mapping any code; ds-inspect reports it.
+  static Status checkRunsHere(const artifact::Artifact& artifact);
   // Number of launches in one step (for reports) and how many run generated code.
   size_t numLaunches() const;
   size_t numGeneratedLaunches() const;

@@ -103,6 +103,83 @@ Status checkIndices(const std::string& file, const std::string& where,
   return Status::ok();
 }
 
+// Model facts the runtime trusts: sizes positive and bounded, special ids inside the vocabulary.
+Status checkModel(const std::string& file, const fb::Artifact& meta) {
+  // A bare artifact (weights only, no plan) may lack model facts; a runnable one may not.
+  const fb::ModelInfo* m = meta.model();
+  const bool runnable = meta.plan() && meta.plan()->launches() && meta.plan()->launches()->size() > 0;
+  if (!m) return runnable ? bad(file, "has a plan but no model info") : Status::ok();
+  constexpr int64_t kMaxVocab = int64_t{1} << 30, kMaxContext = int64_t{1} << 30;
+  if (m->vocab_size() < (runnable ? 1 : 0) || m->vocab_size() > kMaxVocab)
+    return bad(file, "model.vocab_size " + std::to_string(m->vocab_size()) + " is outside [" +
+                         (runnable ? "1" : "0") + ", 2^30]");
+  if (m->max_position_embeddings() < 0 || m->max_position_embeddings() > kMaxContext)
+    return bad(file, "model.max_position_embeddings " + std::to_string(m->max_position_embeddings()) +
+                         " is outside [0, 2^30]");
+  const std::pair<const char*, int64_t> dims[] = {{"hidden_size", m->hidden_size()},
+                                                  {"num_layers", m->num_layers()},
+                                                  {"num_attention_heads", m->num_attention_heads()},
+                                                  {"num_key_value_heads", m->num_key_value_heads()},
+                                                  {"head_dim", m->head_dim()}};
+  for (const auto& [name, v] : dims)
+    if (v < 0 || v > (int64_t{1} << 24))
+      return bad(file, std::string("model.") + name + " " + std::to_string(v) + " is outside [0, 2^24]");
+  if (m->bos_token_id() < -1 || m->bos_token_id() >= m->vocab_size())
+    return bad(file, "model.bos_token_id " + std::to_string(m->bos_token_id()) +
+                         " is outside the vocabulary of " + std::to_string(m->vocab_size()));
+  if (const auto* eos = m->eos_token_ids())
+    for (int32_t id : *eos)
+      if (id < 0 || id >= m->vocab_size())
+        return bad(file, "model.eos_token_ids has " + std::to_string(id) +
+                             ", outside the vocabulary of " + std::to_string(m->vocab_size()));
+  return Status::ok();
+}
+
+// Generated code is checked as data before anything maps it: its segment, and every launch's
+// reference to an object and to a symbol the object lists.
+Status checkCode(const std::string& file, const fb::Artifact& meta) {
+  const size_t num_code = count(meta.code());
+  const size_t num_segments = count(meta.segments());
+  for (size_t c = 0; c < num_code; ++c) {
+    const fb::CodeObject* obj = meta.code()->Get(static_cast<flatbuffers::uoffset_t>(c));
+    const std::string where = "code[" + std::to_string(c) + "]";
+    if (obj->format() > fb::CodeFormat_MAX) return bad(file, where + " has an unknown format");
+    if (obj->segment() >= num_segments || obj->size() == 0 ||
+        obj->size() > meta.segments()->Get(obj->segment())->size())
+      return bad(file, where + " names segment " + std::to_string(obj->segment()) + " of " +
+                           std::to_string(num_segments) + " with " + std::to_string(obj->size()) +
+                           " bytes of code, which the artifact lacks");
+  }
+  const fb::Plan* plan = meta.plan();
+  if (!plan) return Status::ok();
+  auto listed = [&](size_t object, const flatbuffers::String* name) {
+    const auto* symbols = meta.code()->Get(static_cast<flatbuffers::uoffset_t>(object))->symbols();
+    if (!symbols || !name) return false;
+    for (const auto* s : *symbols)
+      if (s && s->str() == name->str()) return true;
+    return false;
+  };
+  for (size_t i = 0; i < count(plan->launches()); ++i) {
+    const fb::Launch* l = plan->launches()->Get(static_cast<flatbuffers::uoffset_t>(i));
+    const std::string where = "plan.launches[" + std::to_string(i) + "] (" +
+                              fb::EnumNameKernel(l->kernel()) + ")";
+    const int32_t obj = l->code_object();
+    if (obj < -1 || obj >= static_cast<int32_t>(num_code))
+      return bad(file, where + " names code object " + std::to_string(obj) + " of " + std::to_string(num_code));
+    if ((obj >= 0) != (l->code_symbol() != nullptr))
+      return bad(file, where + " has a code object without a code symbol or the reverse");
+    if (obj >= 0 && !listed(static_cast<size_t>(obj), l->code_symbol()))
+      return bad(file, where + " calls '" + l->code_symbol()->str() + "', which code[" +
+                           std::to_string(obj) + "] does not list among its symbols");
+    if (const auto* eps = l->epilogue_symbols())
+      for (const auto* e : *eps)
+        if (num_code == 0 || !listed(0, e))
+          return bad(file, where + " has an epilogue '" + (e ? e->str() : std::string()) +
+                               "' that code[0] does not list among its symbols");
+  }
+  return Status::ok();
+}
+
 Status checkPlan(const std::string& file, const fb::Artifact& meta) {
   const fb::Plan* plan = meta.plan();
   if (!plan) return Status::ok();
@@ -113,6 +190,9 @@ Status checkPlan(const std::string& file, const fb::Artifact& meta) {
     const std::string where = "plan.buffers[" + std::to_string(i) + "]";
     if (b->rows() > fb::RowSpace_MAX) return bad(file, where + " has an unknown row space");
     if (dtypeSize(b->dtype()) == 0) return bad(file, where + " has an unknown dtype");
+    if (b->arena_offset() < -1)
+      return bad(file, where + " has arena offset " + std::to_string(b->arena_offset()) +
+                           " (-1: not in an arena)");
     if (b->alias_of() != -1 && !indexIn(b->alias_of(), num_buffers)) {
       return bad(file, where + " aliases buffer " + std::to_string(b->alias_of()));
     }
@@ -176,7 +256,9 @@ Status verifyMetadataBuffer(const std::string& file, const uint8_t* data, size_t
 }
 
 Status checkReferences(const std::string& file, const fb::Artifact& meta) {
+  DS_RETURN_IF_ERROR(checkModel(file, meta));
   DS_RETURN_IF_ERROR(checkTensors(file, meta));
+  DS_RETURN_IF_ERROR(checkCode(file, meta));
   return checkPlan(file, meta);
 }
 
