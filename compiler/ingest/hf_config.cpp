@@ -34,19 +34,23 @@ const ArchDefaults kArchs[] = {
 
 std::string describe(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// The rotary frequencies are theta^(-2i/d): theta <= 0 gives NaN or no rotation at all.
+Status checkRopeTheta(const ConfigFields& f, double theta) {
+  if (theta > 0) return Status::ok();
+  return f.invalid("rope_theta", "must be positive, got " + std::to_string(theta));
+}
+
 Status parseRope(const ConfigFields& f, ModelConfig* c) {
   DS_RETURN_IF_ERROR(f.getDouble("rope_theta", &c->rope_theta, 10000.0));
+  DS_RETURN_IF_ERROR(checkRopeTheta(f, c->rope_theta));
   // transformers >= 5 writes "rope_parameters" (with rope_theta inside); older ones "rope_scaling".
   // Both may be present (a v4 config re-saved by v5); rope_parameters' theta is then the live one.
   if (const json* params = f.raw("rope_parameters")) {
     if (params->is_object() && params->contains("rope_theta")) {
-      DS_RETURN_IF_ERROR(ConfigFields(*params, f.source(), "rope_parameters.").getDouble("rope_theta", &c->rope_theta,
-                                                                                        c->rope_theta));
+      ConfigFields p(*params, f.source(), "rope_parameters.");
+      DS_RETURN_IF_ERROR(p.getDouble("rope_theta", &c->rope_theta, c->rope_theta));
+      DS_RETURN_IF_ERROR(checkRopeTheta(p, c->rope_theta));
     }
-  }
-  // The rotary frequencies are theta^(-2i/d): theta <= 0 gives NaN or no rotation at all.
-  if (!(c->rope_theta > 0)) {
-    return f.invalid("rope_theta", "must be positive, got " + std::to_string(c->rope_theta));
   }
   const char* key = f.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
   const json* rope = f.raw(key);
@@ -62,9 +66,9 @@ Status parseRope(const ConfigFields& f, ModelConfig* c) {
   }
   if (type.empty()) type = rope_type;
   if (type.empty()) return r.invalid("rope_type", "is missing (need 'type' or 'rope_type')");
-  if (r.has("rope_theta")) DS_RETURN_IF_ERROR(r.getDouble("rope_theta", &c->rope_theta, std::nullopt));
-  if (!(c->rope_theta > 0)) {
-    return r.invalid("rope_theta", "must be positive, got " + std::to_string(c->rope_theta));
+  if (r.has("rope_theta")) {
+    DS_RETURN_IF_ERROR(r.getDouble("rope_theta", &c->rope_theta, std::nullopt));
+    DS_RETURN_IF_ERROR(checkRopeTheta(r, c->rope_theta));
   }
 
   std::set<std::string> allowed = {"type", "rope_type", "rope_theta"};

@@ -48,7 +48,9 @@ failures = 0
 for sig in signals:
     out = os.path.realpath(os.path.join(work, "out-" + sig.name))
     os.makedirs(out)
-    proc = subprocess.Popen([compiler, model, "-o", os.path.join(out, "a.dsa"), "--quiet"])
+    # As from an interactive shell: lit may start us with SIGINT ignored, which children inherit.
+    proc = subprocess.Popen([compiler, model, "-o", os.path.join(out, "a.dsa"), "--quiet"],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while proc.poll() is None and not writing_into(proc.pid, out) and time.time() < deadline:
         time.sleep(0.002)

@@ -93,6 +93,9 @@ bool armSignalCleanup(const std::string& temp) {
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, &g_previous_int);
   ::sigaction(SIGTERM, &action, &g_previous_term);
+  // A signal the process ignores (nohup, a background job) stays ignored.
+  if (g_previous_int.sa_handler == SIG_IGN) ::sigaction(SIGINT, &g_previous_int, nullptr);
+  if (g_previous_term.sa_handler == SIG_IGN) ::sigaction(SIGTERM, &g_previous_term, nullptr);
   g_signal_temp_armed = 1;
   return true;
 }
