@@ -2,10 +2,13 @@
 // is refused, a regular file is replaced atomically, and no temp file is ever left behind.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "artifact/artifact_reader.h"
+#include "artifact/format.h"
 #include "artifact/artifact_writer.h"
 #include "artifact_test_util.h"
 
@@ -52,6 +55,61 @@ TEST(ArtifactWriterTarget, ReplacesARegularFileAndLeavesNoTemp) {
   ASSERT_TRUE(testing::writeTiny(path).isOk());  // an artifact there: replaced by rename
   EXPECT_EQ(listDir(dir), std::vector<std::string>{"a.dsa"});
   EXPECT_TRUE(Artifact::open(path).isOk());
+}
+
+// The fallback where O_TMPFILE is unsupported: a named temp file, which SIGTERM removes. Run in a
+// forked child that the signal kills.
+TEST(ArtifactWriterTarget, NamedTempIsRemovedOnSigterm) {
+  const std::string dir = freshDir("sigterm");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto w = ArtifactWriter::create(dir + "/a.dsa", ArtifactWriter::TempFile::kNamed);
+    uint8_t bytes[100] = {};
+    if (!w.isOk() || !(*w)->addSegmentFromMemory(bytes, sizeof(bytes)).isOk()) ::_exit(10);
+    if (::access((*w)->tempPath().c_str(), F_OK) != 0) ::_exit(11);
+    ::raise(SIGTERM);
+    ::_exit(12);  // not reached: the signal's default action ends the process
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_TRUE(listDir(dir).empty());
+}
+
+// An ignored SIGTERM (nohup, a background job) stays ignored; the destructor still cleans up.
+TEST(ArtifactWriterTarget, IgnoredSigtermStaysIgnored) {
+  const std::string dir = freshDir("sigign");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGTERM, SIG_IGN);
+    {
+      auto w = ArtifactWriter::create(dir + "/a.dsa", ArtifactWriter::TempFile::kNamed);
+      if (!w.isOk()) ::_exit(10);
+      ::raise(SIGTERM);
+      if (::access((*w)->tempPath().c_str(), F_OK) != 0) ::_exit(11);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(listDir(dir).empty());
+}
+
+// The named temp file exists while writing (that is the fallback) and becomes the artifact.
+TEST(ArtifactWriterTarget, NamedTempBecomesTheArtifact) {
+  const std::string dir = freshDir("named");
+  auto w = ArtifactWriter::create(dir + "/a.dsa", ArtifactWriter::TempFile::kNamed);
+  ASSERT_TRUE(w.isOk());
+  EXPECT_EQ(listDir(dir), std::vector<std::string>{"a.dsa.tmp." + std::to_string(::getpid())});
+  flatbuffers::FlatBufferBuilder b;
+  fb::FinishArtifactBuffer(b, fb::CreateArtifactDirect(b, kSchemaVersion, "t"));
+  ASSERT_TRUE((*w)->finish(b.GetBufferPointer(), b.GetSize()).isOk());
+  EXPECT_EQ(listDir(dir), std::vector<std::string>{"a.dsa"});
 }
 
 }  // namespace

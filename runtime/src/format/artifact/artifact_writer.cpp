@@ -110,7 +110,10 @@ void disarmSignalCleanup() {
 // SIGKILL) leaves nothing behind. Linking needs /proc/self/fd (linkat with AT_SYMLINK_FOLLOW).
 int openUnnamedTemp(const std::string& dir) {
 #ifdef O_TMPFILE
-  if (::access("/proc/self/fd", X_OK) != 0) return -1;
+  if (::access("/proc/self/fd", X_OK) != 0) {
+    errno = EOPNOTSUPP;  // no /proc: the named temp file instead
+    return -1;
+  }
   return ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
 #else
   (void)dir;
@@ -121,13 +124,15 @@ int openUnnamedTemp(const std::string& dir) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::string& path) {
+StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::string& path,
+                                                                  TempFile temp) {
   if (path.empty()) return invalidArgument("artifact path is empty");
   DS_RETURN_IF_ERROR(checkTarget(path));
   std::unique_ptr<ArtifactWriter> w(new ArtifactWriter());
   w->path_ = path;
   w->temp_path_ = path + ".tmp." + std::to_string(::getpid());
-  w->fd_ = openUnnamedTemp(directoryOf(path));
+  errno = EOPNOTSUPP;
+  if (temp == TempFile::kUnnamedIfSupported) w->fd_ = openUnnamedTemp(directoryOf(path));
   if (w->fd_ >= 0) {
     w->unnamed_temp_ = true;
   } else if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS) {

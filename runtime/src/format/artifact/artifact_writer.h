@@ -24,7 +24,9 @@ class ArtifactWriter {
   // path + ".tmp.<pid>", removed by the destructor and on SIGINT/SIGTERM.
   // Refuses a `path` that is a symbolic link, a directory or any other non-regular file:
   // replacing it would destroy the link or the device node rather than write an artifact.
-  static StatusOr<std::unique_ptr<ArtifactWriter>> create(const std::string& path);
+  enum class TempFile { kUnnamedIfSupported, kNamed };  // kNamed: the fallback, for tests
+  static StatusOr<std::unique_ptr<ArtifactWriter>> create(
+      const std::string& path, TempFile temp = TempFile::kUnnamedIfSupported);
   ~ArtifactWriter();  // removes the temp file if finish() was not reached
   ArtifactWriter(const ArtifactWriter&) = delete;
   ArtifactWriter& operator=(const ArtifactWriter&) = delete;
