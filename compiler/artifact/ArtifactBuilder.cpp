@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "artifact/artifact_info.h"
 #include "artifact/artifact_writer.h"
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
+#include "compiler/artifact/TokenizerFiles.h"
 #include "compiler/artifact/WeightQuantizer.h"
 #include "compiler/quant/Calibration.h"
 #include "compiler/target/TargetInfo.h"
@@ -24,7 +24,6 @@
 #include "format/dtype.h"
 #include "ingest/hf_config.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -53,6 +52,54 @@ std::pair<int64_t, int64_t> matrixShape(WeightOp op) {
   return {shape[shape.size() - 2], shape.back()};
 }
 
+// "<file>: tensor '<name>'" for weight errors.
+std::string tensorWhere(const ::ds::TensorView& part) {
+  return part.file->path() + ": tensor '" + std::string(part.name) + "'";
+}
+
+// Weights must be finite: one NaN or infinity silently poisons every token that touches it. The
+// elements are read here anyway, so the check costs one compare each. `first` is the index of
+// src[0] within the tensor.
+::ds::Status checkFinite(const ::ds::TensorView& part, const uint8_t* src, uint64_t n,
+                         uint64_t first) {
+  auto bad = [&](uint64_t i, const char* what) {
+    return ::ds::invalidArgument(tensorWhere(part) + ": element " + std::to_string(first + i) +
+                                 " is " + what + " (weights must be finite)");
+  };
+  switch (part.dtype) {
+    case ::ds::DType::kF32:
+      for (uint64_t i = 0; i < n; ++i) {
+        float v;
+        std::memcpy(&v, src + 4 * i, 4);
+        if (!std::isfinite(v)) return bad(i, std::isnan(v) ? "NaN" : "infinite");
+      }
+      break;
+    case ::ds::DType::kF16:
+    case ::ds::DType::kBF16: {
+      // All-ones exponent: infinity (zero mantissa) or NaN.
+      const uint16_t exponent = part.dtype == ::ds::DType::kF16 ? 0x7c00 : 0x7f80;
+      for (uint64_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, src + 2 * i, 2);
+        if ((bits & exponent) == exponent)
+          return bad(i, (bits & 0x7fff) == exponent ? "infinite" : "NaN");
+      }
+      break;
+    }
+    case ::ds::DType::kF8_E4M3:  // e4m3fn: no infinity, S.1111.111 is NaN
+      for (uint64_t i = 0; i < n; ++i)
+        if ((src[i] & 0x7f) == 0x7f) return bad(i, "NaN");
+      break;
+    case ::ds::DType::kF8_E5M2:
+      for (uint64_t i = 0; i < n; ++i)
+        if ((src[i] & 0x7c) == 0x7c) return bad(i, (src[i] & 0x7f) == 0x7c ? "infinite" : "NaN");
+      break;
+    default:
+      break;
+  }
+  return ::ds::Status::ok();
+}
+
 // Converts elements [begin, begin + count) of the concatenated parts into `dst`.
 ::ds::Status fillElements(const WeightPlan& w, uint64_t begin, uint64_t count, uint8_t* dst,
                           std::vector<float>& scratch) {
@@ -72,18 +119,28 @@ std::pair<int64_t, int64_t> matrixShape(WeightOp op) {
                 (part->dtype == ::ds::DType::kF8_E4M3 && w.stored == fb::DType_F8_E4M3) ||
                 (part->dtype == ::ds::DType::kI8 && w.stored == fb::DType_I8) ||
                 (part->dtype == ::ds::DType::kI32 && w.stored == fb::DType_I32);
+    if (::ds::Status st = checkFinite(*part, src, n, inPart); !st.isOk()) return st;
     if (same) {
       std::memcpy(dst, src, n * inSize);
     } else {
+      if (!::ds::isFloatingPoint(part->dtype))
+        return ::ds::invalidArgument(tensorWhere(*part) + " is " + ::ds::dtypeName(part->dtype) +
+                                     ", but a float weight (F32, F16, BF16, F8_E4M3) is expected");
       scratch.resize(n);
       ::ds::Status st = ::ds::convertToFloat(part->dtype, src, scratch.data(), n);
-      if (!st.isOk()) return st;
+      if (!st.isOk()) return ::ds::Status(st.code(), tensorWhere(*part) + ": " + st.message());
       for (uint64_t i = 0; i < n; ++i) {
         if (w.stored == fb::DType_F32) {
           std::memcpy(dst + i * 4, &scratch[i], 4);
         } else {
-          uint16_t bits = w.stored == fb::DType_BF16 ? ::ds::floatToBF16(scratch[i])
-                                                      : ::ds::floatToHalf(scratch[i]);
+          bool bf16 = w.stored == fb::DType_BF16;
+          uint16_t bits = bf16 ? ::ds::floatToBF16(scratch[i]) : ::ds::floatToHalf(scratch[i]);
+          // The source is finite (checked above): an infinity here is a conversion overflow.
+          if ((bits & 0x7fff) == (bf16 ? 0x7f80 : 0x7c00))
+            return ::ds::invalidArgument(
+                tensorWhere(*part) + ": element " + std::to_string(inPart + i) + " (" +
+                std::to_string(scratch[i]) + ") overflows " + (bf16 ? "bf16" : "f16") +
+                " (--dtype " + (bf16 ? "bf16" : "f16") + "); --dtype f32 keeps it");
           std::memcpy(dst + i * 2, &bits, 2);
         }
       }
@@ -131,36 +188,6 @@ flatbuffers::Offset<fb::Tensor> createTensor(flatbuffers::FlatBufferBuilder& fbb
                                 r.segment, r.nbytes, r.scale, r.block.empty() ? nullptr : &r.block,
                                 r.experts, r.tp_rank, r.quant, r.group_size, r.qscale, r.qzero,
                                 r.shards.empty() ? nullptr : &r.shards);
-}
-
-std::optional<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The chat template: chat_template.jinja, else tokenizer_config.json's chat_template (a string,
-// or a list of {name, template} where "default" wins).
-std::string chatTemplate(const std::string& dir) {
-  if (auto t = readFile(dir + "/chat_template.jinja")) return *t;
-  auto cfg = readFile(dir + "/tokenizer_config.json");
-  if (!cfg) return "";
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse(*cfg);
-  if (!json) {
-    llvm::consumeError(json.takeError());
-    return "";
-  }
-  const llvm::json::Object* obj = json->getAsObject();
-  if (!obj) return "";
-  if (auto s = obj->getString("chat_template")) return s->str();
-  if (const llvm::json::Array* list = obj->getArray("chat_template"))
-    for (const llvm::json::Value& v : *list)
-      if (const llvm::json::Object* o = v.getAsObject())
-        if (o->getString("name") == "default")
-          if (auto s = o->getString("template")) return s->str();
-  return "";
 }
 
 }  // namespace
@@ -362,6 +389,10 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   for (auto& [i, r] : shardPrimary) rebase(r, true);
   for (TensorRecord& r : shardExtras) rebase(r, false);
 
+  // What the weights take as stored: quantized codes with their scales, every rank's shards.
+  uint64_t storedWeightBytes = 0;
+  for (const auto& segment : writer->segments()) storedWeightBytes += segment.size;
+
   // Generated kernels: the shared object is one more checksummed segment, after the weights.
   if (findKernelModule(module) && !options.code)
     return llvm::createStringError("the module has generated kernels but no compiled code object");
@@ -432,15 +463,19 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     target = fb::CreateTargetDirect(fbb, "host", &features);
   }
 
-  std::vector<flatbuffers::Offset<fb::Blob>> blobs;
-  for (const char* file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-                           "generation_config.json", "special_tokens_map.json"}) {
-    if (auto bytes = readFile(options.model_dir + "/" + file)) {
-      std::vector<uint8_t> data(bytes->begin(), bytes->end());
-      blobs.push_back(fb::CreateBlobDirect(fbb, file, &data));
-    }
+  std::optional<TokenizerFiles> readHere;
+  if (!options.tokenizer_files) {
+    auto read = readTokenizerFiles(options.model_dir);
+    if (!read) return read.takeError();
+    readHere = std::move(*read);
   }
-  std::string chat = chatTemplate(options.model_dir);
+  const TokenizerFiles& tokenizerFiles = options.tokenizer_files ? *options.tokenizer_files : *readHere;
+  std::vector<flatbuffers::Offset<fb::Blob>> blobs;
+  for (const auto& [name, bytes] : tokenizerFiles.blobs) {
+    std::vector<uint8_t> data(bytes.begin(), bytes.end());
+    blobs.push_back(fb::CreateBlobDirect(fbb, name.c_str(), &data));
+  }
+  const std::string& chat = tokenizerFiles.chat_template;
   llvm::SmallString<256> absDir(options.model_dir);
   llvm::sys::fs::make_absolute(absDir);
   std::vector<flatbuffers::Offset<fb::CodeObject>> code;
@@ -463,7 +498,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   if (!st.isOk()) return llvm::createStringError(st.message());
 
   ArtifactStats stats;
-  stats.weight_bytes = total;
+  stats.weight_bytes = storedWeightBytes;
   stats.tensors = plans.size();
   stats.launches = launchCount;
   uint64_t size = 0;

@@ -15,6 +15,7 @@ namespace mlir::ds {
 
 struct CodeObject;
 struct QuantCalibration;
+struct TokenizerFiles;
 
 struct ArtifactOptions {
   std::string output_path;
@@ -28,10 +29,13 @@ struct ArtifactOptions {
   // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there
   // are quantized with GPTQ; null = scale search only.
   const QuantCalibration* calibration = nullptr;
+  // The tokenizer blobs and chat template to store (compiler/artifact/TokenizerFiles.h), as
+  // checked by the caller; null: read from model_dir here.
+  const TokenizerFiles* tokenizer_files = nullptr;
 };
 
 struct ArtifactStats {
-  uint64_t weight_bytes = 0;
+  uint64_t weight_bytes = 0;  // as stored: after --dtype/--quant, scales and shards included
   uint64_t file_bytes = 0;
   size_t tensors = 0;
   size_t launches = 0;

@@ -49,10 +49,15 @@ llvm::Expected<Type> WeightTable::elementType(llvm::StringRef name, int dtype) c
     case ::ds::DType::kF16: return Float16Type::get(ctx);
     case ::ds::DType::kBF16: return BFloat16Type::get(ctx);
     case ::ds::DType::kF8_E4M3: return Float8E4M3FNType::get(ctx);
-    case ::ds::DType::kI8: return IntegerType::get(ctx, 8);
-    case ::ds::DType::kI32: return IntegerType::get(ctx, 32);
     default: break;
   }
+  // Every weight a model reads is a float (integer codes are made by --quant, not imported):
+  // an integer tensor would be stored as is and read as floats by the kernels.
+  if (!::ds::isFloatingPoint(static_cast<::ds::DType>(dtype)))
+    return llvm::createStringError(
+        "%s: tensor '%s' has dtype %s, but a float weight (F32, F16, BF16, F8_E4M3) is expected",
+        checkpoint_.source().c_str(), name.str().c_str(),
+        ::ds::dtypeName(static_cast<::ds::DType>(dtype)));
   return llvm::createStringError("%s: tensor '%s' has dtype %s, which no weight kernel reads",
                                  checkpoint_.source().c_str(), name.str().c_str(),
                                  ::ds::dtypeName(static_cast<::ds::DType>(dtype)));

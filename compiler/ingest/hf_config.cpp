@@ -34,14 +34,22 @@ const ArchDefaults kArchs[] = {
 
 std::string describe(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// The rotary frequencies are theta^(-2i/d): theta <= 0 gives NaN or no rotation at all.
+Status checkRopeTheta(const ConfigFields& f, double theta) {
+  if (theta > 0) return Status::ok();
+  return f.invalid("rope_theta", "must be positive, got " + std::to_string(theta));
+}
+
 Status parseRope(const ConfigFields& f, ModelConfig* c) {
   DS_RETURN_IF_ERROR(f.getDouble("rope_theta", &c->rope_theta, 10000.0));
+  DS_RETURN_IF_ERROR(checkRopeTheta(f, c->rope_theta));
   // transformers >= 5 writes "rope_parameters" (with rope_theta inside); older ones "rope_scaling".
   // Both may be present (a v4 config re-saved by v5); rope_parameters' theta is then the live one.
   if (const json* params = f.raw("rope_parameters")) {
     if (params->is_object() && params->contains("rope_theta")) {
-      DS_RETURN_IF_ERROR(ConfigFields(*params, f.source(), "rope_parameters.").getDouble("rope_theta", &c->rope_theta,
-                                                                                        c->rope_theta));
+      ConfigFields p(*params, f.source(), "rope_parameters.");
+      DS_RETURN_IF_ERROR(p.getDouble("rope_theta", &c->rope_theta, c->rope_theta));
+      DS_RETURN_IF_ERROR(checkRopeTheta(p, c->rope_theta));
     }
   }
   const char* key = f.has("rope_scaling") ? "rope_scaling" : "rope_parameters";
@@ -58,7 +66,10 @@ Status parseRope(const ConfigFields& f, ModelConfig* c) {
   }
   if (type.empty()) type = rope_type;
   if (type.empty()) return r.invalid("rope_type", "is missing (need 'type' or 'rope_type')");
-  if (r.has("rope_theta")) DS_RETURN_IF_ERROR(r.getDouble("rope_theta", &c->rope_theta, std::nullopt));
+  if (r.has("rope_theta")) {
+    DS_RETURN_IF_ERROR(r.getDouble("rope_theta", &c->rope_theta, std::nullopt));
+    DS_RETURN_IF_ERROR(checkRopeTheta(r, c->rope_theta));
+  }
 
   std::set<std::string> allowed = {"type", "rope_type", "rope_theta"};
   RopeScaling& s = c->rope_scaling;
@@ -214,12 +225,15 @@ Status parseCommon(const ConfigFields& f, const ArchDefaults& defaults, ModelCon
     }
     DS_RETURN_IF_ERROR(f.getInt("head_dim", &c->head_dim, c->hidden_size / c->num_attention_heads));
     DS_RETURN_IF_ERROR(checkPositive(f, "head_dim", c->head_dim));
+    if (c->head_dim > kMaxDim) return f.invalid("head_dim", "is implausibly large: " + std::to_string(c->head_dim));
     if (c->head_dim % 2 != 0) return f.invalid("head_dim", "must be even (rotary pairs)");
   }
   DS_RETURN_IF_ERROR(f.getString("hidden_act", &c->hidden_act, std::string("silu")));
   if (c->hidden_act != "silu") return f.unsupportedValue("hidden_act");
   DS_RETURN_IF_ERROR(f.getDouble("rms_norm_eps", &c->rms_norm_eps, 1e-6));
-  if (!(c->rms_norm_eps > 0)) return f.invalid("rms_norm_eps", "must be positive");
+  if (!(c->rms_norm_eps > 0 && c->rms_norm_eps < 1)) {
+    return f.invalid("rms_norm_eps", "must be in (0, 1), got " + std::to_string(c->rms_norm_eps));
+  }
   DS_RETURN_IF_ERROR(f.getBool("tie_word_embeddings", &c->tie_word_embeddings, false));
 
   bool mlp_bias = false;

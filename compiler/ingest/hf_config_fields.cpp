@@ -99,6 +99,8 @@ Status ConfigFields::getDouble(const char* key, double* out, std::optional<doubl
   }
   if (!v->is_number()) return typeError(key, "a number", *v);
   *out = v->get<double>();
+  // 1e999 parses as infinity: no field of a model config means anything then.
+  if (!std::isfinite(*out)) return invalid(key, "must be a finite number, got " + v->dump());
   return Status::ok();
 }
 

@@ -1,9 +1,9 @@
 // Strict JSON parsing (duplicate-key detection through nlohmann's parser callback) and small file helpers.
 #include "ingest/json_util.h"
 
-#include <fstream>
+#include "ingest/input_files.h"
+
 #include <set>
-#include <sstream>
 #include <vector>
 
 namespace ds {
@@ -67,14 +67,6 @@ Status parseJsonStrict(std::string_view text, std::string_view source, nlohmann:
 
 const char* jsonTypeName(const nlohmann::json& value) { return value.type_name(); }
 
-Status readTextFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return notFound(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return dataLoss(path + ": read error");
-  *out = buffer.str();
-  return Status::ok();
-}
+Status readTextFile(const std::string& path, std::string* out) { return readRegularFile(path, out); }
 
 }  // namespace ds

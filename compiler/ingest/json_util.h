@@ -17,7 +17,8 @@ Status parseJsonStrict(std::string_view text, std::string_view source, nlohmann:
 // Short description of a JSON value's type for error messages ("string", "number", ...).
 const char* jsonTypeName(const nlohmann::json& value);
 
-// Reads a whole (small) file into a string; NOT_FOUND if it cannot be opened.
+// Reads a whole (small) regular file into a string (readRegularFile: a FIFO is an error, not a
+// hang); NOT_FOUND if it does not exist.
 Status readTextFile(const std::string& path, std::string* out);
 
 }  // namespace ds

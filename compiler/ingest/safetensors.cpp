@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "ingest/input_files.h"
 #include "ingest/json_util.h"
 
 namespace ds {
@@ -43,6 +44,8 @@ bool shapeByteSize(const std::vector<int64_t>& shape, size_t element_size, uint6
 }
 
 StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
+  // Checked before opening: a blocking open of a FIFO would hang.
+  DS_RETURN_IF_ERROR(requireRegularFile(path));
   StatusOr<std::unique_ptr<MappedFile>> mapped = MappedFile::open(path);
   if (!mapped.isOk()) return mapped.status();
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());

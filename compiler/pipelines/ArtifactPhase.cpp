@@ -1,14 +1,14 @@
 // Artifact phase: native code of the generated kernels for the #ds.target, GPTQ calibration when
 // asked, then the .dsa (weights streamed from the checkpoint, plan, tokenizer, Target table).
 #include <chrono>
-#include <fstream>
-#include <iterator>
 #include <optional>
 
+#include "compiler/artifact/TokenizerFiles.h"
 #include "compiler/codegen/HostCodegen.h"
 #include "compiler/pipelines/Phases.h"
 #include "compiler/quant/Calibration.h"
 #include "compiler/target/TargetInfo.h"
+#include "ingest/input_files.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 #include "tokenizer/tokenizer.h"
@@ -25,9 +25,9 @@ llvm::Expected<QuantCalibration> calibrate(const ImportedModel& model,
                                            const ArtifactPhaseOptions& options) {
   const std::string& path = options.quant_calib;
   auto start = std::chrono::steady_clock::now();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return llvm::createStringError("cannot read --quant-calib file '%s'", path.c_str());
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  if (::ds::Status st = ::ds::readRegularFile(path, &text); !st.isOk())
+    return llvm::createStringError("cannot read --quant-calib file: " + st.message());
   auto tok = ::ds::Tokenizer::fromDirectory(options.artifact.model_dir);
   if (!tok.isOk())
     return llvm::createStringError("--quant-calib needs the model's tokenizer: " +
@@ -61,6 +61,10 @@ llvm::Expected<ArtifactPhaseResult> runArtifactPhase(ModuleOp module,
   if (!target) return target.takeError();
   // The runtime has no device for a target without code generation either.
   if (llvm::Error e = (*target)->checkCanEmitCode()) return std::move(e);
+  // What ds-run needs besides the weights, checked before the slow parts.
+  auto tokenizerFiles = readTokenizerFiles(options.artifact.model_dir);
+  if (!tokenizerFiles) return tokenizerFiles.takeError();
+  if (llvm::Error e = checkTokenizerFiles(*tokenizerFiles)) return std::move(e);
   ArtifactPhaseResult result;
   std::optional<CodeObject> code;
   if (ModuleOp kernels = findKernelModule(module)) {
@@ -81,6 +85,7 @@ llvm::Expected<ArtifactPhaseResult> runArtifactPhase(ModuleOp module,
   ArtifactOptions artifact = options.artifact;
   artifact.code = code ? &*code : nullptr;
   artifact.calibration = calibration ? &*calibration : nullptr;
+  artifact.tokenizer_files = &*tokenizerFiles;
   auto stats = writeArtifact(module, model.config, model.checkpoint, artifact);
   if (!stats) return stats.takeError();
   result.stats = *stats;

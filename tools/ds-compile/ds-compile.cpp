@@ -21,6 +21,7 @@
 #include "compiler/target/CostReport.h"
 #include "compiler/target/TargetInfo.h"
 #include "ds/status.h"
+#include "ingest/input_files.h"
 #include "passes/Passes.h"
 
 namespace cl = llvm::cl;
@@ -32,7 +33,8 @@ cl::OptionCategory category("ds-compile options");
 
 cl::opt<std::string> inputDir(cl::Positional, cl::desc("<hugging-face-model-dir>"), cl::Required,
                               cl::cat(category));
-cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout with --compile-to=ds..llvm-ir)"),
+cl::opt<std::string> outputFile("o", cl::desc("Output file, never an input, a link or a non-regular "
+                                               "file ('-' for stdout with --compile-to=ds..llvm-ir)"),
                                 cl::value_desc("file"), cl::init(""), cl::cat(category));
 const cl::ValuesClass stages = cl::values(
     clEnumValN(CompileTo::DS, "ds", "Import: the ds graph (MLIR)"),
@@ -151,7 +153,20 @@ int checkFlags() {
     return usageError(stageFlag() + "=codegen|llvm|llvm-ir need --codegen=host");
   if (compileTo == CompileTo::Artifact && outputFile.empty() && !costReport)
     return usageError(stageFlag() + "=artifact needs -o <file.dsa>");
+  if (compileTo == CompileTo::Artifact && outputFile == "-")
+    return usageError("an artifact is binary: give -o <file.dsa> ('-' is stdout for the text "
+                      "stages, " + stageFlag() + "=ds..llvm-ir)");
   return 0;
+}
+
+// The files this compile reads, so -o can never name one of them (docs/tools.md, "Output").
+ds::InputFiles inputs;
+
+// -o rules, checked before anything is written: not an input, not a link, not a device/FIFO/dir.
+int checkOutputPath() {
+  if (outputFile.empty() || outputFile == "-") return 0;
+  ds::Status st = inputs.checkOutput(outputFile);
+  return st.isOk() ? 0 : fail(st.message());
 }
 
 }  // namespace
@@ -177,6 +192,13 @@ int main(int argc, char** argv) {
     return usageError("--stats is LLVM's statistics flag; the cost report is --cost-report");
   auto start = std::chrono::steady_clock::now();
   if (int rc = checkFlags()) return rc;
+  // Inputs are checked to be regular files (a FIFO would hang the read) before they are opened.
+  if (ds::Status st = inputs.addModelDir(inputDir); !st.isOk()) return fail(st.message());
+  if (!quantCalib.empty()) {
+    if (ds::Status st = inputs.add(quantCalib); !st.isOk())
+      return fail("--quant-calib: " + st.message());
+  }
+  if (int rc = checkOutputPath()) return rc;
 
   // Import: the ds graph, with the target attached as #ds.target.
   mlir::MLIRContext context;
@@ -187,6 +209,16 @@ int main(int argc, char** argv) {
   auto model = mlir::ds::runImportPhase(context, importOptions);
   if (!model) return fail(model.takeError());
   mlir::ModuleOp module = model->module.get();
+  // Shards named by the index may live in subfolders: inputs too.
+  for (const auto& file : model->checkpoint.files())
+    if (ds::Status st = inputs.add(file->path()); !st.isOk()) return fail(st.message());
+  if (int rc = checkOutputPath()) return rc;
+  // The quantization pass leaves native FP8 weights as they are: on an FP8 checkpoint --quant
+  // would change only a few weights while looking like it applied. Refused rather than ignored.
+  if (model->config.quantization.fp8_block && quant != "none")
+    return fail("--quant " + quant + ": " + model->config.source +
+                " describes an FP8 block-quantized checkpoint (quantization_config), whose FP8 "
+                "weights are stored as they are; compile it without --quant");
   if (compileTo == CompileTo::DS) return printModule(module);
   mlir::ds::ModelCost cost = mlir::ds::estimateCost(module);
 

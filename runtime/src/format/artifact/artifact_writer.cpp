@@ -2,11 +2,13 @@
 #include "artifact/artifact_writer.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -46,22 +48,106 @@ Status callFill(const ArtifactWriter::FillFn& fill, uint8_t* dst, uint64_t offse
   }
 }
 
-}  // namespace
-
-StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::string& path) {
-  if (path.empty()) return invalidArgument("artifact path is empty");
+// rename() replaces whatever is at the target: a symbolic link (not its target), a device node,
+// a FIFO. Only a regular file or nothing may be there.
+Status checkTarget(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (::lstat(path.c_str(), &st) != 0) return Status::ok();
+  if (S_ISLNK(st.st_mode)) {
+    return invalidArgument(path + ": is a symbolic link; an artifact is not written through a "
+                                  "link (give the link's target, or remove the link)");
+  }
+  if (S_ISDIR(st.st_mode)) {
     return invalidArgument(path + ": is a directory, cannot write an artifact there");
   }
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    return invalidArgument(path + ": exists and is " + kind +
+                           "; an artifact only replaces a regular file");
+  }
+  return Status::ok();
+}
+
+// The named temp file of the fallback path (no O_TMPFILE), unlinked by SIGINT/SIGTERM. A static
+// buffer: the handler may only make async-signal-safe calls. One writer at a time is covered.
+char g_signal_temp_path[PATH_MAX];
+volatile sig_atomic_t g_signal_temp_armed = 0;
+struct sigaction g_previous_int, g_previous_term;
+
+void unlinkTempOnSignal(int sig) {
+  if (g_signal_temp_armed) ::unlink(g_signal_temp_path);
+  g_signal_temp_armed = 0;
+  ::sigaction(sig, sig == SIGINT ? &g_previous_int : &g_previous_term, nullptr);
+  ::raise(sig);  // the previous handler, or the default action, runs when we return
+}
+
+bool armSignalCleanup(const std::string& temp) {
+  if (g_signal_temp_armed || temp.size() >= sizeof(g_signal_temp_path)) return false;
+  std::memcpy(g_signal_temp_path, temp.c_str(), temp.size() + 1);
+  struct sigaction action {};
+  action.sa_handler = unlinkTempOnSignal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, &g_previous_int);
+  ::sigaction(SIGTERM, &action, &g_previous_term);
+  // A signal the process ignores (nohup, a background job) stays ignored.
+  if (g_previous_int.sa_handler == SIG_IGN) ::sigaction(SIGINT, &g_previous_int, nullptr);
+  if (g_previous_term.sa_handler == SIG_IGN) ::sigaction(SIGTERM, &g_previous_term, nullptr);
+  g_signal_temp_armed = 1;
+  return true;
+}
+
+void disarmSignalCleanup() {
+  g_signal_temp_armed = 0;
+  ::sigaction(SIGINT, &g_previous_int, nullptr);
+  ::sigaction(SIGTERM, &g_previous_term, nullptr);
+}
+
+// O_TMPFILE gives a file with no name, linked into place at finish(): a killed compile (even
+// SIGKILL) leaves nothing behind. Linking needs /proc/self/fd (linkat with AT_SYMLINK_FOLLOW).
+int openUnnamedTemp(const std::string& dir) {
+#ifdef O_TMPFILE
+  if (::access("/proc/self/fd", X_OK) != 0) {
+    errno = EOPNOTSUPP;  // no /proc: the named temp file instead
+    return -1;
+  }
+  return ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#else
+  (void)dir;
+  errno = EOPNOTSUPP;
+  return -1;
+#endif
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::string& path,
+                                                                  TempFile temp) {
+  if (path.empty()) return invalidArgument("artifact path is empty");
+  DS_RETURN_IF_ERROR(checkTarget(path));
   std::unique_ptr<ArtifactWriter> w(new ArtifactWriter());
   w->path_ = path;
   w->temp_path_ = path + ".tmp." + std::to_string(::getpid());
-  w->fd_ = ::open(w->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w->fd_ < 0) {
+  errno = EOPNOTSUPP;
+  if (temp == TempFile::kUnnamedIfSupported) w->fd_ = openUnnamedTemp(directoryOf(path));
+  if (w->fd_ >= 0) {
+    w->unnamed_temp_ = true;
+  } else if (errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EROFS) {
     const int err = errno;
     return Status(err == ENOENT ? DS_NOT_FOUND : DS_INVALID_ARGUMENT,
-                  w->temp_path_ + ": cannot create: " + std::strerror(err));
+                  path + ": cannot create: " + std::strerror(err));
+  } else {
+    // The file system has no O_TMPFILE: a named temp file, removed on SIGINT/SIGTERM.
+    w->fd_ = ::open(w->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd_ < 0) {
+      const int err = errno;
+      return Status(err == ENOENT ? DS_NOT_FOUND : DS_INVALID_ARGUMENT,
+                    w->temp_path_ + ": cannot create: " + std::strerror(err));
+    }
+    w->signal_cleanup_ = armSignalCleanup(w->temp_path_);
   }
   // The header is written last; reserve its bytes now so segments start at data_offset.
   const FileHeader zero{};
@@ -71,7 +157,31 @@ StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::stri
 
 ArtifactWriter::~ArtifactWriter() {
   if (fd_ >= 0) ::close(fd_);
-  if (!finished_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  if (!finished_ && !unnamed_temp_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  if (signal_cleanup_) disarmSignalCleanup();
+}
+
+Status ArtifactWriter::linkIntoPlace() {
+  char proc_path[64];
+  std::snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd_);
+  // Nothing at the target yet: the file appears there directly.
+  if (::linkat(AT_FDCWD, proc_path, AT_FDCWD, path_.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+    return Status::ok();
+  }
+  if (errno != EEXIST) {
+    return internalError(path_ + ": linking the finished artifact into place failed: " + errnoText());
+  }
+  // Replace the existing file atomically: a name next to it, then rename over it.
+  ::unlink(temp_path_.c_str());  // a stale temp of an earlier process with our pid
+  if (::linkat(AT_FDCWD, proc_path, AT_FDCWD, temp_path_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    return internalError(temp_path_ + ": linking the finished artifact failed: " + errnoText());
+  }
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    const std::string error = errnoText();
+    ::unlink(temp_path_.c_str());
+    return internalError(temp_path_ + ": rename to " + path_ + " failed: " + error);
+  }
+  return Status::ok();
 }
 
 Status ArtifactWriter::fail(Status status) {
@@ -184,11 +294,20 @@ Status ArtifactWriter::finish(const uint8_t* metadata, size_t metadata_size) {
     return fail(internalError(temp_path_ + ": writing the header failed: " + errnoText()));
   }
   if (::fsync(fd_) != 0) return fail(internalError(temp_path_ + ": fsync failed: " + errnoText()));
+  // The target may have become a link or a device since create(): check again before replacing.
+  if (Status s = checkTarget(path_); !s.isOk()) return fail(s);
+  if (unnamed_temp_) {
+    if (Status s = linkIntoPlace(); !s.isOk()) return fail(s);
+  }
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return fail(internalError(temp_path_ + ": close failed: " + errnoText()));
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+  if (!unnamed_temp_ && ::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     return fail(internalError(temp_path_ + ": rename to " + path_ + " failed: " + errnoText()));
+  }
+  if (signal_cleanup_) {
+    disarmSignalCleanup();
+    signal_cleanup_ = false;
   }
   finished_ = true;
   syncDirectory(directoryOf(path_));

@@ -17,10 +17,16 @@ class ArtifactWriter {
   // segment's bytes [offset, offset + size).
   using FillFn = std::function<Status(uint8_t* dst, uint64_t offset, uint64_t size)>;
 
-  // Starts writing to `path` through a temporary file in the same directory
-  // (path + ".tmp.<pid>"): nothing appears at `path` until finish() succeeds (rename), so a
-  // failed compile never destroys an existing artifact.
-  static StatusOr<std::unique_ptr<ArtifactWriter>> create(const std::string& path);
+  // Starts writing to `path` through a temporary file in the same directory: nothing appears at
+  // `path` until finish() succeeds, so a failed compile never destroys an existing artifact.
+  // The temp file is unnamed (O_TMPFILE, linked into place by finish()), so even a killed
+  // process leaves nothing behind; where the file system lacks O_TMPFILE it is
+  // path + ".tmp.<pid>", removed by the destructor and on SIGINT/SIGTERM.
+  // Refuses a `path` that is a symbolic link, a directory or any other non-regular file:
+  // replacing it would destroy the link or the device node rather than write an artifact.
+  enum class TempFile { kUnnamedIfSupported, kNamed };  // kNamed: the fallback, for tests
+  static StatusOr<std::unique_ptr<ArtifactWriter>> create(
+      const std::string& path, TempFile temp = TempFile::kUnnamedIfSupported);
   ~ArtifactWriter();  // removes the temp file if finish() was not reached
   ArtifactWriter(const ArtifactWriter&) = delete;
   ArtifactWriter& operator=(const ArtifactWriter&) = delete;
@@ -44,6 +50,8 @@ class ArtifactWriter {
   Status finish(const uint8_t* metadata, size_t metadata_size);
 
   const std::string& path() const { return path_; }
+  // The named temp file, used only where O_TMPFILE is unavailable (or briefly by finish() to
+  // replace an existing file).
   const std::string& tempPath() const { return temp_path_; }
 
   static constexpr uint64_t kChunkSize = 8ull << 20;
@@ -53,6 +61,7 @@ class ArtifactWriter {
   Status writeAll(const void* data, uint64_t size);
   Status padTo(uint64_t offset);
   Status fail(Status status);
+  Status linkIntoPlace();  // the O_TMPFILE file at path_ (through temp_path_ if path_ exists)
 
   std::string path_;
   std::string temp_path_;
@@ -62,6 +71,8 @@ class ArtifactWriter {
   std::vector<uint8_t> chunk_;
   Status failed_;
   bool finished_ = false;
+  bool unnamed_temp_ = false;   // fd_ is an O_TMPFILE file
+  bool signal_cleanup_ = false; // temp_path_ is unlinked on SIGINT/SIGTERM
 };
 
 }  // namespace ds::artifact
