@@ -9,6 +9,9 @@
 namespace ds {
 class Checkpoint;
 struct ModelConfig;
+namespace artifact {
+struct SecretKey;
+}
 }  // namespace ds
 
 namespace mlir::ds {
@@ -28,6 +31,8 @@ struct ArtifactOptions {
   // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there
   // are quantized with GPTQ; null = scale search only.
   const QuantCalibration* calibration = nullptr;
+  // Signs the artifact (--sign, docs/artifact.md); null = unsigned.
+  const ::ds::artifact::SecretKey* signing_key = nullptr;
 };
 
 struct ArtifactStats {

@@ -23,6 +23,8 @@ struct Args {
   bool show_prompt = false;
   uint64_t kv_cache_bytes = 256ull << 20;
   int threads = 0;
+  std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
+  bool native_code = true;
 };
 
 [[noreturn]] void die(const std::string& message, int code = ds::tools::kExitFailure) {
@@ -38,7 +40,11 @@ void usage() {
       "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
       "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
       "              [--show-prompt] (prints each prompt as rendered and its ids on stderr)\n"
-      "Several prompts run as one batch. An empty prompt starts from BOS alone.");
+      "              [--trusted-key KEY.pub]... (refuse artifacts not signed by one of them)\n"
+      "              [--no-native-code] (never load the artifact's generated code; same tokens)\n"
+      "Several prompts run as one batch. An empty prompt starts from BOS alone.\n"
+      "A .dsa with generated code is an executable: for artifacts from elsewhere use\n"
+      "--trusted-key or --no-native-code.");
 }
 
 uint64_t parseBytes(const std::string& s) {
@@ -96,6 +102,8 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--no-bos") a.no_bos = true;
     else if (arg == "--stats") a.stats = true;
     else if (arg == "--show-prompt") a.show_prompt = true;
+    else if (arg == "--trusted-key") a.trusted_keys.push_back(value());
+    else if (arg == "--no-native-code") a.native_code = false;
     else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
     else usageError("unexpected argument '" + arg + "'");
@@ -110,9 +118,16 @@ Args parseArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   Args a = parseArgs(argc, argv);
   auto t0 = std::chrono::steady_clock::now();
-  auto art = ds::artifact::Artifact::open(a.artifact);
+  ds::artifact::Artifact::Options open_options;
+  for (const std::string& f : a.trusted_keys) {
+    auto key = ds::artifact::readPublicKeyFile(f);
+    if (!key.isOk()) die(key.status().message());
+    open_options.trusted_keys.push_back(key.value());
+  }
+  auto art = ds::artifact::Artifact::open(a.artifact, open_options);
   if (!art.isOk()) die(art.status().message());
   ds::EngineOptions eo;
+  eo.allow_native_code = a.native_code;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.num_threads = a.threads;
   auto session = ds::Session::create(**art, eo);

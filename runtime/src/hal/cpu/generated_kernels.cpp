@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,8 @@ struct GeneratedKernels::Library {
 
 namespace {
 
+std::atomic<size_t> g_code_objects_loaded{0};
+
 bool writeAll(int fd, const uint8_t* data, size_t size) {
   while (size > 0) {
     ssize_t n = write(fd, data, size);
@@ -89,6 +92,7 @@ Status loadFromMemory(const uint8_t* data, size_t size, const std::string& what,
     close(fd);
     return internalError(what + ": cannot write the generated kernels: " + err);
   }
+  ++g_code_objects_loaded;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   const char* err = handle ? nullptr : dlerror();
   if (temp) {
@@ -108,6 +112,8 @@ Status loadFromMemory(const uint8_t* data, size_t size, const std::string& what,
 
 }  // namespace
 
+size_t generatedCodeObjectsLoaded() { return g_code_objects_loaded.load(); }
+
 GeneratedKernels::~GeneratedKernels() = default;
 
 size_t GeneratedKernels::numServed() const {
@@ -117,8 +123,11 @@ size_t GeneratedKernels::numServed() const {
 }
 
 StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
-    const artifact::Artifact& artifact) {
+    const artifact::Artifact& artifact, bool allow_native_code) {
   std::unique_ptr<GeneratedKernels> gk(new GeneratedKernels());
+  // Refused native code: no entry and no epilogue, so launch() and the composite kernels take
+  // their library paths (null entries are how --codegen=none artifacts run).
+  if (!allow_native_code) return gk;
   const fbs::Artifact* meta = artifact.meta();
   const fbs::Plan* plan = meta->plan();
   const auto* code = meta->code();
