@@ -108,6 +108,43 @@ TEST(SignedNativeCode, SwappedCodeIsRefusedUnderTheKeyAndHarmlessWhenRefused) {
   ::unlink(signed_path.c_str());
 }
 
+// The file changes on disk after open() verified its signature (the mapping shows the change):
+// the loader hashes the code it copies out and refuses it.
+TEST(SignedNativeCode, CodeChangedAfterOpenIsNotLoaded) {
+  StatusOr<artifact::KeyPair> keys = artifact::generateKeyPair();
+  ASSERT_TRUE(keys.isOk());
+  const std::string path = signedCopy("tiny-llama", keys->secret_key);
+  artifact::Artifact::Options trusting;
+  trusting.trusted_keys = {keys->public_key};
+  auto art = artifact::Artifact::open(path, trusting);
+  ASSERT_TRUE(art.isOk()) << art.status().toString();
+  ASSERT_NE((*art)->verifiedCodeHash(0), nullptr);
+  const fb::Artifact* meta = (*art)->meta();
+  const uint32_t code_segment = meta->code()->Get(0)->segment();
+  const fb::Segment* seg = meta->segments()->Get(code_segment);
+  const uint64_t at = seg->offset() + seg->size() / 2;
+  const uint8_t flipped =
+      static_cast<uint8_t>((*art)->segmentData(code_segment)[seg->size() / 2] ^ 0x01);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, &flipped, 1, static_cast<off_t>(at)), 1);
+  ::close(fd);
+  ASSERT_EQ((*art)->segmentData(code_segment)[seg->size() / 2], flipped)
+      << "the mapping should show the change";
+
+  const size_t loaded = generatedCodeObjectsLoaded();
+  RunnerOptions ro;
+  ro.num_kv_blocks = 8;
+  auto runner = ModelRunner::create(**art, ro);
+  ASSERT_FALSE(runner.isOk());
+  EXPECT_EQ(runner.status().code(), DS_DATA_LOSS);
+  EXPECT_NE(runner.status().message().find("changed after its signature was verified"),
+            std::string::npos)
+      << runner.status().message();
+  EXPECT_EQ(generatedCodeObjectsLoaded(), loaded);
+  ::unlink(path.c_str());
+}
+
 // The C API: trusted key bytes and allow_native_code on ds_artifact_open_with_options.
 std::vector<int32_t> runCApi(ds_artifact_t artifact, const std::vector<int32_t>& prompt) {
   ds_engine_options_t eo;

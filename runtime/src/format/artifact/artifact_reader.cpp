@@ -180,7 +180,7 @@ Status Artifact::verify(const Options& options) {
   return Status::ok();
 }
 
-Status Artifact::checkTrusted(const std::vector<PublicKey>& trusted) const {
+Status Artifact::checkTrusted(const std::vector<PublicKey>& trusted) {
   const std::string& p = file_->path();
   if (!signature_) {
     return Status(DS_FAILED_PRECONDITION,
@@ -198,7 +198,8 @@ Status Artifact::checkTrusted(const std::vector<PublicKey>& trusted) const {
                                               ", which is not a trusted key (trusted: " + ids +
                                               ")");
   }
-  if (!signatureVerifies()) {
+  if (!artifact::signatureVerifies(file_->data(), header_, *meta_, *signature_,
+                                   &verified_code_hashes_)) {
     return dataLoss(p + ": the signature by key " + keyId(signer) +
                     " does not verify: the artifact was changed after it was signed");
   }

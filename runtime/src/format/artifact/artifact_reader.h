@@ -1,6 +1,7 @@
 // Opens a .dsa artifact: mmaps it, verifies header, metadata and (optionally) weight checksums.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -63,6 +64,12 @@ class Artifact {
   // Whether the signature verifies under the public key it names (false when unsigned). Says
   // the file is unchanged since signing, not who signed it: compare the key (ds-inspect).
   bool signatureVerifies() const;
+  // After open() verified the signature under a trusted key: code object `index`'s hash that was
+  // signed (artifact/signature.h), so its loader can check the bytes it copies out of the
+  // mapping (the file may change after open). Null when no signature was verified.
+  const std::array<uint8_t, 32>* verifiedCodeHash(size_t index) const {
+    return index < verified_code_hashes_.size() ? &verified_code_hashes_[index] : nullptr;
+  }
   // Whether the artifact carries native code (Artifact.code): generated kernels that the CPU
   // device loads into the process unless native code is refused.
   bool hasNativeCode() const { return meta_->code() && meta_->code()->size() > 0; }
@@ -71,12 +78,13 @@ class Artifact {
  private:
   Artifact() = default;
   Status verify(const Options& options);
-  Status checkTrusted(const std::vector<PublicKey>& trusted) const;
+  Status checkTrusted(const std::vector<PublicKey>& trusted);
 
   std::unique_ptr<MappedFile> file_;
   FileHeader header_{};
   const fb::Artifact* meta_ = nullptr;
   const SignatureTrailer* signature_ = nullptr;
+  std::vector<std::array<uint8_t, 32>> verified_code_hashes_;
   std::unordered_map<std::string_view, const fb::Tensor*> by_name_;
 };
 

@@ -18,7 +18,6 @@ namespace ds::artifact {
 namespace {
 
 constexpr char kDomain[] = "ds-artifact-signature-v1";
-using CodeHash = std::array<uint8_t, 32>;
 
 std::string n2s(uint64_t v) { return std::to_string(v); }
 
@@ -76,6 +75,12 @@ Status pwriteAll(int fd, const void* src, size_t size, uint64_t offset, const st
 
 }  // namespace
 
+CodeHash codeHash(const uint8_t* data, size_t size) {
+  CodeHash h;
+  crypto_generichash(h.data(), h.size(), data, size, nullptr, 0);
+  return h;
+}
+
 StatusOr<const SignatureTrailer*> findSignatureTrailer(const std::string& path,
                                                        const uint8_t* base, uint64_t size,
                                                        const FileHeader& header) {
@@ -104,22 +109,22 @@ StatusOr<const SignatureTrailer*> findSignatureTrailer(const std::string& path,
 }
 
 bool signatureVerifies(const uint8_t* base, const FileHeader& header, const fb::Artifact& meta,
-                       const SignatureTrailer& trailer) {
+                       const SignatureTrailer& trailer, std::vector<CodeHash>* code_hashes) {
   if (sodium_init() < 0) return false;
   std::vector<CodeHash> code;
   if (meta.code()) {
     for (const fb::CodeObject* c : *meta.code()) {
       const fb::Segment* s = codeSegment(meta, *c);
       if (!s) return false;
-      CodeHash h;
-      crypto_generichash(h.data(), h.size(), base + s->offset(), s->size(), nullptr, 0);
-      code.push_back(h);
+      code.push_back(codeHash(base + s->offset(), static_cast<size_t>(s->size())));
     }
   }
   const SignatureDigest d = digestOf(header, trailer, base + header.metadata_offset,
                                      static_cast<size_t>(header.metadata_size), code);
-  return crypto_sign_verify_detached(trailer.signature, d.data(), d.size(),
-                                     trailer.public_key) == 0;
+  if (crypto_sign_verify_detached(trailer.signature, d.data(), d.size(), trailer.public_key) != 0)
+    return false;
+  if (code_hashes) *code_hashes = std::move(code);
+  return true;
 }
 
 Status signArtifactFile(int fd, const std::string& what, const SecretKey& key) {
@@ -153,9 +158,7 @@ Status signArtifactFile(int fd, const std::string& what, const SecretKey& key) {
         return invalidArgument(what + ": a code object names a segment outside the file");
       bytes.resize(static_cast<size_t>(s->size()));
       DS_RETURN_IF_ERROR(preadAll(fd, bytes.data(), bytes.size(), s->offset(), what));
-      CodeHash hash;
-      crypto_generichash(hash.data(), hash.size(), bytes.data(), bytes.size(), nullptr, 0);
-      code.push_back(hash);
+      code.push_back(codeHash(bytes.data(), bytes.size()));
     }
   }
 

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "artifact/format.h"
 #include "artifact/signing_keys.h"
@@ -28,6 +29,10 @@
 namespace ds::artifact {
 
 using SignatureDigest = std::array<uint8_t, 64>;
+using CodeHash = std::array<uint8_t, 32>;
+
+// BLAKE2b-256 of a code segment, as the digest includes it.
+CodeHash codeHash(const uint8_t* data, size_t size);
 
 // The trailer of a mapped artifact whose header passed its checks (metadata range inside the
 // file): nullptr when the file is unsigned (it ends with the metadata); DATA_LOSS naming `path`
@@ -38,9 +43,11 @@ StatusOr<const SignatureTrailer*> findSignatureTrailer(const std::string& path,
                                                        const FileHeader& header);
 
 // Whether `trailer`'s signature verifies under its own public key over the mapped file's digest.
-// `meta` is the verified metadata root (its code objects' segments lie inside the file).
+// `meta` is the verified metadata root (its code objects' segments lie inside the file). When it
+// does and `code_hashes` is not null, *code_hashes holds each code object's hash that was signed.
 bool signatureVerifies(const uint8_t* base, const FileHeader& header, const fb::Artifact& meta,
-                       const SignatureTrailer& trailer);
+                       const SignatureTrailer& trailer,
+                       std::vector<CodeHash>* code_hashes = nullptr);
 
 // Signs the complete, unsigned artifact open read-write at `fd` (its header and checksums
 // final): appends the trailer at the first 64-byte aligned offset after the metadata and

@@ -12,6 +12,7 @@
 
 #include "abi/launch_abi.h"
 #include "artifact/artifact_reader.h"
+#include "artifact/signature.h"
 
 namespace ds {
 
@@ -165,8 +166,19 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
       return dataLoss(what + " names segment " + std::to_string(obj->segment()) +
                       " of size " + std::to_string(obj->size()) + ", which the artifact lacks");
     auto lib = std::make_unique<Library>();
-    DS_RETURN_IF_ERROR(loadFromMemory(artifact.segmentData(obj->segment()), obj->size(), what,
-                                      lib.get()));
+    const uint8_t* bytes = artifact.segmentData(obj->segment());
+    std::vector<uint8_t> copy;
+    if (const auto* signed_hash = artifact.verifiedCodeHash(c)) {
+      // Signed code: load a private copy whose hash is the one verified at open, so a file
+      // changed since then cannot slip other code in (the mapping shows such changes).
+      const uint64_t segment_size = segments->Get(obj->segment())->size();
+      copy.assign(bytes, bytes + segment_size);
+      if (artifact::codeHash(copy.data(), copy.size()) != *signed_hash)
+        return dataLoss(what + " changed after its signature was verified (the file was "
+                        "modified while in use); not loading it");
+      bytes = copy.data();
+    }
+    DS_RETURN_IF_ERROR(loadFromMemory(bytes, obj->size(), what, lib.get()));
     gk->libraries_.push_back(std::move(lib));
   }
 
