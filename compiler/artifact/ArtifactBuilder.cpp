@@ -256,6 +256,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   auto writerOr = ::ds::artifact::ArtifactWriter::create(options.output_path);
   if (!writerOr.isOk()) return llvm::createStringError(writerOr.status().message());
   std::unique_ptr<::ds::artifact::ArtifactWriter> writer = std::move(writerOr.value());
+  if (options.signing_key) writer->signWith(*options.signing_key);
   Progress progress(options.progress, total);
   std::vector<uint32_t> segmentOf;
   std::vector<float> scratch;

@@ -9,6 +9,9 @@
 namespace ds {
 class Checkpoint;
 struct ModelConfig;
+namespace artifact {
+struct SecretKey;
+}
 }  // namespace ds
 
 namespace mlir::ds {
@@ -32,6 +35,8 @@ struct ArtifactOptions {
   // The tokenizer blobs and chat template to store (compiler/artifact/TokenizerFiles.h), as
   // checked by the caller; null: read from model_dir here.
   const TokenizerFiles* tokenizer_files = nullptr;
+  // Signs the artifact (--sign, docs/artifact.md); null = unsigned.
+  const ::ds::artifact::SecretKey* signing_key = nullptr;
 };
 
 struct ArtifactStats {

@@ -77,6 +77,8 @@ double perplexity(ds::ModelRunner& runner, const std::vector<int32_t>& tokens, i
 int main(int argc, char** argv) {
   std::string path, ids_file;
   int64_t decode_tokens = 0, prefill_tokens = 0, threads = 0;
+  std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
+  bool native_code = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -87,16 +89,27 @@ int main(int argc, char** argv) {
     else if (a == "--decode") decode_tokens = count(a, value());
     else if (a == "--prefill") prefill_tokens = count(a, value());
     else if (a == "--threads") threads = count(a, value(), 0, 1024);
+    else if (a == "--trusted-key") trusted_keys.push_back(value());
+    else if (a == "--no-native-code") native_code = false;
     else if (a == "-h" || a == "--help") {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
-                "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)");
+                "                [--trusted-key KEY.pub]... [--no-native-code]\n"
+                "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)\n"
+                "  --trusted-key: refuse artifacts not signed by one of these keys\n"
+                "  --no-native-code: never load the artifact's generated code (library kernels)");
       return 0;
     } else if (path.empty()) path = a;
     else if (!a.empty() && a[0] == '-') usageError("unknown option " + a + " (see --help)");
     else usageError("unexpected argument " + a);
   }
   if (path.empty()) usageError("usage: ds-bench <model.dsa> ... (see --help)");
-  auto art = ds::artifact::Artifact::open(path);
+  ds::artifact::Artifact::Options open_options;
+  for (const std::string& f : trusted_keys) {
+    auto key = ds::artifact::readPublicKeyFile(f);
+    if (!key.isOk()) die(key.status().message());
+    open_options.trusted_keys.push_back(key.value());
+  }
+  auto art = ds::artifact::Artifact::open(path, open_options);
   if (!art.isOk()) die(art.status().message());
   if (!ids_file.empty()) {
     std::string text;
@@ -118,6 +131,7 @@ int main(int argc, char** argv) {
     // One sequence over all the tokens, in the artifact's block size (not an assumed 16).
     ro.num_kv_blocks = (static_cast<int64_t>(tokens.size()) + block - 1) / block + 1;
     ro.num_threads = static_cast<int>(threads);
+    ro.allow_native_code = native_code;
     auto runner = ds::ModelRunner::create(**art, ro);
     if (!runner.isOk()) die(runner.status().message());
     double ppl = perplexity(**runner, tokens, 64);
@@ -126,6 +140,7 @@ int main(int argc, char** argv) {
   if (decode_tokens > 0 || prefill_tokens > 0) {
     ds::EngineOptions eo;
     eo.num_threads = static_cast<int>(threads);
+    eo.allow_native_code = native_code;
     eo.max_step_tokens = std::max<int64_t>(prefill_tokens, 1);
     auto engine = ds::Engine::create(**art, eo);
     if (!engine.isOk()) die(engine.status().message());

@@ -1,6 +1,7 @@
 // ds-compile: a thin driver over the compile pipeline's phases (compiler/pipelines/Phases.h):
 // Import -> Graph -> Plan -> Codegen -> Artifact, stopping where --compile-to says.
 #include <chrono>
+#include <optional>
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -15,6 +16,7 @@
 #include "llvm/Support/WithColor.h"
 
 #include "abi/launch_abi.h"
+#include "artifact/signing_keys.h"
 #include "artifact/tensor_parallel.h"
 #include "common/exit_codes.h"
 #include "compiler/pipelines/Phases.h"
@@ -94,6 +96,10 @@ cl::opt<int64_t> costContext("cost-context", cl::desc("Context length for --cost
 cl::opt<int64_t> maxStepTokens("max-step-tokens",
                                cl::desc("Largest step (tokens) for --cost-report memory figures"),
                                cl::init(512), cl::cat(category));
+cl::opt<std::string> signKey("sign",
+                            cl::desc("Sign the artifact with this secret key file (ds-keygen; "
+                                     "docs/artifact.md)"),
+                            cl::value_desc("key-file"), cl::init(""), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false),
                     cl::cat(category));
 
@@ -156,6 +162,8 @@ int checkFlags() {
   if (compileTo == CompileTo::Artifact && outputFile == "-")
     return usageError("an artifact is binary: give -o <file.dsa> ('-' is stdout for the text "
                       "stages, " + stageFlag() + "=ds..llvm-ir)");
+  if (signKey.getNumOccurrences() && (compileTo != CompileTo::Artifact || outputFile.empty()))
+    return usageError("--sign signs an artifact: it needs -o <file.dsa>");
   return 0;
 }
 
@@ -199,6 +207,13 @@ int main(int argc, char** argv) {
       return fail("--quant-calib: " + st.message());
   }
   if (int rc = checkOutputPath()) return rc;
+  // Read before compiling: a bad key file fails in milliseconds, not after the weights.
+  std::optional<ds::artifact::SecretKey> signingKey;
+  if (signKey.getNumOccurrences()) {
+    auto key = ds::artifact::readSecretKeyFile(signKey);
+    if (!key.isOk()) return fail(key.status().message());
+    signingKey = key.value();
+  }
 
   // Import: the ds graph, with the target attached as #ds.target.
   mlir::MLIRContext context;
@@ -276,6 +291,7 @@ int main(int argc, char** argv) {
   artifact.artifact.model_dir = inputDir;
   artifact.artifact.weight_dtype = weightDtype;
   artifact.artifact.progress = !quiet;
+  artifact.artifact.signing_key = signingKey ? &*signingKey : nullptr;
   artifact.quant_calib = quantCalib;
   artifact.quiet = quiet;
   auto written = mlir::ds::runArtifactPhase(module, *model, artifact);

@@ -1,7 +1,9 @@
 // Builds ds-inspect's JSON summary from artifact metadata and renders it as text.
 #include "summary.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -197,6 +199,19 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
     }
   }
   j["code"] = code;
+  j["native_code"] = a.hasNativeCode();
+  if (const artifact::SignatureTrailer* sig = a.signature()) {
+    artifact::PublicKey key;
+    std::copy(std::begin(sig->public_key), std::end(sig->public_key), key.bytes.begin());
+    // Against the key the trailer names: shows the file is unchanged since signing; whether
+    // that key is trusted is for the reader to decide (--trusted-key).
+    j["signature"] = {{"algorithm", "Ed25519"},
+                      {"key_id", artifact::keyId(key)},
+                      {"public_key", artifact::toHex(key.bytes.data(), key.bytes.size())},
+                      {"verifies", a.signatureVerifies()}};
+  } else {
+    j["signature"] = nullptr;
+  }
 
   json blobs = json::array();
   if (m.tokenizer_files()) {
@@ -332,6 +347,21 @@ std::string renderText(const json& s) {
             ? "yes (" + humanBytes(s["chat_template_bytes"].get<uint64_t>()) + ")"
             : std::string("no"))
     << "\n";
+  o << "native code: "
+    << (s["native_code"].get<bool>()
+            ? "yes (runs in the process that loads it: treat the artifact as an executable)"
+            : "no")
+    << "\n";
+  const json& sig = s["signature"];
+  if (sig.is_null()) {
+    o << "signature: none (unsigned)\n";
+  } else {
+    o << "signature: " << sig["algorithm"].get<std::string>() << ", key id "
+      << sig["key_id"].get<std::string>() << ", "
+      << (sig["verifies"].get<bool>() ? "verifies against that key"
+                                      : "DOES NOT VERIFY (changed after signing)")
+      << "\n";
+  }
   return o.str();
 }
 

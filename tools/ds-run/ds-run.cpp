@@ -25,6 +25,8 @@ struct Args {
   int64_t max_model_len = 0;
   uint64_t kv_cache_bytes = 256ull << 20;
   int threads = 0;
+  std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
+  bool native_code = true;
 };
 
 [[noreturn]] void die(const std::string& message, int code = ds::tools::kExitFailure) {
@@ -43,7 +45,11 @@ void usage() {
       "              [--max-model-len N] (context limit per request; default: the model's)\n"
       "              [--no-parse-special] (special-token text in -p, or in the --chat message, is\n"
       "              plain text: no role injection; the chat template's own tokens still count)\n"
-      "Several prompts run as one batch. An empty prompt starts from BOS alone.");
+      "              [--trusted-key KEY.pub]... (refuse artifacts not signed by one of them)\n"
+      "              [--no-native-code] (never load the artifact's generated code; same tokens)\n"
+      "Several prompts run as one batch. An empty prompt starts from BOS alone.\n"
+      "A .dsa with generated code is an executable: for artifacts from elsewhere use\n"
+      "--trusted-key or --no-native-code.");
 }
 
 template <typename T>
@@ -78,6 +84,8 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--show-prompt") a.show_prompt = true;
     else if (arg == "--no-parse-special") a.parse_special = false;
     else if (arg == "--max-model-len") a.max_model_len = check(ds::tools::parseIntFlag(arg, value(), 1, INT32_MAX));
+    else if (arg == "--trusted-key") a.trusted_keys.push_back(value());
+    else if (arg == "--no-native-code") a.native_code = false;
     else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
     else usageError("unexpected argument '" + arg + "'");
@@ -92,9 +100,16 @@ Args parseArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   Args a = parseArgs(argc, argv);
   auto t0 = std::chrono::steady_clock::now();
-  auto art = ds::artifact::Artifact::open(a.artifact);
+  ds::artifact::Artifact::Options open_options;
+  for (const std::string& f : a.trusted_keys) {
+    auto key = ds::artifact::readPublicKeyFile(f);
+    if (!key.isOk()) die(key.status().message());
+    open_options.trusted_keys.push_back(key.value());
+  }
+  auto art = ds::artifact::Artifact::open(a.artifact, open_options);
   if (!art.isOk()) die(art.status().message());
   ds::EngineOptions eo;
+  eo.allow_native_code = a.native_code;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.num_threads = a.threads;
   eo.max_model_len = a.max_model_len;

@@ -25,6 +25,24 @@ typedef struct ds_engine_s* ds_engine_t;
 /* Opens and verifies (header, metadata, weight checksums) a .dsa artifact. */
 ds_status_t ds_artifact_open(const char* path, ds_artifact_t* out_artifact);
 void ds_artifact_release(ds_artifact_t artifact);
+
+/* Trust in an artifact from elsewhere (docs/artifact.md): a .dsa that carries host code is an
+ * executable, and engines load that code into the process. */
+typedef struct ds_artifact_options_s {
+  /* Non-NULL: the artifact must carry a signature (ds-compile --sign) by this Ed25519 public key
+   * (trusted_public_key_length = 32 bytes) that verifies; else opening fails naming the file:
+   * DS_FAILED_PRECONDITION when unsigned or signed by another key, DS_DATA_LOSS when the
+   * signature does not verify (changed after signing). NULL (default): no signature needed. */
+  const uint8_t* trusted_public_key;
+  size_t trusted_public_key_length;
+  /* 0: engines created from this artifact never load its generated native code (never mapped
+   * or dlopen'ed); library kernels run every launch and give the same tokens. 1 (default). */
+  int32_t allow_native_code;
+} ds_artifact_options_t;
+void ds_artifact_options_initialize(ds_artifact_options_t* options);
+/* ds_artifact_open with options (NULL options: the defaults, as ds_artifact_open). */
+ds_status_t ds_artifact_open_with_options(const char* path, const ds_artifact_options_t* options,
+                                          ds_artifact_t* out_artifact);
 int64_t ds_artifact_vocab_size(ds_artifact_t artifact);
 
 typedef struct ds_engine_options_s {

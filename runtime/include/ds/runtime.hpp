@@ -32,6 +32,12 @@ class RuntimeArtifact {
     Error e(ds_artifact_open(path.c_str(), &a));
     return {RuntimeArtifact(a), e};
   }
+  static std::pair<RuntimeArtifact, Error> open(const std::string& path,
+                                                const ds_artifact_options_t& options) {
+    ds_artifact_t a = nullptr;
+    Error e(ds_artifact_open_with_options(path.c_str(), &options, &a));
+    return {RuntimeArtifact(a), e};
+  }
   ds_artifact_t get() const { return handle_.get(); }
   int64_t vocabSize() const { return ds_artifact_vocab_size(handle_.get()); }
 

@@ -10,6 +10,7 @@
 
 struct ds_artifact_s {
   std::unique_ptr<ds::artifact::Artifact> artifact;
+  bool allow_native_code = true;  // ds_artifact_options_t: engines of this artifact obey it
 };
 // Every call on an engine holds its mutex: one engine may be driven from several threads
 // (runtime.h); each call sees the engine between whole steps.
@@ -41,12 +42,32 @@ ds_status_t guarded(const char* call, Fn&& fn) noexcept {
 extern "C" {
 
 ds_status_t ds_artifact_open(const char* path, ds_artifact_t* out_artifact) {
+  return ds_artifact_open_with_options(path, nullptr, out_artifact);
+}
+
+void ds_artifact_options_initialize(ds_artifact_options_t* options) {
+  if (options) *options = ds_artifact_options_t{nullptr, 0, 1};
+}
+
+ds_status_t ds_artifact_open_with_options(const char* path, const ds_artifact_options_t* options,
+                                          ds_artifact_t* out_artifact) {
   return guarded("ds_artifact_open", [&]() -> ds_status_t {
     if (!path || !out_artifact) return invalid("ds_artifact_open: path and out_artifact are required");
     *out_artifact = nullptr;
-    auto artifact = ds::artifact::Artifact::open(path);
+    ds_artifact_options_t o;
+    ds_artifact_options_initialize(&o);
+    if (options) o = *options;
+    ds::artifact::Artifact::Options open_options;
+    if (o.trusted_public_key || o.trusted_public_key_length) {
+      auto key = ds::artifact::publicKeyFromBytes(o.trusted_public_key,
+                                                  o.trusted_public_key_length);
+      if (!key.isOk()) return invalid(("ds_artifact_open: " + key.status().message()).c_str());
+      open_options.trusted_keys.push_back(key.value());
+    }
+    auto artifact = ds::artifact::Artifact::open(path, open_options);
     if (!artifact.isOk()) return artifact.status().release();
-    *out_artifact = new (std::nothrow) ds_artifact_s{std::move(artifact.value())};
+    *out_artifact = new (std::nothrow)
+        ds_artifact_s{std::move(artifact.value()), o.allow_native_code != 0};
     return *out_artifact ? nullptr : ds::Status(DS_OUT_OF_MEMORY, "ds_artifact_open").release();
   });
 }
@@ -75,6 +96,7 @@ ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* 
     o.num_threads = options->num_threads;
     o.max_step_tokens = options->max_step_tokens;
     o.max_model_len = options->max_model_len;
+    o.allow_native_code = artifact->allow_native_code;
     auto session = ds::Session::create(*artifact->artifact, o);
     if (!session.isOk()) return session.status().release();
     *out_engine = new (std::nothrow) ds_engine_s;

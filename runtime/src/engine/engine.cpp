@@ -29,6 +29,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   RunnerOptions ro;
   ro.num_kv_blocks = blocks;
   ro.num_threads = options.num_threads;
+  ro.allow_native_code = options.allow_native_code;
   StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
   if (!runner.isOk()) return runner.status();
   StatusOr<KVBlockManager> manager = KVBlockManager::create(blocks, (*runner)->blockSize());

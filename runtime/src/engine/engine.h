@@ -25,6 +25,9 @@ struct EngineOptions {
   // Finished requests whose tokens generated() still returns; the oldest are forgotten first
   // (a long-running engine must not grow without bound).
   size_t max_finished_kept = 1024;
+  // False: the artifact's generated native code is never loaded; library kernels run every
+  // launch with the same results (RunnerOptions::allow_native_code).
+  bool allow_native_code = true;
 };
 
 struct GenerationRequest {

@@ -19,10 +19,11 @@ namespace ds {
 namespace {
 
 // The device for an artifact's target (the CUDA target adds its row: docs/adding_a_backend.md).
-StatusOr<std::unique_ptr<hal::Device>> createDevice(const artifact::Artifact& artifact) {
+StatusOr<std::unique_ptr<hal::Device>> createDevice(const artifact::Artifact& artifact,
+                                                    const hal::DeviceOptions& options) {
   const fb::Target* target = artifact.meta()->target();
   const std::string name = target && target->name() ? target->name()->str() : "host";
-  if (name == "host") return hal::createCpuDevice();
+  if (name == "host") return hal::createCpuDevice(options);
   return unsupported(artifact.path() + ": the artifact is for target '" + name +
                      "', and this runtime has no device for it (it runs 'host')");
 }
@@ -118,7 +119,9 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
   }
   std::shared_ptr<const hal::Executable> exe;  // rank 0's, offered to the others
   for (int r = 0; r < tp; ++r) {
-    StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact);
+    hal::DeviceOptions device_options;
+    device_options.allow_native_code = options.allow_native_code;
+    StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact, device_options);
     if (!device.isOk()) return device.status();
     RankExecutor::Config config{r, tp, impl->group ? impl->group->rank(r) : nullptr,
                                 options.num_kv_blocks};

@@ -33,6 +33,9 @@ struct RunnerOptions {
   int num_threads = 0;        // CPU kernels' threads; 0: the policy below
   // Policy of the CPU device when num_threads is 0 (hal/cpu/cpu_device.h).
   uint64_t single_thread_below_bytes = hal::CpuThreadPolicy{}.single_thread_below_bytes;
+  // False: the artifact's generated native code is never loaded; library kernels run every
+  // launch, with the same results (hal::DeviceOptions).
+  bool allow_native_code = true;
 };
 
 // The logits rows of the last step: R x vocab f32 in the device's memory, valid until the next

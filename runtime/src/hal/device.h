@@ -103,6 +103,15 @@ class Executable {
   virtual size_t numGenerated() const = 0;
 };
 
+// How a device binds artifacts (the same for every rank of a runner).
+struct DeviceOptions {
+  // False: the artifact's generated native code is never loaded (never mapped, no dlopen, its
+  // ELF constructors never run); every launch it would serve runs the device's library kernels
+  // and epilogues instead, which give the same bits (docs/codegen.md). For artifacts from
+  // elsewhere: a .dsa with host code is an executable (docs/artifact.md).
+  bool allow_native_code = true;
+};
+
 struct DeviceInfo {
   std::string name;            // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3, sm_90a)"
   std::string target;          // the artifact target it runs ("host", "sm_90a")

@@ -141,9 +141,10 @@ std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>
   return std::vector<uint8_t>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }
 
-Status writeTiny(const std::string& path) {
+Status writeTiny(const std::string& path, const SecretKey* signing_key) {
   StatusOr<std::unique_ptr<ArtifactWriter>> w = ArtifactWriter::create(path);
   if (!w.isOk()) return w.status();
+  if (signing_key) (*w)->signWith(*signing_key);
   const auto specs = TinyModel::tensors();
   for (size_t i = 0; i < specs.size(); ++i) {
     const std::vector<uint8_t> data = TinyModel::bytes(i, nbytesOf(specs[i]));

@@ -51,8 +51,8 @@ std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>
                                   uint32_t schema_version = kSchemaVersion,
                                   const TinyPlanEdit& edit = nullptr);
 
-// Writes TinyModel with ArtifactWriter.
-Status writeTiny(const std::string& path);
+// Writes TinyModel with ArtifactWriter (signed with `signing_key` unless null).
+Status writeTiny(const std::string& path, const SecretKey* signing_key = nullptr);
 
 // Lays out header + segments + metadata exactly as docs/artifact.md says, independently of the
 // writer, so tests can hand-craft metadata the writer would refuse.

@@ -85,6 +85,39 @@ TEST_F(InspectTool, TextSummary) {
   EXPECT_TRUE(has(o, "dtypes: BF16 x3")) << o;
 }
 
+// Signed or not, native code or not (the tiny model has no code object).
+TEST_F(InspectTool, SignatureAndNativeCode) {
+  RunResult r = run("'" + path_ + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "native code: no\n")) << r.output;
+  EXPECT_TRUE(has(r.output, "signature: none (unsigned)\n")) << r.output;
+
+  StatusOr<KeyPair> keys = generateKeyPair();
+  ASSERT_TRUE(keys.isOk());
+  const std::string signed_path = dir_ + "/signed.dsa";
+  ASSERT_TRUE(testing::writeTiny(signed_path, &keys->secret_key).isOk());
+  r = run("'" + signed_path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "signature: Ed25519, key id " + keyId(keys->public_key) +
+                                ", verifies against that key\n"))
+      << r.output;
+  r = run("--json '" + signed_path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["native_code"], false);
+  EXPECT_EQ(j["signature"]["key_id"], keyId(keys->public_key));
+  EXPECT_EQ(j["signature"]["public_key"], toHex(keys->public_key.bytes.data(), 32));
+  EXPECT_EQ(j["signature"]["verifies"], true);
+
+  // The last signature byte flipped: still opens (no trusted key), reported as not verifying.
+  std::vector<uint8_t> bytes = testing::readFile(signed_path);
+  bytes.back() ^= 0x01;
+  testing::writeFile(signed_path, bytes);
+  r = run("'" + signed_path + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(has(r.output, "DOES NOT VERIFY (changed after signing)\n")) << r.output;
+}
+
 TEST_F(InspectTool, JsonSummaryMatchesTheArtifact) {
   const RunResult r = run("--json '" + path_ + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;

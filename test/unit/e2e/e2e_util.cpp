@@ -63,9 +63,10 @@ Golden loadGolden(const std::string& model) {
 // Runs `tokens` of one sequence through the runner in chunks of `chunk` tokens, collecting the
 // logits of every position.
 std::vector<float> teacherForcedLogits(const artifact::Artifact& art, const std::vector<int32_t>& tokens,
-                                 int64_t chunk) {
+                                 int64_t chunk, bool allow_native_code) {
   RunnerOptions ro;
   ro.num_kv_blocks = 64;
+  ro.allow_native_code = allow_native_code;
   auto runner = ModelRunner::create(art, ro);
   EXPECT_TRUE(runner.isOk()) << runner.status().toString();
   if (!runner.isOk()) return {};
@@ -97,8 +98,10 @@ std::vector<float> teacherForcedLogits(const artifact::Artifact& art, const std:
 
 std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
                                                  const std::vector<std::vector<int32_t>>& prompts,
-                                                 int64_t n, int64_t max_step_tokens) {
+                                                 int64_t n, int64_t max_step_tokens,
+                                                 bool allow_native_code) {
   EngineOptions opts;
+  opts.allow_native_code = allow_native_code;
   opts.kv_cache_bytes = 16ull << 20;
   opts.max_step_tokens = max_step_tokens;
   auto engine = Engine::create(art, opts);

@@ -32,7 +32,8 @@ Golden loadGolden(const std::string& model);
 // Logits [len, vocab] of every position of one sequence, run in steps of `chunk` tokens over a
 // scattered block table (so KV blocks are not contiguous in the cache).
 std::vector<float> teacherForcedLogits(const artifact::Artifact& art,
-                                       const std::vector<int32_t>& tokens, int64_t chunk);
+                                       const std::vector<int32_t>& tokens, int64_t chunk,
+                                       bool allow_native_code = true);
 
 // max |a - b| and max |b| over two logit arrays of the same size; `finite`: every a[i] is finite.
 struct LogitDiff {
@@ -44,6 +45,7 @@ LogitDiff compareLogits(const std::vector<float>& a, const std::vector<float>& b
 // Greedy generation of `n` tokens for each prompt, all prompts in one engine (one batch).
 std::vector<std::vector<int32_t>> generateGreedy(const artifact::Artifact& art,
                                                  const std::vector<std::vector<int32_t>>& prompts,
-                                                 int64_t n, int64_t max_step_tokens = 512);
+                                                 int64_t n, int64_t max_step_tokens = 512,
+                                                 bool allow_native_code = true);
 
 }  // namespace ds::test

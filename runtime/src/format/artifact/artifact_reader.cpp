@@ -10,6 +10,7 @@
 
 #include "artifact/layout.h"
 #include "artifact/metadata_check.h"
+#include "artifact/signature.h"
 #include "ds/status.h"
 #include "format/mapped_file.h"
 
@@ -157,8 +158,12 @@ Status Artifact::verify(const Options& options) {
     }
   }
   DS_RETURN_IF_ERROR(checkReferences(p, *meta_));
+  StatusOr<const SignatureTrailer*> trailer = findSignatureTrailer(p, base, actual, h);
+  if (!trailer.isOk()) return trailer.status();
+  signature_ = trailer.value();
+  if (!options.trusted_keys.empty()) DS_RETURN_IF_ERROR(checkTrusted(options.trusted_keys));
 
-  if (options.verify_weights && n > 0) {
+  if ((options.verify_weights || !options.trusted_keys.empty()) && n > 0) {
     const int64_t i = findBadSegment(base, *segs);
     if (i >= 0) {
       const fb::Segment* s = segs->Get(static_cast<flatbuffers::uoffset_t>(i));
@@ -173,6 +178,36 @@ Status Artifact::verify(const Options& options) {
     }
   }
   return Status::ok();
+}
+
+Status Artifact::checkTrusted(const std::vector<PublicKey>& trusted) {
+  const std::string& p = file_->path();
+  if (!signature_) {
+    return Status(DS_FAILED_PRECONDITION,
+                  p + ": the artifact is not signed, and a trusted key is required (it was "
+                      "compiled without ds-compile --sign)");
+  }
+  PublicKey signer;
+  std::memcpy(signer.bytes.data(), signature_->public_key, kPublicKeyBytes);
+  bool known = false;
+  for (const PublicKey& k : trusted) known = known || k == signer;
+  if (!known) {
+    std::string ids;
+    for (const PublicKey& k : trusted) ids += (ids.empty() ? "" : ", ") + keyId(k);
+    return Status(DS_FAILED_PRECONDITION, p + ": signed by key " + keyId(signer) +
+                                              ", which is not a trusted key (trusted: " + ids +
+                                              ")");
+  }
+  if (!artifact::signatureVerifies(file_->data(), header_, *meta_, *signature_,
+                                   &verified_code_hashes_)) {
+    return dataLoss(p + ": the signature by key " + keyId(signer) +
+                    " does not verify: the artifact was changed after it was signed");
+  }
+  return Status::ok();
+}
+
+bool Artifact::signatureVerifies() const {
+  return signature_ && artifact::signatureVerifies(file_->data(), header_, *meta_, *signature_);
 }
 
 const uint8_t* Artifact::segmentData(uint32_t index) const {

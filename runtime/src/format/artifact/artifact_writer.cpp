@@ -16,6 +16,7 @@
 #include "artifact/format.h"
 #include "artifact/layout.h"
 #include "artifact/metadata_check.h"
+#include "artifact/signature.h"
 
 namespace ds::artifact {
 namespace {
@@ -114,7 +115,7 @@ int openUnnamedTemp(const std::string& dir) {
     errno = EOPNOTSUPP;  // no /proc: the named temp file instead
     return -1;
   }
-  return ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  return ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
 #else
   (void)dir;
   errno = EOPNOTSUPP;
@@ -141,7 +142,7 @@ StatusOr<std::unique_ptr<ArtifactWriter>> ArtifactWriter::create(const std::stri
                   path + ": cannot create: " + std::strerror(err));
   } else {
     // The file system has no O_TMPFILE: a named temp file, removed on SIGINT/SIGTERM.
-    w->fd_ = ::open(w->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w->fd_ = ::open(w->temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd_ < 0) {
       const int err = errno;
       return Status(err == ENOENT ? DS_NOT_FOUND : DS_INVALID_ARGUMENT,
@@ -292,6 +293,10 @@ Status ArtifactWriter::finish(const uint8_t* metadata, size_t metadata_size) {
   DS_RETURN_IF_ERROR(writeAll(metadata, metadata_size));
   if (::pwrite(fd_, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
     return fail(internalError(temp_path_ + ": writing the header failed: " + errnoText()));
+  }
+  // Read back from the file (opened O_RDWR): the signature covers what was written.
+  if (signing_key_) {
+    if (Status s = signArtifactFile(fd_, temp_path_, *signing_key_); !s.isOk()) return fail(s);
   }
   if (::fsync(fd_) != 0) return fail(internalError(temp_path_ + ": fsync failed: " + errnoText()));
   // The target may have become a link or a device since create(): check again before replacing.

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "artifact/signing_keys.h"
 #include "base/status.h"
 
 namespace ds::artifact {
@@ -44,9 +45,12 @@ class ArtifactWriter {
   // What the caller copies into Artifact.segments (same order, same values).
   const std::vector<SegmentInfo>& segments() const { return segments_; }
 
+  // finish() signs the artifact with `key` (artifact/signature.h: a trailer after the metadata).
+  void signWith(const SecretKey& key) { signing_key_ = std::make_unique<SecretKey>(key); }
+
   // Verifies the metadata (flatbuffer Verifier, file identifier, schema_version ==
   // kSchemaVersion, segments table == segments(), tensor/plan references), writes it and the
-  // header, fsyncs and renames into place.
+  // header, signs when signWith() was called, fsyncs and renames into place.
   Status finish(const uint8_t* metadata, size_t metadata_size);
 
   const std::string& path() const { return path_; }
@@ -70,6 +74,7 @@ class ArtifactWriter {
   std::vector<SegmentInfo> segments_;
   std::vector<uint8_t> chunk_;
   Status failed_;
+  std::unique_ptr<SecretKey> signing_key_;
   bool finished_ = false;
   bool unnamed_temp_ = false;   // fd_ is an O_TMPFILE file
   bool signal_cleanup_ = false; // temp_path_ is unlinked on SIGINT/SIGTERM

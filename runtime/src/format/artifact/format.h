@@ -3,8 +3,10 @@
 //   [0, 64)                FileHeader (little-endian)
 //   [data_offset, ...)     segment 0, segment 1, ... each 64-byte aligned (weights; offsets,
 //                          sizes and xxh64 listed in the metadata), zero padding between them
-//   [metadata_offset, end) metadata: a ds.fb.Artifact flatbuffer (file_identifier "DSA1"),
-//                          64-byte aligned, the last thing in the file
+//   [metadata_offset, ...) metadata: a ds.fb.Artifact flatbuffer (file_identifier "DSA1"),
+//                          64-byte aligned; the last thing in an unsigned file
+//   [sig_offset, end)      signed files only: a SignatureTrailer, at the first 64-byte aligned
+//                          offset after the metadata (docs/artifact.md)
 //
 // The metadata comes last because it records every segment's checksum, known only after the
 // segment is written; the header (written last, at offset 0) is the entry point that locates it.
@@ -37,5 +39,22 @@ struct FileHeader {
 };
 static_assert(sizeof(FileHeader) == 64, "the header is 64 bytes");
 static_assert(offsetof(FileHeader, header_xxh64) == 56, "the header checksum covers 56 bytes");
+
+// The optional Ed25519 signature (artifact/signature.h, docs/artifact.md): the last 128 bytes of
+// a signed file. No header field marks it: a file is signed exactly when file_size exceeds the
+// metadata's end, so runtimes that predate signing read signed artifacts unchanged (they ignore
+// the trailer), and no schema version bump was needed.
+constexpr char kSignatureMagic[8] = {'D', 'S', 'A', 'S', 'I', 'G', 'N', '1'};
+constexpr uint32_t kSignatureEd25519 = 1;
+struct SignatureTrailer {
+  char magic[8];
+  uint32_t algorithm;       // kSignatureEd25519
+  uint32_t trailer_size;    // sizeof(SignatureTrailer)
+  uint8_t public_key[32];   // the signer's Ed25519 public key
+  uint8_t reserved[16];     // zero
+  uint8_t signature[64];    // Ed25519 over the digest described in artifact/signature.h
+};
+static_assert(sizeof(SignatureTrailer) == 128, "the signature trailer is 128 bytes");
+static_assert(offsetof(SignatureTrailer, signature) == 64, "the signed prefix is 64 bytes");
 
 }  // namespace ds::artifact

@@ -98,9 +98,12 @@ void applyCpuThreadPolicy(const CpuThreadPolicy& policy, uint64_t weight_bytes) 
     cpu::setNumThreads(1);
 }
 
-std::unique_ptr<Device> createCpuDevice() { return std::make_unique<CpuDevice>(); }
+std::unique_ptr<Device> createCpuDevice(const DeviceOptions& options) {
+  return std::make_unique<CpuDevice>(options);
+}
 
-CpuDevice::CpuDevice() : state_(std::make_unique<State>()) {
+CpuDevice::CpuDevice(const DeviceOptions& options)
+    : options_(options), state_(std::make_unique<State>()) {
   info_.name = "cpu";
   info_.target = "host";
   info_.host_visible = true;
@@ -121,7 +124,7 @@ StatusOr<std::shared_ptr<const Executable>> CpuDevice::loadExecutable(
     std::shared_ptr<const Executable> peer) {
   // Every CPU rank runs the same code: reuse a peer's executable instead of loading it again.
   if (peer && dynamic_cast<const CpuExecutable*>(peer.get())) return peer;
-  StatusOr<std::shared_ptr<const CpuExecutable>> exe = CpuExecutable::load(artifact, plan);
+  StatusOr<std::shared_ptr<const CpuExecutable>> exe = CpuExecutable::load(artifact, plan, options_.allow_native_code);
   if (!exe.isOk()) return exe.status();
   return std::shared_ptr<const Executable>(std::move(exe).value());
 }

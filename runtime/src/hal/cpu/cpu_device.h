@@ -22,7 +22,7 @@ struct CpuThreadPolicy {
 void applyCpuThreadPolicy(const CpuThreadPolicy& policy, uint64_t weight_bytes);
 
 // One CPU device per tensor-parallel rank (each with its own memory accounting and scratch).
-std::unique_ptr<Device> createCpuDevice();
+std::unique_ptr<Device> createCpuDevice(const DeviceOptions& options = {});
 
 // A weight as the CPU kernels read it: one view (or one per expert), plus an f32 copy of 1-D
 // tensors (norm weights, biases, router correction bias), which kernels take as float*.
@@ -44,7 +44,7 @@ class CpuWeights : public Weights {
 
 class CpuDevice : public Device {
  public:
-  CpuDevice();
+  explicit CpuDevice(const DeviceOptions& options = {});
   ~CpuDevice() override;
   const DeviceInfo& info() const override { return info_; }
   Allocator& allocator() override;
@@ -61,6 +61,7 @@ class CpuDevice : public Device {
 
  private:
   DeviceInfo info_;
+  DeviceOptions options_;
   std::unique_ptr<State> state_;
   cpu::Scratch scratch_;
 };

@@ -6,7 +6,7 @@
 namespace ds::hal {
 
 StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::load(
-    const artifact::Artifact& artifact, const StepPlan& plan) {
+    const artifact::Artifact& artifact, const StepPlan& plan, bool allow_native_code) {
   auto exe = std::make_shared<CpuExecutable>();
   // Host kernels compute in f32 over f32 activations and i32 indices (bf16/f16 activation
   // buffers are for GPU targets).
@@ -34,7 +34,7 @@ StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::load(
       return unsupported(artifact.path() + ": plan.launches[" + std::to_string(i) + "] (" +
                          l.sig->name + ") has no CPU kernel");
   }
-  StatusOr<std::unique_ptr<GeneratedKernels>> gen = GeneratedKernels::load(artifact);
+  StatusOr<std::unique_ptr<GeneratedKernels>> gen = GeneratedKernels::load(artifact, allow_native_code);
   if (!gen.isOk()) return gen.status();
   exe->generated_ = std::move(gen.value());
   exe->ropes_.resize(plan.launches.size());

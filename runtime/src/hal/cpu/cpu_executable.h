@@ -24,8 +24,10 @@ class CpuExecutable : public Executable {
  public:
   // UNIMPLEMENTED naming the launch when a kind has no CPU kernel or the KV cache dtype has no
   // host layout; errors of the generated code's loader (format, ABI, CPU features, symbols).
+  // !allow_native_code: the generated code is not loaded and library kernels serve every launch.
   static StatusOr<std::shared_ptr<const CpuExecutable>> load(const artifact::Artifact& artifact,
-                                                             const StepPlan& plan);
+                                                             const StepPlan& plan,
+                                                             bool allow_native_code = true);
   Status launch(Device& device, const LaunchArgs& args) const override;
   size_t numGenerated() const override { return generated_->numServed(); }
 

@@ -5,12 +5,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "abi/launch_abi.h"
 #include "artifact/artifact_reader.h"
+#include "artifact/signature.h"
 
 namespace ds {
 
@@ -51,6 +53,8 @@ struct GeneratedKernels::Library {
 
 namespace {
 
+std::atomic<size_t> g_code_objects_loaded{0};
+
 bool writeAll(int fd, const uint8_t* data, size_t size) {
   while (size > 0) {
     ssize_t n = write(fd, data, size);
@@ -89,6 +93,7 @@ Status loadFromMemory(const uint8_t* data, size_t size, const std::string& what,
     close(fd);
     return internalError(what + ": cannot write the generated kernels: " + err);
   }
+  ++g_code_objects_loaded;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   const char* err = handle ? nullptr : dlerror();
   if (temp) {
@@ -108,6 +113,8 @@ Status loadFromMemory(const uint8_t* data, size_t size, const std::string& what,
 
 }  // namespace
 
+size_t generatedCodeObjectsLoaded() { return g_code_objects_loaded.load(); }
+
 GeneratedKernels::~GeneratedKernels() = default;
 
 size_t GeneratedKernels::numServed() const {
@@ -117,8 +124,11 @@ size_t GeneratedKernels::numServed() const {
 }
 
 StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
-    const artifact::Artifact& artifact) {
+    const artifact::Artifact& artifact, bool allow_native_code) {
   std::unique_ptr<GeneratedKernels> gk(new GeneratedKernels());
+  // Refused native code: no entry and no epilogue, so launch() and the composite kernels take
+  // their library paths (null entries are how --codegen=none artifacts run).
+  if (!allow_native_code) return gk;
   const fbs::Artifact* meta = artifact.meta();
   const fbs::Plan* plan = meta->plan();
   const auto* code = meta->code();
@@ -156,8 +166,19 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
       return dataLoss(what + " names segment " + std::to_string(obj->segment()) +
                       " of size " + std::to_string(obj->size()) + ", which the artifact lacks");
     auto lib = std::make_unique<Library>();
-    DS_RETURN_IF_ERROR(loadFromMemory(artifact.segmentData(obj->segment()), obj->size(), what,
-                                      lib.get()));
+    const uint8_t* bytes = artifact.segmentData(obj->segment());
+    std::vector<uint8_t> copy;
+    if (const auto* signed_hash = artifact.verifiedCodeHash(c)) {
+      // Signed code: load a private copy whose hash is the one verified at open, so a file
+      // changed since then cannot slip other code in (the mapping shows such changes).
+      const uint64_t segment_size = segments->Get(obj->segment())->size();
+      copy.assign(bytes, bytes + segment_size);
+      if (artifact::codeHash(copy.data(), copy.size()) != *signed_hash)
+        return dataLoss(what + " changed after its signature was verified (the file was "
+                        "modified while in use); not loading it");
+      bytes = copy.data();
+    }
+    DS_RETURN_IF_ERROR(loadFromMemory(bytes, obj->size(), what, lib.get()));
     gk->libraries_.push_back(std::move(lib));
   }
 

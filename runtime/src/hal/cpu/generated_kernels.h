@@ -29,8 +29,10 @@ class GeneratedKernels {
  public:
   // Loads the artifact's host code object (none: an empty set), checks its format, ABI and CPU
   // features against this machine, and resolves every launch's code_symbol. Errors name the
-  // artifact, the code object or launch, and what is wrong.
-  static StatusOr<std::unique_ptr<GeneratedKernels>> load(const artifact::Artifact& artifact);
+  // artifact, the code object or launch, and what is wrong. !allow_native_code: an empty set
+  // without looking at the code (nothing mapped or dlopen'ed): library kernels serve every launch.
+  static StatusOr<std::unique_ptr<GeneratedKernels>> load(const artifact::Artifact& artifact,
+                                                          bool allow_native_code = true);
   ~GeneratedKernels();
   GeneratedKernels(const GeneratedKernels&) = delete;
   GeneratedKernels& operator=(const GeneratedKernels&) = delete;
@@ -55,6 +57,9 @@ class GeneratedKernels {
   std::vector<GeneratedKernelFn> entries_;
   std::vector<std::vector<GeneratedKernelFn>> epilogues_;
 };
+
+// Code objects this process has dlopen'ed so far (tests: zero when native code is refused).
+size_t generatedCodeObjectsLoaded();
 
 // Whether this machine has an instruction-set extension, named as LLVM names it ("avx2",
 // "fma", ...); false for names this runtime does not know.
