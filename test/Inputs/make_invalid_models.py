@@ -74,6 +74,13 @@ edit_config(copy_model(llama, "rope_theta_zero"), rope_theta=0.0)
 edit_config(copy_model(llama, "rope_theta_negative"), rope_theta=-10000.0)
 # Tokenizer and chat template (tiny-qwen2 has a tokenizer.json).
 write(copy_model(qwen2, "garbage_tokenizer"), "tokenizer.json", "this is not a tokenizer {")
+# Sequence normalizers nested 20,000 deep overflowed the tokenizer builder's stack (issue #10).
+deep = copy_model(qwen2, "deep_tokenizer")
+tok = json.load(open(os.path.join(deep, "tokenizer.json")))
+tok.pop("normalizer", None)
+text = json.dumps(tok)
+nested = '{"type": "Sequence", "normalizers": [' * 20000 + '{"type": "Lowercase"}' + ']}' * 20000
+write(deep, "tokenizer.json", text[:-1] + ', "normalizer": ' + nested + "}")
 write(copy_model(qwen2, "unknown_tokenizer_model"), "tokenizer.json",
       json.dumps({"version": "1.0", "model": {"type": "NoSuchModel", "vocab": {}}}))
 write(copy_model(qwen2, "template_syntax_error"), "chat_template.jinja",

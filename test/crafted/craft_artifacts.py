@@ -81,6 +81,8 @@ def set_(obj, key, value):
 CASES = [
     # Arenas and buffers: a write at arena + 2^40, offsets and sizes that do not cover buffers.
     ("arena_offset_2^40", lambda m: set_(arena_buffer(m), "arena_offset", 1 << 40), "overruns its arena"),
+    ("arena_offset_misaligned", lambda m: set_(arena_buffer(m), "arena_offset", arena_buffer(m)["arena_offset"] + 2),
+     "not aligned"),
     ("arena_offset_negative", lambda m: set_(arena_buffer(m), "arena_offset", -7), "arena"),
     ("arena_bytes_zero", lambda m: set_(m["plan"], "arena_bytes_per_token", 0), "overruns its arena"),
     ("arena_bytes_negative", lambda m: set_(m["plan"], "arena_bytes_per_token", -4096), "arena"),

@@ -93,6 +93,11 @@ Status checkBuffers(const Checker& c) {
     }
     if (b->arena_offset() >= 0) {
       if (b->rows() == fb::RowSpace_Fixed) return bad("has fixed rows but an arena offset");
+      // Kernels access elements as their type: an offset that is not a multiple of the element
+      // size would make every access misaligned.
+      if (b->arena_offset() % static_cast<int64_t>(dtypeSize(b->dtype())) != 0)
+        return bad("at arena offset " + std::to_string(b->arena_offset()) + " is not aligned to its " +
+                   std::to_string(dtypeSize(b->dtype())) + "-byte elements");
       const int64_t arena = b->rows() == fb::RowSpace_Tokens ? plan.arena_bytes_per_token()
                                                              : plan.arena_bytes_per_logit_row();
       if (b->arena_offset() > arena || row_bytes > static_cast<uint64_t>(arena - b->arena_offset()))

@@ -103,6 +103,24 @@ Status checkIndices(const std::string& file, const std::string& where,
   return Status::ok();
 }
 
+// The Verifier of this flatbuffers version aligns a vector's length, not its 8-byte elements:
+// check the [long] vectors before anything reads them (a misaligned read is undefined).
+// Alignment is relative to the buffer's start (the reader maps it 64-byte aligned).
+Status checkAlignment(const std::string& file, const fb::Artifact& meta, const uint8_t* start) {
+  auto aligned8 = [&](const flatbuffers::Vector<int64_t>* v) {
+    return !v || v->size() == 0 || (reinterpret_cast<const uint8_t*>(v->Data()) - start) % alignof(int64_t) == 0;
+  };
+  for (size_t i = 0; i < count(meta.tensors()); ++i) {
+    const fb::Tensor* t = meta.tensors()->Get(static_cast<flatbuffers::uoffset_t>(i));
+    if (!aligned8(t->shape()) || !aligned8(t->block())) return bad(file, "tensors[" + std::to_string(i) + "] has a misaligned shape or block vector");
+  }
+  if (const fb::Plan* plan = meta.plan())
+    for (size_t i = 0; i < count(plan->buffers()); ++i)
+      if (!aligned8(plan->buffers()->Get(static_cast<flatbuffers::uoffset_t>(i))->cols()))
+        return bad(file, "plan.buffers[" + std::to_string(i) + "] has a misaligned cols vector");
+  return Status::ok();
+}
+
 // Model facts the runtime trusts: sizes positive and bounded, special ids inside the vocabulary.
 Status checkModel(const std::string& file, const fb::Artifact& meta) {
   // A bare artifact (weights only, no plan) may lack model facts; a runnable one may not.
@@ -247,6 +265,7 @@ Status verifyMetadataBuffer(const std::string& file, const uint8_t* data, size_t
     return bad(file, "the flatbuffer Verifier rejected the metadata");
   }
   const fb::Artifact* meta = fb::GetArtifact(data);
+  DS_RETURN_IF_ERROR(checkAlignment(file, *meta, data));
   if (meta->schema_version() != kSchemaVersion) {
     return bad(file, "metadata schema_version " + std::to_string(meta->schema_version()) +
                          ", expected " + std::to_string(kSchemaVersion) + " (ds::artifact::kSchemaVersion)");
