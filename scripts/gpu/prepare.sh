@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# On the development machine: builds what the GPU check needs and puts it in gpu_bundle/
+# (git-ignored, under 64 MiB) for `device run ... carry=["gpu_bundle"]`. The GPU machine has
+# nvcc, CMake, torch and transformers but none of our Debian libraries and no LLVM/MLIR, so the
+# runtime binaries travel with the shared libraries they need (x86-64 on both sides).
+# Usage: scripts/gpu/prepare.sh [build-dir]      (docs/cuda.md: the whole procedure)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-${DS_BUILD_DIR:-$root/build}}"
+out="$root/gpu_bundle"
+rm -rf "$out" && mkdir -p "$out/bin/real" "$out/lib" "$out/artifacts" "$out/kernels"
+ninja -C "$build" >/dev/null
+manifest="$out/MANIFEST.txt"
+echo "gpu_bundle prepared $(date -u +%FT%TZ) from commit $(git -C "$root" rev-parse --short HEAD)" > "$manifest"
+
+# Runtime binaries and the libraries the GPU image lacks (glibc and the loader are there).
+for tool in ds-run ds-bench ds-inspect kernel_check; do
+  f="$(find "$build" -type f -name "$tool" -perm -u+x | head -1)"
+  [ -n "$f" ] || { echo "skip $tool: not built here" >> "$manifest"; continue; }
+  cp "$f" "$out/bin/real/"
+  # A wrapper sets the library path for our binaries only (python and torch there keep theirs).
+  printf '#!/bin/sh\nd="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="${DS_GPU_LIB:-/tmp/ds_gpu_lib}" exec "$d/real/%s" "$@"\n' \
+    "$tool" > "$out/bin/$tool"
+  chmod +x "$out/bin/$tool"
+  ldd "$f" | awk '/=> \//{print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      # glibc, the loader and GCC's runtime are on the GPU image (newer, compatible).
+      libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
+      *) cp -n "$lib" "$out/lib/" ;;
+    esac
+  done
+done
+# Compressed: ICU's data and OpenBLAS alone are 67 MiB; gpu_check.sh unpacks to /tmp/ds_gpu_lib.
+tar -C "$out" -cJf "$out/lib.tar.xz" lib && rm -rf "$out/lib"
+# The CUDA kernel library (fatbins / cubins built by nvcc here).
+find "$build" \( -name '*.fatbin' -o -name '*.cubin' \) -path '*kernels/cuda*' -exec cp {} "$out/kernels/" \; 2>/dev/null || true
+
+# Artifacts: each tiny model for the host (reference) and for sm_90a (f32 and bf16), plus a
+# synthetic-weight Llama-3-8B shape when the compiler can write one.
+compile() {  # name, then ds-compile arguments
+  local name="$1"; shift
+  if "$build/bin/ds-compile" "$@" -o "$out/artifacts/$name.dsa" --quiet 2> "$out/artifacts/$name.err"; then
+    rm -f "$out/artifacts/$name.err"; echo "artifact $name" >> "$manifest"
+  else
+    echo "skip artifact $name: $(head -1 "$out/artifacts/$name.err")" >> "$manifest"; rm -f "$out/artifacts/$name.err"
+  fi
+}
+for m in stories260K tiny-llama tiny-qwen2; do
+  compile "$m.host" "$root/test/models/$m"
+  compile "$m.sm_90a.f32" "$root/test/models/$m" --target sm_90a --dtype f32
+  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a
+done
+cfg="$root/../shared/data/configs/deepseek-r1-distill-llama-8b.json"
+[ -f "$cfg" ] && compile "llama8b.sm_90a.synthetic" "$cfg" --target sm_90a --weights random
+[ -f "$cfg" ] && compile "llama8b.host.synthetic" "$cfg" --weights random
+
+size=$(du -sm "$out" | cut -f1)
+echo "bundle size ${size} MiB" >> "$manifest"
+cat "$manifest"
+[ "$size" -lt 60 ] || { echo "gpu_bundle is ${size} MiB: over the 64 MiB a device call carries" >&2; exit 1; }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The GPU acceptance of the CUDA target as one command, on the device machine (docs/cuda.md).
+# Needs gpu_bundle/ from scripts/gpu/prepare.sh (carried). Each stage prints PASS, FAIL or SKIP
+# with its reason; the last lines are one table. Budget: under 8 minutes; each stage has a timeout.
+#   device run: bash scripts/gpu_check.sh      carry: ["gpu_bundle"]      timeout_s: 540
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bundle="$root/gpu_bundle"
+out="${OUT:-/tmp/gpu_check}"; mkdir -p "$out"
+start=$(date +%s)
+declare -a table
+row() { table+=("$(printf '%-34s %-5s %s' "$1" "$2" "$3")"); echo "[$(($(date +%s) - start))s] $1: $2 $3"; }
+
+[ -d "$bundle" ] || { echo "gpu_bundle/ missing: run scripts/gpu/prepare.sh on the development machine and carry it"; exit 1; }
+cat "$bundle/MANIFEST.txt"
+# Our binaries' libraries, unpacked where bin/ wrappers look (DS_GPU_LIB).
+export DS_GPU_LIB=/tmp/ds_gpu_lib
+rm -rf "$DS_GPU_LIB" && mkdir -p "$DS_GPU_LIB" && tar -C "$DS_GPU_LIB" --strip-components=1 -xJf "$bundle/lib.tar.xz"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt" \
+  || row "device" FAIL "nvidia-smi failed"
+
+# 0. The carried binaries on this machine's CPU (host artifacts): proves the bundle runs here.
+for a in "$bundle"/artifacts/*.host.dsa; do
+  [ -e "$a" ] || break
+  name="$(basename "$a" .dsa)"; model="${name%%.*}"
+  [ -f "$root/test/golden/$model/golden.json" ] || continue
+  if timeout 60 python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
+       "$root/test/golden/$model/golden.json" > "$out/$name.txt" 2>&1; then
+    row "$name (CPU)" PASS "$(tail -1 "$out/$name.txt")"
+  else
+    row "$name (CPU)" FAIL "$(tail -1 "$out/$name.txt")"
+  fi
+done
+
+# 1. Kernel library against CPU references (kernels/cuda/tests/kernel_check.cu).
+if [ -x "$bundle/bin/kernel_check" ]; then
+  if timeout 120 "$bundle/bin/kernel_check" "$bundle/kernels" > "$out/kernel_check.txt" 2>&1; then
+    row "kernel library vs CPU reference" PASS "$(tail -1 "$out/kernel_check.txt")"
+  else
+    row "kernel library vs CPU reference" FAIL "$(tail -1 "$out/kernel_check.txt")"
+  fi
+else
+  row "kernel library vs CPU reference" SKIP "kernel_check not in the bundle"
+fi
+
+# 2. Models on the GPU against the Hugging Face goldens (greedy ids; f32 exact, bf16 near-ties).
+for a in "$bundle"/artifacts/*.sm_90a.*.dsa; do
+  [ -e "$a" ] || { row "models vs goldens" SKIP "no sm_90a model artifacts in the bundle (see MANIFEST)"; break; }
+  name="$(basename "$a" .dsa)"; model="${name%%.*}"
+  if timeout 90 python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
+       "$root/test/golden/$model/golden.json" > "$out/$name.txt" 2>&1; then
+    row "$name" PASS "$(tail -1 "$out/$name.txt")"
+  else
+    row "$name" FAIL "$(tail -1 "$out/$name.txt")"
+  fi
+done
+
+# 3. Speed: ds-bench on the synthetic Llama-3-8B shape.
+a="$bundle/artifacts/llama8b.sm_90a.synthetic.dsa"
+if [ -e "$a" ]; then
+  if timeout 180 "$bundle/bin/ds-bench" "$a" --decode 128 --prefill 512 > "$out/bench.txt" 2>&1; then
+    row "ds-bench llama8b bf16" PASS "$(grep -m1 decode "$out/bench.txt")"
+  else
+    row "ds-bench llama8b bf16" FAIL "$(tail -1 "$out/bench.txt")"
+  fi
+else
+  row "ds-bench llama8b bf16" SKIP "no synthetic 8B sm_90a artifact in the bundle (see MANIFEST)"
+fi
+
+echo; echo "== gpu_check: $(($(date +%s) - start)) s =="
+printf '%s\n' "${table[@]}" | tee "$out/table.txt"
+! printf '%s\n' "${table[@]}" | grep -q " FAIL "
