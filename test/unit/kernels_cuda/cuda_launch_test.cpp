@@ -1,0 +1,283 @@
+// Launch plans of the CUDA kernel library (kernels/cuda/include/ds_cuda_kernels.h): geometry,
+// split choices and validation, all on the host.
+#include "ds_cuda_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <string>
+
+namespace {
+
+const ds_cuda_device_limits kH100 = {132, 48 * 1024};
+constexpr ds_cuda_ptr kPtr = 0x10000;  // any 256-byte aligned address: plans never dereference
+
+ds_cuda_gemv_params gemv(int M, int N, int K, int act = DS_CUDA_BF16, int w = DS_CUDA_BF16) {
+  ds_cuda_gemv_params p{};
+  p.x = p.w = p.y = kPtr;
+  p.M = M; p.N = N; p.K = K; p.x_stride = K; p.y_stride = N;
+  p.act_dtype = act; p.weight_dtype = w;
+  return p;
+}
+
+bool isSymbol(const char* s) {
+  for (const char* const* t = ds_cuda_kernel_symbols(); *t; ++t)
+    if (std::strcmp(*t, s) == 0) return true;
+  return false;
+}
+
+TEST(CudaLaunch, SymbolTableIsUniqueAndNamed) {
+  std::set<std::string> seen;
+  for (const char* const* t = ds_cuda_kernel_symbols(); *t; ++t) {
+    EXPECT_EQ(std::string(*t).rfind("ds_", 0), 0u) << *t;
+    EXPECT_TRUE(seen.insert(*t).second) << "duplicate " << *t;
+  }
+  EXPECT_EQ(seen.size(), 48u);  // 12 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
+}
+
+TEST(CudaLaunch, GemvDecodeShapeNeedsNoSplit) {
+  // Llama-3-8B gate/up at batch 1: 14336 columns / 8 per block = 1792 blocks fill 132 SMs.
+  ds_cuda_gemv_params p = gemv(1, 14336, 4096);
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wbf16_abf16_m1");
+  EXPECT_EQ(plan.num_launches, 1);
+  EXPECT_EQ(plan.launches[0].grid[0], 1792u);
+  EXPECT_EQ(plan.launches[0].grid[1], 1u);
+  EXPECT_EQ(plan.launches[0].grid[2], 1u);
+  EXPECT_EQ(plan.launches[0].block[0], 256u);
+  EXPECT_EQ(plan.workspace_bytes, 0u);
+  EXPECT_EQ(p.splits, 1);
+  EXPECT_GE(p.k_per_split, 4096);
+}
+
+TEST(CudaLaunch, GemvSplitsKWhenColumnsCannotFillTheDevice) {
+  ds_cuda_gemv_params p = gemv(3, 256, 4096);  // 32 column blocks for 132 SMs
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wbf16_abf16_m4");
+  ASSERT_EQ(plan.num_launches, 2);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_gemv_reduce_bf16");
+  EXPECT_GT(p.splits, 1);
+  EXPECT_LE(p.splits, 16);
+  EXPECT_EQ(p.k_per_split % 256, 0);
+  EXPECT_GE(int64_t{p.splits} * p.k_per_split, 4096);
+  EXPECT_LT(int64_t{p.splits - 1} * p.k_per_split, 4096);  // no empty split
+  EXPECT_EQ(plan.launches[0].grid[2], uint32_t(p.splits));
+  EXPECT_EQ(plan.workspace_bytes, uint64_t(p.splits) * 3 * 256 * 4);
+  EXPECT_EQ(plan.launches[1].grid[0], (3u * 256 + 255) / 256);
+}
+
+TEST(CudaLaunch, GemvRowTiles) {
+  ds_cuda_plan plan;
+  for (auto [M, act, sym, gy] : {std::tuple{2, DS_CUDA_BF16, "ds_gemv_wbf16_abf16_m2", 1},
+                                 std::tuple{8, DS_CUDA_BF16, "ds_gemv_wbf16_abf16_m8", 1},
+                                 std::tuple{16, DS_CUDA_BF16, "ds_gemv_wbf16_abf16_m8", 2},
+                                 std::tuple{16, DS_CUDA_F32, "ds_gemv_wbf16_af32_m4", 4},
+                                 std::tuple{5, DS_CUDA_F32, "ds_gemv_wbf16_af32_m4", 2}}) {
+    ds_cuda_gemv_params p = gemv(M, 4096, 4096, act);
+    ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+    EXPECT_STREQ(plan.launches[0].symbol, sym) << M;
+    EXPECT_EQ(plan.launches[0].grid[1], uint32_t(gy)) << M;
+    EXPECT_TRUE(isSymbol(plan.launches[0].symbol));
+  }
+  ds_cuda_gemv_params p = gemv(1, 64, 64, DS_CUDA_F32, DS_CUDA_F32);
+  ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wf32_af32_m1");
+  EXPECT_EQ(p.splits, 1);  // K < 512: nothing to split
+}
+
+TEST(CudaLaunch, GemvRejectsBadShapes) {
+  ds_cuda_plan plan;
+  auto err = [&](ds_cuda_gemv_params p) { return ds_cuda_plan_gemv(&p, &kH100, &plan); };
+  EXPECT_NE(err(gemv(17, 64, 64)), nullptr);  // M > 16: cuBLASLt's job
+  EXPECT_NE(err(gemv(0, 64, 64)), nullptr);
+  EXPECT_NE(err(gemv(1, 64, 60)), nullptr);   // K % 8 for bf16 weights
+  EXPECT_EQ(err(gemv(1, 64, 60, DS_CUDA_F32, DS_CUDA_F32)), nullptr);  // K % 4 for f32
+  EXPECT_NE(err(gemv(1, 64, 64, DS_CUDA_BF16, DS_CUDA_F32)), nullptr);  // not built
+  EXPECT_NE(err(gemv(1, 64, 64, 7)), nullptr);
+  ds_cuda_gemv_params p = gemv(1, 64, 64);
+  p.w = kPtr + 2;  // breaks 16-byte loads
+  EXPECT_NE(err(p), nullptr);
+  p = gemv(2, 64, 64);
+  p.x_stride = 68;  // rows after the first lose 16-byte alignment
+  EXPECT_NE(err(p), nullptr);
+  p = gemv(1, 64, 64);
+  p.y = 0;
+  EXPECT_NE(err(p), nullptr);
+  p = gemv(1, 64, 64);
+  ds_cuda_device_limits none = {0, 48 * 1024};
+  EXPECT_NE(ds_cuda_plan_gemv(&p, &none, &plan), nullptr);
+  EXPECT_EQ(plan.num_launches, 0);  // zeroed on error
+}
+
+ds_cuda_paged_kv kv(int kv_heads, int head_dim, int dtype = DS_CUDA_BF16) {
+  ds_cuda_paged_kv c{};
+  c.k_cache = c.v_cache = c.positions = c.token_seq = c.block_table = kPtr;
+  c.num_blocks = 1024; c.block_size = 16; c.kv_heads = kv_heads; c.head_dim = head_dim;
+  c.max_blocks_per_seq = 512; c.dtype = dtype;
+  return c;
+}
+
+ds_cuda_attn_decode_params decode(int T, int q_heads, int kv_heads, int head_dim, int ctx) {
+  ds_cuda_attn_decode_params p{};
+  p.kv = kv(kv_heads, head_dim);
+  p.q = p.out = kPtr;
+  p.num_tokens = T; p.q_heads = q_heads; p.scale = 0.088f; p.max_context = ctx;
+  return p;
+}
+
+TEST(CudaLaunch, DecodeSplitsLongContextsAtSmallBatch) {
+  ds_cuda_attn_decode_params p = decode(1, 32, 8, 128, 8192);  // Llama-3-8B, batch 1
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_attn_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_attn_decode_bf16_d128");
+  EXPECT_EQ(plan.launches[0].grid[0], 1u);
+  EXPECT_EQ(plan.launches[0].grid[1], 8u);  // 8 kv heads x 1 chunk of 4 query heads
+  EXPECT_EQ(plan.launches[0].block[0], 128u);
+  EXPECT_EQ(p.splits, 32);  // ceil(264 / 8) = 33 capped by 8192 / 256
+  EXPECT_EQ(p.split_len, 256);
+  ASSERT_EQ(plan.num_launches, 2);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_attn_combine_bf16_d128");
+  EXPECT_EQ(plan.launches[1].grid[1], 32u);
+  EXPECT_EQ(plan.workspace_bytes, uint64_t(1) * 32 * 32 * 129 * 4);
+  EXPECT_GE(int64_t{p.splits} * p.split_len, 8192);
+}
+
+TEST(CudaLaunch, DecodeLargeBatchOrShortContextDoesNotSplit) {
+  ds_cuda_plan plan;
+  ds_cuda_attn_decode_params p = decode(128, 32, 8, 128, 8192);
+  ASSERT_EQ(ds_cuda_plan_attn_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(p.splits, 1);
+  EXPECT_EQ(plan.num_launches, 1);
+  EXPECT_EQ(plan.workspace_bytes, 0u);
+  p = decode(1, 32, 8, 128, 200);
+  ASSERT_EQ(ds_cuda_plan_attn_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(p.splits, 1);
+  p = decode(1, 28, 4, 64, 100000);  // Qwen2-7B-like group of 7: two head chunks
+  p.sliding_window = 512;             // the window bounds the work, not max_context
+  ASSERT_EQ(ds_cuda_plan_attn_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[1], 8u);
+  EXPECT_EQ(p.splits, 2);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_attn_decode_bf16_d64");
+}
+
+TEST(CudaLaunch, DecodeRejectsBadShapes) {
+  ds_cuda_plan plan;
+  auto err = [&](ds_cuda_attn_decode_params p) { return ds_cuda_plan_attn_decode(&p, &kH100, &plan); };
+  EXPECT_NE(err(decode(1, 30, 8, 128, 10)), nullptr);  // q_heads % kv_heads
+  EXPECT_NE(err(decode(1, 32, 8, 96, 10)), nullptr);   // head_dim not built
+  EXPECT_NE(err(decode(1, 32, 8, 128, 0)), nullptr);
+  EXPECT_NE(err(decode(0, 32, 8, 128, 10)), nullptr);
+  ds_cuda_attn_decode_params p = decode(1, 32, 8, 128, 10);
+  p.kv.block_table = 0;
+  EXPECT_NE(err(p), nullptr);
+  p = decode(1, 32, 8, 128, 10);
+  p.scale = 0.0f;
+  EXPECT_NE(err(p), nullptr);
+  p = decode(1, 32, 8, 128, 10);
+  p.kv.k_cache = kPtr + 4;
+  EXPECT_NE(err(p), nullptr);
+}
+
+TEST(CudaLaunch, PrefillTilesAndSharedMemory) {
+  ds_cuda_attn_prefill_params p{};
+  p.kv = kv(8, 128, DS_CUDA_F32);
+  p.q = p.out = p.seq_q_start = kPtr;
+  p.num_seqs = 3; p.max_q_len = 70; p.q_heads = 32; p.scale = 0.088f;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_attn_prefill_f32_d128");
+  EXPECT_EQ(plan.launches[0].grid[0], 5u);  // ceil(70 / 16)
+  EXPECT_EQ(plan.launches[0].grid[1], 32u);
+  EXPECT_EQ(plan.launches[0].grid[2], 3u);
+  EXPECT_EQ(plan.launches[0].shared_bytes, (16u * 128 + 32 * 129 + 32 * 128) * 4);
+  p.kv.head_dim = 256;
+  ASSERT_EQ(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[0], 9u);  // 8 rows per block at d256
+  EXPECT_LE(plan.launches[0].shared_bytes, 48u * 1024);
+  ds_cuda_device_limits small = {132, 32 * 1024};
+  EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &small, &plan), nullptr);
+  p.kv.head_dim = 128;
+  p.num_seqs = 0;
+  EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+}
+
+TEST(CudaLaunch, NormRopeElementwise) {
+  ds_cuda_plan plan;
+  ds_cuda_rms_norm_params n{};
+  n.x = n.weight = n.y = kPtr;
+  n.rows = 7; n.cols = 4096; n.eps = 1e-5f; n.dtype = DS_CUDA_BF16;
+  ASSERT_EQ(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_rms_norm_bf16");
+  EXPECT_EQ(plan.launches[0].grid[0], 7u);
+  n.add = 1;
+  EXPECT_NE(ds_cuda_plan_rms_norm(&n, &plan), nullptr);  // add without residual/sum
+  n.residual = n.sum = kPtr;
+  ASSERT_EQ(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_add_rms_norm_bf16");
+  n.cols = 4100;  // not a multiple of 8
+  EXPECT_NE(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
+
+  ds_cuda_rope_params r{};
+  r.x = r.positions = r.inv_freq = kPtr;
+  r.num_tokens = 3; r.heads = 32; r.head_dim = 128; r.rot_dim = 128; r.token_stride = 32 * 128;
+  r.attention_factor = 1.0f; r.dtype = DS_CUDA_F32;
+  ASSERT_EQ(ds_cuda_plan_rope(&r, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_rope_f32");
+  r.rot_dim = 130;
+  EXPECT_NE(ds_cuda_plan_rope(&r, &plan), nullptr);
+  r.rot_dim = 64; r.token_stride = 100;
+  EXPECT_NE(ds_cuda_plan_rope(&r, &plan), nullptr);
+
+  ds_cuda_swiglu_params s{};
+  s.gate = s.up = s.y = kPtr;
+  s.rows = 4; s.cols = 14336; s.gate_stride = s.up_stride = 2 * 14336; s.y_stride = 14336;
+  ASSERT_EQ(ds_cuda_plan_swiglu(&s, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[0], 224u);  // 4 * 14336 / 256
+  s.y_stride = 10;
+  EXPECT_NE(ds_cuda_plan_swiglu(&s, &plan), nullptr);
+
+  ds_cuda_add_params a{};
+  a.a = a.b = a.y = kPtr;
+  a.n = int64_t{1} << 40;
+  ASSERT_EQ(ds_cuda_plan_add(&a, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[0], 65535u);  // grid-stride, capped
+
+  ds_cuda_embed_params e{};
+  e.ids = e.weight = e.y = kPtr;
+  e.num_tokens = 5; e.hidden = 4096; e.table_rows = 128256;
+  ASSERT_EQ(ds_cuda_plan_embed(&e, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[0], 5u);
+  e.row_offset = -1;
+  EXPECT_NE(ds_cuda_plan_embed(&e, &plan), nullptr);
+
+  ds_cuda_gather_rows_params g{};
+  g.x = g.rows = g.y = kPtr;
+  g.num_rows = 2; g.x_rows = 9; g.hidden = 4096; g.dtype = DS_CUDA_BF16;
+  ASSERT_EQ(ds_cuda_plan_gather_rows(&g, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gather_rows_bf16");
+
+  ds_cuda_argmax_params m{};
+  m.x = m.out = kPtr;
+  m.rows = 8; m.vocab = 128256; m.x_stride = 128256; m.dtype = DS_CUDA_BF16;
+  ASSERT_EQ(ds_cuda_plan_argmax(&m, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_argmax_bf16");
+  EXPECT_EQ(plan.launches[0].grid[0], 8u);
+  m.x_stride = 100;
+  EXPECT_NE(ds_cuda_plan_argmax(&m, &plan), nullptr);
+}
+
+TEST(CudaLaunch, EveryPlannedSymbolIsInTheTable) {
+  ds_cuda_plan plan;
+  for (int dt : {DS_CUDA_BF16, DS_CUDA_F32})
+    for (int d : {64, 128, 256}) {
+      ds_cuda_attn_decode_params p = decode(1, 8, 2, d, 4096);
+      p.kv.dtype = dt;
+      ASSERT_EQ(ds_cuda_plan_attn_decode(&p, &kH100, &plan), nullptr);
+      for (int i = 0; i < plan.num_launches; ++i) EXPECT_TRUE(isSymbol(plan.launches[i].symbol));
+    }
+}
+
+}  // namespace
