@@ -14,12 +14,12 @@ manifest="$out/MANIFEST.txt"
 echo "gpu_bundle prepared $(date -u +%FT%TZ) from commit $(git -C "$root" rev-parse --short HEAD)" > "$manifest"
 
 # Runtime binaries and the libraries the GPU image lacks (glibc and the loader are there).
-for tool in ds-run ds-bench ds-inspect kernel_check; do
+for tool in ds-run ds-bench ds-inspect ds_cuda_kernel_check; do
   f="$(find "$build" -type f -name "$tool" -perm -u+x | head -1)"
   [ -n "$f" ] || { echo "skip $tool: not built here" >> "$manifest"; continue; }
   cp "$f" "$out/bin/real/"
   # A wrapper sets the library path for our binaries only (python and torch there keep theirs).
-  printf '#!/bin/sh\nd="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="${DS_GPU_LIB:-/tmp/ds_gpu_lib}" exec "$d/real/%s" "$@"\n' \
+  printf '#!/bin/sh\nd="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="${DS_GPU_LIB:-/tmp/ds_gpu_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$d/real/%s" "$@"\n' \
     "$tool" > "$out/bin/$tool"
   chmod +x "$out/bin/$tool"
   ldd "$f" | awk '/=> \//{print $3}' | while read -r lib; do
@@ -33,7 +33,7 @@ done
 # Compressed: ICU's data and OpenBLAS alone are 67 MiB; gpu_check.sh unpacks to /tmp/ds_gpu_lib.
 tar -C "$out" -cJf "$out/lib.tar.xz" lib && rm -rf "$out/lib"
 # The CUDA kernel library (fatbins / cubins built by nvcc here).
-find "$build" \( -name '*.fatbin' -o -name '*.cubin' \) -path '*kernels/cuda*' -exec cp {} "$out/kernels/" \; 2>/dev/null || true
+cp "$build"/kernels/cuda/ds_cuda_kernels.fatbin "$out/kernels/" 2>/dev/null || echo "skip kernels: no fatbin (nvcc absent?)" >> "$manifest"
 
 # Artifacts: each tiny model for the host (reference) and for sm_90a (f32 and bf16), plus a
 # synthetic-weight Llama-3-8B shape when the compiler can write one.
