@@ -27,3 +27,12 @@ llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.ds_tools_dir, t))], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ds_tools_dir, append_path=True)
+
+# GPU tests: "no-cuda-driver" where libcuda.so.1 cannot be loaded (this machine, CI), "cuda-driver"
+# where it can (docs/cuda.md).
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    config.available_features.add("no-cuda-driver")

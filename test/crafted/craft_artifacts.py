@@ -143,7 +143,7 @@ CASES = [
     ("segment_overlaps_header", lambda m: set_(m["segments"][0], "offset", 0), "segment"),
     ("tensor_scale_out_of_range", lambda m: set_(m["tensors"][0], "scale", 777), "scale"),
     # Target and code: a GPU artifact on the CPU, native code with bad references.
-    ("target_sm_90a", lambda m: set_(m["target"], "name", "sm_90a"), "target 'sm_90a'"),
+    ("target_sm_90a", lambda m: set_(m["target"], "name", "sm_90a"), "the artifact is for sm_90a"),
     ("target_unknown", lambda m: set_(m["target"], "name", "tpu_v9"), "tpu_v9"),
     ("tp_size_zero", lambda m: set_(m["plan"], "tp_size", 0), "tp_size"),
     ("tp_size_huge", lambda m: set_(m["plan"], "tp_size", 100000), "tp_size"),

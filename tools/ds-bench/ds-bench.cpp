@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   int64_t decode_tokens = 0, prefill_tokens = 0, threads = 0;
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
+  double gpu_memory_fraction = 0.9;  // GPU artifacts (docs/cuda.md)
+  int64_t gpu_ordinal = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -91,12 +93,20 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = count(a, value(), 0, 1024);
     else if (a == "--trusted-key") trusted_keys.push_back(value());
     else if (a == "--no-native-code") native_code = false;
+    else if (a == "--gpu-memory-fraction") {
+      ds::tools::Parsed<double> f = ds::tools::parseRealFlag(a, value(), 0.01, 1);
+      if (!f.value) usageError(f.error);
+      gpu_memory_fraction = *f.value;
+    } else if (a == "--gpu-ordinal") gpu_ordinal = count(a, value(), 0, 1023);
     else if (a == "-h" || a == "--help") {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
                 "                [--trusted-key KEY.pub]... [--no-native-code]\n"
+                "                [--gpu-memory-fraction 0.9] [--gpu-ordinal N]\n"
                 "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)\n"
                 "  --trusted-key: refuse artifacts not signed by one of these keys\n"
-                "  --no-native-code: never load the artifact's generated code (library kernels)");
+                "  --no-native-code: never load the artifact's generated code (library kernels)\n"
+                "  --gpu-memory-fraction: GPU artifacts: share of the GPU's memory to use (default 0.9)\n"
+                "  --gpu-ordinal: GPU artifacts: which GPU (default 0)");
       return 0;
     } else if (path.empty()) path = a;
     else if (!a.empty() && a[0] == '-') usageError("unknown option " + a + " (see --help)");
@@ -132,6 +142,8 @@ int main(int argc, char** argv) {
     ro.num_kv_blocks = (static_cast<int64_t>(tokens.size()) + block - 1) / block + 1;
     ro.num_threads = static_cast<int>(threads);
     ro.allow_native_code = native_code;
+    ro.gpu_memory_fraction = gpu_memory_fraction;
+    ro.device_ordinal = static_cast<int>(gpu_ordinal);
     auto runner = ds::ModelRunner::create(**art, ro);
     if (!runner.isOk()) die(runner.status().message());
     double ppl = perplexity(**runner, tokens, 64);
@@ -141,6 +153,8 @@ int main(int argc, char** argv) {
     ds::EngineOptions eo;
     eo.num_threads = static_cast<int>(threads);
     eo.allow_native_code = native_code;
+    eo.gpu_memory_fraction = gpu_memory_fraction;
+    eo.device_ordinal = static_cast<int>(gpu_ordinal);
     eo.max_step_tokens = std::max<int64_t>(prefill_tokens, 1);
     auto engine = ds::Engine::create(**art, eo);
     if (!engine.isOk()) die(engine.status().message());

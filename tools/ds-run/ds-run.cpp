@@ -27,6 +27,8 @@ struct Args {
   int threads = 0;
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
+  double gpu_memory_fraction = 0.9;  // GPU artifacts (docs/cuda.md)
+  int gpu_ordinal = 0;
 };
 
 [[noreturn]] void die(const std::string& message, int code = ds::tools::kExitFailure) {
@@ -47,6 +49,8 @@ void usage() {
       "              plain text: no role injection; the chat template's own tokens still count)\n"
       "              [--trusted-key KEY.pub]... (refuse artifacts not signed by one of them)\n"
       "              [--no-native-code] (never load the artifact's generated code; same tokens)\n"
+      "              [--gpu-memory-fraction 0.9] [--gpu-ordinal N] (GPU artifacts: the share of\n"
+      "              the GPU's memory used for weights, activations and KV blocks; which GPU)\n"
       "Several prompts run as one batch. An empty prompt starts from BOS alone.\n"
       "A .dsa with generated code is an executable: for artifacts from elsewhere use\n"
       "--trusted-key or --no-native-code.");
@@ -86,6 +90,8 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--max-model-len") a.max_model_len = check(ds::tools::parseIntFlag(arg, value(), 1, INT32_MAX));
     else if (arg == "--trusted-key") a.trusted_keys.push_back(value());
     else if (arg == "--no-native-code") a.native_code = false;
+    else if (arg == "--gpu-memory-fraction") a.gpu_memory_fraction = check(ds::tools::parseRealFlag(arg, value(), 0.01, 1));
+    else if (arg == "--gpu-ordinal") a.gpu_ordinal = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, 1023)));
     else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
     else if (a.artifact.empty()) a.artifact = arg;
     else usageError("unexpected argument '" + arg + "'");
@@ -110,6 +116,8 @@ int main(int argc, char** argv) {
   if (!art.isOk()) die(art.status().message());
   ds::EngineOptions eo;
   eo.allow_native_code = a.native_code;
+  eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.device_ordinal = a.gpu_ordinal;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.num_threads = a.threads;
   eo.max_model_len = a.max_model_len;

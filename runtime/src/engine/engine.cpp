@@ -30,6 +30,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   ro.num_kv_blocks = blocks;
   ro.num_threads = options.num_threads;
   ro.allow_native_code = options.allow_native_code;
+  ro.device_ordinal = options.device_ordinal;
+  ro.gpu_memory_fraction = options.gpu_memory_fraction;
   StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
   if (!runner.isOk()) return runner.status();
   StatusOr<KVBlockManager> manager = KVBlockManager::create(blocks, (*runner)->blockSize());

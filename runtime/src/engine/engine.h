@@ -28,6 +28,9 @@ struct EngineOptions {
   // False: the artifact's generated native code is never loaded; library kernels run every
   // launch with the same results (RunnerOptions::allow_native_code).
   bool allow_native_code = true;
+  // GPU targets (RunnerOptions, docs/cuda.md): the first GPU and the share of its memory used.
+  int device_ordinal = 0;
+  double gpu_memory_fraction = 0.9;
 };
 
 struct GenerationRequest {

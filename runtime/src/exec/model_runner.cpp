@@ -13,34 +13,81 @@
 #include "exec/rank_workers.h"
 #include "hal/cpu/cpu_device.h"
 #include "hal/cpu/generated_kernels.h"
+#include "hal/cuda/cuda_code_select.h"
+#include "hal/cuda/cuda_device.h"
 
 namespace ds {
 
 namespace {
 
-// The device for an artifact's target (the CUDA target adds its row: docs/adding_a_backend.md).
-StatusOr<std::unique_ptr<hal::Device>> createDevice(const artifact::Artifact& artifact,
-                                                    const hal::DeviceOptions& options) {
+// The targets an artifact names: Target.name, comma-separated for a fat artifact ("host,sm_90a").
+std::vector<std::string> artifactTargets(const artifact::Artifact& artifact) {
   const fb::Target* target = artifact.meta()->target();
   const std::string name = target && target->name() ? target->name()->str() : "host";
-  if (name == "host") return hal::createCpuDevice(options);
-  return unsupported(artifact.path() + ": the artifact is for target '" + name +
-                     "', and this runtime has no device for it (it runs 'host')");
+  std::vector<std::string> out;
+  for (size_t start = 0;;) {
+    const size_t comma = name.find(',', start);
+    out.push_back(name.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
 }
 
+// Why a GPU artifact has no device here, in one line with what to do.
+Status noGpu(const artifact::Artifact& artifact, const std::string& gpu, const Status& why) {
+  if (why.code() != DS_UNAVAILABLE) return Status(why.code(), artifact.path() + ": " + why.message());
+  return Status(DS_UNAVAILABLE, artifact.path() + ": " + why.message() +
+                                    ": compile with --target host (or a fat --target host," + gpu +
+                                    ") to run on the CPU");
+}
+
+// The device for an artifact's target (docs/adding_a_backend.md): the CPU for host, the CUDA
+// device for sm_80/sm_86/sm_89/sm_90a/sm_100a; a fat artifact takes its GPU target when this
+// machine has the GPU, else its host part.
+StatusOr<std::unique_ptr<hal::Device>> createDevice(const artifact::Artifact& artifact,
+                                                    const hal::DeviceOptions& options) {
+  const std::vector<std::string> targets = artifactTargets(artifact);
+  bool host = false;
+  std::string gpu, other;
+  for (const std::string& t : targets) {
+    if (t == "host") host = true;
+    else if (hal::cuda::isCudaTarget(t) && gpu.empty()) gpu = t;
+    else if (!hal::cuda::isCudaTarget(t) && other.empty()) other = t;
+  }
+  if (!gpu.empty()) {
+    StatusOr<std::unique_ptr<hal::Device>> cuda = hal::createCudaDevice(gpu, options);
+    if (cuda.isOk()) return cuda;
+    if (!host) return noGpu(artifact, gpu, cuda.status());
+  }
+  if (host) return hal::createCpuDevice(options);
+  return unsupported(artifact.path() + ": the artifact is for target '" + other +
+                     "', and this runtime has no device for it (it runs 'host', sm_80, sm_86, "
+                     "sm_89, sm_90a and sm_100a)");
+}
 }  // namespace
 
 Status ModelRunner::checkRunsHere(const artifact::Artifact& artifact) {
-  const fb::Target* target = artifact.meta()->target();
-  const std::string name = target && target->name() ? target->name()->str() : "host";
-  if (name != "host")
-    return unsupported(artifact.path() + ": the artifact is for target '" + name +
-                       "', and this runtime has no device for it (it runs 'host')");
+  const std::vector<std::string> targets = artifactTargets(artifact);
+  bool host = false;
+  for (const std::string& t : targets) host = host || t == "host";
+  if (!host) {
+    // A GPU artifact runs here when there is a driver and a GPU (which code object fits the GPU
+    // is decided when its modules load); anything else has no device.
+    const std::string& t = targets.front();
+    if (!hal::cuda::isCudaTarget(t))
+      return unsupported(artifact.path() + ": the artifact is for target '" + t +
+                         "', and this runtime has no device for it (it runs 'host', sm_80, sm_86, "
+                         "sm_89, sm_90a and sm_100a)");
+    StatusOr<std::unique_ptr<hal::Device>> cuda = hal::createCudaDevice(t, {});
+    return cuda.isOk() ? Status::ok() : noGpu(artifact, t, cuda.status());
+  }
   if (const auto* code = artifact.meta()->code())
     for (uint32_t c = 0; c < code->size(); ++c) {
       const fb::CodeObject* obj = code->Get(c);
       const std::string what = artifact.path() + ": code object " + std::to_string(c);
       const std::string triple = obj->triple() ? obj->triple()->str() : "";
+      // GPU code objects of a fat artifact are the CUDA device's business.
+      if (obj->target() && hal::cuda::parseCudaArch(obj->target()->str())) continue;
       if (!obj->target() || obj->target()->str() != "host" || triple.rfind("x86_64", 0) != 0)
         return unsupported(what + " is for '" + triple + "', not this x86_64 host");
       if (obj->abi_version() != abi::kGeneratedKernelAbiVersion)
@@ -121,6 +168,9 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
   for (int r = 0; r < tp; ++r) {
     hal::DeviceOptions device_options;
     device_options.allow_native_code = options.allow_native_code;
+    device_options.gpu_memory_fraction = options.gpu_memory_fraction;
+    // Rank r of a tensor-parallel plan runs on GPU device_ordinal + r.
+    device_options.device_ordinal = options.device_ordinal + r;
     StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact, device_options);
     if (!device.isOk()) return device.status();
     RankExecutor::Config config{r, tp, impl->group ? impl->group->rank(r) : nullptr,

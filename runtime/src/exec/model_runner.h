@@ -36,6 +36,10 @@ struct RunnerOptions {
   // False: the artifact's generated native code is never loaded; library kernels run every
   // launch, with the same results (hal::DeviceOptions).
   bool allow_native_code = true;
+  // GPU targets (docs/cuda.md): the first GPU (rank r uses device_ordinal + r) and the share of
+  // its memory the runner may use (vLLM's --gpu-memory-utilization).
+  int device_ordinal = 0;
+  double gpu_memory_fraction = 0.9;
 };
 
 // The logits rows of the last step: R x vocab f32 in the device's memory, valid until the next

@@ -110,6 +110,12 @@ struct DeviceOptions {
   // and epilogues instead, which give the same bits (docs/codegen.md). For artifacts from
   // elsewhere: a .dsa with host code is an executable (docs/artifact.md).
   bool allow_native_code = true;
+  // GPU devices (hal/cuda, docs/cuda.md): which GPU, and the share of its memory this device
+  // may allocate (vLLM's --gpu-memory-utilization; weights + activations + KV + reserve).
+  int device_ordinal = 0;
+  double gpu_memory_fraction = 0.9;
+  // The CUDA driver library ("": libcuda.so.1); tests point it elsewhere.
+  std::string cuda_driver_library;
 };
 
 struct DeviceInfo {

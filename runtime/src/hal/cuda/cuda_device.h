@@ -1,0 +1,106 @@
+// The CUDA device (docs/cuda.md): the driver through the dlopen'd symbol table, one GPU's
+// primary context, a stream, an allocator over cuMemAlloc under the --gpu-memory-fraction
+// budget, weights uploaded through pinned staging buffers, and executables that load the
+// artifact's GPU code objects. Nothing here has run on a GPU yet.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hal/cuda/cuda_budget.h"
+#include "hal/cuda/cuda_driver.h"
+#include "hal/cuda/cuda_upload.h"
+#include "hal/device.h"
+
+namespace ds::hal {
+
+// The device for GPU target `target` ("sm_90a") on GPU options.device_ordinal. UNAVAILABLE
+// "the artifact is for sm_90a and needs an NVIDIA GPU with its driver (libcuda.so.1 not found)"
+// when there is no driver, no GPU, or no GPU of that ordinal (ModelRunner adds the file and
+// what to do). Which of the artifact's code objects runs is decided at loadExecutable.
+StatusOr<std::unique_ptr<Device>> createCudaDevice(const std::string& target,
+                                                   const DeviceOptions& options);
+
+namespace cuda {
+
+struct CudaDeviceProps {
+  std::string name;  // "NVIDIA H100 80GB HBM3"
+  int ordinal = 0, major = 0, minor = 0, sm_count = 0;
+  uint64_t total_bytes = 0;
+};
+
+// A rank's weights in one device allocation: a device address per tensor index.
+class CudaWeights : public Weights {
+ public:
+  // The address of the weight a launch names (its rank-0 tensor index: this rank's shard).
+  CUdeviceptr at(int32_t tensor) const { return by_index_[static_cast<size_t>(shard_of_[tensor])]; }
+  // The address of artifact tensor `index` (scales of quantized shards), 0 when not uploaded.
+  CUdeviceptr address(int32_t index) const { return by_index_[static_cast<size_t>(index)]; }
+  uint64_t bytes() const { return storage_.bytes(); }
+
+ private:
+  friend class CudaDevice;
+  DeviceBuffer storage_;
+  std::vector<CUdeviceptr> by_index_;
+  std::vector<int32_t> shard_of_;
+};
+
+class CudaDevice : public Device {
+ public:
+  static StatusOr<std::unique_ptr<CudaDevice>> create(const std::string& target,
+                                                      const DeviceOptions& options);
+  ~CudaDevice() override;
+  const DeviceInfo& info() const override { return info_; }
+  Allocator& allocator() override;
+  Stream& stream() override;
+  StatusOr<std::unique_ptr<Weights>> loadWeights(const artifact::Artifact& artifact,
+                                                 const StepPlan& plan, int rank) override;
+  StatusOr<std::shared_ptr<const Executable>> loadExecutable(
+      const artifact::Artifact& artifact, const StepPlan& plan,
+      std::shared_ptr<const Executable> peer) override;
+
+  const CudaDriver& driver() const { return *driver_; }
+  const CudaDeviceProps& props() const { return props_; }
+  CUstream cuStream() const;
+  // Makes this device's context current on the calling thread (ranks run on threads of their own).
+  Status bind() const;
+  // fraction x total: what the allocator hands out at most.
+  uint64_t budgetBytes() const { return budget_; }
+  // The split of the budget for a plan (docs/cuda.md): weights, activations for max_step_tokens,
+  // the reserve for `num_graph_buckets` graphs, and the KV blocks the rest holds.
+  StatusOr<MemoryBudget> planMemory(const StepPlan& plan, uint64_t weight_bytes,
+                                    int64_t max_step_tokens, uint64_t kv_block_bytes,
+                                    size_t num_graph_buckets) const;
+  // Progress of loadWeights (ds-run's bar); called on the loading thread.
+  void setUploadProgress(UploadProgress progress) { progress_ = std::move(progress); }
+  // Staging buffer size per slot (two slots).
+  static constexpr uint64_t kStagingBytes = 64ull << 20;
+
+  // Decode steps as CUDA graphs (docs/cuda.md): `capture` records everything `run` queues on
+  // the stream into the graph of `bucket`; `replay` launches it. Graphs live until the device.
+  Status captureGraph(int64_t bucket, const std::function<Status()>& run);
+  Status replayGraph(int64_t bucket);
+  bool hasGraph(int64_t bucket) const { return graphs_.count(bucket) != 0; }
+
+ private:
+  CudaDevice() = default;
+  Status uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
+                       CUdeviceptr base);
+
+  struct State;
+  const CudaDriver* driver_ = nullptr;
+  CudaDeviceProps props_;
+  DeviceInfo info_;
+  DeviceOptions options_;
+  uint64_t budget_ = 0;
+  UploadProgress progress_;
+  std::unique_ptr<State> state_;
+  std::map<int64_t, std::pair<CUgraph, CUgraphExec>> graphs_;
+};
+
+}  // namespace cuda
+}  // namespace ds::hal

@@ -1,0 +1,52 @@
+// The CUDA device's executable: the artifact's GPU module for this device (chosen by
+// cuda_code_select), the generated kernels it defines, and the library kernel table by launch
+// ABI kind. The table is empty until the CUDA kernel library (kernels/cuda) is wired in: filling
+// kCudaKernels[kind] is the whole change that makes a kind run (docs/cuda.md).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hal/cuda/cuda_code_select.h"
+#include "hal/cuda/cuda_device.h"
+
+namespace ds::hal::cuda {
+
+class CudaExecutable;
+
+// One launch ABI kind on the GPU: queues its kernel(s) on the device's stream.
+using CudaKernelFn = Status (*)(CudaDevice& device, const CudaExecutable& exe,
+                                const LaunchArgs& args);
+// Indexed by abi::KernelKind (cuda_executable.cpp); null: no CUDA kernel for that kind yet.
+extern const CudaKernelFn kCudaKernels[abi::kNumKernelKinds];
+
+class CudaExecutable : public Executable {
+ public:
+  // Selects and loads the artifact's module for this device (UNAVAILABLE naming both sides when
+  // none runs on it), resolves each launch's generated entry point in it, and refuses (naming the
+  // launch and its kind) any launch with neither a generated kernel nor a library kernel.
+  static StatusOr<std::shared_ptr<const CudaExecutable>> load(const CudaDevice& device,
+                                                              const artifact::Artifact& artifact,
+                                                              const StepPlan& plan);
+  ~CudaExecutable() override;
+  Status launch(Device& device, const LaunchArgs& args) const override;
+  size_t numGenerated() const override;
+
+  // The code object the device runs (-1: the artifact has no GPU code) and why it was chosen.
+  int codeObject() const { return code_object_; }
+  CodeMatch codeMatch() const { return match_; }
+  const std::string& codeTarget() const { return code_target_; }
+  // Launch `index`'s generated kernel in the module, or null.
+  CUfunction entry(size_t index) const { return entries_[index]; }
+
+ private:
+  const CudaDevice* device_ = nullptr;
+  CUmodule module_ = nullptr;
+  int code_object_ = -1;
+  CodeMatch match_ = CodeMatch::ExactCubin;
+  std::string code_target_;
+  std::vector<CUfunction> entries_;  // per launch
+};
+
+}  // namespace ds::hal::cuda
