@@ -28,10 +28,12 @@ std::string expertName(llvm::StringRef pattern, int64_t e) {
 
 // Synthetic weights: the type a real checkpoint of this config would have. FP8 block-quantized
 // configs (DeepSeek-V3) store the projections ("*_proj.weight") in FP8 with block scales; the
-// embedding, the head, norms and the router stay in torch_dtype.
+// embedding, the head, norms and the router stay in torch_dtype; DeepSeek-V3's router
+// correction bias is f32 in its checkpoints.
 ::ds::DType WeightTable::syntheticDType(llvm::StringRef name) const {
   if (config_.quantization.fp8_block && name.ends_with(".weight") && name.contains("_proj"))
     return ::ds::DType::kF8_E4M3;
+  if (name.ends_with("e_score_correction_bias")) return ::ds::DType::kF32;
   if (config_.torch_dtype == "bfloat16") return ::ds::DType::kBF16;
   if (config_.torch_dtype == "float16") return ::ds::DType::kF16;
   return ::ds::DType::kF32;
