@@ -12,6 +12,7 @@
 #include "artifact/artifact_writer.h"
 #include "artifact/format.h"
 #include "compiler/artifact/PlanBuilder.h"
+#include "compiler/artifact/SyntheticWeights.h"
 #include "compiler/artifact/TokenizerFiles.h"
 #include "compiler/artifact/WeightQuantizer.h"
 #include "compiler/quant/Calibration.h"
@@ -187,7 +188,11 @@ flatbuffers::Offset<fb::Tensor> createTensor(flatbuffers::FlatBufferBuilder& fbb
   return fb::CreateTensorDirect(fbb, r.name.c_str(), r.source.c_str(), r.dtype, &r.shape,
                                 r.segment, r.nbytes, r.scale, r.block.empty() ? nullptr : &r.block,
                                 r.experts, r.tp_rank, r.quant, r.group_size, r.qscale, r.qzero,
-                                r.shards.empty() ? nullptr : &r.shards);
+                                r.shards.empty() ? nullptr : &r.shards,
+                                r.synthetic ? fb::CreateSyntheticFill(fbb, r.synthetic_mean,
+                                                                      r.synthetic_std,
+                                                                      r.synthetic_stream)
+                                            : 0);
 }
 
 }  // namespace
@@ -203,11 +208,23 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     return llvm::createStringError("unsupported --dtype '%s' (f32, bf16, f16)",
                                    options.weight_dtype.c_str());
 
+  // Synthetic weights: specs and fills only; no weight is read or written (the loops over
+  // `plans` below have nothing to do).
+  const bool synthetic = checkpoint.isSynthetic();
+  std::optional<SyntheticTable> syntheticTable;
+  if (synthetic) {
+    auto table = buildSyntheticTable(module, floatStorage);
+    if (!table) return table.takeError();
+    syntheticTable = std::move(*table);
+  }
   // Resolve every weight to its checkpoint parts before writing anything.
   std::vector<WeightPlan> plans;
   llvm::StringMap<int> tensorIndex;
+  if (synthetic)
+    for (const auto& entry : syntheticTable->index) tensorIndex[entry.getKey()] = entry.getValue();
   uint64_t total = 0;
   for (WeightOp op : module.getOps<WeightOp>()) {
+    if (synthetic) break;
     WeightPlan w{op, {}, fb::DType_F32, 0};
     std::string name = op.getName().str();
     int64_t experts = op.getExperts().value_or(0);
@@ -391,7 +408,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   for (TensorRecord& r : shardExtras) rebase(r, false);
 
   // What the weights take as stored: quantized codes with their scales, every rank's shards.
-  uint64_t storedWeightBytes = 0;
+  uint64_t storedWeightBytes = synthetic ? syntheticTable->weight_bytes : 0;
   for (const auto& segment : writer->segments()) storedWeightBytes += segment.size;
 
   // Generated kernels: the shared object is one more checksummed segment, after the weights.
@@ -436,6 +453,10 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     tensors.push_back(fb::CreateTensorDirect(fbb, x.name.c_str(), x.name.c_str(), fb::DType_F32,
                                              &x.shape, x.segment, x.nbytes));
   for (const TensorRecord& r : shardExtras) tensors.push_back(createTensor(fbb, r));
+  if (synthetic) {
+    for (const TensorRecord& r : syntheticTable->records) tensors.push_back(createTensor(fbb, r));
+    params = syntheticTable->parameters;
+  }
   std::vector<flatbuffers::Offset<fb::Segment>> segments;
   for (const auto& s : writer->segments())
     segments.push_back(fb::CreateSegment(fbb, s.offset, s.size, s.xxh64));
@@ -493,14 +514,15 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, ds_runtime_version(),
                                        absDir.c_str(), model, target, &tensors, &segments, *plan,
                                        &blobs, chat.empty() ? nullptr : chat.c_str(),
-                                       code.empty() ? nullptr : &code);
+                                       code.empty() ? nullptr : &code, synthetic,
+                                       synthetic ? options.synthetic_seed : 0);
   fb::FinishArtifactBuffer(fbb, root);
   ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
   if (!st.isOk()) return llvm::createStringError(st.message());
 
   ArtifactStats stats;
   stats.weight_bytes = storedWeightBytes;
-  stats.tensors = plans.size();
+  stats.tensors = synthetic ? syntheticTable->index.size() : plans.size();
   stats.launches = launchCount;
   uint64_t size = 0;
   if (!llvm::sys::fs::file_size(options.output_path, size)) stats.file_bytes = size;

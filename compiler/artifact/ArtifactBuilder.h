@@ -35,6 +35,8 @@ struct ArtifactOptions {
   // The tokenizer blobs and chat template to store (compiler/artifact/TokenizerFiles.h), as
   // checked by the caller; null: read from model_dir here.
   const TokenizerFiles* tokenizer_files = nullptr;
+  // Seed of synthetic weights (--weights random: the checkpoint is Checkpoint::synthetic()).
+  uint64_t synthetic_seed = 0;
   // Signs the artifact (--sign, docs/artifact.md); null = unsigned.
   const ::ds::artifact::SecretKey* signing_key = nullptr;
 };

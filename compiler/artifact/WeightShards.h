@@ -33,6 +33,11 @@ struct TensorRecord {
   int64_t group_size = 0;
   int qscale = -1, qzero = -1;
   std::vector<uint32_t> shards;
+  // Synthetic weights (--weights random): no segment; the runtime fills mean + std * normal
+  // from stream `stream` of the artifact's seed.
+  bool synthetic = false;
+  float synthetic_mean = 0, synthetic_std = 0;
+  uint64_t synthetic_stream = 0;
 };
 
 struct ShardedWeight {

@@ -26,13 +26,28 @@ std::string expertName(llvm::StringRef pattern, int64_t e) {
 
 }  // namespace
 
+// Synthetic weights: the type a real checkpoint of this config would have. FP8 block-quantized
+// configs (DeepSeek-V3) store the projections ("*_proj.weight") in FP8 with block scales; the
+// embedding, the head, norms and the router stay in torch_dtype; DeepSeek-V3's router
+// correction bias is f32 in its checkpoints.
+::ds::DType WeightTable::syntheticDType(llvm::StringRef name) const {
+  if (config_.quantization.fp8_block && name.ends_with(".weight") && name.contains("_proj"))
+    return ::ds::DType::kF8_E4M3;
+  if (name.ends_with("e_score_correction_bias")) return ::ds::DType::kF32;
+  if (config_.torch_dtype == "bfloat16") return ::ds::DType::kBF16;
+  if (config_.torch_dtype == "float16") return ::ds::DType::kF16;
+  return ::ds::DType::kF32;
+}
+
 WeightTable::WeightTable(ModuleOp module, const ::ds::Checkpoint& checkpoint,
                          const ::ds::ModelConfig& config)
     : module_(module), builder_(module.getContext()), checkpoint_(checkpoint), config_(config) {
   builder_.setInsertionPointToEnd(module.getBody());
 }
 
-bool WeightTable::has(llvm::StringRef name) const { return checkpoint_.find(name) != nullptr; }
+bool WeightTable::has(llvm::StringRef name) const {
+  return checkpoint_.isSynthetic() || checkpoint_.find(name) != nullptr;
+}
 
 llvm::Error WeightTable::shapeError(llvm::StringRef name, llvm::ArrayRef<int64_t> actual,
                                     llvm::ArrayRef<int64_t> expected) const {
@@ -94,7 +109,9 @@ llvm::Expected<FlatSymbolRefAttr> WeightTable::scaleFor(llvm::StringRef name,
   std::string scaleSymbol = symbol.str() + "_scale_inv";
   if (auto it = declared_.find(scaleSymbol); it != declared_.end()) return it->second;
   std::optional<std::string> file;
-  if (experts) {
+  if (checkpoint_.isSynthetic()) {
+    if (experts) scaleShape.insert(scaleShape.begin(), *experts);
+  } else if (experts) {
     for (int64_t e = 0; e < *experts; ++e) {
       std::string n = expertName(scaleName, e);
       const ::ds::TensorView* t = checkpoint_.find(n);
@@ -125,6 +142,7 @@ llvm::Expected<FlatSymbolRefAttr> WeightTable::scaleFor(llvm::StringRef name,
 llvm::Expected<FlatSymbolRefAttr> WeightTable::get(llvm::StringRef name,
                                                    llvm::ArrayRef<int64_t> shape) {
   if (auto it = declared_.find(name); it != declared_.end()) return it->second;
+  if (checkpoint_.isSynthetic()) return declareSynthetic(name, name, shape, std::nullopt);
   const ::ds::TensorView* t = checkpoint_.find(name);
   if (!t)
     return llvm::createStringError("%s: tensor '%s' is missing (%s implies it)",
@@ -153,6 +171,7 @@ llvm::Expected<FlatSymbolRefAttr> WeightTable::getStacked(llvm::StringRef patter
   std::string symbol = pattern.str();
   symbol.replace(symbol.find(".{e}"), 4, "");
   if (auto it = declared_.find(symbol); it != declared_.end()) return it->second;
+  if (checkpoint_.isSynthetic()) return declareSynthetic(symbol, pattern, shape, experts);
   std::optional<::ds::DType> dtype;
   for (int64_t e = 0; e < experts; ++e) {
     std::string n = expertName(pattern, e);
@@ -183,6 +202,25 @@ llvm::Expected<FlatSymbolRefAttr> WeightTable::getStacked(llvm::StringRef patter
   llvm::SmallVector<int64_t> stacked{experts};
   stacked.append(shape.begin(), shape.end());
   return declare(symbol, pattern, stacked, *type, experts, std::nullopt, scale);
+}
+
+llvm::Expected<FlatSymbolRefAttr> WeightTable::declareSynthetic(llvm::StringRef symbol,
+                                                                llvm::StringRef name,
+                                                                llvm::ArrayRef<int64_t> shape,
+                                                                std::optional<int64_t> experts) {
+  ::ds::DType dtype = syntheticDType(name);
+  llvm::Expected<Type> type = elementType(name, static_cast<int>(dtype));
+  if (!type) return type.takeError();
+  FlatSymbolRefAttr scale;
+  if (dtype == ::ds::DType::kF8_E4M3) {
+    llvm::Expected<FlatSymbolRefAttr> s = scaleFor(name, symbol, experts, shape);
+    if (!s) return s.takeError();
+    scale = *s;
+  }
+  llvm::SmallVector<int64_t> full;
+  if (experts) full.push_back(*experts);
+  full.append(shape.begin(), shape.end());
+  return declare(symbol, name, full, *type, experts, std::nullopt, scale);
 }
 
 }  // namespace mlir::ds

@@ -10,6 +10,7 @@
 #include "llvm/Support/Error.h"
 
 namespace ds {
+enum class DType : uint8_t;
 class Checkpoint;
 struct ModelConfig;
 }  // namespace ds
@@ -29,9 +30,15 @@ class WeightTable {
   llvm::Expected<FlatSymbolRefAttr> getStacked(llvm::StringRef pattern, int64_t experts,
                                                llvm::ArrayRef<int64_t> shape);
 
+  // True for any name when the checkpoint is synthetic (Checkpoint::synthetic): every weight
+  // the config implies is declared from its shape, typed as a real checkpoint would be.
   bool has(llvm::StringRef name) const;
 
  private:
+  ::ds::DType syntheticDType(llvm::StringRef name) const;
+  llvm::Expected<FlatSymbolRefAttr> declareSynthetic(llvm::StringRef symbol, llvm::StringRef name,
+                                                     llvm::ArrayRef<int64_t> shape,
+                                                     std::optional<int64_t> experts);
   llvm::Expected<Type> elementType(llvm::StringRef name, int dtype) const;
   llvm::Error shapeError(llvm::StringRef name, llvm::ArrayRef<int64_t> actual,
                          llvm::ArrayRef<int64_t> expected) const;

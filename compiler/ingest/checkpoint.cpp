@@ -54,6 +54,13 @@ uint64_t TensorView::numel() const {
   return n;
 }
 
+Checkpoint Checkpoint::synthetic(const std::string& source) {
+  Checkpoint ckpt;
+  ckpt.source_ = source;
+  ckpt.synthetic_ = true;
+  return ckpt;
+}
+
 StatusOr<Checkpoint> Checkpoint::open(const std::string& path) {
   Checkpoint ckpt;
   if (isDirectory(path)) {

@@ -31,6 +31,10 @@ class Checkpoint {
   // does), a .safetensors file, or a *.safetensors.index.json. Only headers are read.
   static StatusOr<Checkpoint> open(const std::string& path);
 
+  // No tensors and no files: the importer declares every weight from the config's shapes
+  // (ds-compile --weights random). `source` names it in messages (the config file).
+  static Checkpoint synthetic(const std::string& source);
+
   Checkpoint() = default;
   Checkpoint(Checkpoint&&) = default;
   Checkpoint& operator=(Checkpoint&&) = default;
@@ -49,6 +53,8 @@ class Checkpoint {
   // What was opened (the file, or the index for a sharded checkpoint).
   const std::string& source() const { return source_; }
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
+  // Made by synthetic(): weights come from the config, their values from the runtime's fill.
+  bool isSynthetic() const { return synthetic_; }
 
  private:
   Status openSingle(const std::string& file);
@@ -58,6 +64,7 @@ class Checkpoint {
 
   std::string source_;
   bool sharded_ = false;
+  bool synthetic_ = false;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<TensorView> tensors_;
   uint64_t total_bytes_ = 0;

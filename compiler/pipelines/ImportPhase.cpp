@@ -29,7 +29,9 @@ llvm::Expected<ImportedModel> runImportPhase(MLIRContext& context,
   if (!target) return target.takeError();
   ::ds::StatusOr<::ds::ModelConfig> config = ::ds::loadHFConfig(options.model_dir);
   if (!config.isOk()) return llvm::createStringError(config.status().message());
-  ::ds::StatusOr<::ds::Checkpoint> checkpoint = ::ds::Checkpoint::open(options.model_dir);
+  ::ds::StatusOr<::ds::Checkpoint> checkpoint =
+      options.synthetic_weights ? ::ds::StatusOr<::ds::Checkpoint>(::ds::Checkpoint::synthetic(config->source))
+                                : ::ds::Checkpoint::open(options.model_dir);
   if (!checkpoint.isOk()) return llvm::createStringError(checkpoint.status().message());
 
   context.loadDialect<DSDialect, dsk::DSKDialect, func::FuncDialect>();

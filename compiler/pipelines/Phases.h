@@ -25,6 +25,9 @@ struct ImportPhaseOptions {
   std::string model_dir;
   std::string target = "host";  // a table row ("host", "sm_90a") or a device alias ("h100")
   std::string cpu;              // code-generation level (--codegen-cpu); empty: the default
+  // --weights random: no checkpoint is opened; every weight is declared from config.json's
+  // shapes (Checkpoint::synthetic) and filled by the runtime at load.
+  bool synthetic_weights = false;
 };
 
 struct ImportedModel {

@@ -14,6 +14,7 @@
 #include "common/numeric_flags.h"
 #include "base/read_file.h"
 #include "engine/engine.h"
+#include "artifact/artifact_info.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
 
@@ -121,6 +122,13 @@ int main(int argc, char** argv) {
   }
   auto art = ds::artifact::Artifact::open(path, open_options);
   if (!art.isOk()) die(art.status().message());
+  // Numbers from a synthetic artifact are speed numbers only: say so before any of them.
+  const bool synthetic = (*art)->meta()->synthetic_weights();
+  if (synthetic)
+    std::printf("weights: synthetic-random (seed %llu, %.1f MiB filled into memory at load): "
+                "speed is meaningful, the tokens and perplexity are not\n",
+                static_cast<unsigned long long>((*art)->meta()->synthetic_seed()),
+                ds::artifact::weightBytes(*(*art)->meta()) / 1048576.0);
   if (!ids_file.empty()) {
     std::string text;
     ds::Status read = ds::readRegularFile(ids_file, &text);
@@ -156,8 +164,14 @@ int main(int argc, char** argv) {
     eo.gpu_memory_fraction = gpu_memory_fraction;
     eo.device_ordinal = static_cast<int>(gpu_ordinal);
     eo.max_step_tokens = std::max<int64_t>(prefill_tokens, 1);
+    const double load0 = now();
     auto engine = ds::Engine::create(**art, eo);
     if (!engine.isOk()) die(engine.status().message());
+    if (synthetic) {
+      const double seconds = now() - load0;
+      std::printf("load (synthetic fill): %.3f s (%.2f GB/s)\n", seconds,
+                  ds::artifact::weightBytes(*(*art)->meta()) / 1e9 / std::max(seconds, 1e-9));
+    }
     ds::GenerationRequest r;
     r.prompt.assign(std::max<int64_t>(prefill_tokens, 1), 1);
     r.max_new_tokens = std::max<int64_t>(decode_tokens, 1);

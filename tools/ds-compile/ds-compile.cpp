@@ -12,6 +12,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
@@ -100,6 +101,13 @@ cl::opt<std::string> signKey("sign",
                             cl::desc("Sign the artifact with this secret key file (ds-keygen; "
                                      "docs/artifact.md)"),
                             cl::value_desc("key-file"), cl::init(""), cl::cat(category));
+cl::opt<std::string> weightsSource(
+    "weights",
+    cl::desc("Weights: checkpoint (the safetensors) or random (synthetic: tensor specs and a seed, "
+             "filled at load; shapes from config.json, which may be all the input holds)"),
+    cl::init("checkpoint"), cl::cat(category));
+cl::opt<uint64_t> weightsSeed("weights-seed", cl::desc("Seed of --weights random"), cl::init(0),
+                              cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false),
                     cl::cat(category));
 
@@ -151,6 +159,14 @@ int checkFlags() {
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)
     return usageError("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
                 quant + "'");
+  if (weightsSource != "checkpoint" && weightsSource != "random")
+    return usageError("unsupported --weights '" + weightsSource + "' (checkpoint, random)");
+  if (weightsSeed.getNumOccurrences() && weightsSource != "random")
+    return usageError("--weights-seed needs --weights random");
+  if (weightsSource == "random" && *scheme)
+    return usageError("--quant " + quant + " with --weights random: synthetic weights are filled "
+                      "in the checkpoint's float (or FP8) type and not quantized; compile without "
+                      "--quant");
   if (codegen != "host" && codegen != "none")
     return usageError("unsupported --codegen '" + codegen + "' (host, none)");
   bool kernelStage = compileTo == CompileTo::Codegen || compileTo == CompileTo::LLVM ||
@@ -220,6 +236,7 @@ int main(int argc, char** argv) {
   mlir::ds::ImportPhaseOptions importOptions;
   importOptions.model_dir = inputDir;
   importOptions.target = target;
+  importOptions.synthetic_weights = weightsSource == "random";
   if (codegenCpu.getNumOccurrences()) importOptions.cpu = codegenCpu;
   auto model = mlir::ds::runImportPhase(context, importOptions);
   if (!model) return fail(model.takeError());
@@ -288,7 +305,13 @@ int main(int argc, char** argv) {
   // Artifact: native code, weights, plan, tokenizer -> .dsa.
   mlir::ds::ArtifactPhaseOptions artifact;
   artifact.artifact.output_path = outputFile;
+  // A bare config.json names a file: its folder holds the tokenizer files, if any.
   artifact.artifact.model_dir = inputDir;
+  if (llvm::StringRef(inputDir).ends_with(".json")) {
+    llvm::StringRef parent = llvm::sys::path::parent_path(inputDir);
+    artifact.artifact.model_dir = parent.empty() ? "." : parent.str();
+  }
+  artifact.artifact.synthetic_seed = weightsSeed;
   artifact.artifact.weight_dtype = weightDtype;
   artifact.artifact.progress = !quiet;
   artifact.artifact.signing_key = signingKey ? &*signingKey : nullptr;
@@ -305,6 +328,9 @@ int main(int argc, char** argv) {
     llvm::errs() << ", " << written->kernels << " generated kernels (" << written->code_bytes
                  << " bytes, " << llvm::format("%.3f", codegenSeconds + written->codegen_seconds)
                  << " s)";
-  llvm::errs() << ") in " << llvm::format("%.3f", seconds) << " s\n";
+  llvm::errs() << ") in " << llvm::format("%.3f", seconds) << " s";
+  if (weightsSource == "random")
+    llvm::errs() << "; weights: synthetic (seed " << weightsSeed << "), filled at load";
+  llvm::errs() << "\n";
   return 0;
 }

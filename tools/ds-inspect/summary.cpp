@@ -51,6 +51,10 @@ json tensorJson(const fb::Tensor& t) {
             {"bytes", t.nbytes()},
             {"segment", t.segment()}};
   if (t.scale() >= 0) j["scale_tensor"] = t.scale();
+  if (const fb::SyntheticFill* f = t.synthetic()) {
+    j["segment"] = nullptr;  // no bytes in the file
+    j["synthetic"] = {{"mean", f->mean()}, {"std", f->std()}, {"stream", f->stream()}};
+  }
   if (t.experts() > 0) j["experts"] = t.experts();
   if (t.shards()) j["shards"] = t.shards()->size();
   if (t.tp_rank() > 0) j["tp_rank"] = t.tp_rank();
@@ -185,6 +189,8 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
   j["segments"] = m.segments() ? m.segments()->size() : 0;
   j["weights_bytes"] = artifact::weightBytes(m);
   j["weights_verified"] = options.weights_verified;
+  j["synthetic_weights"] = m.synthetic_weights();
+  if (m.synthetic_weights()) j["synthetic_seed"] = m.synthetic_seed();
   j["plan"] = planJson(m.plan());
   json code = json::array();
   if (m.code()) {
@@ -261,9 +267,14 @@ std::string renderText(const json& s) {
     field("max context", num(s["max_context"]));
   }
 
-  o << "weights: " << humanBytes(s["weights_bytes"].get<uint64_t>()) << " in "
-    << num(s["segments"]) << " segments"
-    << (s["weights_verified"].get<bool>() ? " (checksums verified)" : "") << "\n";
+  if (s.value("synthetic_weights", false))
+    o << "weights: synthetic (seed " << num(s["synthetic_seed"]) << "): "
+      << humanBytes(s["weights_bytes"].get<uint64_t>())
+      << " filled at load (not in the file)\n";
+  else
+    o << "weights: " << humanBytes(s["weights_bytes"].get<uint64_t>()) << " in "
+      << num(s["segments"]) << " segments"
+      << (s["weights_verified"].get<bool>() ? " (checksums verified)" : "") << "\n";
   std::string hist;
   for (const auto& [dtype, d] : s["dtypes"].items()) {
     hist += (hist.empty() ? "" : ", ") + dtype + " x" + num(d["tensors"]) + " (" +

@@ -79,6 +79,11 @@ uint64_t weightBytes(const fb::Artifact& meta) {
   if (meta.segments()) {
     for (const fb::Segment* s : *meta.segments()) total += s->size();
   }
+  // Synthetic tensors take their bytes once filled at load, like a segment once mapped.
+  if (meta.tensors()) {
+    for (const fb::Tensor* t : *meta.tensors())
+      if (t->synthetic()) total += t->nbytes();
+  }
   return total;
 }
 

@@ -29,7 +29,8 @@ uint64_t kvBytesPerBlock(const fb::KVCacheSpec& spec);
 // One token over all layers: kvBytesPerSlot * num_layers.
 uint64_t kvBytesPerToken(const fb::KVCacheSpec& spec);
 
-// Sum of segment sizes: the memory the weights need once mapped/uploaded.
+// Sum of segment sizes plus the bytes of synthetic tensors (filled at load): the memory the
+// weights need once mapped/uploaded.
 uint64_t weightBytes(const fb::Artifact& meta);
 
 }  // namespace ds::artifact

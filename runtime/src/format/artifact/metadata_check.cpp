@@ -1,9 +1,12 @@
 // Flatbuffer verification and cross-reference checks of artifact metadata.
 #include "artifact/metadata_check.h"
 
+#include <cmath>
+
 #include "artifact/artifact_info.h"
 #include "artifact/format.h"
 #include "artifact/launch_check.h"
+#include "artifact/synthetic.h"
 
 namespace ds::artifact {
 namespace {
@@ -33,7 +36,18 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
     if (elem == 0) {
       return bad(file, where + " has unknown dtype " + std::to_string(int(t->dtype())));
     }
-    if (t->segment() >= num_segments) {
+    // Synthetic tensors (ds-compile --weights random) have no bytes in the file: the artifact
+    // must say it holds synthetic weights, the segment must be kNoSegment and the fill finite.
+    if (const fb::SyntheticFill* f = t->synthetic()) {
+      if (!meta.synthetic_weights())
+        return bad(file, where + " is synthetic but the artifact does not hold synthetic weights");
+      if (t->segment() != kNoSegment)
+        return bad(file, where + " is synthetic but names segment " + std::to_string(t->segment()) +
+                             " (a synthetic tensor has none)");
+      if (!std::isfinite(f->mean()) || !std::isfinite(f->std()) || f->std() < 0)
+        return bad(file, where + " has a synthetic fill of mean " + std::to_string(f->mean()) +
+                             " and std " + std::to_string(f->std()) + " (finite, std >= 0)");
+    } else if (t->segment() >= num_segments) {
       return bad(file, where + " refers to segment " + std::to_string(t->segment()) + " of " +
                            std::to_string(num_segments));
     }
@@ -47,7 +61,8 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
       if (ref >= static_cast<int>(num_tensors))
         return bad(file, where + " names quantization tensor " + std::to_string(ref) + " of " +
                              std::to_string(num_tensors));
-    const uint64_t seg_size = meta.segments()->Get(t->segment())->size();
+    const uint64_t seg_size =
+        t->synthetic() ? t->nbytes() : meta.segments()->Get(t->segment())->size();
     if (t->nbytes() > seg_size) {
       return bad(file, where + " nbytes " + std::to_string(t->nbytes()) + " exceeds segment " +
                            std::to_string(t->segment()) + " (" + std::to_string(seg_size) +

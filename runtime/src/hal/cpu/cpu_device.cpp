@@ -5,10 +5,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include <unistd.h>
 
 #include "artifact/artifact_reader.h"
+#include "artifact/synthetic.h"
 #include "artifact/tensor_parallel.h"
 #include "hal/cpu/cpu_executable.h"
 
@@ -129,17 +131,59 @@ StatusOr<std::shared_ptr<const Executable>> CpuDevice::loadExecutable(
   return std::shared_ptr<const Executable>(std::move(exe).value());
 }
 
+void CpuWeights::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
+
 StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact& artifact,
                                                        int rank) {
   auto out = std::make_unique<CpuWeights>();
   const auto* tensors = artifact.meta()->tensors();
   const uint32_t n = tensors ? tensors->size() : 0;
   out->entries_.resize(n);
+  // Synthetic tensors this rank reads (its shards and their scales) get memory of their own,
+  // filled now: every byte is written, so timings see the pages a real load would touch.
+  std::unordered_map<const fbs::Tensor*, const uint8_t*> filled;
+  if (artifact.meta()->synthetic_weights()) {
+    std::vector<const fbs::Tensor*> wanted;
+    auto want = [&](int32_t index) {
+      if (index < 0) return;
+      const fbs::Tensor* t = tensors->Get(static_cast<uint32_t>(index));
+      if (artifact::isSynthetic(*t) && filled.emplace(t, nullptr).second) wanted.push_back(t);
+    };
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint32_t own = shardIndex(artifact, i, rank);
+      const fbs::Tensor* t = tensors->Get(own);
+      want(static_cast<int32_t>(own));
+      for (int32_t ref : {t->scale(), t->qscale(), t->qzero()}) want(ref);
+    }
+    constexpr uint64_t kAlign = 64;
+    uint64_t total = 0;
+    for (const fbs::Tensor* t : wanted) total += (t->nbytes() + kAlign - 1) / kAlign * kAlign;
+    if (total > 0) {
+      out->synthetic_.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlign, total)));
+      if (!out->synthetic_)
+        return Status(DS_OUT_OF_MEMORY, artifact.path() + ": cannot allocate " +
+                                            std::to_string(total) + " bytes for synthetic weights");
+    }
+    uint64_t at = 0;
+    for (const fbs::Tensor* t : wanted) {
+      uint8_t* dst = out->synthetic_.get() + at;
+      std::vector<int64_t> shape(t->shape()->begin(), t->shape()->end());
+      artifact::fillSyntheticTensor(artifact::syntheticSpec(*t), artifact.meta()->synthetic_seed(),
+                                    shape, dst, t->nbytes());
+      filled[t] = dst;
+      at += (t->nbytes() + kAlign - 1) / kAlign * kAlign;
+    }
+    out->synthetic_bytes_ = total;
+  }
+  auto tensorData = [&](const fbs::Tensor& t) -> const uint8_t* {
+    auto it = filled.find(&t);
+    return it != filled.end() ? it->second : artifact.tensorData(t);
+  };
   for (uint32_t i = 0; i < n; ++i) {
     // Launches name a sharded weight by its rank-0 entry: this rank reads its own shard.
     const fbs::Tensor* t = tensors->Get(shardIndex(artifact, i, rank));
     CpuWeight& e = out->entries_[i];
-    const uint8_t* data = artifact.tensorData(*t);
+    const uint8_t* data = tensorData(*t);
     std::vector<int64_t> shape(t->shape()->begin(), t->shape()->end());
     const std::string name = artifact.path() + ": tensor '" + t->name()->str() + "'";
     cpu::WeightView v;
@@ -169,9 +213,9 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
           (v.type == cpu::WeightType::I4) != (t->quant() == fbs::QuantKind_Int4Group))
         return dataLoss(name + " has dtype " + fbs::EnumNameDType(t->dtype()) +
                         " but quantization " + fbs::EnumNameQuantKind(t->quant()));
-      qscale = reinterpret_cast<const float*>(artifact.tensorData(*tensors->Get(t->qscale())));
+      qscale = reinterpret_cast<const float*>(tensorData(*tensors->Get(t->qscale())));
       if (t->qzero() >= 0)
-        qzero = reinterpret_cast<const float*>(artifact.tensorData(*tensors->Get(t->qzero())));
+        qzero = reinterpret_cast<const float*>(tensorData(*tensors->Get(t->qzero())));
       int64_t groups = 1;
       if (t->quant() == fbs::QuantKind_Int4Group) {
         if (t->group_size() <= 0) return dataLoss(name + " is int4 without a group size");
@@ -191,7 +235,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
     int64_t scale_per_expert = 0;
     if (t->scale() >= 0) {
       const fbs::Tensor* s = tensors->Get(t->scale());
-      scale = reinterpret_cast<const float*>(artifact.tensorData(*s));
+      scale = reinterpret_cast<const float*>(tensorData(*s));
       v.block_rows = t->block()->Get(0);
       v.block_cols = t->block()->Get(1);
       scale_per_expert = ((v.rows + v.block_rows - 1) / v.block_rows) *

@@ -34,12 +34,20 @@ struct CpuWeight {
 class CpuWeights : public Weights {
  public:
   // Views of rank `rank`'s shards into the artifact's mapping (no copy but the 1-D f32 vectors).
+  // Synthetic tensors (ds-compile --weights random) are filled into memory of their own first.
   static StatusOr<std::unique_ptr<CpuWeights>> load(const artifact::Artifact& artifact, int rank);
   // By the tensor index a launch names (the rank-0 entry of a sharded tensor).
   const CpuWeight& at(int32_t tensor) const { return entries_[static_cast<size_t>(tensor)]; }
+  // Bytes of synthetic weights this rank filled at load (0 for an artifact with real weights).
+  uint64_t syntheticBytes() const { return synthetic_bytes_; }
 
  private:
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const;
+  };
   std::vector<CpuWeight> entries_;
+  std::unique_ptr<uint8_t, FreeDeleter> synthetic_;  // the filled synthetic tensors, 64-B aligned
+  uint64_t synthetic_bytes_ = 0;
 };
 
 class CpuDevice : public Device {

@@ -1,0 +1,35 @@
+// Synthetic weights (ds-compile --weights random): the tensor table of a module's ds.weight
+// symbols as specs and fills, without any data (docs/artifact.md, "Synthetic weights").
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "artifact_generated.h"
+#include "compiler/artifact/WeightShards.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+
+namespace mlir::ds {
+
+struct SyntheticTable {
+  std::vector<TensorRecord> records;  // the whole tensor table, every entry synthetic
+  llvm::StringMap<int> index;         // ds.weight symbol -> its (rank-0) entry
+  uint64_t parameters = 0;            // as ModelInfo.parameter_count counts them
+  uint64_t weight_bytes = 0;          // bytes the runtime fills (ranks sharing a shard: once)
+};
+
+// The fill a real checkpoint's tensor of this role would resemble: norms 1, biases N(0, 0.01),
+// FP8 codes N(0, 1) with block scales 0.02 (values N(0, 0.02)), everything else (matrices,
+// embeddings, MoE routers) N(0, 0.02).
+void syntheticFillFor(llvm::StringRef name, ::ds::fb::DType stored, bool isScale, float* mean,
+                      float* std);
+
+// Float weights are stored as `floatStorage` (--dtype), FP8 weights and their f32 scales as they
+// are declared. Tensor-parallel shards (ds.tp > 1) get one entry per rank, like a real build;
+// ranks holding the same part share its fill stream, so they hold the same values.
+// Quantized weights (--quant) are refused.
+llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, ::ds::fb::DType floatStorage);
+
+}  // namespace mlir::ds
