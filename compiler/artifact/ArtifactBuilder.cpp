@@ -511,11 +511,20 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                               ::ds::abi::kGeneratedKernelAbiVersion,
                                               codeSegment, c->bytes.size(), &symbols));
   }
+  flatbuffers::Offset<fb::CostFacts> costFacts = 0;
+  if (const ArtifactCostFacts* c = options.cost) {
+    // Bytes as stored (--dtype, --quant): scaled from the imported weights' bytes.
+    const double scale = c->weight_bytes ? double(storedWeightBytes) / double(c->weight_bytes) : 1.0;
+    costFacts = fb::CreateCostFactsDirect(
+        fbb, storedWeightBytes, static_cast<uint64_t>(double(c->decode_bytes_per_token) * scale),
+        c->flops_per_token, c->attention_flops_per_context_token, 0, c->device.c_str(),
+        c->bandwidth_gbs, c->tflops);
+  }
   auto root = fb::CreateArtifactDirect(fbb, ::ds::artifact::kSchemaVersion, ds_runtime_version(),
                                        absDir.c_str(), model, target, &tensors, &segments, *plan,
                                        &blobs, chat.empty() ? nullptr : chat.c_str(),
                                        code.empty() ? nullptr : &code, synthetic,
-                                       synthetic ? options.synthetic_seed : 0);
+                                       synthetic ? options.synthetic_seed : 0, costFacts);
   fb::FinishArtifactBuffer(fbb, root);
   ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
   if (!st.isOk()) return llvm::createStringError(st.message());

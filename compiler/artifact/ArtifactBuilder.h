@@ -20,6 +20,17 @@ struct CodeObject;
 struct QuantCalibration;
 struct TokenizerFiles;
 
+// The cost model's per-token figures for the Artifact.cost table (compiler/target/CostModel.h),
+// counted on the imported weights; the builder scales the byte figures to the stored bytes.
+struct ArtifactCostFacts {
+  uint64_t weight_bytes = 0;
+  uint64_t decode_bytes_per_token = 0;
+  uint64_t flops_per_token = 0;
+  uint64_t attention_flops_per_context_token = 0;
+  std::string device;
+  double bandwidth_gbs = 0, tflops = 0;
+};
+
 struct ArtifactOptions {
   std::string output_path;
   std::string model_dir;      // tokenizer files and chat template are read from here
@@ -37,6 +48,8 @@ struct ArtifactOptions {
   const TokenizerFiles* tokenizer_files = nullptr;
   // Seed of synthetic weights (--weights random: the checkpoint is Checkpoint::synthetic()).
   uint64_t synthetic_seed = 0;
+  // Stored as Artifact.cost for ds-bench's roofline and predictions; null: none.
+  const ArtifactCostFacts* cost = nullptr;
   // Signs the artifact (--sign, docs/artifact.md); null = unsigned.
   const ::ds::artifact::SecretKey* signing_key = nullptr;
 };

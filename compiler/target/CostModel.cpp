@@ -1,6 +1,8 @@
 // The cost of a token read off the ds graph, and roofline predictions per device.
 #include "compiler/target/CostModel.h"
 
+#include "artifact/roofline.h"
+
 #include <algorithm>
 
 #include "dialects/ds/DsDialect.h"
@@ -82,19 +84,24 @@ ModelCost estimateCost(ModuleOp module) {
   return c;
 }
 
+::ds::artifact::TokenCost tokenCost(const ModelCost& c) {
+  ::ds::artifact::TokenCost t;
+  t.weight_bytes = double(c.weight_bytes);
+  t.decode_bytes_per_token = double(c.decode_bytes_per_token);
+  t.flops_per_token = double(c.flops_per_token);
+  t.attention_flops_per_context_token = double(c.attention_flops_per_context_token);
+  t.kv_bytes_per_token = double(c.kv_bytes_per_token);
+  return t;
+}
+
 Prediction predict(const DeviceSpec& t, const ModelCost& c, int64_t context, int64_t prompt) {
-  constexpr double kBandwidthEfficiency = 0.8, kComputeEfficiency = 0.6;
-  double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
-  double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
-  double decodeBytes = double(c.decode_bytes_per_token) + double(c.kv_bytes_per_token) * context;
-  double decodeFlops = double(c.flops_per_token) + double(c.attention_flops_per_context_token) * context;
-  double decodeS = std::max(decodeBytes / bw, decodeFlops / flops);
-  // Prefill reads all weights once and does every token's GEMMs; causal attention averages
-  // prompt/2 positions per token.
-  double prefillFlops = double(c.flops_per_token) * prompt +
-                        double(c.attention_flops_per_context_token) * prompt * prompt / 2.0;
-  double prefillBytes = double(c.weight_bytes) + double(c.kv_bytes_per_token) * prompt;
-  double prefillS = std::max(prefillFlops / flops, prefillBytes / bw);
+  using namespace ::ds::artifact;
+  // The roofline shared with ds-bench (runtime/src/format/artifact/roofline.h).
+  const double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
+  const double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
+  const TokenCost tc = tokenCost(c);
+  double decodeS = decodeStep(tc, 1, context).seconds(bw, flops);
+  double prefillS = prefillStep(tc, prompt).seconds(bw, flops);
   if (c.tp > 1 && t.link_gbs > 0) {
     double ring = 2.0 * double(c.tp - 1) / double(c.tp) / (t.link_gbs * 1e9);
     double latency = double(c.collectives_per_step) * t.collective_latency_us * 1e-6;

@@ -17,6 +17,7 @@
 #include "artifact/artifact_info.h"
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
+#include "sweep.h"
 
 namespace {
 
@@ -77,6 +78,8 @@ double perplexity(ds::ModelRunner& runner, const std::vector<int32_t>& tokens, i
 
 int main(int argc, char** argv) {
   std::string path, ids_file;
+  bool sweep = false;
+  ds::bench::SweepOptions sweep_options;
   int64_t decode_tokens = 0, prefill_tokens = 0, threads = 0;
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
@@ -89,6 +92,18 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--perplexity") ids_file = value();
+    else if (a == "--sweep") sweep = true;
+    else if (a == "--json") sweep_options.json = true;
+    else if (a == "--batches") {
+      auto v = ds::tools::parseIntListFlag(a, value(), 1, 4096);
+      if (!v.value || v.value->empty()) usageError(v.value ? a + " needs at least one size" : v.error);
+      sweep_options.batches.assign(v.value->begin(), v.value->end());
+    } else if (a == "--prompts") {
+      auto v = ds::tools::parseIntListFlag(a, value(), 1, 1 << 20);
+      if (!v.value || v.value->empty()) usageError(v.value ? a + " needs at least one length" : v.error);
+      sweep_options.prompts.assign(v.value->begin(), v.value->end());
+    } else if (a == "--context") sweep_options.context = count(a, value(), 1, 1 << 20);
+    else if (a == "--decode-steps") sweep_options.decode_steps = count(a, value(), 1, 1 << 16);
     else if (a == "--decode") decode_tokens = count(a, value());
     else if (a == "--prefill") prefill_tokens = count(a, value());
     else if (a == "--threads") threads = count(a, value(), 0, 1024);
@@ -103,6 +118,10 @@ int main(int argc, char** argv) {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
                 "                [--trusted-key KEY.pub]... [--no-native-code]\n"
                 "                [--gpu-memory-fraction 0.9] [--gpu-ordinal N]\n"
+                "                [--sweep [--batches 1,8,32,128] [--prompts 128,512,2048] [--context 128]\n"
+                "                 [--decode-steps 16] [--json]]\n"
+                "  --sweep: decode tokens/s per batch size and prefill time per prompt length, beside the\n"
+                "           cost model's prediction and the fraction of this machine's measured roofline\n"
                 "  --perplexity: whitespace-separated token ids (BOS is prepended when the model has one)\n"
                 "  --trusted-key: refuse artifacts not signed by one of these keys\n"
                 "  --no-native-code: never load the artifact's generated code (library kernels)\n"
@@ -156,6 +175,14 @@ int main(int argc, char** argv) {
     if (!runner.isOk()) die(runner.status().message());
     double ppl = perplexity(**runner, tokens, 64);
     std::printf("perplexity %.6f over %zu tokens\n", ppl, tokens.size() - 1);
+  }
+  if (sweep) {
+    sweep_options.engine.num_threads = static_cast<int>(threads);
+    sweep_options.engine.allow_native_code = native_code;
+    sweep_options.engine.gpu_memory_fraction = gpu_memory_fraction;
+    sweep_options.engine.device_ordinal = static_cast<int>(gpu_ordinal);
+    const int rc = ds::bench::runSweep(**art, sweep_options);
+    if (rc) return rc;
   }
   if (decode_tokens > 0 || prefill_tokens > 0) {
     ds::EngineOptions eo;

@@ -312,6 +312,21 @@ int main(int argc, char** argv) {
     artifact.artifact.model_dir = parent.empty() ? "." : parent.str();
   }
   artifact.artifact.synthetic_seed = weightsSeed;
+  // The cost model's figures and its first device for the target, for ds-bench's columns.
+  mlir::ds::ArtifactCostFacts facts;
+  facts.weight_bytes = cost.weight_bytes;
+  facts.decode_bytes_per_token = cost.decode_bytes_per_token;
+  facts.flops_per_token = cost.flops_per_token;
+  facts.attention_flops_per_context_token = cost.attention_flops_per_context_token;
+  for (const mlir::ds::CostDevice& d : mlir::ds::costModelDevices())
+    if (d.target->name == llvm::StringRef(target).split(',').first.str() ||
+        d.device->name == llvm::StringRef(target).split(',').first.str()) {
+      facts.device = d.device->name;
+      facts.bandwidth_gbs = d.device->memory_bandwidth_gbs;
+      facts.tflops = d.device->bf16_tflops;
+      break;
+    }
+  artifact.artifact.cost = &facts;
   artifact.artifact.weight_dtype = weightDtype;
   artifact.artifact.progress = !quiet;
   artifact.artifact.signing_key = signingKey ? &*signingKey : nullptr;

@@ -157,6 +157,10 @@ Status checkModel(const std::string& file, const fb::Artifact& meta) {
   for (const auto& [name, v] : dims)
     if (v < 0 || v > (int64_t{1} << 24))
       return bad(file, std::string("model.") + name + " " + std::to_string(v) + " is outside [0, 2^24]");
+  if (const fb::CostFacts* c = meta.cost())
+    for (double v : {c->device_bandwidth_gbs(), c->device_tflops()})
+      if (!std::isfinite(v) || v < 0)
+        return bad(file, "cost has a device figure of " + std::to_string(v) + " (finite, >= 0)");
   if (m->bos_token_id() < -1 || m->bos_token_id() >= m->vocab_size())
     return bad(file, "model.bos_token_id " + std::to_string(m->bos_token_id()) +
                          " is outside the vocabulary of " + std::to_string(m->vocab_size()));
