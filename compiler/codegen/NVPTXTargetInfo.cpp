@@ -128,8 +128,11 @@ class NVPTXTargetInfo final : public TargetInfo {
     code.triple = triple().str();
     code.cpu = cpu().str();
     for (llvm::StringRef f : features()) code.features.push_back(f.str());
-    for (auto fn : findGpuModule(kernels).getOps<gpu::GPUFuncOp>())
-      if (fn.isKernel()) code.symbols.push_back(fn.getName().str());
+    // Lowered kernels are llvm.func with nvvm.kernel (gpu.func before lowering).
+    for (Operation& op : findGpuModule(kernels).getBody()->getOperations())
+      if (op.hasAttr("nvvm.kernel") || op.hasAttr(gpu::GPUDialect::getKernelFuncAttrName()))
+        if (auto name = op.getAttrOfType<StringAttr>(SymbolTable::getSymbolAttrName()))
+          code.symbols.push_back(name.str());
     std::string ptxas = findPtxas();
     if (ptxas.empty()) {
       // The driver compiles PTX at load (cuModuleLoadData wants it NUL-terminated).

@@ -279,7 +279,7 @@ struct MapKernelsToGPUPass : impl::MapKernelsToGPUPassBase<MapKernelsToGPUPass> 
     }
     if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
       module.emitError() << "max-threads must be a multiple of 32 in [32, 1024], got "
-                         << maxThreads;
+                         << static_cast<int64_t>(maxThreads);
       return signalPassFailure();
     }
     SmallVector<func::FuncOp> kernels;
