@@ -416,7 +416,11 @@ def MapKernelsToGPUPass : Pass<"ds-codegen-nvptx-map-to-gpu", "::mlir::ModuleOp"
     temporaries become `[1, ...]` workgroup (shared) memory; `gpu.barrier`
     separates the ops. Threads per block (`known_block_size`, `ds.block_size`):
     the widest op's inner elements rounded up to 32, at most `max-threads`.
-    Constant globals (rope's `inv_freq`) move into the gpu.module. Before:
+    Constant globals (rope's `inv_freq`) move into the gpu.module. With
+    `activation-type=bf16` the f32 row buffers (the launch's ins and outs) are
+    bf16 memrefs: every load extends to f32, every store truncates (round to
+    nearest even), temporaries and sums stay f32 (f64 for rms_norm); the kernel
+    records `ds.activation_type`. Before:
     ```mlir
     module @ds_kernels attributes {ds.codegen} {
       func.func @ds_add_0(%a: memref<?x64xf32>, %b: memref<?x64xf32>, %s: memref<?x64xf32>) attributes {ds.kernel = "add", ...} {
@@ -447,7 +451,10 @@ def MapKernelsToGPUPass : Pass<"ds-codegen-nvptx-map-to-gpu", "::mlir::ModuleOp"
     Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
            "most threads per block (a multiple of 32 in [32, 1024])">,
     Option<"gpuModuleName", "gpu-module-name", "std::string", /*default=*/"\"ds_gpu\"",
-           "symbol of the gpu.module holding the kernels">
+           "symbol of the gpu.module holding the kernels">,
+    Option<"activationType", "activation-type", "std::string", /*default=*/"\"f32\"",
+           "storage type of the row buffers (ins, outs): f32, or bf16 (loads extend to f32, "
+           "stores round to nearest even; math and sums stay f32/f64)">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",

@@ -79,6 +79,9 @@ llvm::Error validateCodegenOptions(const CodegenPipelineOptions& options) {
   if (options.backend != "host" && options.backend != "nvptx")
     return llvm::createStringError("backend must be host or nvptx, got '%s'",
                                    options.backend.getValue().c_str());
+  if (options.activationType != "f32" && options.activationType != "bf16")
+    return llvm::createStringError("activation-type must be f32 or bf16, got '%s'",
+                                   options.activationType.getValue().c_str());
   return llvm::Error::success();
 }
 
@@ -93,7 +96,7 @@ void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& optio
   // The nested kernel module, lowered for the #ds.target backend (`backend` option; each
   // backend's passes refuse a module of another backend).
   if (backend == "nvptx")
-    buildNVPTXKernelLoweringPipeline(pm.nest<ModuleOp>());
+    buildNVPTXKernelLoweringPipeline(pm.nest<ModuleOp>(), options.activationType);
   else
     buildHostKernelLoweringPipeline(pm.nest<ModuleOp>());
 }

@@ -52,6 +52,12 @@ struct CodegenPipelineOptions : public PassPipelineOptions<CodegenPipelineOption
                               llvm::cl::desc("backend whose kernel lowering runs: host or nvptx "
                                              "(the #ds.target backend; ds-compile sets it)"),
                               llvm::cl::init("host")};
+  // nvptx only: the generated kernels' row-buffer storage type. ds-compile keeps f32 until the
+  // plan's buffers can be bf16 (the library kernels and the memory plan must agree).
+  Option<std::string> activationType{
+      *this, "activation-type",
+      llvm::cl::desc("nvptx: storage type of the kernels' activation buffers (f32, bf16)"),
+      llvm::cl::init("f32")};
 };
 
 // The ds-quant-weights scheme of a --quant / quant= value ("w8" -> "int8"); none for "none".

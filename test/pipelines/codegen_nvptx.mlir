@@ -2,6 +2,7 @@
 // outlined linalg kernels, mapped to gpu.func (passes/codegen/nvptx) and lowered to NVVM inside
 // gpu.module @ds_gpu; PTX is the Artifact phase's (test/pipelines/nvptx_ptx.test).
 // RUN: ds-opt %s -split-input-file -verify-diagnostics --ds-pipeline-codegen="backend=nvptx" | FileCheck %s
+// RUN: ds-opt %s -split-input-file -verify-diagnostics --ds-pipeline-codegen="backend=nvptx activation-type=bf16" | FileCheck %s --check-prefix=BF16
 
 // sm_90a add_rms_norm: an NVVM kernel with the f32 all-reduce as warp shuffles and shared memory.
 // CHECK-LABEL: func.func @step
@@ -20,6 +21,10 @@
 // CHECK: llvm.call @__nv_sqrtf
 // CHECK-NOT: linalg.generic
 // CHECK-NOT: gpu.func
+// BF16-LABEL: llvm.func @ds_add_rms_norm_0(
+// BF16: llvm.load {{.*}} -> bf16
+// BF16: llvm.fpext {{.*}} : bf16 to f32
+// BF16: llvm.fptrunc {{.*}} : f32 to bf16
 module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = ["wgmma", "tma", "fp8", "cp.async"], vector_bits = 128>} {
   ds.weight @w : tensor<64xf32> {name = "w"}
   func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
@@ -66,3 +71,5 @@ module attributes {ds.target = #ds.target<name = "host", backend = host, triple 
 // Negative: the backend option is checked.
 // RUN: not ds-opt %s --ds-pipeline-codegen="backend=amdgpu" 2>&1 | FileCheck %s --check-prefix=BADOPT
 // BADOPT: ds-pipeline-codegen: backend must be host or nvptx, got 'amdgpu'
+// RUN: not ds-opt %s --ds-pipeline-codegen="backend=nvptx activation-type=f16" 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// BADTYPE: ds-pipeline-codegen: activation-type must be f32 or bf16, got 'f16'

@@ -66,6 +66,10 @@ class KernelMapper {
         for (Value v : op.getOperands())
           if (temps_.contains(map_.lookupOrDefault(v)))
             return op.emitOpError() << "uses a per-row temporary outside a linalg op";
+        if (auto view = dyn_cast<memref::SubViewOp>(op)) {
+          cloneSubView(view);
+          continue;
+        }
         b_.clone(op, map_);
       }
     }
@@ -73,6 +77,37 @@ class KernelMapper {
   }
 
  private:
+  // A view of an argument whose storage type changed (bf16 activations) is rebuilt on it.
+  void cloneSubView(memref::SubViewOp view) {
+    Value source = map_.lookup(view.getSource());
+    if (source.getType() == view.getSource().getType()) {
+      b_.clone(*view, map_);
+      return;
+    }
+    auto mapped = [&](ArrayRef<OpFoldResult> values) {
+      SmallVector<OpFoldResult> out;
+      for (OpFoldResult v : values)
+        out.push_back(isa<Value>(v) ? OpFoldResult(map_.lookup(cast<Value>(v))) : v);
+      return out;
+    };
+    auto copy = memref::SubViewOp::create(b_, view.getLoc(), source,
+                                          mapped(view.getMixedOffsets()),
+                                          mapped(view.getMixedSizes()),
+                                          mapped(view.getMixedStrides()));
+    map_.map(view.getResult(), copy.getResult());
+  }
+
+  // Loads and stores convert between the storage type (bf16 activations) and the kernel's f32.
+  Value load(OpBuilder& b, Location loc, Value memref, Type want, ValueRange idx) {
+    Value v = memref::LoadOp::create(b, loc, memref, idx);
+    return v.getType() == want ? v : arith::ExtFOp::create(b, loc, want, v).getResult();
+  }
+  void store(OpBuilder& b, Location loc, Value v, Value memref, ValueRange idx) {
+    Type storage = cast<MemRefType>(memref.getType()).getElementType();
+    if (v.getType() != storage) v = arith::TruncFOp::create(b, loc, storage, v);
+    memref::StoreOp::create(b, loc, v, memref, idx);
+  }
+
   // A [rows, ...] temporary becomes [1, ...] workgroup memory: each block holds its own row.
   LogicalResult temporary(memref::AllocOp alloc) {
     MemRefType type = alloc.getType();
@@ -120,7 +155,7 @@ class KernelMapper {
       if (arg.use_empty()) continue;
       auto idx = indices(op, operand, ivs);
       if (failed(idx)) return failure();
-      m.map(arg, memref::LoadOp::create(b, op.getLoc(), map_.lookup(operand.get()), *idx));
+      m.map(arg, load(b, op.getLoc(), map_.lookup(operand.get()), arg.getType(), *idx));
     }
     for (Operation& inner : block->without_terminator()) {
       if (isa<linalg::IndexOp>(inner))
@@ -132,7 +167,7 @@ class KernelMapper {
     for (auto [operand, value] : llvm::zip(op.getDpsInitsMutable(), yield.getOperands())) {
       auto idx = indices(op, operand, ivs);
       if (failed(idx)) return failure();
-      memref::StoreOp::create(b, op.getLoc(), m.lookup(value), map_.lookup(operand.get()), *idx);
+      store(b, op.getLoc(), m.lookup(value), map_.lookup(operand.get()), *idx);
     }
     return Value();
   }
@@ -218,8 +253,8 @@ class KernelMapper {
     auto idx = indices(op, *init, ValueRange{row_});
     if (failed(idx)) return failure();
     Value out = map_.lookup(init->get());
-    Value old = memref::LoadOp::create(tb, loc, out, *idx);
-    memref::StoreOp::create(tb, loc, arith::AddFOp::create(tb, loc, old, sum), out, *idx);
+    Value old = load(tb, loc, out, sum.getType(), *idx);
+    store(tb, loc, arith::AddFOp::create(tb, loc, old, sum), out, *idx);
     return success();
   }
 
@@ -277,6 +312,10 @@ struct MapKernelsToGPUPass : impl::MapKernelsToGPUPassBase<MapKernelsToGPUPass> 
                          << "'";
       return signalPassFailure();
     }
+    if (activationType != "f32" && activationType != "bf16") {
+      module.emitError() << "activation-type must be f32 or bf16, got '" << activationType << "'";
+      return signalPassFailure();
+    }
     if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
       module.emitError() << "max-threads must be a multiple of 32 in [32, 1024], got "
                          << static_cast<int64_t>(maxThreads);
@@ -300,12 +339,26 @@ struct MapKernelsToGPUPass : impl::MapKernelsToGPUPassBase<MapKernelsToGPUPass> 
       global->moveBefore(gpuModule.getBody(), gpuModule.getBody()->end());
     for (func::FuncOp fn : kernels) {
       int64_t threads = blockSize(fn, maxThreads);
-      auto kernel = gpu::GPUFuncOp::create(gb, fn.getLoc(), fn.getSymName(), fn.getFunctionType());
+      // bf16 activations: the f32 row buffers (ins, outs) are stored as bf16; the kernel computes
+      // and accumulates in f32 (weights stay the runner's f32 copies).
+      SmallVector<Type> argTypes(fn.getArgumentTypes());
+      int64_t numBuffers = 0;
+      if (auto n = fn->getAttrOfType<IntegerAttr>("ds.num_buffers")) numBuffers = n.getInt();
+      if (activationType == "bf16")
+        for (int64_t i = 0; i < numBuffers && i < static_cast<int64_t>(argTypes.size()); ++i) {
+          auto t = cast<MemRefType>(argTypes[i]);
+          if (t.getElementType().isF32())
+            argTypes[i] = MemRefType::get(t.getShape(), gb.getBF16Type(), t.getLayout(),
+                                          t.getMemorySpace());
+        }
+      auto kernel = gpu::GPUFuncOp::create(gb, fn.getLoc(), fn.getSymName(),
+                                           gb.getFunctionType(argTypes, {}));
       kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), gb.getUnitAttr());
       kernel.setKnownBlockSizeAttr(gb.getDenseI32ArrayAttr({static_cast<int32_t>(threads), 1, 1}));
       for (NamedAttribute attr : fn->getAttrs())
         if (attr.getName().getValue().starts_with("ds.")) kernel->setAttr(attr.getName(), attr.getValue());
       kernel->setAttr("ds.block_size", gb.getI64IntegerAttr(threads));
+      kernel->setAttr("ds.activation_type", gb.getStringAttr(activationType));
       if (failed(KernelMapper(fn, kernel, threads).run())) return signalPassFailure();
       fn.erase();
       ++numKernels;

@@ -10,8 +10,10 @@
 
 namespace mlir::ds {
 
-void buildNVPTXKernelLoweringPipeline(OpPassManager& pm) {
-  pm.addPass(createMapKernelsToGPUPass());
+void buildNVPTXKernelLoweringPipeline(OpPassManager& pm, llvm::StringRef activationType) {
+  MapKernelsToGPUPassOptions map;
+  map.activationType = activationType.str();
+  pm.addPass(createMapKernelsToGPUPass(map));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   OpPassManager& gpu = pm.nest<gpu::GPUModuleOp>();

@@ -10,6 +10,7 @@ namespace mlir::ds {
 // `pm` runs on the kernel module (builtin.module {ds.codegen}): ds-codegen-nvptx-map-to-gpu, then
 // inside gpu.module: strided metadata, scf -> cf, arith/index -> LLVM, convert-gpu-to-nvvm
 // (memref, math through libdevice calls, gpu.all_reduce through shuffles), casts reconciled.
-void buildNVPTXKernelLoweringPipeline(OpPassManager& pm);
+// `activationType`: storage type of the row buffers, "f32" or "bf16" (math stays f32).
+void buildNVPTXKernelLoweringPipeline(OpPassManager& pm, llvm::StringRef activationType = "f32");
 
 }  // namespace mlir::ds

@@ -1,8 +1,9 @@
 // ds-codegen-nvptx-map-to-gpu: the outlined linalg kernels (run through the outline pass first) as
 // gpu.func kernels: blockIdx.x = row, columns strided over threads, row sums through
-// gpu.all_reduce, per-row temporaries in workgroup memory.
+// gpu.all_reduce, per-row temporaries in workgroup memory; max-threads; bf16 row buffers.
 // RUN: ds-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(ds-codegen-outline-kernels,builtin.module(ds-codegen-nvptx-map-to-gpu))' | FileCheck %s
 // RUN: ds-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(ds-codegen-outline-kernels,builtin.module(ds-codegen-nvptx-map-to-gpu{max-threads=32}))' | FileCheck %s --check-prefix=MAX32
+// RUN: ds-opt %s -split-input-file -verify-diagnostics --pass-pipeline='builtin.module(ds-codegen-outline-kernels,builtin.module(ds-codegen-nvptx-map-to-gpu{activation-type=bf16}))' | FileCheck %s --check-prefix=BF16
 
 // add_rms_norm: the f32 sum of squares is a per-thread partial + gpu.all_reduce; the [rows]
 // temporaries (sum, inverse) become [1] workgroup memory; thread 0 computes the inverse.
@@ -30,6 +31,16 @@
 // CHECK-NOT: func.func @ds_
 // MAX32-LABEL: gpu.func @ds_add_rms_norm_0
 // MAX32-SAME: known_block_size = array<i32: 32, 1, 1>
+// bf16 activations: row buffers are bf16, loads extend, stores truncate, the sum stays f32 in
+// workgroup memory; the weight stays f32.
+// BF16: gpu.func @ds_add_rms_norm_0(%[[A:.*]]: memref<?x64xbf16>, %{{.*}}: memref<?x64xbf16>, %[[S:.*]]: memref<?x64xbf16>, %{{.*}}: memref<?x64xbf16>, %{{.*}}: memref<64xf32>) workgroup(%{{.*}} : memref<1xf32, #gpu.address_space<workgroup>>
+// BF16-SAME: ds.activation_type = "bf16"
+// BF16: %[[X:.*]] = memref.load %[[A]]
+// BF16: arith.extf %[[X]] : bf16 to f32
+// BF16: %[[T:.*]] = arith.truncf %{{.*}} : f32 to bf16
+// BF16: memref.store %[[T]], %[[S]]
+// BF16: gpu.all_reduce add %{{.*}} uniform
+// BF16-NEXT: } : (f32) -> f32
 
 module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = ["wgmma", "tma", "fp8", "cp.async"], vector_bits = 128>} {
   ds.weight @w : tensor<64xf32> {name = "w"}
@@ -110,6 +121,8 @@ module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, trip
 // CHECK: memref.subview %{{.*}}[0, 0, 1] [%{{.*}}, 2, 4] [1, 1, 2]
 // CHECK-NOT: func.func
 // MAX32-LABEL: gpu.func @ds_rope_0
+// BF16-LABEL: gpu.func @ds_rope_0(%{{.*}}: memref<?x2x8xbf16>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x8xbf16>)
+// BF16: memref.subview %{{.*}}[0, 0, 0] [%{{.*}}, 2, 2] [1, 1, 1] : memref<?x2x8xbf16> to memref<?x2x2xbf16, strided<[16, 8, 1]>>
 module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = [], vector_bits = 128>} {
   func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x2x8xf32> {
     %x = dsk.alloc tokens : memref<?x2x8xf32>
@@ -152,6 +165,9 @@ module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, trip
 // Negative: max-threads is checked.
 // RUN: not ds-opt %s --split-input-file --pass-pipeline='builtin.module(builtin.module(ds-codegen-nvptx-map-to-gpu{max-threads=48}))' 2>&1 | FileCheck %s --check-prefix=BADT
 // BADT: error: max-threads must be a multiple of 32 in [32, 1024], got 48
+// Negative: activation-type is checked.
+// RUN: not ds-opt %s --split-input-file --pass-pipeline='builtin.module(builtin.module(ds-codegen-nvptx-map-to-gpu{activation-type=f16}))' 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// BADTYPE: error: activation-type must be f32 or bf16, got 'f16'
 
 // -----
 
