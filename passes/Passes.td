@@ -280,7 +280,7 @@ def PlanMemoryPass : Pass<"ds-schedule-plan-memory", "::mlir::ModuleOp"> {
 //===----------------------------------------------------------------------===//
 // codegen/: fused regions -> generated kernels. codegen/common: target-independent outlining
 // and tiling (linalg); codegen/host: the host backend's lowering to the LLVM dialect and its
-// entry points (codegen/nvptx will follow).
+// entry points; codegen/nvptx: the CUDA backend's mapping to gpu kernels.
 //===----------------------------------------------------------------------===//
 
 def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> {
@@ -396,6 +396,70 @@ def HostEntryPointsPass : Pass<"ds-codegen-host-entry-points", "::mlir::ModuleOp
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
   let statistics = [Statistic<"numEntries", "num-entries", "Number of entry points built">];
+}
+
+def MapKernelsToGPUPass : Pass<"ds-codegen-nvptx-map-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Maps the outlined linalg kernels to gpu.func kernels: rows to blocks, columns to threads";
+  let description = [{
+    NVPTX backend (passes/codegen/nvptx). Runs on the kernel module `@ds_kernels`
+    of a plan whose closest `#ds.target` has `backend = nvptx` (another backend is
+    an error). Consumes the same linalg kernels as the host path: each
+    `func.func` with `ds.kernel` becomes a `gpu.func` kernel in a
+    `gpu.module @ds_gpu [#nvvm.target<O = 3, chip = <#ds.target cpu>, features = "+ptxNN">]`
+    (the module gets `gpu.container_module`). The mapping: `blockIdx.x` is the
+    row (grid = the rows of the launch's row space x `ds.row_scale`); every
+    linalg op's inner loops are flattened and strided over the block's threads
+    (consecutive threads, consecutive elements: coalesced); a row reduction
+    (`["parallel", "reduction"...]`, yield `addf(acc, x)`) sums per thread and
+    combines with `gpu.all_reduce add uniform` (warp shuffles + shared memory);
+    a per-row value (the inverse rms) is computed by thread 0; the `[rows, ...]`
+    temporaries become `[1, ...]` workgroup (shared) memory; `gpu.barrier`
+    separates the ops. Threads per block (`known_block_size`, `ds.block_size`):
+    the widest op's inner elements rounded up to 32, at most `max-threads`.
+    Constant globals (rope's `inv_freq`) move into the gpu.module. With
+    `activation-type=bf16` the f32 row buffers (the launch's ins and outs) are
+    bf16 memrefs: every load extends to f32, every store truncates (round to
+    nearest even), temporaries and sums stay f32 (f64 for rms_norm); the kernel
+    records `ds.activation_type`. Before:
+    ```mlir
+    module @ds_kernels attributes {ds.codegen} {
+      func.func @ds_add_0(%a: memref<?x64xf32>, %b: memref<?x64xf32>, %s: memref<?x64xf32>) attributes {ds.kernel = "add", ...} {
+        linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%a, %b ...) outs(%s ...)
+        return
+      }
+    }
+    ```
+    After:
+    ```mlir
+    module @ds_kernels attributes {ds.codegen, gpu.container_module} {
+      gpu.module @ds_gpu [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">] {
+        gpu.func @ds_add_0(%a: memref<?x64xf32>, ...) kernel attributes {ds.block_size = 64 : i64, known_block_size = array<i32: 64, 1, 1>, ...} {
+          %row = gpu.block_id x
+          %tid = gpu.thread_id x
+          scf.for %i = %tid to %c64 step %c64 {
+            %x = memref.load %a[%row, %i] ...
+            memref.store %y, %s[%row, %i]
+          }
+          gpu.barrier
+          gpu.return
+        }
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
+           "most threads per block (a multiple of 32 in [32, 1024])">,
+    Option<"gpuModuleName", "gpu-module-name", "std::string", /*default=*/"\"ds_gpu\"",
+           "symbol of the gpu.module holding the kernels">,
+    Option<"activationType", "activation-type", "std::string", /*default=*/"\"f32\"",
+           "storage type of the row buffers (ins, outs): f32, or bf16 (loads extend to f32, "
+           "stores round to nearest even; math and sums stay f32/f64)">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+  let statistics = [Statistic<"numKernels", "num-kernels", "Number of gpu.func kernels built">];
 }
 
 #endif // DS_PASSES_TD

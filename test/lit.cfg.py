@@ -36,3 +36,25 @@ try:
     config.available_features.add("cuda-driver")
 except OSError:
     config.available_features.add("no-cuda-driver")
+
+# NVPTX codegen: PTX needs the CUDA toolkit's libdevice (the kernels call its math functions);
+# ptxas turns PTX into cubins. Found here as ds-compile finds them (NVPTXTargetInfo.cpp); tests
+# needing them say REQUIRES: cuda-libdevice / ptxas and are reported UNSUPPORTED without them.
+import shutil
+def _cuda_root():
+    for var in ("CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"):
+        if os.environ.get(var):
+            return os.environ[var]
+    ptxas = shutil.which("ptxas")
+    return os.path.dirname(os.path.dirname(ptxas)) if ptxas else "/usr/local/cuda"
+_ptxas = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas" if os.access("/usr/local/cuda/bin/ptxas", os.X_OK) else None)
+if os.path.exists(os.path.join(_cuda_root(), "nvvm", "libdevice", "libdevice.10.bc")):
+    config.available_features.add("cuda-libdevice")
+else:
+    lit_config.note("no CUDA libdevice (CUDA_HOME, /usr/local/cuda): the PTX tests are skipped")
+if _ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", _ptxas))
+else:
+    lit_config.note("ptxas not found (PATH, /usr/local/cuda/bin): the ptxas tests are skipped")

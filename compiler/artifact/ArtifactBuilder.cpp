@@ -507,7 +507,9 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     for (const std::string& s : c->symbols) symbols.push_back(fbb.CreateString(s));
     code.push_back(fb::CreateCodeObjectDirect(fbb, c->target.c_str(), c->triple.c_str(),
                                               c->cpu.c_str(), &features,
-                                              fb::CodeFormat_ElfSharedObject,
+                                              c->format == CodeFormat::Cubin ? fb::CodeFormat_Cubin
+                                              : c->format == CodeFormat::Ptx ? fb::CodeFormat_Ptx
+                                                                             : fb::CodeFormat_ElfSharedObject,
                                               ::ds::abi::kGeneratedKernelAbiVersion,
                                               codeSegment, c->bytes.size(), &symbols));
   }

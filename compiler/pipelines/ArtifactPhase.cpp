@@ -54,6 +54,14 @@ llvm::Expected<std::string> emitKernelLLVMIR(ModuleOp module) {
   return (*target)->emitLLVMIR(kernels);
 }
 
+llvm::Expected<std::string> emitKernelAssembly(ModuleOp module) {
+  auto target = TargetInfo::forModule(module);
+  if (!target) return target.takeError();
+  ModuleOp kernels = findKernelModule(module);
+  if (!kernels) return llvm::createStringError("the plan has no launch that generated kernels serve");
+  return (*target)->emitAssembly(kernels);
+}
+
 llvm::Expected<ArtifactPhaseResult> runArtifactPhase(ModuleOp module,
                                                      const ImportedModel& model,
                                                      const ArtifactPhaseOptions& options) {

@@ -17,7 +17,7 @@
 namespace mlir::ds {
 
 // Where ds-compile stops (--compile-to), in pipeline order.
-enum class CompileTo { DS, Graph, Plan, Codegen, LLVM, LLVMIR, Artifact };
+enum class CompileTo { DS, Graph, Plan, Codegen, LLVM, LLVMIR, Ptx, Artifact };
 
 //===-- Import: Hugging Face folder -> ds module with #ds.target ----------------------------===//
 
@@ -58,6 +58,9 @@ llvm::Error runCodegenPhase(ModuleOp module, const CodegenPipelineOptions& optio
 // The lowered kernel module (@ds_kernels) as optimized LLVM IR for the #ds.target
 // (--compile-to=llvm-ir); an error when the plan has no generated kernels.
 llvm::Expected<std::string> emitKernelLLVMIR(ModuleOp module);
+// The kernels of a plan after the Codegen phase as the target's assembly (nvptx: PTX,
+// --compile-to=ptx); an error for a target without one or a plan without generated kernels.
+llvm::Expected<std::string> emitKernelAssembly(ModuleOp module);
 
 struct ArtifactPhaseOptions {
   ArtifactOptions artifact;     // output path, model dir, dtypes, KV block size, progress

@@ -59,7 +59,12 @@ llvm::Error runCodegenPhase(ModuleOp module, const CodegenPipelineOptions& optio
   if (!target) return target.takeError();
   if (llvm::Error e = (*target)->checkCanEmitCode()) return e;
   return runPipeline(module, "Codegen (ds-pipeline-codegen)",
-                     [&](OpPassManager& pm) { buildCodegenPipeline(pm, options); });
+                     [&](OpPassManager& pm) {
+                       buildCodegenPipeline(pm, options,
+                                            (*target)->backend() == TargetBackend::nvptx
+                                                ? "nvptx"
+                                                : "host");
+                     });
 }
 
 }  // namespace mlir::ds

@@ -10,6 +10,7 @@
 #include "artifact/tensor_parallel.h"
 #include "passes/Passes.h"
 #include "passes/codegen/host/HostLowering.h"
+#include "passes/codegen/nvptx/NVPTXLowering.h"
 
 namespace mlir::ds {
 
@@ -74,12 +75,30 @@ void buildPlanPipeline(OpPassManager& pm, const PlanPipelineOptions& options) {
   if (options.planMemory) pm.addPass(createPlanMemoryPass());
 }
 
+llvm::Error validateCodegenOptions(const CodegenPipelineOptions& options) {
+  if (options.backend != "host" && options.backend != "nvptx")
+    return llvm::createStringError("backend must be host or nvptx, got '%s'",
+                                   options.backend.getValue().c_str());
+  if (options.activationType != "f32" && options.activationType != "bf16")
+    return llvm::createStringError("activation-type must be f32 or bf16, got '%s'",
+                                   options.activationType.getValue().c_str());
+  return llvm::Error::success();
+}
+
 void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& options) {
+  buildCodegenPipeline(pm, options, options.backend);
+}
+
+void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& options,
+                          llvm::StringRef backend) {
   pm.addPass(createOutlineKernelsPass());
   if (!options.lowerToLLVM) return;
-  // The nested kernel module; host is the only backend so far (nvptx will nest its own lowering
-  // here by the #ds.target backend; host entry points refuse another backend).
-  buildHostKernelLoweringPipeline(pm.nest<ModuleOp>());
+  // The nested kernel module, lowered for the #ds.target backend (`backend` option; each
+  // backend's passes refuse a module of another backend).
+  if (backend == "nvptx")
+    buildNVPTXKernelLoweringPipeline(pm.nest<ModuleOp>(), options.activationType);
+  else
+    buildHostKernelLoweringPipeline(pm.nest<ModuleOp>());
 }
 
 namespace {
@@ -119,7 +138,7 @@ void registerDsPipelines() {
   registerPhase<CodegenPipelineOptions>(
       "ds-pipeline-codegen",
       "Codegen phase: generated kernels outlined (linalg), lowered for the #ds.target",
-      buildCodegenPipeline, nullptr);
+      buildCodegenPipeline, validateCodegenOptions);
 }
 
 }  // namespace mlir::ds

@@ -46,6 +46,18 @@ struct CodegenPipelineOptions : public PassPipelineOptions<CodegenPipelineOption
                            llvm::cl::desc("lower the outlined linalg kernels to the LLVM dialect "
                                           "(false: stop after outlining)"),
                            llvm::cl::init(true)};
+  // The pipeline is built before it sees the module, so the backend is an option; ds-compile
+  // sets it from the module's #ds.target (nvptx for the sm_* targets).
+  Option<std::string> backend{*this, "backend",
+                              llvm::cl::desc("backend whose kernel lowering runs: host or nvptx "
+                                             "(the #ds.target backend; ds-compile sets it)"),
+                              llvm::cl::init("host")};
+  // nvptx only: the generated kernels' row-buffer storage type. ds-compile keeps f32 until the
+  // plan's buffers can be bf16 (the library kernels and the memory plan must agree).
+  Option<std::string> activationType{
+      *this, "activation-type",
+      llvm::cl::desc("nvptx: storage type of the kernels' activation buffers (f32, bf16)"),
+      llvm::cl::init("f32")};
 };
 
 // The ds-quant-weights scheme of a --quant / quant= value ("w8" -> "int8"); none for "none".
@@ -57,6 +69,11 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options);
 
 void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options);
 void buildPlanPipeline(OpPassManager& pm, const PlanPipelineOptions& options);
+// The Codegen phase for `backend` ("host", "nvptx") whatever options.backend says: ds-compile
+// passes its module's #ds.target backend.
+void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& options,
+                          llvm::StringRef backend);
+llvm::Error validateCodegenOptions(const CodegenPipelineOptions& options);
 void buildCodegenPipeline(OpPassManager& pm, const CodegenPipelineOptions& options);
 
 // Registers ds-pipeline-graph, ds-pipeline-plan and ds-pipeline-codegen.

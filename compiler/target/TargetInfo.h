@@ -1,7 +1,7 @@
 // What the phases after Import ask of a target, behind one small interface (in the spirit of
 // Triton's TargetInfoBase): built from the module's #ds.target, never from flags. The host
 // backend is compiler/codegen/HostTargetInfo.cpp; the nvptx one (compiler/codegen/
-// NVPTXTargetInfo.cpp) describes the GPU but cannot emit code yet.
+// NVPTXTargetInfo.cpp) emits PTX, and a cubin when ptxas is installed.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,7 @@
 namespace mlir::ds {
 
 // How native code is packaged (runtime/schema/artifact.fbs CodeFormat for what artifacts hold).
-enum class CodeFormat { ElfSharedObject, Ptx };
+enum class CodeFormat { ElfSharedObject, Ptx, Cubin };
 
 // One level of the memory hierarchy and the LLVM address space that reaches it.
 struct MemorySpace {
@@ -31,7 +31,10 @@ struct CodeObject {
   std::string cpu;                     // the #ds.target cpu ("x86-64-v3")
   std::vector<std::string> features;   // what the runtime checks
   std::vector<std::string> symbols;    // entry points defined
-  std::vector<uint8_t> bytes;          // an ELF shared object
+  std::vector<uint8_t> bytes;          // an ELF shared object, PTX text or a cubin
+  CodeFormat format = CodeFormat::ElfSharedObject;
+  // nvptx: what ptxas -v said per kernel (registers, spills, shared memory); empty for PTX.
+  std::string resource_usage;
 };
 
 class TargetInfo {
@@ -62,6 +65,12 @@ class TargetInfo {
   virtual llvm::Expected<std::string> emitLLVMIR(ModuleOp kernels) const = 0;
   // The code object (host: an ELF shared object) of such a kernel module.
   virtual llvm::Expected<CodeObject> emitCode(ModuleOp kernels) const = 0;
+  // The kernels as target assembly text (nvptx: PTX); backends without one say so.
+  virtual llvm::Expected<std::string> emitAssembly(ModuleOp) const {
+    return llvm::createStringError("--target %s has no assembly stage (--compile-to=ptx needs an "
+                                   "sm_* target)",
+                                   name().str().c_str());
+  }
 
  protected:
   TargetInfo(TargetAttr target, const CodegenLevel* level) : target_(target), level_(level) {}

@@ -37,7 +37,7 @@ cl::OptionCategory category("ds-compile options");
 cl::opt<std::string> inputDir(cl::Positional, cl::desc("<hugging-face-model-dir>"), cl::Required,
                               cl::cat(category));
 cl::opt<std::string> outputFile("o", cl::desc("Output file, never an input, a link or a non-regular "
-                                               "file ('-' for stdout with --compile-to=ds..llvm-ir)"),
+                                               "file ('-' for stdout with --compile-to=ds..ptx)"),
                                 cl::value_desc("file"), cl::init(""), cl::cat(category));
 const cl::ValuesClass stages = cl::values(
     clEnumValN(CompileTo::DS, "ds", "Import: the ds graph (MLIR)"),
@@ -47,6 +47,7 @@ const cl::ValuesClass stages = cl::values(
                "Codegen: the plan with outlined kernels (linalg on memrefs)"),
     clEnumValN(CompileTo::LLVM, "llvm", "Codegen: the kernels in the LLVM dialect"),
     clEnumValN(CompileTo::LLVMIR, "llvm-ir", "the kernels as optimized LLVM IR"),
+    clEnumValN(CompileTo::Ptx, "ptx", "the kernels as PTX (--target sm_*)"),
     clEnumValN(CompileTo::Artifact, "artifact", "Artifact: the .dsa file (-o)"));
 cl::opt<CompileTo> compileTo("compile-to",
                              cl::desc("Phase to stop after and write (--emit: the same)"),
@@ -170,14 +171,14 @@ int checkFlags() {
   if (codegen != "host" && codegen != "none")
     return usageError("unsupported --codegen '" + codegen + "' (host, none)");
   bool kernelStage = compileTo == CompileTo::Codegen || compileTo == CompileTo::LLVM ||
-                     compileTo == CompileTo::LLVMIR;
+                     compileTo == CompileTo::LLVMIR || compileTo == CompileTo::Ptx;
   if (codegen == "none" && kernelStage)
     return usageError(stageFlag() + "=codegen|llvm|llvm-ir need --codegen=host");
   if (compileTo == CompileTo::Artifact && outputFile.empty() && !costReport)
     return usageError(stageFlag() + "=artifact needs -o <file.dsa>");
   if (compileTo == CompileTo::Artifact && outputFile == "-")
     return usageError("an artifact is binary: give -o <file.dsa> ('-' is stdout for the text "
-                      "stages, " + stageFlag() + "=ds..llvm-ir)");
+                      "stages, " + stageFlag() + "=ds..ptx)");
   if (signKey.getNumOccurrences() && (compileTo != CompileTo::Artifact || outputFile.empty()))
     return usageError("--sign signs an artifact: it needs -o <file.dsa>");
   return 0;
@@ -297,6 +298,11 @@ int main(int argc, char** argv) {
       auto ir = mlir::ds::emitKernelLLVMIR(module);
       if (!ir) return fail(ir.takeError());
       return writeText([&](llvm::raw_ostream& os) { os << *ir; });
+    }
+    if (compileTo == CompileTo::Ptx) {
+      auto ptx = mlir::ds::emitKernelAssembly(module);
+      if (!ptx) return fail(ptx.takeError());
+      return writeText([&](llvm::raw_ostream& os) { os << *ptx; });
     }
   }
   double codegenSeconds =

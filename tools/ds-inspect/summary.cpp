@@ -200,6 +200,7 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
         for (const auto* f : *c->cpu_features()) features.push_back(f->str());
       code.push_back({{"target", str(c->target())}, {"triple", str(c->triple())},
                       {"cpu", str(c->cpu())}, {"features", features}, {"bytes", c->size()},
+                      {"format", fb::EnumNameCodeFormat(c->format())},
                       {"abi_version", c->abi_version()},
                       {"symbols", c->symbols() ? c->symbols()->size() : 0}});
     }
@@ -344,7 +345,10 @@ std::string renderText(const json& s) {
     o << "code: " << c["target"].get<std::string>() << " " << c["triple"].get<std::string>()
       << " " << c["cpu"].get<std::string>() << " [" << features << "], "
       << humanBytes(c["bytes"].get<uint64_t>()) << ", " << num(c["symbols"])
-      << " entry points, ABI " << num(c["abi_version"]) << "\n";
+      << " entry points, ABI " << num(c["abi_version"]);
+    // Host code is an ELF shared object; only other formats are named (output unchanged).
+    if (c["format"] != "ElfSharedObject") o << ", " << c["format"].get<std::string>();
+    o << "\n";
   }
 
   std::string files;
