@@ -37,8 +37,7 @@ std::vector<std::string> artifactTargets(const artifact::Artifact& artifact) {
 Status noGpu(const artifact::Artifact& artifact, const std::string& gpu, const Status& why) {
   if (why.code() != DS_UNAVAILABLE) return Status(why.code(), artifact.path() + ": " + why.message());
   return Status(DS_UNAVAILABLE, artifact.path() + ": " + why.message() +
-                                    ": compile with --target host (or a fat --target host," + gpu +
-                                    ") to run on the CPU");
+                                    ": compile it with --target host to run on the CPU");
 }
 
 // The device for an artifact's target (docs/adding_a_backend.md): the CPU for host, the CUDA
