@@ -170,6 +170,10 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
     rows.push_back(r);
   }
 
+  // A row that failed (not one skipped past the context) fails the run: exit 1 after the table.
+  int rc = 0;
+  for (const Row& r : rows)
+    if (!r.note.empty() && r.note.rfind("skipped", 0) != 0) rc = 1;
   // The machine's ceilings, measured after the runs: the library GEMM's threads may keep
   // spinning for a while after it returns, which would slow the steps measured next.
   const double copy_bw = measureCopyBandwidth(threads);
@@ -191,7 +195,7 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
                            {"ms", r.ms}, {"predicted_tokens_per_s", r.predicted},
                            {"roofline_fraction", r.roofline_fraction}, {"note", r.note}});
     std::printf("%s\n", j.dump(2).c_str());
-    return 0;
+    return rc;
   }
   std::printf("machine: %d threads, copy %.1f GB/s (read + write), f32 GEMM %.1f GFLOP/s; "
               "cost model device: %s\n", threads, copy_bw / 1e9, gemm_rate / 1e9, device.c_str());
@@ -209,7 +213,7 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
                 static_cast<long long>(r.size), r.measured, r.ms, r.predicted,
                 100.0 * r.roofline_fraction);
   }
-  return 0;
+  return rc;
 }
 
 }  // namespace ds::bench
