@@ -505,13 +505,19 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     std::vector<flatbuffers::Offset<flatbuffers::String>> features, symbols;
     for (const std::string& f : c->features) features.push_back(fbb.CreateString(f));
     for (const std::string& s : c->symbols) symbols.push_back(fbb.CreateString(s));
+    std::vector<flatbuffers::Offset<fb::KernelResources>> kernels;
+    for (const CodeObject::KernelResources& k : c->kernels)
+      kernels.push_back(fb::CreateKernelResourcesDirect(fbb, k.name.c_str(), k.registers, k.shared_bytes,
+                                                        k.stack_bytes, k.spill_store_bytes,
+                                                        k.spill_load_bytes));
     code.push_back(fb::CreateCodeObjectDirect(fbb, c->target.c_str(), c->triple.c_str(),
                                               c->cpu.c_str(), &features,
                                               c->format == CodeFormat::Cubin ? fb::CodeFormat_Cubin
                                               : c->format == CodeFormat::Ptx ? fb::CodeFormat_Ptx
                                                                              : fb::CodeFormat_ElfSharedObject,
                                               ::ds::abi::kGeneratedKernelAbiVersion,
-                                              codeSegment, c->bytes.size(), &symbols));
+                                              codeSegment, c->bytes.size(), &symbols,
+                                              kernels.empty() ? nullptr : &kernels));
   }
   flatbuffers::Offset<fb::CostFacts> costFacts = 0;
   if (const ArtifactCostFacts* c = options.cost) {

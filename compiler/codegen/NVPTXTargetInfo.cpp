@@ -143,6 +143,9 @@ class NVPTXTargetInfo final : public TargetInfo {
     }
     auto cubin = runPtxas(ptxas, *ptx, code.resource_usage);
     if (!cubin) return cubin.takeError();
+    // Entry points only (ptxas also reports device functions such as libdevice's helpers).
+    for (CodeObject::KernelResources& k : parsePtxasResources(code.resource_usage))
+      if (llvm::is_contained(code.symbols, k.name)) code.kernels.push_back(std::move(k));
     code.format = CodeFormat::Cubin;
     code.bytes = std::move(*cubin);
     return code;
@@ -181,6 +184,39 @@ class NVPTXTargetInfo final : public TargetInfo {
 };
 
 }  // namespace
+
+std::vector<CodeObject::KernelResources> parsePtxasResources(llvm::StringRef report) {
+  std::vector<CodeObject::KernelResources> out;
+  // The number before `unit` in `line` ("24 registers", "272 bytes smem"); 0 when absent.
+  auto numberBefore = [](llvm::StringRef line, llvm::StringRef unit) -> int64_t {
+    size_t at = line.find(unit);
+    if (at == llvm::StringRef::npos) return 0;
+    llvm::StringRef head = line.take_front(at).rtrim();
+    size_t start = head.find_last_not_of("0123456789");
+    int64_t v = 0;
+    head.drop_front(start == llvm::StringRef::npos ? 0 : start + 1).getAsInteger(10, v);
+    return v;
+  };
+  llvm::SmallVector<llvm::StringRef> lines;
+  report.split(lines, '\n');
+  for (llvm::StringRef line : lines) {
+    if (size_t at = line.find("Function properties for "); at != llvm::StringRef::npos) {
+      out.push_back({line.drop_front(at + 24).trim().str()});
+      continue;
+    }
+    if (out.empty()) continue;
+    CodeObject::KernelResources& k = out.back();
+    if (line.contains("bytes stack frame")) {
+      k.stack_bytes = numberBefore(line, " bytes stack frame");
+      k.spill_store_bytes = numberBefore(line, " bytes spill stores");
+      k.spill_load_bytes = numberBefore(line, " bytes spill loads");
+    } else if (line.contains("Used ") && line.contains(" registers")) {
+      k.registers = static_cast<int>(numberBefore(line, " registers"));
+      k.shared_bytes = numberBefore(line, " bytes smem");
+    }
+  }
+  return out;
+}
 
 std::unique_ptr<TargetInfo> createNVPTXTargetInfo(TargetAttr target, const CodegenLevel* level) {
   return std::make_unique<NVPTXTargetInfo>(target, level);

@@ -35,7 +35,18 @@ struct CodeObject {
   CodeFormat format = CodeFormat::ElfSharedObject;
   // nvptx: what ptxas -v said per kernel (registers, spills, shared memory); empty for PTX.
   std::string resource_usage;
+  // The same, parsed (parsePtxasResources), one entry per kernel.
+  struct KernelResources {
+    std::string name;
+    int registers = 0;
+    int64_t shared_bytes = 0, stack_bytes = 0, spill_store_bytes = 0, spill_load_bytes = 0;
+  };
+  std::vector<KernelResources> kernels;
 };
+
+// ptxas -v's report ("Function properties for K", "N bytes stack frame, N bytes spill stores,
+// N bytes spill loads", "Used N registers, ... N bytes smem") as one entry per kernel.
+std::vector<CodeObject::KernelResources> parsePtxasResources(llvm::StringRef report);
 
 class TargetInfo {
  public:

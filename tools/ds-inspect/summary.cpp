@@ -198,11 +198,18 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
       json features = json::array();
       if (c->cpu_features())
         for (const auto* f : *c->cpu_features()) features.push_back(f->str());
+      json kernels = json::array();
+      if (c->kernels())
+        for (const fb::KernelResources* k : *c->kernels())
+          kernels.push_back({{"name", str(k->name())}, {"registers", k->registers()},
+                             {"shared_bytes", k->shared_bytes()}, {"stack_bytes", k->stack_bytes()},
+                             {"spill_store_bytes", k->spill_store_bytes()},
+                             {"spill_load_bytes", k->spill_load_bytes()}});
       code.push_back({{"target", str(c->target())}, {"triple", str(c->triple())},
                       {"cpu", str(c->cpu())}, {"features", features}, {"bytes", c->size()},
                       {"format", fb::EnumNameCodeFormat(c->format())},
                       {"abi_version", c->abi_version()},
-                      {"symbols", c->symbols() ? c->symbols()->size() : 0}});
+                      {"symbols", c->symbols() ? c->symbols()->size() : 0}, {"kernels", kernels}});
     }
   }
   j["code"] = code;
@@ -349,6 +356,12 @@ std::string renderText(const json& s) {
     // Host code is an ELF shared object; only other formats are named (output unchanged).
     if (c["format"] != "ElfSharedObject") o << ", " << c["format"].get<std::string>();
     o << "\n";
+    // GPU code: ptxas's figures per kernel (a spill here costs local-memory traffic).
+    for (const json& k : c["kernels"])
+      o << "  kernel " << k["name"].get<std::string>() << ": " << num(k["registers"])
+        << " registers, " << num(k["shared_bytes"]) << " B shared, " << num(k["stack_bytes"])
+        << " B stack, " << num(k["spill_store_bytes"]) << " B spill stores, "
+        << num(k["spill_load_bytes"]) << " B spill loads\n";
   }
 
   std::string files;
