@@ -98,6 +98,8 @@ Status RankExecutor::runStep(const StepBatch& b) {
   step.T = T;
   step.R = R;
   step.positions = static_cast<const int32_t*>(buffer(plan_->positions));
+  step.host_positions = b.positions.data();
+  step.host_token_seq = b.token_seq.data();
   step.token_seq = static_cast<const int32_t*>(token_seq_.data());
   step.block_table = static_cast<const int32_t*>(block_table_.data());
   step.num_seqs = b.num_seqs;

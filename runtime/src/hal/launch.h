@@ -116,6 +116,10 @@ struct StepArgs {
   int64_t num_kv_blocks = 0;
   void* const* kv_layers = nullptr;      // per layer: num_kv_blocks blocks of this rank's cache
   Communicator* comm = nullptr;          // null when tp == 1
+  // Host copies of positions and token_seq (devices whose arrays live in GPU memory read the
+  // batch's shape from them: the CUDA device picks decode or prefill attention).
+  const int32_t* host_positions = nullptr;
+  const int32_t* host_token_seq = nullptr;
   int rank = 0, tp = 1;
 };
 

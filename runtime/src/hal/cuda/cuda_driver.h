@@ -74,6 +74,7 @@ constexpr int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
   X(cuModuleLoadFatBinary, "cuModuleLoadFatBinary", CUresult (*)(CUmodule*, const void*))          \
   X(cuModuleUnload, "cuModuleUnload", CUresult (*)(CUmodule))                                      \
   X(cuModuleGetFunction, "cuModuleGetFunction", CUresult (*)(CUfunction*, CUmodule, const char*))  \
+  X(cuFuncGetAttribute, "cuFuncGetAttribute", CUresult (*)(int*, int, CUfunction))                 \
   X(cuLaunchKernel, "cuLaunchKernel",                                                              \
     CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,           \
                  unsigned, CUstream, void**, void**))                                              \

@@ -1,16 +1,55 @@
 // CudaExecutable: module selection and loading, generated entry points, the kernel table.
 #include "hal/cuda/cuda_executable.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "artifact/artifact_reader.h"
+#include "cpu/cpu_kernels.h"
 
 namespace ds::hal::cuda {
 
-// Empty until kernels/cuda is wired in: each entry will be a small function that reads LaunchArgs,
-// picks the launch geometry (kernels/cuda's geometry header) and calls cuLaunchKernel on a
-// function of the library module. Load refuses every launch whose kind is null here.
-const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {};
+namespace {
+Status libraryKernel(CudaDevice& device, const CudaExecutable& exe, const LaunchArgs& a) {
+  return exe.run(device, a);
+}
+}  // namespace
+
+// The dense Llama/Qwen2 kinds, served by kernels/cuda through the launch builder
+// (cuda_launches.cpp). Null: slice, MLA, MoE and the collectives have no CUDA kernel yet (a
+// launch of those kinds loads only when generated code serves it).
+const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
+    libraryKernel,  // embed
+    libraryKernel,  // rms_norm
+    libraryKernel,  // linear
+    libraryKernel,  // add
+    libraryKernel,  // swiglu
+    nullptr,        // slice
+    libraryKernel,  // rope
+    libraryKernel,  // attention
+    nullptr,        // mla_attention
+    nullptr,        // moe_gate
+    nullptr,        // moe_experts
+    libraryKernel,  // logits
+    libraryKernel,  // add_rms_norm
+    libraryKernel,  // swiglu_linear
+    libraryKernel,  // qkv_rope
+    nullptr,        // mla_project
+    nullptr,        // all_reduce
+    nullptr,        // all_gather
+};
+
+std::string CudaExecutable::libraryPath() {
+  if (const char* env = std::getenv("DS_CUDA_KERNELS"); env && *env) return env;
+#ifdef DS_CUDA_KERNELS_DEFAULT
+  return DS_CUDA_KERNELS_DEFAULT;
+#else
+  return "";
+#endif
+}
 
 namespace {
 
@@ -79,6 +118,44 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
     if (!m.isOk()) return m.status();
     exe->module_ = *m;
   }
+  exe->threads_.assign(plan.launches.size(), 0);
+  exe->slots_.resize(plan.launches.size());
+  exe->inv_freq_.resize(plan.launches.size());
+  exe->attention_factor_.assign(plan.launches.size(), 1.0f);
+  exe->inv_freq_dev_.resize(plan.launches.size());
+  const auto* tensors = artifact.meta()->tensors();
+  for (size_t i = 0; i < plan.launches.size(); ++i) {
+    const LaunchDesc& l = plan.launches[i];
+    for (int32_t t : l.weights) {
+      SlotInfo info;
+      if (t >= 0 && tensors && static_cast<uint32_t>(t) < tensors->size()) {
+        const fb::Tensor* tensor = tensors->Get(static_cast<uint32_t>(t));
+        info.dtype = static_cast<DType>(tensor->dtype());
+        if (tensor->shape()) info.shape.assign(tensor->shape()->begin(), tensor->shape()->end());
+      }
+      exe->slots_[i].push_back(std::move(info));
+    }
+    if (l.kind == abi::KernelKind::Rope || l.kind == abi::KernelKind::QKVRope) {
+      const RopeDesc& r = l.params.rope;
+      cpu::RopeParams rp;
+      rp.theta = r.theta;
+      rp.dim = r.dim;
+      rp.interleaved = r.interleaved;
+      rp.scaling = static_cast<cpu::RopeScaling>(r.scaling);
+      rp.factor = r.factor;
+      rp.original_max_position = r.original_max_position;
+      rp.low_freq_factor = r.low_freq_factor;
+      rp.high_freq_factor = r.high_freq_factor;
+      rp.beta_fast = r.beta_fast;
+      rp.beta_slow = r.beta_slow;
+      rp.mscale = r.mscale;
+      rp.mscale_all_dim = r.mscale_all_dim;
+      rp.attention_factor = r.attention_factor;
+      cpu::RopeTable table(rp);
+      exe->inv_freq_[i] = table.invFreq();
+      exe->attention_factor_[i] = table.attentionFactor();
+    }
+  }
   for (size_t i = 0; i < plan.launches.size(); ++i) {
     const LaunchDesc& l = plan.launches[i];
     const std::string what = artifact.path() + ": plan.launches[" + std::to_string(i) + "] (" +
@@ -95,17 +172,45 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
           device.driver().cuModuleGetFunction(&f, exe->module_, l.code_symbol.c_str()),
           "cuModuleGetFunction(" + l.code_symbol + ") for " + what));
       exe->entries_[i] = f;
+      int threads = 0;
+      DS_RETURN_IF_ERROR(device.driver().check(
+          device.driver().cuFuncGetAttribute(&threads, /*MAX_THREADS_PER_BLOCK*/ 0, f),
+          "cuFuncGetAttribute(" + l.code_symbol + ")"));
+      exe->threads_[i] = static_cast<uint32_t>(threads);
+      continue;
     }
     if (!kCudaKernels[static_cast<size_t>(l.kind)])
-      return unsupported(what + " has no CUDA kernel yet: the runtime's CUDA kernel table is empty "
-                         "until the kernel library (kernels/cuda) is wired in; compile with "
-                         "--target host to run on the CPU");
+      return unsupported(what + " has no CUDA kernel yet (the CUDA kernel table covers the dense "
+                         "Llama/Qwen2 kinds); compile with --target host to run on the CPU");
+    if (!exe->library_) {
+      // The kernel library's fatbin (docs/cuda.md "Kernel library"): read at load, never embedded.
+      const std::string path = libraryPath();
+      std::ifstream in(path, std::ios::binary);
+      if (path.empty() || !in)
+        return Status(DS_UNAVAILABLE,
+                      what + " needs the CUDA kernel library: '" +
+                          (path.empty() ? std::string("(none built)") : path) +
+                          "' cannot be read; set DS_CUDA_KERNELS to ds_cuda_kernels.fatbin");
+      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      StatusOr<CUmodule> lib = loadModule(device.driver(), bytes.data(), bytes.size(), path);
+      if (!lib.isOk()) return lib.status();
+      exe->library_ = *lib;
+      for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) {
+        CUfunction f = nullptr;
+        DS_RETURN_IF_ERROR(device.driver().check(
+            device.driver().cuModuleGetFunction(&f, exe->library_, *sym),
+            std::string("cuModuleGetFunction(") + *sym + ") in " + path));
+        exe->library_fns_[*sym] = f;
+      }
+    }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
 }
 
 CudaExecutable::~CudaExecutable() {
-  if (module_ && device_->bind().isOk()) device_->driver().cuModuleUnload(module_);
+  if (!device_->bind().isOk()) return;
+  if (module_) device_->driver().cuModuleUnload(module_);
+  if (library_) device_->driver().cuModuleUnload(library_);
 }
 
 size_t CudaExecutable::numGenerated() const {
@@ -116,13 +221,118 @@ size_t CudaExecutable::numGenerated() const {
 
 Status CudaExecutable::launch(Device& device, const LaunchArgs& a) const {
   const LaunchDesc& l = *a.launch;
-  // Generated kernels need their launch geometry from the NVPTX codegen's entry-point ABI, which
-  // is not defined yet; until then only library kernels could run (and load refuses kinds that
-  // have none, so this is reached only if the table is filled without the geometry).
+  if (entries_[a.index]) return run(static_cast<CudaDevice&>(device), a);
   if (CudaKernelFn fn = kCudaKernels[static_cast<size_t>(l.kind)])
     return fn(static_cast<CudaDevice&>(device), *this, a);
   return unsupported("plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name +
                      "): no CUDA kernel for this kind yet");
+}
+
+Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
+  const LaunchDesc& l = *a.launch;
+  const StepArgs& s = *a.step;
+  const CudaDriver& d = device.driver();
+  auto addr = [](const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); };
+  CudaStepView step;
+  step.T = s.T;
+  step.R = s.R;
+  step.positions = addr(s.positions);
+  step.token_seq = addr(s.token_seq);
+  step.block_table = addr(s.block_table);
+  step.num_seqs = s.num_seqs;
+  step.max_blocks_per_seq = s.max_blocks_per_seq;
+  step.num_kv_blocks = s.num_kv_blocks;
+  step.kv = s.kv;
+  step.rank = s.rank;
+  std::vector<uint64_t> layers;
+  if (s.kv && s.kv_layers)
+    for (int64_t i = 0; i < s.kv->num_layers; ++i) layers.push_back(addr(s.kv_layers[i]));
+  step.kv_layers = layers.data();
+  if (l.kind == abi::KernelKind::Attention) {
+    if (!s.host_positions || !s.host_token_seq)
+      return internalError("CUDA attention needs the step's host positions and token_seq");
+    // Tokens of a sequence are contiguous rows (the engine's batches): their row ranges.
+    seq_q_start_host_.assign(static_cast<size_t>(s.num_seqs) + 1, 0);
+    for (int64_t t = 0; t < s.T; ++t) {
+      seq_q_start_host_[static_cast<size_t>(s.host_token_seq[t]) + 1]++;
+      step.max_context = std::max<int64_t>(step.max_context, s.host_positions[t] + 1);
+    }
+    for (size_t i = 1; i < seq_q_start_host_.size(); ++i) {
+      step.max_q_len = std::max<int64_t>(step.max_q_len, seq_q_start_host_[i]);
+      seq_q_start_host_[i] += seq_q_start_host_[i - 1];
+    }
+    if (step.max_q_len > 1) {
+      const uint64_t bytes = seq_q_start_host_.size() * 4;
+      DS_RETURN_IF_ERROR(seq_q_start_.reserve(device.allocator(), bytes, MemoryKind::Staging));
+      DS_RETURN_IF_ERROR(device.stream().copyToDevice(seq_q_start_.data(), seq_q_start_host_.data(), bytes));
+      step.seq_q_start = addr(seq_q_start_.data());
+    }
+  }
+  CudaLaunchView v;
+  v.launch = &l;
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    v.in[i] = addr(a.in[i].data);
+    v.in_desc[i] = a.in[i].desc;
+    v.in_rows[i] = a.in[i].rows;
+  }
+  for (size_t i = 0; i < l.outputs.size(); ++i) {
+    v.out[i] = addr(a.out[i].data);
+    v.out_desc[i] = a.out[i].desc;
+    v.out_rows[i] = a.out[i].rows;
+  }
+  const auto& weights = static_cast<const CudaWeights&>(*a.weights);
+  for (size_t i = 0; i < l.weights.size() && i < 8; ++i) {
+    if (l.weights[i] < 0) continue;
+    v.weights[i] = weights.at(l.weights[i]);
+    v.weight_dtype[i] = slots_[a.index][i].dtype;
+    v.weight_shape[i] = slots_[a.index][i].shape;
+  }
+  if (!inv_freq_[a.index].empty()) {
+    DeviceBuffer& buf = inv_freq_dev_[a.index];
+    if (!buf.data()) {
+      const uint64_t bytes = inv_freq_[a.index].size() * 4;
+      DS_RETURN_IF_ERROR(buf.reserve(device.allocator(), bytes, MemoryKind::Weights));
+      DS_RETURN_IF_ERROR(device.stream().copyToDevice(buf.data(), inv_freq_[a.index].data(), bytes));
+    }
+    v.inv_freq = addr(buf.data());
+    v.attention_factor = attention_factor_[a.index];
+  }
+  v.limits.sm_count = device.props().sm_count;
+  v.generated = entries_[a.index] != nullptr;
+  v.generated_threads = threads_[a.index];
+  v.workspace = addr(workspace_.data());
+  StatusOr<CudaLaunchPlan> plan = planCudaLaunch(v, step);
+  if (!plan.isOk()) return plan.status();
+  if (plan->workspace_bytes > workspace_.bytes()) {
+    // The old workspace may still be read by queued kernels: drain the stream before it goes.
+    DS_RETURN_IF_ERROR(device.stream().synchronize());
+    DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), plan->workspace_bytes, MemoryKind::Activations));
+    v.workspace = addr(workspace_.data());
+    plan = planCudaLaunch(v, step);
+    if (!plan.isOk()) return plan.status();
+  }
+  for (CudaCall& c : plan->calls) {
+    CUfunction fn = nullptr;
+    if (c.generated) {
+      fn = entries_[a.index];
+    } else {
+      auto it = library_fns_.find(c.symbol);
+      if (it == library_fns_.end()) return internalError("CUDA kernel library has no " + c.symbol);
+      fn = it->second;
+    }
+    std::vector<void*> args;
+    if (c.words) {
+      for (size_t w = 0; w < c.params.size(); w += 8) args.push_back(c.params.data() + w);
+    } else {
+      args.push_back(c.params.data());
+    }
+    DS_RETURN_IF_ERROR(d.check(d.cuLaunchKernel(fn, c.grid[0], c.grid[1], c.grid[2], c.block[0],
+                                                c.block[1], c.block[2], c.shared_bytes,
+                                                device.cuStream(), args.data(), nullptr),
+                               "cuLaunchKernel(" + c.symbol + ") for plan.launches[" +
+                                   std::to_string(a.index) + "] (" + l.sig->name + ")"));
+  }
+  return Status::ok();
 }
 
 }  // namespace ds::hal::cuda

@@ -4,12 +4,14 @@
 // kCudaKernels[kind] is the whole change that makes a kind run (docs/cuda.md).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "hal/cuda/cuda_code_select.h"
 #include "hal/cuda/cuda_device.h"
+#include "hal/cuda/cuda_launches.h"
 
 namespace ds::hal::cuda {
 
@@ -39,6 +41,11 @@ class CudaExecutable : public Executable {
   const std::string& codeTarget() const { return code_target_; }
   // Launch `index`'s generated kernel in the module, or null.
   CUfunction entry(size_t index) const { return entries_[index]; }
+  // Binds launch `a` to device addresses (cuda_launches.h) and queues its calls on the stream.
+  Status run(CudaDevice& device, const LaunchArgs& a) const;
+  // Where the kernel library's fatbin is looked for: $DS_CUDA_KERNELS, else the build tree's
+  // (DS_CUDA_KERNELS_DEFAULT, set by CMake when nvcc built it).
+  static std::string libraryPath();
 
  private:
   const CudaDevice* device_ = nullptr;
@@ -47,6 +54,20 @@ class CudaExecutable : public Executable {
   CodeMatch match_ = CodeMatch::ExactCubin;
   std::string code_target_;
   std::vector<CUfunction> entries_;  // per launch
+  std::vector<uint32_t> threads_;    // per generated launch: its .maxntid
+  CUmodule library_ = nullptr;       // ds_cuda_kernels.fatbin
+  std::map<std::string, CUfunction> library_fns_;
+  struct SlotInfo {
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape;
+  };
+  std::vector<std::vector<SlotInfo>> slots_;      // per launch, per weight slot
+  std::vector<std::vector<float>> inv_freq_;      // per rope launch (empty otherwise)
+  std::vector<float> attention_factor_;
+  // Lazily sized on the first launches (the stream is synchronized before one grows).
+  mutable std::vector<DeviceBuffer> inv_freq_dev_;
+  mutable DeviceBuffer workspace_, seq_q_start_;
+  mutable std::vector<int32_t> seq_q_start_host_;
 };
 
 }  // namespace ds::hal::cuda

@@ -1,0 +1,417 @@
+// The launch builder (cuda_launches.h): each launch ABI kind of a dense plan as calls of the CUDA
+// kernel library (kernels/cuda/include/ds_cuda_kernels.h), and generated kernels per
+// docs/codegen.md. Pure: shapes and addresses in, calls out.
+#include "hal/cuda/cuda_launches.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ds::hal::cuda {
+namespace {
+
+using K = abi::KernelKind;
+
+// `const int var = *expr` or return expr's status.
+#define DS_CUDA_ASSIGN(var, expr)               \
+  auto var##_or = (expr);                        \
+  if (!var##_or.isOk()) return var##_or.status(); \
+  const int var = *var##_or
+
+uint64_t align256(uint64_t n) { return (n + 255) & ~uint64_t{255}; }
+int64_t elemBytes(int dt) { return dt == DS_CUDA_BF16 ? 2 : 4; }
+
+template <typename P>
+std::vector<uint8_t> bytesOf(const P& p) {
+  std::vector<uint8_t> b(sizeof(P));
+  std::memcpy(b.data(), &p, sizeof(P));
+  return b;
+}
+
+// Builds the calls of one launch; `scratch` bytes of activations sit at view.workspace, the
+// library plans' workspace after them.
+class Builder {
+ public:
+  Builder(const CudaLaunchView& v, const CudaStepView& s) : v_(v), s_(s) {}
+
+  Status fail(const std::string& why) const {
+    return unsupported("plan launch " + std::string(v_.launch->sig->name) + ": " + why);
+  }
+  Status refused(const char* msg) const {
+    return invalidArgument("plan launch " + std::string(v_.launch->sig->name) + ": " + msg);
+  }
+  // Activation dtype of input/output i as the library's, or an error.
+  StatusOr<int> act(const BufferDesc* d) const {
+    const int dt = cudaDType(d->dtype);
+    if (dt < 0) return fail("activations must be f32 or bf16");
+    return dt;
+  }
+  StatusOr<int> weightDType(size_t slot) const {
+    const int dt = cudaDType(v_.weight_dtype[slot]);
+    if (dt < 0) return fail("weight slot " + std::to_string(slot) +
+                            " is not f32 or bf16 (quantized weights have no CUDA kernel yet)");
+    return dt;
+  }
+  void setScratch(uint64_t bytes) { scratch_ = align256(bytes); }
+  uint64_t scratch() const { return v_.workspace; }
+  uint64_t kernelWorkspace() const { return v_.workspace + scratch_; }
+
+  Status add(const ds_cuda_plan& plan, const char* err, std::vector<uint8_t> params) {
+    if (err) return refused(err);
+    for (int i = 0; i < plan.num_launches; ++i) {
+      CudaCall c;
+      c.symbol = plan.launches[i].symbol;
+      c.params = params;
+      std::memcpy(c.grid, plan.launches[i].grid, sizeof(c.grid));
+      std::memcpy(c.block, plan.launches[i].block, sizeof(c.block));
+      c.shared_bytes = plan.launches[i].shared_bytes;
+      out_.calls.push_back(std::move(c));
+    }
+    kernel_ws_ = std::max<uint64_t>(kernel_ws_, align256(plan.workspace_bytes));
+    return Status::ok();
+  }
+
+  // y[M, N] = x[M, K] w[N, K]^T (+ bias), M in chunks of DS_CUDA_GEMV_MAX_M rows.
+  Status gemv(uint64_t x, int64_t x_stride, uint64_t w, int w_dt, uint64_t bias, uint64_t y,
+              int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K) {
+    const int64_t ab = elemBytes(act_dt);
+    for (int64_t r0 = 0; r0 < M; r0 += DS_CUDA_GEMV_MAX_M) {
+      ds_cuda_gemv_params p{};
+      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
+      p.w = w;
+      p.bias = bias;
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
+      p.workspace = kernelWorkspace();
+      p.M = static_cast<int32_t>(std::min<int64_t>(DS_CUDA_GEMV_MAX_M, M - r0));
+      p.N = static_cast<int32_t>(N);
+      p.K = static_cast<int32_t>(K);
+      p.x_stride = static_cast<int32_t>(x_stride);
+      p.y_stride = static_cast<int32_t>(y_stride);
+      p.act_dtype = act_dt;
+      p.weight_dtype = w_dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gemv(&p, &v_.limits, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
+    }
+    return Status::ok();
+  }
+
+  Status rope(uint64_t x, int64_t heads, int64_t head_dim, int64_t token_stride, int dt) {
+    ds_cuda_rope_params p{};
+    p.x = x;
+    p.positions = s_.positions;
+    p.inv_freq = v_.inv_freq;
+    p.num_tokens = static_cast<int32_t>(s_.T);
+    p.heads = static_cast<int32_t>(heads);
+    p.head_dim = static_cast<int32_t>(head_dim);
+    p.rot_dim = static_cast<int32_t>(v_.launch->params.rope.dim ? v_.launch->params.rope.dim : head_dim);
+    p.token_stride = static_cast<int32_t>(token_stride);
+    p.interleaved = v_.launch->params.rope.interleaved ? 1 : 0;
+    p.attention_factor = v_.attention_factor;
+    p.dtype = dt;
+    if (!v_.inv_freq) return refused("rope: no inv_freq table on the device");
+    ds_cuda_plan plan;
+    const char* e = ds_cuda_plan_rope(&p, &plan);
+    return add(plan, e, bytesOf(p));
+  }
+
+  Status build();
+  Status buildGenerated();
+  CudaLaunchPlan take() {
+    out_.workspace_bytes = v_.generated ? 0 : scratch_ + kernel_ws_;
+    return std::move(out_);
+  }
+
+ private:
+  const CudaLaunchView& v_;
+  const CudaStepView& s_;
+  uint64_t scratch_ = 0, kernel_ws_ = 0;
+  CudaLaunchPlan out_;
+};
+
+int64_t vectorLen(const std::vector<int64_t>& shape) { return shape.empty() ? 0 : shape.back(); }
+
+Status Builder::build() {
+  const LaunchDesc& l = *v_.launch;
+  const LaunchParams& P = l.params;
+  const int64_t T = s_.T;
+  switch (l.kind) {
+    case K::Embed: {
+      DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      if (wdt != dt) return fail("the embedding table's dtype must be the activations'");
+      ds_cuda_embed_params p{};
+      p.ids = v_.in[0];
+      p.weight = v_.weights[0];
+      p.y = v_.out[0];
+      p.num_tokens = static_cast<int32_t>(T);
+      p.hidden = static_cast<int32_t>(v_.out_desc[0]->row_elems);
+      const int64_t table = v_.weight_shape[0].empty() ? 0 : v_.weight_shape[0][0];
+      p.table_rows = static_cast<int32_t>(P.rows_per_rank > 0 ? std::min(table, P.rows_per_rank) : table);
+      p.row_offset = static_cast<int32_t>(P.rows_per_rank > 0 ? s_.rank * P.rows_per_rank : 0);
+      p.dtype = dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_embed(&p, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::RmsNorm:
+    case K::AddRmsNorm: {
+      const bool fused = l.kind == K::AddRmsNorm;
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      if (wdt != dt) return fail("norm weights must have the activations' dtype");
+      if (fused && P.all_reduce_rhs) return fail("all_reduce_rhs (tensor parallelism) is not wired on CUDA");
+      const int64_t cols = vectorLen(v_.weight_shape[0]);
+      if (cols <= 0) return refused("norm weight has no length");
+      ds_cuda_rms_norm_params p{};
+      p.x = v_.in[0];
+      p.residual = fused ? v_.in[1] : 0;
+      p.weight = v_.weights[0];
+      p.y = fused ? v_.out[1] : v_.out[0];
+      p.sum = fused ? v_.out[0] : 0;
+      p.rows = static_cast<int32_t>(v_.in_rows[0] * v_.in_desc[0]->row_elems / cols);
+      p.cols = static_cast<int32_t>(cols);
+      p.eps = P.eps;
+      p.dtype = dt;
+      p.add = fused ? 1 : 0;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_rms_norm(&p, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::Linear: {
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      uint64_t bias = 0;
+      if (l.hasWeight(1)) {
+        if (v_.weight_dtype[1] != DType::F32) return fail("the bias must be f32");
+        bias = v_.weights[1];
+      }
+      const int64_t K_ = v_.in_desc[0]->row_elems, N = v_.out_desc[0]->row_elems;
+      return gemv(v_.in[0], K_, v_.weights[0], wdt, bias, v_.out[0], N, dt, v_.in_rows[0], N, K_);
+    }
+    case K::Add: {
+      DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
+      ds_cuda_add_params p{};
+      p.a = v_.in[0];
+      p.b = v_.in[1];
+      p.y = v_.out[0];
+      p.n = v_.out_rows[0] * v_.out_desc[0]->row_elems;
+      p.dtype = dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_add(&p, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::SwiGLU: {
+      DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
+      const int64_t n = v_.out_desc[0]->row_elems;
+      ds_cuda_swiglu_params p{};
+      p.gate = v_.in[0];
+      p.up = v_.in[1];
+      p.y = v_.out[0];
+      p.rows = static_cast<int32_t>(v_.out_rows[0]);
+      p.cols = p.gate_stride = p.up_stride = p.y_stride = static_cast<int32_t>(n);
+      p.dtype = dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_swiglu(&p, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::SwiGLULinear: {
+      // gate|up = x [gate; up]^T into scratch [T, 2N], then y = silu(gate) * up.
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      const int64_t K_ = v_.in_desc[0]->row_elems, N = v_.out_desc[0]->row_elems;
+      const int64_t ab = elemBytes(dt);
+      setScratch(static_cast<uint64_t>(T * 2 * N * ab));
+      const uint64_t gu = scratch();
+      if (l.weights[0] == l.weights[1]) {
+        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, 2 * N, K_));
+      } else {
+        DS_CUDA_ASSIGN(udt, weightDType(1));
+        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, N, K_));
+        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[1], udt, 0, gu + N * ab, 2 * N, dt, T, N, K_));
+      }
+      ds_cuda_swiglu_params p{};
+      p.gate = gu;
+      p.up = gu + static_cast<uint64_t>(N * ab);
+      p.y = v_.out[0];
+      p.rows = static_cast<int32_t>(T);
+      p.cols = p.y_stride = static_cast<int32_t>(N);
+      p.gate_stride = p.up_stride = static_cast<int32_t>(2 * N);
+      p.dtype = dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_swiglu(&p, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::QKVRope: {
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      const std::vector<int64_t>&q = v_.out_desc[0]->cols, &k = v_.out_desc[1]->cols;
+      const int64_t K_ = v_.in_desc[0]->row_elems;
+      const int64_t nq = q[0] * q[1], nk = k[0] * k[1], nv = v_.out_desc[2]->row_elems;
+      const bool merged = l.weights[0] == l.weights[1] && l.weights[1] == l.weights[2];
+      const bool bias = l.hasWeight(3);
+      if (bias && v_.weight_dtype[3] != DType::F32) return fail("q/k/v biases must be f32");
+      const int64_t wb = elemBytes(wdt);
+      uint64_t w[3], b[3] = {0, 0, 0};
+      const int64_t n[3] = {nq, nk, nv};
+      if (merged) {  // [nq + nk + nv, K] (and bias): three GEMVs over row ranges of one tensor
+        w[0] = v_.weights[0];
+        w[1] = w[0] + static_cast<uint64_t>(nq * K_ * wb);
+        w[2] = w[1] + static_cast<uint64_t>(nk * K_ * wb);
+        if (bias) {
+          b[0] = v_.weights[3];
+          b[1] = b[0] + static_cast<uint64_t>(nq * 4);
+          b[2] = b[1] + static_cast<uint64_t>(nk * 4);
+        }
+      } else {
+        for (int i = 0; i < 3; ++i) {
+          w[i] = v_.weights[i];
+          if (bias) b[i] = v_.weights[3 + i];
+        }
+      }
+      for (int i = 0; i < 3; ++i) {
+        DS_CUDA_ASSIGN(dti, weightDType(merged ? 0 : static_cast<size_t>(i)));
+        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, w[i], dti, b[i], v_.out[i], n[i], dt, T, n[i], K_));
+      }
+      DS_RETURN_IF_ERROR(rope(v_.out[0], q[0], q[1], nq, dt));
+      return rope(v_.out[1], k[0], k[1], nk, dt);
+    }
+    case K::Rope: {
+      DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
+      if (v_.in[0] != v_.out[0]) return fail("an out-of-place rope (y not aliasing x) has no CUDA kernel");
+      const std::vector<int64_t>& c = v_.out_desc[0]->cols;
+      return rope(v_.out[0], c[0], c[1], c[0] * c[1], dt);
+    }
+    case K::Attention: {
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      if (!s_.kv || s_.kv->kind != KVKind::GQA || !s_.kv_layers) return refused("attention without a GQA cache");
+      if (cudaDType(s_.kv->dtype) != dt) return fail("the KV cache dtype must be the activations'");
+      const KVDesc& kvd = *s_.kv;
+      if (kvd.v_dim != kvd.head_dim) return fail("v_dim != head_dim has no CUDA kernel");
+      ds_cuda_paged_kv kv{};
+      const uint64_t base = s_.kv_layers[P.layer];
+      kv.k_cache = base;
+      kv.v_cache = base + static_cast<uint64_t>(s_.num_kv_blocks * kvd.block_size * kvd.kv_heads *
+                                                kvd.head_dim * elemBytes(dt));
+      kv.positions = s_.positions;
+      kv.token_seq = s_.token_seq;
+      kv.block_table = s_.block_table;
+      kv.num_blocks = static_cast<int32_t>(s_.num_kv_blocks);
+      kv.block_size = static_cast<int32_t>(kvd.block_size);
+      kv.kv_heads = static_cast<int32_t>(kvd.kv_heads);
+      kv.head_dim = static_cast<int32_t>(kvd.head_dim);
+      kv.max_blocks_per_seq = static_cast<int32_t>(s_.max_blocks_per_seq);
+      kv.dtype = dt;
+      ds_cuda_kv_write_params w{};
+      w.kv = kv;
+      w.k = v_.in[1];
+      w.v = v_.in[2];
+      w.num_tokens = static_cast<int32_t>(T);
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_kv_write(&w, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(w)));
+      const int64_t q_heads = v_.in_desc[0]->cols[0];
+      if (s_.max_q_len <= 1) {  // decode: one query token per sequence, split-KV + combine
+        ds_cuda_attn_decode_params p{};
+        p.kv = kv;
+        p.q = v_.in[0];
+        p.out = v_.out[0];
+        p.workspace = kernelWorkspace();
+        p.num_tokens = static_cast<int32_t>(T);
+        p.q_heads = static_cast<int32_t>(q_heads);
+        p.sliding_window = static_cast<int32_t>(P.sliding_window);
+        p.scale = P.scale;
+        p.max_context = static_cast<int32_t>(std::max<int64_t>(1, s_.max_context));
+        e = ds_cuda_plan_attn_decode(&p, &v_.limits, &plan);
+        return add(plan, e, bytesOf(p));
+      }
+      if (!s_.seq_q_start) return refused("a prefill step needs seq_q_start on the device");
+      ds_cuda_attn_prefill_params p{};
+      p.kv = kv;
+      p.q = v_.in[0];
+      p.out = v_.out[0];
+      p.seq_q_start = s_.seq_q_start;
+      p.num_seqs = static_cast<int32_t>(s_.num_seqs);
+      p.max_q_len = static_cast<int32_t>(s_.max_q_len);
+      p.q_heads = static_cast<int32_t>(q_heads);
+      p.sliding_window = static_cast<int32_t>(P.sliding_window);
+      p.scale = P.scale;
+      e = ds_cuda_plan_attn_prefill(&p, &v_.limits, &plan);
+      return add(plan, e, bytesOf(p));
+    }
+    case K::Logits: {
+      // gather the logit rows into scratch [R, H], then GEMV against the [V, H] table.
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      DS_CUDA_ASSIGN(wdt, weightDType(0));
+      const int64_t H = v_.in_desc[0]->row_elems, V = v_.out_desc[0]->row_elems, R = s_.R;
+      setScratch(static_cast<uint64_t>(R * H * elemBytes(dt)));
+      ds_cuda_gather_rows_params g{};
+      g.x = v_.in[0];
+      g.rows = v_.in[1];
+      g.y = scratch();
+      g.num_rows = static_cast<int32_t>(R);
+      g.x_rows = static_cast<int32_t>(v_.in_rows[0]);
+      g.hidden = static_cast<int32_t>(H);
+      g.dtype = dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gather_rows(&g, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(g)));
+      return gemv(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H);
+    }
+    default:
+      return fail("no CUDA kernel for this kind yet (dense Llama/Qwen2 kinds only)");
+  }
+}
+
+// docs/codegen.md (NVPTX): one block per row, grid = rows x row_scale, block = the kernel's
+// .maxntid; parameters = memref descriptors (allocated, aligned, offset, sizes, strides) of the
+// ins, outs, then weights. Buffers are viewed as [rows x row_scale, cols]; weights as [n].
+Status Builder::buildGenerated() {
+  const LaunchDesc& l = *v_.launch;
+  if (v_.generated_threads == 0) return refused("generated kernel without a block size");
+  // row_scale: norms view x [T, ..., H] as rows of the weight's length; other kernels 1.
+  int64_t cols = v_.out_desc[0]->row_elems;
+  int64_t rows = v_.out_rows[0];
+  if ((l.kind == K::RmsNorm || l.kind == K::AddRmsNorm) && !v_.weight_shape[0].empty()) {
+    cols = vectorLen(v_.weight_shape[0]);
+    rows = v_.out_rows[0] * v_.out_desc[0]->row_elems / cols;
+  }
+  CudaCall c;
+  c.symbol = l.code_symbol;
+  c.generated = c.words = true;
+  auto word = [&](uint64_t w) {
+    const size_t at = c.params.size();
+    c.params.resize(at + 8);
+    std::memcpy(c.params.data() + at, &w, 8);
+  };
+  auto memref2 = [&](uint64_t p, const BufferDesc* d, int64_t r) {
+    const int64_t cc = d->row_elems * r == rows * cols ? cols : d->row_elems;
+    const int64_t rr = d->row_elems * r / cc;
+    word(p), word(p), word(0), word(static_cast<uint64_t>(rr)), word(static_cast<uint64_t>(cc));
+    word(static_cast<uint64_t>(cc)), word(1);
+  };
+  for (size_t i = 0; i < l.inputs.size(); ++i) memref2(v_.in[i], v_.in_desc[i], v_.in_rows[i]);
+  for (size_t i = 0; i < l.outputs.size(); ++i) memref2(v_.out[i], v_.out_desc[i], v_.out_rows[i]);
+  for (size_t i = 0; i < l.weights.size() && l.weights[i] >= 0; ++i) {
+    if (v_.weight_dtype[i] != DType::F32) return fail("generated kernels read f32 weights");
+    word(v_.weights[i]), word(v_.weights[i]), word(0);
+    word(static_cast<uint64_t>(vectorLen(v_.weight_shape[i]))), word(1);
+  }
+  c.grid[0] = static_cast<uint32_t>(rows);
+  c.block[0] = v_.generated_threads;
+  out_.calls.push_back(std::move(c));
+  return Status::ok();
+}
+
+}  // namespace
+
+int cudaDType(DType d) {
+  return d == DType::F32 ? DS_CUDA_F32 : d == DType::BF16 ? DS_CUDA_BF16 : -1;
+}
+
+StatusOr<CudaLaunchPlan> planCudaLaunch(const CudaLaunchView& view, const CudaStepView& step) {
+  Builder b(view, step);
+  DS_RETURN_IF_ERROR(view.generated ? b.buildGenerated() : b.build());
+  return b.take();
+}
+
+}  // namespace ds::hal::cuda

@@ -1,0 +1,81 @@
+// The CUDA device's launch builder (docs/cuda.md "Kernel table"): a pure function from one plan
+// launch, the device addresses of its operands and weights, and the step's shape to the kernel
+// launches that implement it - symbol, params bytes, grid, block, dynamic shared memory. No
+// driver, no device memory is touched: CudaExecutable queues what it returns with
+// cuLaunchKernel, and hal_cuda_test checks the sequences and parameters without a GPU.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ds_cuda_kernels.h"
+#include "hal/launch.h"
+
+namespace ds::hal::cuda {
+
+// One cuLaunchKernel. Library kernels take one parameter: the params struct, whose bytes are
+// `params` (args = {params.data()}). Generated kernels (words = true) take one 8-byte parameter
+// per word of `params` (the memref descriptors of docs/codegen.md, args[i] = &params[8 i]).
+struct CudaCall {
+  std::string symbol;
+  std::vector<uint8_t> params;
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t shared_bytes = 0;
+  bool generated = false;  // symbol of the artifact's module (else the library's)
+  bool words = false;      // params is a list of 8-byte kernel parameters
+};
+
+// The step as the GPU kernels see it: device addresses of the index arrays and of each KV layer,
+// plus what the host knows of the batch (attention picks decode or prefill from it).
+struct CudaStepView {
+  int64_t T = 0, R = 0;
+  uint64_t positions = 0, token_seq = 0, block_table = 0;
+  uint64_t seq_q_start = 0;  // int32 [num_seqs + 1]: each sequence's first token row (prefill)
+  int64_t num_seqs = 0, max_blocks_per_seq = 0, num_kv_blocks = 0;
+  int64_t max_q_len = 0;     // most tokens of one sequence in the step (1: a decode step)
+  int64_t max_context = 0;   // max over tokens of position + 1
+  const KVDesc* kv = nullptr;
+  const uint64_t* kv_layers = nullptr;  // per layer: base of that layer's K then V cache
+  int rank = 0;
+};
+
+// One launch with its operands bound.
+struct CudaLaunchView {
+  const LaunchDesc* launch = nullptr;
+  uint64_t in[kMaxOperands] = {}, out[kMaxOperands] = {};
+  const BufferDesc* in_desc[kMaxOperands] = {};
+  const BufferDesc* out_desc[kMaxOperands] = {};
+  int64_t in_rows[kMaxOperands] = {}, out_rows[kMaxOperands] = {};
+  // Per weight slot: device address, the artifact tensor's dtype and shape.
+  uint64_t weights[8] = {};
+  DType weight_dtype[8] = {};
+  std::vector<int64_t> weight_shape[8];
+  // Rope launches (rope, qkv_rope): f32 inv_freq [dim / 2] on the device, and the table's factor.
+  uint64_t inv_freq = 0;
+  float attention_factor = 1.0f;
+  // Workspace given to this launch (scratch activations, then split-K / split-KV partials).
+  uint64_t workspace = 0;
+  ds_cuda_device_limits limits{132, 48 * 1024};
+  // Generated kernel serving the whole launch: its block size (max threads per block, .maxntid).
+  bool generated = false;
+  uint32_t generated_threads = 0;
+};
+
+struct CudaLaunchPlan {
+  std::vector<CudaCall> calls;
+  uint64_t workspace_bytes = 0;  // what the calls need at view.workspace (256-byte aligned parts)
+};
+
+// The calls for one launch, in stream order. UNSUPPORTED naming the launch for kinds and dtypes
+// the library does not cover (MLA, MoE, slice, collectives; bf16 activations with f32 norm
+// weights; quantized weights); INVALID_ARGUMENT with the library's message when a plan function
+// refuses the shapes. When workspace_bytes exceeds what the caller gave, it grows the workspace
+// and builds again (the params embed the address).
+StatusOr<CudaLaunchPlan> planCudaLaunch(const CudaLaunchView& view, const CudaStepView& step);
+
+// The library's element type for a plan dtype (F32, BF16), or -1.
+int cudaDType(DType d);
+
+}  // namespace ds::hal::cuda

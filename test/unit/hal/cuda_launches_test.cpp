@@ -1,0 +1,308 @@
+// The CUDA launch builder (hal/cuda/cuda_launches.h) without a GPU: for each dense kind, the
+// kernel launches, their order and their parameters (pointers, dims, strides).
+#include "hal/cuda/cuda_launches.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace ds::hal::cuda {
+namespace {
+
+using K = abi::KernelKind;
+
+BufferDesc buf(std::vector<int64_t> cols, DType dt = DType::F32) {
+  BufferDesc b;
+  b.cols = cols;
+  b.row_elems = 1;
+  for (int64_t c : cols) b.row_elems *= c;
+  b.dtype = dt;
+  return b;
+}
+
+LaunchDesc launch(K kind, std::vector<int32_t> weights = {}) {
+  LaunchDesc l;
+  l.kind = kind;
+  l.sig = abi::signature(kind);
+  for (size_t i = 0; i < l.sig->num_inputs; ++i) l.inputs.push_back(static_cast<int>(i));
+  for (size_t i = 0; i < l.sig->num_outputs; ++i) l.outputs.push_back(static_cast<int>(10 + i));
+  l.weights = weights;
+  return l;
+}
+
+template <typename P>
+P params(const CudaCall& c) {
+  P p;
+  EXPECT_EQ(c.params.size(), sizeof(P)) << c.symbol;
+  std::memcpy(&p, c.params.data(), sizeof(P));
+  return p;
+}
+
+std::vector<std::string> symbols(const CudaLaunchPlan& p) {
+  std::vector<std::string> s;
+  for (const CudaCall& c : p.calls) s.push_back(c.symbol);
+  return s;
+}
+
+constexpr uint64_t kX = 0x100000, kY = 0x200000, kW = 0x300000, kB = 0x400000, kWs = 0x900000;
+
+TEST(CudaLaunches, LinearChunksRowsBy16) {
+  LaunchDesc l = launch(K::Linear, {0, 1});
+  BufferDesc x = buf({64}), y = buf({32});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = 20;
+  v.out[0] = kY, v.out_desc[0] = &y, v.out_rows[0] = 20;
+  v.weights[0] = kW, v.weight_shape[0] = {32, 64};
+  v.weights[1] = kB, v.weight_shape[1] = {32};
+  v.workspace = kWs;
+  CudaStepView s;
+  s.T = 20;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_GE(plan->calls.size(), 2u);
+  auto p0 = params<ds_cuda_gemv_params>(plan->calls.front());
+  auto p1 = params<ds_cuda_gemv_params>(plan->calls.back());
+  EXPECT_EQ(p0.M, 16);
+  EXPECT_EQ(p1.M, 4);
+  EXPECT_EQ(p0.x, kX);
+  EXPECT_EQ(p1.x, kX + 16 * 64 * 4);
+  EXPECT_EQ(p1.y, kY + 16 * 32 * 4);
+  EXPECT_EQ(p0.N, 32);
+  EXPECT_EQ(p0.K, 64);
+  EXPECT_EQ(p0.x_stride, 64);
+  EXPECT_EQ(p0.y_stride, 32);
+  EXPECT_EQ(p0.bias, kB);
+  EXPECT_EQ(p0.w, kW);
+  EXPECT_EQ(p0.act_dtype, DS_CUDA_F32);
+  EXPECT_EQ(plan->calls.front().symbol.rfind("ds_gemv_wf32_af32_m", 0), 0u) << plan->calls.front().symbol;
+}
+
+TEST(CudaLaunches, QkvRopeMergedIsThreeGemvsAndTwoRopes) {
+  LaunchDesc l = launch(K::QKVRope, {5, 5, 5, 6, 6, 6});
+  l.params.rope.dim = 16;
+  BufferDesc x = buf({64}), pos = buf({}, DType::I32);
+  BufferDesc q = buf({4, 16}), k = buf({2, 16}), vv = buf({2, 16});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = 3;
+  v.in[1] = 0x5000, v.in_desc[1] = &pos, v.in_rows[1] = 3;
+  const uint64_t qa = 0x10000, ka = 0x20000, va = 0x30000;
+  v.out[0] = qa, v.out_desc[0] = &q, v.out[1] = ka, v.out_desc[1] = &k, v.out[2] = va,
+  v.out_desc[2] = &vv;
+  for (int i = 0; i < 3; ++i) v.out_rows[i] = 3;
+  for (int i = 0; i < 6; ++i) v.weights[i] = i < 3 ? kW : kB;
+  v.weight_shape[0] = {128, 64};
+  v.weight_dtype[3] = DType::F32;
+  v.inv_freq = 0x7000;
+  CudaStepView s;
+  s.T = 3;
+  s.positions = 0x5000;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 5u) << ::testing::PrintToString(symbols(*plan));
+  auto g1 = params<ds_cuda_gemv_params>(plan->calls[1]);
+  auto g2 = params<ds_cuda_gemv_params>(plan->calls[2]);
+  EXPECT_EQ(g1.w, kW + 64 * 64 * 4);  // rows [64, 96) of the merged weight
+  EXPECT_EQ(g2.w, kW + 96 * 64 * 4);
+  EXPECT_EQ(g1.bias, kB + 64 * 4);
+  EXPECT_EQ(g1.y, ka);
+  EXPECT_EQ(g1.N, 32);
+  EXPECT_EQ(plan->calls[3].symbol, "ds_rope_f32");
+  auto rq = params<ds_cuda_rope_params>(plan->calls[3]);
+  auto rk = params<ds_cuda_rope_params>(plan->calls[4]);
+  EXPECT_EQ(rq.x, qa);
+  EXPECT_EQ(rq.heads, 4);
+  EXPECT_EQ(rq.token_stride, 64);
+  EXPECT_EQ(rq.rot_dim, 16);
+  EXPECT_EQ(rq.inv_freq, 0x7000u);
+  EXPECT_EQ(rk.x, ka);
+  EXPECT_EQ(rk.heads, 2);
+}
+
+struct AttnFixture {
+  LaunchDesc l = launch(K::Attention);
+  BufferDesc q = buf({4, 64}), kv = buf({2, 64}), pos = buf({}, DType::I32), y = buf({4, 64});
+  KVDesc kvd;
+  uint64_t layers[2] = {0x1000000, 0x2000000};
+  CudaLaunchView v;
+  CudaStepView s;
+  AttnFixture(int64_t T, int64_t seqs, int64_t max_q) {
+    l.params.layer = 1;
+    l.params.scale = 0.125f;
+    kvd.kind = KVKind::GQA;
+    kvd.num_layers = 2, kvd.block_size = 16, kvd.kv_heads = 2, kvd.head_dim = 64, kvd.v_dim = 64;
+    v.launch = &l;
+    const BufferDesc* ins[4] = {&q, &kv, &kv, &pos};
+    for (int i = 0; i < 4; ++i) v.in[i] = 0x10000 * (i + 1), v.in_desc[i] = ins[i], v.in_rows[i] = T;
+    v.out[0] = kY, v.out_desc[0] = &y, v.out_rows[0] = T;
+    v.workspace = kWs;
+    s.T = T, s.num_seqs = seqs, s.max_q_len = max_q, s.max_context = 40;
+    s.positions = 0x40000, s.token_seq = 0x50000, s.block_table = 0x60000, s.seq_q_start = 0x70000;
+    s.max_blocks_per_seq = 4, s.num_kv_blocks = 10;
+    s.kv = &kvd;
+    s.kv_layers = layers;
+  }
+};
+
+TEST(CudaLaunches, AttentionDecodeWritesKvThenSplitKv) {
+  AttnFixture f(2, 2, 1);
+  auto plan = planCudaLaunch(f.v, f.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_GE(plan->calls.size(), 2u);
+  EXPECT_EQ(plan->calls[0].symbol, "ds_kv_write_f32");
+  auto w = params<ds_cuda_kv_write_params>(plan->calls[0]);
+  EXPECT_EQ(w.kv.k_cache, f.layers[1]);
+  EXPECT_EQ(w.kv.v_cache, f.layers[1] + 10 * 16 * 2 * 64 * 4);
+  EXPECT_EQ(w.k, 0x20000u);
+  EXPECT_EQ(w.v, 0x30000u);
+  EXPECT_EQ(w.num_tokens, 2);
+  EXPECT_EQ(plan->calls[1].symbol, "ds_attn_decode_f32_d64");
+  auto d = params<ds_cuda_attn_decode_params>(plan->calls[1]);
+  EXPECT_EQ(d.q, 0x10000u);
+  EXPECT_EQ(d.out, kY);
+  EXPECT_EQ(d.q_heads, 4);
+  EXPECT_EQ(d.max_context, 40);
+  EXPECT_FLOAT_EQ(d.scale, 0.125f);
+  EXPECT_EQ(d.kv.block_table, 0x60000u);
+  EXPECT_EQ(d.kv.max_blocks_per_seq, 4);
+  if (d.splits > 1) EXPECT_EQ(plan->calls.back().symbol, "ds_attn_combine_f32_d64");
+}
+
+TEST(CudaLaunches, AttentionPrefillUsesSequenceRows) {
+  AttnFixture f(7, 2, 5);
+  auto plan = planCudaLaunch(f.v, f.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(symbols(*plan), (std::vector<std::string>{"ds_kv_write_f32", "ds_attn_prefill_f32_d64"}));
+  auto p = params<ds_cuda_attn_prefill_params>(plan->calls[1]);
+  EXPECT_EQ(p.seq_q_start, 0x70000u);
+  EXPECT_EQ(p.num_seqs, 2);
+  EXPECT_EQ(p.max_q_len, 5);
+  EXPECT_EQ(plan->workspace_bytes, 0u);
+}
+
+TEST(CudaLaunches, SwigluLinearAndLogitsUseScratch) {
+  LaunchDesc l = launch(K::SwiGLULinear, {1, 2});
+  BufferDesc x = buf({64}), y = buf({32});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = 2;
+  v.out[0] = kY, v.out_desc[0] = &y, v.out_rows[0] = 2;
+  v.weights[0] = kW, v.weights[1] = kW + 0x10000;
+  v.workspace = kWs;
+  CudaStepView s;
+  s.T = 2;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.back().symbol, "ds_swiglu_f32");
+  auto up = params<ds_cuda_gemv_params>(plan->calls[plan->calls.size() - 2]);
+  EXPECT_EQ(up.y, kWs + 32 * 4);
+  EXPECT_EQ(up.y_stride, 64);
+  auto sw = params<ds_cuda_swiglu_params>(plan->calls.back());
+  EXPECT_EQ(sw.gate, kWs);
+  EXPECT_EQ(sw.gate_stride, 64);
+  EXPECT_EQ(sw.y, kY);
+  EXPECT_GE(plan->workspace_bytes, 2u * 64 * 4);
+
+  LaunchDesc lg = launch(K::Logits, {3});
+  BufferDesc rows = buf({}, DType::I32), logits = buf({100});
+  CudaLaunchView g;
+  g.launch = &lg;
+  g.in[0] = kX, g.in_desc[0] = &x, g.in_rows[0] = 5;
+  g.in[1] = 0x8000, g.in_desc[1] = &rows, g.in_rows[1] = 1;
+  g.out[0] = kY, g.out_desc[0] = &logits, g.out_rows[0] = 1;
+  g.weights[0] = kW;
+  g.workspace = kWs;
+  s.T = 5, s.R = 1;
+  plan = planCudaLaunch(g, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  EXPECT_EQ(plan->calls[0].symbol, "ds_gather_rows_f32");
+  auto gr = params<ds_cuda_gather_rows_params>(plan->calls[0]);
+  EXPECT_EQ(gr.y, kWs);
+  EXPECT_EQ(gr.x_rows, 5);
+  auto gv = params<ds_cuda_gemv_params>(plan->calls.back());
+  EXPECT_EQ(gv.x, kWs);
+  EXPECT_EQ(gv.N, 100);
+  EXPECT_EQ(gv.M, 1);
+}
+
+TEST(CudaLaunches, EmbedNormAddAndGenerated) {
+  BufferDesc ids = buf({}, DType::I32), h = buf({64});
+  LaunchDesc e = launch(K::Embed, {0});
+  CudaLaunchView v;
+  v.launch = &e;
+  v.in[0] = 0x8000, v.in_desc[0] = &ids, v.in_rows[0] = 3;
+  v.out[0] = kY, v.out_desc[0] = &h, v.out_rows[0] = 3;
+  v.weights[0] = kW, v.weight_shape[0] = {1000, 64};
+  CudaStepView s;
+  s.T = 3;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  auto ep = params<ds_cuda_embed_params>(plan->calls[0]);
+  EXPECT_EQ(plan->calls[0].symbol, "ds_embed_f32");
+  EXPECT_EQ(ep.table_rows, 1000);
+  EXPECT_EQ(ep.hidden, 64);
+
+  LaunchDesc n = launch(K::AddRmsNorm, {1});
+  n.params.eps = 1e-5f;
+  CudaLaunchView nv;
+  nv.launch = &n;
+  nv.in[0] = kX, nv.in[1] = kX + 0x1000, nv.out[0] = kY, nv.out[1] = kY + 0x1000;
+  nv.in_desc[0] = nv.in_desc[1] = nv.out_desc[0] = nv.out_desc[1] = &h;
+  nv.in_rows[0] = nv.out_rows[0] = 3;
+  nv.weights[0] = kW, nv.weight_shape[0] = {64};
+  plan = planCudaLaunch(nv, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  auto np = params<ds_cuda_rms_norm_params>(plan->calls[0]);
+  EXPECT_EQ(plan->calls[0].symbol, "ds_add_rms_norm_f32");
+  EXPECT_EQ(np.sum, kY);
+  EXPECT_EQ(np.y, kY + 0x1000);
+  EXPECT_EQ(np.residual, kX + 0x1000);
+  EXPECT_EQ(np.rows, 3);
+  EXPECT_EQ(np.cols, 64);
+
+  // The same launch served by a generated kernel: memref descriptors, grid = rows, block = T.
+  n.code_symbol = "k0";
+  nv.generated = true;
+  nv.generated_threads = 64;
+  plan = planCudaLaunch(nv, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 1u);
+  const CudaCall& c = plan->calls[0];
+  EXPECT_TRUE(c.words);
+  EXPECT_EQ(c.grid[0], 3u);
+  EXPECT_EQ(c.block[0], 64u);
+  EXPECT_EQ(c.params.size(), (4 * 7 + 5) * 8u);  // 4 buffers [rows, cols], 1 weight [n]
+  uint64_t w[7];
+  std::memcpy(w, c.params.data(), sizeof(w));
+  EXPECT_EQ(w[0], kX);
+  EXPECT_EQ(w[3], 3u);
+  EXPECT_EQ(w[4], 64u);
+  EXPECT_EQ(w[5], 64u);
+  EXPECT_EQ(w[6], 1u);
+}
+
+TEST(CudaLaunches, RefusesWhatTheLibraryLacks) {
+  LaunchDesc l = launch(K::MoEGate, {0});
+  BufferDesc x = buf({64});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in_desc[0] = &x;
+  CudaStepView s;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_FALSE(plan.isOk());
+  EXPECT_NE(plan.status().message().find("moe_gate"), std::string::npos);
+
+  LaunchDesc lin = launch(K::Linear, {0});
+  BufferDesc y = buf({32});
+  v.launch = &lin;
+  v.out_desc[0] = &y;
+  v.in_rows[0] = 1;
+  v.weight_dtype[0] = DType::I8;
+  plan = planCudaLaunch(v, s);
+  ASSERT_FALSE(plan.isOk());
+  EXPECT_NE(plan.status().message().find("quantized"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ds::hal::cuda
