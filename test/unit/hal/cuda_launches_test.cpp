@@ -166,7 +166,9 @@ TEST(CudaLaunches, AttentionDecodeWritesKvThenSplitKv) {
   EXPECT_FLOAT_EQ(d.scale, 0.125f);
   EXPECT_EQ(d.kv.block_table, 0x60000u);
   EXPECT_EQ(d.kv.max_blocks_per_seq, 4);
-  if (d.splits > 1) EXPECT_EQ(plan->calls.back().symbol, "ds_attn_combine_f32_d64");
+  if (d.splits > 1) {
+    EXPECT_EQ(plan->calls.back().symbol, "ds_attn_combine_f32_d64");
+  }
 }
 
 TEST(CudaLaunches, AttentionPrefillUsesSequenceRows) {
