@@ -420,6 +420,12 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     if (!seg.isOk()) return llvm::createStringError(seg.status().message());
     codeSegment = *seg;
   }
+  std::vector<uint32_t> extraSegments;
+  for (const CodeObject* extra : options.extra_code) {
+    auto seg = writer->addSegmentFromMemory(extra->bytes.data(), extra->bytes.size());
+    if (!seg.isOk()) return llvm::createStringError(seg.status().message());
+    extraSegments.push_back(*seg);
+  }
 
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
@@ -476,7 +482,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   if (auto t = module->getAttrOfType<TargetAttr>(DSDialect::kTargetAttrName)) {
     std::vector<flatbuffers::Offset<flatbuffers::String>> features;
     for (llvm::StringRef f : t.getFeatureNames()) features.push_back(fbb.CreateString(f.str()));
-    target = fb::CreateTargetDirect(fbb, t.getName().str().c_str(), &features,
+    const std::string name = options.target_name.empty() ? t.getName().str() : options.target_name;
+    target = fb::CreateTargetDirect(fbb, name.c_str(), &features,
                                     stringifyTargetBackend(t.getBackend()).str().c_str(),
                                     t.getTriple().str().c_str(), t.getCpu().str().c_str(),
                                     static_cast<int32_t>(t.getVectorBits()));
@@ -501,7 +508,11 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   llvm::SmallString<256> absDir(options.model_dir);
   llvm::sys::fs::make_absolute(absDir);
   std::vector<flatbuffers::Offset<fb::CodeObject>> code;
-  if (const CodeObject* c = options.code) {
+  std::vector<std::pair<const CodeObject*, uint32_t>> objects;
+  if (options.code) objects.push_back({options.code, codeSegment});
+  for (size_t e = 0; e < options.extra_code.size(); ++e)
+    objects.push_back({options.extra_code[e], extraSegments[e]});
+  for (const auto& [c, objectSegment] : objects) {
     std::vector<flatbuffers::Offset<flatbuffers::String>> features, symbols;
     for (const std::string& f : c->features) features.push_back(fbb.CreateString(f));
     for (const std::string& s : c->symbols) symbols.push_back(fbb.CreateString(s));
@@ -516,7 +527,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                               : c->format == CodeFormat::Ptx ? fb::CodeFormat_Ptx
                                                                              : fb::CodeFormat_ElfSharedObject,
                                               ::ds::abi::kGeneratedKernelAbiVersion,
-                                              codeSegment, c->bytes.size(), &symbols,
+                                              objectSegment, c->bytes.size(), &symbols,
                                               kernels.empty() ? nullptr : &kernels));
   }
   flatbuffers::Offset<fb::CostFacts> costFacts = 0;

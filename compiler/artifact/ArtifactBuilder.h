@@ -40,6 +40,11 @@ struct ArtifactOptions {
   bool progress = false;      // draw a progress bar on stderr
   // Generated kernels (compiler/codegen), required when launches carry `code_symbol`.
   const CodeObject* code = nullptr;
+  // A fat artifact (--target host,sm_90a): the same kernels for further targets, stored after
+  // `code` (launches name `code`; a GPU device picks its object by target and symbol name).
+  std::vector<const CodeObject*> extra_code;
+  // Target.name as given (e.g. "host,sm_90a"); empty: the #ds.target's name.
+  std::string target_name;
   // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there
   // are quantized with GPTQ; null = scale search only.
   const QuantCalibration* calibration = nullptr;

@@ -56,8 +56,8 @@ cl::opt<CompileTo> compileTo("compile-to",
 cl::opt<CompileTo> emit("emit", cl::desc("Alias for --compile-to"), cl::init(CompileTo::Artifact),
                         stages, cl::Hidden, cl::cat(category));
 cl::opt<std::string> target("target",
-                            cl::desc("Target: host (sm_80, sm_86, sm_89, sm_90a, sm_100a: up to "
-                                     "--compile-to=plan and --cost-report)"),
+                            cl::desc("Target: host, sm_80, sm_86, sm_89, sm_90a, sm_100a; a fat "
+                                     "artifact: host,sm_90a[,...] (one plan, code per target)"),
                             cl::init("host"), cl::cat(category));
 cl::opt<std::string> codegenCpu("codegen-cpu",
                                 cl::desc("CPU level of generated host kernels: x86-64-v3, x86-64"),
@@ -140,10 +140,40 @@ void printVersion(llvm::raw_ostream& os) {
 }
 
 // Flags that need no model: checked before anything is read.
+// --target host,sm_90a: the primary target first, then the GPU targets of a fat artifact.
+llvm::SmallVector<std::string> targetList() {
+  llvm::SmallVector<llvm::StringRef> parts;
+  llvm::StringRef(target).split(parts, ',');
+  llvm::SmallVector<std::string> out;
+  for (llvm::StringRef p : parts) out.push_back(p.trim().str());
+  return out;
+}
+
+int checkFatTargets() {
+  const auto targets = targetList();
+  if (targets.size() == 1) return 0;
+  if (targets.front() != "host")
+    return usageError("--target " + target + ": a fat artifact starts with host (host,sm_90a): the "
+                      "GPU code shares the host plan");
+  for (size_t i = 1; i < targets.size(); ++i) {
+    const mlir::ds::TargetDesc* t = mlir::ds::findTarget(targets[i]);
+    if (!t || t->backend != mlir::ds::TargetBackend::nvptx)
+      return usageError("--target " + target + ": '" + targets[i] + "' is not a GPU target (" +
+                        mlir::ds::targetNames() + ")");
+    for (size_t j = 1; j < i; ++j)
+      if (targets[j] == targets[i]) return usageError("--target " + target + " names " + targets[i] + " twice");
+  }
+  if (compileTo != CompileTo::Artifact)
+    return usageError("--target " + target + ": a fat target list writes an artifact; the other "
+                      "stages take one target");
+  return 0;
+}
+
 int checkFlags() {
   if (emit.getNumOccurrences() && compileTo.getNumOccurrences())
     return usageError("--emit is the former name of --compile-to: give one of them");
   if (emit.getNumOccurrences()) compileTo = emit.getValue();
+  if (int rc = checkFatTargets()) return rc;
   if (tensorParallel < 1 || tensorParallel > ds::kMaxTensorParallel)
     return usageError("--tp must be in [1, " + llvm::Twine(ds::kMaxTensorParallel) + "]");
   if (kvBlockSize <= 0 || kvBlockSize > ds::abi::kMaxKvBlockSize)
@@ -236,7 +266,7 @@ int main(int argc, char** argv) {
   mlir::MLIRContext context;
   mlir::ds::ImportPhaseOptions importOptions;
   importOptions.model_dir = inputDir;
-  importOptions.target = target;
+  importOptions.target = targetList().front();
   importOptions.synthetic_weights = weightsSource == "random";
   if (codegenCpu.getNumOccurrences()) importOptions.cpu = codegenCpu;
   auto model = mlir::ds::runImportPhase(context, importOptions);
@@ -282,6 +312,27 @@ int main(int argc, char** argv) {
   if (compileTo == CompileTo::Plan) return printModule(module);
   if (outputFile.empty() && compileTo == CompileTo::Artifact) return 0;  // --cost-report only
 
+  // A fat artifact: the same plan's kernels for each further (GPU) target, compiled from a copy
+  // of the plan module before the host codegen lowers it.
+  std::vector<mlir::ds::CodeObject> extraCode;
+  const llvm::SmallVector<std::string> targets = targetList();
+  if (codegen == "host")
+    for (const std::string& name : llvm::ArrayRef(targets).drop_front()) {
+      mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
+      auto attr = mlir::ds::resolveTarget(context, name, "");
+      if (!attr) return fail(attr.takeError());
+      copy.get()->setAttr(mlir::ds::DSDialect::kTargetAttrName, *attr);
+      mlir::ds::CodegenPipelineOptions gpuKernels;
+      if (llvm::Error e = mlir::ds::runCodegenPhase(*copy, gpuKernels)) return fail(std::move(e));
+      if (mlir::ModuleOp kernels = mlir::ds::findKernelModule(*copy)) {
+        auto info = mlir::ds::TargetInfo::forModule(*copy);
+        if (!info) return fail(info.takeError());
+        auto code = (*info)->emitCode(kernels);
+        if (!code) return fail(code.takeError());
+        extraCode.push_back(std::move(*code));
+      }
+    }
+
   // Codegen: generated kernels for the module's #ds.target.
   auto codegenStart = std::chrono::steady_clock::now();
   if (codegen == "host") {
@@ -318,6 +369,8 @@ int main(int argc, char** argv) {
     artifact.artifact.model_dir = parent.empty() ? "." : parent.str();
   }
   artifact.artifact.synthetic_seed = weightsSeed;
+  for (const mlir::ds::CodeObject& c : extraCode) artifact.artifact.extra_code.push_back(&c);
+  if (targetList().size() > 1) artifact.artifact.target_name = target;
   // The cost model's figures and its first device for the target, for ds-bench's columns.
   mlir::ds::ArtifactCostFacts facts;
   facts.weight_bytes = cost.weight_bytes;

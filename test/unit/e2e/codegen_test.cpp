@@ -109,4 +109,37 @@ TEST(CodegenLoad, CpuFeaturesAreCheckedByName) {
 }
 
 }  // namespace
+// A fat artifact (--target host,sm_90a) runs its host part exactly as the host build: same
+// logits bit for bit, same greedy tokens; the GPU code object rides along unused on the CPU.
+class FatArtifact : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(FatArtifact, HostPartMatchesTheHostBuild) {
+  const std::string model = GetParam();
+  if (!std::ifstream(artifactPath(model + ".fat")).good())
+    GTEST_SKIP() << model << ".fat.dsa was not built (see " << model << ".fat.err: no CUDA libdevice?)";
+  auto fat = openArtifact(model + ".fat");
+  auto host = openArtifact(model);
+  ASSERT_NE(fat, nullptr);
+  ASSERT_NE(host, nullptr);
+  ASSERT_EQ(fat->meta()->code()->size(), 2u);
+  EXPECT_EQ(fat->meta()->code()->Get(1)->target()->str(), "sm_90a");
+  EXPECT_EQ(fat->meta()->target()->name()->str(), "host,sm_90a");
+  Golden g = loadGolden(model);
+  std::vector<int32_t> tokens = g.prompts[1].prompt;
+  tokens.insert(tokens.end(), g.prompts[1].generated.begin(), g.prompts[1].generated.end());
+  for (int64_t chunk : {static_cast<int64_t>(tokens.size()), int64_t{5}})
+    EXPECT_EQ(teacherForcedLogits(*fat, tokens, chunk), teacherForcedLogits(*host, tokens, chunk))
+        << "steps of " << chunk;
+  for (size_t p = 0; p < g.prompts.size(); ++p)
+    EXPECT_EQ(generateGreedy(*fat, {g.prompts[p].prompt}, 32)[0], g.prompts[p].generated) << "prompt " << p;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, FatArtifact,
+                         ::testing::Values("stories260K", "tiny-llama", "tiny-qwen2", "tiny-deepseek-v3"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) if (c == '-') c = '_';
+                           return n;
+                         });
+
 }  // namespace ds::test

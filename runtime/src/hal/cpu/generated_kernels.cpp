@@ -138,6 +138,12 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     const fbs::CodeObject* obj = code->Get(c);
     std::string what = artifact.path() + ": code object " + std::to_string(c);
     std::string target = obj->target() ? obj->target()->str() : "";
+    // A fat artifact (--target host,sm_90a) also carries GPU code: not the CPU's. Its slot stays
+    // empty, and a launch that names it is refused below.
+    if (target != "host" && target.rfind("sm_", 0) == 0 && c > 0) {
+      gk->libraries_.push_back(nullptr);
+      continue;
+    }
     if (target != "host")
       return unsupported(what + " is for target '" + target + "', not the host");
     std::string triple = obj->triple() ? obj->triple()->str() : "";
@@ -209,7 +215,8 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     }
     if (l->code_object() < 0 && !l->code_symbol()) continue;
     if (!l->code_symbol() || l->code_object() < 0 ||
-        static_cast<size_t>(l->code_object()) >= gk->libraries_.size())
+        static_cast<size_t>(l->code_object()) >= gk->libraries_.size() ||
+        !gk->libraries_[l->code_object()])
       return dataLoss(what + " names generated kernel '" +
                       (l->code_symbol() ? l->code_symbol()->str() : std::string()) +
                       "' of code object " + std::to_string(l->code_object()) + " of " +
