@@ -35,6 +35,7 @@ const char* const kSymbols[] = {
     DS_ATTN_SYMS("decode", "bf16"), DS_ATTN_SYMS("decode", "f32"),
     DS_ATTN_SYMS("combine", "bf16"), DS_ATTN_SYMS("combine", "f32"),
     DS_ATTN_SYMS("prefill", "bf16"), DS_ATTN_SYMS("prefill", "f32"),
+    "ds_attn_small_bf16", "ds_attn_small_f32",
     "ds_kv_write_bf16", "ds_kv_write_f32",
     "ds_rms_norm_bf16", "ds_rms_norm_f32", "ds_add_rms_norm_bf16", "ds_add_rms_norm_f32",
     "ds_rope_bf16", "ds_rope_f32",
@@ -69,14 +70,18 @@ const char* checkDevice(const ds_cuda_device_limits* dev) {
   return nullptr;
 }
 
+constexpr int32_t kSmallHeadDim = 32;  // ds_attn_small's register arrays
+bool tiledHeadDim(int32_t d) { return d == 64 || d == 128 || d == 256; }
+
 const char* checkPagedKV(const ds_cuda_paged_kv& kv) {
   if (!validDtype(kv.dtype)) return "kv.dtype: not f32 or bf16";
   if (!kv.k_cache || !kv.v_cache || !kv.positions || !kv.token_seq || !kv.block_table)
     return "kv: a cache, positions, token_seq or block_table pointer is 0";
   if (kv.num_blocks < 1 || kv.block_size < 1 || kv.kv_heads < 1 || kv.max_blocks_per_seq < 1)
     return "kv: num_blocks, block_size, kv_heads and max_blocks_per_seq must be >= 1";
-  if (kv.head_dim != 64 && kv.head_dim != 128 && kv.head_dim != 256)
-    return "kv.head_dim: only 64, 128 and 256 are built";
+  if (kv.head_dim != 64 && kv.head_dim != 128 && kv.head_dim != 256 &&
+      !(kv.head_dim >= 1 && kv.head_dim <= kSmallHeadDim))
+    return "kv.head_dim: only 64, 128, 256 (tiled) and 1..32 (ds_attn_small) are built";
   if (!aligned(kv.k_cache, 16) || !aligned(kv.v_cache, 16)) return "kv: caches not 16-byte aligned";
   return nullptr;
 }
@@ -211,6 +216,12 @@ const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
   if (p->sliding_window < 0) DS_FAIL("attn_prefill: sliding_window must be >= 0");
   if (!(p->scale > 0.0f)) DS_FAIL("attn_prefill: scale must be > 0");
   if (!p->q || !p->out || !p->seq_q_start) DS_FAIL("attn_prefill: q, out and seq_q_start are required");
+  if (!tiledHeadDim(p->kv.head_dim)) {  // small heads: one thread per (row, head)
+    setLaunch(out->launches[0], sym("ds_attn_small_", dtypeName(p->kv.dtype)), ceilDiv(p->max_q_len, 32),
+              p->q_heads, p->num_seqs, 32);
+    out->num_launches = 1;
+    return nullptr;
+  }
   int bm, bn;
   prefillTile(p->kv.head_dim, bm, bn);
   const int64_t d = p->kv.head_dim;
@@ -224,6 +235,8 @@ const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
   out->num_launches = 1;
   return nullptr;
 }
+
+int ds_cuda_attn_has_decode(int32_t head_dim) { return tiledHeadDim(head_dim) ? 1 : 0; }
 
 const char* ds_cuda_plan_rms_norm(const ds_cuda_rms_norm_params* p, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));

@@ -141,6 +141,11 @@ typedef struct {
 } ds_cuda_attn_prefill_params;
 const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
                                       const ds_cuda_device_limits* dev, ds_cuda_plan* out);
+/* head_dim 1..32 (not 64/128/256): ds_cuda_plan_attn_prefill plans ds_attn_small_<dtype> (one
+ * thread per query row and head, grid (ceil(max_q_len / 32), q_heads, num_seqs), 32 threads),
+ * which also serves decode steps: ds_cuda_attn_has_decode says whether the split-KV decode
+ * kernels exist for a head_dim (else run the prefill plan with one row per sequence). */
+int ds_cuda_attn_has_decode(int32_t head_dim);
 
 /* ---- RMSNorm and add + RMSNorm ------------------------------------------------------------------
  * ds_rms_norm_<dtype>: y = x / sqrt(mean(x^2) + eps) * weight, one block of 256 per row.

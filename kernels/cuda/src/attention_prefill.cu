@@ -124,8 +124,67 @@ __device__ __forceinline__ void attnPrefill(const ds_cuda_attn_prefill_params& p
   }
 }
 
+// Small heads (head_dim <= 32, e.g. the tiny test models): one thread per (query row, head),
+// the whole softmax over its keys in registers. Decode and prefill both run it (a decode step is
+// a one-row prefill). Correctness only: real models take the tiled kernels above.
+template <class T>
+__device__ __forceinline__ void attnSmall(const ds_cuda_attn_prefill_params& p) {
+  constexpr int kMaxD = 32;
+  const int seq = blockIdx.z, h = blockIdx.y;
+  const int q0 = ptr<const int32_t>(p.seq_q_start)[seq];
+  const int nq = ptr<const int32_t>(p.seq_q_start)[seq + 1] - q0;
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= nq) return;
+  const int D = p.kv.head_dim, Hkv = p.kv.kv_heads, kvh = h / (p.q_heads / Hkv);
+  const int64_t t = q0 + r;
+  const int pos = ptr<const int32_t>(p.kv.positions)[t];
+  const int lo = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
+  const T* qrow = ptr<const T>(p.q) + (t * p.q_heads + h) * D;
+  float q[kMaxD], acc[kMaxD];
+#pragma unroll
+  for (int d = 0; d < kMaxD; ++d) {
+    q[d] = d < D ? toF(qrow[d]) : 0.0f;
+    acc[d] = 0.0f;
+  }
+  const int64_t row = static_cast<int64_t>(Hkv) * D;
+  const T* kc = ptr<const T>(p.kv.k_cache) + static_cast<int64_t>(kvh) * D;
+  const T* vc = ptr<const T>(p.kv.v_cache) + static_cast<int64_t>(kvh) * D;
+  float mx = -INFINITY, l = 0.0f;
+  for (int kp = lo; kp <= pos; ++kp) {
+    const int64_t slot = prefillSlot(p.kv, seq, kp);
+    const T* k = kc + slot * row;
+    const T* v = vc + slot * row;
+    float s = 0.0f;
+#pragma unroll
+    for (int d = 0; d < kMaxD; ++d)
+      if (d < D) s += q[d] * toF(k[d]);
+    s *= p.scale;
+    const float m = fmaxf(mx, s);
+    const float corr = __expf(mx - m), e = __expf(s - m);
+    l = l * corr + e;
+#pragma unroll
+    for (int d = 0; d < kMaxD; ++d)
+      if (d < D) acc[d] = acc[d] * corr + e * toF(v[d]);
+    mx = m;
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  T* o = ptr<T>(p.out) + (t * p.q_heads + h) * D;
+#pragma unroll
+  for (int d = 0; d < kMaxD; ++d)
+    if (d < D) o[d] = fromF<T>(acc[d] * inv);
+}
+
 }  // namespace
 }  // namespace ds::cuda
+
+extern "C" __global__ void __launch_bounds__(32)
+    ds_attn_small_bf16(const __grid_constant__ ds_cuda_attn_prefill_params p) {
+  ds::cuda::attnSmall<ds::cuda::bf16>(p);
+}
+extern "C" __global__ void __launch_bounds__(32)
+    ds_attn_small_f32(const __grid_constant__ ds_cuda_attn_prefill_params p) {
+  ds::cuda::attnSmall<float>(p);
+}
 
 #define DS_ATTN_PREFILL(tn, T, D, BM, BN)                                                    \
   extern "C" __global__ void __launch_bounds__(128)                                          \

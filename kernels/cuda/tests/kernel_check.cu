@@ -569,6 +569,12 @@ int main(int argc, char** argv) {
       checkPrefill(dt, D, 8, 2, 0);
       checkPrefill(dt, D, 6, 2, 16);
     }
+  // Small heads (the tiny test models: 8 and 16): ds_attn_small through the prefill plan.
+  for (int dt : {DS_CUDA_BF16, DS_CUDA_F32})
+    for (int D : {8, 16, 32}) {
+      checkPrefill(dt, D, 8, 2, 0);
+      checkPrefill(dt, D, 6, 2, 16);
+    }
   for (int dt : {DS_CUDA_BF16, DS_CUDA_F32}) {
     checkNorm(dt, false, 5, 4096);
     checkNorm(dt, true, 5, 4096);

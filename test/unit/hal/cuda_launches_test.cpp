@@ -183,6 +183,24 @@ TEST(CudaLaunches, AttentionPrefillUsesSequenceRows) {
   EXPECT_EQ(plan->workspace_bytes, 0u);
 }
 
+// Heads of 8 (the tiny models): a decode step (one row per sequence) runs ds_attn_small through
+// the prefill plan, reading the step's sequence rows.
+TEST(CudaLaunches, SmallHeadDecodeRunsTheSmallKernel) {
+  AttnFixture f(2, 2, 1);
+  f.q = buf({4, 8});
+  f.kv = buf({2, 8});
+  f.y = buf({4, 8});
+  f.kvd.head_dim = 8, f.kvd.v_dim = 8;
+  auto plan = planCudaLaunch(f.v, f.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(symbols(*plan), (std::vector<std::string>{"ds_kv_write_f32", "ds_attn_small_f32"}));
+  auto p = params<ds_cuda_attn_prefill_params>(plan->calls[1]);
+  EXPECT_EQ(p.seq_q_start, 0x70000u);
+  EXPECT_EQ(p.max_q_len, 1);
+  EXPECT_EQ(p.kv.head_dim, 8);
+  EXPECT_EQ(plan->calls[1].block[0], 32u);
+}
+
 TEST(CudaLaunches, SwigluLinearAndLogitsUseScratch) {
   LaunchDesc l = launch(K::SwiGLULinear, {1, 2});
   BufferDesc x = buf({64}), y = buf({32});

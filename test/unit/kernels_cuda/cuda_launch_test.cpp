@@ -33,7 +33,7 @@ TEST(CudaLaunch, SymbolTableIsUniqueAndNamed) {
     EXPECT_EQ(std::string(*t).rfind("ds_", 0), 0u) << *t;
     EXPECT_TRUE(seen.insert(*t).second) << "duplicate " << *t;
   }
-  EXPECT_EQ(seen.size(), 48u);  // 12 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
+  EXPECT_EQ(seen.size(), 50u);  // 12 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
 }
 
 TEST(CudaLaunch, GemvDecodeShapeNeedsNoSplit) {
@@ -201,6 +201,27 @@ TEST(CudaLaunch, PrefillTilesAndSharedMemory) {
   EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &small, &plan), nullptr);
   p.kv.head_dim = 128;
   p.num_seqs = 0;
+  EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+}
+
+// Heads of 1..32 channels (the tiny test models) run ds_attn_small, one thread per (row, head),
+// for prefill and decode alike; the split-KV decode kernels exist only for 64/128/256.
+TEST(CudaLaunch, SmallHeadsRunTheSmallKernel) {
+  ds_cuda_attn_prefill_params p{};
+  p.kv = kv(2, 16, DS_CUDA_BF16);
+  p.q = p.out = p.seq_q_start = kPtr;
+  p.num_seqs = 2; p.max_q_len = 45; p.q_heads = 8; p.scale = 0.25f;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_attn_small_bf16");
+  EXPECT_EQ(plan.launches[0].grid[0], 2u);  // ceil(45 / 32)
+  EXPECT_EQ(plan.launches[0].grid[1], 8u);
+  EXPECT_EQ(plan.launches[0].grid[2], 2u);
+  EXPECT_EQ(plan.launches[0].block[0], 32u);
+  EXPECT_EQ(plan.launches[0].shared_bytes, 0u);
+  EXPECT_EQ(ds_cuda_attn_has_decode(16), 0);
+  EXPECT_EQ(ds_cuda_attn_has_decode(128), 1);
+  p.kv.head_dim = 33;  // neither small nor tiled
   EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
 }
 

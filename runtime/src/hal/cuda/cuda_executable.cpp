@@ -261,7 +261,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
       step.max_q_len = std::max<int64_t>(step.max_q_len, seq_q_start_host_[i]);
       seq_q_start_host_[i] += seq_q_start_host_[i - 1];
     }
-    if (step.max_q_len > 1) {
+    {  // prefill steps, and decode steps of small heads (ds_attn_small), read it
       const uint64_t bytes = seq_q_start_host_.size() * 4;
       DS_RETURN_IF_ERROR(seq_q_start_.reserve(device.allocator(), bytes, MemoryKind::Staging));
       DS_RETURN_IF_ERROR(device.stream().copyToDevice(seq_q_start_.data(), seq_q_start_host_.data(), bytes));

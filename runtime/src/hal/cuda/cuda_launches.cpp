@@ -310,7 +310,8 @@ Status Builder::build() {
       const char* e = ds_cuda_plan_kv_write(&w, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(w)));
       const int64_t q_heads = v_.in_desc[0]->cols[0];
-      if (s_.max_q_len <= 1) {  // decode: one query token per sequence, split-KV + combine
+      // decode: one query token per sequence, split-KV + combine (small heads: the prefill plan)
+      if (s_.max_q_len <= 1 && ds_cuda_attn_has_decode(kv.head_dim)) {
         ds_cuda_attn_decode_params p{};
         p.kv = kv;
         p.q = v_.in[0];
