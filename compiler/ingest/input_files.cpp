@@ -12,18 +12,8 @@
 namespace ds {
 namespace {
 
-const char* fileKind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
-
 Status notRegular(const std::string& path, mode_t mode) {
-  return invalidArgument(path + ": is " + fileKind(mode) + ", not a regular file");
+  return invalidArgument(path + ": is " + fileTypeName(mode) + ", not a regular file");
 }
 
 bool endsWith(const std::string& s, const char* suffix) {
@@ -48,38 +38,6 @@ Status requireRegularFile(const std::string& path) {
     return invalidArgument(path + ": cannot stat: " + std::strerror(err));
   }
   if (!S_ISREG(st.st_mode)) return notRegular(path, st.st_mode);
-  return Status::ok();
-}
-
-Status readRegularFile(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return notFound(path + ": cannot open file: " + std::strerror(err));
-    return invalidArgument(path + ": cannot open file: " + std::strerror(err));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const mode_t mode = st.st_mode;
-    ::close(fd);
-    return notRegular(path, mode);
-  }
-  std::string text;
-  text.reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return dataLoss(path + ": read error: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  *out = std::move(text);
   return Status::ok();
 }
 
@@ -122,7 +80,7 @@ Status InputFiles::checkOutput(const std::string& output) const {
                                     "links (give the link's target, or remove the link)");
   }
   if (!S_ISREG(st.st_mode)) {
-    return invalidArgument(output + ": exists and is " + fileKind(st.st_mode) +
+    return invalidArgument(output + ": exists and is " + fileTypeName(st.st_mode) +
                            "; ds-compile writes only new or regular files (-o - prints text "
                            "stages to stdout)");
   }

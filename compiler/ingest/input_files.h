@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/read_file.h"
 #include "base/status.h"
 
 namespace ds {
@@ -15,9 +16,8 @@ namespace ds {
 // path, so a FIFO cannot block.
 Status requireRegularFile(const std::string& path);
 
-// Reads a whole regular file. The open is non-blocking and the type is checked on the open
-// descriptor, so a FIFO gives an error instead of a hang. NOT_FOUND if it does not exist.
-Status readRegularFile(const std::string& path, std::string* out);
+// Whole files are read with ds::readRegularFile (base/read_file.h): a non-blocking open, the
+// type checked on the descriptor, so a FIFO gives an error instead of a hang.
 
 // The model folder's files that ds-compile may read (config.json, generation_config.json,
 // tokenizer files, chat_template.jinja, every *.safetensors and the index) plus files added

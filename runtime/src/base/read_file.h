@@ -16,4 +16,8 @@ constexpr uint64_t kMaxInputFileBytes = uint64_t{1} << 30;
 Status readRegularFile(const std::string& path, std::string* out,
                        uint64_t max_bytes = kMaxInputFileBytes);
 
+// "a directory", "a FIFO", "a character device", ... for messages about a file that is not
+// regular (`mode` from stat).
+const char* fileTypeName(unsigned mode);
+
 }  // namespace ds

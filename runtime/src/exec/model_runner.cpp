@@ -83,19 +83,9 @@ Status ModelRunner::checkRunsHere(const artifact::Artifact& artifact) {
   if (const auto* code = artifact.meta()->code())
     for (uint32_t c = 0; c < code->size(); ++c) {
       const fb::CodeObject* obj = code->Get(c);
-      const std::string what = artifact.path() + ": code object " + std::to_string(c);
-      const std::string triple = obj->triple() ? obj->triple()->str() : "";
       // GPU code objects of a fat artifact are the CUDA device's business.
       if (obj->target() && hal::cuda::parseCudaArch(obj->target()->str())) continue;
-      if (!obj->target() || obj->target()->str() != "host" || triple.rfind("x86_64", 0) != 0)
-        return unsupported(what + " is for '" + triple + "', not this x86_64 host");
-      if (obj->abi_version() != abi::kGeneratedKernelAbiVersion)
-        return unsupported(what + " uses kernel ABI " + std::to_string(obj->abi_version()) +
-                           ", this runtime calls ABI " + std::to_string(abi::kGeneratedKernelAbiVersion));
-      if (obj->cpu_features())
-        for (const auto* f : *obj->cpu_features())
-          if (!hostHasCpuFeature(f->str()))
-            return unsupported(what + " needs CPU feature '" + f->str() + "', which this machine lacks");
+      DS_RETURN_IF_ERROR(checkHostCodeObject(artifact, c));
     }
   return Status::ok();
 }

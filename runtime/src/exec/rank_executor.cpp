@@ -95,6 +95,7 @@ Status RankExecutor::runStep(const StepBatch& b) {
   DS_RETURN_IF_ERROR(stream.copyToDevice(block_table_.data(), b.block_table.data(), table_bytes));
 
   hal::StepArgs step;
+  step.step_id = ++steps_;
   step.T = T;
   step.R = R;
   step.positions = static_cast<const int32_t*>(buffer(plan_->positions));

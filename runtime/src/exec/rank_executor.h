@@ -51,6 +51,7 @@ class RankExecutor {
   std::vector<hal::DeviceBuffer> own_;         // buffers with memory of their own
   std::vector<void*> base_;                    // per buffer, set for every step
   hal::DeviceBuffer token_seq_, block_table_;  // the batch's index arrays on the device
+  uint64_t steps_ = 0;                         // StepArgs::step_id of the last step
   int64_t T_ = 0, R_ = 0;
 };
 

@@ -121,6 +121,9 @@ struct StepArgs {
   const int32_t* host_positions = nullptr;
   const int32_t* host_token_seq = nullptr;
   int rank = 0, tp = 1;
+  // Distinct for every step of a rank (1, 2, ...): a device derives per-step data (e.g. the
+  // CUDA device's sequence row ranges) once per step instead of once per launch.
+  uint64_t step_id = 0;
 };
 
 struct BufferArg {

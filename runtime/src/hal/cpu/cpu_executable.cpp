@@ -43,24 +43,27 @@ StatusOr<std::shared_ptr<const CpuExecutable>> CpuExecutable::load(
     if (l.kind != abi::KernelKind::Rope && l.kind != abi::KernelKind::QKVRope &&
         l.kind != abi::KernelKind::MlaProject)
       continue;
-    const RopeDesc& r = l.params.rope;
-    cpu::RopeParams p;
-    p.theta = r.theta;
-    p.dim = r.dim;
-    p.interleaved = r.interleaved;
-    p.scaling = static_cast<cpu::RopeScaling>(r.scaling);
-    p.factor = r.factor;
-    p.original_max_position = r.original_max_position;
-    p.low_freq_factor = r.low_freq_factor;
-    p.high_freq_factor = r.high_freq_factor;
-    p.beta_fast = r.beta_fast;
-    p.beta_slow = r.beta_slow;
-    p.mscale = r.mscale;
-    p.mscale_all_dim = r.mscale_all_dim;
-    p.attention_factor = r.attention_factor;
-    exe->ropes_[i] = std::make_unique<cpu::RopeTable>(p);
+    exe->ropes_[i] = std::make_unique<cpu::RopeTable>(ropeParams(l.params.rope));
   }
   return std::shared_ptr<const CpuExecutable>(std::move(exe));
+}
+
+cpu::RopeParams ropeParams(const RopeDesc& r) {
+  cpu::RopeParams p;
+  p.theta = r.theta;
+  p.dim = r.dim;
+  p.interleaved = r.interleaved;
+  p.scaling = static_cast<cpu::RopeScaling>(r.scaling);
+  p.factor = r.factor;
+  p.original_max_position = r.original_max_position;
+  p.low_freq_factor = r.low_freq_factor;
+  p.high_freq_factor = r.high_freq_factor;
+  p.beta_fast = r.beta_fast;
+  p.beta_slow = r.beta_slow;
+  p.mscale = r.mscale;
+  p.mscale_all_dim = r.mscale_all_dim;
+  p.attention_factor = r.attention_factor;
+  return p;
 }
 
 cpu::Rotary CpuExecutable::rotary(size_t index, size_t slot) const {

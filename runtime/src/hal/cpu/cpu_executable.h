@@ -12,6 +12,10 @@
 
 namespace ds::hal {
 
+// A launch's rope description as the rope-table builder takes it (every device builds its
+// frequency tables with cpu::RopeTable).
+cpu::RopeParams ropeParams(const RopeDesc& rope);
+
 class CpuExecutable;
 
 // One launch ABI kind on the CPU: reads args.in / args.weights, writes args.out.

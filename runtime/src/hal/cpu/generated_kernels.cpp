@@ -123,6 +123,36 @@ size_t GeneratedKernels::numServed() const {
   return n;
 }
 
+Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index) {
+  const fbs::CodeObject* obj = artifact.meta()->code()->Get(index);
+  const std::string what = artifact.path() + ": code object " + std::to_string(index);
+  const std::string target = obj->target() ? obj->target()->str() : "";
+  if (target != "host") return unsupported(what + " is for target '" + target + "', not the host");
+  const std::string triple = obj->triple() ? obj->triple()->str() : "";
+#if defined(__x86_64__)
+  if (triple.rfind("x86_64", 0) != 0)
+    return unsupported(what + " is for '" + triple + "', this machine is x86_64");
+#else
+  return unsupported(what + " is for '" + triple + "'; this runtime loads x86_64 code only");
+#endif
+  if (obj->format() != fbs::CodeFormat_ElfSharedObject)
+    return unsupported(what + " has an unknown format");
+  if (obj->abi_version() != kGeneratedKernelAbiVersion)
+    return unsupported(what + " uses kernel ABI " + std::to_string(obj->abi_version()) +
+                       ", this runtime calls ABI " + std::to_string(kGeneratedKernelAbiVersion) +
+                       " (recompile the artifact)");
+  if (obj->cpu_features())
+    for (const auto* f : *obj->cpu_features())
+      if (!hostHasCpuFeature(f->str()))
+        return unsupported(what + " was compiled for " +
+                           (obj->cpu() ? obj->cpu()->str() : std::string("?")) +
+                           ", which needs CPU feature '" + f->str() +
+                           "' this machine lacks; recompile with --codegen-cpu=x86-64 or "
+                           "--codegen=none");
+  // Its segment and size were checked when the artifact was opened (metadata_check.cpp).
+  return Status::ok();
+}
+
 StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     const artifact::Artifact& artifact, bool allow_native_code) {
   std::unique_ptr<GeneratedKernels> gk(new GeneratedKernels());
@@ -132,7 +162,6 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
   const fbs::Artifact* meta = artifact.meta();
   const fbs::Plan* plan = meta->plan();
   const auto* code = meta->code();
-  const auto* segments = meta->segments();
   size_t numCode = code ? code->size() : 0;
   for (uint32_t c = 0; c < numCode; ++c) {
     const fbs::CodeObject* obj = code->Get(c);
@@ -144,40 +173,14 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
       gk->libraries_.push_back(nullptr);
       continue;
     }
-    if (target != "host")
-      return unsupported(what + " is for target '" + target + "', not the host");
-    std::string triple = obj->triple() ? obj->triple()->str() : "";
-#if defined(__x86_64__)
-    if (triple.rfind("x86_64", 0) != 0)
-      return unsupported(what + " is for '" + triple + "', this machine is x86_64");
-#else
-    return unsupported(what + " is for '" + triple + "'; this runtime loads x86_64 code only");
-#endif
-    if (obj->format() != fbs::CodeFormat_ElfSharedObject)
-      return unsupported(what + " has an unknown format");
-    if (obj->abi_version() != kGeneratedKernelAbiVersion)
-      return unsupported(what + " uses kernel ABI " + std::to_string(obj->abi_version()) +
-                         ", this runtime calls ABI " + std::to_string(kGeneratedKernelAbiVersion) +
-                         " (recompile the artifact)");
-    if (obj->cpu_features())
-      for (const auto* f : *obj->cpu_features())
-        if (!hostHasCpuFeature(f->str()))
-          return unsupported(what + " was compiled for " +
-                             (obj->cpu() ? obj->cpu()->str() : std::string("?")) +
-                             ", which needs CPU feature '" + f->str() +
-                             "' this machine lacks; recompile with --codegen-cpu=x86-64 or "
-                             "--codegen=none");
-    if (!segments || obj->segment() >= segments->size() ||
-        obj->size() > segments->Get(obj->segment())->size() || obj->size() == 0)
-      return dataLoss(what + " names segment " + std::to_string(obj->segment()) +
-                      " of size " + std::to_string(obj->size()) + ", which the artifact lacks");
+    DS_RETURN_IF_ERROR(checkHostCodeObject(artifact, c));
     auto lib = std::make_unique<Library>();
     const uint8_t* bytes = artifact.segmentData(obj->segment());
     std::vector<uint8_t> copy;
     if (const auto* signed_hash = artifact.verifiedCodeHash(c)) {
       // Signed code: load a private copy whose hash is the one verified at open, so a file
       // changed since then cannot slip other code in (the mapping shows such changes).
-      const uint64_t segment_size = segments->Get(obj->segment())->size();
+      const uint64_t segment_size = meta->segments()->Get(obj->segment())->size();
       copy.assign(bytes, bytes + segment_size);
       if (artifact::codeHash(copy.data(), copy.size()) != *signed_hash)
         return dataLoss(what + " changed after its signature was verified (the file was "

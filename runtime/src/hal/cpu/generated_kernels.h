@@ -65,4 +65,9 @@ size_t generatedCodeObjectsLoaded();
 // "fma", ...); false for names this runtime does not know.
 bool hostHasCpuFeature(const std::string& name);
 
+// Whether this machine can load code object `index` of the artifact: target host, x86_64,
+// an ELF shared object of this kernel ABI, CPU features present. Decided from the metadata
+// alone (ModelRunner::checkRunsHere uses it too); nothing is mapped.
+Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index);
+
 }  // namespace ds

@@ -9,6 +9,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "cpu/cpu_kernels.h"
+#include "hal/cpu/cpu_executable.h"
 
 namespace ds::hal::cuda {
 
@@ -136,22 +137,7 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       exe->slots_[i].push_back(std::move(info));
     }
     if (l.kind == abi::KernelKind::Rope || l.kind == abi::KernelKind::QKVRope) {
-      const RopeDesc& r = l.params.rope;
-      cpu::RopeParams rp;
-      rp.theta = r.theta;
-      rp.dim = r.dim;
-      rp.interleaved = r.interleaved;
-      rp.scaling = static_cast<cpu::RopeScaling>(r.scaling);
-      rp.factor = r.factor;
-      rp.original_max_position = r.original_max_position;
-      rp.low_freq_factor = r.low_freq_factor;
-      rp.high_freq_factor = r.high_freq_factor;
-      rp.beta_fast = r.beta_fast;
-      rp.beta_slow = r.beta_slow;
-      rp.mscale = r.mscale;
-      rp.mscale_all_dim = r.mscale_all_dim;
-      rp.attention_factor = r.attention_factor;
-      cpu::RopeTable table(rp);
+      cpu::RopeTable table(ropeParams(l.params.rope));
       exe->inv_freq_[i] = table.invFreq();
       exe->attention_factor_[i] = table.attentionFactor();
     }
@@ -251,22 +237,28 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   if (l.kind == abi::KernelKind::Attention) {
     if (!s.host_positions || !s.host_token_seq)
       return internalError("CUDA attention needs the step's host positions and token_seq");
-    // Tokens of a sequence are contiguous rows (the engine's batches): their row ranges.
-    seq_q_start_host_.assign(static_cast<size_t>(s.num_seqs) + 1, 0);
-    for (int64_t t = 0; t < s.T; ++t) {
-      seq_q_start_host_[static_cast<size_t>(s.host_token_seq[t]) + 1]++;
-      step.max_context = std::max<int64_t>(step.max_context, s.host_positions[t] + 1);
-    }
-    for (size_t i = 1; i < seq_q_start_host_.size(); ++i) {
-      step.max_q_len = std::max<int64_t>(step.max_q_len, seq_q_start_host_[i]);
-      seq_q_start_host_[i] += seq_q_start_host_[i - 1];
-    }
-    {  // prefill steps, and decode steps of small heads (ds_attn_small), read it
+    // Once per step, shared by every layer's attention: the sequences' row ranges (tokens of a
+    // sequence are contiguous rows, as the engine batches them), on the host and the device.
+    if (attention_step_ != s.step_id || s.step_id == 0) {
+      attention_step_ = s.step_id;
+      max_context_ = max_q_len_ = 0;
+      seq_q_start_host_.assign(static_cast<size_t>(s.num_seqs) + 1, 0);
+      for (int64_t t = 0; t < s.T; ++t) {
+        seq_q_start_host_[static_cast<size_t>(s.host_token_seq[t]) + 1]++;
+        max_context_ = std::max<int64_t>(max_context_, s.host_positions[t] + 1);
+      }
+      for (size_t i = 1; i < seq_q_start_host_.size(); ++i) {
+        max_q_len_ = std::max<int64_t>(max_q_len_, seq_q_start_host_[i]);
+        seq_q_start_host_[i] += seq_q_start_host_[i - 1];
+      }
+      // Prefill steps, and decode steps of small heads (ds_attn_small), read it.
       const uint64_t bytes = seq_q_start_host_.size() * 4;
       DS_RETURN_IF_ERROR(seq_q_start_.reserve(device.allocator(), bytes, MemoryKind::Staging));
       DS_RETURN_IF_ERROR(device.stream().copyToDevice(seq_q_start_.data(), seq_q_start_host_.data(), bytes));
-      step.seq_q_start = addr(seq_q_start_.data());
     }
+    step.max_context = max_context_;
+    step.max_q_len = max_q_len_;
+    step.seq_q_start = addr(seq_q_start_.data());
   }
   CudaLaunchView v;
   v.launch = &l;

@@ -68,6 +68,8 @@ class CudaExecutable : public Executable {
   mutable std::vector<DeviceBuffer> inv_freq_dev_;
   mutable DeviceBuffer workspace_, seq_q_start_;
   mutable std::vector<int32_t> seq_q_start_host_;
+  mutable uint64_t attention_step_ = 0;  // StepArgs::step_id the row ranges below belong to
+  mutable int64_t max_context_ = 0, max_q_len_ = 0;
 };
 
 }  // namespace ds::hal::cuda
