@@ -169,13 +169,15 @@ TEST(CApi, OneEngineFromSeveralThreads) {
   ASSERT_EQ(ds_engine_create(art, &eo, &engine), nullptr);
   ds_request_options_t req;
   ds_request_options_initialize(&req);
-  req.max_new_tokens = 6;
+  req.max_new_tokens = 3;
   req.ignore_eos = 1;
-  constexpr int kRequests = 24;
+  // Many short requests from two threads while a third steps: without the engine's lock the
+  // engine's request list is resized under the stepping thread (crashes or lost requests).
+  constexpr int kRequests = 600;
   std::atomic<int> submitted{0};
   std::vector<int64_t> ids(kRequests, -1);
-  std::thread producer([&] {
-    for (int i = 0; i < kRequests; ++i) {
+  auto produce = [&](int first) {
+    for (int i = first; i < kRequests; i += 2) {
       ds_status_t st = ds_engine_submit_text(engine, i % 2 ? "Once upon a time" : "Lily", 0, &req, &ids[i]);
       EXPECT_EQ(st, nullptr);
       ds_status_free(st);
@@ -183,9 +185,10 @@ TEST(CApi, OneEngineFromSeveralThreads) {
       size_t n = 0;  // tokenizing concurrently with steps is safe too
       EXPECT_EQ(ds_engine_tokenize(engine, "Once", 1, nullptr, 0, &n), nullptr);
     }
-  });
+  };
+  std::thread producer(produce, 0), producer2(produce, 1);
   std::map<int64_t, std::vector<int32_t>> tokens;
-  std::vector<ds_token_event_t> events(kRequests);
+  std::vector<ds_token_event_t> events(kRequests);  // a step can never produce more
   while (submitted.load() < kRequests || ds_engine_has_work(engine)) {
     size_t count = 0;
     ds_status_t st = ds_engine_step(engine, events.data(), events.size(), &count);
@@ -194,6 +197,7 @@ TEST(CApi, OneEngineFromSeveralThreads) {
     for (size_t e = 0; e < count; ++e) tokens[events[e].request].push_back(events[e].token);
   }
   producer.join();
+  producer2.join();
   ASSERT_EQ(tokens.size(), static_cast<size_t>(kRequests));
   for (int i = 2; i < kRequests; ++i) EXPECT_EQ(tokens[ids[i]], tokens[ids[i % 2]]) << i;
   ds_engine_release(engine);
