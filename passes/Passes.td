@@ -246,7 +246,7 @@ def ConvertDsToKernelsPass : Pass<"ds-convert-to-kernels", "::mlir::ModuleOp"> {
     Option<"kvBlockSize", "kv-block-size", "int64_t", /*default=*/"16",
            "tokens per paged KV-cache block, in [1, 4096]">,
     Option<"kvCache", "kv-cache", "std::string", /*default=*/"\"f32\"",
-           "KV cache storage: f32, int8 or fp8">,
+           "KV cache storage: f32, bf16, int8 or fp8">,
   ];
   let dependentDialects = ["::mlir::dsk::DSKDialect", "::mlir::func::FuncDialect"];
 }

@@ -213,7 +213,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   const bool synthetic = checkpoint.isSynthetic();
   std::optional<SyntheticTable> syntheticTable;
   if (synthetic) {
-    auto table = buildSyntheticTable(module, floatStorage);
+    auto table = buildSyntheticTable(module, floatStorage, options.f32_vectors);
     if (!table) return table.takeError();
     syntheticTable = std::move(*table);
   }
@@ -254,11 +254,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                      static_cast<unsigned long long>(declaredNumel));
     llvm::Expected<fb::DType> declared = fbDType(op.getTensorType().getElementType());
     if (!declared) return declared.takeError();
-    bool isFloat = *declared == fb::DType_F32 || *declared == fb::DType_F16 ||
-                   *declared == fb::DType_BF16;
     // Block scales stay f32: they are part of the FP8 encoding, not a weight to convert.
-    bool isScale = llvm::StringRef(name).ends_with("_scale_inv");
-    w.stored = isFloat && !isScale ? floatStorage : *declared;
+    w.stored = storedWeightType(op, *declared, floatStorage, options.f32_vectors);
     if (std::optional<llvm::StringRef> q = op.getQuant()) {
       w.quant = parseQuantScheme(q->str());
       if (!w.quant)

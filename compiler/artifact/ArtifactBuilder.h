@@ -37,6 +37,7 @@ struct ArtifactOptions {
   // Storage type of float weights ("f32", "bf16", "f16"); FP8 block-scaled weights and their
   // scales are stored as they come.
   std::string weight_dtype = "f32";
+  bool f32_vectors = false;   // rank-1 weights (norms, biases) stay f32 (GPU bf16 builds)
   bool progress = false;      // draw a progress bar on stderr
   // Generated kernels (compiler/codegen), required when launches carry `code_symbol`.
   const CodeObject* code = nullptr;

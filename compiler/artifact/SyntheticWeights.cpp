@@ -60,7 +60,19 @@ void syntheticFillFor(llvm::StringRef name, fb::DType stored, bool isScale, floa
   }
 }
 
-llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, fb::DType floatStorage) {
+bool isVectorWeight(WeightOp op) { return op.getFullShape().size() == 1; }
+
+fb::DType storedWeightType(WeightOp op, fb::DType declared, fb::DType floatStorage, bool f32Vectors) {
+  const bool isScale = op.getName().ends_with("_scale_inv");
+  const bool isFloat = declared == fb::DType_F32 || declared == fb::DType_F16 ||
+                       declared == fb::DType_BF16;
+  if (!isFloat || isScale) return declared;
+  if (f32Vectors && isVectorWeight(op)) return fb::DType_F32;
+  return floatStorage;
+}
+
+llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, fb::DType floatStorage,
+                                                  bool f32Vectors) {
   auto tpAttr = module->getAttrOfType<IntegerAttr>("ds.tp");
   const int64_t tp = tpAttr ? tpAttr.getInt() : 1;
   SyntheticTable table;
@@ -85,9 +97,7 @@ llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, fb::DType fl
     llvm::Expected<fb::DType> declared = fbDType(op.getTensorType().getElementType());
     if (!declared) return declared.takeError();
     const bool isScale = llvm::StringRef(op.getName()).ends_with("_scale_inv");
-    const bool isFloat = *declared == fb::DType_F32 || *declared == fb::DType_F16 ||
-                         *declared == fb::DType_BF16;
-    const fb::DType stored = isFloat && !isScale ? floatStorage : *declared;
+    const fb::DType stored = storedWeightType(op, *declared, floatStorage, f32Vectors);
     auto local = op.getTensorType().getShape();
     const int64_t experts = op.getExperts().value_or(0);
     TensorRecord r = syntheticRecord(op.getSymName().str(), sourceOf(op), stored,

@@ -7,6 +7,7 @@
 
 #include "artifact_generated.h"
 #include "compiler/artifact/WeightShards.h"
+#include "dialects/ds/DsDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
@@ -26,10 +27,21 @@ struct SyntheticTable {
 void syntheticFillFor(llvm::StringRef name, ::ds::fb::DType stored, bool isScale, float* mean,
                       float* std);
 
-// Float weights are stored as `floatStorage` (--dtype), FP8 weights and their f32 scales as they
+// A vector weight: rank 1 (norm weights, biases; per-expert stacks are rank 2).
+bool isVectorWeight(WeightOp op);
+
+// The stored type of a weight declared `declared`: float weights (not FP8 block scales) as
+// `floatStorage` (--dtype), vector weights as f32 when `f32Vectors` (GPU builds with bf16
+// activations: generated norm kernels and the GEMV/GEMM bias epilogues read f32 vectors),
+// everything else as declared.
+::ds::fb::DType storedWeightType(WeightOp op, ::ds::fb::DType declared, ::ds::fb::DType floatStorage,
+                                 bool f32Vectors);
+
+// Float weights are stored as storedWeightType says, FP8 weights and their f32 scales as they
 // are declared. Tensor-parallel shards (ds.tp > 1) get one entry per rank, like a real build;
 // ranks holding the same part share its fill stream, so they hold the same values.
 // Quantized weights (--quant) are refused.
-llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, ::ds::fb::DType floatStorage);
+llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, ::ds::fb::DType floatStorage,
+                                                  bool f32Vectors = false);
 
 }  // namespace mlir::ds

@@ -35,7 +35,9 @@ llvm::Expected<ImportedModel> runImportPhase(MLIRContext& context,
   if (!checkpoint.isOk()) return llvm::createStringError(checkpoint.status().message());
 
   context.loadDialect<DSDialect, dsk::DSKDialect, func::FuncDialect>();
-  auto module = importModel(context, *config, checkpoint.value());
+  ImportOptions import;
+  import.activation_type = options.activation_type;
+  auto module = importModel(context, *config, checkpoint.value(), import);
   if (!module) return module.takeError();
   module->get()->setAttr(DSDialect::kTargetAttrName, *target);
   if (failed(verify(module->get())))

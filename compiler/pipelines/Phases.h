@@ -28,6 +28,9 @@ struct ImportPhaseOptions {
   // --weights random: no checkpoint is opened; every weight is declared from config.json's
   // shapes (Checkpoint::synthetic) and filled by the runtime at load.
   bool synthetic_weights = false;
+  // Element type of the graph's activations: "f32" (host, exactness tests) or "bf16" (the GPU
+  // targets' default; docs/codegen.md "Element types").
+  std::string activation_type = "f32";
 };
 
 struct ImportedModel {

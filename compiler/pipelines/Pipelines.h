@@ -35,7 +35,7 @@ struct PlanPipelineOptions : public PassPipelineOptions<PlanPipelineOptions> {
                               llvm::cl::desc("tokens per paged KV-cache block, in [1, 4096]"),
                               llvm::cl::init(16)};
   Option<std::string> kvCache{*this, "kv-cache",
-                              llvm::cl::desc("KV cache storage: f32, int8, fp8"),
+                              llvm::cl::desc("KV cache storage: f32, bf16, int8, fp8"),
                               llvm::cl::init("f32")};
 };
 

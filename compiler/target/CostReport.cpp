@@ -58,11 +58,13 @@ void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelCo
       if (l.getKernel() == dsk::Kernel::attention) {
         auto k = llvm::cast<MemRefType>(l.getIns()[1].getType());
         auto v = llvm::cast<MemRefType>(l.getIns()[2].getType());
-        kvPerToken += ::ds::cpu::kvBlockBytes(kvType, 1, k.getDimSize(1), k.getDimSize(2), v.getDimSize(2));
+        const int64_t bytes = ::ds::cpu::kvBlockBytes(kvType, 1, k.getDimSize(1), k.getDimSize(2), v.getDimSize(2));
+        kvPerToken += options.kv_cache == "bf16" ? bytes / 2 : bytes;  // bf16: no scales
       } else if (l.getKernel() == dsk::Kernel::mla_attention) {
         auto c = llvm::cast<MemRefType>(l.getIns()[2].getType());
         auto r = llvm::cast<MemRefType>(l.getIns()[3].getType());
-        kvPerToken += ::ds::cpu::mlaBlockBytes(kvType, 1, c.getDimSize(1), r.getDimSize(1));
+        const int64_t bytes = ::ds::cpu::mlaBlockBytes(kvType, 1, c.getDimSize(1), r.getDimSize(1));
+        kvPerToken += options.kv_cache == "bf16" ? bytes / 2 : bytes;
       }
     });
   }

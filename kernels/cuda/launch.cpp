@@ -31,6 +31,7 @@ const char* const kSymbols[] = {
     DS_GEMV_SYMS("bf16", "bf16"), "ds_gemv_wbf16_abf16_m8", DS_GEMV_SYMS("bf16", "f32"),
     DS_GEMV_SYMS("f32", "f32"),
     "ds_gemv_reduce_bf16", "ds_gemv_reduce_f32",
+    "ds_gemv_any_wbf16_abf16", "ds_gemv_any_wbf16_af32", "ds_gemv_any_wf32_af32",
 #define DS_ATTN_SYMS(k, t) "ds_attn_" k "_" t "_d64", "ds_attn_" k "_" t "_d128", "ds_attn_" k "_" t "_d256"
     DS_ATTN_SYMS("decode", "bf16"), DS_ATTN_SYMS("decode", "f32"),
     DS_ATTN_SYMS("combine", "bf16"), DS_ATTN_SYMS("combine", "f32"),
@@ -114,13 +115,26 @@ const char* ds_cuda_plan_gemv(ds_cuda_gemv_params* p, const ds_cuda_device_limit
     DS_FAIL("gemv: f32 weights with bf16 activations are not built");
   if (p->M < 1 || p->M > DS_CUDA_GEMV_MAX_M) DS_FAIL("gemv: M must be in [1, 16] (larger M: cuBLASLt)");
   if (p->N < 1 || p->K < 1) DS_FAIL("gemv: N and K must be >= 1");
-  const int vec = p->weight_dtype == DS_CUDA_BF16 ? 8 : 4;  // elements per 16-byte load
-  if (p->K % vec) DS_FAIL("gemv: K must be a multiple of 8 (bf16 weights) or 4 (f32)");
-  if (p->x_stride < p->K || p->x_stride % vec) DS_FAIL("gemv: x_stride must be >= K and keep rows 16-byte aligned");
+  if (p->x_stride < p->K) DS_FAIL("gemv: x_stride must be >= K");
   if (p->y_stride < p->N) DS_FAIL("gemv: y_stride must be >= N");
   if (!p->x || !p->w || !p->y) DS_FAIL("gemv: x, w and y are required");
-  if (!aligned(p->x, 16) || !aligned(p->w, 16)) DS_FAIL("gemv: x and w must be 16-byte aligned");
-  if (!aligned(p->bias, 4) || !aligned(p->y, dtypeBytes(p->act_dtype))) DS_FAIL("gemv: bias or y misaligned");
+  if (p->y_f32 != 0 && p->y_f32 != 1) DS_FAIL("gemv: y_f32 must be 0 or 1");
+  if (!aligned(p->x, dtypeBytes(p->act_dtype)) || !aligned(p->w, dtypeBytes(p->weight_dtype)))
+    DS_FAIL("gemv: x or w misaligned for its dtype");
+  if (!aligned(p->bias, 4) || !aligned(p->y, p->y_f32 ? 4 : dtypeBytes(p->act_dtype))) DS_FAIL("gemv: bias or y misaligned");
+  const int vec = p->weight_dtype == DS_CUDA_BF16 ? 8 : 4;  // elements per 16-byte load
+  if (p->K % vec || p->x_stride % vec || !aligned(p->x, 16) || !aligned(p->w, 16)) {
+    // Rows that 16-byte loads cannot walk (K = 172 in stories260K's MLP): scalar loads, one
+    // warp per output column and row, no split. Correct for any shape, not fast.
+    p->splits = 1;
+    p->k_per_split = p->K;
+    p->rows_per_pass = 1;
+    const char* s = p->weight_dtype == DS_CUDA_F32 ? sym("ds_gemv_any_wf32_a", dtypeName(p->act_dtype))
+                                                   : sym("ds_gemv_any_wbf16_a", dtypeName(p->act_dtype));
+    setLaunch(out->launches[0], s, ceilDiv(p->N, 8), p->M, 1, 256);
+    out->num_launches = 1;
+    return nullptr;
+  }
 
   // Rows per pass: the smallest built tile >= M (f32 activations stop at 4: see gemv.cu).
   const int max_mt = p->act_dtype == DS_CUDA_BF16 ? 8 : 4;
@@ -147,7 +161,7 @@ const char* ds_cuda_plan_gemv(ds_cuda_gemv_params* p, const ds_cuda_device_limit
   setLaunch(out->launches[0], s, gx, gy, splits, 256);
   out->num_launches = 1;
   if (splits > 1) {
-    setLaunch(out->launches[1], sym("ds_gemv_reduce_", dtypeName(p->act_dtype)),
+    setLaunch(out->launches[1], sym("ds_gemv_reduce_", dtypeName(p->y_f32 ? DS_CUDA_F32 : p->act_dtype)),
               ceilDiv(int64_t{p->M} * p->N, 256), 1, 1, 256);
     out->num_launches = 2;
     out->workspace_bytes = static_cast<uint64_t>(splits) * p->M * p->N * 4;
@@ -246,6 +260,7 @@ const char* ds_cuda_plan_rms_norm(const ds_cuda_rms_norm_params* p, ds_cuda_plan
   if (!(p->eps >= 0.0f)) DS_FAIL("rms_norm: eps must be >= 0");
   if (!p->x || !p->weight || !p->y) DS_FAIL("rms_norm: x, weight and y are required");
   if (p->add && (!p->residual || !p->sum)) DS_FAIL("rms_norm: add needs residual and sum");
+  if (p->weight_f32 != 0 && p->weight_f32 != 1) DS_FAIL("rms_norm: weight_f32 must be 0 or 1");
   for (ds_cuda_ptr q : {p->x, p->weight, p->y, p->residual, p->sum})
     if (!aligned(q, 16)) DS_FAIL("rms_norm: buffers must be 16-byte aligned");
   setLaunch(out->launches[0], sym(p->add ? "ds_add_rms_norm_" : "ds_rms_norm_", dtypeName(p->dtype)),

@@ -40,9 +40,10 @@ struct ConvertDsToKernelsPass : impl::ConvertDsToKernelsPassBase<ConvertDsToKern
                                  << "], got " << kvBlockSize;
     Type element;
     if (kvCache == "f32") element = Float32Type::get(ctx);
+    else if (kvCache == "bf16") element = BFloat16Type::get(ctx);
     else if (kvCache == "int8") element = IntegerType::get(ctx, 8);
     else if (kvCache == "fp8") element = Float8E4M3FNType::get(ctx);
-    else return forward.emitError() << "kv-cache must be f32, int8 or fp8, got '" << kvCache << "'";
+    else return forward.emitError() << "kv-cache must be f32, bf16, int8 or fp8, got '" << kvCache << "'";
     std::optional<dsk::KVKind> kind;
     int64_t layers = 0, heads = 0, headDim = 0, vDim = 0, rank = 0, ropeDim = 0;
     auto dims = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };

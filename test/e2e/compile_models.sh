@@ -27,6 +27,14 @@ for name in stories260K tiny-llama tiny-qwen2 tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.fat.dsa" --quiet --target host,sm_90a 2> "$out/$name.fat.err" \
     && rm -f "$out/$name.fat.err" || echo "no fat $name: $(head -1 "$out/$name.fat.err")"
 done
+# GPU artifacts (bf16 by default, f32 for exactness): the CUDA launch builder must plan every
+# launch (cuda_plan_test.cpp; no GPU needed).
+for name in stories260K tiny-llama tiny-qwen2; do
+  for v in sm_90a:bf16 sm_90a.f32:f32; do
+    "$ds_compile" "$models/$name" -o "$out/$name.${v%%:*}.dsa" --quiet --target sm_90a --dtype "${v##*:}" \
+      2> "$out/$name.${v%%:*}.err" && rm -f "$out/$name.${v%%:*}.err" || echo "no $name.${v%%:*}: $(head -1 "$out/$name.${v%%:*}.err")"
+  done
+done
 for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
 done

@@ -83,10 +83,15 @@ cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel ranks: the artif
                                 cl::init(1), cl::cat(category));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true), cl::cat(category));
-cl::opt<std::string> weightDtype("dtype", cl::desc("Storage type of float weights: f32, bf16, f16"),
-                                 cl::init("f32"), cl::cat(category));
-cl::opt<std::string> kvCache("kv-cache", cl::desc("KV cache storage: f32, int8, fp8"),
-                             cl::init("f32"), cl::cat(category));
+cl::opt<std::string> weightDtype(
+    "dtype",
+    cl::desc("Model dtype: the storage type of float weights (f32, bf16, f16) and, on a GPU target, "
+             "of the activations too (f32, bf16). Default: f32 on the host, bf16 on GPU targets"),
+    cl::init(""), cl::cat(category));
+cl::opt<std::string> kvCache("kv-cache",
+                             cl::desc("KV cache storage: auto (the activations' type), f32, bf16, "
+                                      "int8, fp8"),
+                             cl::init("auto"), cl::cat(category));
 cl::opt<int64_t> kvBlockSize("kv-block-size", cl::desc("Tokens per paged KV-cache block"),
                              cl::init(16), cl::cat(category));
 cl::opt<bool> costReport("cost-report",
@@ -169,6 +174,41 @@ int checkFatTargets() {
   return 0;
 }
 
+// One GPU target (not host, not a fat list): its activations follow --dtype.
+bool gpuTarget() {
+  const auto targets = targetList();
+  const mlir::ds::TargetDesc* t = targets.size() == 1 ? mlir::ds::findTarget(targets.front()) : nullptr;
+  return t && t->backend == mlir::ds::TargetBackend::nvptx;
+}
+
+// The activations' element type: --dtype on a GPU target, f32 on the host and in fat artifacts
+// (their one plan is the host's). docs/codegen.md "Element types".
+std::string activationType;
+
+// --dtype and --kv-cache defaults and combinations (docs/tools.md).
+int resolveDtypes() {
+  const bool gpu = gpuTarget();
+  if (weightDtype.empty()) weightDtype = gpu ? "bf16" : "f32";
+  if (weightDtype != "f32" && weightDtype != "bf16" && weightDtype != "f16")
+    return usageError("unsupported --dtype '" + weightDtype + "' (f32, bf16, f16)");
+  if (gpu && weightDtype == "f16")
+    return usageError("--dtype f16 on --target " + target + ": GPU targets run f32 or bf16 "
+                      "activations (the CUDA kernel library has no f16 kernels); use --dtype bf16");
+  activationType = gpu ? weightDtype.getValue() : "f32";
+  if (kvCache == "auto") kvCache = activationType;
+  if (kvCache != "f32" && kvCache != "bf16" && kvCache != "int8" && kvCache != "fp8")
+    return usageError("unsupported --kv-cache '" + kvCache + "' (auto, f32, bf16, int8, fp8)");
+  if (kvCache == "bf16" && activationType != "bf16")
+    return usageError("--kv-cache bf16 needs bf16 activations (--dtype bf16 on a GPU target); the " +
+                      std::string(gpu ? "f32 activations of --dtype f32" : "host's f32 activations") +
+                      " keep an f32, int8 or fp8 cache");
+  if (gpu && (kvCache == "f32" || kvCache == "bf16") && kvCache != activationType)
+    return usageError("--kv-cache " + kvCache + " with " + activationType + " activations on --target " +
+                      target + ": the CUDA attention kernels read the cache in the activations' type; "
+                      "use --kv-cache auto");
+  return 0;
+}
+
 int checkFlags() {
   if (emit.getNumOccurrences() && compileTo.getNumOccurrences())
     return usageError("--emit is the former name of --compile-to: give one of them");
@@ -179,8 +219,7 @@ int checkFlags() {
   if (kvBlockSize <= 0 || kvBlockSize > ds::abi::kMaxKvBlockSize)
     return usageError("--kv-block-size must be in [1, " +
                       llvm::Twine(ds::abi::kMaxKvBlockSize) + "]");
-  if (kvCache != "f32" && kvCache != "int8" && kvCache != "fp8")
-    return usageError("unsupported --kv-cache '" + kvCache + "' (f32, int8, fp8)");
+  if (int rc = resolveDtypes()) return rc;
   auto scheme = mlir::ds::quantScheme(quant);
   if (!scheme) {
     llvm::consumeError(scheme.takeError());
@@ -268,6 +307,7 @@ int main(int argc, char** argv) {
   importOptions.model_dir = inputDir;
   importOptions.target = targetList().front();
   importOptions.synthetic_weights = weightsSource == "random";
+  importOptions.activation_type = activationType;
   if (codegenCpu.getNumOccurrences()) importOptions.cpu = codegenCpu;
   auto model = mlir::ds::runImportPhase(context, importOptions);
   if (!model) return fail(model.takeError());
@@ -338,6 +378,7 @@ int main(int argc, char** argv) {
   if (codegen == "host") {
     mlir::ds::CodegenPipelineOptions kernels;
     kernels.lowerToLLVM = compileTo != CompileTo::Codegen;
+    kernels.activationType = activationType;
     if (llvm::Error e = mlir::ds::runCodegenPhase(module, kernels)) return fail(std::move(e));
     if (compileTo == CompileTo::Codegen) return printModule(module);
     if (compileTo == CompileTo::LLVM) {
@@ -387,6 +428,9 @@ int main(int argc, char** argv) {
     }
   artifact.artifact.cost = &facts;
   artifact.artifact.weight_dtype = weightDtype;
+  // Generated norm kernels and the CUDA GEMV/GEMM bias epilogues read f32 vectors: with bf16
+  // activations, norm weights and biases stay f32 (a few KiB per layer).
+  artifact.artifact.f32_vectors = activationType != "f32";
   artifact.artifact.progress = !quiet;
   artifact.artifact.signing_key = signingKey ? &*signingKey : nullptr;
   artifact.quant_calib = quantCalib;

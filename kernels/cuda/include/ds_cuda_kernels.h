@@ -59,12 +59,14 @@ typedef struct {
  * them in split order (deterministic, no atomics), adds the bias and converts.
  * Symbols: ds_gemv_w<w>_a<a>_m<mt> with (w, a) in {(bf16, bf16), (bf16, f32), (f32, f32)} and
  * mt in {1, 2, 4, 8} for bf16 activations, {1, 2, 4} for f32 (rows per pass; grid.y covers M in
- * passes of mt rows). */
+ * passes of mt rows). Rows 16-byte loads cannot walk (K or x_stride not a multiple of 8 bf16 / 4
+ * f32 elements, or x, w not 16-byte aligned) take ds_gemv_any_w<w>_a<a>: scalar loads, one warp
+ * per output element, no split (correct for any shape, not fast). */
 typedef struct {
-  ds_cuda_ptr x;         /* [M, x_stride] act dtype, 16-byte aligned */
+  ds_cuda_ptr x;         /* [M, x_stride] act dtype, 16-byte aligned for the fast kernels */
   ds_cuda_ptr w;         /* [N, K] weight dtype, row-major, 16-byte aligned */
   ds_cuda_ptr bias;      /* [N] f32, or 0 */
-  ds_cuda_ptr y;         /* [M, y_stride] act dtype */
+  ds_cuda_ptr y;         /* [M, y_stride] act dtype (f32 with y_f32) */
   ds_cuda_ptr workspace; /* f32 [splits, M, N] when splits > 1 */
   int32_t M, N, K;
   int32_t x_stride, y_stride;
@@ -72,6 +74,7 @@ typedef struct {
   int32_t splits;      /* set by plan: K splits (1 = no reduce pass) */
   int32_t k_per_split; /* set by plan: multiple of 256 elements */
   int32_t rows_per_pass; /* set by plan: mt */
+  int32_t y_f32;       /* 1: y is f32 whatever act_dtype (the logits of a bf16 model) */
 } ds_cuda_gemv_params;
 
 #define DS_CUDA_GEMV_MAX_M 16
@@ -150,13 +153,15 @@ int ds_cuda_attn_has_decode(int32_t head_dim);
 /* ---- RMSNorm and add + RMSNorm ------------------------------------------------------------------
  * ds_rms_norm_<dtype>: y = x / sqrt(mean(x^2) + eps) * weight, one block of 256 per row.
  * ds_add_rms_norm_<dtype>: sum = x + residual (rounded to dtype, written), y = rms_norm(sum).
- * weight [cols] in dtype. cols % 8 == 0 (bf16) or % 4 == 0 (f32); rows contiguous. */
+ * weight [cols] in dtype, or f32 with weight_f32 (the GPU bf16 builds keep norm weights f32).
+ * cols % 8 == 0 (bf16) or % 4 == 0 (f32); rows contiguous. */
 typedef struct {
   ds_cuda_ptr x, residual, weight, y, sum;
   int32_t rows, cols;
   float eps;
   int32_t dtype;
-  int32_t add; /* 1: add_rms_norm (residual and sum required) */
+  int32_t add;        /* 1: add_rms_norm (residual and sum required) */
+  int32_t weight_f32; /* 1: weight is f32 whatever dtype is */
 } ds_cuda_rms_norm_params;
 const char* ds_cuda_plan_rms_norm(const ds_cuda_rms_norm_params* p, ds_cuda_plan* out);
 

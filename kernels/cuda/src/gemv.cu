@@ -67,13 +67,20 @@ __device__ __forceinline__ void gemv(const ds_cuda_gemv_params& p) {
     return;
   }
   const float b = p.bias ? ptr<const float>(p.bias)[n] : 0.0f;
+  if (p.y_f32) {  // logits of a bf16 model: kept in f32
+    float* y = ptr<float>(p.y);
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+      if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = acc[m] + b;
+    return;
+  }
   A* y = ptr<A>(p.y);
 #pragma unroll
   for (int m = 0; m < MT; ++m)
     if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = fromF<A>(acc[m] + b);
 }
 
-// y[m, n] = sum over splits in order + bias.
+// y[m, n] = sum over splits in order + bias (A = f32 also for y_f32 of bf16 activations).
 template <class A>
 __device__ __forceinline__ void gemvReduce(const ds_cuda_gemv_params& p) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -84,6 +91,27 @@ __device__ __forceinline__ void gemvReduce(const ds_cuda_gemv_params& p) {
   for (int z = 0; z < p.splits; ++z) s += part[static_cast<size_t>(z) * p.M * p.N + i];
   if (p.bias) s += ptr<const float>(p.bias)[n];
   ptr<A>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = fromF<A>(s);
+}
+
+// Any K, stride and alignment: column n = blockIdx.x * 8 + warp of row blockIdx.y, scalar loads.
+template <class W, class A>
+__device__ __forceinline__ void gemvAny(const ds_cuda_gemv_params& p) {
+  const int lane = threadIdx.x & 31;
+  const int n = blockIdx.x * kGemvWarps + (threadIdx.x >> 5);
+  const int m = blockIdx.y;
+  if (n >= p.N || m >= p.M) return;
+  const W* wrow = ptr<const W>(p.w) + static_cast<size_t>(n) * p.K;
+  const A* x = ptr<const A>(p.x) + static_cast<size_t>(m) * p.x_stride;
+  float acc = 0.0f;
+  for (int k = lane; k < p.K; k += 32) acc = fmaf(toF(wrow[k]), toF(x[k]), acc);
+  acc = warpSum(acc);
+  if (lane != 0) return;
+  const float v = acc + (p.bias ? ptr<const float>(p.bias)[n] : 0.0f);
+  const size_t at = static_cast<size_t>(m) * p.y_stride + n;
+  if (p.y_f32)
+    ptr<float>(p.y)[at] = v;
+  else
+    ptr<A>(p.y)[at] = fromF<A>(v);
 }
 
 }  // namespace
@@ -112,3 +140,12 @@ extern "C" __global__ void __launch_bounds__(256)
     ds_gemv_reduce_f32(const __grid_constant__ ds_cuda_gemv_params p) {
   ds::cuda::gemvReduce<float>(p);
 }
+
+#define DS_GEMV_ANY(wn, an, W, A)                                                       \
+  extern "C" __global__ void __launch_bounds__(256)                                     \
+      ds_gemv_any_w##wn##_a##an(const __grid_constant__ ds_cuda_gemv_params p) {        \
+    ds::cuda::gemvAny<W, A>(p);                                                         \
+  }
+DS_GEMV_ANY(bf16, bf16, ds::cuda::bf16, ds::cuda::bf16)
+DS_GEMV_ANY(bf16, f32, ds::cuda::bf16, float)
+DS_GEMV_ANY(f32, f32, float, float)

@@ -42,7 +42,10 @@ __device__ __forceinline__ void rmsNorm(const ds_cuda_rms_norm_params& p) {
       const float4 f = *reinterpret_cast<const float4*>(src + c);
       v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
     }
-    loadN<V>(ptr<const T>(p.weight) + c, w);
+    if (sizeof(T) == 2 && p.weight_f32)  // f32 weights (exact copies of bf16 ones, or finer)
+      loadN<V>(ptr<const float>(p.weight) + c, w);
+    else
+      loadN<V>(ptr<const T>(p.weight) + c, w);
 #pragma unroll
     for (int i = 0; i < V; ++i) v[i] = normOut<T>(v[i], inv, w[i]);
     storeN<V>(ptr<T>(p.y) + base + c, v);

@@ -561,6 +561,10 @@ int main(int argc, char** argv) {
       }
   checkGemv(DS_CUDA_F32, DS_CUDA_F32, 1, 300, 4096, 0);
   checkGemv(DS_CUDA_F32, DS_CUDA_F32, 5, 300, 2048, 0);
+  // K not a multiple of the 16-byte vector (stories260K's MLP: 172): ds_gemv_any_*.
+  checkGemv(DS_CUDA_BF16, DS_CUDA_BF16, 3, 64, 172, 0);
+  checkGemv(DS_CUDA_BF16, DS_CUDA_F32, 1, 64, 172, 0);
+  checkGemv(DS_CUDA_F32, DS_CUDA_F32, 2, 64, 171, 0);
   for (int dt : {DS_CUDA_BF16, DS_CUDA_F32})
     for (int D : {64, 128, 256}) {
       checkDecode(dt, D, 8, 2, 0, 0);

@@ -34,14 +34,32 @@ struct KernelShape {
   std::vector<float> invFreq;
   float attentionFactor = 1;
   std::string ropeKey;
+  bool bf16Rows = false;  // the plan's row buffers are bf16 (a GPU plan, --dtype bf16)
 };
 
-bool isF32RowBuffer(Value v) {
+// A row-space buffer ([?, static dims...]) of f32, or of bf16 where `bf16` (GPU targets: their
+// kernels keep the f32 body and load/store bf16 rows, ds-codegen-nvptx-map-to-gpu).
+bool isRowBuffer(Value v, bool bf16) {
   auto t = dyn_cast<MemRefType>(v.getType());
-  if (!t || !t.getElementType().isF32() || t.getRank() < 1 || !t.isDynamicDim(0)) return false;
+  if (!t || t.getRank() < 1 || !t.isDynamicDim(0)) return false;
+  if (!t.getElementType().isF32() && !(bf16 && t.getElementType().isBF16())) return false;
   for (int64_t i = 1; i < t.getRank(); ++i)
     if (t.isDynamicDim(i)) return false;
   return true;
+}
+
+// Whether the module's #ds.target is a GPU (bf16 row buffers are generated for it).
+bool gpuTarget(Operation* op) {
+  TargetAttr target = lookupTarget(op);
+  return target && target.getBackend() == TargetBackend::nvptx;
+}
+
+// The f32 type of the kernel argument for a row buffer of the plan (bf16 rows become f32 in the
+// target-independent kernel; the GPU mapping stores them as bf16 again).
+MemRefType f32RowType(Type t) {
+  auto m = cast<MemRefType>(t);
+  return MemRefType::get(m.getShape(), Float32Type::get(m.getContext()), m.getLayout(),
+                         m.getMemorySpace());
 }
 
 // Elements per row of the step's row space.
@@ -80,13 +98,15 @@ std::optional<KernelShape> ropeShape(dsk::LaunchOp launch) {
   auto xt = dyn_cast<MemRefType>(x.getType());
   auto pt = dyn_cast<MemRefType>(pos.getType());
   auto r = launch.getParams().getAs<RopeAttr>("rope");
-  if (!r || !xt || !pt || !isF32RowBuffer(x) || !isF32RowBuffer(y) || xt != y.getType() ||
+  const bool bf16 = gpuTarget(launch);
+  if (!r || !xt || !pt || !isRowBuffer(x, bf16) || !isRowBuffer(y, bf16) || xt != y.getType() ||
       xt.getRank() != 3 || pt.getRank() != 1 || !pt.getElementType().isInteger(32) ||
       !pt.isDynamicDim(0))
     return std::nullopt;
   if (r.getDim() <= 0 || r.getDim() % 2 || r.getDim() > xt.getDimSize(2)) return std::nullopt;
   std::unique_ptr<::ds::cpu::RopeTable> table = ropeTable(r);
   KernelShape s;
+  s.bf16Rows = xt.getElementType().isBF16();
   s.heads = xt.getDimSize(1);
   s.headDim = xt.getDimSize(2);
   s.rotDim = r.getDim();
@@ -115,10 +135,16 @@ std::optional<KernelShape> supportedShape(ModuleOp module, dsk::LaunchOp launch)
   if (launch.getKernel() == dsk::Kernel::rope) return ropeShape(launch);
   SmallVector<Value> buffers(launch.getIns());
   buffers.append(launch.getOuts().begin(), launch.getOuts().end());
+  // Every row buffer of one element type: f32, or bf16 on a GPU target.
+  const bool bf16 = gpuTarget(launch);
   for (Value v : buffers)
-    if (!isF32RowBuffer(v) || rowElems(v) != rowElems(buffers.front())) return std::nullopt;
+    if (!isRowBuffer(v, bf16) || rowElems(v) != rowElems(buffers.front()) ||
+        cast<MemRefType>(v.getType()).getElementType() !=
+            cast<MemRefType>(buffers.front().getType()).getElementType())
+      return std::nullopt;
   KernelShape s;
   s.cols = rowElems(buffers.front());
+  s.bf16Rows = cast<MemRefType>(buffers.front().getType()).getElementType().isBF16();
   switch (launch.getKernel()) {
     case dsk::Kernel::add:
     case dsk::Kernel::swiglu:
@@ -310,8 +336,8 @@ func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::Launch
   bool rope = launch.getKernel() == dsk::Kernel::rope;
   memref::GlobalOp invFreq;
   if (rope) {
-    args = {launch.getIns()[0].getType(), launch.getIns()[1].getType(),
-            launch.getOuts()[0].getType()};
+    args = {f32RowType(launch.getIns()[0].getType()), launch.getIns()[1].getType(),
+            f32RowType(launch.getOuts()[0].getType())};
     auto invType = MemRefType::get({s.rotDim / 2}, f32);
     auto values = DenseElementsAttr::get(RankedTensorType::get({s.rotDim / 2}, f32),
                                          llvm::ArrayRef<float>(s.invFreq));
@@ -326,6 +352,8 @@ func::FuncOp buildKernel(OpBuilder& b, Location loc, StringRef name, dsk::Launch
   fn->setAttr("ds.num_buffers", b.getI64IntegerAttr(numBuffers));
   fn->setAttr("ds.row_scale", b.getI64IntegerAttr(s.rowScale));
   fn->setAttr("ds.arg_shapes", b.getArrayAttr(shapes));
+  // The plan stores these rows as bf16: the GPU mapping loads/stores them so (docs/codegen.md).
+  if (s.bf16Rows) fn->setAttr("ds.row_type", b.getStringAttr("bf16"));
   Block* entry = fn.addEntryBlock();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(entry);
@@ -380,7 +408,7 @@ std::string kernelKey(dsk::LaunchOp launch, const KernelShape& s) {
   os << dsk::stringifyKernel(launch.getKernel()) << "|" << launch.getIns().size() << "|"
      << launch.getOuts().size() << "|" << launch.getWeights().size() << "|" << s.cols << "|"
      << s.rowScale << "|" << llvm::format("%a", static_cast<double>(s.eps)) << "|" << s.heads
-     << "|" << s.headDim << "|" << s.ropeKey;
+     << "|" << s.headDim << "|" << s.ropeKey << "|" << (s.bf16Rows ? "bf16" : "f32");
   return key;
 }
 

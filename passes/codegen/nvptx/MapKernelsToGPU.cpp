@@ -344,7 +344,10 @@ struct MapKernelsToGPUPass : impl::MapKernelsToGPUPassBase<MapKernelsToGPUPass> 
       SmallVector<Type> argTypes(fn.getArgumentTypes());
       int64_t numBuffers = 0;
       if (auto n = fn->getAttrOfType<IntegerAttr>("ds.num_buffers")) numBuffers = n.getInt();
-      if (activationType == "bf16")
+      // The plan's row type recorded by ds-codegen-outline-kernels wins over the option.
+      std::string rowType = activationType;
+      if (auto t = fn->getAttrOfType<StringAttr>("ds.row_type")) rowType = t.str();
+      if (rowType == "bf16")
         for (int64_t i = 0; i < numBuffers && i < static_cast<int64_t>(argTypes.size()); ++i) {
           auto t = cast<MemRefType>(argTypes[i]);
           if (t.getElementType().isF32())
@@ -358,7 +361,7 @@ struct MapKernelsToGPUPass : impl::MapKernelsToGPUPassBase<MapKernelsToGPUPass> 
       for (NamedAttribute attr : fn->getAttrs())
         if (attr.getName().getValue().starts_with("ds.")) kernel->setAttr(attr.getName(), attr.getValue());
       kernel->setAttr("ds.block_size", gb.getI64IntegerAttr(threads));
-      kernel->setAttr("ds.activation_type", gb.getStringAttr(activationType));
+      kernel->setAttr("ds.activation_type", gb.getStringAttr(rowType));
       if (failed(KernelMapper(fn, kernel, threads).run())) return signalPassFailure();
       fn.erase();
       ++numKernels;

@@ -302,6 +302,57 @@ TEST(CudaLaunches, EmbedNormAddAndGenerated) {
   EXPECT_EQ(w[6], 1u);
 }
 
+// GPU bf16 builds keep norm weights f32 (ds-compile): the library norm reads them as f32.
+TEST(CudaLaunches, Bf16NormWithF32Weights) {
+  BufferDesc h = buf({64}, DType::BF16);
+  LaunchDesc n = launch(K::RmsNorm, {1});
+  n.params.eps = 1e-5f;
+  CudaLaunchView v;
+  v.launch = &n;
+  v.in[0] = kX, v.out[0] = kY;
+  v.in_desc[0] = v.out_desc[0] = &h;
+  v.in_rows[0] = v.out_rows[0] = 2;
+  v.weights[0] = kW, v.weight_shape[0] = {64};
+  CudaStepView s;
+  s.T = 2;
+  for (DType w : {DType::F32, DType::BF16}) {
+    v.weight_dtype[0] = w;
+    auto plan = planCudaLaunch(v, s);
+    ASSERT_TRUE(plan.isOk()) << plan.status().message();
+    EXPECT_EQ(plan->calls[0].symbol, "ds_rms_norm_bf16");
+    EXPECT_EQ(params<ds_cuda_rms_norm_params>(plan->calls[0]).weight_f32, w == DType::F32 ? 1 : 0);
+  }
+  v.weight_dtype[0] = DType::F16;
+  EXPECT_FALSE(planCudaLaunch(v, s).isOk());
+}
+
+// The logits of a bf16 model land in the f32 logits buffer (y_f32), 4-byte rows.
+TEST(CudaLaunches, Bf16LogitsAreWrittenAsF32) {
+  BufferDesc h = buf({64}, DType::BF16), rows = buf({}, DType::I32), logits = buf({1000});
+  LaunchDesc l = launch(K::Logits, {0});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in[0] = kX, v.in_desc[0] = &h, v.in_rows[0] = 20;
+  v.in[1] = kB, v.in_desc[1] = &rows, v.in_rows[1] = 18;
+  v.out[0] = kY, v.out_desc[0] = &logits, v.out_rows[0] = 18;
+  v.weights[0] = kW, v.weight_dtype[0] = DType::BF16, v.weight_shape[0] = {1000, 64};
+  v.workspace = kWs;
+  CudaStepView s;
+  s.T = 20;
+  s.R = 18;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  // gather, then GEMV chunks of 16 and 2 rows, each writing f32 rows at 4 bytes per element.
+  std::vector<ds_cuda_gemv_params> g;
+  for (const CudaCall& c : plan->calls)
+    if (c.symbol.rfind("ds_gemv_w", 0) == 0) g.push_back(params<ds_cuda_gemv_params>(c));
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].y_f32, 1);
+  EXPECT_EQ(g[0].y, kY);
+  EXPECT_EQ(g[1].y, kY + 16 * 1000 * 4);
+  EXPECT_EQ(g[1].M, 2);
+}
+
 TEST(CudaLaunches, RefusesWhatTheLibraryLacks) {
   LaunchDesc l = launch(K::MoEGate, {0});
   BufferDesc x = buf({64});

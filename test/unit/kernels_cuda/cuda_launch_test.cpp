@@ -33,7 +33,7 @@ TEST(CudaLaunch, SymbolTableIsUniqueAndNamed) {
     EXPECT_EQ(std::string(*t).rfind("ds_", 0), 0u) << *t;
     EXPECT_TRUE(seen.insert(*t).second) << "duplicate " << *t;
   }
-  EXPECT_EQ(seen.size(), 50u);  // 12 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
+  EXPECT_EQ(seen.size(), 53u);  // 15 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
 }
 
 TEST(CudaLaunch, GemvDecodeShapeNeedsNoSplit) {
@@ -93,23 +93,69 @@ TEST(CudaLaunch, GemvRejectsBadShapes) {
   auto err = [&](ds_cuda_gemv_params p) { return ds_cuda_plan_gemv(&p, &kH100, &plan); };
   EXPECT_NE(err(gemv(17, 64, 64)), nullptr);  // M > 16: cuBLASLt's job
   EXPECT_NE(err(gemv(0, 64, 64)), nullptr);
-  EXPECT_NE(err(gemv(1, 64, 60)), nullptr);   // K % 8 for bf16 weights
-  EXPECT_EQ(err(gemv(1, 64, 60, DS_CUDA_F32, DS_CUDA_F32)), nullptr);  // K % 4 for f32
   EXPECT_NE(err(gemv(1, 64, 64, DS_CUDA_BF16, DS_CUDA_F32)), nullptr);  // not built
   EXPECT_NE(err(gemv(1, 64, 64, 7)), nullptr);
   ds_cuda_gemv_params p = gemv(1, 64, 64);
-  p.w = kPtr + 2;  // breaks 16-byte loads
+  p.w = kPtr + 1;  // not even element-aligned
   EXPECT_NE(err(p), nullptr);
   p = gemv(2, 64, 64);
-  p.x_stride = 68;  // rows after the first lose 16-byte alignment
+  p.x_stride = 60;  // < K
   EXPECT_NE(err(p), nullptr);
   p = gemv(1, 64, 64);
   p.y = 0;
   EXPECT_NE(err(p), nullptr);
   p = gemv(1, 64, 64);
+  p.y_f32 = 2;
+  EXPECT_NE(err(p), nullptr);
+  p = gemv(1, 64, 64);
   ds_cuda_device_limits none = {0, 48 * 1024};
   EXPECT_NE(ds_cuda_plan_gemv(&p, &none, &plan), nullptr);
   EXPECT_EQ(plan.num_launches, 0);  // zeroed on error
+}
+
+// Rows 16-byte loads cannot walk run the scalar kernel, whole, one launch.
+TEST(CudaLaunch, GemvAnyShapeTakesTheScalarKernel) {
+  ds_cuda_plan plan;
+  struct Case {
+    ds_cuda_gemv_params p;
+    const char* symbol;
+  };
+  ds_cuda_gemv_params odd = gemv(3, 64, 172);  // stories260K's down_proj (K % 8 = 4)
+  ds_cuda_gemv_params f32odd = gemv(1, 64, 171, DS_CUDA_F32, DS_CUDA_F32);
+  ds_cuda_gemv_params shifted = gemv(1, 64, 64);
+  shifted.w = kPtr + 2;  // element-aligned, not 16-byte aligned
+  ds_cuda_gemv_params strided = gemv(2, 64, 64, DS_CUDA_F32);
+  strided.x_stride = 66;  // rows after the first lose 16-byte alignment
+  for (Case c : {Case{odd, "ds_gemv_any_wbf16_abf16"}, Case{f32odd, "ds_gemv_any_wf32_af32"},
+                 Case{shifted, "ds_gemv_any_wbf16_abf16"}, Case{strided, "ds_gemv_any_wbf16_af32"}}) {
+    c.p.splits = 9;
+    ASSERT_EQ(ds_cuda_plan_gemv(&c.p, &kH100, &plan), nullptr) << c.symbol;
+    EXPECT_STREQ(plan.launches[0].symbol, c.symbol);
+    EXPECT_EQ(plan.num_launches, 1);
+    EXPECT_EQ(plan.workspace_bytes, 0u);
+    EXPECT_EQ(c.p.splits, 1);
+    EXPECT_EQ(plan.launches[0].grid[0], static_cast<uint32_t>((c.p.N + 7) / 8));
+    EXPECT_EQ(plan.launches[0].grid[1], static_cast<uint32_t>(c.p.M));
+    EXPECT_TRUE(isSymbol(plan.launches[0].symbol));
+  }
+  // Aligned shapes keep the vector kernels.
+  ds_cuda_gemv_params even = gemv(3, 64, 176);
+  ASSERT_EQ(ds_cuda_plan_gemv(&even, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wbf16_abf16_m4");
+}
+
+// f32 rows out of bf16 activations (logits): the reduce pass is the f32 one.
+TEST(CudaLaunch, GemvF32OutputOfBf16Activations) {
+  ds_cuda_plan plan;
+  ds_cuda_gemv_params p = gemv(2, 512, 4096);
+  p.y_f32 = 1;
+  ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wbf16_abf16_m2");
+  ASSERT_EQ(plan.num_launches, 2);  // 64 column blocks: split K
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_gemv_reduce_f32");
+  p.y_f32 = 0;
+  ASSERT_EQ(ds_cuda_plan_gemv(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_gemv_reduce_bf16");
 }
 
 ds_cuda_paged_kv kv(int kv_heads, int head_dim, int dtype = DS_CUDA_BF16) {
@@ -239,6 +285,12 @@ TEST(CudaLaunch, NormRopeElementwise) {
   ASSERT_EQ(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
   EXPECT_STREQ(plan.launches[0].symbol, "ds_add_rms_norm_bf16");
   n.cols = 4100;  // not a multiple of 8
+  EXPECT_NE(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
+  n.cols = 4096;
+  n.weight_f32 = 1;  // f32 norm weights with bf16 activations (GPU bf16 builds)
+  ASSERT_EQ(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_add_rms_norm_bf16");
+  n.weight_f32 = 3;
   EXPECT_NE(ds_cuda_plan_rms_norm(&n, &plan), nullptr);
 
   ds_cuda_rope_params r{};

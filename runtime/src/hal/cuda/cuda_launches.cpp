@@ -71,15 +71,16 @@ class Builder {
   }
 
   // y[M, N] = x[M, K] w[N, K]^T (+ bias), M in chunks of DS_CUDA_GEMV_MAX_M rows.
+  // y_f32: y is f32 whatever act_dt (logits).
   Status gemv(uint64_t x, int64_t x_stride, uint64_t w, int w_dt, uint64_t bias, uint64_t y,
-              int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K) {
-    const int64_t ab = elemBytes(act_dt);
+              int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32 = false) {
+    const int64_t ab = elemBytes(act_dt), yb = y_f32 ? 4 : ab;
     for (int64_t r0 = 0; r0 < M; r0 += DS_CUDA_GEMV_MAX_M) {
       ds_cuda_gemv_params p{};
       p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
       p.w = w;
       p.bias = bias;
-      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * yb);
       p.workspace = kernelWorkspace();
       p.M = static_cast<int32_t>(std::min<int64_t>(DS_CUDA_GEMV_MAX_M, M - r0));
       p.N = static_cast<int32_t>(N);
@@ -88,6 +89,7 @@ class Builder {
       p.y_stride = static_cast<int32_t>(y_stride);
       p.act_dtype = act_dt;
       p.weight_dtype = w_dt;
+      p.y_f32 = y_f32 ? 1 : 0;
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_gemv(&p, &v_.limits, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
@@ -158,7 +160,7 @@ Status Builder::build() {
       const bool fused = l.kind == K::AddRmsNorm;
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
       DS_CUDA_ASSIGN(wdt, weightDType(0));
-      if (wdt != dt) return fail("norm weights must have the activations' dtype");
+      if (wdt != dt && wdt != DS_CUDA_F32) return fail("norm weights must be f32 or the activations' dtype");
       if (fused && P.all_reduce_rhs) return fail("all_reduce_rhs (tensor parallelism) is not wired on CUDA");
       const int64_t cols = vectorLen(v_.weight_shape[0]);
       if (cols <= 0) return refused("norm weight has no length");
@@ -173,6 +175,7 @@ Status Builder::build() {
       p.eps = P.eps;
       p.dtype = dt;
       p.add = fused ? 1 : 0;
+      p.weight_f32 = wdt != dt ? 1 : 0;
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_rms_norm(&p, &plan);
       return add(plan, e, bytesOf(p));
@@ -356,7 +359,10 @@ Status Builder::build() {
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_gather_rows(&g, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(g)));
-      return gemv(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H);
+      // The logits buffer is f32 whatever the activations (the host sampler reads it).
+      DS_CUDA_ASSIGN(odt, act(v_.out_desc[0]));
+      if (odt != dt && odt != DS_CUDA_F32) return fail("logits must be f32 or the activations' dtype");
+      return gemv(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H, odt != dt);
     }
     default:
       return fail("no CUDA kernel for this kind yet (dense Llama/Qwen2 kinds only)");

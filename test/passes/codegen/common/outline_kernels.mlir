@@ -218,3 +218,61 @@ func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) 
   dsk.launch mla_project ins(%x, %pos : memref<?x16xf32>, memref<?xi32>) outs(%qn, %qr, %c, %kr : memref<?x4x8xf32>, memref<?x4x8xf32>, memref<?x16xf32>, memref<?x8xf32>) weights [unit, unit, @q_b, @kv_a, @kv_n] params {eps = 1.0e-6 : f32, rope = #ds.rope<theta = 10000.0, dim = 8, interleaved = true>}
   return %kr : memref<?x8xf32>
 }
+
+// -----
+
+// bf16 row buffers of a GPU plan (ds-compile --target sm_90a, --dtype bf16 by default): the kernel
+// keeps its f32 body and argument types, marked ds.row_type = "bf16" for the GPU mapping, which
+// stores those rows as bf16 (test/passes/codegen/nvptx/map_kernels_to_gpu.mlir). Rope too.
+// CHECK-LABEL: func.func @step
+// CHECK: dsk.launch add_rms_norm {{.*}} {code_symbol = "ds_add_rms_norm_0"}
+// CHECK: dsk.launch rope {{.*}} {code_symbol = "ds_rope_1"}
+// CHECK: func.func @ds_add_rms_norm_0(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<?x64xf32>, %{{.*}}: memref<?x64xf32>, %{{.*}}: memref<?x64xf32>, %{{.*}}: memref<64xf32>)
+// CHECK-SAME: ds.row_type = "bf16"
+// CHECK: func.func @ds_rope_1(%{{.*}}: memref<?x2x8xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?x2x8xf32>)
+// CHECK-SAME: ds.row_type = "bf16"
+module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = [], vector_bits = 128>} {
+  ds.weight @w : tensor<64xf32> {name = "w"}
+  func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x2x8xbf16> {
+    %a = dsk.alloc tokens : memref<?x64xbf16>
+    %b = dsk.alloc tokens : memref<?x64xbf16>
+    %s = dsk.alloc tokens : memref<?x64xbf16>
+    %n = dsk.alloc tokens : memref<?x64xbf16>
+    dsk.launch add_rms_norm ins(%a, %b : memref<?x64xbf16>, memref<?x64xbf16>) outs(%s, %n : memref<?x64xbf16>, memref<?x64xbf16>) weights [@w] params {eps = 1.0e-5 : f32}
+    %x = dsk.alloc tokens : memref<?x2x8xbf16>
+    %y = dsk.alloc tokens : memref<?x2x8xbf16>
+    dsk.launch rope ins(%x, %pos : memref<?x2x8xbf16>, memref<?xi32>) outs(%y : memref<?x2x8xbf16>) weights [] params {rope = #ds.rope<theta = 10000.0, dim = 8>}
+    return %y : memref<?x2x8xbf16>
+  }
+}
+
+// -----
+
+// Negative: bf16 rows on the host target (the CPU computes f32 activations) and a launch mixing
+// bf16 and f32 rows on a GPU target stay library calls.
+// CHECK-LABEL: func.func @step
+// CHECK-NOT: code_symbol
+// CHECK-NOT: module @ds_kernels
+module attributes {ds.target = #ds.target<name = "host", backend = host, triple = "x86_64-unknown-linux-gnu", cpu = "x86-64", features = [], vector_bits = 256>} {
+  func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xbf16> {
+    %a = dsk.alloc tokens : memref<?x64xbf16>
+    %k = dsk.alloc tokens : memref<?x64xbf16>
+    dsk.launch add ins(%a, %a : memref<?x64xbf16>, memref<?x64xbf16>) outs(%k : memref<?x64xbf16>) weights [] params {}
+    return %k : memref<?x64xbf16>
+  }
+}
+
+// -----
+
+// CHECK-LABEL: func.func @step
+// CHECK-NOT: code_symbol
+// CHECK-NOT: module @ds_kernels
+module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = [], vector_bits = 128>} {
+  func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xf32> {
+    %a = dsk.alloc tokens : memref<?x64xbf16>
+    %b = dsk.alloc tokens : memref<?x64xf32>
+    %k = dsk.alloc tokens : memref<?x64xf32>
+    dsk.launch add ins(%a, %b : memref<?x64xbf16>, memref<?x64xf32>) outs(%k : memref<?x64xf32>) weights [] params {}
+    return %k : memref<?x64xf32>
+  }
+}

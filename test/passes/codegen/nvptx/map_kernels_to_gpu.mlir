@@ -162,6 +162,25 @@ module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, trip
   }
 }
 
+// -----
+
+// A bf16 plan (ds-compile --target sm_90a): the outlined kernel carries ds.row_type = "bf16", which
+// wins over the activation-type option (f32 here, the default): rows bf16, the weight f32.
+// CHECK-LABEL: module @ds_kernels
+// CHECK: gpu.func @ds_rms_norm_0(%{{.*}}: memref<?x64xbf16>, %{{.*}}: memref<?x64xbf16>, %{{.*}}: memref<64xf32>)
+// CHECK-SAME: ds.activation_type = "bf16"
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+module attributes {ds.target = #ds.target<name = "sm_90a", backend = nvptx, triple = "nvptx64-nvidia-cuda", cpu = "sm_90a", features = [], vector_bits = 128>} {
+  ds.weight @w : tensor<64xf32> {name = "w"}
+  func.func @step(%ids: memref<?xi32>, %pos: memref<?xi32>, %rows: memref<?xi32>) -> memref<?x64xbf16> {
+    %a = dsk.alloc tokens : memref<?x64xbf16>
+    %n = dsk.alloc tokens : memref<?x64xbf16>
+    dsk.launch rms_norm ins(%a : memref<?x64xbf16>) outs(%n : memref<?x64xbf16>) weights [@w] params {eps = 1.0e-5 : f32}
+    return %n : memref<?x64xbf16>
+  }
+}
+
 // Negative: max-threads is checked.
 // RUN: not ds-opt %s --split-input-file --pass-pipeline='builtin.module(builtin.module(ds-codegen-nvptx-map-to-gpu{max-threads=48}))' 2>&1 | FileCheck %s --check-prefix=BADT
 // BADT: error: max-threads must be a multiple of 32 in [32, 1024], got 48
