@@ -287,7 +287,9 @@ def OutlineKernelsPass : Pass<"ds-codegen-outline-kernels", "::mlir::ModuleOp"> 
   let summary = "Builds a linalg kernel on memrefs for each elementwise/normalization launch";
   let description = [{
     Target independent (passes/codegen/common). For every `dsk.launch` in @step of kind add, swiglu,
-    rms_norm or add_rms_norm over f32 buffers (norms: a 1-D weight as wide as
+    rms_norm or add_rms_norm over f32 buffers (or bf16 ones when the #ds.target
+    is a GPU: the kernel keeps its f32 body and types and is marked
+    `ds.row_type = "bf16"` for the GPU mapping; norms: a 1-D weight as wide as
     the rows), or rope (non-interleaved; the runtime's inv_freq table becomes a
     constant memref.global), emits a `func.func` in the nested module `@ds_kernels`
     (`ds.codegen`) taking the launch's ins, outs, then weights as memrefs whose

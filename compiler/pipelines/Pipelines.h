@@ -52,8 +52,8 @@ struct CodegenPipelineOptions : public PassPipelineOptions<CodegenPipelineOption
                               llvm::cl::desc("backend whose kernel lowering runs: host or nvptx "
                                              "(the #ds.target backend; ds-compile sets it)"),
                               llvm::cl::init("host")};
-  // nvptx only: the generated kernels' row-buffer storage type. ds-compile keeps f32 until the
-  // plan's buffers can be bf16 (the library kernels and the memory plan must agree).
+  // nvptx only: the generated kernels' row-buffer storage type for kernels that do not say
+  // (ds-codegen-outline-kernels marks those of a bf16 plan `ds.row_type = "bf16"`, which wins).
   Option<std::string> activationType{
       *this, "activation-type",
       llvm::cl::desc("nvptx: storage type of the kernels' activation buffers (f32, bf16)"),

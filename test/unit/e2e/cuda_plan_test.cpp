@@ -10,6 +10,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "e2e_util.h"
+#include "hal/cuda/cuda_blaslt_plan.h"
 #include "hal/cuda/cuda_launches.h"
 #include "hal/launch.h"
 
@@ -43,10 +44,11 @@ Step prefillStep() {
 struct Planned {
   std::vector<std::string> symbols;  // every call's symbol, in plan order
   std::vector<CudaCall> logits;      // the logits launch's calls
+  size_t gemms = 0;                  // cuBLASLt GEMMs
 };
 
 // Plans every launch of `art` for `step`, failing the test on any refusal.
-Planned planAll(const artifact::Artifact& art, const Step& st) {
+Planned planAll(const artifact::Artifact& art, const Step& st, bool blaslt) {
   Planned out;
   StatusOr<hal::StepPlan> plan = hal::StepPlan::decode(art);
   EXPECT_TRUE(plan.isOk()) << plan.status().message();
@@ -97,11 +99,20 @@ Planned planAll(const artifact::Artifact& art, const Step& st) {
     v.generated = !l.code_symbol.empty();
     v.generated_threads = v.generated ? 256 : 0;
     v.workspace = kWorkspace;
+    v.blaslt = blaslt;
     StatusOr<CudaLaunchPlan> p = hal::cuda::planCudaLaunch(v, step);
     EXPECT_TRUE(p.isOk()) << "plan.launches[" << i << "] (" << l.sig->name << "): " << p.status().message();
     if (!p.isOk()) continue;
     EXPECT_FALSE(p->calls.empty()) << "plan.launches[" << i << "] (" << l.sig->name << ")";
     for (const CudaCall& c : p->calls) {
+      if (c.kind == hal::cuda::CudaCallKind::BlasLtGemm) {  // its descriptor must plan
+        hal::cuda::BlasLtMatmulPlan lt;
+        const char* e = hal::cuda::planBlasLtGemm(c.gemm, &lt);
+        EXPECT_EQ(e, nullptr) << "plan.launches[" << i << "]: " << (e ? e : "");
+        out.symbols.push_back("cublasLt");
+        ++out.gemms;
+        continue;
+      }
       out.symbols.push_back(c.generated ? "generated:" + c.symbol : c.symbol);
       if (c.generated) EXPECT_EQ(c.symbol, l.code_symbol);
     }
@@ -131,10 +142,15 @@ TEST_P(GpuPlan, EveryLaunchHasCudaKernels) {
   std::set<std::string> library;
   for (const char* const* s = ds_cuda_kernel_symbols(); *s; ++s) library.insert(*s);
   size_t generated = 0;
+  for (bool blaslt : {false, true})
   for (const Step& step : {decodeStep(), prefillStep()}) {
-    Planned p = planAll(*art, step);
+    Planned p = planAll(*art, step, blaslt);
     ASSERT_FALSE(p.symbols.empty());
+    // cuBLASLt takes the prefill's 20-row GEMMs when present, never a decode step's 3 rows.
+    if (!blaslt || step.positions.size() <= 16) EXPECT_EQ(p.gemms, 0u);
+    else EXPECT_GT(p.gemms, 0u);
     for (const std::string& s : p.symbols) {
+      if (s == "cublasLt") continue;
       if (s.rfind("generated:", 0) == 0) {
         ++generated;
         continue;
@@ -143,9 +159,10 @@ TEST_P(GpuPlan, EveryLaunchHasCudaKernels) {
       if (s.rfind("ds_gemv_reduce_", 0) != 0)  // the logits' reduce writes f32 rows
         EXPECT_NE(s.find(bf16 ? "bf16" : "f32"), std::string::npos) << s;
     }
-    // The logits GEMV writes f32 rows (y_f32 for a bf16 model).
+    // The logits GEMV writes f32 rows (y_f32 for a bf16 model); R = 2 or 3 rows: never cuBLASLt.
     ASSERT_FALSE(p.logits.empty());
     const CudaCall& gemv = p.logits.back();
+    ASSERT_EQ(gemv.kind, hal::cuda::CudaCallKind::Kernel);
     ds_cuda_gemv_params g;
     ASSERT_EQ(gemv.params.size(), sizeof(g));
     std::memcpy(&g, gemv.params.data(), sizeof(g));

@@ -32,9 +32,9 @@ LaunchDesc launch(K kind, std::vector<int32_t> weights = {}) {
 
 template <typename P>
 P params(const CudaCall& c) {
-  P p;
+  P p{};
   EXPECT_EQ(c.params.size(), sizeof(P)) << c.symbol;
-  std::memcpy(&p, c.params.data(), sizeof(P));
+  if (c.params.size() == sizeof(P)) std::memcpy(&p, c.params.data(), sizeof(P));
   return p;
 }
 
@@ -351,6 +351,256 @@ TEST(CudaLaunches, Bf16LogitsAreWrittenAsF32) {
   EXPECT_EQ(g[0].y, kY);
   EXPECT_EQ(g[1].y, kY + 16 * 1000 * 4);
   EXPECT_EQ(g[1].M, 2);
+}
+
+// ---- cuBLASLt (view.blaslt): GEMMs of more than kGemvMaxRows rows ------------------------------
+
+const GemmDesc& gemmOf(const CudaCall& c) {
+  EXPECT_EQ(c.kind, CudaCallKind::BlasLtGemm) << c.symbol;
+  return c.gemm;
+}
+
+struct LinearFixture {
+  LaunchDesc l = launch(K::Linear, {0, 1});
+  BufferDesc x = buf({64}), y = buf({32});
+  CudaLaunchView v;
+  CudaStepView s;
+  LinearFixture(int64_t rows, bool bias, DType act = DType::F32, DType w = DType::F32) {
+    if (!bias) l.weights = {0};
+    x.dtype = y.dtype = act;
+    v.launch = &l;
+    v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = rows;
+    v.out[0] = kY, v.out_desc[0] = &y, v.out_rows[0] = rows;
+    v.weights[0] = kW, v.weight_shape[0] = {32, 64}, v.weight_dtype[0] = w;
+    if (bias) v.weights[1] = kB, v.weight_shape[1] = {32}, v.weight_dtype[1] = DType::F32;
+    v.workspace = kWs;
+    v.blaslt = true;
+    s.T = rows;
+  }
+};
+
+TEST(CudaLaunches, LinearAboveTheGemvLimitIsOneBlasLtGemm) {
+  static_assert(kGemvMaxRows == 16);
+  for (bool bias : {false, true}) {
+    LinearFixture f(17, bias);
+    auto plan = planCudaLaunch(f.v, f.s);
+    ASSERT_TRUE(plan.isOk()) << plan.status().message();
+    ASSERT_EQ(plan->calls.size(), 1u) << ::testing::PrintToString(symbols(*plan));
+    EXPECT_EQ(plan->calls[0].symbol, "cublasLtMatmul");
+    EXPECT_TRUE(plan->calls[0].params.empty());
+    const GemmDesc& g = gemmOf(plan->calls[0]);
+    EXPECT_EQ(g.x, kX);
+    EXPECT_EQ(g.w, kW);
+    EXPECT_EQ(g.y, kY);
+    EXPECT_EQ(g.bias, bias ? kB : 0u);
+    EXPECT_EQ(g.M, 17);
+    EXPECT_EQ(g.N, 32);
+    EXPECT_EQ(g.K, 64);
+    EXPECT_EQ(g.x_stride, 64);
+    EXPECT_EQ(g.w_stride, 64);
+    EXPECT_EQ(g.y_stride, 32);
+    EXPECT_EQ(g.act_dtype, DS_CUDA_F32);
+    EXPECT_EQ(g.weight_dtype, DS_CUDA_F32);
+    EXPECT_EQ(plan->workspace_bytes, 0u);  // cuBLASLt's workspace is the device's
+    BlasLtMatmulPlan p;
+    ASSERT_EQ(planBlasLtGemm(g, &p), nullptr);
+    EXPECT_EQ(p.epilogue, bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    EXPECT_EQ(p.m, 32);
+    EXPECT_EQ(p.n, 17);
+    EXPECT_EQ(p.a.ptr, kW);
+    EXPECT_EQ(p.d.ld, 32);
+  }
+}
+
+TEST(CudaLaunches, GemvStaysAtOrBelowTheLimitAndWithoutBlasLt) {
+  LinearFixture at_limit(16, true);
+  auto plan = planCudaLaunch(at_limit.v, at_limit.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 1u);
+  EXPECT_EQ(plan->calls[0].kind, CudaCallKind::Kernel);
+  EXPECT_EQ(params<ds_cuda_gemv_params>(plan->calls[0]).M, 16);
+
+  LinearFixture off(100, true);
+  off.v.blaslt = false;  // no cuBLASLt on the device: 7 GEMV chunks
+  plan = planCudaLaunch(off.v, off.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 7u);
+  for (const CudaCall& c : plan->calls) EXPECT_EQ(c.kind, CudaCallKind::Kernel) << c.symbol;
+  EXPECT_EQ(params<ds_cuda_gemv_params>(plan->calls.back()).M, 4);
+}
+
+TEST(CudaLaunches, BlasLtDtypes) {
+  // bf16 x bf16 with the f32 bias: one GEMM, the bias declared f32.
+  LinearFixture bf(64, true, DType::BF16, DType::BF16);
+  auto plan = planCudaLaunch(bf.v, bf.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 1u);
+  const GemmDesc& g = gemmOf(plan->calls[0]);
+  EXPECT_EQ(g.act_dtype, DS_CUDA_BF16);
+  EXPECT_EQ(g.weight_dtype, DS_CUDA_BF16);
+  EXPECT_EQ(g.bias_dtype, DS_CUDA_F32);
+  BlasLtMatmulPlan p;
+  ASSERT_EQ(planBlasLtGemm(g, &p), nullptr);
+  EXPECT_EQ(p.a.type, CUDA_R_16BF);
+  EXPECT_EQ(p.bias_type, CUDA_R_32F);
+
+  // f32 activations x bf16 weights: cuBLASLt wants one type, so the GEMV kernels keep it.
+  LinearFixture mixed(40, false, DType::F32, DType::BF16);
+  plan = planCudaLaunch(mixed.v, mixed.s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(plan->calls.size(), 3u);
+  for (const CudaCall& c : plan->calls) {
+    EXPECT_EQ(c.kind, CudaCallKind::Kernel);
+    EXPECT_EQ(c.symbol.rfind("ds_gemv_wbf16_af32_m", 0), 0u) << c.symbol;
+  }
+
+  // bf16 activations x f32 weights: refused as before (no GEMV kernel either).
+  LinearFixture refused(40, false, DType::BF16, DType::F32);
+  plan = planCudaLaunch(refused.v, refused.s);
+  EXPECT_FALSE(plan.isOk());
+}
+
+TEST(CudaLaunches, SwigluLinearThroughBlasLt) {
+  for (bool merged : {true, false}) {
+    LaunchDesc l = launch(K::SwiGLULinear, merged ? std::vector<int32_t>{1, 1} : std::vector<int32_t>{1, 2});
+    BufferDesc x = buf({64}, DType::BF16), y = buf({32}, DType::BF16);
+    CudaLaunchView v;
+    v.launch = &l;
+    v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = 20;
+    v.out[0] = kY, v.out_desc[0] = &y, v.out_rows[0] = 20;
+    v.weights[0] = kW, v.weights[1] = merged ? kW : kW + 0x10000;
+    v.weight_dtype[0] = v.weight_dtype[1] = DType::BF16;
+    v.workspace = kWs;
+    v.blaslt = true;
+    CudaStepView s;
+    s.T = 20;
+    auto plan = planCudaLaunch(v, s);
+    ASSERT_TRUE(plan.isOk()) << plan.status().message();
+    ASSERT_EQ(plan->calls.size(), merged ? 2u : 3u) << ::testing::PrintToString(symbols(*plan));
+    const GemmDesc& gate = gemmOf(plan->calls[0]);
+    EXPECT_EQ(gate.x, kX);
+    EXPECT_EQ(gate.w, kW);
+    EXPECT_EQ(gate.y, kWs);        // scratch [T, 2N]: gate then up
+    EXPECT_EQ(gate.y_stride, 64);  // 2N
+    EXPECT_EQ(gate.M, 20);
+    EXPECT_EQ(gate.K, 64);
+    EXPECT_EQ(gate.N, merged ? 64 : 32);
+    if (!merged) {
+      const GemmDesc& up = gemmOf(plan->calls[1]);
+      EXPECT_EQ(up.w, kW + 0x10000);
+      EXPECT_EQ(up.y, kWs + 32 * 2);  // the up half of each scratch row (bf16)
+      EXPECT_EQ(up.y_stride, 64);
+      EXPECT_EQ(up.N, 32);
+      BlasLtMatmulPlan p;
+      ASSERT_EQ(planBlasLtGemm(up, &p), nullptr);
+      EXPECT_EQ(p.d.ld, 64);
+      EXPECT_EQ(p.d.align, 64u);
+    }
+    EXPECT_EQ(plan->calls.back().symbol, "ds_swiglu_bf16");
+    auto sw = params<ds_cuda_swiglu_params>(plan->calls.back());
+    EXPECT_EQ(sw.gate, kWs);
+    EXPECT_EQ(sw.up, kWs + 32 * 2);
+    EXPECT_EQ(plan->workspace_bytes, 20u * 64 * 2);  // the scratch only
+  }
+}
+
+TEST(CudaLaunches, QkvRopeMergedThroughBlasLt) {
+  LaunchDesc l = launch(K::QKVRope, {5, 5, 5, 6, 6, 6});
+  l.params.rope.dim = 16;
+  BufferDesc x = buf({64}), pos = buf({}, DType::I32);
+  BufferDesc q = buf({4, 16}), k = buf({2, 16}), vv = buf({2, 16});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.in[0] = kX, v.in_desc[0] = &x, v.in_rows[0] = 33;
+  v.in[1] = 0x5000, v.in_desc[1] = &pos, v.in_rows[1] = 33;
+  const uint64_t qa = 0x10000, ka = 0x20000, va = 0x30000;
+  v.out[0] = qa, v.out_desc[0] = &q, v.out[1] = ka, v.out_desc[1] = &k, v.out[2] = va, v.out_desc[2] = &vv;
+  for (int i = 0; i < 3; ++i) v.out_rows[i] = 33;
+  for (int i = 0; i < 6; ++i) v.weights[i] = i < 3 ? kW : kB;
+  v.weight_shape[0] = {128, 64};
+  v.weight_dtype[3] = DType::F32;
+  v.inv_freq = 0x7000;
+  v.blaslt = true;
+  CudaStepView s;
+  s.T = 33;
+  s.positions = 0x5000;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(symbols(*plan), (std::vector<std::string>{"cublasLtMatmul", "cublasLtMatmul", "cublasLtMatmul",
+                                                      "ds_rope_f32", "ds_rope_f32"}));
+  const uint64_t ys[3] = {qa, ka, va};
+  const int64_t ns[3] = {64, 32, 32}, rows_before[3] = {0, 64, 96};
+  for (int i = 0; i < 3; ++i) {
+    const GemmDesc& g = gemmOf(plan->calls[i]);
+    EXPECT_EQ(g.w, kW + static_cast<uint64_t>(rows_before[i] * 64 * 4)) << i;  // row range
+    EXPECT_EQ(g.bias, kB + static_cast<uint64_t>(rows_before[i] * 4)) << i;
+    EXPECT_EQ(g.y, ys[i]);
+    EXPECT_EQ(g.N, ns[i]);
+    EXPECT_EQ(g.y_stride, ns[i]);
+    EXPECT_EQ(g.M, 33);
+    EXPECT_EQ(g.K, 64);
+  }
+  EXPECT_EQ(params<ds_cuda_rope_params>(plan->calls[3]).x, qa);
+  EXPECT_EQ(params<ds_cuda_rope_params>(plan->calls[4]).x, ka);
+}
+
+TEST(CudaLaunches, LogitsGatherThenBlasLt) {
+  LaunchDesc lg = launch(K::Logits, {3});
+  BufferDesc x = buf({64}, DType::BF16), rows = buf({}, DType::I32), logits = buf({1000}, DType::BF16);
+  CudaLaunchView g;
+  g.launch = &lg;
+  g.in[0] = kX, g.in_desc[0] = &x, g.in_rows[0] = 40;
+  g.in[1] = 0x8000, g.in_desc[1] = &rows, g.in_rows[1] = 24;
+  g.out[0] = kY, g.out_desc[0] = &logits, g.out_rows[0] = 24;
+  g.weights[0] = kW, g.weight_dtype[0] = DType::BF16;
+  g.workspace = kWs;
+  g.blaslt = true;
+  CudaStepView s;
+  s.T = 40, s.R = 24;
+  auto plan = planCudaLaunch(g, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  ASSERT_EQ(symbols(*plan), (std::vector<std::string>{"ds_gather_rows_bf16", "cublasLtMatmul"}));
+  const GemmDesc& gm = gemmOf(plan->calls[1]);
+  EXPECT_EQ(gm.x, kWs);  // the gathered rows [R, H]
+  EXPECT_EQ(gm.x_stride, 64);
+  EXPECT_EQ(gm.M, 24);
+  EXPECT_EQ(gm.N, 1000);
+  EXPECT_EQ(gm.K, 64);
+  EXPECT_EQ(gm.y, kY);
+  EXPECT_EQ(gm.y_stride, 1000);
+  EXPECT_EQ(gm.bias, 0u);
+  // A decode step's few logit rows stay on GEMV.
+  s.R = 4;
+  g.in_rows[1] = g.out_rows[0] = 4;
+  plan = planCudaLaunch(g, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  EXPECT_EQ(plan->calls.back().kind, CudaCallKind::Kernel);
+}
+
+// With cuBLASLt, the logits of a bf16 model: bf16 A/B, f32 D.
+TEST(CudaLaunches, Bf16LogitsGemmHasF32Output) {
+  BufferDesc h = buf({64}, DType::BF16), rows = buf({}, DType::I32), logits = buf({1000});
+  LaunchDesc l = launch(K::Logits, {0});
+  CudaLaunchView v;
+  v.launch = &l;
+  v.blaslt = true;
+  v.in[0] = kX, v.in_desc[0] = &h, v.in_rows[0] = 40;
+  v.in[1] = kB, v.in_desc[1] = &rows, v.in_rows[1] = 40;
+  v.out[0] = kY, v.out_desc[0] = &logits, v.out_rows[0] = 40;
+  v.weights[0] = kW, v.weight_dtype[0] = DType::BF16, v.weight_shape[0] = {1000, 64};
+  v.workspace = kWs;
+  CudaStepView s;
+  s.T = 40;
+  s.R = 40;
+  auto plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().message();
+  const GemmDesc& g = gemmOf(plan->calls.back());
+  EXPECT_TRUE(g.y_f32);
+  BlasLtMatmulPlan p;
+  ASSERT_EQ(planBlasLtGemm(g, &p), nullptr);
+  EXPECT_EQ(p.a.type, CUDA_R_16BF);
+  EXPECT_EQ(p.b.type, CUDA_R_16BF);
+  EXPECT_EQ(p.d.type, CUDA_R_32F);
 }
 
 TEST(CudaLaunches, RefusesWhatTheLibraryLacks) {

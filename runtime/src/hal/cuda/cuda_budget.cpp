@@ -74,10 +74,9 @@ uint64_t activationBytes(const StepPlan& plan, int64_t max_tokens) {
 
 uint64_t reserveBytes(size_t num_graph_buckets) {
   constexpr uint64_t kMiB = 1ull << 20;
-  // cuBLASLt workspace (32 MiB, as its samples use on Hopper) + block tables and staging
-  // (32 MiB) + ~4 MiB per captured graph + 256 MiB for the context, module code and the
-  // allocator's fragmentation.
-  return 32 * kMiB + 32 * kMiB + 4 * kMiB * num_graph_buckets + 256 * kMiB;
+  // cuBLASLt workspace (kBlasLtWorkspaceBytes) + block tables and staging (32 MiB) + ~4 MiB
+  // per captured graph + 256 MiB for the context, module code and the allocator's fragmentation.
+  return kBlasLtWorkspaceBytes + 32 * kMiB + 4 * kMiB * num_graph_buckets + 256 * kMiB;
 }
 
 }  // namespace ds::hal::cuda

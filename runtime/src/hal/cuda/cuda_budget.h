@@ -11,6 +11,10 @@
 
 namespace ds::hal::cuda {
 
+// The cuBLASLt workspace each device reserves (32 MiB, as NVIDIA's samples use on Hopper);
+// counted in reserveBytes, allocated by the device on its first cuBLASLt GEMM.
+constexpr uint64_t kBlasLtWorkspaceBytes = 32ull << 20;
+
 // vLLM's default --gpu-memory-utilization.
 constexpr double kDefaultGpuMemoryFraction = 0.9;
 

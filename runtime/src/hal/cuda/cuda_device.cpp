@@ -4,7 +4,10 @@
 #include "hal/cuda/cuda_device.h"
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <set>
 
 #include "artifact/artifact_reader.h"
@@ -194,6 +197,7 @@ StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::create(const std::string& targ
 CudaDevice::~CudaDevice() {
   if (!state_ || !driver_) return;
   if (bind().isOk() && state_->stream) driver_->cuStreamSynchronize(state_->stream->handle());
+  blaslt_.reset();  // its handle and workspace, while the context and the allocator live
   for (auto& [bucket, g] : graphs_) {
     driver_->cuGraphExecDestroy(g.second);
     driver_->cuGraphDestroy(g.first);
@@ -326,10 +330,43 @@ StatusOr<std::shared_ptr<const Executable>> CudaDevice::loadExecutable(
   return std::shared_ptr<const Executable>(std::move(exe).value());
 }
 
+const BlasLtLibrary* CudaDevice::blasLtLibrary() {
+  if (blaslt_tried_) return blaslt_lib_;
+  blaslt_tried_ = true;
+  if (const char* env = std::getenv("DS_CUDA_BLASLT"); env && std::string(env) == "0") {
+    blaslt_note_ = "cuBLASLt is off (DS_CUDA_BLASLT=0)";
+    return nullptr;
+  }
+  StatusOr<const BlasLtLibrary*> lib = loadBlasLt();
+  if (lib.isOk()) return blaslt_lib_ = *lib;
+  blaslt_note_ = lib.status().message() + ": GEMMs of more than " + std::to_string(kGemvMaxRows) +
+                 " rows run on the GEMV kernels (slower prefill)";
+  static std::once_flag once;  // one note per process, not per rank
+  std::call_once(once, [&] { std::fprintf(stderr, "ds: note: %s\n", blaslt_note_.c_str()); });
+  return nullptr;
+}
+
+StatusOr<BlasLt*> CudaDevice::blasLt() {
+  if (blaslt_) return blaslt_.get();
+  const BlasLtLibrary* lib = blasLtLibrary();
+  if (!lib) return Status(DS_UNAVAILABLE, blaslt_note_);
+  DS_RETURN_IF_ERROR(bind());
+  StatusOr<std::unique_ptr<BlasLt>> b = BlasLt::create(*lib, allocator(), kBlasLtWorkspaceBytes);
+  if (!b.isOk()) return Status(b.status().code(), info_.name + ": " + b.status().message());
+  blaslt_ = std::move(b).value();
+  return blaslt_.get();
+}
+
 Status CudaDevice::captureGraph(int64_t bucket, const std::function<Status()>& run) {
   DS_RETURN_IF_ERROR(bind());
   const CudaDriver& d = *driver_;
   if (hasGraph(bucket)) return Status::ok();
+  // cuBLASLt's handle and workspace are made before the capture: allocating (and the
+  // workspace's memset) must not happen inside one.
+  if (blasLtLibrary()) {
+    StatusOr<BlasLt*> blas = blasLt();
+    if (!blas.isOk()) return blas.status();
+  }
   DS_RETURN_IF_ERROR(d.check(d.cuStreamBeginCapture(cuStream(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                              "cuStreamBeginCapture_v2(bucket " + std::to_string(bucket) + ")"));
   Status ran = run();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "hal/cuda/cuda_blaslt.h"
 #include "hal/cuda/cuda_budget.h"
 #include "hal/cuda/cuda_driver.h"
 #include "hal/cuda/cuda_upload.h"
@@ -80,6 +81,16 @@ class CudaDevice : public Device {
   // Staging buffer size per slot (two slots).
   static constexpr uint64_t kStagingBytes = 64ull << 20;
 
+  // cuBLASLt (docs/cuda.md "cuBLASLt"): the library when this process can load it and
+  // $DS_CUDA_BLASLT is not "0", else null - executables then keep every GEMM on the GEMV kernels,
+  // and the first miss prints a one-line note on stderr (blasLtNote() keeps it). Loaded once.
+  const BlasLtLibrary* blasLtLibrary();
+  const std::string& blasLtNote() const { return blaslt_note_; }
+  // This device's cuBLASLt handle, workspace (kBlasLtWorkspaceBytes) and descriptor cache,
+  // created on the first call (the first GEMM, or before a graph capture); UNAVAILABLE without
+  // the library.
+  StatusOr<BlasLt*> blasLt();
+
   // Decode steps as CUDA graphs (docs/cuda.md): `capture` records everything `run` queues on
   // the stream into the graph of `bucket`; `replay` launches it. Graphs live until the device.
   Status captureGraph(int64_t bucket, const std::function<Status()>& run);
@@ -99,6 +110,10 @@ class CudaDevice : public Device {
   uint64_t budget_ = 0;
   UploadProgress progress_;
   std::unique_ptr<State> state_;
+  bool blaslt_tried_ = false;
+  const BlasLtLibrary* blaslt_lib_ = nullptr;
+  std::string blaslt_note_;
+  std::unique_ptr<BlasLt> blaslt_;  // destroyed first in ~CudaDevice (it holds an allocation)
   std::map<int64_t, std::pair<CUgraph, CUgraphExec>> graphs_;
 };
 

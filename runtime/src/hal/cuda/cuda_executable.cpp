@@ -2,10 +2,12 @@
 #include "hal/cuda/cuda_executable.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 
 #include "artifact/artifact_reader.h"
 #include "cpu/cpu_kernels.h"
@@ -124,6 +126,7 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
   exe->inv_freq_.resize(plan.launches.size());
   exe->attention_factor_.assign(plan.launches.size(), 1.0f);
   exe->inv_freq_dev_.resize(plan.launches.size());
+  exe->gemv_only_.assign(plan.launches.size(), 0);
   const auto* tensors = artifact.meta()->tensors();
   for (size_t i = 0; i < plan.launches.size(); ++i) {
     const LaunchDesc& l = plan.launches[i];
@@ -292,18 +295,56 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.limits.sm_count = device.props().sm_count;
   v.generated = entries_[a.index] != nullptr;
   v.generated_threads = threads_[a.index];
-  v.workspace = addr(workspace_.data());
-  StatusOr<CudaLaunchPlan> plan = planCudaLaunch(v, step);
-  if (!plan.isOk()) return plan.status();
-  if (plan->workspace_bytes > workspace_.bytes()) {
+  v.blaslt = !gemv_only_[a.index] && device.blasLtLibrary() != nullptr;
+  const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
+  // Plans the launch; when it needs more workspace than there is, grows it and plans again
+  // (the params embed the address).
+  auto planSized = [&]() -> StatusOr<CudaLaunchPlan> {
+    v.workspace = addr(workspace_.data());
+    StatusOr<CudaLaunchPlan> p = planCudaLaunch(v, step);
+    if (!p.isOk() || p->workspace_bytes <= workspace_.bytes()) return p;
     // The old workspace may still be read by queued kernels: drain the stream before it goes.
     DS_RETURN_IF_ERROR(device.stream().synchronize());
-    DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), plan->workspace_bytes, MemoryKind::Activations));
+    DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), p->workspace_bytes, MemoryKind::Activations));
     v.workspace = addr(workspace_.data());
-    plan = planCudaLaunch(v, step);
+    return planCudaLaunch(v, step);
+  };
+  StatusOr<CudaLaunchPlan> plan = planSized();
+  if (!plan.isOk()) return plan.status();
+  BlasLt* blas = nullptr;
+  std::string refused;
+  for (const CudaCall& c : plan->calls) {
+    if (c.kind != CudaCallKind::BlasLtGemm) continue;
+    if (!blas) {
+      StatusOr<BlasLt*> b = device.blasLt();
+      if (!b.isOk()) return b.status();
+      blas = *b;
+    }
+    // Descriptors and the heuristic's algorithm, once per shape. No algorithm for a shape: this
+    // launch stays on the GEMV kernels from now on (nothing has been queued yet).
+    Status ready = blas->prepare(c.gemm);
+    if (ready.code() == DS_UNSUPPORTED) {
+      refused = ready.message();
+      break;
+    }
+    if (!ready.isOk()) return Status(ready.code(), ready.message() + " for " + what);
+  }
+  if (!refused.empty()) {
+    static std::once_flag once;  // one note per process
+    std::call_once(once, [&] {
+      std::fprintf(stderr, "ds: note: %s: %s stays on the GEMV kernels\n", refused.c_str(), what.c_str());
+    });
+    gemv_only_[a.index] = 1;
+    v.blaslt = false;
+    plan = planSized();
     if (!plan.isOk()) return plan.status();
   }
   for (CudaCall& c : plan->calls) {
+    if (c.kind == CudaCallKind::BlasLtGemm) {
+      Status ran = blas->run(c.gemm, device.cuStream());
+      if (!ran.isOk()) return Status(ran.code(), ran.message() + " for " + what);
+      continue;
+    }
     CUfunction fn = nullptr;
     if (c.generated) {
       fn = entries_[a.index];
@@ -321,8 +362,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     DS_RETURN_IF_ERROR(d.check(d.cuLaunchKernel(fn, c.grid[0], c.grid[1], c.grid[2], c.block[0],
                                                 c.block[1], c.block[2], c.shared_bytes,
                                                 device.cuStream(), args.data(), nullptr),
-                               "cuLaunchKernel(" + c.symbol + ") for plan.launches[" +
-                                   std::to_string(a.index) + "] (" + l.sig->name + ")"));
+                               "cuLaunchKernel(" + c.symbol + ") for " + what));
   }
   return Status::ok();
 }

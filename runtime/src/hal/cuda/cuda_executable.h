@@ -70,6 +70,8 @@ class CudaExecutable : public Executable {
   mutable std::vector<int32_t> seq_q_start_host_;
   mutable uint64_t attention_step_ = 0;  // StepArgs::step_id the row ranges below belong to
   mutable int64_t max_context_ = 0, max_q_len_ = 0;
+  // Per launch: cuBLASLt refused one of its GEMMs (no algorithm), so it stays on GEMV.
+  mutable std::vector<uint8_t> gemv_only_;
 };
 
 }  // namespace ds::hal::cuda

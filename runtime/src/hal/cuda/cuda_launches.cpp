@@ -70,19 +70,36 @@ class Builder {
     return Status::ok();
   }
 
-  // y[M, N] = x[M, K] w[N, K]^T (+ bias), M in chunks of DS_CUDA_GEMV_MAX_M rows.
+  // y[M, N] = x[M, K] w[N, K]^T (+ bias): one cuBLASLt GEMM when the view allows it, M is
+  // above the GEMV limit and cuBLASLt takes the dtypes; else GEMV in chunks of kGemvMaxRows rows.
   // y_f32: y is f32 whatever act_dt (logits).
-  Status gemv(uint64_t x, int64_t x_stride, uint64_t w, int w_dt, uint64_t bias, uint64_t y,
+  Status gemm(uint64_t x, int64_t x_stride, uint64_t w, int w_dt, uint64_t bias, uint64_t y,
               int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32 = false) {
+    if (v_.blaslt && M > kGemvMaxRows) {
+      CudaCall c;
+      c.kind = CudaCallKind::BlasLtGemm;
+      c.symbol = "cublasLtMatmul";
+      GemmDesc& g = c.gemm;
+      g.x = x, g.w = w, g.y = y, g.bias = bias;
+      g.M = M, g.N = N, g.K = K;
+      g.x_stride = x_stride, g.y_stride = y_stride, g.w_stride = K;
+      g.act_dtype = act_dt, g.weight_dtype = w_dt, g.bias_dtype = DS_CUDA_F32;
+      g.y_f32 = y_f32;
+      BlasLtMatmulPlan plan;
+      if (!planBlasLtGemm(g, &plan)) {  // refused (f32 activations x bf16 weights): GEMV below
+        out_.calls.push_back(std::move(c));
+        return Status::ok();
+      }
+    }
     const int64_t ab = elemBytes(act_dt), yb = y_f32 ? 4 : ab;
-    for (int64_t r0 = 0; r0 < M; r0 += DS_CUDA_GEMV_MAX_M) {
+    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
       ds_cuda_gemv_params p{};
       p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
       p.w = w;
       p.bias = bias;
       p.y = y + static_cast<uint64_t>(r0 * y_stride * yb);
       p.workspace = kernelWorkspace();
-      p.M = static_cast<int32_t>(std::min<int64_t>(DS_CUDA_GEMV_MAX_M, M - r0));
+      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
       p.N = static_cast<int32_t>(N);
       p.K = static_cast<int32_t>(K);
       p.x_stride = static_cast<int32_t>(x_stride);
@@ -189,7 +206,7 @@ Status Builder::build() {
         bias = v_.weights[1];
       }
       const int64_t K_ = v_.in_desc[0]->row_elems, N = v_.out_desc[0]->row_elems;
-      return gemv(v_.in[0], K_, v_.weights[0], wdt, bias, v_.out[0], N, dt, v_.in_rows[0], N, K_);
+      return gemm(v_.in[0], K_, v_.weights[0], wdt, bias, v_.out[0], N, dt, v_.in_rows[0], N, K_);
     }
     case K::Add: {
       DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
@@ -226,11 +243,11 @@ Status Builder::build() {
       setScratch(static_cast<uint64_t>(T * 2 * N * ab));
       const uint64_t gu = scratch();
       if (l.weights[0] == l.weights[1]) {
-        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, 2 * N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, 2 * N, K_));
       } else {
         DS_CUDA_ASSIGN(udt, weightDType(1));
-        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, N, K_));
-        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, v_.weights[1], udt, 0, gu + N * ab, 2 * N, dt, T, N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[1], udt, 0, gu + N * ab, 2 * N, dt, T, N, K_));
       }
       ds_cuda_swiglu_params p{};
       p.gate = gu;
@@ -273,7 +290,7 @@ Status Builder::build() {
       }
       for (int i = 0; i < 3; ++i) {
         DS_CUDA_ASSIGN(dti, weightDType(merged ? 0 : static_cast<size_t>(i)));
-        DS_RETURN_IF_ERROR(gemv(v_.in[0], K_, w[i], dti, b[i], v_.out[i], n[i], dt, T, n[i], K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, w[i], dti, b[i], v_.out[i], n[i], dt, T, n[i], K_));
       }
       DS_RETURN_IF_ERROR(rope(v_.out[0], q[0], q[1], nq, dt));
       return rope(v_.out[1], k[0], k[1], nk, dt);
@@ -362,7 +379,7 @@ Status Builder::build() {
       // The logits buffer is f32 whatever the activations (the host sampler reads it).
       DS_CUDA_ASSIGN(odt, act(v_.out_desc[0]));
       if (odt != dt && odt != DS_CUDA_F32) return fail("logits must be f32 or the activations' dtype");
-      return gemv(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H, odt != dt);
+      return gemm(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H, odt != dt);
     }
     default:
       return fail("no CUDA kernel for this kind yet (dense Llama/Qwen2 kinds only)");

@@ -10,14 +10,27 @@
 #include <vector>
 
 #include "ds_cuda_kernels.h"
+#include "hal/cuda/cuda_blaslt_plan.h"
 #include "hal/launch.h"
 
 namespace ds::hal::cuda {
 
-// One cuLaunchKernel. Library kernels take one parameter: the params struct, whose bytes are
-// `params` (args = {params.data()}). Generated kernels (words = true) take one 8-byte parameter
-// per word of `params` (the memref descriptors of docs/codegen.md, args[i] = &params[8 i]).
+// GEMMs of more rows than this (prefill, large decode batches) go to cuBLASLt when the device
+// has it (CudaLaunchView::blaslt); up to it they are GEMV kernels, which take at most this many.
+constexpr int64_t kGemvMaxRows = DS_CUDA_GEMV_MAX_M;
+
+enum class CudaCallKind {
+  Kernel,      // one cuLaunchKernel (below)
+  BlasLtGemm,  // one cublasLtMatmul of `gemm` (cuda_blaslt.h) on the device's stream
+};
+
+// One cuLaunchKernel, or (kind BlasLtGemm) one cuBLASLt GEMM. Library kernels take one
+// parameter: the params struct, whose bytes are `params` (args = {params.data()}). Generated
+// kernels (words = true) take one 8-byte parameter per word of `params` (the memref descriptors
+// of docs/codegen.md, args[i] = &params[8 i]).
 struct CudaCall {
+  CudaCallKind kind = CudaCallKind::Kernel;
+  GemmDesc gemm;       // kind BlasLtGemm: the GEMM (symbol is "cublasLtMatmul", no params)
   std::string symbol;
   std::vector<uint8_t> params;
   uint32_t grid[3] = {1, 1, 1};
@@ -61,6 +74,9 @@ struct CudaLaunchView {
   // Generated kernel serving the whole launch: its block size (max threads per block, .maxntid).
   bool generated = false;
   uint32_t generated_threads = 0;
+  // The device has cuBLASLt: GEMMs of more than kGemvMaxRows rows whose dtypes it takes (f32 x
+  // f32, bf16 x bf16) become BlasLtGemm calls instead of GEMV chunks. False: GEMV only.
+  bool blaslt = false;
 };
 
 struct CudaLaunchPlan {
