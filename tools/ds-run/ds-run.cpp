@@ -23,7 +23,7 @@ struct Args {
   bool chat = false, print_ids = false, ignore_eos = false, no_bos = false, stats = false;
   bool show_prompt = false, parse_special = true;
   int64_t max_model_len = 0;
-  uint64_t kv_cache_bytes = 256ull << 20;
+  uint64_t kv_cache_bytes = 0;  // 0: a GPU's budget (--gpu-memory-fraction), 256 MiB on the CPU
   int threads = 0;
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
@@ -43,6 +43,8 @@ void usage() {
       "usage: ds-run <model.dsa> [-p PROMPT]... [--prompt-ids 1,2,3]... [-n N]\n"
       "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
       "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
+      "              (--kv-cache-mem: default 256M on the CPU; on a GPU what\n"
+      "              --gpu-memory-fraction leaves after weights and activations)\n"
       "              [--show-prompt] (prints each prompt as rendered and its ids on stderr)\n"
       "              [--max-model-len N] (context limit per request; default: the model's)\n"
       "              [--no-parse-special] (special-token text in -p, or in the --chat message, is\n"
@@ -119,6 +121,7 @@ int main(int argc, char** argv) {
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
   eo.device_ordinal = a.gpu_ordinal;
   eo.kv_cache_bytes = a.kv_cache_bytes;
+  eo.cpu_kv_cache_bytes = 256ull << 20;
   eo.num_threads = a.threads;
   eo.max_model_len = a.max_model_len;
   auto session = ds::Session::create(**art, eo);

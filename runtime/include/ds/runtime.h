@@ -46,7 +46,7 @@ ds_status_t ds_artifact_open_with_options(const char* path, const ds_artifact_op
 int64_t ds_artifact_vocab_size(ds_artifact_t artifact);
 
 typedef struct ds_engine_options_s {
-  uint64_t kv_cache_bytes; /* KV cache memory budget */
+  uint64_t kv_cache_bytes; /* KV cache memory; 0 (default): a GPU's memory budget, 64 MiB on the CPU */
   int32_t num_threads;     /* 0: all hardware threads */
   int64_t max_step_tokens; /* token budget per step */
   int64_t max_model_len;   /* prompt + max_new_tokens limit per request; 0: the model's context */

@@ -22,19 +22,30 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   if (options.max_model_len == 0) resolved.max_model_len = std::max<int64_t>(model_context, 0);
   StatusOr<uint64_t> per_block = ModelRunner::kvBytesPerBlock(artifact);
   if (!per_block.isOk()) return per_block.status();
-  int64_t blocks = KVBlockManager::blocksForMemory(options.kv_cache_bytes, *per_block);
-  if (blocks <= 0)
-    return invalidArgument("KV cache budget of " + std::to_string(options.kv_cache_bytes) +
-                           " bytes holds no block of " + std::to_string(*per_block) + " bytes");
   RunnerOptions ro;
-  ro.num_kv_blocks = blocks;
+  if (options.kv_cache_bytes > 0) {
+    const int64_t blocks = KVBlockManager::blocksForMemory(options.kv_cache_bytes, *per_block);
+    if (blocks <= 0)
+      return invalidArgument("KV cache budget of " + std::to_string(options.kv_cache_bytes) +
+                             " bytes holds no block of " + std::to_string(*per_block) + " bytes");
+    ro.num_kv_blocks = blocks;
+  } else {
+    // The device decides: a GPU's budget, else cpu_kv_cache_bytes (RunnerOptions).
+    if (options.cpu_kv_cache_bytes < *per_block)
+      return invalidArgument("KV cache budget of " + std::to_string(options.cpu_kv_cache_bytes) +
+                             " bytes holds no block of " + std::to_string(*per_block) + " bytes");
+    ro.num_kv_blocks = 0;
+    ro.kv_fallback_bytes = options.cpu_kv_cache_bytes;
+    ro.max_step_tokens = options.max_step_tokens;
+  }
   ro.num_threads = options.num_threads;
   ro.allow_native_code = options.allow_native_code;
   ro.device_ordinal = options.device_ordinal;
   ro.gpu_memory_fraction = options.gpu_memory_fraction;
   StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
   if (!runner.isOk()) return runner.status();
-  StatusOr<KVBlockManager> manager = KVBlockManager::create(blocks, (*runner)->blockSize());
+  StatusOr<KVBlockManager> manager =
+      KVBlockManager::create((*runner)->numBlocks(), (*runner)->blockSize());
   if (!manager.isOk()) return manager.status();
   return std::unique_ptr<Engine>(
       new Engine(std::move(runner.value()), std::move(manager.value()), resolved));

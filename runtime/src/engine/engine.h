@@ -15,8 +15,14 @@
 
 namespace ds {
 
+// The CPU's KV cache when EngineOptions::kv_cache_bytes is 0.
+constexpr uint64_t kDefaultCpuKvCacheBytes = 64ull << 20;
+
 struct EngineOptions {
-  uint64_t kv_cache_bytes = 64ull << 20;  // memory budget of the paged KV cache
+  // Memory of the paged KV cache. 0 (the default): a GPU sizes it from its memory budget
+  // (gpu_memory_fraction, like vLLM), the CPU takes cpu_kv_cache_bytes.
+  uint64_t kv_cache_bytes = 0;
+  uint64_t cpu_kv_cache_bytes = kDefaultCpuKvCacheBytes;
   int num_threads = 0;                    // 0: all hardware threads
   int64_t max_step_tokens = 512;          // token budget of one step (prefill is chunked)
   // Longest request (prompt + max_new_tokens) accepted, as vLLM's --max-model-len; 0: the

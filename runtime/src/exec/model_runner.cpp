@@ -162,11 +162,20 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     device_options.device_ordinal = options.device_ordinal + r;
     StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact, device_options);
     if (!device.isOk()) return device.status();
-    RankExecutor::Config config{r, tp, impl->group ? impl->group->rank(r) : nullptr,
-                                options.num_kv_blocks};
+    RankExecutor::Config config;
+    config.rank = r;
+    config.tp = tp;
+    config.comm = impl->group ? impl->group->rank(r) : nullptr;
+    // Rank 0 sizes an automatic cache (its device's budget); the other ranks hold as many blocks
+    // (the engine hands out one block table for all ranks).
+    config.num_kv_blocks = r == 0 ? options.num_kv_blocks : impl->num_blocks;
+    config.kv_fallback_bytes = options.kv_fallback_bytes / static_cast<uint64_t>(tp);
+    config.max_step_tokens = options.max_step_tokens;
+    config.num_graph_buckets = options.num_graph_buckets;
     StatusOr<std::unique_ptr<RankExecutor>> rank =
         RankExecutor::create(artifact, impl->plan, std::move(device).value(), config, exe);
     if (!rank.isOk()) return rank.status();
+    if (r == 0) impl->num_blocks = (*rank)->numKvBlocks();
     exe = (*rank)->executable();
     impl->ranks.push_back(std::move(rank).value());
   }

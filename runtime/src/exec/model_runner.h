@@ -29,7 +29,13 @@ struct StepBatch {
 };
 
 struct RunnerOptions {
-  int64_t num_kv_blocks = 0;  // KV cache capacity in blocks of the plan's block size
+  // KV cache capacity in blocks of the plan's block size. 0: a GPU's memory budget decides
+  // (docs/cuda.md "Memory budget": what gpu_memory_fraction leaves after weights, activations of
+  // a max_step_tokens step and the graph reserve), the CPU takes kv_fallback_bytes.
+  int64_t num_kv_blocks = 0;
+  uint64_t kv_fallback_bytes = 64ull << 20;
+  int64_t max_step_tokens = 512;
+  size_t num_graph_buckets = 0;
   int num_threads = 0;        // CPU kernels' threads; 0: the policy below
   // Policy of the CPU device when num_threads is 0 (hal/cpu/cpu_device.h).
   uint64_t single_thread_below_bytes = hal::CpuThreadPolicy{}.single_thread_below_bytes;

@@ -1,6 +1,7 @@
 // RankExecutor: buffers from the memory plan, the KV pool, inputs uploaded, the launch loop.
 #include "exec/rank_executor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "artifact/artifact_reader.h"
@@ -27,18 +28,34 @@ StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::create(
   if (!exe.isOk()) return exe.status();
   r->exe_ = std::move(exe).value();
 
-  if (config.num_kv_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
   const hal::KVDesc& kv = plan.kv;
+  if (config.num_kv_blocks == 0) {
+    // Sized here, after the weights and code: a GPU's budget knows what they took.
+    const uint64_t per_block = kv.bytes_per_slot * static_cast<uint64_t>(kv.block_size) *
+                               static_cast<uint64_t>(std::max<int64_t>(kv.num_layers, 0));
+    StatusOr<int64_t> blocks = r->device_->kvBlocksInBudget(plan, config.max_step_tokens, per_block,
+                                                            config.num_graph_buckets);
+    if (!blocks.isOk()) return blocks.status();
+    r->config_.num_kv_blocks = *blocks;
+    if (*blocks == 0 && per_block > 0)
+      r->config_.num_kv_blocks = static_cast<int64_t>(
+          std::min<uint64_t>(config.kv_fallback_bytes / per_block, uint64_t{1} << 30));
+    if (r->config_.num_kv_blocks == 0)
+      return invalidArgument("a KV cache of " + std::to_string(config.kv_fallback_bytes) +
+                             " bytes holds no block of " + std::to_string(per_block) + " bytes");
+  }
+  if (r->config_.num_kv_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
+  const int64_t num_kv_blocks = r->config_.num_kv_blocks;
   if (kv.kind != hal::KVKind::None) {
     const uint64_t block = kv.bytes_per_slot * static_cast<uint64_t>(kv.block_size);
-    if (block != 0 && static_cast<uint64_t>(config.num_kv_blocks) > (uint64_t{1} << 50) / block)
-      return Status(DS_OUT_OF_MEMORY, "a KV cache of " + std::to_string(config.num_kv_blocks) +
+    if (block != 0 && static_cast<uint64_t>(num_kv_blocks) > (uint64_t{1} << 50) / block)
+      return Status(DS_OUT_OF_MEMORY, "a KV cache of " + std::to_string(num_kv_blocks) +
                                           " blocks of " + std::to_string(block) +
                                           " bytes per layer is beyond any device");
     r->kv_layers_.resize(static_cast<size_t>(kv.num_layers));
     for (hal::DeviceBuffer& layer : r->kv_layers_) {
       DS_RETURN_IF_ERROR(layer.reserve(r->device_->allocator(),
-                                       static_cast<uint64_t>(config.num_kv_blocks) * block,
+                                       static_cast<uint64_t>(num_kv_blocks) * block,
                                        hal::MemoryKind::KVCache));
       r->kv_ptrs_.push_back(layer.data());
     }

@@ -17,8 +17,15 @@ class RankExecutor {
   struct Config {
     int rank = 0, tp = 1;
     Communicator* comm = nullptr;  // null when tp == 1
+    // KV cache capacity in blocks; 0: this device's budget decides (Device::kvBlocksInBudget),
+    // or, on a device without one, kv_fallback_bytes.
     int64_t num_kv_blocks = 0;
+    uint64_t kv_fallback_bytes = 0;
+    int64_t max_step_tokens = 512;   // the activations the budget keeps room for
+    size_t num_graph_buckets = 0;    // CUDA graphs the budget keeps room for
   };
+  // KV blocks this rank holds (Config::num_kv_blocks, or what the budget gave).
+  int64_t numKvBlocks() const { return config_.num_kv_blocks; }
   // Loads this rank's weights and binds the plan (reusing `peer`, another rank's executable,
   // when the device can), then allocates the KV pool. `plan` must outlive the executor.
   static StatusOr<std::unique_ptr<RankExecutor>> create(

@@ -138,6 +138,16 @@ class Device {
   virtual StatusOr<std::shared_ptr<const Executable>> loadExecutable(
       const artifact::Artifact& artifact, const StepPlan& plan,
       std::shared_ptr<const Executable> peer) = 0;
+  // Devices with a memory budget of their own (GPUs, docs/cuda.md "Memory budget"): how many KV
+  // blocks of `kv_block_bytes` (all layers of this rank) fit next to what the device holds
+  // (weights, code), the activations of a `max_step_tokens` step and its reserve for
+  // `num_graph_buckets` CUDA graphs; an error naming the numbers when none fits. 0: no budget
+  // (the CPU: the caller sizes the cache from a byte count).
+  virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
+                                             uint64_t kv_block_bytes, size_t num_graph_buckets) {
+    (void)plan, (void)max_step_tokens, (void)kv_block_bytes, (void)num_graph_buckets;
+    return int64_t{0};
+  }
 };
 
 }  // namespace hal

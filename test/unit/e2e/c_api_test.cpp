@@ -9,6 +9,8 @@
 #include "artifact/artifact_reader.h"
 #include "ds/runtime.hpp"
 #include "e2e_util.h"
+#include "engine/engine.h"
+#include "exec/model_runner.h"
 
 namespace ds::test {
 namespace {
@@ -229,4 +231,40 @@ TEST(CApi, HugeKvBudgetIsAStatus) {
   ds_artifact_release(art);
 }
 
+}  // namespace ds::test
+
+namespace ds::test {
+namespace {
+
+// kv_cache_bytes = 0 (the default): the device decides. The CPU has no memory budget of its own,
+// so it takes cpu_kv_cache_bytes (64 MiB unless set); a GPU would take what its
+// gpu_memory_fraction leaves (docs/cuda.md "Memory budget").
+TEST(EngineKvCache, DefaultIsTheDevicesChoice) {
+  auto art = openArtifact("stories260K");
+  ASSERT_NE(art, nullptr);
+  StatusOr<uint64_t> per_block = ModelRunner::kvBytesPerBlock(*art);
+  ASSERT_TRUE(per_block.isOk());
+  EngineOptions eo;
+  EXPECT_EQ(eo.kv_cache_bytes, 0u);
+  auto e = Engine::create(*art, eo);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_EQ((*e)->kvCapacityTokens(),
+            static_cast<int64_t>(kDefaultCpuKvCacheBytes / *per_block) * 16);
+  eo.cpu_kv_cache_bytes = 5 * *per_block + 7;
+  e = Engine::create(*art, eo);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_EQ((*e)->kvCapacityTokens(), 5 * 16);
+  // An explicit size wins over the device's choice.
+  eo.kv_cache_bytes = 3 * *per_block;
+  e = Engine::create(*art, eo);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  EXPECT_EQ((*e)->kvCapacityTokens(), 3 * 16);
+  eo.kv_cache_bytes = 0;
+  eo.cpu_kv_cache_bytes = *per_block - 1;
+  e = Engine::create(*art, eo);
+  ASSERT_FALSE(e.isOk());
+  EXPECT_NE(e.status().message().find("holds no block"), std::string::npos) << e.status().message();
+}
+
+}  // namespace
 }  // namespace ds::test

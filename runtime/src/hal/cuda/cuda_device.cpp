@@ -236,6 +236,14 @@ StatusOr<MemoryBudget> CudaDevice::planMemory(const StepPlan& plan, uint64_t wei
   return b;
 }
 
+StatusOr<int64_t> CudaDevice::kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
+                                               uint64_t kv_block_bytes, size_t num_graph_buckets) {
+  StatusOr<MemoryBudget> b = planMemory(plan, state_->allocator->total(), max_step_tokens,
+                                        kv_block_bytes, num_graph_buckets);
+  if (!b.isOk()) return b.status();
+  return b->kv_blocks;
+}
+
 StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artifact& artifact,
                                                            const StepPlan&, int rank) {
   const auto* tensors = artifact.meta()->tensors();

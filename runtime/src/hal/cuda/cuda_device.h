@@ -63,6 +63,9 @@ class CudaDevice : public Device {
   StatusOr<std::shared_ptr<const Executable>> loadExecutable(
       const artifact::Artifact& artifact, const StepPlan& plan,
       std::shared_ptr<const Executable> peer) override;
+  // planMemory's KV blocks, with what the device holds now (weights, modules) as the weights.
+  StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
+                                     uint64_t kv_block_bytes, size_t num_graph_buckets) override;
 
   const CudaDriver& driver() const { return *driver_; }
   const CudaDeviceProps& props() const { return props_; }
