@@ -4,7 +4,10 @@
 #include "hal/cuda/cuda_device.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "artifact/artifact_reader.h"
@@ -199,6 +202,7 @@ CudaDevice::~CudaDevice() {
     driver_->cuGraphDestroy(g.first);
   }
   if (state_->stream) driver_->cuStreamDestroy(state_->stream->handle());
+  if (library_ && library_->module) driver_->cuModuleUnload(library_->module);
   // Allocations made through the allocator are owned by DeviceBuffers of the executor, which are
   // gone by now (the device is the last thing a RankExecutor frees).
   if (state_->context) driver_->cuDevicePrimaryCtxRelease(state_->device);
@@ -315,6 +319,57 @@ Status CudaDevice::uploadWeights(const UploadPlan& plan, const std::vector<const
     if (progress_) progress_(copied, plan.total_bytes);
   }
   return d.check(d.cuStreamSynchronize(cuStream()), "cuStreamSynchronize(weights)");
+}
+
+StatusOr<const CudaLibrary*> CudaDevice::kernelLibrary(const artifact::Artifact& artifact,
+                                                       const std::string& what) const {
+  std::lock_guard<std::mutex> lock(library_mutex_);
+  if (library_) return library_.get();
+  DS_RETURN_IF_ERROR(bind());
+  StatusOr<LibrarySource> src =
+      chooseLibrarySource(libraryObjects(artifact), std::getenv("DS_CUDA_KERNELS"),
+                          buildTreeLibraryPath(), props_.major, props_.minor,
+                          props_.name + ", " + info_.name);
+  if (!src.isOk())
+    return Status(src.status().code(), what + " needs the CUDA kernel library: " + src.status().message());
+  const std::string source = src->describe();
+  std::vector<uint8_t> file;
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  if (src->kind == LibrarySource::Kind::Artifact) {
+    const fb::CodeObject* obj = artifact.meta()->code()->Get(static_cast<uint32_t>(src->code_object));
+    data = artifact.segmentData(obj->segment());
+    size = obj->size();
+  } else {
+    std::ifstream in(src->path, std::ios::binary);
+    if (!in)
+      return Status(DS_UNAVAILABLE,
+                    what + " needs the CUDA kernel library: " + source + " cannot be read" +
+                        (src->tried.empty() ? std::string() : " (" + src->tried + ")") +
+                        "; set DS_CUDA_KERNELS to ds_cuda_kernels.fatbin or recompile the artifact "
+                        "with ds-compile --cuda-kernels DIR");
+    file.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    data = file.data();
+    size = file.size();
+  }
+  if (!data || size == 0) return dataLoss(what + ": the CUDA kernel library, " + source + ", is empty");
+  StatusOr<CUmodule> m = loadCudaModule(*driver_, data, size, "the CUDA kernel library, " + source);
+  if (!m.isOk()) return m.status();
+  auto lib = std::make_unique<CudaLibrary>();
+  lib->module = *m;
+  lib->source = source;
+  for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) {
+    CUfunction f = nullptr;
+    Status st = driver_->check(driver_->cuModuleGetFunction(&f, lib->module, *sym),
+                               std::string("cuModuleGetFunction(") + *sym + ") in " + source);
+    if (!st.isOk()) {
+      driver_->cuModuleUnload(lib->module);
+      return st;
+    }
+    lib->functions[*sym] = f;
+  }
+  library_ = std::move(lib);
+  return library_.get();
 }
 
 StatusOr<std::shared_ptr<const Executable>> CudaDevice::loadExecutable(

@@ -8,11 +8,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "hal/cuda/cuda_budget.h"
 #include "hal/cuda/cuda_driver.h"
+#include "hal/cuda/cuda_library.h"
 #include "hal/cuda/cuda_upload.h"
 #include "hal/device.h"
 
@@ -80,6 +82,13 @@ class CudaDevice : public Device {
   // Staging buffer size per slot (two slots).
   static constexpr uint64_t kStagingBytes = 64ull << 20;
 
+  // The CUDA kernel library in this device's context, loaded on first use from the source
+  // chooseLibrarySource picks ($DS_CUDA_KERNELS, the artifact's library objects, the build
+  // tree) with every symbol of ds_cuda_kernel_symbols() resolved. Executables and the synthetic
+  // weight fill share it; it lives until the device. `what` names who needs it in errors.
+  StatusOr<const CudaLibrary*> kernelLibrary(const artifact::Artifact& artifact,
+                                             const std::string& what) const;
+
   // Decode steps as CUDA graphs (docs/cuda.md): `capture` records everything `run` queues on
   // the stream into the graph of `bucket`; `replay` launches it. Graphs live until the device.
   Status captureGraph(int64_t bucket, const std::function<Status()>& run);
@@ -100,6 +109,8 @@ class CudaDevice : public Device {
   UploadProgress progress_;
   std::unique_ptr<State> state_;
   std::map<int64_t, std::pair<CUgraph, CUgraphExec>> graphs_;
+  mutable std::mutex library_mutex_;
+  mutable std::unique_ptr<CudaLibrary> library_;
 };
 
 }  // namespace cuda
