@@ -77,7 +77,8 @@ class CudaDevice : public Device {
   StatusOr<MemoryBudget> planMemory(const StepPlan& plan, uint64_t weight_bytes,
                                     int64_t max_step_tokens, uint64_t kv_block_bytes,
                                     size_t num_graph_buckets) const;
-  // Progress of loadWeights (ds-run's bar); called on the loading thread.
+  // Progress of loadWeights (ds-run's bar): bytes copied plus synthetic bytes filled (after the
+  // copies, one ds_synthetic_fill call of <= 256 MiB at a time); called on the loading thread.
   void setUploadProgress(UploadProgress progress) { progress_ = std::move(progress); }
   // Staging buffer size per slot (two slots).
   static constexpr uint64_t kStagingBytes = 64ull << 20;
@@ -97,8 +98,10 @@ class CudaDevice : public Device {
 
  private:
   CudaDevice() = default;
+  // Copies the plan's chunks; progress reports bytes copied of `progress_total` (copies plus
+  // the synthetic bytes filled after them).
   Status uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
-                       CUdeviceptr base);
+                       CUdeviceptr base, uint64_t progress_total);
 
   struct State;
   const CudaDriver* driver_ = nullptr;
