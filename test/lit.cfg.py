@@ -58,3 +58,13 @@ if _ptxas:
     config.substitutions.append(("%ptxas", _ptxas))
 else:
     lit_config.note("ptxas not found (PATH, /usr/local/cuda/bin): the ptxas tests are skipped")
+
+# The CUDA kernel library's builds (kernels/cuda, built when nvcc exists): GPU artifacts embed
+# them (docs/cuda.md "Kernel library"); tests that check the embedded objects say
+# REQUIRES: cuda-kernels and compare sizes with the files in %cuda_kernels.
+_cuda_kernels = os.path.join(config.ds_obj_root, "kernels", "cuda")
+config.substitutions.append(("%cuda_kernels", _cuda_kernels))
+if os.path.exists(os.path.join(_cuda_kernels, "ds_cuda_kernels.sm_90a.cubin")):
+    config.available_features.add("cuda-kernels")
+else:
+    lit_config.note("no CUDA kernel library in %s (nvcc absent): the embedding tests are skipped" % _cuda_kernels)

@@ -418,7 +418,9 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     codeSegment = *seg;
   }
   std::vector<uint32_t> extraSegments;
-  for (const CodeObject* extra : options.extra_code) {
+  std::vector<const CodeObject*> extraObjects(options.extra_code);
+  extraObjects.insert(extraObjects.end(), options.library_code.begin(), options.library_code.end());
+  for (const CodeObject* extra : extraObjects) {
     auto seg = writer->addSegmentFromMemory(extra->bytes.data(), extra->bytes.size());
     if (!seg.isOk()) return llvm::createStringError(seg.status().message());
     extraSegments.push_back(*seg);
@@ -507,8 +509,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
   std::vector<flatbuffers::Offset<fb::CodeObject>> code;
   std::vector<std::pair<const CodeObject*, uint32_t>> objects;
   if (options.code) objects.push_back({options.code, codeSegment});
-  for (size_t e = 0; e < options.extra_code.size(); ++e)
-    objects.push_back({options.extra_code[e], extraSegments[e]});
+  for (size_t e = 0; e < extraObjects.size(); ++e)
+    objects.push_back({extraObjects[e], extraSegments[e]});
   for (const auto& [c, objectSegment] : objects) {
     std::vector<flatbuffers::Offset<flatbuffers::String>> features, symbols;
     for (const std::string& f : c->features) features.push_back(fbb.CreateString(f));
@@ -525,7 +527,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                                                              : fb::CodeFormat_ElfSharedObject,
                                               ::ds::abi::kGeneratedKernelAbiVersion,
                                               objectSegment, c->bytes.size(), &symbols,
-                                              kernels.empty() ? nullptr : &kernels));
+                                              kernels.empty() ? nullptr : &kernels, c->library));
   }
   flatbuffers::Offset<fb::CostFacts> costFacts = 0;
   if (const ArtifactCostFacts* c = options.cost) {

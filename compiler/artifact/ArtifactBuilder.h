@@ -44,6 +44,9 @@ struct ArtifactOptions {
   // A fat artifact (--target host,sm_90a): the same kernels for further targets, stored after
   // `code` (launches name `code`; a GPU device picks its object by target and symbol name).
   std::vector<const CodeObject*> extra_code;
+  // The CUDA kernel library for the GPU targets (compiler/artifact/CudaLibrary.h), stored after
+  // the generated code with CodeObject.library set.
+  std::vector<const CodeObject*> library_code;
   // Target.name as given (e.g. "host,sm_90a"); empty: the #ds.target's name.
   std::string target_name;
   // Input Hessians from --quant-calib (compiler/quant/Calibration.h): int4 weights found there

@@ -42,6 +42,9 @@ struct CodeObject {
     int64_t shared_bytes = 0, stack_bytes = 0, spill_store_bytes = 0, spill_load_bytes = 0;
   };
   std::vector<KernelResources> kernels;
+  // The CUDA kernel library (compiler/artifact/CudaLibrary.h), not generated code: stored with
+  // CodeObject.library set; launches never name it.
+  bool library = false;
 };
 
 // ptxas -v's report ("Function properties for K", "N bytes stack frame, N bytes spill stores,

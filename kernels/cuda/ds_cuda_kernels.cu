@@ -4,3 +4,4 @@
 #include "src/attention_prefill.cu"
 #include "src/norm_rope.cu"
 #include "src/elementwise.cu"
+#include "src/synthetic_fill.cu"

@@ -43,6 +43,7 @@ const char* const kSymbols[] = {
     "ds_swiglu_bf16", "ds_swiglu_f32", "ds_add_bf16", "ds_add_f32",
     "ds_embed_bf16", "ds_embed_f32", "ds_gather_rows_bf16", "ds_gather_rows_f32",
     "ds_argmax_bf16", "ds_argmax_f32",
+    "ds_synthetic_fill",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;
@@ -334,6 +335,35 @@ const char* ds_cuda_plan_argmax(const ds_cuda_argmax_params* p, ds_cuda_plan* ou
   if (p->x_stride < p->vocab) DS_FAIL("argmax: x_stride must be >= vocab");
   if (!p->x || !p->out) DS_FAIL("argmax: x and out are required");
   setLaunch(out->launches[0], sym("ds_argmax_", dtypeName(p->dtype)), p->rows, 1, 1, 256);
+  out->num_launches = 1;
+  return nullptr;
+}
+
+int32_t ds_cuda_synthetic_unit_bytes(int32_t dtype) {
+  switch (dtype) {
+    case DS_CUDA_SYNTH_F32: case DS_CUDA_SYNTH_I32: return 4;
+    case DS_CUDA_SYNTH_F16: case DS_CUDA_SYNTH_BF16: return 2;
+    case DS_CUDA_SYNTH_F8_E4M3: case DS_CUDA_SYNTH_I8: case DS_CUDA_SYNTH_I4: return 1;
+    default: return 0;
+  }
+}
+
+const char* ds_cuda_plan_synthetic_fill(const ds_cuda_synthetic_fill_params* p,
+                                        const ds_cuda_device_limits* dev, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (const char* e = checkDevice(dev)) return e;
+  const int32_t unit = ds_cuda_synthetic_unit_bytes(p->dtype);
+  if (!unit) DS_FAIL("synthetic_fill: dtype is not F32, F16, BF16, F8_E4M3, I8, I32 or I4");
+  if (!p->dst) DS_FAIL("synthetic_fill: dst is required");
+  if (!aligned(p->dst, static_cast<uint32_t>(unit))) DS_FAIL("synthetic_fill: dst is not aligned to the element");
+  if (p->dtype == DS_CUDA_SYNTH_I4 && p->cols < 1) DS_FAIL("synthetic_fill: I4 needs cols >= 1");
+  if (!(p->std >= 0.0f) || !(p->mean == p->mean))
+    DS_FAIL("synthetic_fill: mean and std must be numbers, std >= 0");
+  if (p->count == 0) return nullptr;  // nothing to launch
+  // Grid-stride: up to 8 blocks of 256 per SM (a fill is a hash per element, bandwidth-bound).
+  const int64_t blocks = std::clamp<int64_t>(ceilDiv(static_cast<int64_t>(std::min<uint64_t>(p->count, uint64_t{1} << 40)), 256),
+                                             1, int64_t{8} * dev->sm_count);
+  setLaunch(out->launches[0], "ds_synthetic_fill", blocks, 1, 1, 256);
   out->num_launches = 1;
   return nullptr;
 }

@@ -19,7 +19,10 @@ for tool in ds-run ds-bench ds-inspect ds_cuda_kernel_check; do
   [ -n "$f" ] || { echo "skip $tool: not built here" >> "$manifest"; continue; }
   cp "$f" "$out/bin/real/"
   # A wrapper sets the library path for our binaries only (python and torch there keep theirs).
-  printf '#!/bin/sh\nd="$(cd "$(dirname "$0")" && pwd)"\nexport DS_CUDA_KERNELS="${DS_CUDA_KERNELS:-$d/../kernels/ds_cuda_kernels.fatbin}"\nLD_LIBRARY_PATH="${DS_GPU_LIB:-/tmp/ds_gpu_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$d/real/%s" "$@"\n' \
+  # It no longer exports DS_CUDA_KERNELS: the GPU artifacts below embed the kernel library
+  # (docs/cuda.md "Kernel library"), and DS_CUDA_KERNELS would override it; a caller who sets it
+  # (to $bundle/kernels/ds_cuda_kernels.fatbin) still can, for artifacts compiled without one.
+  printf '#!/bin/sh\nd="$(cd "$(dirname "$0")" && pwd)"\nLD_LIBRARY_PATH="${DS_GPU_LIB:-/tmp/ds_gpu_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$d/real/%s" "$@"\n' \
     "$tool" > "$out/bin/$tool"
   chmod +x "$out/bin/$tool"
   ldd "$f" | awk '/=> \//{print $3}' | while read -r lib; do

@@ -151,6 +151,11 @@ CASES = [
     ("code_object_out_of_range", lambda m: set_(launch(m, "RmsNorm"), "code_object", 5), "code"),
     ("code_symbol_unknown", lambda m: set_(launch(m, "RmsNorm"), "code_symbol", "ds_evil"), "ds_evil"),
     ("code_cpu_feature_unknown", lambda m: m["code"][0]["cpu_features"].append("avx9000"), "avx9000"),
+    # The CUDA kernel library (CodeObject.library): GPU code only, and never named by a launch.
+    ("library_host_code", lambda m: set_(m["code"][0], "library", True), "kernel library object for target 'host'"),
+    ("launch_names_library",
+     lambda m: m["code"][0].update(library=True, target="sm_90a", format="Cubin"),
+     "names code[0], the CUDA kernel library"),
 ]
 
 

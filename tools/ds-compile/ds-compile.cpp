@@ -1,6 +1,7 @@
 // ds-compile: a thin driver over the compile pipeline's phases (compiler/pipelines/Phases.h):
 // Import -> Graph -> Plan -> Codegen -> Artifact, stopping where --compile-to says.
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 
 #include "mlir/IR/AsmState.h"
@@ -9,6 +10,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ADT/Statistic.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
@@ -20,10 +22,12 @@
 #include "artifact/signing_keys.h"
 #include "artifact/tensor_parallel.h"
 #include "common/exit_codes.h"
+#include "compiler/artifact/CudaLibrary.h"
 #include "compiler/pipelines/Phases.h"
 #include "compiler/target/CostReport.h"
 #include "compiler/target/TargetInfo.h"
 #include "ds/status.h"
+#include "ds_cuda_kernels.h"
 #include "ingest/input_files.h"
 #include "passes/Passes.h"
 
@@ -114,6 +118,12 @@ cl::opt<std::string> weightsSource(
     cl::init("checkpoint"), cl::cat(category));
 cl::opt<uint64_t> weightsSeed("weights-seed", cl::desc("Seed of --weights random"), cl::init(0),
                               cl::cat(category));
+cl::opt<std::string> cudaKernels(
+    "cuda-kernels",
+    cl::desc("Folder of the CUDA kernel library's builds (ds_cuda_kernels.sm_XY.cubin, "
+             ".compute_XY.ptx) that GPU artifacts embed; default $DS_CUDA_KERNELS_DIR, else the "
+             "build tree's kernels/cuda"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false),
                     cl::cat(category));
 
@@ -373,6 +383,28 @@ int main(int argc, char** argv) {
       }
     }
 
+  // The CUDA kernel library for every GPU target (sm_86 -> the sm_80 cubin, sm_100a -> the
+  // compute_90 PTX): the artifact then needs nothing from the build tree at run time.
+  std::vector<std::string> gpuTargets;
+  for (const std::string& name : targets)
+    if (const mlir::ds::TargetDesc* t = mlir::ds::findTarget(name);
+        compileTo == CompileTo::Artifact && t && t->backend == mlir::ds::TargetBackend::nvptx)
+      gpuTargets.push_back(name);
+#ifdef DS_CUDA_KERNELS_DIR_DEFAULT
+  const std::string defaultKernelsDir = DS_CUDA_KERNELS_DIR_DEFAULT;
+#else
+  const std::string defaultKernelsDir;
+#endif
+  std::vector<std::string> librarySymbols;
+  for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) librarySymbols.push_back(*sym);
+  auto library = mlir::ds::collectCudaLibrary(
+      gpuTargets,
+      mlir::ds::locateCudaLibrary(cudaKernels, std::getenv("DS_CUDA_KERNELS_DIR"), defaultKernelsDir),
+      librarySymbols);
+  if (!library) return fail(library.takeError());
+  if (!gpuTargets.empty() && library->objects.empty())
+    llvm::WithColor::warning(llvm::errs(), "ds-compile") << library->notes.front() << "\n";
+
   // Codegen: generated kernels for the module's #ds.target.
   auto codegenStart = std::chrono::steady_clock::now();
   if (codegen == "host") {
@@ -411,6 +443,7 @@ int main(int argc, char** argv) {
   }
   artifact.artifact.synthetic_seed = weightsSeed;
   for (const mlir::ds::CodeObject& c : extraCode) artifact.artifact.extra_code.push_back(&c);
+  for (const mlir::ds::CodeObject& c : library->objects) artifact.artifact.library_code.push_back(&c);
   if (targetList().size() > 1) artifact.artifact.target_name = target;
   // The cost model's figures and its first device for the target, for ds-bench's columns.
   mlir::ds::ArtifactCostFacts facts;
@@ -450,5 +483,14 @@ int main(int argc, char** argv) {
   if (weightsSource == "random")
     llvm::errs() << "; weights: synthetic (seed " << weightsSeed << "), filled at load";
   llvm::errs() << "\n";
+  if (!library->objects.empty()) {
+    uint64_t bytes = 0;
+    for (const mlir::ds::CodeObject& c : library->objects) bytes += c.bytes.size();
+    llvm::errs() << "ds-compile: CUDA kernel library embedded from " << library->dir << " ("
+                 << bytes << " bytes): " << llvm::join(library->notes, ", ") << "\n";
+  } else if (!gpuTargets.empty()) {
+    llvm::errs() << "ds-compile: CUDA kernel library NOT embedded: the runtime will need "
+                    "DS_CUDA_KERNELS\n";
+  }
   return 0;
 }

@@ -209,7 +209,8 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
                       {"cpu", str(c->cpu())}, {"features", features}, {"bytes", c->size()},
                       {"format", fb::EnumNameCodeFormat(c->format())},
                       {"abi_version", c->abi_version()},
-                      {"symbols", c->symbols() ? c->symbols()->size() : 0}, {"kernels", kernels}});
+                      {"symbols", c->symbols() ? c->symbols()->size() : 0}, {"kernels", kernels},
+                      {"library", c->library()}});
     }
   }
   j["code"] = code;
@@ -346,6 +347,23 @@ std::string renderText(const json& s) {
   }
 
   for (const json& c : s["code"]) {
+    if (c["library"].get<bool>()) {
+      // The CUDA kernel library ds-compile embedded for a GPU target (docs/cuda.md): one line,
+      // ptxas's figures summed up (every kernel's are in --json).
+      int max_regs = 0, spilling = 0;
+      for (const json& k : c["kernels"]) {
+        max_regs = std::max(max_regs, k["registers"].get<int>());
+        spilling += k["spill_store_bytes"].get<int64_t>() + k["spill_load_bytes"].get<int64_t>() > 0;
+      }
+      o << "cuda kernel library: " << c["target"].get<std::string>() << " "
+        << c["format"].get<std::string>() << ", " << humanBytes(c["bytes"].get<uint64_t>())
+        << ", " << num(c["symbols"]) << " kernels";
+      if (!c["kernels"].empty())
+        o << "; ptxas: up to " << max_regs << " registers, " << spilling << " of "
+          << c["kernels"].size() << " kernels spill";
+      o << "\n";
+      continue;
+    }
     std::string features;
     for (const json& f : c["features"])
       features += (features.empty() ? "" : ",") + f.get<std::string>();

@@ -225,6 +225,31 @@ typedef struct {
 } ds_cuda_argmax_params;
 const char* ds_cuda_plan_argmax(const ds_cuda_argmax_params* p, ds_cuda_plan* out);
 
+/* ---- Synthetic weights ---------------------------------------------------------------------------
+ * ds_synthetic_fill: elements [first, first + count) of a synthetic tensor (ds-compile --weights
+ * random) into dst, which points at element `first`; I4: bytes [first, first + count) of rows of
+ * `cols` codes padded to (cols + 1) / 2 bytes. The bytes are exactly the host fill's
+ * (runtime/src/format/artifact/synthetic_element.h, which both compile): element i is
+ * fmaf(std, n(key, i), mean) encoded in dtype. key = ds::synth::streamKey(seed, stream).
+ * Grid-stride, block 256. dtype: the artifact's DType numbering (below). */
+enum {
+  DS_CUDA_SYNTH_F32 = 0, DS_CUDA_SYNTH_F16 = 1, DS_CUDA_SYNTH_BF16 = 2, DS_CUDA_SYNTH_F8_E4M3 = 3,
+  DS_CUDA_SYNTH_I8 = 4, DS_CUDA_SYNTH_I32 = 5, DS_CUDA_SYNTH_I4 = 6
+};
+typedef struct {
+  ds_cuda_ptr dst;       /* element (I4: byte) `first` of the tensor, aligned to the element */
+  uint64_t key;          /* the stream's key */
+  uint64_t first, count; /* elements (I4: bytes) */
+  int64_t cols;          /* I4: codes per row (>= 1); ignored otherwise */
+  float mean, std;
+  int32_t dtype;         /* DS_CUDA_SYNTH_* */
+} ds_cuda_synthetic_fill_params;
+/* Bytes per element of a DS_CUDA_SYNTH_* dtype (I4: 1, the unit of `first` and `count`), 0 for
+ * anything else. */
+int32_t ds_cuda_synthetic_unit_bytes(int32_t dtype);
+const char* ds_cuda_plan_synthetic_fill(const ds_cuda_synthetic_fill_params* p,
+                                        const ds_cuda_device_limits* dev, ds_cuda_plan* out);
+
 /* Every kernel symbol the fatbin exports, NULL-terminated (for load-time checks). */
 const char* const* ds_cuda_kernel_symbols(void);
 

@@ -19,6 +19,7 @@
 
 #include "check_common.cuh"
 #include "ds_cuda_kernels.h"
+int checkSyntheticFill(cudaLibrary_t lib, int sm_count);  // tests/synthetic_check.cu: device = host fill
 
 namespace {
 
@@ -472,6 +473,8 @@ int main(int argc, char** argv) {
     checkElementwise(dt);
   }
   blasLtStage();
+  const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
+  g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;
   CK(cudaDeviceSynchronize());
   std::printf("summary: %d passed, %d failed\n", g_pass, g_fail);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
@@ -33,7 +34,50 @@ TEST(CudaLaunch, SymbolTableIsUniqueAndNamed) {
     EXPECT_EQ(std::string(*t).rfind("ds_", 0), 0u) << *t;
     EXPECT_TRUE(seen.insert(*t).second) << "duplicate " << *t;
   }
-  EXPECT_EQ(seen.size(), 53u);  // 15 GEMV, 18 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise
+  // 15 GEMV, 20 attention, 2 KV write, 4 norm, 2 rope, 10 elementwise, 1 synthetic fill
+  EXPECT_EQ(seen.size(), 54u);
+  EXPECT_TRUE(isSymbol("ds_synthetic_fill"));
+}
+
+TEST(CudaLaunch, SyntheticFillGeometryAndRefusals) {
+  ds_cuda_synthetic_fill_params p = {};
+  p.dst = 4096;
+  p.count = 1000;
+  p.std = 0.02f;
+  p.dtype = DS_CUDA_SYNTH_BF16;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_synthetic_fill(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_synthetic_fill");
+  EXPECT_EQ(plan.num_launches, 1);
+  EXPECT_EQ(plan.launches[0].grid[0], 4u);  // ceil(1000 / 256)
+  EXPECT_EQ(plan.launches[0].block[0], 256u);
+  p.count = uint64_t{1} << 32;  // 4 G elements: grid-stride over 8 blocks per SM
+  ASSERT_EQ(ds_cuda_plan_synthetic_fill(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(plan.launches[0].grid[0], 8u * 132);
+  p.count = 0;
+  ASSERT_EQ(ds_cuda_plan_synthetic_fill(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(plan.num_launches, 0);
+  p.count = 10;
+  for (int d : {0, 1, 2, 3, 4, 5, 6}) EXPECT_GT(ds_cuda_synthetic_unit_bytes(d), 0) << d;
+  EXPECT_EQ(ds_cuda_synthetic_unit_bytes(DS_CUDA_SYNTH_I32), 4);
+  EXPECT_EQ(ds_cuda_synthetic_unit_bytes(DS_CUDA_SYNTH_I4), 1);
+  EXPECT_EQ(ds_cuda_synthetic_unit_bytes(7), 0);
+  auto refused = [&](ds_cuda_synthetic_fill_params q) { return ds_cuda_plan_synthetic_fill(&q, &kH100, &plan) != nullptr; };
+  ds_cuda_synthetic_fill_params q = p;
+  q.dtype = 7;
+  EXPECT_TRUE(refused(q));
+  q = p, q.dst = 0;
+  EXPECT_TRUE(refused(q));
+  q = p, q.dst = 4097;  // bf16 needs 2-byte alignment
+  EXPECT_TRUE(refused(q));
+  q = p, q.dtype = DS_CUDA_SYNTH_I4, q.cols = 0;
+  EXPECT_TRUE(refused(q));
+  q = p, q.std = -1.0f;
+  EXPECT_TRUE(refused(q));
+  q = p, q.mean = NAN;
+  EXPECT_TRUE(refused(q));
+  q = p, q.dtype = DS_CUDA_SYNTH_I4, q.cols = 7, q.dst = 4097;  // bytes: any address
+  EXPECT_FALSE(refused(q));
 }
 
 TEST(CudaLaunch, GemvDecodeShapeNeedsNoSplit) {

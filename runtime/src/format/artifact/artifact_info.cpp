@@ -78,6 +78,11 @@ uint64_t weightBytes(const fb::Artifact& meta) {
   uint64_t total = 0;
   if (meta.segments()) {
     for (const fb::Segment* s : *meta.segments()) total += s->size();
+    // The CUDA kernel library a GPU artifact embeds is code, not weights (~0.6 MB per build).
+    if (meta.code())
+      for (const fb::CodeObject* c : *meta.code())
+        if (c->library() && c->segment() < meta.segments()->size())
+          total -= meta.segments()->Get(c->segment())->size();
   }
   // Synthetic tensors take their bytes once filled at load, like a segment once mapped.
   if (meta.tensors()) {

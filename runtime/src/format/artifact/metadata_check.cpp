@@ -186,7 +186,19 @@ Status checkCode(const std::string& file, const fb::Artifact& meta) {
       return bad(file, where + " names segment " + std::to_string(obj->segment()) + " of " +
                            std::to_string(num_segments) + " with " + std::to_string(obj->size()) +
                            " bytes of code, which the artifact lacks");
+    // The CUDA kernel library: GPU code (a cubin for sm_XY or PTX for compute_XY), never host.
+    if (obj->library()) {
+      const std::string target = obj->target() ? obj->target()->str() : "";
+      const bool gpu_name = target.rfind("sm_", 0) == 0 || target.rfind("compute_", 0) == 0;
+      if (!gpu_name || (obj->format() != fb::CodeFormat_Cubin && obj->format() != fb::CodeFormat_Ptx))
+        return bad(file, where + " is a CUDA kernel library object for target '" + target +
+                             "' in format " + fb::EnumNameCodeFormat(obj->format()) +
+                             " (a library object is a Cubin for sm_XY or Ptx for compute_XY)");
+    }
   }
+  auto isLibrary = [&](size_t object) {
+    return meta.code()->Get(static_cast<flatbuffers::uoffset_t>(object))->library();
+  };
   const fb::Plan* plan = meta.plan();
   if (!plan) return Status::ok();
   auto listed = [&](size_t object, const flatbuffers::String* name) {
@@ -205,12 +217,16 @@ Status checkCode(const std::string& file, const fb::Artifact& meta) {
       return bad(file, where + " names code object " + std::to_string(obj) + " of " + std::to_string(num_code));
     if ((obj >= 0) != (l->code_symbol() != nullptr))
       return bad(file, where + " has a code object without a code symbol or the reverse");
+    // Library kernels are chosen by the device's kernel table, never named by a launch.
+    if (obj >= 0 && isLibrary(static_cast<size_t>(obj)))
+      return bad(file, where + " names code[" + std::to_string(obj) +
+                           "], the CUDA kernel library; launches name generated code only");
     if (obj >= 0 && !listed(static_cast<size_t>(obj), l->code_symbol()))
       return bad(file, where + " calls '" + l->code_symbol()->str() + "', which code[" +
                            std::to_string(obj) + "] does not list among its symbols");
     if (const auto* eps = l->epilogue_symbols())
       for (const auto* e : *eps)
-        if (num_code == 0 || !listed(0, e))
+        if (num_code == 0 || isLibrary(0) || !listed(0, e))
           return bad(file, where + " has an epilogue '" + (e ? e->str() : std::string()) +
                                "' that code[0] does not list among its symbols");
   }

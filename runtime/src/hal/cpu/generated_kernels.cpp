@@ -169,7 +169,8 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     std::string target = obj->target() ? obj->target()->str() : "";
     // A fat artifact (--target host,sm_90a) also carries GPU code: not the CPU's. Its slot stays
     // empty, and a launch that names it is refused below.
-    if (target != "host" && target.rfind("sm_", 0) == 0 && c > 0) {
+    // So does the CUDA kernel library a GPU target carries (CodeObject.library, any position).
+    if (obj->library() || (target != "host" && target.rfind("sm_", 0) == 0 && c > 0)) {
       gk->libraries_.push_back(nullptr);
       continue;
     }

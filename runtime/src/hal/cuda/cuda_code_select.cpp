@@ -115,4 +115,26 @@ StatusOr<CodeChoice> selectCode(const std::vector<std::string>& targets, int maj
   return Status(DS_UNAVAILABLE, msg);
 }
 
+StatusOr<CodeChoice> selectLibraryCode(const std::vector<std::string>& targets,
+                                       const std::string& target) {
+  std::optional<CudaArch> t = parseCudaArch(target);
+  if (!t || t->ptx)
+    return Status(DS_INVALID_ARGUMENT, "'" + target + "' is not a GPU target (sm_XY[a|f])");
+  // Candidates that run on every device the target's code runs on: an 'a' cubin only for an
+  // 'a' target (exactly its architecture), anything else by selectCode's rules.
+  std::vector<std::string> usable;
+  std::vector<int> index;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    std::optional<CudaArch> a = parseCudaArch(targets[i]);
+    if (a && a->variant == 'a' && t->variant != 'a') continue;
+    usable.push_back(targets[i]);
+    index.push_back(static_cast<int>(i));
+  }
+  StatusOr<CodeChoice> c = selectCode(usable, t->major, t->minor, "ds-compile --target " + target);
+  if (!c.isOk()) return c.status();
+  CodeChoice out = *c;
+  out.index = index[static_cast<size_t>(c->index)];
+  return out;
+}
+
 }  // namespace ds::hal::cuda

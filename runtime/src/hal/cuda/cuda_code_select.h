@@ -50,6 +50,16 @@ struct CodeChoice {
 StatusOr<CodeChoice> selectCode(const std::vector<std::string>& targets, int major, int minor,
                                 const std::string& device_name);
 
+// The kernel-library code for an artifact compiled for GPU target `target` ("sm_86"), among
+// the library's builds `targets` ("sm_80", "sm_89", "sm_90a", "compute_90"): what a device of
+// the target's compute capability would load (selectCode), except that an arch-specific 'a'
+// cubin serves only an 'a' target of its own architecture (a plain target's code runs on later
+// minors, where the 'a' cubin does not). sm_86 -> sm_80 cubin, sm_90a -> sm_90a, sm_100a ->
+// compute_90 PTX. INVALID_ARGUMENT for a target that is not sm_XY[a|f]; selectCode's
+// UNAVAILABLE when nothing fits.
+StatusOr<CodeChoice> selectLibraryCode(const std::vector<std::string>& targets,
+                                       const std::string& target);
+
 // The ds-compile target for a device (the newest table target that runs on it: sm_90a for 9.0,
 // sm_86 for 8.7), or "" when the device is older than every target.
 std::string compileTargetFor(int major, int minor);

@@ -7,12 +7,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 
 #include "artifact/artifact_reader.h"
+#include "artifact/synthetic.h"
 #include "artifact/tensor_parallel.h"
 #include "hal/cuda/cuda_executable.h"
+#include "hal/cuda/cuda_synthetic.h"
 
 namespace ds::hal {
 
@@ -203,6 +207,7 @@ CudaDevice::~CudaDevice() {
     driver_->cuGraphDestroy(g.first);
   }
   if (state_->stream) driver_->cuStreamDestroy(state_->stream->handle());
+  if (library_ && library_->module) driver_->cuModuleUnload(library_->module);
   // Allocations made through the allocator are owned by DeviceBuffers of the executor, which are
   // gone by now (the device is the last thing a RankExecutor frees).
   if (state_->context) driver_->cuDevicePrimaryCtxRelease(state_->device);
@@ -263,28 +268,74 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   std::vector<uint32_t> order(wanted.begin(), wanted.end());
   std::vector<uint64_t> sizes;
   std::vector<const uint8_t*> sources;
+  std::vector<bool> copied;  // false: synthetic, filled on the device after the upload
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
-    const uint8_t* data = artifact.tensorData(*t);
-    if (!data && t->nbytes() > 0)
-      return unsupported(artifact.path() + ": tensor '" + t->name()->str() +
-                         "' has no data in the artifact; the CUDA device uploads stored weights only");
+    const bool synthetic = artifact::isSynthetic(*t);
+    const uint8_t* data = synthetic ? nullptr : artifact.tensorData(*t);
+    if (!synthetic && !data && t->nbytes() > 0)
+      return dataLoss(artifact.path() + ": tensor '" + t->name()->str() + "' has no data in the artifact");
     sizes.push_back(t->nbytes());
     sources.push_back(data);
+    copied.push_back(!synthetic);
   }
-  StatusOr<UploadPlan> plan = planWeightUpload(sizes, kStagingBytes);
+  StatusOr<UploadPlan> plan = planWeightUpload(sizes, kStagingBytes, 2, 256, copied);
   if (!plan.isOk()) return plan.status();
+  // Synthetic tensors (--weights random): their place in the layout, then ds_synthetic_fill.
+  std::vector<SyntheticFillTensor> synthetic;
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (copied[k]) continue;
+    const fb::Tensor* t = tensors->Get(order[k]);
+    SyntheticFillTensor s;
+    s.tensor = order[k];
+    s.name = t->name()->str();
+    if (t->shape()) s.shape.assign(t->shape()->begin(), t->shape()->end());
+    s.nbytes = t->nbytes();
+    s.spec = artifact::syntheticSpec(*t);
+    s.offset = plan->offsets[k];
+    synthetic.push_back(std::move(s));
+  }
+  const ds_cuda_device_limits limits = {props_.sm_count, 48 << 10};
+  StatusOr<SyntheticFillPlan> fill =
+      planSyntheticFill(synthetic, artifact.meta()->synthetic_seed(), limits);
+  if (!fill.isOk()) return Status(fill.status().code(), artifact.path() + ": " + fill.status().message());
   DS_RETURN_IF_ERROR(w->storage_.reserve(allocator(), std::max<uint64_t>(plan->total_bytes, 1),
                                          MemoryKind::Weights));
   const CUdeviceptr base = reinterpret_cast<uintptr_t>(w->storage_.data());
   w->by_index_.assign(n, 0);
   for (size_t k = 0; k < order.size(); ++k) w->by_index_[order[k]] = base + plan->offsets[k];
-  DS_RETURN_IF_ERROR(uploadWeights(*plan, sources, base));
+  uint64_t copy_bytes = 0;
+  for (const UploadChunk& c : plan->chunks) copy_bytes += c.bytes;
+  const uint64_t progress_total = copy_bytes + fill->total_bytes;
+  DS_RETURN_IF_ERROR(uploadWeights(*plan, sources, base, progress_total));
+  if (!fill->calls.empty()) {
+    // The kernel library (the artifact's, docs/cuda.md) is loaded here if no executable has yet.
+    StatusOr<const CudaLibrary*> lib = kernelLibrary(artifact, artifact.path() + ": the synthetic weights");
+    if (!lib.isOk()) return lib.status();
+    auto fn = (*lib)->functions.find("ds_synthetic_fill");
+    if (fn == (*lib)->functions.end()) return internalError("the CUDA kernel library has no ds_synthetic_fill");
+    uint64_t done = copy_bytes;
+    for (const SyntheticFillCall& c : fill->calls) {
+      ds_cuda_synthetic_fill_params params = c.params;
+      params.dst = base + c.offset;
+      void* args[] = {&params};
+      const ds_cuda_launch& l = c.launch;
+      DS_RETURN_IF_ERROR(driver_->check(
+          driver_->cuLaunchKernel(fn->second, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1],
+                                  l.block[2], l.shared_bytes, cuStream(), args, nullptr),
+          "cuLaunchKernel(ds_synthetic_fill) for tensor " + std::to_string(c.tensor)));
+      // Synchronized per call (at most 256 MiB, milliseconds) so the progress is what is done.
+      DS_RETURN_IF_ERROR(driver_->check(driver_->cuStreamSynchronize(cuStream()),
+                                        "cuStreamSynchronize(synthetic weights)"));
+      done += c.bytes;
+      if (progress_) progress_(done, progress_total);
+    }
+  }
   return std::unique_ptr<Weights>(std::move(w));
 }
 
 Status CudaDevice::uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
-                                 CUdeviceptr base) {
+                                 CUdeviceptr base, uint64_t progress_total) {
   DS_RETURN_IF_ERROR(bind());
   const CudaDriver& d = *driver_;
   const int slots = std::min<int>(plan.num_slots, static_cast<int>(plan.chunks.size()));
@@ -324,9 +375,60 @@ Status CudaDevice::uploadWeights(const UploadPlan& plan, const std::vector<const
     DS_RETURN_IF_ERROR(d.check(d.cuEventRecord(done[c.slot], cuStream()), "cuEventRecord"));
     in_flight[c.slot] = true;
     copied += c.bytes;
-    if (progress_) progress_(copied, plan.total_bytes);
+    if (progress_) progress_(copied, progress_total);
   }
   return d.check(d.cuStreamSynchronize(cuStream()), "cuStreamSynchronize(weights)");
+}
+
+StatusOr<const CudaLibrary*> CudaDevice::kernelLibrary(const artifact::Artifact& artifact,
+                                                       const std::string& what) const {
+  std::lock_guard<std::mutex> lock(library_mutex_);
+  if (library_) return library_.get();
+  DS_RETURN_IF_ERROR(bind());
+  StatusOr<LibrarySource> src =
+      chooseLibrarySource(libraryObjects(artifact), std::getenv("DS_CUDA_KERNELS"),
+                          buildTreeLibraryPath(), props_.major, props_.minor,
+                          props_.name + ", " + info_.name);
+  if (!src.isOk())
+    return Status(src.status().code(), what + " needs the CUDA kernel library: " + src.status().message());
+  const std::string source = src->describe();
+  std::vector<uint8_t> file;
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  if (src->kind == LibrarySource::Kind::Artifact) {
+    const fb::CodeObject* obj = artifact.meta()->code()->Get(static_cast<uint32_t>(src->code_object));
+    data = artifact.segmentData(obj->segment());
+    size = obj->size();
+  } else {
+    std::ifstream in(src->path, std::ios::binary);
+    if (!in)
+      return Status(DS_UNAVAILABLE,
+                    what + " needs the CUDA kernel library: " + source + " cannot be read" +
+                        (src->tried.empty() ? std::string() : " (" + src->tried + ")") +
+                        "; set DS_CUDA_KERNELS to ds_cuda_kernels.fatbin or recompile the artifact "
+                        "with ds-compile --cuda-kernels DIR");
+    file.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    data = file.data();
+    size = file.size();
+  }
+  if (!data || size == 0) return dataLoss(what + ": the CUDA kernel library, " + source + ", is empty");
+  StatusOr<CUmodule> m = loadCudaModule(*driver_, data, size, "the CUDA kernel library, " + source);
+  if (!m.isOk()) return m.status();
+  auto lib = std::make_unique<CudaLibrary>();
+  lib->module = *m;
+  lib->source = source;
+  for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) {
+    CUfunction f = nullptr;
+    Status st = driver_->check(driver_->cuModuleGetFunction(&f, lib->module, *sym),
+                               std::string("cuModuleGetFunction(") + *sym + ") in " + source);
+    if (!st.isOk()) {
+      driver_->cuModuleUnload(lib->module);
+      return st;
+    }
+    lib->functions[*sym] = f;
+  }
+  library_ = std::move(lib);
+  return library_.get();
 }
 
 StatusOr<std::shared_ptr<const Executable>> CudaDevice::loadExecutable(

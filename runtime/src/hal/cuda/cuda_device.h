@@ -8,12 +8,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "hal/cuda/cuda_blaslt.h"
 #include "hal/cuda/cuda_budget.h"
 #include "hal/cuda/cuda_driver.h"
+#include "hal/cuda/cuda_library.h"
 #include "hal/cuda/cuda_upload.h"
 #include "hal/device.h"
 
@@ -79,7 +81,8 @@ class CudaDevice : public Device {
   StatusOr<MemoryBudget> planMemory(const StepPlan& plan, uint64_t weight_bytes,
                                     int64_t max_step_tokens, uint64_t kv_block_bytes,
                                     size_t num_graph_buckets) const;
-  // Progress of loadWeights (ds-run's bar); called on the loading thread.
+  // Progress of loadWeights (ds-run's bar): bytes copied plus synthetic bytes filled (after the
+  // copies, one ds_synthetic_fill call of <= 256 MiB at a time); called on the loading thread.
   void setUploadProgress(UploadProgress progress) { progress_ = std::move(progress); }
   // Staging buffer size per slot (two slots).
   static constexpr uint64_t kStagingBytes = 64ull << 20;
@@ -93,6 +96,12 @@ class CudaDevice : public Device {
   // created on the first call (the first GEMM, or before a graph capture); UNAVAILABLE without
   // the library.
   StatusOr<BlasLt*> blasLt();
+  // The CUDA kernel library in this device's context, loaded on first use from the source
+  // chooseLibrarySource picks ($DS_CUDA_KERNELS, the artifact's library objects, the build
+  // tree) with every symbol of ds_cuda_kernel_symbols() resolved. Executables and the synthetic
+  // weight fill share it; it lives until the device. `what` names who needs it in errors.
+  StatusOr<const CudaLibrary*> kernelLibrary(const artifact::Artifact& artifact,
+                                             const std::string& what) const;
 
   // Decode steps as CUDA graphs (docs/cuda.md): `capture` records everything `run` queues on
   // the stream into the graph of `bucket`; `replay` launches it. Graphs live until the device.
@@ -102,8 +111,10 @@ class CudaDevice : public Device {
 
  private:
   CudaDevice() = default;
+  // Copies the plan's chunks; progress reports bytes copied of `progress_total` (copies plus
+  // the synthetic bytes filled after them).
   Status uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
-                       CUdeviceptr base);
+                       CUdeviceptr base, uint64_t progress_total);
 
   struct State;
   const CudaDriver* driver_ = nullptr;
@@ -118,6 +129,8 @@ class CudaDevice : public Device {
   std::string blaslt_note_;
   std::unique_ptr<BlasLt> blaslt_;  // destroyed first in ~CudaDevice (it holds an allocation)
   std::map<int64_t, std::pair<CUgraph, CUgraphExec>> graphs_;
+  mutable std::mutex library_mutex_;
+  mutable std::unique_ptr<CudaLibrary> library_;
 };
 
 }  // namespace cuda

@@ -45,39 +45,6 @@ const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
     nullptr,        // all_gather
 };
 
-std::string CudaExecutable::libraryPath() {
-  if (const char* env = std::getenv("DS_CUDA_KERNELS"); env && *env) return env;
-#ifdef DS_CUDA_KERNELS_DEFAULT
-  return DS_CUDA_KERNELS_DEFAULT;
-#else
-  return "";
-#endif
-}
-
-namespace {
-
-// A fatbin (cudafe's container of cubins + PTX) starts with this little-endian magic.
-constexpr uint32_t kFatbinMagic = 0xBA55ED50u;
-
-StatusOr<CUmodule> loadModule(const CudaDriver& d, const uint8_t* data, uint64_t size,
-                              const std::string& what) {
-  CUmodule m = nullptr;
-  uint32_t magic = 0;
-  if (size >= 4) std::memcpy(&magic, data, 4);
-  if (magic == kFatbinMagic) {
-    DS_RETURN_IF_ERROR(d.check(d.cuModuleLoadFatBinary(&m, data), "cuModuleLoadFatBinary(" + what + ")"));
-  } else if (size >= 4 && std::memcmp(data, "\x7f" "ELF", 4) == 0) {
-    DS_RETURN_IF_ERROR(d.check(d.cuModuleLoadData(&m, data), "cuModuleLoadData(" + what + ")"));
-  } else {
-    // PTX text: the driver wants it NUL-terminated, the artifact stores it without.
-    std::string ptx(reinterpret_cast<const char*>(data), size);
-    DS_RETURN_IF_ERROR(d.check(d.cuModuleLoadData(&m, ptx.c_str()), "cuModuleLoadData(" + what + ", PTX JIT)"));
-  }
-  return m;
-}
-
-}  // namespace
-
 StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
     const CudaDevice& device, const artifact::Artifact& artifact, const StepPlan& plan) {
   auto exe = std::make_shared<CudaExecutable>();
@@ -91,7 +58,8 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
   if (const auto* code = artifact.meta()->code())
     for (uint32_t c = 0; c < code->size(); ++c) {
       const std::string t = code->Get(c)->target() ? code->Get(c)->target()->str() : "";
-      if (parseCudaArch(t)) {
+      // The kernel library's objects are not the artifact's module (CudaDevice::kernelLibrary).
+      if (parseCudaArch(t) && !code->Get(c)->library()) {
         targets.push_back(t);
         indices.push_back(static_cast<int>(c));
       }
@@ -115,7 +83,7 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
     if (!data || obj->size() == 0)
       return dataLoss(artifact.path() + ": code object " + std::to_string(exe->code_object_) +
                       " (" + exe->code_target_ + ") has no bytes");
-    StatusOr<CUmodule> m = loadModule(device.driver(), data, obj->size(),
+    StatusOr<CUmodule> m = loadCudaModule(device.driver(), data, obj->size(),
                                       artifact.path() + " code object " +
                                           std::to_string(exe->code_object_) + ", " + exe->code_target_);
     if (!m.isOk()) return m.status();
@@ -172,25 +140,11 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       return unsupported(what + " has no CUDA kernel yet (the CUDA kernel table covers the dense "
                          "Llama/Qwen2 kinds); compile with --target host to run on the CPU");
     if (!exe->library_) {
-      // The kernel library's fatbin (docs/cuda.md "Kernel library"): read at load, never embedded.
-      const std::string path = libraryPath();
-      std::ifstream in(path, std::ios::binary);
-      if (path.empty() || !in)
-        return Status(DS_UNAVAILABLE,
-                      what + " needs the CUDA kernel library: '" +
-                          (path.empty() ? std::string("(none built)") : path) +
-                          "' cannot be read; set DS_CUDA_KERNELS to ds_cuda_kernels.fatbin");
-      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      StatusOr<CUmodule> lib = loadModule(device.driver(), bytes.data(), bytes.size(), path);
+      // The kernel library (docs/cuda.md "Kernel library"): the device's, loaded once.
+      StatusOr<const CudaLibrary*> lib = device.kernelLibrary(artifact, what);
       if (!lib.isOk()) return lib.status();
-      exe->library_ = *lib;
-      for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) {
-        CUfunction f = nullptr;
-        DS_RETURN_IF_ERROR(device.driver().check(
-            device.driver().cuModuleGetFunction(&f, exe->library_, *sym),
-            std::string("cuModuleGetFunction(") + *sym + ") in " + path));
-        exe->library_fns_[*sym] = f;
-      }
+      exe->library_ = (*lib)->module;
+      exe->library_fns_ = (*lib)->functions;
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
@@ -199,7 +153,6 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
 CudaExecutable::~CudaExecutable() {
   if (!device_->bind().isOk()) return;
   if (module_) device_->driver().cuModuleUnload(module_);
-  if (library_) device_->driver().cuModuleUnload(library_);
 }
 
 size_t CudaExecutable::numGenerated() const {

@@ -43,9 +43,6 @@ class CudaExecutable : public Executable {
   CUfunction entry(size_t index) const { return entries_[index]; }
   // Binds launch `a` to device addresses (cuda_launches.h) and queues its calls on the stream.
   Status run(CudaDevice& device, const LaunchArgs& a) const;
-  // Where the kernel library's fatbin is looked for: $DS_CUDA_KERNELS, else the build tree's
-  // (DS_CUDA_KERNELS_DEFAULT, set by CMake when nvcc built it).
-  static std::string libraryPath();
 
  private:
   const CudaDevice* device_ = nullptr;
@@ -55,7 +52,7 @@ class CudaExecutable : public Executable {
   std::string code_target_;
   std::vector<CUfunction> entries_;  // per launch
   std::vector<uint32_t> threads_;    // per generated launch: its .maxntid
-  CUmodule library_ = nullptr;       // ds_cuda_kernels.fatbin
+  CUmodule library_ = nullptr;       // the device's kernel library (owned by the device)
   std::map<std::string, CUfunction> library_fns_;
   struct SlotInfo {
     DType dtype = DType::F32;

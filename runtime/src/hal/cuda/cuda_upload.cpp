@@ -7,7 +7,8 @@
 namespace ds::hal::cuda {
 
 StatusOr<UploadPlan> planWeightUpload(const std::vector<uint64_t>& tensor_bytes,
-                                      uint64_t staging_bytes, int num_slots, uint64_t alignment) {
+                                      uint64_t staging_bytes, int num_slots, uint64_t alignment,
+                                      const std::vector<bool>& copied) {
   if (alignment == 0 || staging_bytes < alignment || num_slots < 1)
     return invalidArgument("weight upload: staging buffers of " + std::to_string(staging_bytes) +
                            " bytes x " + std::to_string(num_slots) + " cannot carry " +
@@ -32,8 +33,17 @@ StatusOr<UploadPlan> planWeightUpload(const std::vector<uint64_t>& tensor_bytes,
     for (size_t i = t; i < tensor_bytes.size() && p.offsets[i] < d1; ++i) {
       const uint64_t a = std::max(p.offsets[i], d0);
       const uint64_t b = std::min(p.offsets[i] + tensor_bytes[i], d1);
-      if (a < b) c.pieces.push_back({i, a - p.offsets[i], a - d0, b - a});
+      if (a < b && (copied.empty() || copied[i])) c.pieces.push_back({i, a - p.offsets[i], a - d0, b - a});
       if (p.offsets[i] + tensor_bytes[i] <= d1) t = i + 1;  // done with it
+    }
+    if (!copied.empty()) {
+      if (c.pieces.empty()) continue;  // all synthetic (or gaps): nothing to copy
+      // Only the range the pieces cover (a tensor start is aligned, so the trim keeps alignment).
+      const uint64_t lo = c.pieces.front().staging_offset;
+      const uint64_t hi = c.pieces.back().staging_offset + c.pieces.back().bytes;
+      for (UploadPiece& piece : c.pieces) piece.staging_offset -= lo;
+      c.device_offset += lo;
+      c.bytes = hi - lo;
     }
     p.chunks.push_back(std::move(c));
   }

@@ -41,9 +41,13 @@ struct UploadPlan {
 // alternate over `num_slots` staging buffers. A tensor larger than a staging buffer spans
 // several chunks; small ones share one. Empty tensors get an offset and no piece.
 // INVALID_ARGUMENT for staging_bytes < alignment or num_slots < 1.
+// `copied` (empty: every tensor) marks the tensors that are copied: the others (synthetic
+// weights, filled on the device afterwards) get their offset but no piece, chunks are trimmed
+// to the pieces they carry, and chunks without any are dropped (no DMA for them).
 StatusOr<UploadPlan> planWeightUpload(const std::vector<uint64_t>& tensor_bytes,
                                       uint64_t staging_bytes, int num_slots = 2,
-                                      uint64_t alignment = 256);
+                                      uint64_t alignment = 256,
+                                      const std::vector<bool>& copied = {});
 
 // Called after each chunk's copy is queued: bytes done so far and the total (ds-run's progress).
 using UploadProgress = std::function<void(uint64_t done, uint64_t total)>;
