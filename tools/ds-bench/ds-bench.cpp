@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
   double gpu_memory_fraction = 0.9;  // GPU artifacts (docs/cuda.md)
+  bool enforce_eager = false;
   int64_t gpu_ordinal = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = count(a, value(), 0, 1024);
     else if (a == "--trusted-key") trusted_keys.push_back(value());
     else if (a == "--no-native-code") native_code = false;
+    else if (a == "--enforce-eager") enforce_eager = true;
     else if (a == "--gpu-memory-fraction") {
       ds::tools::Parsed<double> f = ds::tools::parseRealFlag(a, value(), 0.01, 1);
       if (!f.value) usageError(f.error);
@@ -117,7 +119,7 @@ int main(int argc, char** argv) {
     else if (a == "-h" || a == "--help") {
       std::puts("usage: ds-bench <model.dsa> [--perplexity ids.txt] [--decode N] [--prefill N] [--threads N]\n"
                 "                [--trusted-key KEY.pub]... [--no-native-code]\n"
-                "                [--gpu-memory-fraction 0.9] [--gpu-ordinal N]\n"
+                "                [--gpu-memory-fraction 0.9] [--gpu-ordinal N] [--enforce-eager]\n"
                 "                [--sweep [--batches 1,8,32,128] [--prompts 128,512,2048] [--context 128]\n"
                 "                 [--decode-steps 16] [--json]]\n"
                 "  --sweep: decode tokens/s per batch size and prefill time per prompt length, beside the\n"
@@ -126,7 +128,8 @@ int main(int argc, char** argv) {
                 "  --trusted-key: refuse artifacts not signed by one of these keys\n"
                 "  --no-native-code: never load the artifact's generated code (library kernels)\n"
                 "  --gpu-memory-fraction: GPU artifacts: share of the GPU's memory to use (default 0.9)\n"
-                "  --gpu-ordinal: GPU artifacts: which GPU (default 0)");
+                "  --gpu-ordinal: GPU artifacts: which GPU (default 0)\n"
+                "  --enforce-eager: GPU artifacts: decode steps launch by launch (no CUDA graphs)");
       return 0;
     } else if (path.empty()) path = a;
     else if (!a.empty() && a[0] == '-') usageError("unknown option " + a + " (see --help)");
@@ -171,6 +174,7 @@ int main(int argc, char** argv) {
     ro.allow_native_code = native_code;
     ro.gpu_memory_fraction = gpu_memory_fraction;
     ro.device_ordinal = static_cast<int>(gpu_ordinal);
+    ro.enforce_eager = enforce_eager;
     auto runner = ds::ModelRunner::create(**art, ro);
     if (!runner.isOk()) die(runner.status().message());
     double ppl = perplexity(**runner, tokens, 64);
@@ -180,6 +184,7 @@ int main(int argc, char** argv) {
     sweep_options.engine.num_threads = static_cast<int>(threads);
     sweep_options.engine.allow_native_code = native_code;
     sweep_options.engine.gpu_memory_fraction = gpu_memory_fraction;
+    sweep_options.engine.enforce_eager = enforce_eager;
     sweep_options.engine.device_ordinal = static_cast<int>(gpu_ordinal);
     const int rc = ds::bench::runSweep(**art, sweep_options);
     if (rc) return rc;
@@ -189,6 +194,7 @@ int main(int argc, char** argv) {
     eo.num_threads = static_cast<int>(threads);
     eo.allow_native_code = native_code;
     eo.gpu_memory_fraction = gpu_memory_fraction;
+    eo.enforce_eager = enforce_eager;
     eo.device_ordinal = static_cast<int>(gpu_ordinal);
     eo.max_step_tokens = std::max<int64_t>(prefill_tokens, 1);
     const double load0 = now();

@@ -28,6 +28,7 @@ struct Args {
   std::vector<std::string> trusted_keys;  // public key files (docs/artifact.md)
   bool native_code = true;
   double gpu_memory_fraction = 0.9;  // GPU artifacts (docs/cuda.md)
+  bool enforce_eager = false;        // no CUDA graphs
   int gpu_ordinal = 0;
 };
 
@@ -53,6 +54,7 @@ void usage() {
       "              [--no-native-code] (never load the artifact's generated code; same tokens)\n"
       "              [--gpu-memory-fraction 0.9] [--gpu-ordinal N] (GPU artifacts: the share of\n"
       "              the GPU's memory used for weights, activations and KV blocks; which GPU)\n"
+      "              [--enforce-eager] (GPU: run decode steps launch by launch, no CUDA graphs)\n"
       "Several prompts run as one batch. An empty prompt starts from BOS alone.\n"
       "A .dsa with generated code is an executable: for artifacts from elsewhere use\n"
       "--trusted-key or --no-native-code.");
@@ -92,6 +94,7 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--max-model-len") a.max_model_len = check(ds::tools::parseIntFlag(arg, value(), 1, INT32_MAX));
     else if (arg == "--trusted-key") a.trusted_keys.push_back(value());
     else if (arg == "--no-native-code") a.native_code = false;
+    else if (arg == "--enforce-eager") a.enforce_eager = true;
     else if (arg == "--gpu-memory-fraction") a.gpu_memory_fraction = check(ds::tools::parseRealFlag(arg, value(), 0.01, 1));
     else if (arg == "--gpu-ordinal") a.gpu_ordinal = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, 1023)));
     else if (!arg.empty() && arg[0] == '-') usageError("unknown option " + arg + " (see --help)");
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
   ds::EngineOptions eo;
   eo.allow_native_code = a.native_code;
   eo.gpu_memory_fraction = a.gpu_memory_fraction;
+  eo.enforce_eager = a.enforce_eager;
   eo.device_ordinal = a.gpu_ordinal;
   eo.kv_cache_bytes = a.kv_cache_bytes;
   eo.cpu_kv_cache_bytes = 256ull << 20;

@@ -42,6 +42,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   ro.allow_native_code = options.allow_native_code;
   ro.device_ordinal = options.device_ordinal;
   ro.gpu_memory_fraction = options.gpu_memory_fraction;
+  ro.enforce_eager = options.enforce_eager;
+  ro.max_model_len = resolved.max_model_len;
+  ro.max_step_tokens = options.max_step_tokens;
   StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
   if (!runner.isOk()) return runner.status();
   StatusOr<KVBlockManager> manager =

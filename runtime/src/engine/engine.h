@@ -37,6 +37,8 @@ struct EngineOptions {
   // GPU targets (RunnerOptions, docs/cuda.md): the first GPU and the share of its memory used.
   int device_ordinal = 0;
   double gpu_memory_fraction = 0.9;
+  // GPU decode steps run launch by launch instead of replaying CUDA graphs (vLLM's flag).
+  bool enforce_eager = false;
 };
 
 struct GenerationRequest {

@@ -2,6 +2,7 @@
 // device of its own), batch validation, and the step's logits view.
 #include "exec/model_runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 
@@ -171,7 +172,15 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     config.num_kv_blocks = r == 0 ? options.num_kv_blocks : impl->num_blocks;
     config.kv_fallback_bytes = options.kv_fallback_bytes / static_cast<uint64_t>(tp);
     config.max_step_tokens = options.max_step_tokens;
-    config.num_graph_buckets = options.num_graph_buckets;
+    if (!options.enforce_eager && impl->plan.kv.block_size > 0) {
+      const int64_t context = options.max_model_len > 0
+                                  ? options.max_model_len
+                                  : (artifact.meta()->model() ? artifact.meta()->model()->max_position_embeddings() : 0);
+      config.max_graph_batch = std::min<int64_t>(options.max_step_tokens, 256);
+      config.graph_max_blocks = (context + impl->plan.kv.block_size - 1) / impl->plan.kv.block_size;
+      // The budget keeps room for every bucket's graph (captured lazily, as batches come).
+      config.num_graph_buckets = (*device)->captureBuckets(config.max_graph_batch).size();
+    }
     StatusOr<std::unique_ptr<RankExecutor>> rank =
         RankExecutor::create(artifact, impl->plan, std::move(device).value(), config, exe);
     if (!rank.isOk()) return rank.status();

@@ -35,7 +35,11 @@ struct RunnerOptions {
   int64_t num_kv_blocks = 0;
   uint64_t kv_fallback_bytes = 64ull << 20;
   int64_t max_step_tokens = 512;
-  size_t num_graph_buckets = 0;
+  // GPU decode steps replay CUDA graphs per batch bucket (docs/cuda.md "CUDA graphs") for up to
+  // min(max_step_tokens, 256) sequences and contexts up to max_model_len (0: the model's);
+  // enforce_eager runs every step launch by launch (vLLM's --enforce-eager).
+  bool enforce_eager = false;
+  int64_t max_model_len = 0;
   int num_threads = 0;        // CPU kernels' threads; 0: the policy below
   // Policy of the CPU device when num_threads is 0 (hal/cpu/cpu_device.h).
   uint64_t single_thread_below_bytes = hal::CpuThreadPolicy{}.single_thread_below_bytes;

@@ -6,6 +6,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
+#include "hal/decode_steps.h"
 
 namespace ds {
 
@@ -45,7 +46,11 @@ StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::create(
                              " bytes holds no block of " + std::to_string(per_block) + " bytes");
   }
   if (r->config_.num_kv_blocks <= 0) return invalidArgument("the KV cache needs at least one block");
-  const int64_t num_kv_blocks = r->config_.num_kv_blocks;
+  if (config.max_graph_batch > 0 && config.graph_max_blocks > 0 && kv.kind != hal::KVKind::None)
+    r->buckets_ = r->device_->captureBuckets(config.max_graph_batch);
+  // Recorded steps pad with sequences whose K/V land in a block the engine never hands out.
+  const int64_t num_kv_blocks = r->config_.num_kv_blocks + (r->buckets_.empty() ? 0 : 1);
+  r->kv_blocks_allocated_ = num_kv_blocks;
   if (kv.kind != hal::KVKind::None) {
     const uint64_t block = kv.bytes_per_slot * static_cast<uint64_t>(kv.block_size);
     if (block != 0 && static_cast<uint64_t>(num_kv_blocks) > (uint64_t{1} << 50) / block)
@@ -60,7 +65,8 @@ StatusOr<std::unique_ptr<RankExecutor>> RankExecutor::create(
       r->kv_ptrs_.push_back(layer.data());
     }
   }
-  r->own_.resize(plan.buffers.size());
+  r->eager_.own.resize(plan.buffers.size());
+  r->recorded_.own.resize(plan.buffers.size());
   r->base_.assign(plan.buffers.size(), nullptr);
   return r;
 }
@@ -69,66 +75,67 @@ int64_t RankExecutor::rowsOf(const hal::BufferDesc& b) const {
   return b.rows == hal::RowSpace::Tokens ? T_ : b.rows == hal::RowSpace::LogitRows ? R_ : b.fixed_rows;
 }
 
-Status RankExecutor::layoutBuffers(int64_t T, int64_t R) {
+Status RankExecutor::layoutBuffers(int64_t T, int64_t R, Arenas& arenas) {
   T_ = T;
   R_ = R;
   hal::Allocator& alloc = device_->allocator();
   const auto kAct = hal::MemoryKind::Activations;
-  DS_RETURN_IF_ERROR(token_arena_.reserve(
+  DS_RETURN_IF_ERROR(arenas.token.reserve(
       alloc, static_cast<uint64_t>(T) * plan_->arena_bytes_per_token, kAct));
-  DS_RETURN_IF_ERROR(row_arena_.reserve(
+  DS_RETURN_IF_ERROR(arenas.row.reserve(
       alloc, static_cast<uint64_t>(R) * plan_->arena_bytes_per_logit_row, kAct));
   for (size_t id = 0; id < plan_->buffers.size(); ++id) {
     const hal::BufferDesc& b = plan_->buffers[id];
     if (b.alias_of >= 0) continue;
     const int64_t rows = rowsOf(b);
     if (b.arena_offset >= 0) {
-      auto* arena = static_cast<uint8_t*>(b.rows == hal::RowSpace::LogitRows ? row_arena_.data()
-                                                                             : token_arena_.data());
+      auto* arena = static_cast<uint8_t*>(b.rows == hal::RowSpace::LogitRows ? arenas.row.data()
+                                                                             : arenas.token.data());
       base_[id] = arena + rows * b.arena_offset;
       continue;
     }
-    DS_RETURN_IF_ERROR(own_[id].reserve(alloc, static_cast<uint64_t>(rows) * b.row_bytes, kAct));
-    base_[id] = own_[id].data();
+    DS_RETURN_IF_ERROR(arenas.own[id].reserve(alloc, static_cast<uint64_t>(rows) * b.row_bytes, kAct));
+    base_[id] = arenas.own[id].data();
   }
   for (size_t id = 0; id < plan_->buffers.size(); ++id)
     if (plan_->buffers[id].alias_of >= 0) base_[id] = base_[plan_->buffers[id].alias_of];
   return Status::ok();
 }
 
-Status RankExecutor::runStep(const StepBatch& b) {
+Status RankExecutor::uploadInputs(const StepBatch& b, Arenas& a, hal::StepArgs* step) {
   const int64_t T = static_cast<int64_t>(b.token_ids.size());
   const int64_t R = static_cast<int64_t>(b.logit_rows.size());
-  DS_RETURN_IF_ERROR(layoutBuffers(T, R));
   hal::Stream& stream = device_->stream();
   hal::Allocator& alloc = device_->allocator();
   DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->token_ids), b.token_ids.data(), T * 4));
   DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->positions), b.positions.data(), T * 4));
   if (R) DS_RETURN_IF_ERROR(stream.copyToDevice(buffer(plan_->logit_rows), b.logit_rows.data(), R * 4));
   const uint64_t table_bytes = b.block_table.size() * 4;
-  DS_RETURN_IF_ERROR(token_seq_.reserve(alloc, T * 4, hal::MemoryKind::Staging));
-  DS_RETURN_IF_ERROR(block_table_.reserve(alloc, table_bytes, hal::MemoryKind::Staging));
-  DS_RETURN_IF_ERROR(stream.copyToDevice(token_seq_.data(), b.token_seq.data(), T * 4));
-  DS_RETURN_IF_ERROR(stream.copyToDevice(block_table_.data(), b.block_table.data(), table_bytes));
+  DS_RETURN_IF_ERROR(a.token_seq.reserve(alloc, T * 4, hal::MemoryKind::Staging));
+  DS_RETURN_IF_ERROR(a.block_table.reserve(alloc, table_bytes, hal::MemoryKind::Staging));
+  DS_RETURN_IF_ERROR(stream.copyToDevice(a.token_seq.data(), b.token_seq.data(), T * 4));
+  DS_RETURN_IF_ERROR(stream.copyToDevice(a.block_table.data(), b.block_table.data(), table_bytes));
 
-  hal::StepArgs step;
-  step.step_id = ++steps_;
-  step.T = T;
-  step.R = R;
-  step.positions = static_cast<const int32_t*>(buffer(plan_->positions));
-  step.host_positions = b.positions.data();
-  step.host_token_seq = b.token_seq.data();
-  step.token_seq = static_cast<const int32_t*>(token_seq_.data());
-  step.block_table = static_cast<const int32_t*>(block_table_.data());
-  step.num_seqs = b.num_seqs;
-  step.max_blocks_per_seq = b.max_blocks_per_seq;
-  step.kv = &plan_->kv;
-  step.num_kv_blocks = config_.num_kv_blocks;
-  step.kv_layers = kv_ptrs_.data();
-  step.comm = config_.comm;
-  step.rank = config_.rank;
-  step.tp = config_.tp;
+  step->step_id = ++steps_;
+  step->T = T;
+  step->R = R;
+  step->positions = static_cast<const int32_t*>(buffer(plan_->positions));
+  step->host_positions = b.positions.data();
+  step->host_token_seq = b.token_seq.data();
+  step->token_seq = static_cast<const int32_t*>(a.token_seq.data());
+  step->block_table = static_cast<const int32_t*>(a.block_table.data());
+  step->num_seqs = b.num_seqs;
+  step->max_blocks_per_seq = b.max_blocks_per_seq;
+  step->kv = &plan_->kv;
+  step->num_kv_blocks = kv_blocks_allocated_;
+  step->kv_layers = kv_ptrs_.data();
+  step->comm = config_.comm;
+  step->rank = config_.rank;
+  step->tp = config_.tp;
+  return Status::ok();
+}
 
+Status RankExecutor::launchAll(const hal::StepArgs& step) {
   hal::LaunchArgs args;
   args.step = &step;
   args.weights = weights_.get();
@@ -147,6 +154,65 @@ Status RankExecutor::runStep(const StepBatch& b) {
     DS_RETURN_IF_ERROR(exe_->launch(*device_, args));
   }
   return Status::ok();
+}
+
+Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
+  hal::DecodeInputs in{b.token_ids, b.positions, b.token_seq, b.logit_rows,
+                       b.num_seqs, b.max_blocks_per_seq, b.block_table};
+  // Pad sequences write their K/V into the scratch block after the engine's blocks.
+  DS_RETURN_IF_ERROR(hal::padDecodeStep(&in, bucket, config_.graph_max_blocks,
+                                        static_cast<int32_t>(config_.num_kv_blocks)));
+  StepBatch padded;
+  padded.token_ids = std::move(in.token_ids);
+  padded.positions = std::move(in.positions);
+  padded.token_seq = std::move(in.token_seq);
+  padded.logit_rows = std::move(in.logit_rows);
+  padded.num_seqs = in.num_seqs;
+  padded.max_blocks_per_seq = in.max_blocks_per_seq;
+  padded.block_table = std::move(in.block_table);
+  // Sized once for the largest bucket (and the widest table): nothing a record names moves.
+  if (!recorded_.token.data()) {
+    const int64_t most = buckets_.back();
+    DS_RETURN_IF_ERROR(layoutBuffers(most, most, recorded_));
+    hal::Allocator& alloc = device_->allocator();
+    DS_RETURN_IF_ERROR(recorded_.token_seq.reserve(alloc, most * 4, hal::MemoryKind::Staging));
+    DS_RETURN_IF_ERROR(recorded_.block_table.reserve(
+        alloc, static_cast<uint64_t>(most * config_.graph_max_blocks) * 4, hal::MemoryKind::Staging));
+  }
+  DS_RETURN_IF_ERROR(layoutBuffers(bucket, bucket, recorded_));
+  hal::StepArgs step;
+  DS_RETURN_IF_ERROR(uploadInputs(padded, recorded_, &step));
+  // Attention is planned for the widest table the record replays with, not this step's.
+  step.plan_context = config_.graph_max_blocks * plan_->kv.block_size;
+  // Records made before the executable's buffers last moved (a grown workspace) are stale.
+  if (exe_->bufferEpoch() != capture_epoch_) {
+    device_->dropCaptures();
+    capture_epoch_ = exe_->bufferEpoch();
+  }
+  DS_RETURN_IF_ERROR(device_->runCaptured(bucket, [&] { return launchAll(step); }));
+  if (exe_->bufferEpoch() != capture_epoch_) {  // the eager first run grew a buffer
+    device_->dropCaptures();
+    capture_epoch_ = exe_->bufferEpoch();
+  }
+  ++replayed_;
+  return Status::ok();
+}
+
+Status RankExecutor::runStep(const StepBatch& b) {
+  if (!buckets_.empty() && b.max_blocks_per_seq <= config_.graph_max_blocks) {
+    hal::DecodeInputs shape{{}, {}, b.token_seq, b.logit_rows, b.num_seqs, 0, {}};
+    shape.token_ids.resize(b.token_ids.size());
+    if (hal::isPureDecode(shape)) {
+      const int64_t bucket = hal::chooseBucket(buckets_, b.num_seqs);
+      if (bucket >= 0) return runRecorded(b, bucket);
+    }
+  }
+  const int64_t T = static_cast<int64_t>(b.token_ids.size());
+  const int64_t R = static_cast<int64_t>(b.logit_rows.size());
+  DS_RETURN_IF_ERROR(layoutBuffers(T, R, eager_));
+  hal::StepArgs step;
+  DS_RETURN_IF_ERROR(uploadInputs(b, eager_, &step));
+  return launchAll(step);
 }
 
 }  // namespace ds

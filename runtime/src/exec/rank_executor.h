@@ -23,9 +23,17 @@ class RankExecutor {
     uint64_t kv_fallback_bytes = 0;
     int64_t max_step_tokens = 512;   // the activations the budget keeps room for
     size_t num_graph_buckets = 0;    // CUDA graphs the budget keeps room for
+    // Recorded decode steps (CUDA graphs, docs/cuda.md): batches up to max_graph_batch sequences
+    // whose block tables are at most graph_max_blocks wide replay a record per batch bucket on a
+    // device that has them (Device::captureBuckets). 0: every step eager.
+    int64_t max_graph_batch = 0;
+    int64_t graph_max_blocks = 0;
   };
-  // KV blocks this rank holds (Config::num_kv_blocks, or what the budget gave).
+  // KV blocks this rank holds for the engine (Config::num_kv_blocks, or what the budget gave);
+  // recorded steps add one scratch block of their own for their padding.
   int64_t numKvBlocks() const { return config_.num_kv_blocks; }
+  // Decode steps that replayed a record / were recorded (reports and tests).
+  uint64_t replayedSteps() const { return replayed_; }
   // Loads this rank's weights and binds the plan (reusing `peer`, another rank's executable,
   // when the device can), then allocates the KV pool. `plan` must outlive the executor.
   static StatusOr<std::unique_ptr<RankExecutor>> create(
@@ -44,20 +52,34 @@ class RankExecutor {
 
  private:
   RankExecutor() = default;
-  Status layoutBuffers(int64_t T, int64_t R);
+  // Activation memory of one kind of step: eager steps grow theirs as they come; recorded steps
+  // have their own, sized once for the largest bucket, so a record's addresses stay valid.
+  struct Arenas {
+    hal::DeviceBuffer token, row;          // memory-planned buffers per row space
+    std::vector<hal::DeviceBuffer> own;    // buffers with memory of their own
+    hal::DeviceBuffer token_seq, block_table;  // the batch's index arrays on the device
+  };
+  Status layoutBuffers(int64_t T, int64_t R, Arenas& arenas);
   int64_t rowsOf(const hal::BufferDesc& b) const;
+  // Uploads the batch's arrays into `a` (laid out for it) and fills the step's index fields.
+  Status uploadInputs(const StepBatch& b, Arenas& a, hal::StepArgs* step);
+  Status launchAll(const hal::StepArgs& step);
+  // A pure decode step padded to `bucket` (hal/decode_steps.h), replayed or recorded.
+  Status runRecorded(const StepBatch& b, int64_t bucket);
 
   const hal::StepPlan* plan_ = nullptr;
   Config config_;
   std::unique_ptr<hal::Device> device_;
   std::unique_ptr<hal::Weights> weights_;
   std::shared_ptr<const hal::Executable> exe_;
-  std::vector<hal::DeviceBuffer> kv_layers_;  // one per layer: num_kv_blocks blocks
+  std::vector<hal::DeviceBuffer> kv_layers_;  // one per layer: num_kv_blocks (+1 scratch) blocks
   std::vector<void*> kv_ptrs_;
-  hal::DeviceBuffer token_arena_, row_arena_;  // memory-planned buffers per row space
-  std::vector<hal::DeviceBuffer> own_;         // buffers with memory of their own
+  Arenas eager_, recorded_;
   std::vector<void*> base_;                    // per buffer, set for every step
-  hal::DeviceBuffer token_seq_, block_table_;  // the batch's index arrays on the device
+  std::vector<int64_t> buckets_;               // recorded decode batch sizes (empty: none)
+  int64_t kv_blocks_allocated_ = 0;            // num_kv_blocks, + 1 scratch with buckets
+  uint64_t capture_epoch_ = 0;                 // Executable::bufferEpoch of the records
+  uint64_t replayed_ = 0;
   uint64_t steps_ = 0;                         // StepArgs::step_id of the last step
   int64_t T_ = 0, R_ = 0;
 };

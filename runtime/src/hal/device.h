@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -101,6 +102,9 @@ class Executable {
   virtual Status launch(Device& device, const LaunchArgs& args) const = 0;
   // Launches of one step served by generated code (for reports).
   virtual size_t numGenerated() const = 0;
+  // Bumped whenever a buffer the executable's launches read or write is reallocated (a grown
+  // workspace): recorded steps (Device::runCaptured) made before then name freed memory.
+  virtual uint64_t bufferEpoch() const { return 0; }
 };
 
 // How a device binds artifacts (the same for every rank of a runner).
@@ -143,6 +147,22 @@ class Device {
   // (weights, code), the activations of a `max_step_tokens` step and its reserve for
   // `num_graph_buckets` CUDA graphs; an error naming the numbers when none fits. 0: no budget
   // (the CPU: the caller sizes the cache from a byte count).
+  // Recorded steps (CUDA graphs, docs/cuda.md): the decode batch sizes this device replays for a
+  // runner of at most `max_batch` sequences (empty: none, the CPU). exec pads a pure decode step
+  // to the smallest bucket >= its batch, into buffers that keep their addresses, and calls
+  // runCaptured.
+  virtual std::vector<int64_t> captureBuckets(int64_t max_batch) const {
+    (void)max_batch;
+    return {};
+  }
+  // Runs one step's `launches` for `bucket`: the first time eagerly, then records them; after
+  // that replays the record (nothing is launched from the host). dropCaptures forgets every
+  // record (the buffers they name moved).
+  virtual Status runCaptured(int64_t bucket, const std::function<Status()>& launches) {
+    (void)bucket;
+    return launches();
+  }
+  virtual void dropCaptures() {}
   virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                              uint64_t kv_block_bytes, size_t num_graph_buckets) {
     (void)plan, (void)max_step_tokens, (void)kv_block_bytes, (void)num_graph_buckets;

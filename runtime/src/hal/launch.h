@@ -124,6 +124,10 @@ struct StepArgs {
   // Distinct for every step of a rank (1, 2, ...): a device derives per-step data (e.g. the
   // CUDA device's sequence row ranges) once per step instead of once per launch.
   uint64_t step_id = 0;
+  // Attention planning's context (split-KV): at least this many positions, whatever this step's
+  // tokens reach (0: derived from the step). A recorded decode step is planned for the widest
+  // block table it replays with.
+  int64_t plan_context = 0;
 };
 
 struct BufferArg {

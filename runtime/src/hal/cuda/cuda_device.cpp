@@ -3,6 +3,8 @@
 // and decode-step graphs. Not yet run on a GPU (docs/cuda.md).
 #include "hal/cuda/cuda_device.h"
 
+#include "hal/cuda/cuda_graphs.h"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -465,6 +467,28 @@ StatusOr<BlasLt*> CudaDevice::blasLt() {
   if (!b.isOk()) return Status(b.status().code(), info_.name + ": " + b.status().message());
   blaslt_ = std::move(b).value();
   return blaslt_.get();
+}
+
+std::vector<int64_t> CudaDevice::captureBuckets(int64_t max_batch) const {
+  return graphBatchBuckets(max_batch);
+}
+
+Status CudaDevice::runCaptured(int64_t bucket, const std::function<Status()>& launches) {
+  if (hasGraph(bucket)) return replayGraph(bucket);
+  // The first step of a bucket runs eagerly (its results are this step's; lazily sized buffers,
+  // rope tables and cuBLASLt's handle come into being), then the same launches are recorded.
+  DS_RETURN_IF_ERROR(launches());
+  return captureGraph(bucket, launches);
+}
+
+void CudaDevice::dropCaptures() {
+  if (graphs_.empty() || !bind().isOk()) return;
+  driver_->cuStreamSynchronize(cuStream());  // a replay in flight still reads them
+  for (auto& [bucket, g] : graphs_) {
+    driver_->cuGraphExecDestroy(g.second);
+    driver_->cuGraphDestroy(g.first);
+  }
+  graphs_.clear();
 }
 
 Status CudaDevice::captureGraph(int64_t bucket, const std::function<Status()>& run) {

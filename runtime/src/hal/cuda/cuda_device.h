@@ -68,6 +68,10 @@ class CudaDevice : public Device {
   // planMemory's KV blocks, with what the device holds now (weights, modules) as the weights.
   StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                      uint64_t kv_block_bytes, size_t num_graph_buckets) override;
+  // graphBatchBuckets(max_batch); runCaptured: an eager run, then captureGraph; replayGraph after.
+  std::vector<int64_t> captureBuckets(int64_t max_batch) const override;
+  Status runCaptured(int64_t bucket, const std::function<Status()>& launches) override;
+  void dropCaptures() override;
 
   const CudaDriver& driver() const { return *driver_; }
   const CudaDeviceProps& props() const { return props_; }

@@ -207,14 +207,30 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
         max_q_len_ = std::max<int64_t>(max_q_len_, seq_q_start_host_[i]);
         seq_q_start_host_[i] += seq_q_start_host_[i - 1];
       }
-      // Prefill steps, and decode steps of small heads (ds_attn_small), read it.
+      // Prefill steps, and decode steps of small heads (ds_attn_small), read it. A decode step
+      // (one token per sequence, in sequence order) has row ranges 0, 1, 2, ...: a constant
+      // table on the device, never uploaded, so a recorded decode step (CUDA graph) reads the
+      // same bytes whatever eager steps ran in between.
+      pure_decode_ = max_q_len_ <= 1 && s.num_seqs == s.T;
+      for (int64_t t = 0; pure_decode_ && t < s.T; ++t) pure_decode_ = s.host_token_seq[t] == t;
       const uint64_t bytes = seq_q_start_host_.size() * 4;
-      DS_RETURN_IF_ERROR(seq_q_start_.reserve(device.allocator(), bytes, MemoryKind::Staging));
-      DS_RETURN_IF_ERROR(device.stream().copyToDevice(seq_q_start_.data(), seq_q_start_host_.data(), bytes));
+      if (pure_decode_) {
+        if (iota_.bytes() < bytes) {
+          std::vector<int32_t> iota(std::max<size_t>(seq_q_start_host_.size(), 1024));
+          for (size_t i = 0; i < iota.size(); ++i) iota[i] = static_cast<int32_t>(i);
+          DS_RETURN_IF_ERROR(device.stream().synchronize());  // a replay may still read the old one
+          DS_RETURN_IF_ERROR(iota_.reserve(device.allocator(), iota.size() * 4, MemoryKind::Staging));
+          DS_RETURN_IF_ERROR(device.stream().copyToDevice(iota_.data(), iota.data(), iota.size() * 4));
+          ++epoch_;
+        }
+      } else {
+        DS_RETURN_IF_ERROR(seq_q_start_.reserve(device.allocator(), bytes, MemoryKind::Staging));
+        DS_RETURN_IF_ERROR(device.stream().copyToDevice(seq_q_start_.data(), seq_q_start_host_.data(), bytes));
+      }
     }
-    step.max_context = max_context_;
+    step.max_context = std::max(max_context_, s.plan_context);
     step.max_q_len = max_q_len_;
-    step.seq_q_start = addr(seq_q_start_.data());
+    step.seq_q_start = addr(pure_decode_ ? iota_.data() : seq_q_start_.data());
   }
   CudaLaunchView v;
   v.launch = &l;
@@ -259,6 +275,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     // The old workspace may still be read by queued kernels: drain the stream before it goes.
     DS_RETURN_IF_ERROR(device.stream().synchronize());
     DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), p->workspace_bytes, MemoryKind::Activations));
+    ++epoch_;  // recorded steps name the old workspace
     v.workspace = addr(workspace_.data());
     return planCudaLaunch(v, step);
   };

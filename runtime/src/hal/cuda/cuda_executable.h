@@ -34,6 +34,8 @@ class CudaExecutable : public Executable {
   ~CudaExecutable() override;
   Status launch(Device& device, const LaunchArgs& args) const override;
   size_t numGenerated() const override;
+  // Bumped when the workspace or the decode row-range table is reallocated.
+  uint64_t bufferEpoch() const override { return epoch_; }
 
   // The code object the device runs (-1: the artifact has no GPU code) and why it was chosen.
   int codeObject() const { return code_object_; }
@@ -64,6 +66,9 @@ class CudaExecutable : public Executable {
   // Lazily sized on the first launches (the stream is synchronized before one grows).
   mutable std::vector<DeviceBuffer> inv_freq_dev_;
   mutable DeviceBuffer workspace_, seq_q_start_;
+  mutable DeviceBuffer iota_;      // int32 0, 1, 2, ...: a decode step's row ranges
+  mutable bool pure_decode_ = false;
+  mutable uint64_t epoch_ = 0;
   mutable std::vector<int32_t> seq_q_start_host_;
   mutable uint64_t attention_step_ = 0;  // StepArgs::step_id the row ranges below belong to
   mutable int64_t max_context_ = 0, max_q_len_ = 0;

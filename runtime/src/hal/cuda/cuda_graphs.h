@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "hal/decode_steps.h"
 
 namespace ds::hal::cuda {
 
@@ -14,29 +15,10 @@ namespace ds::hal::cuda {
 // capped at max_batch (always included as the last bucket). Empty for max_batch < 1.
 std::vector<int64_t> graphBatchBuckets(int64_t max_batch);
 
-// The smallest bucket >= batch, or -1 when the batch is larger than every bucket (the step then
-// runs eagerly, launch by launch).
-int64_t chooseBucket(const std::vector<int64_t>& buckets, int64_t batch);
-
-// The inputs of one step, as exec's StepBatch holds them (hal does not depend on exec).
-struct DecodeInputs {
-  std::vector<int32_t> token_ids, positions, token_seq, logit_rows;
-  int64_t num_seqs = 0, max_blocks_per_seq = 0;
-  std::vector<int32_t> block_table;  // [num_seqs, max_blocks_per_seq]
-};
-
-// Whether a step can replay a decode graph: every sequence has exactly one token and every token
-// is a logit row (no prefill chunk). Mixed steps run eagerly.
-bool isPureDecode(const DecodeInputs& step);
-
-// Pads a pure decode step of B tokens to `bucket` tokens so a graph captured for that shape
-// replays it: every pad token is token 0 at position 0 of a sequence of its own whose block table
-// row is [scratch_block, -1, ...], so its K/V write lands in a block the engine never hands out,
-// and it is a logit row (the caller reads only the first B rows). The block table is widened to
-// `graph_max_blocks` columns (-1 filled), the width the graph was captured with.
-// INVALID_ARGUMENT when the step is not a pure decode, is larger than the bucket, or uses more
-// blocks per sequence than the graph holds.
-Status padDecodeStep(DecodeInputs* step, int64_t bucket, int64_t graph_max_blocks,
-                     int32_t scratch_block);
+// The bucket choice and decode padding are device-independent (hal/decode_steps.h).
+using hal::chooseBucket;
+using hal::DecodeInputs;
+using hal::isPureDecode;
+using hal::padDecodeStep;
 
 }  // namespace ds::hal::cuda
