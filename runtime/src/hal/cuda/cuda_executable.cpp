@@ -56,6 +56,9 @@ std::string CudaExecutable::libraryPath() {
 
 namespace {
 
+// Stands in for the workspace's address while a launch is planned only to learn its size.
+constexpr uint64_t kSizingWorkspace = 1ull << 40;
+
 // A fatbin (cudafe's container of cubins + PTX) starts with this little-endian magic.
 constexpr uint32_t kFatbinMagic = 0xBA55ED50u;
 
@@ -302,7 +305,18 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   auto planSized = [&]() -> StatusOr<CudaLaunchPlan> {
     v.workspace = addr(workspace_.data());
     StatusOr<CudaLaunchPlan> p = planCudaLaunch(v, step);
-    if (!p.isOk() || p->workspace_bytes <= workspace_.bytes()) return p;
+    if (p.isOk() && p->workspace_bytes <= workspace_.bytes()) return p;
+    if (!p.isOk()) {
+      // Before the first workspace exists its address is 0, and a launch placing scratch in it
+      // (swiglu_linear's gate|up, logits' gathered rows) is refused for a null pointer. Plan
+      // against an aligned placeholder to learn the size; a refusal there is the launch's own.
+      if (workspace_.data()) return p;
+      v.workspace = kSizingWorkspace;
+      StatusOr<CudaLaunchPlan> sized = planCudaLaunch(v, step);
+      if (!sized.isOk()) return sized;
+      if (sized->workspace_bytes == 0) return p;
+      p = std::move(sized);
+    }
     // The old workspace may still be read by queued kernels: drain the stream before it goes.
     DS_RETURN_IF_ERROR(device.stream().synchronize());
     DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), p->workspace_bytes, MemoryKind::Activations));
