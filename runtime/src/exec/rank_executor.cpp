@@ -184,18 +184,20 @@ Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
   DS_RETURN_IF_ERROR(uploadInputs(padded, recorded_, &step));
   // Attention is planned for the widest table the record replays with, not this step's.
   step.plan_context = config_.graph_max_blocks * plan_->kv.block_size;
-  // Records made before the executable's buffers last moved (a grown workspace) are stale.
+  if (device_->hasCapture(bucket) && exe_->bufferEpoch() == capture_epoch_) {
+    DS_RETURN_IF_ERROR(device_->replay(bucket));
+    ++replayed_;
+    return Status::ok();
+  }
+  // The bucket's first step (or the first since the executable's buffers moved, which left the
+  // records naming freed memory) runs eagerly: lazily sized buffers, rope tables and library
+  // handles come into being. Then the same launches are recorded for the next ones.
+  DS_RETURN_IF_ERROR(launchAll(step));
   if (exe_->bufferEpoch() != capture_epoch_) {
     device_->dropCaptures();
     capture_epoch_ = exe_->bufferEpoch();
   }
-  DS_RETURN_IF_ERROR(device_->runCaptured(bucket, [&] { return launchAll(step); }));
-  if (exe_->bufferEpoch() != capture_epoch_) {  // the eager first run grew a buffer
-    device_->dropCaptures();
-    capture_epoch_ = exe_->bufferEpoch();
-  }
-  ++replayed_;
-  return Status::ok();
+  return device_->capture(bucket, [&] { return launchAll(step); });
 }
 
 Status RankExecutor::runStep(const StepBatch& b) {

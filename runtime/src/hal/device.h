@@ -155,12 +155,20 @@ class Device {
     (void)max_batch;
     return {};
   }
-  // Runs one step's `launches` for `bucket`: the first time eagerly, then records them; after
-  // that replays the record (nothing is launched from the host). dropCaptures forgets every
-  // record (the buffers they name moved).
-  virtual Status runCaptured(int64_t bucket, const std::function<Status()>& launches) {
+  // Whether `bucket` has a record; capture records what `launches` queues (nothing runs);
+  // replay queues the record. exec runs a bucket's first step eagerly, then captures it.
+  // dropCaptures forgets every record (the buffers they name moved).
+  virtual bool hasCapture(int64_t bucket) const {
     (void)bucket;
-    return launches();
+    return false;
+  }
+  virtual Status capture(int64_t bucket, const std::function<Status()>& launches) {
+    (void)bucket, (void)launches;
+    return unsupported("this device does not record steps");
+  }
+  virtual Status replay(int64_t bucket) {
+    (void)bucket;
+    return unsupported("this device does not record steps");
   }
   virtual void dropCaptures() {}
   virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,

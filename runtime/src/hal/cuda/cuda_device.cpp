@@ -464,21 +464,22 @@ StatusOr<BlasLt*> CudaDevice::blasLt() {
   if (!lib) return Status(DS_UNAVAILABLE, blaslt_note_);
   DS_RETURN_IF_ERROR(bind());
   StatusOr<std::unique_ptr<BlasLt>> b = BlasLt::create(*lib, allocator(), kBlasLtWorkspaceBytes);
-  if (!b.isOk()) return Status(b.status().code(), info_.name + ": " + b.status().message());
+  if (!b.isOk()) {
+    // The library loads but cannot start here (a cuBLASLt newer than the driver, no memory for
+    // its workspace): this device keeps every GEMM on the GEMV kernels, with one note.
+    blaslt_lib_ = nullptr;
+    blaslt_note_ = info_.name + ": " + b.status().message() + ": GEMMs of more than " +
+                   std::to_string(kGemvMaxRows) + " rows run on the GEMV kernels (slower prefill)";
+    static std::once_flag once;
+    std::call_once(once, [&] { std::fprintf(stderr, "ds: note: %s\n", blaslt_note_.c_str()); });
+    return Status(DS_UNAVAILABLE, blaslt_note_);
+  }
   blaslt_ = std::move(b).value();
   return blaslt_.get();
 }
 
 std::vector<int64_t> CudaDevice::captureBuckets(int64_t max_batch) const {
   return graphBatchBuckets(max_batch);
-}
-
-Status CudaDevice::runCaptured(int64_t bucket, const std::function<Status()>& launches) {
-  if (hasGraph(bucket)) return replayGraph(bucket);
-  // The first step of a bucket runs eagerly (its results are this step's; lazily sized buffers,
-  // rope tables and cuBLASLt's handle come into being), then the same launches are recorded.
-  DS_RETURN_IF_ERROR(launches());
-  return captureGraph(bucket, launches);
 }
 
 void CudaDevice::dropCaptures() {
@@ -499,7 +500,8 @@ Status CudaDevice::captureGraph(int64_t bucket, const std::function<Status()>& r
   // workspace's memset) must not happen inside one.
   if (blasLtLibrary()) {
     StatusOr<BlasLt*> blas = blasLt();
-    if (!blas.isOk()) return blas.status();
+    // UNAVAILABLE: it cannot start here, and the steps recorded use GEMV kernels instead.
+    if (!blas.isOk() && blas.status().code() != DS_UNAVAILABLE) return blas.status();
   }
   DS_RETURN_IF_ERROR(d.check(d.cuStreamBeginCapture(cuStream(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                              "cuStreamBeginCapture_v2(bucket " + std::to_string(bucket) + ")"));

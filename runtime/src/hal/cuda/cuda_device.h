@@ -68,9 +68,13 @@ class CudaDevice : public Device {
   // planMemory's KV blocks, with what the device holds now (weights, modules) as the weights.
   StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                      uint64_t kv_block_bytes, size_t num_graph_buckets) override;
-  // graphBatchBuckets(max_batch); runCaptured: an eager run, then captureGraph; replayGraph after.
+  // graphBatchBuckets(max_batch); the records are CUDA graphs (captureGraph, replayGraph).
   std::vector<int64_t> captureBuckets(int64_t max_batch) const override;
-  Status runCaptured(int64_t bucket, const std::function<Status()>& launches) override;
+  bool hasCapture(int64_t bucket) const override { return hasGraph(bucket); }
+  Status capture(int64_t bucket, const std::function<Status()>& launches) override {
+    return captureGraph(bucket, launches);
+  }
+  Status replay(int64_t bucket) override { return replayGraph(bucket); }
   void dropCaptures() override;
 
   const CudaDriver& driver() const { return *driver_; }

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -63,9 +64,14 @@ Status CudaDriver::check(CUresult result, const std::string& call) const {
 StatusOr<const CudaDriver*> loadCudaDriver(const std::string& library) {
   if (library != kCudaDriverLibrary) return loadFrom(library);
   // The process's driver: loaded once; a missing driver stays missing for the process's life.
+  // $DS_CUDA_DRIVER, read at that first load, names another library (the fake driver of the
+  // tests, an unusual install).
   static std::once_flag once;
   static StatusOr<const CudaDriver*>* result = nullptr;
-  std::call_once(once, [] { result = new StatusOr<const CudaDriver*>(loadFrom(kCudaDriverLibrary)); });
+  std::call_once(once, [] {
+    const char* env = std::getenv("DS_CUDA_DRIVER");
+    result = new StatusOr<const CudaDriver*>(loadFrom(env && *env ? env : kCudaDriverLibrary));
+  });
   return *result;
 }
 

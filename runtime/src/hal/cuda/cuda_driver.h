@@ -108,8 +108,9 @@ constexpr const char* kCudaDriverLibrary = "libcuda.so.1";
 // Loads `library` (tests pass other paths) and binds every symbol, then calls cuInit(0).
 // UNAVAILABLE when the library cannot be opened ("libcuda.so.1 not found: ...") or lacks a
 // symbol (named, with the driver it came from); cuInit's error otherwise (named). The default
-// library is loaded once per process and the result (table or error) cached; another path loads
-// a table of its own each call (never unloaded).
+// library is loaded once per process and the result (table or error) cached; $DS_CUDA_DRIVER,
+// when set at that first load, replaces libcuda.so.1 there (tests: the fake driver). Another
+// path loads a table of its own each call (never unloaded).
 StatusOr<const CudaDriver*> loadCudaDriver(const std::string& library = kCudaDriverLibrary);
 
 // The message of a driver result: "CUDA_ERROR_NO_DEVICE (no CUDA-capable device is detected)",

@@ -45,6 +45,13 @@ const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
     nullptr,        // all_gather
 };
 
+namespace {
+
+// Stands in for the workspace's address while a launch is planned only to learn its size.
+constexpr uint64_t kSizingWorkspace = 1ull << 40;
+
+}  // namespace
+
 StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
     const CudaDevice& device, const artifact::Artifact& artifact, const StepPlan& plan) {
   auto exe = std::make_shared<CudaExecutable>();
@@ -271,7 +278,18 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   auto planSized = [&]() -> StatusOr<CudaLaunchPlan> {
     v.workspace = addr(workspace_.data());
     StatusOr<CudaLaunchPlan> p = planCudaLaunch(v, step);
-    if (!p.isOk() || p->workspace_bytes <= workspace_.bytes()) return p;
+    if (p.isOk() && p->workspace_bytes <= workspace_.bytes()) return p;
+    if (!p.isOk()) {
+      // Before the first workspace exists its address is 0, and a launch placing scratch in it
+      // (swiglu_linear's gate|up, logits' gathered rows) is refused for a null pointer. Plan
+      // against an aligned placeholder to learn the size; a refusal there is the launch's own.
+      if (workspace_.data()) return p;
+      v.workspace = kSizingWorkspace;
+      StatusOr<CudaLaunchPlan> sized = planCudaLaunch(v, step);
+      if (!sized.isOk()) return sized;
+      if (sized->workspace_bytes == 0) return p;
+      p = std::move(sized);
+    }
     // The old workspace may still be read by queued kernels: drain the stream before it goes.
     DS_RETURN_IF_ERROR(device.stream().synchronize());
     DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), p->workspace_bytes, MemoryKind::Activations));
@@ -287,6 +305,10 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     if (c.kind != CudaCallKind::BlasLtGemm) continue;
     if (!blas) {
       StatusOr<BlasLt*> b = device.blasLt();
+      if (!b.isOk() && b.status().code() == DS_UNAVAILABLE) {  // cannot start: GEMV from now on
+        refused = b.status().message();
+        break;
+      }
       if (!b.isOk()) return b.status();
       blas = *b;
     }
@@ -301,9 +323,10 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   }
   if (!refused.empty()) {
     static std::once_flag once;  // one note per process
-    std::call_once(once, [&] {
-      std::fprintf(stderr, "ds: note: %s: %s stays on the GEMV kernels\n", refused.c_str(), what.c_str());
-    });
+    if (device.blasLtLibrary())  // else the device's own note said it already
+      std::call_once(once, [&] {
+        std::fprintf(stderr, "ds: note: %s: %s stays on the GEMV kernels\n", refused.c_str(), what.c_str());
+      });
     gemv_only_[a.index] = 1;
     v.blaslt = false;
     plan = planSized();
