@@ -35,6 +35,9 @@ for name in stories260K tiny-llama tiny-qwen2; do
       2> "$out/$name.${v%%:*}.err" && rm -f "$out/$name.${v%%:*}.err" || echo "no $name.${v%%:*}: $(head -1 "$out/$name.${v%%:*}.err")"
   done
 done
+# A GPU-only fat artifact (code and kernel library per target; the device picks).
+"$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_80_90a.dsa" --quiet --target sm_80,sm_90a \
+  2> "$out/tiny-llama.sm_80_90a.err" && rm -f "$out/tiny-llama.sm_80_90a.err" || echo "no tiny-llama.sm_80_90a"
 for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
 done

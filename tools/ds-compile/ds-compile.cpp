@@ -167,9 +167,12 @@ llvm::SmallVector<std::string> targetList() {
 int checkFatTargets() {
   const auto targets = targetList();
   if (targets.size() == 1) return 0;
-  if (targets.front() != "host")
-    return usageError("--target " + target + ": a fat artifact starts with host (host,sm_90a): the "
-                      "GPU code shares the host plan");
+  // host first (the GPU code shares the host plan), or GPU targets only (sm_80,sm_90a: one GPU
+  // plan, code per target; the runtime picks the object for the GPU it finds).
+  const mlir::ds::TargetDesc* first = mlir::ds::findTarget(targets.front());
+  if (targets.front() != "host" && (!first || first->backend != mlir::ds::TargetBackend::nvptx))
+    return usageError("--target " + target + ": a fat artifact lists host then GPU targets "
+                      "(host,sm_90a) or GPU targets only (sm_80,sm_90a)");
   for (size_t i = 1; i < targets.size(); ++i) {
     const mlir::ds::TargetDesc* t = mlir::ds::findTarget(targets[i]);
     if (!t || t->backend != mlir::ds::TargetBackend::nvptx)
@@ -184,11 +187,13 @@ int checkFatTargets() {
   return 0;
 }
 
-// One GPU target (not host, not a fat list): its activations follow --dtype.
+// GPU targets only (one, or a GPU-only fat list): the activations follow --dtype.
 bool gpuTarget() {
-  const auto targets = targetList();
-  const mlir::ds::TargetDesc* t = targets.size() == 1 ? mlir::ds::findTarget(targets.front()) : nullptr;
-  return t && t->backend == mlir::ds::TargetBackend::nvptx;
+  for (const std::string& name : targetList()) {
+    const mlir::ds::TargetDesc* t = mlir::ds::findTarget(name);
+    if (!t || t->backend != mlir::ds::TargetBackend::nvptx) return false;
+  }
+  return true;
 }
 
 // The activations' element type: --dtype on a GPU target, f32 on the host and in fat artifacts

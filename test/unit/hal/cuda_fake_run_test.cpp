@@ -89,6 +89,42 @@ TEST(FakeCudaExecutable, ResolvesLibraryAndGeneratedKernels) {
   EXPECT_TRUE(FakeLive::now() == before) << FakeLive::now().text();
 }
 
+// A GPU-only fat artifact (--target sm_80,sm_90a): an sm_86 device takes the sm_80 code and
+// library, an H100 (9.0) the sm_90a ones, a 7.5 device neither (both sides named).
+TEST(FakeCudaExecutable, FatGpuArtifactPicksItsCodePerDevice) {
+  const std::string path = artifactPath("tiny-llama.sm_80_90a");
+  if (!haveFile(path)) GTEST_SKIP() << path << " was not built";
+  auto art = artifact::Artifact::open(path);
+  ASSERT_TRUE(art.isOk());
+  auto plan = hal::StepPlan::decode(**art);
+  ASSERT_TRUE(plan.isOk());
+  struct Case {
+    const char* cc;
+    const char* code;
+  };
+  for (Case c : {Case{"8.6", "sm_80"}, Case{"9.0", "sm_90a"}, Case{"7.5", nullptr}}) {
+    SCOPED_TRACE(c.cc);
+    ::setenv("FAKE_CUDA_CC", c.cc, 1);
+    (void)hal::cuda::loadCudaDriver(DS_FAKE_CUDA_LIBRARY);  // the fake re-reads its environment
+    auto dev = CudaDevice::create("sm_80", {});
+    ASSERT_TRUE(dev.isOk()) << dev.status().toString();
+    auto exe = CudaExecutable::load(**dev, **art, *plan);
+    if (!c.code) {
+      ASSERT_FALSE(exe.isOk());
+      EXPECT_NE(exe.status().message().find("sm_80, sm_90a"), std::string::npos) << exe.status().toString();
+      continue;
+    }
+    ASSERT_TRUE(exe.isOk()) << exe.status().toString();
+    EXPECT_EQ((*exe)->codeTarget(), c.code);
+    // The kernel library the device loaded: the artifact's object for the same build.
+    auto lib = (*dev)->kernelLibrary(**art, "test");
+    ASSERT_TRUE(lib.isOk()) << lib.status().toString();
+    EXPECT_NE((*lib)->source.find(std::string("(") + c.code), std::string::npos) << (*lib)->source;
+  }
+  ::unsetenv("FAKE_CUDA_CC");
+  (void)hal::cuda::loadCudaDriver(DS_FAKE_CUDA_LIBRARY);
+}
+
 TEST(FakeCudaExecutable, KernelNamesAreChecked) {
   const std::string lib = hal::cuda::buildTreeLibraryPath();
   if (!haveFile(lib)) GTEST_SKIP() << "no kernel library fatbin: " << lib;
