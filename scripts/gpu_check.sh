@@ -56,6 +56,19 @@ for a in "$bundle"/artifacts/*.sm_90a.*.dsa; do
   fi
 done
 
+# 2b. Batch invariance on the GPU, and CUDA graphs (batched decode replays) = --enforce-eager.
+for a in "$bundle"/artifacts/*.sm_90a.bf16.dsa; do
+  [ -e "$a" ] || break
+  name="$(basename "$a" .dsa)"; model="${name%%.*}"
+  [ -f "$root/test/golden/$model/golden.json" ] || continue
+  if timeout 90 python3 "$root/scripts/gpu/batch_invariance.py" "$bundle/bin/ds-run" "$a" \
+       "$root/test/golden/$model/golden.json" > "$out/$name.batch.txt" 2>&1; then
+    row "$name batch/graphs" PASS "$(tail -1 "$out/$name.batch.txt")"
+  else
+    row "$name batch/graphs" FAIL "$(tail -1 "$out/$name.batch.txt")"
+  fi
+done
+
 # 3. Speed: ds-bench on the synthetic Llama-3-8B shape.
 a="$bundle/artifacts/llama8b.sm_90a.synthetic.dsa"
 if [ -e "$a" ]; then
