@@ -138,14 +138,30 @@ Status Engine::step(std::vector<TokenEvent>* events) {
 
   StatusOr<LogitsView> view = runner_->step(batch);
   if (!view.isOk()) return view.status();
-  StatusOr<const float*> logits = view->host(&logits_staging_);
-  if (!logits.isOk()) return logits.status();
+  // Every row greedy without a penalty (which reads the history): the device's argmax, when it
+  // has one, sends R ids back instead of R x vocab logits; same tokens (lowest index of the max).
+  bool device_greedy = true;
+  for (const Slot& slot : slots)
+    if (slot.logit_row >= 0 && !slot.seq->sampler.plainGreedy()) device_greedy = false;
+  greedy_ids_.clear();
+  if (device_greedy) {
+    StatusOr<bool> done = view->argmax(&greedy_ids_);
+    if (!done.isOk()) return done.status();
+    if (!*done) greedy_ids_.clear();
+  }
+  const float* logits = nullptr;
+  if (greedy_ids_.empty()) {
+    StatusOr<const float*> rows = view->host(&logits_staging_);
+    if (!rows.isOk()) return rows.status();
+    logits = *rows;
+  }
   int64_t vocab = runner_->vocabSize();
   for (const Slot& slot : slots) {
     Sequence& s = *slot.seq;
     s.cached += slot.take;
     if (slot.logit_row < 0) continue;
-    int32_t token = s.sampler.sample(*logits + slot.logit_row * vocab, vocab, s.tokens);
+    int32_t token = !greedy_ids_.empty() ? greedy_ids_[static_cast<size_t>(slot.logit_row)]
+                                         : s.sampler.sample(logits + slot.logit_row * vocab, vocab, s.tokens);
     s.tokens.push_back(token);
     s.generated.push_back(token);
     FinishReason finish = FinishReason::kNone;

@@ -98,6 +98,7 @@ class Engine {
   std::map<int64_t, std::vector<int32_t>> finished_;
   std::deque<int64_t> finished_order_;  // oldest first
   std::vector<float> logits_staging_;    // logits copied off a device that is not host-visible
+  std::vector<int32_t> greedy_ids_;      // a step's rows' argmax from the device (all greedy)
   int64_t next_id_ = 0;
 };
 

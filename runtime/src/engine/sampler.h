@@ -45,6 +45,9 @@ class Sampler {
   static Status validate(const SamplingParams& params);
   // validate() + construct.
   static StatusOr<Sampler> create(const SamplingParams& params);
+  // Greedy with no repetition penalty: the token is the row's argmax (lowest index of the
+  // maximum), which a device may compute where the logits are (LogitsView::argmax).
+  bool plainGreedy() const { return params_.temperature == 0.0f && params_.repetition_penalty == 1.0f; }
 
   // Picks the next token from `logits[0..vocab)`; `history` is the request's prompt plus
   // generated tokens (used only by the repetition penalty). Returns -1 if logits is null or

@@ -237,6 +237,19 @@ StatusOr<const float*> LogitsView::host(std::vector<float>* staging) const {
   return static_cast<const float*>(staging->data());
 }
 
+StatusOr<bool> LogitsView::argmax(std::vector<int32_t>* ids) const {
+  if (!device || device->info().host_visible) return false;
+  ids->resize(static_cast<size_t>(rows));
+  Status st = device->argmaxRows(data, rows, vocab, ids->data());
+  if (st.code() == DS_UNSUPPORTED) return false;
+  if (!st.isOk()) return st;
+  for (int32_t id : *ids)
+    if (id < 0 || id >= vocab)
+      return internalError("the device's argmax returned token " + std::to_string(id) +
+                           " outside the vocabulary of " + std::to_string(vocab));
+  return true;
+}
+
 Status stepToHost(ModelRunner& runner, const StepBatch& batch, std::vector<float>* logits) {
   StatusOr<LogitsView> view = runner.step(batch);
   if (!view.isOk()) return view.status();

@@ -61,6 +61,10 @@ struct LogitsView {
   // The rows in host memory: `data` itself on a host-visible device (the CPU), else copied into
   // *staging through the device's stream.
   StatusOr<const float*> host(std::vector<float>* staging) const;
+  // Greedy ids of every row computed where the rows are (Device::argmaxRows): true and `ids`
+  // filled on a device with a device argmax (a GPU: R ids cross the bus instead of R x vocab
+  // floats), false where the caller should read host() and sample there.
+  StatusOr<bool> argmax(std::vector<int32_t>* ids) const;
 };
 
 class ModelRunner {

@@ -171,6 +171,14 @@ class Device {
     return unsupported("this device does not record steps");
   }
   virtual void dropCaptures() {}
+  // Greedy sampling on the device: out[r] (host memory) = the lowest index of the maximum of
+  // the f32 logits row r (`logits` in this device's memory, rows x vocab, contiguous), as
+  // torch.argmax and the host greedy sampler pick it, NaN never winning. UNSUPPORTED where the
+  // device has no such kernel (the CPU: its rows are host memory, the sampler reads them).
+  virtual Status argmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out) {
+    (void)logits, (void)rows, (void)vocab, (void)out;
+    return unsupported("no device argmax");
+  }
   virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                              uint64_t kv_block_bytes, size_t num_graph_buckets) {
     (void)plan, (void)max_step_tokens, (void)kv_block_bytes, (void)num_graph_buckets;

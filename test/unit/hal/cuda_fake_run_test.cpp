@@ -416,6 +416,44 @@ TEST(FakeCudaGraphs, PaddedBucketAndEnforceEager) {
   EXPECT_TRUE(FakeLive::now() == before) << FakeLive::now().text();
 }
 
+// Greedy requests take their tokens from the device's argmax (R ids copied back, not R x vocab
+// logits); a sampled request in the step sends the rows to the host sampler instead.
+TEST(FakeCudaEngine, GreedyRowsUseTheDeviceArgmax) {
+  const std::string path = artifactPath("tiny-llama.sm_90a");
+  std::string why;
+  if (!ready(path, &why)) GTEST_SKIP() << why;
+  auto art = artifact::Artifact::open(path);
+  ASSERT_TRUE(art.isOk());
+  for (float temperature : {0.0f, 0.7f}) {
+    SCOPED_TRACE(temperature);
+    EngineOptions eo;
+    eo.kv_cache_bytes = 1 << 20;
+    auto e = Engine::create(**art, eo);
+    ASSERT_TRUE(e.isOk()) << e.status().toString();
+    GenerationRequest r;
+    r.prompt = {1, 403, 407};
+    r.max_new_tokens = 3;
+    r.sampling.temperature = temperature;
+    ASSERT_TRUE((*e)->submit(r).isOk());
+    ASSERT_TRUE((*e)->submit(r).isOk());
+    FakeCuda::get().reset();
+    std::vector<TokenEvent> events;
+    while ((*e)->hasWork()) ASSERT_TRUE((*e)->step(&events).isOk()) << FakeCuda::get().last_error();
+    size_t argmax = 0;
+    for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i)
+      if (std::string(FakeCuda::get().launch(i).name) == "ds_argmax_f32") {
+        ++argmax;
+        ds_cuda_argmax_params p;
+        ASSERT_EQ(FakeCuda::get().launch(i).param_bytes, sizeof p);
+        std::memcpy(&p, FakeCuda::get().launch(i).params, sizeof p);
+        EXPECT_EQ(p.rows, 2);  // both requests' rows, every step
+        EXPECT_EQ(p.vocab, p.x_stride);
+      }
+    EXPECT_EQ(argmax, temperature == 0.0f ? 3u : 0u);
+    EXPECT_EQ(events.size(), 6u);
+  }
+}
+
 // kv_cache_bytes = 0: the GPU's budget sizes the cache (docs/cuda.md "Memory budget").
 TEST(FakeCudaBudget, EngineTakesTheKvBlocksTheBudgetLeaves) {
   const std::string path = artifactPath("tiny-llama.sm_90a");

@@ -6,6 +6,7 @@
 #include "hal/cuda/cuda_graphs.h"
 
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -476,6 +477,39 @@ StatusOr<BlasLt*> CudaDevice::blasLt() {
   }
   blaslt_ = std::move(b).value();
   return blaslt_.get();
+}
+
+Status CudaDevice::argmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out) {
+  const CudaLibrary* lib = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(library_mutex_);
+    lib = library_.get();
+  }
+  if (!lib) return unsupported("the CUDA kernel library is not loaded yet");
+  auto fn = lib->functions.find("ds_argmax_f32");
+  if (fn == lib->functions.end()) return unsupported("the CUDA kernel library has no ds_argmax_f32");
+  if (rows <= 0) return Status::ok();
+  if (vocab <= 0 || vocab > INT32_MAX || rows > INT32_MAX)
+    return invalidArgument("argmax over " + std::to_string(rows) + " rows of " + std::to_string(vocab));
+  DS_RETURN_IF_ERROR(bind());
+  DS_RETURN_IF_ERROR(argmax_out_.reserve(allocator(), static_cast<uint64_t>(rows) * 4, MemoryKind::Staging));
+  ds_cuda_argmax_params p{};
+  p.x = reinterpret_cast<uintptr_t>(logits);
+  p.out = reinterpret_cast<uintptr_t>(argmax_out_.data());
+  p.rows = static_cast<int32_t>(rows);
+  p.vocab = static_cast<int32_t>(vocab);
+  p.x_stride = static_cast<int32_t>(vocab);
+  p.dtype = DS_CUDA_F32;
+  ds_cuda_plan plan;
+  if (const char* e = ds_cuda_plan_argmax(&p, &plan)) return invalidArgument(std::string("argmax: ") + e);
+  void* args[] = {&p};
+  const ds_cuda_launch& l = plan.launches[0];
+  DS_RETURN_IF_ERROR(driver_->check(
+      driver_->cuLaunchKernel(fn->second, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1],
+                              l.block[2], l.shared_bytes, cuStream(), args, nullptr),
+      "cuLaunchKernel(ds_argmax_f32)"));
+  DS_RETURN_IF_ERROR(stream().copyToHost(out, argmax_out_.data(), static_cast<uint64_t>(rows) * 4));
+  return stream().synchronize();
 }
 
 std::vector<int64_t> CudaDevice::captureBuckets(int64_t max_batch) const {

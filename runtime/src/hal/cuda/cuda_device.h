@@ -68,6 +68,8 @@ class CudaDevice : public Device {
   // planMemory's KV blocks, with what the device holds now (weights, modules) as the weights.
   StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                      uint64_t kv_block_bytes, size_t num_graph_buckets) override;
+  // ds_argmax_f32 of the kernel library (once an executable loaded it), the ids copied back.
+  Status argmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out) override;
   // graphBatchBuckets(max_batch); the records are CUDA graphs (captureGraph, replayGraph).
   std::vector<int64_t> captureBuckets(int64_t max_batch) const override;
   bool hasCapture(int64_t bucket) const override { return hasGraph(bucket); }
@@ -139,6 +141,7 @@ class CudaDevice : public Device {
   std::map<int64_t, std::pair<CUgraph, CUgraphExec>> graphs_;
   mutable std::mutex library_mutex_;
   mutable std::unique_ptr<CudaLibrary> library_;
+  DeviceBuffer argmax_out_;  // int32 [rows] of the last argmaxRows
 };
 
 }  // namespace cuda
