@@ -8,6 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bundle="$root/gpu_bundle"
 out="${OUT:-/tmp/gpu_check}"; mkdir -p "$out"
 start=$(date +%s)
+deadline=$((start + 450))  # 7.5 minutes for everything, whatever the stages' own limits
+# A stage's timeout: its own limit, or what is left of the whole budget when that is less.
+limit() { local left=$((deadline - $(date +%s))); [ "$left" -lt 5 ] && left=5; [ "$1" -lt "$left" ] && echo "$1" || echo "$left"; }
 declare -a table
 row() { table+=("$(printf '%-34s %-5s %s' "$1" "$2" "$3")"); echo "[$(($(date +%s) - start))s] $1: $2 $3"; }
 
@@ -24,7 +27,7 @@ for a in "$bundle"/artifacts/*.host.dsa; do
   [ -e "$a" ] || break
   name="$(basename "$a" .dsa)"; model="${name%%.*}"
   [ -f "$root/test/golden/$model/golden.json" ] || continue
-  if timeout 60 python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
+  if timeout "$(limit 60)" python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
        "$root/test/golden/$model/golden.json" > "$out/$name.txt" 2>&1; then
     row "$name (CPU)" PASS "$(tail -1 "$out/$name.txt")"
   else
@@ -34,7 +37,7 @@ done
 
 # 1. Kernel library against CPU references (kernels/cuda/tests/kernel_check.cu).
 if [ -x "$bundle/bin/ds_cuda_kernel_check" ]; then
-  if timeout 150 "$bundle/bin/ds_cuda_kernel_check" "$bundle/kernels/ds_cuda_kernels.fatbin" > "$out/kernel_check.txt" 2>&1; then
+  if timeout "$(limit 150)" "$bundle/bin/ds_cuda_kernel_check" "$bundle/kernels/ds_cuda_kernels.fatbin" > "$out/kernel_check.txt" 2>&1; then
     row "kernel library vs CPU reference" PASS "$(tail -1 "$out/kernel_check.txt")"
   else
     row "kernel library vs CPU reference" FAIL "$(tail -1 "$out/kernel_check.txt")"
@@ -48,7 +51,7 @@ for a in "$bundle"/artifacts/*.sm_90a.*.dsa; do
   [ -e "$a" ] || { row "models vs goldens" SKIP "no sm_90a model artifacts in the bundle (see MANIFEST)"; break; }
   name="$(basename "$a" .dsa)"; model="${name%%.*}"
   [ -f "$root/test/golden/$model/golden.json" ] || continue  # synthetic shapes have no golden
-  if timeout 90 python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
+  if timeout "$(limit 90)" python3 "$root/scripts/gpu/compare_goldens.py" "$bundle/bin/ds-run" "$a" \
        "$root/test/golden/$model/golden.json" > "$out/$name.txt" 2>&1; then
     row "$name" PASS "$(tail -1 "$out/$name.txt")"
   else
@@ -61,7 +64,7 @@ for a in "$bundle"/artifacts/*.sm_90a.bf16.dsa; do
   [ -e "$a" ] || break
   name="$(basename "$a" .dsa)"; model="${name%%.*}"
   [ -f "$root/test/golden/$model/golden.json" ] || continue
-  if timeout 90 python3 "$root/scripts/gpu/batch_invariance.py" "$bundle/bin/ds-run" "$a" \
+  if timeout "$(limit 90)" python3 "$root/scripts/gpu/batch_invariance.py" "$bundle/bin/ds-run" "$a" \
        "$root/test/golden/$model/golden.json" > "$out/$name.batch.txt" 2>&1; then
     row "$name batch/graphs" PASS "$(tail -1 "$out/$name.batch.txt")"
   else
@@ -72,7 +75,7 @@ done
 # 3. Speed: ds-bench on the synthetic Llama-3-8B shape.
 a="$bundle/artifacts/llama8b.sm_90a.synthetic.dsa"
 if [ -e "$a" ]; then
-  if timeout 240 "$bundle/bin/ds-bench" "$a" --sweep > "$out/bench.txt" 2>&1; then
+  if timeout "$(limit 240)" "$bundle/bin/ds-bench" "$a" --sweep > "$out/bench.txt" 2>&1; then
     cat "$out/bench.txt"
     row "ds-bench llama8b bf16" PASS "$(grep -m1 '^decode ' "$out/bench.txt")"
   else
