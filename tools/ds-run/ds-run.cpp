@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct Args {
   std::vector<std::vector<int32_t>> prompt_ids;
   int64_t max_new_tokens = 64;
   ds::SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings
   bool chat = false, print_ids = false, ignore_eos = false, no_bos = false, stats = false;
   bool show_prompt = false, parse_special = true;
   int64_t max_model_len = 0;
@@ -43,6 +45,9 @@ void usage() {
   std::puts(
       "usage: ds-run <model.dsa> [-p PROMPT]... [--prompt-ids 1,2,3]... [-n N]\n"
       "              [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]\n"
+      "              [--min-p P] [--presence-penalty X] [--frequency-penalty X] (X in [-2, 2])\n"
+      "              [--stop STR]... (up to 16; the text ends before it) [--logprobs N]\n"
+      "              (N in [0, 20]: each token's logprob and the top N, on stderr)\n"
       "              [--ids] [--ignore-eos] [--no-bos] [--kv-cache-mem 256M] [--threads N] [--stats]\n"
       "              (--kv-cache-mem: default 256M on the CPU; on a GPU what\n"
       "              --gpu-memory-fraction leaves after weights and activations)\n"
@@ -81,6 +86,11 @@ Args parseArgs(int argc, char** argv) {
     else if (arg == "--temperature") a.sampling.temperature = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), 0, 100)));
     else if (arg == "--top-k") a.sampling.top_k = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, INT32_MAX)));
     else if (arg == "--top-p") a.sampling.top_p = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), 0, 1)));
+    else if (arg == "--min-p") a.sampling.min_p = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), 0, 1)));
+    else if (arg == "--presence-penalty") a.sampling.presence_penalty = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), -2, 2)));
+    else if (arg == "--frequency-penalty") a.sampling.frequency_penalty = static_cast<float>(check(ds::tools::parseRealFlag(arg, value(), -2, 2)));
+    else if (arg == "--logprobs") a.sampling.logprobs = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, ds::kMaxLogprobs)));
+    else if (arg == "--stop") a.stop.push_back(value());
     else if (arg == "--seed") a.sampling.seed = static_cast<uint64_t>(check(ds::tools::parseIntFlag(arg, value(), 0, INT64_MAX)));
     else if (arg == "--kv-cache-mem") a.kv_cache_bytes = check(ds::tools::parseSizeFlag(arg, value(), 1, 1ull << 50));
     else if (arg == "--threads") a.threads = static_cast<int>(check(ds::tools::parseIntFlag(arg, value(), 0, 1024)));
@@ -161,12 +171,14 @@ int main(int argc, char** argv) {
     r.sampling = a.sampling;
     r.max_new_tokens = a.max_new_tokens;
     r.ignore_eos = a.ignore_eos;
+    r.stop = a.stop;
     auto id = s.submit(r);
     if (!id.isOk()) die(id.status().message());
     ids.push_back(*id);
   }
   const bool stream = requests.size() == 1 && !a.print_ids;
   std::vector<ds::TextEvent> events;
+  std::map<int64_t, std::string> texts;  // events' text: stops before a stop string
   int64_t generated = 0, steps = 0;
   while (s.hasWork()) {
     events.clear();
@@ -175,6 +187,14 @@ int main(int argc, char** argv) {
     ++steps;
     for (const ds::TextEvent& e : events) {
       ++generated;
+      texts[e.request] += e.text;
+      if (e.logprobs) {
+        std::fprintf(stderr, "logprobs [%lld] %d %.6f", static_cast<long long>(e.request),
+                     static_cast<int>(e.token), e.logprobs->logprob);
+        for (const ds::TopLogprob& t : e.logprobs->top)
+          std::fprintf(stderr, " %d:%.6f", static_cast<int>(t.token), t.logprob);
+        std::fprintf(stderr, "\n");
+      }
       if (!stream) continue;
       std::fwrite(e.text.data(), 1, e.text.size(), stdout);
       std::fflush(stdout);
@@ -188,10 +208,11 @@ int main(int argc, char** argv) {
       if (a.print_ids) {
         for (size_t j = 0; j < out.size(); ++j) std::printf("%s%d", j ? " " : "", out[j]);
         std::printf("\n");
+      } else if (s.tokenizer()) {
+        std::printf("[%zu] %s\n", i, texts[ids[i]].c_str());
       } else {
-        auto text = s.decode(out);
+        auto text = s.decode(out);  // the error naming the artifact
         if (!text.isOk()) die(text.status().message());
-        std::printf("[%zu] %s\n", i, text->c_str());
       }
     }
   }

@@ -71,6 +71,14 @@ typedef struct ds_request_options_s {
   int32_t parse_special;    /* text requests: 0 encodes special-token text in the prompt (chat: in
                                the message) as plain text, so users cannot inject control tokens;
                                1 (default, as Hugging Face) turns it into the special tokens */
+  /* Added later, at the end (set by ds_request_options_initialize; docs/runtime.md "Sampling"): */
+  float min_p;             /* 0: off; in [0, 1]: keep tokens with prob >= min_p x the top prob */
+  float presence_penalty;  /* 0: off; in [-2, 2]: OpenAI, over the generated tokens */
+  float frequency_penalty; /* 0: off; in [-2, 2]: OpenAI, x the count in the generated tokens */
+  const char* const* stop; /* stop strings (NUL-terminated, up to 16; need the artifact's
+                              tokenizer): generation ends on one, the text stops before it */
+  size_t stop_count;
+  int32_t include_stop_str_in_output; /* nonzero: the event text ends with the stop string */
 } ds_request_options_t;
 void ds_request_options_initialize(ds_request_options_t* options);
 

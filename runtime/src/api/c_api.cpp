@@ -108,7 +108,8 @@ ds_status_t ds_engine_create(ds_artifact_t artifact, const ds_engine_options_t* 
 void ds_engine_release(ds_engine_t engine) { delete engine; }
 
 void ds_request_options_initialize(ds_request_options_t* options) {
-  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0, 1.0f, 0, 1};
+  *options = ds_request_options_t{0.0f, 0, 1.0f, 0, 64, nullptr, 0, 1.0f, 0, 1,
+                                  0.0f, 0.0f, 0.0f, nullptr, 0, 0};
 }
 
 namespace {
@@ -127,6 +128,18 @@ ds_status_t requestOf(const char* fn, const ds_request_options_t* options, ds::T
   if (options->stop_token_count)
     r->stop_token_ids.assign(options->stop_token_ids,
                              options->stop_token_ids + options->stop_token_count);
+  r->sampling.min_p = options->min_p;
+  r->sampling.presence_penalty = options->presence_penalty;
+  r->sampling.frequency_penalty = options->frequency_penalty;
+  if (options->stop_count && !options->stop)
+    return ds::invalidArgument(std::string(fn) + ": stop_count without stop").release();
+  for (size_t i = 0; i < options->stop_count; ++i) {
+    if (!options->stop[i])
+      return ds::invalidArgument(std::string(fn) + ": stop[" + std::to_string(i) + "] is NULL")
+          .release();
+    r->stop.emplace_back(options->stop[i]);
+  }
+  r->include_stop_str_in_output = options->include_stop_str_in_output != 0;
   return nullptr;
 }
 

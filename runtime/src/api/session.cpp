@@ -6,11 +6,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/stop_strings.h"
 #include "artifact/artifact_reader.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ds {
+
+struct Session::Stream {
+  std::unique_ptr<IncrementalDetokenizer> detokenizer;  // null without a tokenizer
+  std::unique_ptr<StopStringMatcher> stops;             // null without stop strings
+  int64_t group = 0;
+  int32_t index = 0;
+};
 
 Session::~Session() = default;
 
@@ -164,15 +172,57 @@ StatusOr<std::string> Session::decode(const std::vector<int32_t>& ids) const {
   return tokenizer_->decode(ids, /*skip_special_tokens=*/true);
 }
 
+Status Session::checkTextOptions(const TextRequest& request) const {
+  DS_RETURN_IF_ERROR(StopStringMatcher::validate(request.stop));
+  if (!request.stop.empty()) DS_RETURN_IF_ERROR(needTokenizer());  // stop strings match text
+  return Status::ok();
+}
+
 StatusOr<int64_t> Session::submit(const TextRequest& request) {
-  GenerationRequest r;
-  if (!request.prompt_ids.empty()) {
-    r.prompt = request.prompt_ids;
-  } else {
+  if (request.n != 1)
+    return invalidArgument("n is " + std::to_string(request.n) +
+                           ": submit() takes one completion, submitN() several");
+  DS_RETURN_IF_ERROR(checkTextOptions(request));
+  std::vector<int32_t> prompt = request.prompt_ids;
+  if (prompt.empty()) {
     StatusOr<std::vector<int32_t>> ids = encode(request.prompt);
     if (!ids.isOk()) return ids.status();
-    r.prompt = std::move(ids).value();
+    prompt = std::move(ids).value();
   }
+  return submitOne(request, std::move(prompt), -1, 0);
+}
+
+StatusOr<std::vector<int64_t>> Session::submitN(const TextRequest& request) {
+  if (request.n < 1 || request.n > 16)
+    return invalidArgument("n must be in [1, 16], got " + std::to_string(request.n));
+  DS_RETURN_IF_ERROR(checkTextOptions(request));
+  std::vector<int32_t> prompt = request.prompt_ids;
+  if (prompt.empty()) {
+    StatusOr<std::vector<int32_t>> ids = encode(request.prompt);
+    if (!ids.isOk()) return ids.status();
+    prompt = std::move(ids).value();
+  }
+  std::vector<int64_t> ids;
+  TextRequest one = request;
+  for (int i = 0; i < request.n; ++i) {
+    one.sampling.seed = request.sampling.seed + static_cast<uint64_t>(i);  // wraps mod 2^64
+    StatusOr<int64_t> id = submitOne(one, prompt, ids.empty() ? -1 : ids[0], i);
+    if (!id.isOk()) {
+      for (int64_t done : ids) {
+        engine_->finish(done);
+        streams_.erase(done);
+      }
+      return id.status();
+    }
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+StatusOr<int64_t> Session::submitOne(const TextRequest& request, std::vector<int32_t> prompt,
+                                     int64_t group, int32_t index) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
   r.sampling = request.sampling;
   r.max_new_tokens = request.max_new_tokens;
   if (tokenizer_ && !request.ignore_eos)
@@ -181,26 +231,50 @@ StatusOr<int64_t> Session::submit(const TextRequest& request) {
                           request.stop_token_ids.end());
   StatusOr<int64_t> id = engine_->submit(std::move(r));
   if (!id.isOk()) return id.status();
+  auto stream = std::make_unique<Stream>();
   if (tokenizer_)
-    streams_[*id] = std::make_unique<IncrementalDetokenizer>(
+    stream->detokenizer = std::make_unique<IncrementalDetokenizer>(
         tokenizer_->newDetokenizer(/*skip_special_tokens=*/true));
+  if (!request.stop.empty())
+    stream->stops =
+        std::make_unique<StopStringMatcher>(request.stop, request.include_stop_str_in_output);
+  stream->group = group < 0 ? *id : group;
+  stream->index = index;
+  streams_[*id] = std::move(stream);
   return id;
 }
 
 Status Session::step(std::vector<TextEvent>* events) {
   token_events_.clear();
   DS_RETURN_IF_ERROR(engine_->step(&token_events_));
-  for (const TokenEvent& e : token_events_) {
-    TextEvent out{e.request, e.token, "", e.finish};
+  for (TokenEvent& e : token_events_) {
+    TextEvent out{e.request, e.token, "", e.finish, std::move(e.logprobs), e.request, 0};
     auto it = streams_.find(e.request);
     if (it != streams_.end()) {
-      StatusOr<std::string> piece = it->second->push(e.token);
-      if (!piece.isOk()) return piece.status();
-      out.text = std::move(piece).value();
-      if (e.finish != FinishReason::kNone) {
-        out.text += it->second->finish();
-        streams_.erase(it);
+      Stream& st = *it->second;
+      out.group = st.group;
+      out.index = st.index;
+      std::string piece;
+      if (st.detokenizer) {
+        StatusOr<std::string> pushed = st.detokenizer->push(e.token);
+        if (!pushed.isOk()) return pushed.status();
+        piece = std::move(pushed).value();
+        if (e.finish != FinishReason::kNone) piece += st.detokenizer->finish();
       }
+      if (st.stops) {
+        StopStringMatcher::Result r = st.stops->push(piece);
+        out.text = std::move(r.text);
+        if (r.stopped) {
+          // The stop string wins over a length or stop-id finish of the same token.
+          out.finish = FinishReason::kStop;
+          if (e.finish == FinishReason::kNone) engine_->finish(e.request);
+        } else if (e.finish != FinishReason::kNone) {
+          out.text += st.stops->flush();
+        }
+      } else {
+        out.text = std::move(piece);
+      }
+      if (out.finish != FinishReason::kNone) streams_.erase(it);
     }
     events->push_back(std::move(out));
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,15 +52,29 @@ struct TextRequest {
   int64_t max_new_tokens = 64;
   bool ignore_eos = false;            // else the tokenizer's stop ids end generation
   std::vector<int32_t> stop_token_ids;  // added to those
+  // Stop strings (at most 16, each non-empty, <= 1024 bytes; need a tokenizer): generation
+  // ends (finish kStop) as soon as the generated text contains one, also across tokens. The
+  // event text ends just before it and never holds any of its bytes: text that could still
+  // begin a stop string is held back until it cannot. generated() keeps every token, the last
+  // one included. include_stop_str_in_output (vLLM): the text ends with the stop string.
+  std::vector<std::string> stop;
+  bool include_stop_str_in_output = false;
+  // Completions of the prompt (1..16), for submitN(): completion i samples with seed
+  // sampling.seed + i (mod 2^64). submit() takes n = 1 only.
+  int n = 1;
 };
 
-// One generated token and the text it completes (often empty mid-character; the rest of the
-// text is flushed on the finishing event). Text is empty without a tokenizer.
+// One generated token and the text it completes (often empty mid-character, or held back while
+// it could begin a stop string; the rest is flushed on the finishing event). Text is empty
+// without a tokenizer.
 struct TextEvent {
   int64_t request = 0;
   int32_t token = 0;
   std::string text;
   FinishReason finish = FinishReason::kNone;
+  std::optional<TokenLogprobs> logprobs;  // only when sampling.logprobs >= 0 (TokenEvent)
+  int64_t group = 0;   // the first request of its submitN() group (itself after submit())
+  int32_t index = 0;   // completion index within the group
 };
 
 class Session {
@@ -82,6 +97,10 @@ class Session {
   StatusOr<std::string> decode(const std::vector<int32_t>& ids) const;  // special tokens skipped
 
   StatusOr<int64_t> submit(const TextRequest& request);
+  // request.n completions of one prompt (encoded once) as n engine requests, seeds seed + i;
+  // returns their ids by index (ids[0] is the group). All or nothing: if one is refused, the
+  // others are ended and the error returned. Their events carry group and index.
+  StatusOr<std::vector<int64_t>> submitN(const TextRequest& request);
   // One engine step; appends an event per token produced.
   Status step(std::vector<TextEvent>* events);
   bool hasWork() const { return engine_->hasWork(); }
@@ -97,6 +116,9 @@ class Session {
   // messages' contents (found verbatim in the rendering, in order) as plain text.
   StatusOr<std::vector<int32_t>> encodeChatContentsAsText(const std::string& rendered,
                                                           const TextPrompt& prompt) const;
+  Status checkTextOptions(const TextRequest& request) const;
+  StatusOr<int64_t> submitOne(const TextRequest& request, std::vector<int32_t> prompt,
+                              int64_t group, int32_t index);
 
   const artifact::Artifact* artifact_ = nullptr;
   std::unique_ptr<Engine> engine_;
@@ -105,7 +127,8 @@ class Session {
   std::unique_ptr<ChatTemplate> chat_template_;  // null: no template (chat prompts fail)
   std::string template_error_;                   // why the template did not parse
   uint64_t max_prompt_bytes_ = 0;                // resolved SessionOptions::max_prompt_bytes
-  std::map<int64_t, std::unique_ptr<IncrementalDetokenizer>> streams_;  // running requests
+  struct Stream;  // per running request: detokenizer, stop strings, group (session.cpp)
+  std::map<int64_t, std::unique_ptr<Stream>> streams_;
   std::vector<TokenEvent> token_events_;
 };
 

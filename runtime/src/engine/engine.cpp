@@ -160,8 +160,12 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     Sequence& s = *slot.seq;
     s.cached += slot.take;
     if (slot.logit_row < 0) continue;
+    std::optional<TokenLogprobs> logprobs;
+    if (s.request.sampling.logprobs >= 0) logprobs.emplace();  // never plainGreedy (host rows)
     int32_t token = !greedy_ids_.empty() ? greedy_ids_[static_cast<size_t>(slot.logit_row)]
-                                         : s.sampler.sample(logits + slot.logit_row * vocab, vocab, s.tokens);
+                                         : s.sampler.sample(logits + slot.logit_row * vocab, vocab, s.tokens,
+                                                            s.request.prompt.size(),
+                                                            logprobs ? &*logprobs : nullptr);
     s.tokens.push_back(token);
     s.generated.push_back(token);
     FinishReason finish = FinishReason::kNone;
@@ -169,7 +173,7 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish = FinishReason::kStop;
     else if (static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens)
       finish = FinishReason::kLength;
-    events->push_back({s.id, token, finish});
+    events->push_back({s.id, token, finish, std::move(logprobs)});
   }
   // Retire finished sequences and free their blocks.
   for (auto it = active_.begin(); it != active_.end();) {
@@ -192,6 +196,23 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     }
   }
   return Status::ok();
+}
+
+// Session stop strings end a request between steps. Kept apart from step() (which retires
+// requests the same way) so the scheduler can change around it.
+bool Engine::finish(int64_t request) {
+  auto it = std::find_if(active_.begin(), active_.end(),
+                         [&](const std::unique_ptr<Sequence>& s) { return s->id == request; });
+  if (it == active_.end()) return false;
+  blocks_.release(request);
+  finished_[request] = std::move((*it)->generated);
+  finished_order_.push_back(request);
+  while (finished_order_.size() > options_.max_finished_kept) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+  active_.erase(it);
+  return true;
 }
 
 }  // namespace ds

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "base/status.h"
@@ -54,6 +55,9 @@ struct TokenEvent {
   int64_t request = 0;
   int32_t token = 0;
   FinishReason finish = FinishReason::kNone;
+  // Only when the request's sampling.logprobs >= 0 (else never computed): the token's logprob
+  // and the top sampling.logprobs alternatives (SamplingParams::logprobs_raw says of what).
+  std::optional<TokenLogprobs> logprobs;
 };
 
 class Engine {
@@ -70,6 +74,10 @@ class Engine {
   Status step(std::vector<TokenEvent>* events);
   bool hasWork() const { return !active_.empty(); }
   size_t numRunning() const { return active_.size(); }
+  // Ends a running request now, as if it had finished in the last step: its KV blocks are
+  // freed and its tokens stay readable through generated(). No event is produced (the caller
+  // reports the finish, e.g. Session on a stop string). False if the request is not running.
+  bool finish(int64_t request);
   // All tokens generated so far for a request (kept after it finishes, for the last
   // max_finished_kept finished requests; empty for one forgotten or never submitted).
   const std::vector<int32_t>& generated(int64_t request) const;

@@ -1,4 +1,5 @@
-// Sampler: HF-order logits processing (penalty, temperature, top-k, top-p) and a seeded draw.
+// Sampler: HF-order logits processing (penalties, temperature, top-k, top-p, min-p), a seeded
+// draw, and logprobs on request.
 #include "engine/sampler.h"
 
 #include <algorithm>
@@ -103,16 +104,23 @@ class RowWarper {
  public:
   // Fills work_ with penalised, NaN-free logits; returns their max.
   float preparePenalised(const SamplingParams& p, const float* logits, int64_t vocab,
-                         const std::vector<int32_t>& history);
+                         const std::vector<int32_t>& history, size_t prompt_len);
   // Greedy argmax (lowest index wins ties) of the penalised logits.
   int32_t greedy(const SamplingParams& p, const float* logits, int64_t vocab,
-                 const std::vector<int32_t>& history);
+                 const std::vector<int32_t>& history, size_t prompt_len);
+  // The row the last greedy() / preparePenalised() chose from: the penalised logits, or the
+  // caller's row when nothing was penalised (may hold NaN then).
+  const float* usedRow() const { return used_row_; }
+  // Logprobs of `chosen` and the top n over log_softmax(row / temperature) (NaN as -inf).
+  void logprobs(const float* row, int64_t vocab, float temperature, int32_t chosen, int n,
+                TokenLogprobs* out);
   // Runs temperature, top-k and top-p over work_ (max `max_logit`): fills exp_ for the
   // candidates, the kept set (see keep()) and kept_mass_. False if no token has mass.
   bool warp(const SamplingParams& p, int64_t vocab, float max_logit);
   // Whether token i survived top-k and top-p (valid after warp()). Inline: it runs per token.
   bool keep(int64_t i) const {
     if (topk_active_ && !(work_[i] >= topk_min_logit_)) return false;
+    if (minp_active_ && !(exp_[i] >= min_p_)) return false;
     if (!topp_active_) return true;
     const uint32_t key = orderedKey(work_[i]);
     return key > boundary_key_ || (key == boundary_key_ && i <= boundary_index_);
@@ -142,6 +150,11 @@ class RowWarper {
   std::vector<float> exp_;      // exp((logit - max) / T); valid for candidates
   std::vector<int32_t> cand_;   // top-k survivors in id order (when top-k is active)
   std::vector<int32_t> radix_a_, radix_b_;
+  std::vector<int32_t> counts_;  // generated-token counts (all zero between calls)
+  std::vector<float> lp_exp_;    // logprobs' softmax numerators
+  const float* used_row_ = nullptr;
+  bool minp_active_ = false;
+  float min_p_ = 0.0f;           // min-p keeps exp_[i] >= this (the max token's exp_ is 1)
   bool topk_active_ = false;
   float topk_min_logit_ = 0.0f;  // HF keeps every token >= the k-th largest logit
   bool topp_active_ = false;
@@ -170,6 +183,17 @@ Status Sampler::validate(const SamplingParams& p) {
   if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty))
     return invalidArgument(
         fieldError("repetition_penalty", "a finite number > 0 (1 = off)", p.repetition_penalty));
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+    return invalidArgument(fieldError("min_p", "in [0, 1] (0 = off)", p.min_p));
+  if (!(p.presence_penalty >= -2.0f && p.presence_penalty <= 2.0f))
+    return invalidArgument(fieldError("presence_penalty", "in [-2, 2] (0 = off)", p.presence_penalty));
+  if (!(p.frequency_penalty >= -2.0f && p.frequency_penalty <= 2.0f))
+    return invalidArgument(
+        fieldError("frequency_penalty", "in [-2, 2] (0 = off)", p.frequency_penalty));
+  if (p.logprobs < -1 || p.logprobs > kMaxLogprobs)
+    return invalidArgument("sampling: logprobs must be in [-1, " + std::to_string(kMaxLogprobs) +
+                           "] (-1 = off, 0 = the chosen token only), got " +
+                           std::to_string(p.logprobs));
   return Status::ok();
 }
 
@@ -181,7 +205,7 @@ StatusOr<Sampler> Sampler::create(const SamplingParams& params) {
 namespace {
 
 float RowWarper::preparePenalised(const SamplingParams& p, const float* logits, int64_t vocab,
-                                  const std::vector<int32_t>& history) {
+                                  const std::vector<int32_t>& history, size_t prompt_len) {
   work_.resize(static_cast<size_t>(vocab));
   float* w = work_.data();
   // `x + 0.0f` folds -0 into +0 so equal logits get equal radix keys.
@@ -196,17 +220,36 @@ float RowWarper::preparePenalised(const SamplingParams& p, const float* logits, 
       w[t] = (x < 0.0f ? x * penalty : x / penalty) + 0.0f;
     }
   }
+  // OpenAI/vLLM presence and frequency penalties over the generated tokens, after the
+  // repetition penalty: frequency x count first, then presence, each subtracted once per token.
+  if ((p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) && prompt_len < history.size()) {
+    if (counts_.size() < static_cast<size_t>(vocab)) counts_.resize(static_cast<size_t>(vocab), 0);
+    for (size_t k = prompt_len; k < history.size(); ++k)
+      if (history[k] >= 0 && history[k] < vocab) ++counts_[history[k]];
+    for (size_t k = prompt_len; k < history.size(); ++k) {
+      const int32_t t = history[k];
+      if (t < 0 || t >= vocab || counts_[t] == 0) continue;
+      const float by_count = p.frequency_penalty * static_cast<float>(counts_[t]);
+      const float x = w[t] - by_count;
+      w[t] = (x - p.presence_penalty) + 0.0f;
+      counts_[t] = 0;  // applied once; leaves counts_ zero again
+    }
+  }
+  used_row_ = w;
   // After the penalty: a stale (too high) max would underflow every exp.
   return rowMax(w, vocab);
 }
 
 int32_t RowWarper::greedy(const SamplingParams& p, const float* logits, int64_t vocab,
-                          const std::vector<int32_t>& history) {
+                          const std::vector<int32_t>& history, size_t prompt_len) {
   const float* row = logits;
-  if (p.repetition_penalty != 1.0f && !history.empty()) {
-    preparePenalised(p, logits, vocab, history);
+  const bool penalised = p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
+                         p.frequency_penalty != 0.0f;
+  if (penalised && !history.empty()) {
+    preparePenalised(p, logits, vocab, history, prompt_len);
     row = work_.data();
   }
+  used_row_ = row;
   // Two passes (SIMD max, then the first index holding it) give torch.argmax's lowest-index
   // tie rule faster than one branchy pass.
   const float best = rowMax(row, vocab);
@@ -266,6 +309,7 @@ bool RowWarper::radixSelect(bool by_mass, double target, double* above) {
 bool RowWarper::warp(const SamplingParams& p, int64_t vocab, float max_logit) {
   topk_active_ = false;
   topp_active_ = false;
+  minp_active_ = false;
   if (max_logit == kNegInf) return false;
   exp_.resize(static_cast<size_t>(vocab));
 
@@ -317,22 +361,77 @@ bool RowWarper::warp(const SamplingParams& p, int64_t vocab, float max_logit) {
     }
     kept_mass_ = above;
   }
+
+  // Min-p (HF MinPLogitsWarper, after top-p): prob >= min_p x max prob, i.e. exp_ >= min_p
+  // since the max token's exp_ is exactly 1. The max token always stays.
+  if (p.min_p > 0.0f) {
+    min_p_ = p.min_p;
+    minp_active_ = true;
+    double kept = 0.0;
+    forEachCandidate(vocab, [&](int64_t i) {
+      if (exp_[i] > 0.0f && keep(i)) kept += exp_[i];
+      return true;
+    });
+    kept_mass_ = kept;
+  }
   return true;
+}
+
+void RowWarper::logprobs(const float* row, int64_t vocab, float temperature, int32_t chosen,
+                         int n, TokenLogprobs* out) {
+  out->top.clear();
+  const float max = rowMax(row, vocab);  // ignores NaN
+  auto value = [&](int64_t i) { return std::isnan(row[i]) ? kNegInf : row[i]; };
+  // log p_i = (x_i - max) / T - log sum_j e^((x_j - max) / T); an infinite max shares all the
+  // mass among the tokens at +inf, and a row with no finite or +inf logit has no mass at all.
+  double log_z = 0.0;
+  int64_t at_inf = 0;
+  if (std::isinf(max) && max > 0) {
+    for (int64_t i = 0; i < vocab; ++i) at_inf += row[i] == max;
+    log_z = std::log(static_cast<double>(at_inf));
+  } else if (max != kNegInf) {
+    lp_exp_.resize(static_cast<size_t>(vocab));
+    log_z = std::log(expRow(row, lp_exp_.data(), vocab, max, temperature));
+  }
+  auto logprob = [&](int64_t i) -> float {
+    const float x = value(i);
+    if (max == kNegInf || x == kNegInf) return kNegInf;
+    if (at_inf > 0) return x == max ? static_cast<float>(-log_z) : kNegInf;
+    return static_cast<float>((static_cast<double>(x) - max) / temperature - log_z);
+  };
+  out->logprob = logprob(chosen);
+  if (n <= 0) return;
+  // Top n by (logit desc, id asc): an insertion list, ids visited in ascending order so an
+  // equal logit never displaces an earlier id.
+  std::vector<std::pair<float, int32_t>> best;
+  best.reserve(static_cast<size_t>(n) + 1);
+  for (int64_t i = 0; i < vocab; ++i) {
+    const float x = value(i);
+    if (static_cast<int>(best.size()) == n && !(x > best.back().first)) continue;
+    size_t at = best.size();
+    while (at > 0 && best[at - 1].first < x) --at;
+    best.insert(best.begin() + static_cast<std::ptrdiff_t>(at), {x, static_cast<int32_t>(i)});
+    if (static_cast<int>(best.size()) > n) best.pop_back();
+  }
+  for (const auto& b : best) out->top.push_back({b.second, logprob(b.second)});
 }
 
 }  // namespace
 
-int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
-  if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return -1;
-  RowWarper& row = threadRow();
-  if (params_.temperature == 0.0f) return row.greedy(params_, logits, vocab, history);
+namespace {
 
-  const float max_logit = row.preparePenalised(params_, logits, vocab, history);
-  if (!row.warp(params_, vocab, max_logit)) return 0;  // all logits -inf/NaN: no mass
+// The token sample() returns: greedy, or one draw over the warped distribution.
+int32_t pickToken(const SamplingParams& p, std::mt19937_64& rng, RowWarper& row,
+                  const float* logits, int64_t vocab, const std::vector<int32_t>& history,
+                  size_t prompt_len) {
+  if (p.temperature == 0.0f) return row.greedy(p, logits, vocab, history, prompt_len);
+
+  const float max_logit = row.preparePenalised(p, logits, vocab, history, prompt_len);
+  if (!row.warp(p, vocab, max_logit)) return 0;  // all logits -inf/NaN: no mass
 
   // Walk the kept set in ascending id order: cheaper than sorting, and well defined. If
   // rounding leaves the running sum short of the target, the last kept token wins.
-  const double target = uniform01(rng_) * row.keptMass();
+  const double target = uniform01(rng) * row.keptMass();
   double cumulative = 0.0;
   int64_t chosen = -1;
   row.forEachCandidate(vocab, [&](int64_t i) {
@@ -345,16 +444,33 @@ int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<in
   return static_cast<int32_t>(chosen);  // >= 0: the kept set holds the max-logit token
 }
 
+}  // namespace
+
+int32_t Sampler::sample(const float* logits, int64_t vocab, const std::vector<int32_t>& history,
+                        size_t prompt_len, TokenLogprobs* logprobs) {
+  if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return -1;
+  RowWarper& row = threadRow();
+  const int32_t token = pickToken(params_, rng_, row, logits, vocab, history, prompt_len);
+  if (logprobs != nullptr && params_.logprobs >= 0) {
+    // Processed: the row the token was chosen from (penalised), over the temperature.
+    const bool raw = params_.logprobs_raw;
+    row.logprobs(raw ? logits : row.usedRow(), vocab,
+                 raw || params_.temperature == 0.0f ? 1.0f : params_.temperature, token,
+                 params_.logprobs, logprobs);
+  }
+  return token;
+}
+
 std::vector<double> Sampler::distribution(const float* logits, int64_t vocab,
-                                          const std::vector<int32_t>& history) {
+                                          const std::vector<int32_t>& history, size_t prompt_len) {
   if (logits == nullptr || vocab <= 0 || vocab > std::numeric_limits<int32_t>::max()) return {};
   std::vector<double> probs(static_cast<size_t>(vocab), 0.0);
   RowWarper& row = threadRow();
   if (params_.temperature == 0.0f) {
-    probs[row.greedy(params_, logits, vocab, history)] = 1.0;
+    probs[row.greedy(params_, logits, vocab, history, prompt_len)] = 1.0;
     return probs;
   }
-  const float max_logit = row.preparePenalised(params_, logits, vocab, history);
+  const float max_logit = row.preparePenalised(params_, logits, vocab, history, prompt_len);
   if (!row.warp(params_, vocab, max_logit)) {
     probs[0] = 1.0;
     return probs;

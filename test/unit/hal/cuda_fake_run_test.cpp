@@ -417,15 +417,18 @@ TEST(FakeCudaGraphs, PaddedBucketAndEnforceEager) {
 }
 
 // Greedy requests take their tokens from the device's argmax (R ids copied back, not R x vocab
-// logits); a sampled request in the step sends the rows to the host sampler instead.
+// logits); a sampled request in the step sends the rows to the host sampler instead, and so
+// does a greedy one that wants logprobs or has a penalty (they read the host logits).
 TEST(FakeCudaEngine, GreedyRowsUseTheDeviceArgmax) {
   const std::string path = artifactPath("tiny-llama.sm_90a");
   std::string why;
   if (!ready(path, &why)) GTEST_SKIP() << why;
   auto art = artifact::Artifact::open(path);
   ASSERT_TRUE(art.isOk());
-  for (float temperature : {0.0f, 0.7f}) {
-    SCOPED_TRACE(temperature);
+  for (int variant = 0; variant < 5; ++variant) {
+    SCOPED_TRACE(variant);
+    const float temperature = variant == 1 ? 0.7f : 0.0f;
+    const bool device = variant == 0;
     EngineOptions eo;
     eo.kv_cache_bytes = 1 << 20;
     auto e = Engine::create(**art, eo);
@@ -434,6 +437,9 @@ TEST(FakeCudaEngine, GreedyRowsUseTheDeviceArgmax) {
     r.prompt = {1, 403, 407};
     r.max_new_tokens = 3;
     r.sampling.temperature = temperature;
+    if (variant == 2) r.sampling.logprobs = 2;
+    if (variant == 3) r.sampling.presence_penalty = 0.5f;
+    if (variant == 4) r.sampling.frequency_penalty = 0.5f;
     ASSERT_TRUE((*e)->submit(r).isOk());
     ASSERT_TRUE((*e)->submit(r).isOk());
     FakeCuda::get().reset();
@@ -449,8 +455,9 @@ TEST(FakeCudaEngine, GreedyRowsUseTheDeviceArgmax) {
         EXPECT_EQ(p.rows, 2);  // both requests' rows, every step
         EXPECT_EQ(p.vocab, p.x_stride);
       }
-    EXPECT_EQ(argmax, temperature == 0.0f ? 3u : 0u);
+    EXPECT_EQ(argmax, device ? 3u : 0u);
     EXPECT_EQ(events.size(), 6u);
+    for (const TokenEvent& ev : events) EXPECT_EQ(ev.logprobs.has_value(), variant == 2);
   }
 }
 
