@@ -99,6 +99,8 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
   auto engineFor = [&](int64_t tokens, int64_t step_tokens) {
     EngineOptions eo = o.engine;
     eo.max_step_tokens = std::max<int64_t>(step_tokens, 1);
+    // Every sequence of the largest batch runs at once (the engine's default caps at 256).
+    for (int64_t b : o.batches) eo.max_num_seqs = std::max<int64_t>(eo.max_num_seqs, b);
     const uint64_t per_token = std::max<uint64_t>(uint64_t(tc.kv_bytes_per_token), 1);
     eo.kv_cache_bytes = std::max<uint64_t>(eo.kv_cache_bytes, per_token * uint64_t(tokens + 64) * 2);
     return Engine::create(art, eo);

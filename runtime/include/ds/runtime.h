@@ -119,9 +119,15 @@ typedef struct ds_token_event_s {
  * never loses one (with less, DS_INVALID_ARGUMENT and no step is run). */
 ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t capacity,
                            size_t* out_count);
-/* Nonzero while requests are running. */
+/* Cancels a request that is running or waiting: its KV blocks are freed at once, no further
+ * event comes for it. DS_NOT_FOUND for an id that finished, was aborted or was never returned.
+ * ds_engine_submit* returns DS_RESOURCE_EXHAUSTED when the engine's waiting queue is full
+ * (EngineOptions::max_waiting; unbounded through this ABI's options). */
+ds_status_t ds_engine_abort(ds_engine_t engine, int64_t request);
+/* Nonzero while requests are running or waiting. */
 int ds_engine_has_work(ds_engine_t engine);
-/* Requests submitted and not finished: the most events the next step can produce. */
+/* Requests submitted and not finished (running or waiting for KV blocks): the most events the
+ * next step can produce. */
 size_t ds_engine_num_running(ds_engine_t engine);
 
 #ifdef __cplusplus

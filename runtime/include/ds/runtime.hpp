@@ -79,6 +79,8 @@ class RuntimeEngine {
     return e;
   }
   bool hasWork() const { return ds_engine_has_work(handle_.get()) != 0; }
+  // Cancels a running or waiting request (frees its KV blocks now).
+  Error abort(int64_t request) { return Error(ds_engine_abort(handle_.get(), request)); }
 
  private:
   RuntimeEngine(ds_engine_t e, RuntimeArtifact artifact)

@@ -16,6 +16,7 @@ typedef enum ds_status_code_e {
   DS_INTERNAL = 6,
   DS_UNAVAILABLE = 7,     /* e.g. no CUDA driver on this machine */
   DS_FAILED_PRECONDITION = 8,
+  DS_RESOURCE_EXHAUSTED = 9, /* a bounded queue is full; retry later (HTTP 429) */
 } ds_status_code_t;
 
 /* A status: code plus a heap-allocated message; NULL means DS_OK. */

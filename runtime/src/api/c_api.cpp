@@ -217,7 +217,7 @@ ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t 
   return guarded("ds_engine_step", [&]() -> ds_status_t {
     if (!engine || !out_count || (capacity && !events)) return invalid("ds_engine_step: null argument");
     std::lock_guard<std::mutex> lock(engine->mu);
-    if (capacity < engine->session->numRunning())
+    if (capacity < engine->session->numRequests())
       return invalid("ds_engine_step: capacity is below ds_engine_num_running()");
     engine->events.clear();
     ds::Status st = engine->session->step(&engine->events);
@@ -232,6 +232,15 @@ ds_status_t ds_engine_step(ds_engine_t engine, ds_token_event_t* events, size_t 
   });
 }
 
+ds_status_t ds_engine_abort(ds_engine_t engine, int64_t request) {
+  return guarded("ds_engine_abort", [&]() -> ds_status_t {
+    if (!engine) return invalid("ds_engine_abort: null engine");
+    std::lock_guard<std::mutex> lock(engine->mu);
+    ds::Status st = engine->session->abort(request);
+    return st.isOk() ? nullptr : st.release();
+  });
+}
+
 int ds_engine_has_work(ds_engine_t engine) {
   if (!engine) return 0;
   std::lock_guard<std::mutex> lock(engine->mu);
@@ -241,7 +250,7 @@ int ds_engine_has_work(ds_engine_t engine) {
 size_t ds_engine_num_running(ds_engine_t engine) {
   if (!engine) return 0;
   std::lock_guard<std::mutex> lock(engine->mu);
-  return engine->session->numRunning();
+  return engine->session->numRequests();
 }
 
 }  // extern "C"

@@ -244,6 +244,12 @@ StatusOr<int64_t> Session::submitOne(const TextRequest& request, std::vector<int
   return id;
 }
 
+Status Session::abort(int64_t request) {
+  DS_RETURN_IF_ERROR(engine_->abort(request));
+  streams_.erase(request);
+  return Status::ok();
+}
+
 Status Session::step(std::vector<TextEvent>* events) {
   token_events_.clear();
   DS_RETURN_IF_ERROR(engine_->step(&token_events_));

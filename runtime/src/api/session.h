@@ -103,8 +103,11 @@ class Session {
   StatusOr<std::vector<int64_t>> submitN(const TextRequest& request);
   // One engine step; appends an event per token produced.
   Status step(std::vector<TextEvent>* events);
+  // Cancels a running or waiting request (Engine::abort); its text stream is dropped.
+  Status abort(int64_t request);
   bool hasWork() const { return engine_->hasWork(); }
   size_t numRunning() const { return engine_->numRunning(); }
+  size_t numRequests() const { return engine_->numRequests(); }  // running + waiting
   const std::vector<int32_t>& generated(int64_t request) const { return engine_->generated(request); }
   Engine& engine() { return *engine_; }
 

@@ -37,6 +37,7 @@ const char* ds_status_code_name(ds_status_code_t code) {
     case DS_INTERNAL: return "INTERNAL";
     case DS_UNAVAILABLE: return "UNAVAILABLE";
     case DS_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case DS_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
   }
   return "UNKNOWN";
 }

@@ -1,5 +1,5 @@
-// Engine scheduling: every running sequence gets its pending tokens (prompt chunks or the last
-// sampled token) into one ragged step, in submission order, within the token budget.
+// Engine: the Scheduler decides each step (preemption, admission, chunked prefill + decode under
+// the token budget); the engine builds the ragged batch, runs it and samples each sequence.
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -47,11 +47,17 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const artifact::Artifact& artif
   ro.max_step_tokens = options.max_step_tokens;
   StatusOr<std::unique_ptr<ModelRunner>> runner = ModelRunner::create(artifact, ro);
   if (!runner.isOk()) return runner.status();
-  StatusOr<KVBlockManager> manager =
-      KVBlockManager::create((*runner)->numBlocks(), (*runner)->blockSize());
+  if (options.max_num_seqs < 1) return invalidArgument("max_num_seqs must be at least 1");
+  if (options.max_waiting < 0) return invalidArgument("max_waiting must not be negative");
+  StatusOr<KVBlockManager> manager = KVBlockManager::create(
+      (*runner)->numBlocks(), (*runner)->blockSize(), options.enable_prefix_caching);
   if (!manager.isOk()) return manager.status();
-  return std::unique_ptr<Engine>(
-      new Engine(std::move(runner.value()), std::move(manager.value()), resolved));
+  SchedulerOptions so;
+  so.max_step_tokens = options.max_step_tokens;
+  so.max_num_seqs = options.max_num_seqs;
+  so.max_waiting = options.max_waiting;
+  return std::unique_ptr<Engine>(new Engine(std::move(runner.value()),
+                                            Scheduler(so, std::move(manager.value())), resolved));
 }
 
 StatusOr<int64_t> Engine::submit(GenerationRequest request) {
@@ -74,65 +80,107 @@ StatusOr<int64_t> Engine::submit(GenerationRequest request) {
                            " tokens (raise the KV budget)");
   int64_t need = prompt + request.max_new_tokens;
   if (need > kvCapacityTokens())
-    return invalidArgument("prompt + max_new_tokens = " + std::to_string(need) +
+    return invalidArgument("prompt (" + std::to_string(prompt) + " tokens) + max_new_tokens (" +
+                           std::to_string(request.max_new_tokens) + ") = " + std::to_string(need) +
                            " tokens exceed the KV cache capacity of " +
                            std::to_string(kvCapacityTokens()) + " tokens (raise the KV budget)");
   DS_RETURN_IF_ERROR(Sampler::validate(request.sampling));
-  int64_t id = next_id_++;
-  auto seq = std::make_unique<Sequence>(Sequence{id, request, Sampler(request.sampling),
-                                                 request.prompt, 0, {}});
-  DS_RETURN_IF_ERROR(blocks_.addSequence(id));
-  active_.push_back(std::move(seq));
+  const int64_t id = next_id_;
+  DS_RETURN_IF_ERROR(sched_.add(id, request.prompt, request.priority));
+  ++next_id_;
+  Sampler sampler(request.sampling);
+  active_.emplace(id, Sequence{std::move(request), sampler, {}});
   return id;
 }
 
 const std::vector<int32_t>& Engine::generated(int64_t request) const {
   static const std::vector<int32_t> kEmpty;
-  for (const auto& s : active_)
-    if (s->id == request) return s->generated;
+  auto a = active_.find(request);
+  if (a != active_.end()) return a->second.generated;
   auto it = finished_.find(request);
-  return it == finished_.end() ? kEmpty : it->second;
+  return it == finished_.end() ? kEmpty : it->second.generated;
+}
+
+FinishReason Engine::finishReason(int64_t request) const {
+  auto it = finished_.find(request);
+  return it == finished_.end() ? FinishReason::kNone : it->second.reason;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats st;
+  const KVBlockManager& kv = sched_.blocks();
+  const SchedulerCounters& c = sched_.counters();
+  st.running = static_cast<int64_t>(sched_.numRunning());
+  st.waiting = static_cast<int64_t>(sched_.numWaiting());
+  st.preemptions = c.preemptions;
+  st.kv_blocks_total = kv.numBlocks();
+  st.kv_blocks_used = kv.usedBlocks();
+  st.kv_blocks_free = kv.freeBlocks();
+  st.kv_blocks_cached = kv.cachedBlocks();
+  st.prompt_tokens = c.prompt_tokens;
+  st.cached_prompt_tokens = c.cached_prompt_tokens;
+  st.recomputed_tokens = c.recomputed_tokens;
+  st.finished_stop = finished_stop_;
+  st.finished_length = finished_length_;
+  st.aborted = aborted_;
+  return st;
+}
+
+void Engine::retire(int64_t id, FinishReason reason) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  finished_[id] = Finished{std::move(it->second.generated), reason};
+  active_.erase(it);
+  if (reason == FinishReason::kStop) ++finished_stop_;
+  else if (reason == FinishReason::kLength) ++finished_length_;
+  else if (reason == FinishReason::kAbort) ++aborted_;
+  finished_order_.push_back(id);
+  while (finished_order_.size() > options_.max_finished_kept) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+}
+
+Status Engine::abort(int64_t request) {
+  if (!active_.count(request))
+    return notFound("request " + std::to_string(request) +
+                    (finished_.count(request) ? " has already finished" : " is not running or waiting"));
+  DS_RETURN_IF_ERROR(sched_.abort(request));
+  retire(request, FinishReason::kAbort);
+  return Status::ok();
 }
 
 Status Engine::step(std::vector<TokenEvent>* events) {
-  if (active_.empty()) return Status::ok();
+  if (!hasWork()) return Status::ok();
+  const SchedulerOutput plan = sched_.schedule();
+  if (plan.seqs.empty())
+    return internalError("the scheduler found no request to run (" +
+                         std::to_string(sched_.numRunning()) + " running, " +
+                         std::to_string(sched_.numWaiting()) + " waiting, " +
+                         std::to_string(sched_.blocks().freeBlocks()) + " of " +
+                         std::to_string(sched_.blocks().numBlocks()) + " KV blocks free)");
   StepBatch batch;
-  struct Slot {
-    Sequence* seq;
-    int64_t take;
-    int32_t logit_row;  // -1: prompt chunk that does not reach the end yet
-  };
-  std::vector<Slot> slots;
-  int64_t budget = options_.max_step_tokens;
-  for (auto& s : active_) {
-    int64_t pending = static_cast<int64_t>(s->tokens.size()) - s->cached;
-    int64_t take = std::min(pending, budget);
-    if (take <= 0) break;
-    if (!blocks_.canReserve(s->id, s->cached + take)) continue;  // waits for blocks to free
-    DS_RETURN_IF_ERROR(blocks_.reserve(s->id, s->cached + take));
-    int32_t seq_index = static_cast<int32_t>(slots.size());
-    for (int64_t i = 0; i < take; ++i) {
-      batch.token_ids.push_back(s->tokens[s->cached + i]);
-      batch.positions.push_back(static_cast<int32_t>(s->cached + i));
-      batch.token_seq.push_back(seq_index);
+  std::vector<int32_t> logit_row(plan.seqs.size(), -1);  // -1: a chunk short of the end
+  int64_t max_blocks = 0;
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    const ScheduledSeq& p = plan.seqs[i];
+    const std::vector<int32_t>& tokens = sched_.tokens(p.id);
+    for (int64_t t = p.start; t < p.start + p.take; ++t) {
+      batch.token_ids.push_back(tokens[t]);
+      batch.positions.push_back(static_cast<int32_t>(t));
+      batch.token_seq.push_back(static_cast<int32_t>(i));
     }
-    int32_t row = -1;
-    if (take == pending) {
-      row = static_cast<int32_t>(batch.logit_rows.size());
+    if (p.sample) {
+      logit_row[i] = static_cast<int32_t>(batch.logit_rows.size());
       batch.logit_rows.push_back(static_cast<int32_t>(batch.token_ids.size() - 1));
     }
-    slots.push_back({s.get(), take, row});
-    budget -= take;
+    max_blocks = std::max<int64_t>(max_blocks, sched_.blocks().blockTable(p.id).size());
   }
-  if (slots.empty())
-    return internalError("no running request fits the KV cache (submit() admits only ones that do)");
-  batch.num_seqs = static_cast<int64_t>(slots.size());
-  for (const Slot& slot : slots)
-    batch.max_blocks_per_seq = std::max<int64_t>(
-        batch.max_blocks_per_seq, static_cast<int64_t>(blocks_.blockTable(slot.seq->id).size()));
+  batch.num_seqs = static_cast<int64_t>(plan.seqs.size());
+  batch.max_blocks_per_seq = max_blocks;
   batch.block_table.assign(batch.num_seqs * batch.max_blocks_per_seq, -1);
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const std::vector<int32_t>& table = blocks_.blockTable(slots[i].seq->id);
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    const std::vector<int32_t>& table = sched_.blocks().blockTable(plan.seqs[i].id);
     std::copy(table.begin(), table.end(), batch.block_table.begin() + i * batch.max_blocks_per_seq);
   }
 
@@ -141,8 +189,8 @@ Status Engine::step(std::vector<TokenEvent>* events) {
   // Every row greedy without a penalty (which reads the history): the device's argmax, when it
   // has one, sends R ids back instead of R x vocab logits; same tokens (lowest index of the max).
   bool device_greedy = true;
-  for (const Slot& slot : slots)
-    if (slot.logit_row >= 0 && !slot.seq->sampler.plainGreedy()) device_greedy = false;
+  for (size_t i = 0; i < plan.seqs.size(); ++i)
+    if (logit_row[i] >= 0 && !active_.at(plan.seqs[i].id).sampler.plainGreedy()) device_greedy = false;
   greedy_ids_.clear();
   if (device_greedy) {
     StatusOr<bool> done = view->argmax(&greedy_ids_);
@@ -155,63 +203,45 @@ Status Engine::step(std::vector<TokenEvent>* events) {
     if (!rows.isOk()) return rows.status();
     logits = *rows;
   }
-  int64_t vocab = runner_->vocabSize();
-  for (const Slot& slot : slots) {
-    Sequence& s = *slot.seq;
-    s.cached += slot.take;
-    if (slot.logit_row < 0) continue;
+  // The K/V of every chunk are written: advance the computed counts, key full blocks.
+  DS_RETURN_IF_ERROR(sched_.commit(plan));
+  const int64_t vocab = runner_->vocabSize();
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    if (logit_row[i] < 0) continue;
+    const int64_t id = plan.seqs[i].id;
+    Sequence& s = active_.at(id);
+    const size_t row = static_cast<size_t>(logit_row[i]);
     std::optional<TokenLogprobs> logprobs;
     if (s.request.sampling.logprobs >= 0) logprobs.emplace();  // never plainGreedy (host rows)
-    int32_t token = !greedy_ids_.empty() ? greedy_ids_[static_cast<size_t>(slot.logit_row)]
-                                         : s.sampler.sample(logits + slot.logit_row * vocab, vocab, s.tokens,
-                                                            s.request.prompt.size(),
-                                                            logprobs ? &*logprobs : nullptr);
-    s.tokens.push_back(token);
+    // Penalties count generated tokens after the request's own prompt (sched_.tokens(id) holds
+    // prompt + generated, also after a preemption).
+    const int32_t token = !greedy_ids_.empty()
+                              ? greedy_ids_[row]
+                              : s.sampler.sample(logits + row * vocab, vocab, sched_.tokens(id),
+                                                 s.request.prompt.size(),
+                                                 logprobs ? &*logprobs : nullptr);
     s.generated.push_back(token);
     FinishReason finish = FinishReason::kNone;
     const auto& stops = s.request.stop_token_ids;
     if (std::find(stops.begin(), stops.end(), token) != stops.end()) finish = FinishReason::kStop;
     else if (static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens)
       finish = FinishReason::kLength;
-    events->push_back({s.id, token, finish, std::move(logprobs)});
-  }
-  // Retire finished sequences and free their blocks.
-  for (auto it = active_.begin(); it != active_.end();) {
-    Sequence& s = **it;
-    bool done = !s.generated.empty() &&
-                (static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens ||
-                 std::find(s.request.stop_token_ids.begin(), s.request.stop_token_ids.end(),
-                           s.generated.back()) != s.request.stop_token_ids.end());
-    if (done && s.cached + 1 >= static_cast<int64_t>(s.tokens.size())) {
-      blocks_.release(s.id);
-      finished_[s.id] = std::move(s.generated);
-      finished_order_.push_back(s.id);
-      while (finished_order_.size() > options_.max_finished_kept) {
-        finished_.erase(finished_order_.front());
-        finished_order_.pop_front();
-      }
-      it = active_.erase(it);
+    events->push_back({id, token, finish, std::move(logprobs)});
+    if (finish == FinishReason::kNone) {
+      DS_RETURN_IF_ERROR(sched_.appendToken(id, token));
     } else {
-      ++it;
+      DS_RETURN_IF_ERROR(sched_.finish(id));  // frees its blocks (full ones stay cached)
+      retire(id, finish);
     }
   }
   return Status::ok();
 }
 
-// Session stop strings end a request between steps. Kept apart from step() (which retires
-// requests the same way) so the scheduler can change around it.
+// Session stop strings end a request between steps, like a stop token would have.
 bool Engine::finish(int64_t request) {
-  auto it = std::find_if(active_.begin(), active_.end(),
-                         [&](const std::unique_ptr<Sequence>& s) { return s->id == request; });
-  if (it == active_.end()) return false;
-  blocks_.release(request);
-  finished_[request] = std::move((*it)->generated);
-  finished_order_.push_back(request);
-  while (finished_order_.size() > options_.max_finished_kept) {
-    finished_.erase(finished_order_.front());
-    finished_order_.pop_front();
-  }
-  active_.erase(it);
+  if (!active_.count(request)) return false;
+  if (!sched_.abort(request).isOk()) return false;  // frees its blocks (full ones stay cached)
+  retire(request, FinishReason::kStop);
   return true;
 }
 

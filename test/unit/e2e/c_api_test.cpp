@@ -268,3 +268,43 @@ TEST(EngineKvCache, DefaultIsTheDevicesChoice) {
 
 }  // namespace
 }  // namespace ds::test
+
+namespace ds::test {
+namespace {
+
+// ds_engine_abort: a running request stops (no further event), the other one is unchanged,
+// a second abort and unknown ids are DS_NOT_FOUND, a null engine DS_INVALID_ARGUMENT.
+TEST(CApi, AbortCancelsOneRequest) {
+  auto [artifact, err] = RuntimeArtifact::open(artifactPath("tiny-qwen2"));
+  ASSERT_FALSE(err) << err.message();
+  auto [engine, err2] = RuntimeEngine::create(artifact, RuntimeEngine::defaultOptions());
+  ASSERT_FALSE(err2) << err2.message();
+  Golden g = loadGolden("tiny-qwen2");
+  ds_request_options_t req = RuntimeEngine::defaultRequest();
+  req.max_new_tokens = 32;
+  auto [keep, e1] = engine.submit(g.prompts[0].prompt, req);
+  auto [drop, e2] = engine.submit(g.prompts[1].prompt, req);
+  ASSERT_FALSE(e1 || e2);
+  std::vector<ds_token_event_t> events;
+  ASSERT_FALSE(engine.step(&events));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(engine.abort(drop));
+  Error again = engine.abort(drop);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again.code(), DS_NOT_FOUND);
+  EXPECT_EQ(engine.abort(999).code(), DS_NOT_FOUND);
+  Error null(ds_engine_abort(nullptr, 0));
+  EXPECT_EQ(null.code(), DS_INVALID_ARGUMENT);
+  std::vector<int32_t> kept = {events[0].request == keep ? events[0].token : events[1].token};
+  events.clear();
+  while (engine.hasWork()) ASSERT_FALSE(engine.step(&events));
+  for (const auto& ev : events) {
+    EXPECT_EQ(ev.request, keep);
+    kept.push_back(ev.token);
+  }
+  EXPECT_EQ(kept, g.prompts[0].generated);
+  EXPECT_STREQ(ds_status_code_name(DS_RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+}
+
+}  // namespace
+}  // namespace ds::test
