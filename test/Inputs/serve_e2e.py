@@ -344,6 +344,19 @@ def sigterm_mid_stream(server, name):
     print("sigterm: ok")
 
 
+def load_generator(server):
+    """bench/serve/load.py runs against the server and reports every request."""
+    load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "serve", "load.py")
+    out = os.path.join(ARGS.tmp, "load.json")
+    r = subprocess.run([sys.executable, load, "--url", server.url, "-n", "8", "-c", "4", "--max-tokens", "8",
+                        "--ignore-eos", "--json", out], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, "load.py failed: %s %s" % (r.stdout, r.stderr))
+    report = json.load(open(out))
+    check(report["succeeded"] == 8 and report["output_tokens"] == 64, "load.py report: %s" % report)
+    check("TTFT ms: p50" in r.stdout and report["ttft_ms_p99"] > 0, "load.py output: %s" % r.stdout)
+    print("load generator: ok")
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -357,6 +370,7 @@ def main():
     s = Server(ARGS.stories)
     completions(s, "stories")
     bad_requests(s, "stories")
+    load_generator(s)
     s.stop()
     s = Server(ARGS.chat, "--served-model-name", "tiny-chat", "--kv-cache-mem", "512K")
     chat(s, "tiny-chat")
