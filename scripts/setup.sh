@@ -19,11 +19,13 @@ DS_APT_PACKAGES=(
   lld
   libsodium-dev
   libclang-rt-22-dev
+  curl
 )
 
 # Python packages the tests need (lit comes with llvm-22-tools; torch is NOT here: see test/reference).
 DS_PIP_PACKAGES=(
   numpy
+  openai  # ds-serve's end-to-end test drives the server with the official client
 )
 
 log() { printf '[setup] %s\n' "$*"; }

@@ -21,7 +21,7 @@ config.substitutions.append(("%ds_src_root", config.ds_src_root))
 
 tool_dirs = [config.ds_tools_dir, config.llvm_tools_dir]
 tools = ["ds-opt", "ds-compile", "ds-inspect", "ds-run", "ds-tokenize", "ds-bench", "ds-keygen",
-         "ds-tamper"]
+         "ds-tamper", "ds-serve"]
 # Runtime tools are looked up even when not built yet, so a missing tool fails loudly.
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.ds_tools_dir, t))], tool_dirs)

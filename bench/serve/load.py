@@ -1,214 +1,193 @@
 #!/usr/bin/env python3
-"""Load generator and acceptance check for an OpenAI-compatible server (ds-serve, llama-server).
+"""Load generator for ds-serve (or any OpenAI-compatible server): streams N requests at a
+given concurrency and/or Poisson arrival rate and reports requests/s, output tokens/s, time to
+first token (TTFT), inter-token latency (ITL: gaps between streamed chunks) and time per output
+token (TPOT: a request's decode time over its tokens after the first), p50/p90/p99.
 
-Concurrent streaming clients send a synthetic chat or completion workload (prompt and output
-lengths drawn from ranges, an optional shared system prompt), then report throughput and
-time-to-first-token / inter-token-latency percentiles. With --check-alone, every request is
-run again alone (one at a time, after the load) and its greedy text must be identical to the
-one it got under load (the scheduler's contract: batching and preemption never change a
-greedy output). Standard library only (http.client, threads), so it runs anywhere.
-
-usage: load.py --url http://127.0.0.1:8000 --model NAME [--requests 500] [--concurrency 64]
-               [--prompt-words 8:64] [--max-tokens 4:48] [--system-prompt TEXT] [--chat]
-               [--seed 0] [--check-alone] [--json] [--timeout 600]
-Exit status: 0 when every request succeeded (and, with --check-alone, matched), else 1.
+Standard library only (threads + http.client, SSE parsed here), so the timings are taken where
+the bytes arrive. Usage:
+  build/bin/ds-serve model.dsa --port 8000 &
+  python3 bench/serve/load.py --url http://127.0.0.1:8000 -n 64 -c 8 --max-tokens 64
+  python3 bench/serve/load.py ... --rate 4 --chat --json results.json
 """
 import argparse
 import http.client
 import json
 import random
-import statistics
 import sys
 import threading
 import time
 import urllib.parse
 
-WORDS = ("the of and a to in is you that it he was for on are as with his they at be this have "
-         "from or one had by word but not what all were we when your can said there use an each "
-         "which she do how their if will up other about out many then them these so some her "
-         "would make like him into time has look two more write go see number no way could people "
-         "my than first water been call who oil its now find long down day did get come made may "
-         "part once upon a little girl named lily went to the park with her mom and saw a big "
-         "red ball").split()
+PROMPTS = ["Once upon a time", "The little dog", "One day, a girl named Lily", "Tom and his friend",
+           "In a small town there was", "The sun was shining and"]
 
 
-def parse_range(text):
-    lo, _, hi = text.partition(":")
-    lo, hi = int(lo), int(hi or lo)
-    if lo < 1 or hi < lo:
-        raise argparse.ArgumentTypeError(f"bad range '{text}' (LO:HI, 1 <= LO <= HI)")
-    return lo, hi
-
-
-def percentile(values, q):
+def percentile(values, p):
     if not values:
         return float("nan")
     s = sorted(values)
-    k = (len(s) - 1) * q / 100.0
-    f = int(k)
-    c = min(f + 1, len(s) - 1)
-    return s[f] + (s[c] - s[f]) * (k - f)
+    k = (len(s) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-class Client:
-    def __init__(self, url, timeout, api_key=None):
-        u = urllib.parse.urlparse(url)
-        self.host, self.port = u.hostname, u.port or 80
-        self.timeout = timeout
-        self.headers = {"Content-Type": "application/json"}
-        if api_key:
-            self.headers["Authorization"] = "Bearer " + api_key
+class Result:
+    def __init__(self):
+        self.ok = False
+        self.error = ""
+        self.ttft = None
+        self.itl = []
+        self.tokens = 0
+        self.prompt_tokens = 0
+        self.latency = 0.0
 
-    def stream(self, path, body):
-        """POSTs a streaming request; returns (text, finish_reason, ttft, itls, error)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        t0 = time.perf_counter()
-        try:
-            conn.request("POST", path, json.dumps(body), self.headers)
-            r = conn.getresponse()
-            if r.status != 200:
-                return None, None, None, [], f"HTTP {r.status}: {r.read()[:300]!r}"
-            text, finish, ttft, last, itls = [], None, None, None, []
-            for raw in r:
-                line = raw.decode("utf-8").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                chunk = json.loads(data)
-                choice = chunk["choices"][0]
-                piece = choice.get("text")
-                if piece is None:
-                    piece = (choice.get("delta") or {}).get("content") or ""
+
+def one_request(args, url, index):
+    r = Result()
+    prompt = args.prompt or PROMPTS[index % len(PROMPTS)]
+    body = {"model": args.model, "max_tokens": args.max_tokens, "stream": True,
+            "stream_options": {"include_usage": True}, "temperature": args.temperature,
+            "seed": args.seed + index}
+    if args.ignore_eos:
+        body["ignore_eos"] = True
+    if args.chat:
+        path, body["messages"] = "/v1/chat/completions", [{"role": "user", "content": prompt}]
+    else:
+        path, body["prompt"] = "/v1/completions", prompt
+    if not args.model:
+        del body["model"]
+    headers = {"Content-Type": "application/json"}
+    if args.api_key:
+        headers["Authorization"] = "Bearer " + args.api_key
+    start = time.perf_counter()
+    last = None
+    try:
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=args.timeout)
+        conn.request("POST", path, json.dumps(body), headers)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            r.error = "HTTP %d: %s" % (resp.status, resp.read()[:200].decode(errors="replace"))
+            return r
+        while True:
+            line = resp.readline()
+            if not line:
+                break
+            line = line.strip()
+            if not line.startswith(b"data: "):
+                continue
+            data = line[6:]
+            if data == b"[DONE]":
+                r.ok = True
+                break
+            chunk = json.loads(data)
+            if "error" in chunk:
+                r.error = chunk["error"].get("message", "stream error")
+                break
+            if chunk.get("usage"):
+                r.tokens = chunk["usage"]["completion_tokens"]
+                r.prompt_tokens = chunk["usage"]["prompt_tokens"]
+            choices = chunk.get("choices") or []
+            text = ""
+            for c in choices:
+                text += (c.get("delta") or {}).get("content") or c.get("text") or ""
+            if text:
                 now = time.perf_counter()
-                if piece:
-                    if ttft is None:
-                        ttft = now - t0
-                    elif last is not None:
-                        itls.append(now - last)
-                    last = now
-                    text.append(piece)
-                finish = choice.get("finish_reason") or finish
-            return "".join(text), finish, ttft, itls, None
-        except Exception as e:  # a dropped connection is an error of the run, not a crash
-            return None, None, None, [], f"{type(e).__name__}: {e}"
-        finally:
-            conn.close()
-
-    def get(self, path):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            conn.request("GET", path, headers=self.headers)
-            r = conn.getresponse()
-            return r.status, r.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
+                if r.ttft is None:
+                    r.ttft = now - start
+                else:
+                    r.itl.append(now - last)
+                last = now
+        conn.close()
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        r.error = "%s: %s" % (type(e).__name__, e)
+    r.latency = time.perf_counter() - start
+    return r
 
 
-def make_requests(args):
+def run(args):
+    url = urllib.parse.urlparse(args.url)
+    results = [None] * args.num_requests
     rng = random.Random(args.seed)
-    out = []
-    for i in range(args.requests):
-        words = rng.randint(*args.prompt_words)
-        prompt = " ".join(rng.choice(WORDS) for _ in range(words))
-        max_tokens = rng.randint(*args.max_tokens)
-        if args.chat:
-            messages = ([{"role": "system", "content": args.system_prompt}] if args.system_prompt else [])
-            messages.append({"role": "user", "content": prompt})
-            body = {"model": args.model, "messages": messages, "max_tokens": max_tokens,
-                    "temperature": 0, "stream": True}
-            out.append(("/v1/chat/completions", body))
-        else:
-            text = (args.system_prompt + "\n" if args.system_prompt else "") + prompt
-            body = {"model": args.model, "prompt": text, "max_tokens": max_tokens,
-                    "temperature": 0, "stream": True}
-            out.append(("/v1/completions", body))
-    return out
-
-
-def run_load(client, requests, concurrency):
-    results = [None] * len(requests)
+    arrivals, t = [], 0.0
+    for _ in range(args.num_requests):
+        arrivals.append(t)
+        if args.rate > 0:
+            t += rng.expovariate(args.rate)
     next_index = [0]
     lock = threading.Lock()
+    start = time.perf_counter()
 
     def worker():
         while True:
             with lock:
                 i = next_index[0]
+                if i >= args.num_requests:
+                    return
                 next_index[0] += 1
-            if i >= len(requests):
-                return
-            path, body = requests[i]
-            results[i] = client.stream(path, body)
+            delay = start + arrivals[i] - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            results[i] = one_request(args, url, i)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, time.perf_counter() - t0
+    threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    duration = time.perf_counter() - start
+    ok = [r for r in results if r.ok]
+    ttft = [r.ttft for r in ok if r.ttft is not None]
+    itl = [x for r in ok for x in r.itl]
+    tpot = [(r.latency - r.ttft) / (r.tokens - 1) for r in ok if r.ttft is not None and r.tokens > 1]
+    out_tokens = sum(r.tokens for r in ok)
+    report = {
+        "requests": args.num_requests, "succeeded": len(ok), "failed": args.num_requests - len(ok),
+        "duration_s": duration, "requests_per_s": len(ok) / duration,
+        "output_tokens": out_tokens, "output_tokens_per_s": out_tokens / duration,
+        "prompt_tokens": sum(r.prompt_tokens for r in ok),
+        "concurrency": args.concurrency, "rate": args.rate or "inf",
+    }
+    for name, values in (("ttft_ms", ttft), ("itl_ms", itl), ("tpot_ms", tpot)):
+        for p in (50, 90, 99):
+            report["%s_p%d" % (name, p)] = percentile(values, p) * 1000
+    errors = sorted({r.error for r in results if not r.ok})
+    return report, errors
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--api-key")
-    ap.add_argument("--requests", type=int, default=500)
-    ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--prompt-words", type=parse_range, default=(8, 64))
-    ap.add_argument("--max-tokens", type=parse_range, default=(4, 48))
-    ap.add_argument("--system-prompt", default="")
-    ap.add_argument("--chat", action="store_true")
+    ap.add_argument("--url", default="http://127.0.0.1:8000")
+    ap.add_argument("--model", default="", help="model name (default: the server's)")
+    ap.add_argument("-n", "--num-requests", type=int, default=32)
+    ap.add_argument("-c", "--concurrency", type=int, default=8, help="requests in flight at most")
+    ap.add_argument("--rate", type=float, default=0, help="Poisson arrivals per second (0: all at once)")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--ignore-eos", action="store_true", help="always generate max-tokens (vLLM's ignore_eos)")
+    ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--check-alone", action="store_true")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--prompt", default="", help="one prompt for every request (default: a small set)")
+    ap.add_argument("--chat", action="store_true", help="/v1/chat/completions instead of /v1/completions")
+    ap.add_argument("--api-key", default="")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--json", default="", help="also write the report to this file")
     args = ap.parse_args()
-    if args.requests < 1 or args.concurrency < 1:
-        ap.error("--requests and --concurrency must be >= 1")
-
-    client = Client(args.url, args.timeout, args.api_key)
-    requests = make_requests(args)
-    results, wall = run_load(client, requests, args.concurrency)
-    errors = [(i, r[4]) for i, r in enumerate(results) if r[4]]
-    ok = [r for r in results if not r[4]]
-    ttfts = [r[2] for r in ok if r[2] is not None]
-    itls = [x for r in ok for x in r[3]]
-    chars = sum(len(r[0]) for r in ok)
-    pieces = sum(len(r[3]) + (1 if r[2] is not None else 0) for r in ok)
-    report = {
-        "requests": len(requests), "concurrency": args.concurrency, "errors": len(errors),
-        "wall_s": round(wall, 3), "requests_per_s": round(len(ok) / wall, 3),
-        "output_chunks_per_s": round(pieces / wall, 2), "output_chars": chars,
-        "ttft_ms": {q: round(1e3 * percentile(ttfts, q), 2) for q in (50, 90, 99)},
-        "itl_ms": {q: round(1e3 * percentile(itls, q), 2) for q in (50, 90, 99)},
-    }
-    mismatches = []
-    if args.check_alone:
-        for i, (path, body) in enumerate(requests):
-            if results[i][4]:
-                continue
-            alone = client.stream(path, body)
-            if alone[4] or alone[0] != results[i][0]:
-                mismatches.append(i)
-        report["alone_mismatches"] = len(mismatches)
+    if args.num_requests < 1 or args.concurrency < 1 or args.max_tokens < 1:
+        ap.error("--num-requests, --concurrency and --max-tokens must be positive")
+    report, errors = run(args)
+    print("requests: %d ok, %d failed in %.2f s" % (report["succeeded"], report["failed"], report["duration_s"]))
+    print("throughput: %.2f req/s, %.1f output tok/s (%d output tokens)" %
+          (report["requests_per_s"], report["output_tokens_per_s"], report["output_tokens"]))
+    for name, label in (("ttft_ms", "TTFT"), ("itl_ms", "ITL"), ("tpot_ms", "TPOT")):
+        print("%-4s ms: p50 %.2f  p90 %.2f  p99 %.2f" % (label, report[name + "_p50"], report[name + "_p90"],
+                                                       report[name + "_p99"]))
+    for e in errors[:5]:
+        print("error: " + e, file=sys.stderr)
     if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{report['requests']} requests, concurrency {args.concurrency}: {len(errors)} errors, "
-              f"{report['requests_per_s']} req/s, {report['output_chunks_per_s']} output chunks/s, "
-              f"TTFT ms p50/p90/p99 {report['ttft_ms'][50]}/{report['ttft_ms'][90]}/{report['ttft_ms'][99]}, "
-              f"ITL ms p50/p90/p99 {report['itl_ms'][50]}/{report['itl_ms'][90]}/{report['itl_ms'][99]}"
-              + (f", {len(mismatches)} differ from the request run alone" if args.check_alone else ""))
-    for i, e in errors[:5]:
-        print(f"request {i}: {e}", file=sys.stderr)
-    for i in mismatches[:5]:
-        print(f"request {i}: under load {results[i][0]!r} != alone", file=sys.stderr)
-    sys.exit(1 if errors or mismatches else 0)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0 if report["failed"] == 0 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
