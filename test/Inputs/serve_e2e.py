@@ -227,8 +227,7 @@ def bad_requests(server, name):
         expect_error(server, p, dict(good, **{field: value}), 400, param=field, what="%s=%r" % (field, value))
     expect_error(server, p, dict(good, max_token=3), 400, code="unknown_parameter", param="max_token")
     expect_error(server, p, dict(good, model="other"), 404, code="model_not_found", param="model")
-    for field, value in [("stop", ["x"]), ("n", 2), ("logprobs", 1), ("presence_penalty", 0.5),
-                         ("frequency_penalty", 0.5), ("min_p", 0.1), ("echo", True), ("best_of", 2),
+    for field, value in [("n", 2), ("echo", True), ("best_of", 2),
                          ("logit_bias", {"1": 2}), ("prompt", ["a", "b"])]:
         expect_error(server, p, dict(good, **{field: value}), 400, code="not_supported_yet", param=field,
                      what="%s=%r" % (field, value))
@@ -247,7 +246,6 @@ def bad_requests(server, name):
                  {"messages": msgs, "logprobs": "yes"}, {"messages": msgs, "top_logprobs": 2}]:
         expect_error(server, c, body, 400, what="chat %s" % body)
     expect_error(server, c, {"messages": msgs, "tools": [{"type": "function"}]}, 400, code="not_supported_yet")
-    expect_error(server, c, {"messages": msgs, "logprobs": True}, 400, code="not_supported_yet")
     # This artifact has no chat template: a clear 400, not a crash.
     expect_error(server, c, {"messages": msgs, "max_tokens": 2}, 400, param="messages", what="no template")
     st, _, t = request(server, "GET", "/v1/nothing")
@@ -357,6 +355,62 @@ def load_generator(server):
     print("load generator: ok")
 
 
+def sampling_extras(server, name):
+    """Stop strings (also spanning tokens), logprobs, min_p and the penalties (docs/serving.md)."""
+    p = "/v1/completions"
+    base = {"model": name, "prompt": "Once upon a time", "max_tokens": 24, "temperature": 0}
+    st, _, t = request(server, "POST", p, base)
+    check(st == 200, "plain request: %s" % t)
+    full = json.loads(t)["choices"][0]["text"]
+    check(len(full) > 12, "too little text to cut: %r" % full)
+    # A stop string from the middle of the greedy text: the answer ends right before it.
+    stop = full[7:11]
+    cut = full[:full.index(stop)]
+    st, _, t = request(server, "POST", p, dict(base, stop=[stop, "zzzz"]))
+    r = json.loads(t)
+    check(st == 200 and r["choices"][0]["text"] == cut and r["choices"][0]["finish_reason"] == "stop",
+          "stop %r: %r (want %r)" % (stop, r["choices"][0], cut))
+    st, _, t = request(server, "POST", p, dict(base, stop=[stop], include_stop_str_in_output=True))
+    check(json.loads(t)["choices"][0]["text"] == cut + stop, "include_stop_str_in_output: %s" % t)
+    streamed = sse_events(curl(server.url + p, "-N", "-H", "Content-Type: application/json",
+                               "-d", json.dumps(dict(base, stop=[stop], stream=True))))
+    text = "".join(e["choices"][0]["text"] for e in streamed if e["choices"])
+    check(text == cut and streamed[-1]["choices"][0]["finish_reason"] == "stop", "streamed stop: %r" % text)
+    # Log probabilities: one entry per generated token; greedy picks the top one.
+    st, _, t = request(server, "POST", p, dict(base, logprobs=3))
+    r = json.loads(t)
+    lp = r["choices"][0]["logprobs"]
+    n = r["usage"]["completion_tokens"]
+    check(st == 200 and len(lp["tokens"]) == n == len(lp["token_logprobs"]) == len(lp["top_logprobs"]), "logprobs shape: %s" % lp)
+    for k in range(n):
+        top = lp["top_logprobs"][k]
+        check(len(top) <= 3 and lp["token_logprobs"][k] <= 0, "logprob entry %d: %s" % (k, lp))
+        check(abs(max(top.values()) - lp["token_logprobs"][k]) < 1e-5, "greedy token is not the top one at %d" % k)
+    check("".join(lp["tokens"]) == r["choices"][0]["text"], "logprob tokens %r != text" % lp["tokens"])
+    streamed = sse_events(curl(server.url + p, "-N", "-H", "Content-Type: application/json",
+                               "-d", json.dumps(dict(base, logprobs=1, stream=True))))
+    got = sum(len(e["choices"][0]["logprobs"]["tokens"]) for e in streamed
+              if e["choices"] and e["choices"][0]["logprobs"])
+    check(got == n, "streamed logprobs cover %d of %d tokens" % (got, n))
+    # The openai client: stop, logprobs and the penalties through its own types.
+    client = server.client()
+    r = client.completions.create(model=name, prompt="Once upon a time", max_tokens=24, temperature=0,
+                                  stop=[stop], logprobs=2)
+    check(r.choices[0].text == cut and r.choices[0].logprobs is not None, "openai client: %s" % r)
+    for extra in ({"min_p": 0.05}, {"presence_penalty": 1.5}, {"frequency_penalty": -1.0}):
+        st, _, t = request(server, "POST", p, dict(base, **extra))
+        check(st == 200, "%s refused: %s" % (extra, t))
+    # The first 24 greedy tokens repeat too little for a penalty to win; 48 show it.
+    st, _, t1 = request(server, "POST", p, dict(base, max_tokens=48))
+    st, _, t2 = request(server, "POST", p, dict(base, max_tokens=48, frequency_penalty=2.0))
+    check(json.loads(t1)["choices"][0]["text"] != json.loads(t2)["choices"][0]["text"],
+          "a frequency penalty of 2 changed nothing")
+    # Every request has finished: no KV block is held (the prefix cache may keep free ones).
+    m = metrics(server)
+    check(m["ds_serve_kv_blocks_used"] == 0, "KV blocks still used after the requests: %s" % m)
+    print("sampling extras: ok")
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -370,6 +424,7 @@ def main():
     s = Server(ARGS.stories)
     completions(s, "stories")
     bad_requests(s, "stories")
+    sampling_extras(s, "stories")
     load_generator(s)
     s.stop()
     s = Server(ARGS.chat, "--served-model-name", "tiny-chat", "--kv-cache-mem", "512K")

@@ -17,22 +17,17 @@ EngineOptions toEngineOptions(const EngineFlags& flags) {
   eo.gpu_memory_fraction = flags.gpu_memory_fraction;
   eo.enforce_eager = flags.enforce_eager;
   eo.device_ordinal = flags.gpu_ordinal;
-  // TODO(engine): eo.max_num_seqs = flags.max_num_seqs; eo.max_waiting = flags.max_waiting;
-  // once EngineOptions has them. Until then the server holds the waiting queue itself
-  // (server_core.cpp), which stays correct afterwards (the engine then never sees more than
-  // max_num_seqs requests, except those it preempts).
+  // The server holds its own bounded queue (server_core.cpp) and hands the engine at most
+  // max_num_seqs requests; the engine's own bound covers the ones it preempts.
+  eo.max_num_seqs = flags.max_num_seqs;
+  eo.max_waiting = 0;
   return eo;
 }
 
 std::optional<ApiError> checkSupported(const ParsedRequest& r) {
-  // TODO(engine): sampling extras (min_p, presence/frequency penalties, logprobs, stop strings,
-  // n) arrive in SamplingParams / TextRequest; map them in toTextRequest and drop the line here.
-  if (r.min_p != 0) return notSupportedYet("min_p", "min_p sampling");
-  if (r.presence_penalty != 0) return notSupportedYet("presence_penalty", "a presence penalty");
-  if (r.frequency_penalty != 0) return notSupportedYet("frequency_penalty", "a frequency penalty");
-  if (!r.stop.empty()) return notSupportedYet("stop", "stop strings (stop_token_ids work)");
+  // min_p, presence/frequency penalties, logprobs and stop strings map to SamplingParams and
+  // TextRequest (toTextRequest); n > 1 would need several choices per response (not yet).
   if (r.n != 1) return notSupportedYet("n", "n > 1 completions per request");
-  if (r.logprobs) return notSupportedYet("logprobs", "log probabilities");
   if (r.echo) return notSupportedYet("echo", "echoing the prompt");
   if (r.min_tokens != 0) return notSupportedYet("min_tokens", "min_tokens");
   return std::nullopt;
@@ -63,18 +58,29 @@ TextRequest toTextRequest(const ParsedRequest& r, std::vector<int32_t> prompt_id
   t.sampling.top_k = static_cast<int>(r.top_k);
   t.sampling.repetition_penalty = static_cast<float>(r.repetition_penalty);
   t.sampling.seed = seed;
-  // TODO(engine): t.sampling.min_p = r.min_p; presence_penalty, frequency_penalty;
-  // t.stop = r.stop; t.n = r.n; logprobs = r.logprobs ? r.top_logprobs : -1.
+  t.sampling.min_p = static_cast<float>(r.min_p);
+  t.sampling.presence_penalty = static_cast<float>(r.presence_penalty);
+  t.sampling.frequency_penalty = static_cast<float>(r.frequency_penalty);
+  // OpenAI reports the model's log-probabilities (vLLM's default too): raw, before penalties.
+  t.sampling.logprobs = r.logprobs ? static_cast<int>(r.top_logprobs) : -1;
+  t.sampling.logprobs_raw = true;
+  t.stop = r.stop;
+  t.include_stop_str_in_output = r.include_stop_str_in_output;
   return t;
 }
 
 EngineStats readEngineStats(Session& session) {
   EngineStats s;
   Engine& e = session.engine();
-  s.running = static_cast<int64_t>(e.numRunning());
-  s.kv_blocks_total = e.runner().numBlocks();
-  // TODO(engine): waiting, preemptions, KV blocks used/free and the prefix-cache hit rate from
-  // the engine's counters; set the known_* flags with them.
+  const ds::EngineStats es = e.stats();
+  s.running = es.running;
+  s.waiting = es.waiting;
+  s.preemptions = es.preemptions;
+  s.kv_blocks_total = es.kv_blocks_total;
+  s.kv_blocks_used = es.kv_blocks_used;
+  s.kv_blocks_free = es.kv_blocks_free;
+  s.prefix_cache_hit_rate = es.prefixHitRate();
+  s.known_waiting = s.known_preemptions = s.known_kv_used = s.known_prefix_cache = true;
   return s;
 }
 

@@ -192,10 +192,12 @@ void HttpServer::generate(Endpoint endpoint, const httplib::Request& req, httpli
   if (job->request.stream) return streamResponse(job, std::move(first), res);
 
   std::string text = first.text;
+  std::vector<TokenLogprob> logprobs = first.logprobs;
   Job::Update u = first;
   while (u.state != Job::State::kDone) {
     u = job->take(std::chrono::seconds(1));
     text += u.text;
+    logprobs.insert(logprobs.end(), u.logprobs.begin(), u.logprobs.end());
   }
   if (u.error) {
     sendError(res, *u.error);
@@ -203,7 +205,8 @@ void HttpServer::generate(Endpoint endpoint, const httplib::Request& req, httpli
     const std::string kind = endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-";
     Usage usage{u.prompt_tokens, u.completion_tokens};
     res.set_content(dumpJson(completionResponse(job->request, newId(kind.c_str()), std::time(nullptr),
-                                                options_.model_names.front(), text, *u.finish, usage)),
+                                                options_.model_names.front(), text, *u.finish, usage,
+                                                logprobs)),
                     kJson);
   }
   leave();
@@ -215,6 +218,7 @@ struct StreamState {
   std::string id, model;
   int64_t created = 0;
   bool opened = false, finished = false;
+  int64_t text_offset = 0;  // completions' logprobs text_offset
   Job::Update first;
 };
 }  // namespace
@@ -246,9 +250,11 @@ void HttpServer::streamResponse(const std::shared_ptr<Job>& job, Job::Update fir
     } else {
       u = st->job->take(std::chrono::seconds(2));
     }
-    if (!u.text.empty() &&
-        !write(sseEvent(streamChunk(r, st->id, st->created, st->model, u.text, std::nullopt))))
+    if ((!u.text.empty() || !u.logprobs.empty()) &&
+        !write(sseEvent(streamChunk(r, st->id, st->created, st->model, u.text, std::nullopt, false,
+                                    u.logprobs, st->text_offset))))
       return false;
+    st->text_offset += static_cast<int64_t>(u.text.size());
     if (u.state != Job::State::kDone) {
       // Nothing new for a while (queued): an SSE comment, which also finds clients that left.
       return u.text.empty() && !first_call ? write(": keep-alive\n\n") : true;

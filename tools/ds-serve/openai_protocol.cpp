@@ -273,6 +273,7 @@ ParseResult parseRequest(Endpoint endpoint, const std::string& body) {
     }
     if (r.stop.size() == 1 && r.stop[0].empty()) r.stop.clear();
   }
+  f.getBool("include_stop_str_in_output", &r.include_stop_str_in_output);
   if (const json* ids = f.find("stop_token_ids"))
     if (!readIds(*ids, &r.stop_token_ids)) f.typeError("stop_token_ids", "an array of token ids");
   f.getBool("ignore_eos", &r.ignore_eos);
@@ -330,16 +331,48 @@ json envelope(const ParsedRequest& r, const std::string& id, int64_t created,
 }
 }  // namespace
 
+json logprobsJson(const ParsedRequest& r, const std::vector<TokenLogprob>& tokens, int64_t offset) {
+  if (!r.logprobs) return nullptr;
+  auto bytes = [](const std::string& t) {
+    json b = json::array();
+    for (unsigned char c : t) b.push_back(static_cast<int>(c));
+    return b;
+  };
+  // -inf (a token whose logit was -inf) is not JSON: OpenAI clients expect a number.
+  auto lp = [](float v) { return std::isfinite(v) ? static_cast<double>(v) : -9999.0; };
+  if (r.endpoint == Endpoint::kChat) {
+    json content = json::array();
+    for (const TokenLogprob& t : tokens) {
+      json top = json::array();
+      for (const auto& [tok, v] : t.top) top.push_back({{"token", tok}, {"logprob", lp(v)}, {"bytes", bytes(tok)}});
+      content.push_back({{"token", t.token}, {"logprob", lp(t.logprob)}, {"bytes", bytes(t.token)},
+                         {"top_logprobs", top}});
+    }
+    return {{"content", content}};
+  }
+  json toks = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  for (const TokenLogprob& t : tokens) {
+    toks.push_back(t.token);
+    lps.push_back(lp(t.logprob));
+    json top = json::object();
+    for (const auto& [tok, v] : t.top) top[tok] = lp(v);
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += static_cast<int64_t>(t.token.size());
+  }
+  return {{"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
 json completionResponse(const ParsedRequest& r, const std::string& id, int64_t created,
                         const std::string& model, const std::string& text, Finish finish,
-                        const Usage& usage) {
+                        const Usage& usage, const std::vector<TokenLogprob>& logprobs) {
   json out = envelope(r, id, created, model, false);
   json choice = {{"index", 0}};
   if (r.endpoint == Endpoint::kChat)
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   else
     choice["text"] = text;
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobsJson(r, logprobs);
   choice["finish_reason"] = finishName(finish);
   out["choices"] = json::array({choice});
   out["usage"] = usage.toJson();
@@ -348,7 +381,8 @@ json completionResponse(const ParsedRequest& r, const std::string& id, int64_t c
 
 json streamChunk(const ParsedRequest& r, const std::string& id, int64_t created,
                  const std::string& model, const std::string& text,
-                 std::optional<Finish> finish, bool role_only) {
+                 std::optional<Finish> finish, bool role_only,
+                 const std::vector<TokenLogprob>& logprobs, int64_t text_offset) {
   json out = envelope(r, id, created, model, true);
   json choice = {{"index", 0}};
   if (r.endpoint == Endpoint::kChat) {
@@ -358,7 +392,7 @@ json streamChunk(const ParsedRequest& r, const std::string& id, int64_t created,
   } else {
     choice["text"] = text;
   }
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = role_only || logprobs.empty() ? json(nullptr) : logprobsJson(r, logprobs, text_offset);
   choice["finish_reason"] = finish ? json(finishName(*finish)) : json(nullptr);
   out["choices"] = json::array({choice});
   if (r.include_usage) out["usage"] = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,7 @@ struct ParsedRequest {
   std::optional<uint64_t> seed;
   int64_t n = 1;
   std::vector<std::string> stop;       // stop strings
+  bool include_stop_str_in_output = false;  // vLLM
   std::vector<int32_t> stop_token_ids; // vLLM
   bool ignore_eos = false;             // vLLM
   int64_t min_tokens = 0;              // vLLM
@@ -90,16 +92,30 @@ struct Usage {
   json toJson() const;
 };
 
+// One generated token's log probability and its top alternatives, as token strings (the
+// tokenizer's piece for each id; OpenAI's `token`) with their UTF-8 bytes.
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<std::pair<std::string, float>> top;
+};
+
+// OpenAI's logprobs object for `tokens` (null when the request did not ask): chat
+// {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}, completions
+// {tokens, token_logprobs, top_logprobs: [{token: logprob}], text_offset} (offsets from `offset`).
+json logprobsJson(const ParsedRequest& r, const std::vector<TokenLogprob>& tokens, int64_t offset = 0);
+
 // The response of a finished non-streaming request.
 json completionResponse(const ParsedRequest& r, const std::string& id, int64_t created,
                         const std::string& model, const std::string& text, Finish finish,
-                        const Usage& usage);
+                        const Usage& usage, const std::vector<TokenLogprob>& logprobs = {});
 
 // One streamed chunk. `finish` unset: a text delta; set: the last chunk of the choice. For chat,
 // `role_only` makes the opening chunk (delta {"role": "assistant", "content": ""}).
 json streamChunk(const ParsedRequest& r, const std::string& id, int64_t created,
                  const std::string& model, const std::string& text,
-                 std::optional<Finish> finish, bool role_only = false);
+                 std::optional<Finish> finish, bool role_only = false,
+                 const std::vector<TokenLogprob>& logprobs = {}, int64_t text_offset = 0);
 // The closing usage chunk of stream_options.include_usage (choices: []).
 json usageChunk(const ParsedRequest& r, const std::string& id, int64_t created,
                 const std::string& model, const Usage& usage);

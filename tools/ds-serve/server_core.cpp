@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tokenizer/tokenizer.h"
+
 namespace ds::serve {
 
 // ---- Job ------------------------------------------------------------------------------------
@@ -14,6 +16,7 @@ Job::Update Job::take(std::chrono::milliseconds timeout) {
   fresh_ = false;
   Update out = pending_;
   pending_.text.clear();
+  pending_.logprobs.clear();
   return out;
 }
 
@@ -25,10 +28,11 @@ void Job::accept(int64_t prompt_tokens) {
   cv_.notify_all();
 }
 
-void Job::append(const std::string& text) {
-  if (text.empty()) return;
+void Job::append(const std::string& text, std::optional<TokenLogprob> logprob) {
+  if (text.empty() && !logprob) return;
   std::lock_guard<std::mutex> lock(mu_);
   pending_.text += text;
+  if (logprob) pending_.logprobs.push_back(std::move(*logprob));
   fresh_ = true;
   cv_.notify_all();
 }
@@ -167,6 +171,7 @@ void ServerCore::admit(const std::shared_ptr<Job>& job) {
         "max_tokens", "kv_cache_too_small"));
   }
   const uint64_t seed = r.seed ? *r.seed : options_.seed_base + serial_++;
+  job->last_token_id = ids.empty() ? -1 : ids.back();
   job->text_request = std::make_unique<TextRequest>(toTextRequest(r, std::move(ids), max_tokens, seed));
   job->prompt_tokens = prompt;
   if (waiting_.empty() && static_cast<int64_t>(running_.size()) < options_.max_num_seqs) {
@@ -220,6 +225,34 @@ void ServerCore::dropCancelled(const std::shared_ptr<Job>& job) {
   job->fail(serverError(499, "the client closed the connection", "cancelled"));
 }
 
+// The event's logprobs with token strings, when the request asked. A token's string is what it
+// adds to the text after the previous token (decode(prev, id) minus decode(prev)): decoding an
+// id alone would drop a SentencePiece token's leading space.
+std::optional<TokenLogprob> ServerCore::tokenLogprob(const Session& session, const TextEvent& e,
+                                                     int32_t prev) {
+  if (!e.logprobs) return std::nullopt;
+  const Tokenizer* tok = session.tokenizer();
+  std::string before;
+  if (tok && prev >= 0) {
+    StatusOr<std::string> b = tok->decode({prev});
+    if (b.isOk()) before = *b;
+  }
+  auto piece = [&](int32_t id) {
+    if (tok) {
+      StatusOr<std::string> s = prev >= 0 ? tok->decode({prev, id}) : tok->decode({id});
+      if (s.isOk() && s->compare(0, before.size(), before) == 0) return s->substr(before.size());
+      StatusOr<std::string> alone = tok->decode({id});
+      if (alone.isOk()) return *alone;
+    }
+    return "<" + std::to_string(id) + ">";
+  };
+  TokenLogprob out;
+  out.token = piece(e.token);
+  out.logprob = e.logprobs->logprob;
+  for (const TopLogprob& t : e.logprobs->top) out.top.emplace_back(piece(t.token), t.logprob);
+  return out;
+}
+
 void ServerCore::step() {
   events_.clear();
   Status st = session_.step(&events_);
@@ -229,6 +262,9 @@ void ServerCore::step() {
     failAll(serverError(500, "engine step failed: " + st.message(), "engine_error"), Outcome::kError);
     return;
   }
+  // Before any response goes out: a client that reads /metrics right after its response sees
+  // the engine as it is after this step (its request retired, its blocks released).
+  snapshotStats();
   const Clock::time_point now = Clock::now();
   for (const TextEvent& e : events_) {
     auto it = running_.find(e.request);
@@ -240,7 +276,8 @@ void ServerCore::step() {
     }
     ++job.generated;
     job.last_token = now;
-    if (!job.detached) job.append(e.text);
+    if (!job.detached) job.append(e.text, tokenLogprob(session_, e, job.last_token_id));
+    job.last_token_id = e.token;
     if (e.finish != FinishReason::kNone) {
       if (!job.detached) {
         const Finish f = e.finish == FinishReason::kStop ? Finish::kStop : Finish::kLength;

@@ -37,6 +37,7 @@ class Job {
   struct Update {
     State state = State::kPending;
     std::string text;
+    std::vector<TokenLogprob> logprobs;  // of the tokens since the last take (when asked)
     std::optional<ApiError> error;     // with kDone: the request failed
     std::optional<Finish> finish;      // with kDone: how it ended
     int64_t prompt_tokens = 0, completion_tokens = 0;
@@ -47,7 +48,7 @@ class Job {
 
   // Engine thread.
   void accept(int64_t prompt_tokens);
-  void append(const std::string& text);
+  void append(const std::string& text, std::optional<TokenLogprob> logprob = std::nullopt);
   void finishWith(Finish f, int64_t completion_tokens);
   void fail(ApiError e);
   bool done();
@@ -59,6 +60,7 @@ class Job {
   std::unique_ptr<TextRequest> text_request;  // admitted, not yet submitted
   int64_t prompt_tokens = 0;
   int64_t generated = 0;
+  int32_t last_token_id = -1;  // the previous token (logprobs' token strings)
   Clock::time_point last_token;
   bool detached = false;  // cancelled, but the engine cannot abort: its tokens are dropped
 
@@ -100,6 +102,8 @@ class ServerCore {
   bool start(const std::shared_ptr<Job>& job);
   void dropCancelled(const std::shared_ptr<Job>& job);
   void step();
+  static std::optional<TokenLogprob> tokenLogprob(const Session& session, const TextEvent& e,
+                                                  int32_t prev);
   void failAll(const ApiError& e, Outcome outcome);
   void snapshotStats();
 
