@@ -167,6 +167,10 @@ def main():
     ap.add_argument("--check-alone", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--check-metrics", action="store_true",
+                    help="after the run, /metrics must show no KV block in use (ds-serve's names)")
+    ap.add_argument("--expect-preemptions", action="store_true")
+    ap.add_argument("--expect-prefix-hits", action="store_true")
     args = ap.parse_args()
     if args.requests < 1 or args.concurrency < 1:
         ap.error("--requests and --concurrency must be >= 1")
@@ -196,6 +200,24 @@ def main():
             if alone[4] or alone[0] != results[i][0]:
                 mismatches.append(i)
         report["alone_mismatches"] = len(mismatches)
+    metric_failures = []
+    if args.check_metrics:
+        status, text = client.get("/metrics")
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        used = values.get("ds_serve_kv_blocks_used", float("nan"))
+        report["kv_blocks_used_after"] = used
+        report["preemptions"] = values.get("ds_serve_num_preemptions_total", float("nan"))
+        report["prefix_cache_hit_rate"] = values.get("ds_serve_prefix_cache_hit_rate", float("nan"))
+        if status != 200 or used != 0:
+            metric_failures.append(f"/metrics: {used} KV blocks still used after the run")
+        if args.expect_preemptions and not report["preemptions"] > 0:
+            metric_failures.append("no preemption happened (raise the load or lower --kv-cache-mem)")
+        if args.expect_prefix_hits and not report["prefix_cache_hit_rate"] > 0:
+            metric_failures.append("the prefix cache never hit")
     if args.json:
         print(json.dumps(report))
     else:
@@ -203,12 +225,17 @@ def main():
               f"{report['requests_per_s']} req/s, {report['output_chunks_per_s']} output chunks/s, "
               f"TTFT ms p50/p90/p99 {report['ttft_ms'][50]}/{report['ttft_ms'][90]}/{report['ttft_ms'][99]}, "
               f"ITL ms p50/p90/p99 {report['itl_ms'][50]}/{report['itl_ms'][90]}/{report['itl_ms'][99]}"
-              + (f", {len(mismatches)} differ from the request run alone" if args.check_alone else ""))
+              + (f", {len(mismatches)} differ from the request run alone" if args.check_alone else "")
+              + (f"; after: {report['kv_blocks_used_after']:.0f} KV blocks used, "
+                 f"{report['preemptions']:.0f} preemptions, prefix hit rate "
+                 f"{report['prefix_cache_hit_rate']:.3f}" if args.check_metrics else ""))
+    for f in metric_failures:
+        print(f, file=sys.stderr)
     for i, e in errors[:5]:
         print(f"request {i}: {e}", file=sys.stderr)
     for i in mismatches[:5]:
         print(f"request {i}: under load {results[i][0]!r} != alone", file=sys.stderr)
-    sys.exit(1 if errors or mismatches else 0)
+    sys.exit(1 if errors or mismatches or metric_failures else 0)
 
 
 if __name__ == "__main__":
