@@ -1,6 +1,8 @@
 // HTTP routes of ds-serve (docs/serving.md "Endpoints").
 #include "http_server.h"
 
+#include <sys/socket.h>
+
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -8,6 +10,9 @@
 namespace ds::serve {
 
 namespace {
+
+// Pending connections the kernel holds for accept (SOMAXCONN caps it).
+constexpr int kListenBacklog = 1024;
 
 const char* kJson = "application/json";
 
@@ -59,14 +64,24 @@ HttpServer::HttpServer(ServerCore& core, Metrics& metrics, HttpOptions options)
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_keep_alive_timeout(options_.keep_alive_seconds);
+  // httplib's defaults (SO_REUSEADDR), and the socket kept: Debian's compiled cpp-httplib listens
+  // with a backlog of 5, which drops or resets connections when dozens of clients connect at
+  // once (bind() raises it).
+  server_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd_ = static_cast<int>(sock);
+  });
   routes();
 }
 
 HttpServer::~HttpServer() = default;
 
 int HttpServer::bind() {
-  if (options_.port == 0) return server_->bind_to_any_port(options_.host);
-  return server_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  const int port = options_.port == 0 ? server_->bind_to_any_port(options_.host)
+                                      : (server_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  // listen() again on a listening socket sets its backlog (Linux): room for a burst of clients.
+  if (port >= 0 && listen_fd_ >= 0) ::listen(listen_fd_, kListenBacklog);
+  return port;
 }
 
 bool HttpServer::serve() { return server_->listen_after_bind(); }

@@ -52,6 +52,7 @@ class HttpServer {
   Metrics& metrics_;
   HttpOptions options_;
   std::unique_ptr<httplib::Server> server_;
+  int listen_fd_ = -1;  // the listening socket (its backlog is raised after bind)
   int64_t created_ = 0;  // the models' "created" time
 
   std::mutex active_mu_;
