@@ -227,7 +227,8 @@ def bad_requests(server, name):
         expect_error(server, p, dict(good, **{field: value}), 400, param=field, what="%s=%r" % (field, value))
     expect_error(server, p, dict(good, max_token=3), 400, code="unknown_parameter", param="max_token")
     expect_error(server, p, dict(good, model="other"), 404, code="model_not_found", param="model")
-    for field, value in [("n", 2), ("echo", True), ("best_of", 2),
+    expect_error(server, p, dict(good, n=17), 400, param="n", what="n=17")
+    for field, value in [("echo", True), ("best_of", 2),
                          ("logit_bias", {"1": 2}), ("prompt", ["a", "b"])]:
         expect_error(server, p, dict(good, **{field: value}), 400, code="not_supported_yet", param=field,
                      what="%s=%r" % (field, value))
@@ -405,6 +406,26 @@ def sampling_extras(server, name):
     st, _, t2 = request(server, "POST", p, dict(base, max_tokens=48, frequency_penalty=2.0))
     check(json.loads(t1)["choices"][0]["text"] != json.loads(t2)["choices"][0]["text"],
           "a frequency penalty of 2 changed nothing")
+    # n completions: choice i is the single request with seed + i, streamed or not.
+    seeded = dict(base, temperature=1.0, seed=7, max_tokens=12)
+    st, _, t = request(server, "POST", p, dict(seeded, n=3))
+    r = json.loads(t)
+    check(st == 200 and [c["index"] for c in r["choices"]] == [0, 1, 2], "n=3: %s" % t)
+    singles = []
+    for i in range(3):
+        _, _, ti = request(server, "POST", p, dict(seeded, seed=7 + i))
+        singles.append(json.loads(ti))
+    check([c["text"] for c in r["choices"]] == [x["choices"][0]["text"] for x in singles],
+          "n=3 choices differ from seeds 7, 8, 9: %s vs %s" % (r["choices"], singles))
+    check(r["usage"]["completion_tokens"] == sum(x["usage"]["completion_tokens"] for x in singles), "n=3 usage: %s" % r["usage"])
+    streamed = sse_events(curl(server.url + p, "-N", "-H", "Content-Type: application/json",
+                               "-d", json.dumps(dict(seeded, n=3, stream=True))))
+    texts, finishes = ["", "", ""], [None, None, None]
+    for e in streamed:
+        for c in e["choices"]:
+            texts[c["index"]] += c["text"]
+            finishes[c["index"]] = c["finish_reason"] or finishes[c["index"]]
+    check(texts == [c["text"] for c in r["choices"]] and all(finishes), "streamed n=3: %s %s" % (texts, finishes))
     # Every request has finished: no KV block is held (the prefix cache may keep free ones).
     m = metrics(server)
     check(m["ds_serve_kv_blocks_used"] == 0, "KV blocks still used after the requests: %s" % m)

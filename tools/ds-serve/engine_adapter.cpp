@@ -26,8 +26,8 @@ EngineOptions toEngineOptions(const EngineFlags& flags) {
 
 std::optional<ApiError> checkSupported(const ParsedRequest& r) {
   // min_p, presence/frequency penalties, logprobs and stop strings map to SamplingParams and
-  // TextRequest (toTextRequest); n > 1 would need several choices per response (not yet).
-  if (r.n != 1) return notSupportedYet("n", "n > 1 completions per request");
+  // TextRequest (toTextRequest); n > 1 is n jobs answered together (http_choices.cpp).
+  if (r.n > 16) return badRequest("'n' must be at most 16, got " + std::to_string(r.n), "n");
   if (r.echo) return notSupportedYet("echo", "echoing the prompt");
   if (r.min_tokens != 0) return notSupportedYet("min_tokens", "min_tokens");
   return std::nullopt;

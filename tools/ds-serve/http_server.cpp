@@ -1,5 +1,6 @@
 // HTTP routes of ds-serve (docs/serving.md "Endpoints").
 #include "http_server.h"
+#include "http_util.h"
 
 #include <sys/socket.h>
 
@@ -14,23 +15,6 @@ namespace {
 // Pending connections the kernel holds for accept (SOMAXCONN caps it).
 constexpr int kListenBacklog = 1024;
 
-const char* kJson = "application/json";
-
-std::string dumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-void sendError(httplib::Response& res, const ApiError& e) {
-  res.status = e.status;
-  res.set_content(dumpJson(e.body()), kJson);
-}
-
-std::string newId(const char* prefix) {
-  static std::mutex mu;
-  static std::mt19937_64 rng(std::random_device{}());
-  std::lock_guard<std::mutex> lock(mu);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(rng()));
-  return buf;
-}
 
 // Compares without an early exit, so the time taken does not reveal the key's prefix.
 bool sameSecret(const std::string& a, const std::string& b) {
@@ -39,14 +23,6 @@ bool sameSecret(const std::string& a, const std::string& b) {
   return diff == 0 && !b.empty();
 }
 
-ApiError httpError(int status, std::string message, std::string code) {
-  ApiError e;
-  e.status = status;
-  e.message = std::move(message);
-  e.code = std::move(code);
-  if (status >= 500) e.type = "server_error";
-  return e;
-}
 
 Outcome outcomeOf(int status) {
   if (status == 401) return Outcome::kUnauthorized;
@@ -191,6 +167,7 @@ void HttpServer::generate(Endpoint endpoint, const httplib::Request& req, httpli
     return refuse(e);
   }
   if (std::optional<ApiError> e = checkSupported(r)) return refuse(*e);
+  if (r.n > 1) return generateChoices(std::move(r), res);
 
   auto job = std::make_shared<Job>(std::move(r));
   if (!core_.submit(job)) return refuse(httpError(503, "the server is shutting down", "shutting_down"));

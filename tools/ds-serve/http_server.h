@@ -45,6 +45,8 @@ class HttpServer {
   bool authorized(const httplib::Request& req) const;
   void generate(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
   void streamResponse(const std::shared_ptr<Job>& job, Job::Update first, httplib::Response& res);
+  // n > 1 (http_choices.cpp): n jobs of one completion each, answered as one response.
+  void generateChoices(ParsedRequest r, httplib::Response& res);
   void enter();
   void leave();
 
