@@ -67,7 +67,11 @@ llvm::Expected<std::unique_ptr<llvm::Module>> toLLVMIR(ModuleOp llvmDialect, llv
   for (llvm::Function& f : *mod) {
     if (f.isDeclaration()) continue;
     f.addFnAttr("target-cpu", cpu.llvmCpu());
+    f.addFnAttr("tune-cpu", cpu.tuneCpu());
     if (!features.empty()) f.addFnAttr("target-features", features);
+    // The kernels are tiled for the level's vector width: keep those vectors whole even where
+    // the tuning prefers narrower ones (prefer-256-bit on AVX-512 chips would split zmm).
+    f.addFnAttr("min-legal-vector-width", std::to_string(cpu.vectorBits()));
   }
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;

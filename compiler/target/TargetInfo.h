@@ -66,6 +66,10 @@ class TargetInfo {
   llvm::StringRef triple() const { return target_.getTriple().getValue(); }
   llvm::StringRef cpu() const { return target_.getCpu().getValue(); }
   const std::string& llvmCpu() const { return level_->llvm_cpu; }
+  // The LLVM CPU the code is scheduled for (tune-cpu): a named level's chip, else llvmCpu().
+  const std::string& tuneCpu() const {
+    return level_->tune_cpu.empty() ? level_->llvm_cpu : level_->tune_cpu;
+  }
   llvm::SmallVector<llvm::StringRef> features() const { return target_.getFeatureNames(); }
   int64_t vectorBits() const { return target_.getVectorBits(); }
 

@@ -29,11 +29,16 @@ struct DeviceSpec {
 // What generated code may use on a chip: host CPU levels (--codegen-cpu), or a GPU's SM.
 struct CodegenLevel {
   std::string name;                   // "x86-64-v3", "x86-64", "sm_90a"; recorded in artifacts
-  std::string llvm_cpu;               // LLVM CPU the code is scheduled for (features not implied)
+  std::string llvm_cpu;               // LLVM CPU of the code (a generic one: features not implied)
   // Exactly the instruction-set extensions the code may use: passed to LLVM as +feature and
   // recorded in the artifact, where the runtime checks each one.
   std::vector<std::string> features;
   int vector_bits;                    // width of the vectors the kernels are tiled for
+  std::string tune_cpu;               // LLVM CPU it is scheduled for ("tune-cpu"); empty: llvm_cpu
+  // A level resolved on the compiling machine (--codegen-cpu=native): its name, tuning and
+  // features come from the CPU found there (resolveDetectedLevel); `features` then lists the
+  // extensions it may record (those the runtime can check), the rest of the row is unused.
+  bool detect_host = false;
 };
 
 struct TargetDesc {
@@ -48,8 +53,12 @@ const std::vector<TargetDesc>& targetTable();
 
 // The row named `name`, or the row of the device named `name` ("h100" -> sm_90a); null if none.
 const TargetDesc* findTarget(llvm::StringRef name);
-// The level of `target` named `name` (empty: the default); null if none.
+// The level of `target` named `name` (empty: the default); null if none. A detecting level
+// ("native") resolves to the compiling machine's CPU, which is then found under its own name too.
 const CodegenLevel* findLevel(const TargetDesc& target, llvm::StringRef name);
+// The concrete level a detecting row stands for here: LLVM's host CPU name, and the row's
+// recordable features this CPU has; the vector width of the widest fixed level it covers.
+const CodegenLevel& resolveDetectedLevel(const TargetDesc& target, const CodegenLevel& row);
 // "host, sm_80, ..." and "h200, h100, ..." for error messages.
 std::string targetNames();
 std::string deviceNames();

@@ -21,6 +21,12 @@ for name in tiny-llama tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.unfused.nocodegen.dsa" --quiet --fuse=false \
     --plan-memory=false --codegen=none
 done
+# x86-64-v4 (AVX-512, 16-lane tiles) builds of the generated kernels: compared with the library
+# kernels like the default level's (codegen_test.cpp; skipped on CPUs without AVX-512).
+for v in stories260K tiny-llama tiny-deepseek-v3 tiny-llama.unfused tiny-deepseek-v3.unfused; do
+  flags=""; [ "${v#*.}" = unfused ] && flags="--fuse=false --plan-memory=false"
+  "$ds_compile" "$models/${v%%.*}" -o "$out/$v.v4.dsa" --quiet --codegen-cpu x86-64-v4 $flags
+done
 # Fat artifacts (host code + sm_90a code, one plan): their host part must run exactly like the
 # host build. Needs the CUDA toolkit's libdevice; without it the e2e test skips with the reason.
 for name in stories260K tiny-llama tiny-qwen2 tiny-deepseek-v3; do

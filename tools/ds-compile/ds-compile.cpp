@@ -64,7 +64,10 @@ cl::opt<std::string> target("target",
                                      "artifact: host,sm_90a[,...] (one plan, code per target)"),
                             cl::init("host"), cl::cat(category));
 cl::opt<std::string> codegenCpu("codegen-cpu",
-                                cl::desc("CPU level of generated host kernels: x86-64-v3, x86-64"),
+                                cl::desc("CPU level of generated host kernels (x86-64-v3, "
+                                         "x86-64-v4, sapphirerapids, znver4, native, x86-64); "
+                                         "a list (x86-64-v3,x86-64-v4): code per level, the "
+                                         "runtime runs the best one the CPU has"),
                                 cl::init("x86-64-v3"), cl::cat(category));
 cl::opt<std::string> codegen("codegen",
                              cl::desc("Fused elementwise/norm regions: host (generated kernels, "
@@ -156,12 +159,41 @@ void printVersion(llvm::raw_ostream& os) {
 
 // Flags that need no model: checked before anything is read.
 // --target host,sm_90a: the primary target first, then the GPU targets of a fat artifact.
-llvm::SmallVector<std::string> targetList() {
+llvm::SmallVector<std::string> splitList(llvm::StringRef list) {
   llvm::SmallVector<llvm::StringRef> parts;
-  llvm::StringRef(target).split(parts, ',');
+  list.split(parts, ',');
   llvm::SmallVector<std::string> out;
   for (llvm::StringRef p : parts) out.push_back(p.trim().str());
   return out;
+}
+llvm::SmallVector<std::string> targetList() { return splitList(target); }
+// --codegen-cpu x86-64-v3,x86-64-v4: host code per level, the first the plan's (empty: default).
+llvm::SmallVector<std::string> cpuList() {
+  return codegenCpu.getNumOccurrences() ? splitList(codegenCpu) : llvm::SmallVector<std::string>{""};
+}
+
+// Every --codegen-cpu level is a level of the (first) target's row; a list makes a fat host
+// artifact: distinct levels, a host target, the artifact stage.
+int checkCpuLevels() {
+  const mlir::ds::TargetDesc* t = mlir::ds::findTarget(targetList().front());
+  if (!t) return 0;  // the import names the unknown target and the known ones
+  const auto cpus = cpuList();
+  for (size_t i = 0; i < cpus.size(); ++i) {
+    if (!mlir::ds::findLevel(*t, cpus[i]) || (cpus[i].empty() && cpus.size() > 1))
+      return usageError("unsupported --codegen-cpu '" + cpus[i] + "' (" +
+                        mlir::ds::levelNames(*t) + ")" +
+                        (t->backend == mlir::ds::TargetBackend::host ? "" : " for --target " + t->name));
+    for (size_t j = 0; j < i; ++j)
+      if (cpus[j] == cpus[i]) return usageError("--codegen-cpu " + codegenCpu + " names " + cpus[i] + " twice");
+  }
+  if (cpus.size() == 1) return 0;
+  if (t->backend != mlir::ds::TargetBackend::host)
+    return usageError("--codegen-cpu " + codegenCpu + ": a list of CPU levels is host code, and "
+                      "--target " + target + " has none");
+  if (compileTo != CompileTo::Artifact)
+    return usageError("--codegen-cpu " + codegenCpu + ": a list of CPU levels writes an artifact; "
+                      "the other stages take one level");
+  return 0;
 }
 
 int checkFatTargets() {
@@ -229,6 +261,7 @@ int checkFlags() {
     return usageError("--emit is the former name of --compile-to: give one of them");
   if (emit.getNumOccurrences()) compileTo = emit.getValue();
   if (int rc = checkFatTargets()) return rc;
+  if (int rc = checkCpuLevels()) return rc;
   if (tensorParallel < 1 || tensorParallel > ds::kMaxTensorParallel)
     return usageError("--tp must be in [1, " + llvm::Twine(ds::kMaxTensorParallel) + "]");
   if (kvBlockSize <= 0 || kvBlockSize > ds::abi::kMaxKvBlockSize)
@@ -323,7 +356,7 @@ int main(int argc, char** argv) {
   importOptions.target = targetList().front();
   importOptions.synthetic_weights = weightsSource == "random";
   importOptions.activation_type = activationType;
-  if (codegenCpu.getNumOccurrences()) importOptions.cpu = codegenCpu;
+  importOptions.cpu = cpuList().front();
   auto model = mlir::ds::runImportPhase(context, importOptions);
   if (!model) return fail(model.takeError());
   mlir::ModuleOp module = model->module.get();
@@ -367,17 +400,24 @@ int main(int argc, char** argv) {
   if (compileTo == CompileTo::Plan) return printModule(module);
   if (outputFile.empty() && compileTo == CompileTo::Artifact) return 0;  // --cost-report only
 
-  // A fat artifact: the same plan's kernels for each further (GPU) target, compiled from a copy
-  // of the plan module before the host codegen lowers it.
+  // A fat artifact: the same plan's kernels for each further CPU level (--codegen-cpu list: host
+  // code objects, the runtime loads the best one the CPU has), then for each further (GPU)
+  // target, compiled from a copy of the plan module before the host codegen lowers it.
   std::vector<mlir::ds::CodeObject> extraCode;
   const llvm::SmallVector<std::string> targets = targetList();
+  std::vector<std::pair<std::string, std::string>> variants;  // (target, level)
+  const llvm::SmallVector<std::string> cpus = cpuList();
+  for (const std::string& cpu : llvm::ArrayRef(cpus).drop_front())
+    variants.push_back({targets.front(), cpu});
+  for (const std::string& name : llvm::ArrayRef(targets).drop_front()) variants.push_back({name, ""});
   if (codegen == "host")
-    for (const std::string& name : llvm::ArrayRef(targets).drop_front()) {
+    for (const auto& [name, cpu] : variants) {
       mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
-      auto attr = mlir::ds::resolveTarget(context, name, "");
+      auto attr = mlir::ds::resolveTarget(context, name, cpu);
       if (!attr) return fail(attr.takeError());
       copy.get()->setAttr(mlir::ds::DSDialect::kTargetAttrName, *attr);
       mlir::ds::CodegenPipelineOptions gpuKernels;
+      if (!cpu.empty()) gpuKernels.activationType = activationType;  // a host level: as the plan's
       if (llvm::Error e = mlir::ds::runCodegenPhase(*copy, gpuKernels)) return fail(std::move(e));
       if (mlir::ModuleOp kernels = mlir::ds::findKernelModule(*copy)) {
         auto info = mlir::ds::TargetInfo::forModule(*copy);

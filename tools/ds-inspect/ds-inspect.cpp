@@ -7,6 +7,7 @@
 
 #include "common/exit_codes.h"
 #include "exec/model_runner.h"
+#include "hal/cpu/generated_kernels.h"
 #include "summary.h"
 
 namespace {
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
     // (checked without mapping the code).
     const ds::Status here = ds::ModelRunner::checkRunsHere(**artifact);
     summary["runs_here"] = here.isOk() ? nlohmann::json(true) : nlohmann::json(here.message());
+    // The host code object this CPU would load (one of several in a fat host artifact).
+    if (ds::StatusOr<int> host = ds::chooseHostCodeObject(**artifact);
+        host.isOk() && *host >= 0 && static_cast<size_t>(*host) < summary["code"].size())
+      summary["code"][*host]["runs_here"] = true;
     // Names come from the file: replace invalid UTF-8 rather than fail the whole summary.
     const std::string out =
         json_out ? summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"

@@ -373,6 +373,7 @@ std::string renderText(const json& s) {
       << " entry points, ABI " << num(c["abi_version"]);
     // Host code is an ELF shared object; only other formats are named (output unchanged).
     if (c["format"] != "ElfSharedObject") o << ", " << c["format"].get<std::string>();
+    if (c.value("runs_here", false)) o << " (runs here)";
     o << "\n";
     // GPU code: ptxas's figures per kernel (a spill here costs local-memory traffic).
     for (const json& k : c["kernels"])

@@ -81,14 +81,10 @@ Status ModelRunner::checkRunsHere(const artifact::Artifact& artifact) {
     StatusOr<std::unique_ptr<hal::Device>> cuda = hal::createCudaDevice(t, {});
     return cuda.isOk() ? Status::ok() : noGpu(artifact, t, cuda.status());
   }
-  if (const auto* code = artifact.meta()->code())
-    for (uint32_t c = 0; c < code->size(); ++c) {
-      const fb::CodeObject* obj = code->Get(c);
-      // GPU code objects of a fat artifact are the CUDA device's business.
-      if (obj->target() && hal::cuda::parseCudaArch(obj->target()->str())) continue;
-      DS_RETURN_IF_ERROR(checkHostCodeObject(artifact, c));
-    }
-  return Status::ok();
+  // One host code object this CPU runs (the best of a fat host artifact's levels); GPU code
+  // objects of a fat artifact are the CUDA device's business.
+  StatusOr<int> chosen = chooseHostCodeObject(artifact);
+  return chosen.isOk() ? Status::ok() : chosen.status();
 }
 
 struct ModelRunner::Impl {

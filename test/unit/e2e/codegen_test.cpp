@@ -23,16 +23,21 @@ size_t generatedLaunches(const artifact::Artifact& art) {
 struct CodegenCase {
   const char* model;
   const char* variant;  // "" or ".unfused" (standalone add, rms_norm, swiglu and rope launches)
+  const char* level = "";  // "" (x86-64-v3) or ".v4" (--codegen-cpu x86-64-v4: AVX-512)
 };
 
 class Codegen : public ::testing::TestWithParam<CodegenCase> {};
 
 TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
   std::string model = GetParam().model, name = model + GetParam().variant;
-  auto gen = openArtifact(name);
+  auto gen = openArtifact(name + GetParam().level);
   auto lib = openArtifact(name + ".nocodegen");
   ASSERT_NE(gen, nullptr);
   ASSERT_NE(lib, nullptr);
+  if (Status here = ModelRunner::checkRunsHere(*gen); !here.isOk())
+    GTEST_SKIP() << here.message();  // x86-64-v4 code on a CPU without AVX-512
+  if (*GetParam().level)
+    EXPECT_EQ(gen->meta()->code()->Get(0)->cpu()->str(), "x86-64-v4");
   ASSERT_NE(gen->meta()->code(), nullptr);
   ASSERT_EQ(gen->meta()->code()->size(), 1u);
   EXPECT_GT(generatedLaunches(*gen), 0u);
@@ -66,9 +71,15 @@ INSTANTIATE_TEST_SUITE_P(Models, Codegen,
                                            CodegenCase{"tiny-llama", ""},
                                            CodegenCase{"tiny-deepseek-v3", ""},
                                            CodegenCase{"tiny-llama", ".unfused"},
-                                           CodegenCase{"tiny-deepseek-v3", ".unfused"}),
+                                           CodegenCase{"tiny-deepseek-v3", ".unfused"},
+                                           CodegenCase{"stories260K", "", ".v4"},
+                                           CodegenCase{"tiny-llama", "", ".v4"},
+                                           CodegenCase{"tiny-deepseek-v3", "", ".v4"},
+                                           CodegenCase{"tiny-llama", ".unfused", ".v4"},
+                                           CodegenCase{"tiny-deepseek-v3", ".unfused", ".v4"}),
                          [](const auto& info) {
-                           std::string s = std::string(info.param.model) + info.param.variant;
+                           std::string s = std::string(info.param.model) + info.param.variant +
+                                           info.param.level;
                            for (char& c : s)
                              if (c == '-' || c == '.') c = '_';
                            return s;

@@ -13,6 +13,7 @@
 #include "abi/launch_abi.h"
 #include "artifact/artifact_reader.h"
 #include "artifact/signature.h"
+#include "hal/cpu/host_code_choice.h"
 
 namespace ds {
 
@@ -31,6 +32,10 @@ bool hostHasCpuFeature(const std::string& name) {
       DS_CPU_FEATURE("sse4.1"), DS_CPU_FEATURE("sse4.2"), DS_CPU_FEATURE("popcnt"),
       DS_CPU_FEATURE("avx"),    DS_CPU_FEATURE("avx2"), DS_CPU_FEATURE("fma"),
       DS_CPU_FEATURE("bmi"),    DS_CPU_FEATURE("bmi2"), DS_CPU_FEATURE("avx512f"),
+      DS_CPU_FEATURE("avx512cd"), DS_CPU_FEATURE("avx512bw"), DS_CPU_FEATURE("avx512dq"),
+      DS_CPU_FEATURE("avx512vl"), DS_CPU_FEATURE("avx512vnni"), DS_CPU_FEATURE("avx512bf16"),
+      DS_CPU_FEATURE("avx512vbmi"), DS_CPU_FEATURE("avx512vbmi2"), DS_CPU_FEATURE("avx512ifma"),
+      DS_CPU_FEATURE("avx512bitalg"), DS_CPU_FEATURE("avx512vpopcntdq"),
   };
 #undef DS_CPU_FEATURE
   for (const auto& f : kFeatures)
@@ -123,7 +128,7 @@ size_t GeneratedKernels::numServed() const {
   return n;
 }
 
-Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index) {
+Status checkHostCodeFormat(const artifact::Artifact& artifact, uint32_t index) {
   const fbs::CodeObject* obj = artifact.meta()->code()->Get(index);
   const std::string what = artifact.path() + ": code object " + std::to_string(index);
   const std::string target = obj->target() ? obj->target()->str() : "";
@@ -141,16 +146,56 @@ Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index) {
     return unsupported(what + " uses kernel ABI " + std::to_string(obj->abi_version()) +
                        ", this runtime calls ABI " + std::to_string(kGeneratedKernelAbiVersion) +
                        " (recompile the artifact)");
-  if (obj->cpu_features())
-    for (const auto* f : *obj->cpu_features())
-      if (!hostHasCpuFeature(f->str()))
-        return unsupported(what + " was compiled for " +
-                           (obj->cpu() ? obj->cpu()->str() : std::string("?")) +
-                           ", which needs CPU feature '" + f->str() +
-                           "' this machine lacks; recompile with --codegen-cpu=x86-64 or "
-                           "--codegen=none");
   // Its segment and size were checked when the artifact was opened (metadata_check.cpp).
   return Status::ok();
+}
+
+namespace {
+
+// Host code, not the GPU code of a fat artifact (--target host,sm_90a) nor a CUDA kernel library.
+bool isHostCandidate(const fbs::CodeObject* obj, uint32_t index) {
+  const std::string target = obj->target() ? obj->target()->str() : "";
+  return !obj->library() && !(target.rfind("sm_", 0) == 0 && index > 0);
+}
+
+HostCodeCandidate candidate(const fbs::CodeObject* obj, uint32_t index) {
+  HostCodeCandidate c;
+  c.index = index;
+  c.cpu = obj->cpu() ? obj->cpu()->str() : std::string("?");
+  if (obj->cpu_features())
+    for (const auto* f : *obj->cpu_features()) c.features.push_back(f->str());
+  return c;
+}
+
+Status lacksFeatures(const artifact::Artifact& artifact, size_t candidates,
+                     const std::string& missing) {
+  return unsupported(artifact.path() + ": " +
+                     (candidates > 1 ? "no host code object runs on this CPU: " : "") + missing +
+                     " this machine lacks; recompile with --codegen-cpu=x86-64 (or a list of "
+                     "levels ending in it) or --codegen=none");
+}
+
+}  // namespace
+
+Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index) {
+  DS_RETURN_IF_ERROR(checkHostCodeFormat(artifact, index));
+  HostCodeChoice choice = chooseHostCode({candidate(artifact.meta()->code()->Get(index), index)},
+                                         hostHasCpuFeature);
+  return choice.index < 0 ? lacksFeatures(artifact, 1, choice.missing) : Status::ok();
+}
+
+StatusOr<int> chooseHostCodeObject(const artifact::Artifact& artifact) {
+  const auto* code = artifact.meta()->code();
+  std::vector<HostCodeCandidate> candidates;
+  for (uint32_t c = 0; code && c < code->size(); ++c) {
+    if (!isHostCandidate(code->Get(c), c)) continue;
+    DS_RETURN_IF_ERROR(checkHostCodeFormat(artifact, c));
+    candidates.push_back(candidate(code->Get(c), c));
+  }
+  if (candidates.empty()) return -1;
+  HostCodeChoice choice = chooseHostCode(candidates, hostHasCpuFeature);
+  if (choice.index < 0) return lacksFeatures(artifact, candidates.size(), choice.missing);
+  return choice.index;
 }
 
 StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
@@ -163,19 +208,18 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
   const fbs::Plan* plan = meta->plan();
   const auto* code = meta->code();
   size_t numCode = code ? code->size() : 0;
-  for (uint32_t c = 0; c < numCode; ++c) {
+  // A fat host artifact has one host code object per CPU level (the same symbols): the best one
+  // this CPU runs is loaded, and every launch naming any host object calls into it. GPU code and
+  // the CUDA kernel library are not the CPU's: their slots stay empty, and a launch that names
+  // one is refused below.
+  StatusOr<int> chosen = chooseHostCodeObject(artifact);
+  if (!chosen.isOk()) return chosen.status();
+  gk->libraries_.assign(numCode, nullptr);
+  if (*chosen >= 0) {
+    const uint32_t c = static_cast<uint32_t>(*chosen);
     const fbs::CodeObject* obj = code->Get(c);
     std::string what = artifact.path() + ": code object " + std::to_string(c);
-    std::string target = obj->target() ? obj->target()->str() : "";
-    // A fat artifact (--target host,sm_90a) also carries GPU code: not the CPU's. Its slot stays
-    // empty, and a launch that names it is refused below.
-    // So does the CUDA kernel library a GPU target carries (CodeObject.library, any position).
-    if (obj->library() || (target != "host" && target.rfind("sm_", 0) == 0 && c > 0)) {
-      gk->libraries_.push_back(nullptr);
-      continue;
-    }
-    DS_RETURN_IF_ERROR(checkHostCodeObject(artifact, c));
-    auto lib = std::make_unique<Library>();
+    gk->host_ = std::make_unique<Library>();
     const uint8_t* bytes = artifact.segmentData(obj->segment());
     std::vector<uint8_t> copy;
     if (const auto* signed_hash = artifact.verifiedCodeHash(c)) {
@@ -188,8 +232,9 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
                         "modified while in use); not loading it");
       bytes = copy.data();
     }
-    DS_RETURN_IF_ERROR(loadFromMemory(bytes, obj->size(), what, lib.get()));
-    gk->libraries_.push_back(std::move(lib));
+    DS_RETURN_IF_ERROR(loadFromMemory(bytes, obj->size(), what, gk->host_.get()));
+    for (uint32_t k = 0; k < numCode; ++k)
+      if (isHostCandidate(code->Get(k), k)) gk->libraries_[k] = gk->host_.get();
   }
 
   const auto* launches = plan ? plan->launches() : nullptr;
@@ -205,12 +250,12 @@ StatusOr<std::unique_ptr<GeneratedKernels>> GeneratedKernels::load(
     if (const auto* eps = l->epilogue_symbols()) {
       const abi::KernelSignature* sig = abi::signature(static_cast<uint32_t>(l->kernel()));
       size_t expected = sig ? sig->num_epilogues : 0;
-      if (eps->size() != expected || gk->libraries_.empty())
+      if (eps->size() != expected || !gk->host_)
         return dataLoss(what + " has " + std::to_string(eps->size()) +
                         " generated epilogues; it takes " + std::to_string(expected) +
-                        (gk->libraries_.empty() ? " and the artifact has no code object" : ""));
+                        (!gk->host_ ? " and the artifact has no host code object" : ""));
       for (const auto* name : *eps) {
-        void* sym = name ? dlsym(gk->libraries_[0]->handle, name->c_str()) : nullptr;
+        void* sym = name ? dlsym(gk->host_->handle, name->c_str()) : nullptr;
         if (!sym)
           return dataLoss(what + ": generated epilogue '" + (name ? name->str() : std::string()) +
                           "' is not in code object 0");

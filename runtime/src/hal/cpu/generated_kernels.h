@@ -53,7 +53,8 @@ class GeneratedKernels {
 
  private:
   GeneratedKernels() = default;
-  std::vector<std::unique_ptr<Library>> libraries_;
+  std::unique_ptr<Library> host_;        // the host code object chosen for this CPU
+  std::vector<Library*> libraries_;      // per code object: host_ for host code, else null
   std::vector<GeneratedKernelFn> entries_;
   std::vector<std::vector<GeneratedKernelFn>> epilogues_;
 };
@@ -66,8 +67,15 @@ size_t generatedCodeObjectsLoaded();
 bool hostHasCpuFeature(const std::string& name);
 
 // Whether this machine can load code object `index` of the artifact: target host, x86_64,
-// an ELF shared object of this kernel ABI, CPU features present. Decided from the metadata
-// alone (ModelRunner::checkRunsHere uses it too); nothing is mapped.
+// an ELF shared object of this kernel ABI (checkHostCodeFormat), CPU features present. Decided
+// from the metadata alone; nothing is mapped.
+Status checkHostCodeFormat(const artifact::Artifact& artifact, uint32_t index);
 Status checkHostCodeObject(const artifact::Artifact& artifact, uint32_t index);
+
+// The host code object this CPU runs (hal/cpu/host_code_choice.h): of the artifact's host code
+// objects (one per --codegen-cpu level in a fat host artifact), the one with the most features
+// among those whose features are all present; -1 when there is no host code. An error names
+// what each one lacks when none runs. ModelRunner::checkRunsHere and ds-inspect use it too.
+StatusOr<int> chooseHostCodeObject(const artifact::Artifact& artifact);
 
 }  // namespace ds
