@@ -52,7 +52,12 @@ def QuantizeWeightsPass : Pass<"ds-quant-weights", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"int8\"",
-           "int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym">
+           "int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym; none leaves the GEMMs">,
+    Option<"lmHead", "lm-head", "std::string", /*default=*/"\"none\"",
+           "Scheme of the output projection (ds.logits weight): none or int8">,
+    Option<"embedTable", "embed", "std::string", /*default=*/"\"none\"",
+           "Scheme of the embedding table (ds.embed weight): none or int8. A tied table is one "
+           "weight: either option quantizes it for both uses">
   ];
   let dependentDialects = ["::mlir::ds::DSDialect"];
   let statistics = [Statistic<"numQuantized", "num-quantized", "Number of weights marked">];

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "compiler/quant/Gptq.h"
@@ -22,8 +23,16 @@ std::optional<QuantEncoding> parseQuantScheme(const std::string& s) {
   return std::nullopt;
 }
 
+int quantThreads() {
+  if (const char* env = std::getenv("DS_QUANT_THREADS")) {
+    int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
-                    int64_t cols, QuantizedWeight* out, const double* hessian) {
+                    int64_t cols, QuantizedWeight* out, const double* hessian, int threads) {
   int64_t total = experts * rows;
   int64_t rowBytes = e.kind == fb::QuantKind_Int4Group ? (cols + 1) / 2 : cols;
   int64_t groups = e.kind == fb::QuantKind_Int4Group ? (cols + e.group_size - 1) / e.group_size : 1;
@@ -32,7 +41,7 @@ bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int
   if (e.asymmetric) out->zeros.assign(total * groups, 0.0f);
   std::optional<GptqPlan> gptq;
   if (hessian && e.kind == fb::QuantKind_Int4Group) gptq = makeGptqPlan(hessian, cols);
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 1) threads = quantThreads();
   int64_t per = (total + threads - 1) / threads;
   std::atomic<bool> ok{true};
   std::vector<std::thread> pool;

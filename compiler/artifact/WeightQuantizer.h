@@ -33,7 +33,13 @@ struct QuantizedWeight {
 // error over a candidate grid, kernels/cpu/quantize.h). With `hessian` ([cols x cols] E[x x^T] of
 // the weight's inputs, from --quant-calib; used for every expert) int4 codes are then chosen by
 // GPTQ error feedback and the scales refitted; int8 and FP8 ignore it.
+// `threads` < 1: quantThreads().
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
-                    int64_t cols, QuantizedWeight* out, const double* hessian = nullptr);
+                    int64_t cols, QuantizedWeight* out, const double* hessian = nullptr,
+                    int threads = 0);
+
+// Threads for quantizeWeight: $DS_QUANT_THREADS if set (>= 1), else the hardware threads. The
+// output never depends on it (tested).
+int quantThreads();
 
 }  // namespace mlir::ds

@@ -34,6 +34,10 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
                                    static_cast<long long>(options.tp));
   auto scheme = quantScheme(options.quant);
   if (!scheme) return scheme.takeError();
+  for (const std::string* v : {&options.quantLmHead.getValue(), &options.quantEmbed.getValue()})
+    if (*v != "none" && *v != "w8")
+      return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8)",
+                                     v->c_str());
   return llvm::Error::success();
 }
 
@@ -60,9 +64,12 @@ void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) 
     llvm::consumeError(scheme.takeError());
     scheme = std::optional<std::string>(options.quant);
   }
-  if (*scheme) {
+  auto head = [](const std::string& v) { return v == "w8" ? std::string("int8") : v; };
+  if (*scheme || options.quantLmHead != "none" || options.quantEmbed != "none") {
     QuantizeWeightsPassOptions quant;
-    quant.scheme = **scheme;
+    quant.scheme = *scheme ? **scheme : std::string("none");
+    quant.lmHead = head(options.quantLmHead);
+    quant.embedTable = head(options.quantEmbed);
     pm.addPass(createQuantizeWeightsPass(quant));
   }
 }

@@ -22,6 +22,12 @@ struct GraphPipelineOptions : public PassPipelineOptions<GraphPipelineOptions> {
                             llvm::cl::desc("GEMM weight quantization: none, w8, fp8, w4g64, "
                                            "w4g128, w4g64a, w4g128a"),
                             llvm::cl::init("none")};
+  Option<std::string> quantLmHead{*this, "quant-lm-head",
+                                  llvm::cl::desc("output projection (logits weight): none or w8"),
+                                  llvm::cl::init("none")};
+  Option<std::string> quantEmbed{*this, "quant-embed",
+                                 llvm::cl::desc("embedding table: none or w8"),
+                                 llvm::cl::init("none")};
   Option<int64_t> tp{*this, "tp", llvm::cl::desc("tensor-parallel ranks, in [1, 64]"),
                      llvm::cl::init(1)};
 };

@@ -9,6 +9,11 @@
 
 #include "cpu/internal.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DS_QUANT_AVX2 1
+#include <immintrin.h>
+#endif
+
 namespace ds::cpu {
 namespace {
 
@@ -128,43 +133,92 @@ double int4GroupError(const float* x, int64_t n, float scale, float zero, bool a
   return e;
 }
 
+#ifdef DS_QUANT_AVX2
+// errs[c] = int4GroupError(x, n, s[c], z[c], asym) for c < m, bitwise: the same f32 code and
+// decode, the same double sum in index order. The AVX2 path puts 8 candidates in the lanes (one
+// element at a time, each lane accumulating in index order), so no sum is reassociated.
+__attribute__((target("avx2"))) void int4ErrorsAvx2(const float* x, int64_t n, const float* s,
+                                                    const float* z, int m, bool asym,
+                                                    double* errs) {
+  const __m256 lo = _mm256_set1_ps(asym ? 0.0f : -8.0f), hi = _mm256_set1_ps(asym ? 15.0f : 7.0f);
+  for (int c0 = 0; c0 < m; c0 += 8) {
+    alignas(32) float sb[8], zb[8];
+    for (int k = 0; k < 8; ++k) {
+      sb[k] = c0 + k < m ? s[c0 + k] : 1.0f;
+      zb[k] = c0 + k < m ? z[c0 + k] : 0.0f;
+    }
+    const __m256 S = _mm256_load_ps(sb), Z = _mm256_load_ps(zb);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    for (int64_t i = 0; i < n; ++i) {
+      __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_set1_ps(x[i]), S),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      if (asym) r = _mm256_add_ps(r, Z);
+      r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));  // NaN -> 0 (roundClamp)
+      r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+      const __m256 d = _mm256_mul_ps(asym ? _mm256_sub_ps(r, Z) : r, S);
+      const __m256d xd = _mm256_set1_pd(static_cast<double>(x[i]));
+      const __m256d d0 = _mm256_sub_pd(xd, _mm256_cvtps_pd(_mm256_castps256_ps128(d)));
+      const __m256d d1 = _mm256_sub_pd(xd, _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1)));
+      a0 = _mm256_add_pd(a0, _mm256_mul_pd(d0, d0));
+      a1 = _mm256_add_pd(a1, _mm256_mul_pd(d1, d1));
+    }
+    alignas(32) double eb[8];
+    _mm256_store_pd(eb, a0);
+    _mm256_store_pd(eb + 4, a1);
+    for (int k = 0; k < 8 && c0 + k < m; ++k) errs[c0 + k] = eb[k];
+  }
+}
+
+#endif
+
+void int4Errors(const float* x, int64_t n, const float* s, const float* z, int m, bool asym,
+                double* errs) {
+#ifdef DS_QUANT_AVX2
+  if (detail::useAvx2()) return int4ErrorsAvx2(x, n, s, z, m, asym, errs);
+#endif
+  for (int c = 0; c < m; ++c) errs[c] = int4GroupError(x, n, s[c], asym ? z[c] : 0.0f, asym);
+}
+
 // Best symmetric scale of one group over the grid. (A least-squares refit of each point, as
 // llama.cpp does, lowered the weight error slightly more but not the model's perplexity.)
+// Candidate 0 is round to nearest; a later candidate wins only with a strictly smaller error.
 float searchInt4Sym(const float* x, int64_t n) {
+  constexpr int kM = 1 + 17 * 2;
   const float amax = absMax(x, n);
-  float best = safeScale(amax / 7.0f);  // candidate 0: round to nearest
-  double bestErr = int4GroupError(x, n, best, 0.0f, false);
-  auto consider = [&](float s) {
-    if (!(s > 0.0f) || !std::isfinite(s)) return;
-    const double e = int4GroupError(x, n, s, 0.0f, false);
-    if (e < bestErr) bestErr = e, best = s;
-  };
-  for (int k = 0; k <= 16; ++k) {
-    for (float d : {7.0f, 8.0f}) {
-      const float s = safeScale(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
-      consider(s);
-    }
-  }
-  return best;
+  float s[kM], z[kM] = {};
+  double e[kM];
+  s[0] = safeScale(amax / 7.0f);
+  int m = 1;
+  for (int k = 0; k <= 16; ++k)
+    for (float d : {7.0f, 8.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
+  int4Errors(x, n, s, z, kM, false, e);
+  int best = 0;
+  for (int c = 1; c < kM; ++c)
+    if (e[c] < e[best]) best = c;
+  return s[best];
 }
 
 // Best asymmetric (scale, zero) of one group over shrunk [lo, hi] ranges (0 always inside).
 std::pair<float, float> searchInt4Asym(const float* x, int64_t n) {
+  constexpr int kM = 17 * 17;
   float lo0 = 0.0f, hi0 = 0.0f;
   for (int64_t i = 0; i < n; ++i) lo0 = std::min(lo0, x[i]), hi0 = std::max(hi0, x[i]);
-  std::pair<float, float> best{0.0f, 0.0f};
-  double bestErr = 0;
+  float s[kM], z[kM];
+  double e[kM];
+  int m = 0;
   for (int i = 0; i <= 16; ++i) {
-    for (int j = 0; j <= 16; ++j) {
+    for (int j = 0; j <= 16; ++j, ++m) {
       const float lo = lo0 * (1.0f - static_cast<float>(i) / 32.0f);
       const float hi = hi0 * (1.0f - static_cast<float>(j) / 32.0f);
-      const float s = safeScale((hi - lo) / 15.0f);
-      const float z = static_cast<float>(roundClamp(-lo / s, 0.0f, 15.0f));
-      const double e = int4GroupError(x, n, s, z, true);
-      if ((i == 0 && j == 0) || e < bestErr) bestErr = e, best = {s, z};
+      s[m] = safeScale((hi - lo) / 15.0f);
+      z[m] = static_cast<float>(roundClamp(-lo / s[m], 0.0f, 15.0f));
     }
   }
-  return best;
+  int4Errors(x, n, s, z, kM, true, e);
+  int best = 0;
+  for (int c = 1; c < kM; ++c)
+    if (e[c] < e[best]) best = c;
+  return {s[best], z[best]};
 }
 
 double fp8RowError(const float* x, int64_t n, float scale) {

@@ -44,12 +44,31 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsPassBase<QuantizeWeightsPass> 
           add(r);
       }
     });
+    // The output projection / embedding table: opt-in, int8 per row (llama.cpp keeps its
+    // output at 6-8 bits too); a 4-bit GEMM scheme does not apply to them.
+    llvm::DenseSet<StringAttr> head;
+    std::string headScheme;
+    for (const std::string* opt : {&lmHead.getValue(), &embedTable.getValue()}) {
+      if (*opt == "none") continue;
+      if (*opt != "int8") {
+        module.emitError() << "lm-head / embed quantization must be none or int8, got '" << *opt
+                           << "'";
+        return signalPassFailure();
+      }
+      headScheme = *opt;
+    }
+    module.walk([&](Operation* op) {
+      if (auto l = dyn_cast<LogitsOp>(op); l && lmHead != "none") head.insert(l.getWeightAttr().getAttr());
+      if (auto e = dyn_cast<EmbedOp>(op); e && embedTable != "none") head.insert(e.getWeightAttr().getAttr());
+    });
     OpBuilder b(&getContext());
     for (WeightOp w : module.getOps<WeightOp>()) {
-      if (!gemm.contains(w.getSymNameAttr())) continue;
+      bool isGemm = scheme != "none" && gemm.contains(w.getSymNameAttr());
+      bool isHead = head.contains(w.getSymNameAttr());
+      if (!isGemm && !isHead) continue;
       Type e = w.getTensorType().getElementType();
       if (!(e.isF32() || e.isF16() || e.isBF16())) continue;  // native FP8 stays as it is
-      w.setQuantAttr(b.getStringAttr(scheme));
+      w.setQuantAttr(b.getStringAttr(isHead ? headScheme : scheme.getValue()));
       ++numQuantized;
     }
     // The verifier rejects unknown schemes with a message naming the weight.

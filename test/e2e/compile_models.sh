@@ -52,6 +52,10 @@ for q in w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.calib.dsa" --quiet --quant $q \
     --quant-calib "$models/../../compiler/quant/calibration.txt"
 done
+# int8 output projection (tied: the embedding table too) on top of w8 and GPTQ int4.
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.lmhead.dsa" --quiet --quant w8 --quant-lm-head w8
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead.dsa" --quiet --quant w4g128 \
+  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w8 --quant-embed w8
 for kv in int8 fp8; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
 done

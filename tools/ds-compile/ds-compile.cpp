@@ -80,6 +80,14 @@ cl::opt<std::string> quant("quant",
                            cl::desc("Quantize GEMM weights: none, w8, w4g64, w4g128, w4g64a, "
                                     "w4g128a (asymmetric), fp8"),
                            cl::init("none"), cl::cat(category));
+cl::opt<std::string> quantLmHead(
+    "quant-lm-head",
+    cl::desc("Quantize the output projection (lm_head; the embedding too when tied): none or w8 "
+             "(int8 per row)"),
+    cl::init("none"), cl::cat(category));
+cl::opt<std::string> quantEmbed("quant-embed",
+                                cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
+                                cl::init("none"), cl::cat(category));
 cl::opt<std::string> quantCalib(
     "quant-calib",
     cl::desc("Calibration text for int4 --quant: GPTQ codes from the f32 model's activations on "
@@ -273,6 +281,10 @@ int checkFlags() {
     llvm::consumeError(scheme.takeError());
     return usageError("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
   }
+  for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()})
+    if (v != "none" && v != "w8")
+      return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (none, w8)");
+  bool headQuant = quantLmHead != "none" || quantEmbed != "none";
   if (!quantCalib.empty() && !*scheme) return usageError("--quant-calib needs an int4 --quant");
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)
     return usageError("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
@@ -281,7 +293,7 @@ int checkFlags() {
     return usageError("unsupported --weights '" + weightsSource + "' (checkpoint, random)");
   if (weightsSeed.getNumOccurrences() && weightsSource != "random")
     return usageError("--weights-seed needs --weights random");
-  if (weightsSource == "random" && *scheme)
+  if (weightsSource == "random" && (*scheme || headQuant))
     return usageError("--quant " + quant + " with --weights random: synthetic weights are filled "
                       "in the checkpoint's float (or FP8) type and not quantized; compile without "
                       "--quant");
@@ -377,6 +389,8 @@ int main(int argc, char** argv) {
   mlir::ds::GraphPipelineOptions graph;
   graph.fuse = fuse;
   graph.quant = quant;
+  graph.quantLmHead = quantLmHead;
+  graph.quantEmbed = quantEmbed;
   graph.tp = tensorParallel;
   std::function<void(mlir::ModuleOp)> shardReport;
   if (!quiet && compileTo == CompileTo::Artifact)

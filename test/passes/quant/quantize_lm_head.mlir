@@ -1,0 +1,22 @@
+// RUN: ds-opt %s -ds-quant-weights="scheme=int4_g128 lm-head=int8" | FileCheck %s
+// RUN: ds-opt %s -ds-quant-weights="scheme=none embed=int8" | FileCheck %s --check-prefix=EMB
+// RUN: not ds-opt %s -ds-quant-weights="scheme=int8 lm-head=int4_g128" 2>&1 | FileCheck %s --check-prefix=BAD
+
+// lm-head=int8 marks the ds.logits weight int8 (the GEMMs keep their scheme); embed=int8 the
+// ds.embed table; scheme=none leaves the GEMMs.
+// CHECK-DAG: ds.weight @e : tensor<16x8xf32> {name = "e"}
+// CHECK-DAG: ds.weight @head : tensor<16x8xbf16> {name = "head", quant = "int8"}
+// CHECK-DAG: ds.weight @wq : tensor<8x8xbf16> {name = "wq", quant = "int4_g128"}
+// EMB-DAG: ds.weight @e : tensor<16x8xf32> {name = "e", quant = "int8"}
+// EMB-DAG: ds.weight @head : tensor<16x8xbf16> {name = "head"}
+// EMB-DAG: ds.weight @wq : tensor<8x8xbf16> {name = "wq"}
+// BAD: lm-head / embed quantization must be none or int8, got 'int4_g128'
+ds.weight @e : tensor<16x8xf32> {name = "e"}
+ds.weight @head : tensor<16x8xbf16> {name = "head"}
+ds.weight @wq : tensor<8x8xbf16> {name = "wq"}
+func.func @forward(%ids: tensor<?xi32>) -> tensor<?x16xf32> {
+  %h = ds.embed @e(%ids) : tensor<?xi32> -> tensor<?x8xf32>
+  %q = ds.linear @wq(%h) : tensor<?x8xf32> -> tensor<?x8xf32>
+  %l = ds.logits @head(%q) : tensor<?x8xf32> -> tensor<?x16xf32>
+  return %l : tensor<?x16xf32>
+}
