@@ -18,11 +18,12 @@ import argparse
 import http.client
 import json
 import random
-import statistics
 import sys
 import threading
 import time
 import urllib.parse
+
+from load import percentile  # bench/serve/load.py, beside this file
 
 WORDS = ("the of and a to in is you that it he was for on are as with his they at be this have "
          "from or one had by word but not what all were we when your can said there use an each "
@@ -39,16 +40,6 @@ def parse_range(text):
     if lo < 1 or hi < lo:
         raise argparse.ArgumentTypeError(f"bad range '{text}' (LO:HI, 1 <= LO <= HI)")
     return lo, hi
-
-
-def percentile(values, q):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * q / 100.0
-    f = int(k)
-    c = min(f + 1, len(s) - 1)
-    return s[f] + (s[c] - s[f]) * (k - f)
 
 
 class Client:

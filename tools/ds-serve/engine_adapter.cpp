@@ -1,8 +1,6 @@
-// The engine adapter of ds-serve (see engine_adapter.h). Everything marked TODO(engine) is a
-// field or counter that the engine work in progress provides; wiring it means editing this file.
+// The engine adapter of ds-serve (see engine_adapter.h): requests, stats, cancel and options.
 #include "engine_adapter.h"
 
-#include <type_traits>
 #include <utility>
 
 namespace ds::serve {
@@ -84,41 +82,8 @@ EngineStats readEngineStats(Session& session) {
   return s;
 }
 
-namespace {
+bool engineCanAbort() { return true; }
 
-// Session::abort or Engine::abort, whichever exists (the first wins), found at compile time so
-// this file builds against the engine of today (no abort) and picks it up once it lands.
-// Any return type works: Status (ok = dropped), bool, or void (dropped).
-template <typename R>
-bool dropped(R&& r) {
-  using T = std::decay_t<R>;
-  if constexpr (std::is_same_v<T, bool>) return r;
-  else return r.isOk();
-}
-template <typename T>
-auto abortOn(T& target, int64_t id, int) -> decltype(target.abort(id), bool()) {
-  if constexpr (std::is_void_v<decltype(target.abort(id))>) {
-    target.abort(id);
-    return true;
-  } else {
-    return dropped(target.abort(id));
-  }
-}
-template <typename T>
-bool abortOn(T&, int64_t, long) { return false; }
-
-template <typename T, typename = void>
-struct HasAbort : std::false_type {};
-template <typename T>
-struct HasAbort<T, std::void_t<decltype(std::declval<T&>().abort(int64_t{}))>> : std::true_type {};
-
-}  // namespace
-
-bool engineCanAbort() { return HasAbort<Session>::value || HasAbort<Engine>::value; }
-
-bool cancelRequest(Session& session, int64_t request) {
-  if constexpr (HasAbort<Session>::value) return abortOn(session, request, 0);
-  else return abortOn(session.engine(), request, 0);
-}
+bool cancelRequest(Session& session, int64_t request) { return session.abort(request).isOk(); }
 
 }  // namespace ds::serve

@@ -1,5 +1,4 @@
-// The three places where ds-serve meets the engine, kept apart so that engine features landing
-// later plug in here and nowhere else (docs/serving.md "Adapter points"):
+// The three places where ds-serve meets the engine, kept apart (docs/serving.md "Adapter points"):
 //   1. requests:  ParsedRequest -> TextRequest / SamplingParams (checkSupported, toTextRequest)
 //   2. stats:     what /metrics reports about the engine (readEngineStats)
 //   3. cancel:    a request whose client went away (cancelRequest)

@@ -202,9 +202,7 @@ Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
 
 Status RankExecutor::runStep(const StepBatch& b) {
   if (!buckets_.empty() && b.max_blocks_per_seq <= config_.graph_max_blocks) {
-    hal::DecodeInputs shape{{}, {}, b.token_seq, b.logit_rows, b.num_seqs, 0, {}};
-    shape.token_ids.resize(b.token_ids.size());
-    if (hal::isPureDecode(shape)) {
+    if (hal::isPureDecode(b.token_seq, b.logit_rows, b.num_seqs)) {
       const int64_t bucket = hal::chooseBucket(buckets_, b.num_seqs);
       if (bucket >= 0) return runRecorded(b, bucket);
     }

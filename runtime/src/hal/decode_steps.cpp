@@ -12,17 +12,22 @@ int64_t chooseBucket(const std::vector<int64_t>& buckets, int64_t batch) {
   return -1;
 }
 
-bool isPureDecode(const DecodeInputs& s) {
-  const size_t T = s.token_ids.size();
-  if (T == 0 || static_cast<int64_t>(T) != s.num_seqs || s.logit_rows.size() != T) return false;
+bool isPureDecode(const std::vector<int32_t>& token_seq, const std::vector<int32_t>& logit_rows,
+                  int64_t num_seqs) {
+  const size_t T = token_seq.size();
+  if (T == 0 || static_cast<int64_t>(T) != num_seqs || logit_rows.size() != T) return false;
   std::vector<char> seen_seq(T, 0), seen_row(T, 0);
   for (size_t t = 0; t < T; ++t) {
-    const int32_t q = s.token_seq[t], r = s.logit_rows[t];
+    const int32_t q = token_seq[t], r = logit_rows[t];
     if (q < 0 || static_cast<size_t>(q) >= T || seen_seq[q]) return false;
     if (r < 0 || static_cast<size_t>(r) >= T || seen_row[r]) return false;
     seen_seq[q] = seen_row[r] = 1;
   }
   return true;
+}
+
+bool isPureDecode(const DecodeInputs& s) {
+  return s.token_ids.size() == s.token_seq.size() && isPureDecode(s.token_seq, s.logit_rows, s.num_seqs);
 }
 
 Status padDecodeStep(DecodeInputs* s, int64_t bucket, int64_t graph_max_blocks,

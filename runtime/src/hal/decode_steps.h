@@ -25,6 +25,9 @@ struct DecodeInputs {
 // Whether a step can replay a decode graph: every sequence has exactly one token and every token
 // is a logit row (no prefill chunk). Mixed steps run eagerly.
 bool isPureDecode(const DecodeInputs& step);
+// The same test on a step's index arrays (no copy: exec asks it for every step).
+bool isPureDecode(const std::vector<int32_t>& token_seq, const std::vector<int32_t>& logit_rows,
+                  int64_t num_seqs);
 
 // Pads a pure decode step of B tokens to `bucket` tokens so a graph captured for that shape
 // replays it: every pad token is token 0 at position 0 of a sequence of its own whose block table

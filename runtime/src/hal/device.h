@@ -103,7 +103,7 @@ class Executable {
   // Launches of one step served by generated code (for reports).
   virtual size_t numGenerated() const = 0;
   // Bumped whenever a buffer the executable's launches read or write is reallocated (a grown
-  // workspace): recorded steps (Device::runCaptured) made before then name freed memory.
+  // workspace): recorded steps (Device::capture) made before then name freed memory.
   virtual uint64_t bufferEpoch() const { return 0; }
 };
 
@@ -150,7 +150,7 @@ class Device {
   // Recorded steps (CUDA graphs, docs/cuda.md): the decode batch sizes this device replays for a
   // runner of at most `max_batch` sequences (empty: none, the CPU). exec pads a pure decode step
   // to the smallest bucket >= its batch, into buffers that keep their addresses, and calls
-  // runCaptured.
+  // hasCapture/capture/replay.
   virtual std::vector<int64_t> captureBuckets(int64_t max_batch) const {
     (void)max_batch;
     return {};

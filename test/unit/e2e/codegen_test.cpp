@@ -36,8 +36,9 @@ TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
   ASSERT_NE(lib, nullptr);
   if (Status here = ModelRunner::checkRunsHere(*gen); !here.isOk())
     GTEST_SKIP() << here.message();  // x86-64-v4 code on a CPU without AVX-512
-  if (*GetParam().level)
+  if (*GetParam().level) {
     EXPECT_EQ(gen->meta()->code()->Get(0)->cpu()->str(), "x86-64-v4");
+  }
   ASSERT_NE(gen->meta()->code(), nullptr);
   ASSERT_EQ(gen->meta()->code()->size(), 1u);
   EXPECT_GT(generatedLaunches(*gen), 0u);

@@ -114,7 +114,9 @@ Planned planAll(const artifact::Artifact& art, const Step& st, bool blaslt) {
         continue;
       }
       out.symbols.push_back(c.generated ? "generated:" + c.symbol : c.symbol);
-      if (c.generated) EXPECT_EQ(c.symbol, l.code_symbol);
+      if (c.generated) {
+        EXPECT_EQ(c.symbol, l.code_symbol);
+      }
     }
     if (l.kind == abi::KernelKind::Logits) out.logits = p->calls;
   }
@@ -137,7 +139,9 @@ TEST_P(GpuPlan, EveryLaunchHasCudaKernels) {
   const bool bf16 = std::string(GetParam().variant) == ".sm_90a";
   // Activations as asked, and the logits f32 whatever they are (the host sampler reads them).
   for (const fb::Buffer* b : *art->meta()->plan()->buffers())
-    if (b->dtype() != fb::DType_I32 && b->dtype() != fb::DType_F32) EXPECT_EQ(b->dtype(), fb::DType_BF16);
+    if (b->dtype() != fb::DType_I32 && b->dtype() != fb::DType_F32) {
+      EXPECT_EQ(b->dtype(), fb::DType_BF16);
+    }
   EXPECT_EQ(art->meta()->plan()->kv_cache()->dtype(), bf16 ? fb::DType_BF16 : fb::DType_F32);
   std::set<std::string> library;
   for (const char* const* s = ds_cuda_kernel_symbols(); *s; ++s) library.insert(*s);
@@ -156,8 +160,9 @@ TEST_P(GpuPlan, EveryLaunchHasCudaKernels) {
         continue;
       }
       EXPECT_TRUE(library.count(s)) << s << " is not a kernel of the library";
-      if (s.rfind("ds_gemv_reduce_", 0) != 0)  // the logits' reduce writes f32 rows
+      if (s.rfind("ds_gemv_reduce_", 0) != 0) {  // the logits' reduce writes f32 rows
         EXPECT_NE(s.find(bf16 ? "bf16" : "f32"), std::string::npos) << s;
+      }
     }
     // The logits GEMV writes f32 rows (y_f32 for a bf16 model); R = 2 or 3 rows: never cuBLASLt.
     ASSERT_FALSE(p.logits.empty());
