@@ -33,10 +33,24 @@ struct WeightView {
   const float* group_scale = nullptr;    // I4: [rows, G]
   const float* group_zero = nullptr;     // I4 asymmetric: [rows, G]; null = symmetric
   int64_t group_size = 0;                // I4: columns per group
+  // Storage order of data. 0: row-major (row r at r * weightRowBytes). kPackRows: rows in
+  // groups of kPackRows, each group's rows interleaved in chunks of kPackChunk columns (chunk c
+  // of row r at group start + (c * kPackRows + r % kPackRows) * chunk bytes), so the decode
+  // tiles read one sequential stream. Scales keep their row-major layout.
+  int64_t packed = 0;
 };
+
+constexpr int64_t kPackRows = 4, kPackChunk = 8;
 
 // Bytes of one stored row of `cols` elements (I4 rows are padded to whole bytes).
 int64_t weightRowBytes(WeightType type, int64_t cols);
+
+// Whether w (row-major) can be stored packed: not f32, rows a multiple of kPackRows, cols of
+// kPackChunk. packWeight writes the packed bytes of w (same size as w's data) to dst, which may
+// be w.data itself, and returns the view of them; every kernel reads either layout with bitwise
+// identical results.
+bool canPackWeight(const WeightView& w);
+WeightView packWeight(const WeightView& w, void* dst);
 
 // Dequantizes row `r` of w into out[cols].
 void dequantRow(const WeightView& w, int64_t r, float* out);

@@ -13,26 +13,23 @@ namespace ds::cpu::detail {
 #ifdef DS_CPU_X86
 namespace {
 
-// How decoded codes become values: as they are, times a scale, or (q - zero) times a scale.
-// Each is the same f32 operation sequence dequantRow applies, so results stay bitwise equal.
-enum Mode { kRaw = 0, kScaled = 1, kZeroScaled = 2 };
-
 // Same value recipes as decodeAvx2 / decodeI4Avx2 / the scalar decoders (all exact), in registers.
 // I4 codes are two's complement unless the mode carries a zero point (asymmetric: unsigned).
+// p: the stored chunk of 8 columns.
 template <WeightType WT, int MODE>
-__attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* row, int64_t k) {
+__attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* p) {
   if constexpr (WT == WeightType::F16) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   } else if constexpr (WT == WeightType::BF16) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   } else if constexpr (WT == WeightType::I8) {
     int64_t raw;
-    std::memcpy(&raw, row + k, 8);
+    std::memcpy(&raw, p, 8);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(raw)));
   } else if constexpr (WT == WeightType::I4) {
     int32_t raw;
-    std::memcpy(&raw, row + k / 2, 4);
+    std::memcpy(&raw, p, 4);
     __m256i q = _mm256_and_si256(
         _mm256_srlv_epi32(_mm256_set1_epi32(raw), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
         _mm256_set1_epi32(0xf));
@@ -45,7 +42,7 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* ro
     // e4m3 -> f16 bits (sign to bit 15, exponent+mantissa to bits 7..13): the f16 value is the
     // FP8 value times 2^-8 for normals and subnormals alike, so an exact multiply by 256 restores
     // it. NaN codes (S.1111.111) become f16 NaN (0xffff).
-    const __m128i q = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
+    const __m128i q = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
     const __m128i em = _mm_and_si128(q, _mm_set1_epi16(0x7f));
     __m128i h = _mm_or_si128(_mm_slli_epi16(em, 7), _mm_and_si128(_mm_slli_epi16(q, 8), _mm_set1_epi16(-32768)));
     h = _mm_or_si128(h, _mm_cmpeq_epi16(em, _mm_set1_epi16(0x7f)));
@@ -58,9 +55,10 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 decode8(const uint8_t* ro
 
 // acc[(i * 4 + j) * 8 + lane] = lane sums over k < K8 of x_i * w_j, w_j decoded and scaled per
 // bc-wide block of its row (block, channel or group scale: the same f32 product dequantRow makes).
+// Chunk k / 8 of row j starts at rows[j] + (k / 8) * stride (either weight layout).
 template <WeightType WT, int MODE, int TM, int TN>
 __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t ldx,
-                                                        const uint8_t* const* rows,
+                                                        const uint8_t* const* rows, int64_t stride,
                                                         const float* const* scales,
                                                         const float* const* zeros, int64_t K8,
                                                         int64_t bc, float* acc) {
@@ -78,7 +76,7 @@ __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t 
     for (int64_t k = c0; k < c1; k += 8) {
       __m256 wv[TN];
       for (int j = 0; j < TN; ++j) {
-        wv[j] = decode8<WT, MODE>(rows[j], k);
+        wv[j] = decode8<WT, MODE>(rows[j] + (k >> 3) * stride);
         if constexpr (MODE == kZeroScaled) wv[j] = _mm256_sub_ps(wv[j], z[j]);
         if constexpr (MODE != kRaw) wv[j] = _mm256_mul_ps(wv[j], s[j]);
       }
@@ -92,8 +90,8 @@ __attribute__((target("avx2,fma,f16c"))) void fusedTile(const float* x, int64_t 
     for (int j = 0; j < TN; ++j) _mm256_storeu_ps(acc + (i * 4 + j) * 8, a[i][j]);
 }
 
-using FusedFn = void (*)(const float*, int64_t, const uint8_t* const*, const float* const*,
-                         const float* const*, int64_t, int64_t, float*);
+using FusedFn = void (*)(const float*, int64_t, const uint8_t* const*, int64_t,
+                         const float* const*, const float* const*, int64_t, int64_t, float*);
 
 template <WeightType WT, int M>
 FusedFn pick(int tm, int tn) {
@@ -135,14 +133,7 @@ float decodeOne(WeightType t, const uint8_t* row, int64_t k, bool is_signed) {
   return 0.0f;
 }
 
-// Where the row scales of w come from: per-row pointers start at base + (r / rows_per) * stride,
-// each covering bc columns. Returns false for layouts the tiles do not take.
-struct ScaleLayout {
-  int mode = kRaw;
-  const float* scale = nullptr;
-  const float* zero = nullptr;
-  int64_t rows_per = 1, stride = 0, bc = 0;
-};
+}  // namespace
 
 bool scaleLayout(const WeightView& w, ScaleLayout& L) {
   const int64_t K = w.cols, K8 = K / 8 * 8;
@@ -178,7 +169,6 @@ bool scaleLayout(const WeightView& w, ScaleLayout& L) {
   return true;
 }
 
-}  // namespace
 #endif
 
 bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
@@ -187,7 +177,14 @@ bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, i
   if (!useAvx2() || M < 1 || M > 2 || w.type == WeightType::F32) return false;
   ScaleLayout L;
   if (!scaleLayout(w, L)) return false;
+  if (w.packed == kPackRows && useAvx512() && r0 % kPackRows == 0 && N % kPackRows == 0) {
+    fusedPackedAvx512(x, ldx, M, w, L, r0, N, y, ldy);
+    return true;
+  }
   const int64_t K = w.cols, K8 = K / 8 * 8, rb = weightRowBytes(w.type, K);
+  // Chunks of 8 columns follow each other in a row-major row; a packed group interleaves them.
+  const int64_t cb = weightRowBytes(w.type, 8), P = w.packed;
+  const int64_t stride = P ? P * cb : cb;
   const bool is_signed = L.mode != kZeroScaled;
   const auto* base = static_cast<const uint8_t*>(w.data);
   alignas(32) float acc[2 * 4 * 8];
@@ -198,11 +195,11 @@ bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, i
     const float* zrow[4] = {nullptr, nullptr, nullptr, nullptr};
     for (int j = 0; j < nj; ++j) {
       const int64_t r = r0 + j0 + j;
-      rows[j] = base + r * rb;
+      rows[j] = P ? base + (r / P) * P * rb + (r % P) * cb : base + r * rb;
       if (L.scale) srow[j] = L.scale + (r / L.rows_per) * L.stride;
       if (L.zero) zrow[j] = L.zero + (r / L.rows_per) * L.stride;
     }
-    pickFn(w.type, L.mode, static_cast<int>(M), nj)(x, ldx, rows, srow, zrow, K8, L.bc, acc);
+    pickFn(w.type, L.mode, static_cast<int>(M), nj)(x, ldx, rows, stride, srow, zrow, K8, L.bc, acc);
     for (int64_t i = 0; i < M; ++i)
       for (int j = 0; j < nj; ++j) {
         float s = reduce8(acc + (i * 4 + j) * 8);

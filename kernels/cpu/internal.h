@@ -75,6 +75,13 @@ inline float fp8e4m3ToF32(uint8_t q) {
 // variable DS_CPU_KERNELS_PORTABLE=1 forces the portable paths, so tests can cover them too.
 bool useAvx2();
 
+// Whether the AVX-512 (F, BW, VL) tiles over packed weights run (decided once per process).
+// DS_CPU_KERNELS_AVX2=1 stops at AVX2, DS_CPU_KERNELS_PORTABLE=1 at the portable code.
+bool useAvx512();
+
+// The stored bytes of row r of w, either layout (a packed row is gathered into buf).
+const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf);
+
 // Decodes n elements of a stored row (no scales) to f32. I4 decodes as two's complement nibbles.
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out);
 // n packed 4-bit codes from column 0 of a row: two's complement (is_signed) or unsigned.
@@ -93,6 +100,8 @@ inline bool isPlainF32(const WeightView& w) {
 float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q);
 void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out);
 
+// dequantRow of rows [r0, r0 + n) into out[n, cols] (a packed weight's groups decode at once).
+void dequantRows(const WeightView& w, int64_t r0, int64_t n, float* out);
 // Rows [r0, r0 + n) of w as f32: a pointer into w for F32, else dequantized into buf.
 const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<float>& buf);
 
@@ -107,6 +116,24 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
 // Returns false where it does not apply (no AVX2, F32, M > 2, block_cols not a multiple of 8).
 bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
                   int64_t N, float* y, int64_t ldy);
+
+// How dotTileFused turns decoded codes into values: as they are, times a scale, or (q - zero)
+// times a scale: the same f32 operation sequence dequantRow applies, so results stay bitwise equal.
+enum FusedMode { kRaw = 0, kScaled = 1, kZeroScaled = 2 };
+// Where the row scales of w come from: per-row pointers start at scale + (r / rows_per) * stride,
+// each covering bc columns (block, channel or int4 group scales).
+struct ScaleLayout {
+  int mode = kRaw;
+  const float* scale = nullptr;
+  const float* zero = nullptr;
+  int64_t rows_per = 1, stride = 0, bc = 0;
+};
+// False for layouts the fused tiles do not take (then the dequantized panel path runs).
+bool scaleLayout(const WeightView& w, ScaleLayout& L);
+// dotTileFused on a packed weight (w.packed == kPackRows; r0 and N multiples of it) with the
+// AVX-512 tiles: two rows per 16-lane vector, each half in the canonical 8-lane order.
+void fusedPackedAvx512(const float* x, int64_t ldx, int64_t M, const WeightView& w,
+                       const ScaleLayout& L, int64_t r0, int64_t N, float* y, int64_t ldy);
 
 // The lane tree that ends every dot product: lanes (0+1)+(2+3) + (4+5)+(6+7).
 inline float reduce8(const float* l) {

@@ -168,6 +168,17 @@ bool useAvx2() {
 #endif
 }
 
+bool useAvx512() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool on = useAvx2() && __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                         !std::getenv("DS_CPU_KERNELS_AVX2");
+  return on;
+#else
+  return false;
+#endif
+}
+
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   if (useAvx2()) return decodeAvx2(type, src, n, out);
@@ -186,34 +197,80 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
   if (isPlainF32(w))
     return static_cast<const float*>(w.data) + r0 * w.cols;
   if (static_cast<int64_t>(buf.size()) < n * w.cols) buf.resize(n * w.cols);
-  for (int64_t i = 0; i < n; ++i) dequantRow(w, r0 + i, buf.data() + i * w.cols);
+  dequantRows(w, r0, n, buf.data());
   return buf.data();
 }
 
 }  // namespace detail
 
-void dequantRow(const WeightView& w, int64_t r, float* out) {
+bool canPackWeight(const WeightView& w) {
+  return w.packed == 0 && w.type != WeightType::F32 && w.rows >= kPackRows &&
+         w.rows % kPackRows == 0 && w.cols > 0 && w.cols % kPackChunk == 0;
+}
+
+WeightView packWeight(const WeightView& w, void* dst) {
+  const int64_t rb = weightRowBytes(w.type, w.cols), cb = weightRowBytes(w.type, kPackChunk);
+  const int64_t chunks = w.cols / kPackChunk, groups = w.rows / kPackRows;
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  auto* out = static_cast<uint8_t*>(dst);
+  // A group is packed from a copy of itself, so dst may be w.data (packing in place).
+  detail::parallelFor(groups, 16, [&](int64_t b, int64_t e) {
+    std::vector<uint8_t> group(kPackRows * rb);
+    for (int64_t g = b; g < e; ++g) {
+      const uint8_t* in = group.data();
+      std::memcpy(group.data(), src + g * kPackRows * rb, kPackRows * rb);
+      uint8_t* o = out + g * kPackRows * rb;
+      for (int64_t c = 0; c < chunks; ++c)
+        for (int64_t q = 0; q < kPackRows; ++q, o += cb) std::memcpy(o, in + q * rb + c * cb, cb);
+    }
+  });
+  WeightView v = w;
+  v.data = dst;
+  v.packed = kPackRows;
+  return v;
+}
+
+namespace detail {
+
+const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf) {
+  const int64_t rb = weightRowBytes(w.type, w.cols);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  if (w.packed == 0) return base + r * rb;
+  // Gather the row's chunks out of its group (see WeightView::packed).
+  const int64_t cb = weightRowBytes(w.type, kPackChunk), P = w.packed;
+  const uint8_t* src = base + (r / P) * P * rb + (r % P) * cb;
+  buf.resize(rb);
+  for (int64_t c = 0; c < w.cols / kPackChunk; ++c) std::memcpy(buf.data() + c * cb, src + c * P * cb, cb);
+  return buf.data();
+}
+
+}  // namespace detail
+
+namespace {
+
+// The codes of n stored elements as f32 (int4: two's complement unless w has zero points).
+void decodeRaw(const WeightView& w, const uint8_t* src, int64_t n, float* out) {
+  if (w.type == WeightType::I4) return detail::decodeI4(src, n, w.group_zero == nullptr, out);
+  detail::decodeSpan(w.type, src, n, out);
+}
+
+// Row r's scales (int4 groups and zero points, channel, FP8 blocks) applied to its decoded codes.
+void applyRowScales(const WeightView& w, int64_t r, float* out) {
   const int64_t K = w.cols;
-  const auto* row = static_cast<const uint8_t*>(w.data) + r * weightRowBytes(w.type, K);
-  if (w.type == WeightType::I4) {
+  if (w.type == WeightType::I4 && w.group_scale) {
     const bool asym = w.group_zero != nullptr;
-    detail::decodeI4(row, K, !asym, out);
-    if (w.group_scale) {
-      const int64_t g = w.group_size > 0 ? w.group_size : K;
-      const int64_t G = (K + g - 1) / g;
-      for (int64_t gi = 0; gi < G; ++gi) {
-        const float s = w.group_scale[r * G + gi];
-        const int64_t end = std::min(K, (gi + 1) * g);
-        if (asym) {
-          const float z = w.group_zero[r * G + gi];
-          for (int64_t c = gi * g; c < end; ++c) out[c] = (out[c] - z) * s;
-        } else {
-          for (int64_t c = gi * g; c < end; ++c) out[c] *= s;
-        }
+    const int64_t g = w.group_size > 0 ? w.group_size : K;
+    const int64_t G = (K + g - 1) / g;
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const float s = w.group_scale[r * G + gi];
+      const int64_t end = std::min(K, (gi + 1) * g);
+      if (asym) {
+        const float z = w.group_zero[r * G + gi];
+        for (int64_t c = gi * g; c < end; ++c) out[c] = (out[c] - z) * s;
+      } else {
+        for (int64_t c = gi * g; c < end; ++c) out[c] *= s;
       }
     }
-  } else {
-    detail::decodeSpan(w.type, row, K, out);
   }
   if (w.channel_scale) {
     const float s = w.channel_scale[r];
@@ -232,5 +289,38 @@ void dequantRow(const WeightView& w, int64_t r, float* out) {
     for (int64_t c = cb * bc; c < end; ++c) out[c] *= s;
   }
 }
+
+}  // namespace
+
+void dequantRow(const WeightView& w, int64_t r, float* out) {
+  thread_local std::vector<uint8_t> gathered;
+  decodeRaw(w, detail::rowBytes(w, r, gathered), w.cols, out);
+  applyRowScales(w, r, out);
+}
+
+namespace detail {
+
+void dequantRows(const WeightView& w, int64_t r0, int64_t n, float* out) {
+  const int64_t K = w.cols, P = w.packed;
+  if (P == 0 || r0 % P != 0 || n % P != 0) {
+    for (int64_t i = 0; i < n; ++i) dequantRow(w, r0 + i, out + i * K);
+    return;
+  }
+  // A packed group decodes as one span (its chunks are whole elements), then its 8-column
+  // pieces go to their rows: the same values as dequantRow, without gathering row by row.
+  thread_local std::vector<float> codes;
+  codes.resize(P * K);
+  const int64_t rb = weightRowBytes(w.type, K);
+  for (int64_t g = 0; g < n; g += P) {
+    decodeRaw(w, static_cast<const uint8_t*>(w.data) + (r0 + g) * rb, P * K, codes.data());
+    const float* c = codes.data();
+    for (int64_t k = 0; k < K; k += kPackChunk)
+      for (int64_t q = 0; q < P; ++q, c += kPackChunk)
+        std::memcpy(out + (g + q) * K + k, c, kPackChunk * sizeof(float));
+    for (int64_t q = 0; q < P; ++q) applyRowScales(w, r0 + g + q, out + (g + q) * K);
+  }
+}
+
+}  // namespace detail
 
 }  // namespace ds::cpu

@@ -21,6 +21,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the resident pages lying wholly inside [p, p + n) from this process (MADV_DONTNEED:
+  // touched again, they read back from the file): for bytes the process keeps a copy of.
+  // Ranges outside the mapping are ignored.
+  void dropPages(const void* p, size_t n) const;
 
  private:
   MappedFile() = default;

@@ -222,6 +222,8 @@ const fb::Tensor* Artifact::findTensor(std::string_view name) const {
 }
 
 uint64_t Artifact::fileSize() const { return file_->size(); }
+void Artifact::dropPages(const void* p, size_t n) const { file_->dropPages(p, n); }
+
 
 const std::string& Artifact::path() const { return file_->path(); }
 

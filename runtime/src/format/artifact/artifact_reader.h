@@ -58,6 +58,8 @@ class Artifact {
   // A tensor's bytes (t.nbytes() of them): a pointer into the mapping, never a copy.
   const uint8_t* tensorData(const fb::Tensor& t) const { return segmentData(t.segment()); }
   uint64_t fileSize() const;
+  // Lets go of the mapped pages of bytes the caller has copied (MappedFile::dropPages).
+  void dropPages(const void* p, size_t n) const;
   // The signature trailer (format.h), or nullptr for an unsigned artifact. Verified at open
   // only when Options::trusted_keys was given.
   const SignatureTrailer* signature() const { return signature_; }

@@ -260,7 +260,47 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       cpu::dequantRow(e.views[0], 0, e.f32.data());
     }
   }
+  const char* pack = std::getenv("DS_CPU_PACK_WEIGHTS");
+  if (!pack || std::strcmp(pack, "0") != 0) out->pack(artifact);
   return out;
+}
+
+void CpuWeights::pack(const artifact::Artifact& artifact) {
+  // Measured on the R1-Distill-Qwen-1.5B shape (bf16, 2 threads of a Zen 4 VM): the 4-row decode
+  // tile reads 13 GB/s per thread from row-major rows (4 streams) and 23 GB/s from packed ones.
+  const uint8_t* syn = synthetic_.get();
+  auto synthetic = [&](const void* p) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    return syn && b >= syn && b < syn + synthetic_bytes_;
+  };
+  auto bytes = [](const cpu::WeightView& v) { return v.rows * cpu::weightRowBytes(v.type, v.cols); };
+  constexpr uint64_t kAlign = 64;
+  std::unordered_map<const void*, void*> packed_at;  // views of one tensor share its bytes
+  uint64_t total = 0;
+  for (const CpuWeight& e : entries_)
+    for (const cpu::WeightView& v : e.views)
+      if (cpu::canPackWeight(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
+        total += (bytes(v) + kAlign - 1) / kAlign * kAlign;
+  if (total > 0) {
+    packed_.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlign, total)));
+    if (!packed_) return;  // no memory for a copy: the row-major views stay (slower, same results)
+  }
+  packed_bytes_ = total;
+  uint64_t at = 0;
+  for (CpuWeight& e : entries_)
+    for (cpu::WeightView& v : e.views) {
+      if (!cpu::canPackWeight(v)) continue;
+      void*& dst = packed_at[v.data];
+      if (!dst) {
+        const bool in_place = synthetic(v.data);
+        dst = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
+        if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
+        cpu::packWeight(v, dst);
+        if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
+      }
+      v.data = dst;
+      v.packed = cpu::kPackRows;
+    }
 }
 
 }  // namespace ds::hal

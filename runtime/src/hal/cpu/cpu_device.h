@@ -40,14 +40,23 @@ class CpuWeights : public Weights {
   const CpuWeight& at(int32_t tensor) const { return entries_[static_cast<size_t>(tensor)]; }
   // Bytes of synthetic weights this rank filled at load (0 for an artifact with real weights).
   uint64_t syntheticBytes() const { return synthetic_bytes_; }
+  // Bytes of real weights copied out of the mapping into the packed layout (0 when packing is
+  // off: DS_CPU_PACK_WEIGHTS=0).
+  uint64_t packedBytes() const { return packed_bytes_; }
 
  private:
   struct FreeDeleter {
     void operator()(uint8_t* p) const;
   };
+  // Rewrites every view the decode tiles read faster packed (cpu::WeightView::packed): real
+  // weights into packed_ (their mapped pages are dropped), synthetic ones in place.
+  void pack(const artifact::Artifact& artifact);
+
   std::vector<CpuWeight> entries_;
   std::unique_ptr<uint8_t, FreeDeleter> synthetic_;  // the filled synthetic tensors, 64-B aligned
   uint64_t synthetic_bytes_ = 0;
+  std::unique_ptr<uint8_t, FreeDeleter> packed_;
+  uint64_t packed_bytes_ = 0;
 };
 
 class CpuDevice : public Device {
