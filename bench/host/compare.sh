@@ -7,7 +7,7 @@
 #      quantizes Q8_0, Q4_0, Q4_K_M; compiles our bf16, w8 and w4g128 builds of the same folder,
 #   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs,
 #   5. prints one table with the ratios and each side's fraction of the read roofline (weight
-#      bytes per token / this machine's copy bandwidth, measured by ds-bench's sweep).
+#      bytes per token / this machine's read bandwidth, measured by ds-bench's sweep).
 # Not part of the test suite (minutes, and needs PyPI for the first build).
 #
 # usage: bench/host/compare.sh [--config CONFIG.json] [--threads N] [--runs R] [--work DIR]
@@ -71,7 +71,7 @@ case " $formats " in *" w4g128 "*) [ -f "$work/$shape.Q4_K_M.gguf" ] || "$llama/
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ours() {  # artifact -> "decode_tps prefill_tps bandwidth_gbs"
   local out; out="$("$build/bin/ds-bench" "$1" --sweep --batches 1 --prompts 512 --context 128 --threads "$threads" 2>&1)"
-  echo "$(echo "$out" | awk '$1=="decode" && $2==1 {print $3}') $(echo "$out" | awk '$1=="prefill" && $2==512 {print $3}') $(echo "$out" | grep -o 'copy [0-9.]* GB/s' | awk '{print $2}')"
+  echo "$(echo "$out" | awk '$1=="decode" && $2==1 {print $3}') $(echo "$out" | awk '$1=="prefill" && $2==512 {print $3}') $(echo "$out" | grep -o 'read [0-9.]* GB/s' | awk '{print $2}')"
 }
 theirs_run() {  # gguf -> "decode_tps prefill_tps"
   local out; out="$("$llama/build/bin/llama-bench" -m "$1" -p 512 -n 64 -t "$threads" -r 1 2>/dev/null)"
@@ -97,7 +97,7 @@ bw="$(printf '%s\n' "${bw_all[@]}" | median)"
 gbytes() { python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) / 1e9)" "$1"; }
 echo
 echo "host compare: $shape, $threads threads, median of $runs, $(date -u +%F), commit $(git -C "$root" rev-parse --short HEAD); llama.cpp ${llama_version:-vendored}"
-echo "read roofline: bytes read per token (the file's size less the embedding table, of which a token reads one row) / $bw GB/s (ds-bench's copy bandwidth, read + write)"
+echo "read roofline: bytes read per token (the file's size less the embedding table, of which a token reads one row) / $bw GB/s (ds-bench's read bandwidth)"
 printf '%-8s %-7s %12s %12s %8s %10s %10s %14s %14s\n' ours theirs "decode ours" "decode them" ratio "roof ours" "roof them" "prefill ours" "prefill them"
 for p in $pairs; do
   f="${p%%:*}" q="${p##*:}"

@@ -1,6 +1,6 @@
 // ds-bench --sweep: decode at several batch sizes and prefill at several prompt lengths, each
 // beside the cost model's prediction (Artifact.cost) and the fraction of this machine's measured
-// roofline (bytes over the measured copy bandwidth, FLOPs over the measured GEMM rate).
+// roofline (bytes over the measured read bandwidth, FLOPs over the measured GEMM rate).
 #include "sweep.h"
 
 #include <algorithm>
@@ -40,6 +40,35 @@ double measureCopyBandwidth(int threads) {
     for (std::thread& th : pool) th.join();
     best = std::max(best, 2.0 * double(slice) * threads / (now() - t0));
   }
+  return best;
+}
+
+// A large read (a sum, nothing written) on `threads` threads, best of 5: the ceiling of a
+// decode step, which reads weights and writes almost nothing.
+double measureReadBandwidth(int threads) {
+  const size_t words = size_t{512} << 17;  // 512 MiB of uint64
+  std::vector<uint64_t> a(words);
+  for (size_t i = 0; i < words; ++i) a[i] = i * 0x9e3779b97f4a7c15ull;
+  threads = std::max(threads, 1);
+  double best = 0;
+  std::vector<uint64_t> sums(threads);
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = now();
+    std::vector<std::thread> pool;
+    const size_t slice = words / static_cast<size_t>(threads) / 8 * 8;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const uint64_t* p = a.data() + t * slice;
+        uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t i = 0; i < slice; i += 8)
+          for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+        sums[t] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+      });
+    for (std::thread& th : pool) th.join();
+    best = std::max(best, 8.0 * double(slice) * threads / (now() - t0));
+  }
+  volatile uint64_t sink = sums[0];  // keeps the sums alive
+  (void)sink;
   return best;
 }
 
@@ -179,15 +208,18 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
   // The machine's ceilings, measured after the runs: the library GEMM's threads may keep
   // spinning for a while after it returns, which would slow the steps measured next.
   const double copy_bw = measureCopyBandwidth(threads);
+  const double read_bw = measureReadBandwidth(threads);
   const double gemm_rate = measureGemmRate();
+  // Steps read weights and KV and write little: their floor is the read bandwidth.
   for (Row& r : rows)
-    if (r.step_seconds > 0) r.roofline_fraction = r.floor.seconds(copy_bw, gemm_rate) / r.step_seconds;
+    if (r.step_seconds > 0) r.roofline_fraction = r.floor.seconds(read_bw, gemm_rate) / r.step_seconds;
 
   if (o.json) {
     nlohmann::json j;
     j["artifact"] = art.path();
     j["threads"] = threads;
     j["measured_copy_gbs"] = copy_bw / 1e9;
+    j["measured_read_gbs"] = read_bw / 1e9;
     j["measured_gemm_gflops"] = gemm_rate / 1e9;
     j["cost_model_device"] = device;
     j["decode_context"] = o.context;
@@ -199,8 +231,9 @@ int runSweep(const artifact::Artifact& art, const SweepOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return rc;
   }
-  std::printf("machine: %d threads, copy %.1f GB/s (read + write), f32 GEMM %.1f GFLOP/s; "
-              "cost model device: %s\n", threads, copy_bw / 1e9, gemm_rate / 1e9, device.c_str());
+  std::printf("machine: %d threads, read %.1f GB/s, copy %.1f GB/s (read + write), f32 GEMM "
+              "%.1f GFLOP/s; cost model device: %s\n", threads, read_bw / 1e9, copy_bw / 1e9,
+              gemm_rate / 1e9, device.c_str());
   std::printf("decode: size = batch at %lld tokens of context, ms per step; prefill: size = prompt "
               "tokens, ms = time to first token; roofline = this machine's floor / measured time\n",
               static_cast<long long>(o.context));
