@@ -44,8 +44,9 @@ done
 # A GPU-only fat artifact (code and kernel library per target; the device picks).
 "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_80_90a.dsa" --quiet --target sm_80,sm_90a \
   2> "$out/tiny-llama.sm_80_90a.err" && rm -f "$out/tiny-llama.sm_80_90a.err" || echo "no tiny-llama.sm_80_90a"
+# GEMM weights only (the output projection stays f32); the .lmhead variants below add it.
 for q in w8 fp8 w4g128 w4g128a; do
-  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q --quant-lm-head none
 done
 # int4 with GPTQ on the committed calibration text (never the evaluation continuation).
 for q in w4g128 w4g128a; do
@@ -69,7 +70,7 @@ for dir in "$models"/*/; do
   done
 done
 # Quantized builds over ranks: quantized whole, then sliced, so they must match the tp 1 builds.
-"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4 --quant-lm-head none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4

@@ -82,9 +82,10 @@ cl::opt<std::string> quant("quant",
                            cl::init("none"), cl::cat(category));
 cl::opt<std::string> quantLmHead(
     "quant-lm-head",
-    cl::desc("Quantize the output projection (lm_head; the embedding too when tied): none or w8 "
-             "(int8 per row)"),
-    cl::init("none"), cl::cat(category));
+    cl::desc("Quantize the output projection (lm_head; the embedding too when tied): auto, none "
+             "or w8 (int8 per row). auto: w8 for host builds with an int8 or int4 --quant (as "
+             "llama.cpp's quantized files do; docs/quantization.md), else none"),
+    cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
                                 cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
                                 cl::init("none"), cl::cat(category));
@@ -281,9 +282,16 @@ int checkFlags() {
     llvm::consumeError(scheme.takeError());
     return usageError("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
   }
+  if (quantLmHead == "auto") {
+    const auto targets = targetList();
+    const bool host_only = llvm::all_of(targets, [](const std::string& t) { return t == "host"; });
+    const bool int_scheme = *scheme && ((*scheme)->rfind("int8", 0) == 0 || (*scheme)->rfind("int4", 0) == 0);
+    quantLmHead = host_only && int_scheme ? "w8" : "none";
+  }
   for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()})
     if (v != "none" && v != "w8")
-      return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (none, w8)");
+      return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
+                        "lm head, none, w8)");
   bool headQuant = quantLmHead != "none" || quantEmbed != "none";
   if (!quantCalib.empty() && !*scheme) return usageError("--quant-calib needs an int4 --quant");
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)
