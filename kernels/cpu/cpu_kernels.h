@@ -38,6 +38,9 @@ struct WeightView {
   // of row r at group start + (c * kPackRows + r % kPackRows) * chunk bytes), so the decode
   // tiles read one sequential stream. Scales keep their row-major layout.
   int64_t packed = 0;
+  // int8 activations (linear_a8.cpp): the weight is stored in that path's layout and linear
+  // quantizes each token's activations per block of 32 for integer dot products.
+  bool int8_act = false;
 };
 
 constexpr int64_t kPackRows = 4, kPackChunk = 8;
@@ -51,6 +54,14 @@ int64_t weightRowBytes(WeightType type, int64_t cols);
 // identical results.
 bool canPackWeight(const WeightView& w);
 WeightView packWeight(const WeightView& w, void* dst);
+
+// Whether w (row-major) can be computed with int8 activations: int8 with channel scales (cols a
+// multiple of 32) or symmetric int4 with groups of a multiple of 64 columns (cols a multiple of
+// 64), rows a multiple of 4. packInt8Activations writes its layout (dst may be w.data) and returns
+// the view with int8_act set. This changes results (activations are quantized): an artifact
+// asks for it (ds-compile --quant-act int8), never the runtime on its own.
+bool canUseInt8Activations(const WeightView& w);
+WeightView packInt8Activations(const WeightView& w, void* dst);
 
 // Dequantizes row `r` of w into out[cols].
 void dequantRow(const WeightView& w, int64_t r, float* out);

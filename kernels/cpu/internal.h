@@ -79,7 +79,12 @@ bool useAvx2();
 // DS_CPU_KERNELS_AVX2=1 stops at AVX2, DS_CPU_KERNELS_PORTABLE=1 at the portable code.
 bool useAvx512();
 
-// The stored bytes of row r of w, either layout (a packed row is gathered into buf).
+// Row r of an int8_act weight back in the row-major stored form (weightRowBytes bytes).
+void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row);
+// linear without bias on an int8_act weight (linear_a8.cpp).
+void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y);
+
+// The stored bytes of row r of w, any layout (packed rows are gathered into buf).
 const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf);
 
 // Decodes n elements of a stored row (no scales) to f32. I4 decodes as two's complement nibbles.

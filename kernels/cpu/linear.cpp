@@ -50,6 +50,11 @@ void linearBlas(const float* x, int64_t T, const WeightView& w, float* y) {
 void linear(const float* x, int64_t T, const WeightView& w, const float* bias, float* y) {
   const int64_t N = w.rows, K = w.cols;
   if (T <= 0 || N <= 0) return;
+  if (w.int8_act) {
+    detail::linearInt8Act(x, T, w, y);
+    addBias(bias, T, N, y);
+    return;
+  }
   if (!batchInvariant() && T >= 16) {
     linearBlas(x, T, w, y);
     addBias(bias, T, N, y);

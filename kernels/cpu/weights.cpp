@@ -204,7 +204,7 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
 }  // namespace detail
 
 bool canPackWeight(const WeightView& w) {
-  return w.packed == 0 && w.type != WeightType::F32 && w.rows >= kPackRows &&
+  return w.packed == 0 && !w.int8_act && w.type != WeightType::F32 && w.rows >= kPackRows &&
          w.rows % kPackRows == 0 && w.cols > 0 && w.cols % kPackChunk == 0;
 }
 
@@ -235,6 +235,11 @@ namespace detail {
 const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf) {
   const int64_t rb = weightRowBytes(w.type, w.cols);
   const auto* base = static_cast<const uint8_t*>(w.data);
+  if (w.int8_act) {
+    buf.resize(rb);
+    unpackInt8ActRow(w, r, buf.data());
+    return buf.data();
+  }
   if (w.packed == 0) return base + r * rb;
   // Gather the row's chunks out of its group (see WeightView::packed).
   const int64_t cb = weightRowBytes(w.type, kPackChunk), P = w.packed;

@@ -277,9 +277,14 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   constexpr uint64_t kAlign = 64;
   std::unordered_map<const void*, void*> packed_at;  // views of one tensor share its bytes
   uint64_t total = 0;
+  const char* act = std::getenv("DS_CPU_INT8_ACT");
+  const bool int8_act = act && std::strcmp(act, "1") == 0;
+  auto packable = [&](const cpu::WeightView& v) {
+    return (int8_act && cpu::canUseInt8Activations(v)) || cpu::canPackWeight(v);
+  };
   for (const CpuWeight& e : entries_)
     for (const cpu::WeightView& v : e.views)
-      if (cpu::canPackWeight(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
+      if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
         total += (bytes(v) + kAlign - 1) / kAlign * kAlign;
   if (total > 0) {
     packed_.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlign, total)));
@@ -289,17 +294,20 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   uint64_t at = 0;
   for (CpuWeight& e : entries_)
     for (cpu::WeightView& v : e.views) {
-      if (!cpu::canPackWeight(v)) continue;
+      if (!packable(v)) continue;
+      const bool a8 = int8_act && cpu::canUseInt8Activations(v);
       void*& dst = packed_at[v.data];
       if (!dst) {
         const bool in_place = synthetic(v.data);
         dst = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
         if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
-        cpu::packWeight(v, dst);
+        if (a8) cpu::packInt8Activations(v, dst);
+        else cpu::packWeight(v, dst);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
       }
       v.data = dst;
-      v.packed = cpu::kPackRows;
+      if (a8) v.int8_act = true;
+      else v.packed = cpu::kPackRows;
     }
 }
 

@@ -1,0 +1,141 @@
+// linear with int8 activations (WeightView::int8_act, linear_a8.cpp): the layout round-trips, the
+// result is the definition (per-32-block activation codes, exact integer dots) up to f32
+// rounding, stays close to the f32 result, and is batch invariant. Runs on the VNNI path where
+// the CPU has it and on the portable one (kernels_cpu_test_avx2 / _portable).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/cpu_kernels.h"
+#include "reference.h"
+
+namespace ds::cpu::test {
+namespace {
+
+struct A8Case {
+  const char* name;
+  WeightType type;
+  int64_t group;  // I4
+};
+
+void PrintTo(const A8Case& c, std::ostream* os) { *os << c.name; }
+
+const A8Case kA8Cases[] = {
+    {"i8", WeightType::I8, 0},
+    {"i4_g64", WeightType::I4, 64},
+    {"i4_g128", WeightType::I4, 128},
+};
+
+struct A8Weight {
+  OwnedWeight w;
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+A8Weight make(Rng& rng, const A8Case& c, int64_t rows, int64_t cols) {
+  A8Weight a{randomQuantWeight(rng, c.type, rows, cols, 0.5f, c.group, false), {}, {}};
+  EXPECT_TRUE(canUseInt8Activations(a.w.view));
+  a.bytes.resize(rows * weightRowBytes(c.type, cols));
+  a.view = packInt8Activations(a.w.view, a.bytes.data());
+  return a;
+}
+
+// The definition in double: per 32-block codes as the kernel makes them, exact integer dots.
+std::vector<double> refInt8Act(const std::vector<float>& x, int64_t T, const WeightView& w) {
+  const int64_t N = w.rows, K = w.cols;
+  const std::vector<double> W = refDequant(w);  // q_w * s_w
+  std::vector<double> y(T * N, 0.0);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < K / 32; ++b) {
+      const float* xb = x.data() + t * K + b * 32;
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f, sx = amax / 127.0f;
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int j = 0; j < 32; ++j) s += std::nearbyint(xb[j] * inv) * W[n * K + b * 32 + j];
+        y[t * N + n] += s * sx;
+      }
+    }
+  return y;
+}
+
+class Int8Act : public ::testing::TestWithParam<A8Case> {};
+
+TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
+  Rng rng(3);
+  const A8Weight a = make(rng, GetParam(), 8, 256);
+  EXPECT_TRUE(a.view.int8_act);
+  EXPECT_NE(a.bytes, a.w.bytes);
+  std::vector<float> p(256), q(256);
+  for (int64_t r = 0; r < 8; ++r) {
+    dequantRow(a.w.view, r, p.data());
+    dequantRow(a.view, r, q.data());
+    ASSERT_EQ(0, std::memcmp(p.data(), q.data(), p.size() * 4)) << "row " << r;
+  }
+  const int32_t ids[2] = {7, 2};
+  std::vector<float> e1(512), e2(512);
+  embed(ids, 2, a.w.view, e1.data());
+  embed(ids, 2, a.view, e2.data());
+  EXPECT_EQ(0, std::memcmp(e1.data(), e2.data(), e1.size() * 4));
+}
+
+TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
+  Rng rng(5);
+  const int64_t N = 20, K = 384, T = 3;
+  const A8Weight a = make(rng, GetParam(), N, K);
+  std::vector<float> x(T * K);
+  for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+  x[5] = 9.0f;  // an outlier: only its block's scale grows
+  std::vector<float> bias(N), y(T * N), f(T * N);
+  for (float& v : bias) v = rng.uniform(-1.0f, 1.0f);
+  linear(x.data(), T, a.view, bias.data(), y.data());
+  linear(x.data(), T, a.w.view, bias.data(), f.data());  // f32 activations, same weights
+  const std::vector<double> ref = refInt8Act(x, T, a.w.view);
+  double f2 = 0, e2 = 0;
+  for (int64_t i = 0; i < T * N; ++i) {
+    f2 += double(f[i] - bias[i % N]) * (f[i] - bias[i % N]);
+    e2 += (double(y[i]) - f[i]) * (double(y[i]) - f[i]);
+    EXPECT_NEAR(y[i], ref[i] + bias[i % N], 1e-4 * (1.0 + std::fabs(ref[i]))) << i;
+  }
+  // 8-bit activation codes (one block with a 9x outlier): about a percent of the output's RMS.
+  EXPECT_LT(std::sqrt(e2), 0.02 * std::sqrt(f2));
+  EXPECT_GT(e2, 0.0);  // and they are not the f32 path
+}
+
+TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
+  Rng rng(9);
+  const int64_t N = 12, K = 128;
+  const A8Weight a = make(rng, GetParam(), N, K);
+  std::vector<float> x(7 * K), all(7 * N), one(N);
+  for (float& v : x) v = rng.uniform(-2.0f, 2.0f);
+  for (int64_t T : {1, 2, 3, 7}) {
+    linear(x.data(), T, a.view, nullptr, all.data());
+    for (int64_t t = 0; t < T; ++t) {
+      linear(x.data() + t * K, 1, a.view, nullptr, one.data());
+      ASSERT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << "T " << T << " row " << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Int8Act, ::testing::ValuesIn(kA8Cases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Int8ActEligibility, OnlyLayoutsTheKernelReads) {
+  Rng rng(1);
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 128, 0.5f, 128, true).view))
+      << "asymmetric int4";
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 96, 0.5f, 32, false).view))
+      << "cols not a multiple of 64";
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I8, 6, 64, 0.5f).view))
+      << "a partial group of rows";
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::F8E4M3, 8, 64, 0.5f).view))
+      << "fp8";
+  EXPECT_TRUE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 64, 0.5f, 128, false).view))
+      << "one group wider than the row";
+}
+
+}  // namespace
+}  // namespace ds::cpu::test
