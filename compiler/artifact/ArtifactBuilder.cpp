@@ -542,7 +542,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                        absDir.c_str(), model, target, &tensors, &segments, *plan,
                                        &blobs, chat.empty() ? nullptr : chat.c_str(),
                                        code.empty() ? nullptr : &code, synthetic,
-                                       synthetic ? options.synthetic_seed : 0, costFacts);
+                                       synthetic ? options.synthetic_seed : 0, costFacts,
+                                       options.int8_activations);
   fb::FinishArtifactBuffer(fbb, root);
   ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
   if (!st.isOk()) return llvm::createStringError(st.message());

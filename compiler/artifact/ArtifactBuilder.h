@@ -57,6 +57,8 @@ struct ArtifactOptions {
   const TokenizerFiles* tokenizer_files = nullptr;
   // Seed of synthetic weights (--weights random: the checkpoint is Checkpoint::synthetic()).
   uint64_t synthetic_seed = 0;
+  // --quant-act int8: Artifact.int8_activations.
+  bool int8_activations = false;
   // Stored as Artifact.cost for ds-bench's roofline and predictions; null: none.
   const ArtifactCostFacts* cost = nullptr;
   // Signs the artifact (--sign, docs/artifact.md); null = unsigned.

@@ -44,24 +44,28 @@ done
 # A GPU-only fat artifact (code and kernel library per target; the device picks).
 "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_80_90a.dsa" --quiet --target sm_80,sm_90a \
   2> "$out/tiny-llama.sm_80_90a.err" && rm -f "$out/tiny-llama.sm_80_90a.err" || echo "no tiny-llama.sm_80_90a"
-# GEMM weights only (the output projection stays f32); the .lmhead variants below add it.
+# GEMM weights only (the output projection stays f32, activations f32); the .lmhead and .a8
+# variants below add those (what ds-compile's defaults do for host builds).
 for q in w8 fp8 w4g128 w4g128a; do
-  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q --quant-lm-head none
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q --quant-lm-head none --quant-act none
 done
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.a8.dsa" --quiet --quant w8
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.a8.dsa" --quiet --quant w4g128 \
+  --quant-calib "$models/../../compiler/quant/calibration.txt" 
 # int4 with GPTQ on the committed calibration text (never the evaluation continuation).
 for q in w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.calib.dsa" --quiet --quant $q \
     --quant-calib "$models/../../compiler/quant/calibration.txt"
 done
 # int8 output projection (tied: the embedding table too) on top of w8 and GPTQ int4.
-"$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.lmhead.dsa" --quiet --quant w8 --quant-lm-head w8
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.lmhead.dsa" --quiet --quant w8 --quant-lm-head w8 --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead.dsa" --quiet --quant w4g128 \
-  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w8 --quant-embed w8
+  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w8 --quant-embed w8 --quant-act none
 for kv in int8 fp8; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
 done
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.dsa" --quiet --quant w4g64 --kv-cache fp8
-"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.dsa" --quiet --quant w8 --kv-cache int8
+"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.dsa" --quiet --quant w8 --kv-cache int8 --quant-act none
 # Tensor parallelism: 2 and 4 ranks of every model (compared with the single-rank build).
 for dir in "$models"/*/; do
   [ -f "$dir/config.json" ] || continue
@@ -70,8 +74,10 @@ for dir in "$models"/*/; do
   done
 done
 # Quantized builds over ranks: quantized whole, then sliced, so they must match the tp 1 builds.
-"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4 --quant-lm-head none
+# (tiny-deepseek-v2 w8: --quant-act none on both, as int8 activations apply only to GEMMs whose
+# columns are a multiple of 32, which a 4-way slice of its tiny shapes is not.)
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4 --quant-lm-head none --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2
-"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4
+"$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4 --quant-act none
 echo "compiled variants"

@@ -86,6 +86,13 @@ cl::opt<std::string> quantLmHead(
              "or w8 (int8 per row). auto: w8 for host builds with an int8 or int4 --quant (as "
              "llama.cpp's quantized files do; docs/quantization.md), else none"),
     cl::init("auto"), cl::cat(category));
+cl::opt<std::string> quantAct(
+    "quant-act",
+    cl::desc("Activations of int8/int4 GEMMs on the host: auto, none (f32, exact on the "
+             "quantized weights) or int8 (per-32-block int8 codes and integer dot products, as "
+             "llama.cpp does; faster, slightly different results). auto: int8 for host builds "
+             "with an int8 or int4 --quant, else none"),
+    cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
                                 cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
                                 cl::init("none"), cl::cat(category));
@@ -282,12 +289,21 @@ int checkFlags() {
     llvm::consumeError(scheme.takeError());
     return usageError("unsupported --quant '" + quant + "' (none, w8, w4g64, w4g128, w4g64a, w4g128a, fp8)");
   }
-  if (quantLmHead == "auto") {
-    const auto targets = targetList();
-    const bool host_only = llvm::all_of(targets, [](const std::string& t) { return t == "host"; });
-    const bool int_scheme = *scheme && ((*scheme)->rfind("int8", 0) == 0 || (*scheme)->rfind("int4", 0) == 0);
-    quantLmHead = host_only && int_scheme ? "w8" : "none";
+  const bool int_scheme =
+      *scheme && ((*scheme)->rfind("int8", 0) == 0 || (*scheme)->rfind("int4", 0) == 0);
+  const bool host_only =
+      llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
+  if (quantAct == "auto") quantAct = host_only && int_scheme ? "int8" : "none";
+  if (quantAct != "none" && quantAct != "int8")
+    return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8)");
+  if (quantAct == "int8") {
+    if (!int_scheme)
+      return usageError("--quant-act int8 needs an int8 or int4 --quant (w8, w4g64, w4g128, ...)");
+    for (const std::string& t : targetList())
+      if (t != "host")
+        return usageError("--quant-act int8 is implemented for the host target only, not '" + t + "'");
   }
+  if (quantLmHead == "auto") quantLmHead = host_only && int_scheme ? "w8" : "none";
   for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()})
     if (v != "none" && v != "w8")
       return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
@@ -509,6 +525,7 @@ int main(int argc, char** argv) {
     artifact.artifact.model_dir = parent.empty() ? "." : parent.str();
   }
   artifact.artifact.synthetic_seed = weightsSeed;
+  artifact.artifact.int8_activations = quantAct == "int8";
   for (const mlir::ds::CodeObject& c : extraCode) artifact.artifact.extra_code.push_back(&c);
   for (const mlir::ds::CodeObject& c : library->objects) artifact.artifact.library_code.push_back(&c);
   if (targetList().size() > 1) artifact.artifact.target_name = target;

@@ -190,6 +190,7 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
   j["weights_bytes"] = artifact::weightBytes(m);
   j["weights_verified"] = options.weights_verified;
   j["synthetic_weights"] = m.synthetic_weights();
+  j["int8_activations"] = m.int8_activations();
   if (m.synthetic_weights()) j["synthetic_seed"] = m.synthetic_seed();
   j["plan"] = planJson(m.plan());
   json code = json::array();
@@ -284,6 +285,8 @@ std::string renderText(const json& s) {
     o << "weights: " << humanBytes(s["weights_bytes"].get<uint64_t>()) << " in "
       << num(s["segments"]) << " segments"
       << (s["weights_verified"].get<bool>() ? " (checksums verified)" : "") << "\n";
+  if (s.value("int8_activations", false))
+    o << "activations: int8 per block of 32 for int8/int4 GEMMs (--quant-act int8)\n";
   std::string hist;
   for (const auto& [dtype, d] : s["dtypes"].items()) {
     hist += (hist.empty() ? "" : ", ") + dtype + " x" + num(d["tensors"]) + " (" +

@@ -102,7 +102,9 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, Quantized,
                                            QuantCase{"w4g128.calib", 0.05},
                                            QuantCase{"w4g128a.calib", 0.05},
                                            QuantCase{"w8.lmhead", 0.01},
-                                           QuantCase{"w4g128.calib.lmhead", 0.05}),
+                                           QuantCase{"w4g128.calib.lmhead", 0.05},
+                                           QuantCase{"w8.a8", 0.01},
+                                           QuantCase{"w4g128.calib.a8", 0.05}),
                          [](const auto& info) {
                            std::string s = info.param.variant;
                            std::replace(s.begin(), s.end(), '.', '_');
@@ -115,6 +117,22 @@ TEST(Quantized, W8GreedyMatchesF32For64Tokens) {
   ASSERT_NE(base, nullptr);
   ASSERT_NE(w8, nullptr);
   EXPECT_EQ(generateGreedy(*w8, {{1}}, 64), generateGreedy(*base, {{1}}, 64));
+}
+
+// ds-compile's default host w8 build (int8 activations, int8 output projection) keeps the
+// batch-invariance promise: four sequences of different lengths in one batch, and a chunked
+// prefill, give each sequence the tokens it gets alone.
+TEST(Quantized, Int8ActivationBuildIsBatchInvariant) {
+  auto a8 = openArtifact("stories260K.w8.a8");
+  ASSERT_NE(a8, nullptr);
+  const std::vector<int32_t> t = storiesTokens();
+  const std::vector<std::vector<int32_t>> prompts = {
+      {1}, {t.begin(), t.begin() + 40}, {t.begin(), t.begin() + 17}, {t.begin() + 3, t.begin() + 29}};
+  auto batched = generateGreedy(*a8, prompts, 24);
+  ASSERT_EQ(batched.size(), 4u);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(batched[i], generateGreedy(*a8, {prompts[i]}, 24)[0]) << "prompt " << i;
+  EXPECT_EQ(generateGreedy(*a8, {prompts[1]}, 24, 5)[0], batched[1]);
 }
 
 // Max |logit diff| relative to max |logit| over all positions of the golden's longest prompt.

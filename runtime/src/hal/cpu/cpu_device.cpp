@@ -277,8 +277,7 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   constexpr uint64_t kAlign = 64;
   std::unordered_map<const void*, void*> packed_at;  // views of one tensor share its bytes
   uint64_t total = 0;
-  const char* act = std::getenv("DS_CPU_INT8_ACT");
-  const bool int8_act = act && std::strcmp(act, "1") == 0;
+  const bool int8_act = artifact.meta()->int8_activations();
   auto packable = [&](const cpu::WeightView& v) {
     return (int8_act && cpu::canUseInt8Activations(v)) || cpu::canPackWeight(v);
   };
