@@ -1,21 +1,26 @@
 // linear on int8 / int4 weights with int8 activations (WeightView::int8_act): integer dot
 // products (AVX-512 VNNI vpdpbusd where present) instead of decoding every weight to f32.
 //
+// Stored layout (made at load by packInt8Activations): rows in groups of 4; each row's bytes cut
+// into 64-byte units (+ one 32-byte tail unit when the row has 32 bytes over), the 4 rows' units
+// interleaved (unit u of row j at u * 256 + j * 64, the tails after the last full units at
+// j * 32): one sequential stream. int8 bytes are code + 128 (vpdpbusd's unsigned operand). int4:
+// each 32-byte half holds 64 columns, byte i = (code[i] + 8) | (code[32 + i] + 8) << 4, so one
+// 64-byte unit (128 columns) splits into "low" columns 0-31, 64-95 and "high" 32-63, 96-127.
+//
 // Definition (what every path computes, bit for bit):
 //  - each token's row of x is quantized per block of 32 columns: a = max |x|, q = nearbyint(x *
-//    (127 / a)) (all zero when a = 0), s_x = a / 127;
-//  - per block and lane l (0..7, columns 4l..4l+3 of the block) the exact integer
-//    d_l = sum q_x * q_w; int8 (channel scale s_w): acc_l = fma(float(d_l), s_x, acc_l) over
-//    the blocks in order, y = reduce8(acc) * s_w; int4 (group scales, groups of 64 k columns):
-//    the blocks of a group accumulate into g_l the same way, then acc_l = fma(g_l, s_w[g], acc_l).
-// Integer sums are exact, so the order inside d_l is free; everything else runs in one order
-// per (token, row) whatever the batch: batch invariance holds.
-//
-// Stored layout (made at load by packInt8Act): rows in groups of 4, each row cut into 32-byte
-// chunks, the 4 rows' chunks interleaved (one sequential stream). A chunk is 32 int8 codes + 128
-// (unsigned, for vpdpbusd's unsigned operand) or 64 int4 codes + 8 with the low nibbles holding
-// columns 0..31 and the high nibbles 32..63. The activation's int32 "minus offset" sums
-// (-128 or -8 times the sum of each lane's 4 codes) start each vpdpbusd, so it yields d_l.
+//    (127 / a)) (all zero when a = 0), s = a / 127; the blocks are laid out in the order the
+//    weight units take them (int4: per unit the low blocks, then the high ones);
+//  - 16 float lanes acc. Lane l of a 64-byte unit covers the 4 bytes 4l..4l+3 of each operand;
+//    its exact integer d_l = sum q_x * q_w over them (vpdpbusd started from -offset times the
+//    activation codes' sum, so the weights' +128 / +8 cancels). int8: acc_l = fma(float(d_l),
+//    s_l, acc_l) with s_l the scale of lane l's block. int4: t_l = float(dlow_l) * slow_l;
+//    t_l = fma(float(dhigh_l), shigh_l, t_l); acc_l = fma(t_l, sw_l, acc_l) with sw_l the group
+//    scale of lane l's columns. A 32-byte tail unit does the same on lanes 0-7 only.
+//  - y = reduce8(acc_0..7) + reduce8(acc_8..15), times the channel scale for int8.
+// Integer sums are exact, so their order is free; the float part runs in one order per (token,
+// row) whatever the batch or tile: batch invariance holds.
 #include <algorithm>
 #include <cmath>
 
@@ -29,108 +34,114 @@
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kRows = 4, kChunk = 32, kBlock = 32;
+constexpr int64_t kRows = 4, kUnit = 64, kTail = 32, kBlock = 32;
 
 bool isInt4(const WeightView& w) { return w.type == WeightType::I4; }
-// Columns per 32-byte chunk.
-int64_t chunkCols(const WeightView& w) { return isInt4(w) ? 64 : 32; }
 
-// Activations of T tokens, quantized per block (see the definition above).
+// A row's 64-byte units and its 32-byte tail (0 or 1).
+struct Units {
+  int64_t rb, full, tail;
+};
+Units unitsOf(const WeightView& w) {
+  const int64_t rb = weightRowBytes(w.type, w.cols);
+  return {rb, rb / kUnit, (rb % kUnit) / kTail};
+}
+
+// Where block b (natural order) goes in the kernel order: int4 units take their blocks
+// (4u, 4u + 2, 4u + 1, 4u + 3) as (low, low, high, high).
+int64_t slotOf(const WeightView& w, const Units& u, int64_t b) {
+  if (!isInt4(w) || b >= 4 * u.full) return b;
+  static const int64_t kPerm[4] = {0, 2, 1, 3};
+  return b / 4 * 4 + kPerm[b % 4];
+}
+
+// Activations of T tokens in kernel order (see the definition above).
 struct ActInt8 {
-  std::vector<int8_t> q;         // [T, K]
-  std::vector<float> scale;      // [T, K / 32]
-  std::vector<int32_t> minus;    // [T, K / 4]: -offset * (sum of each lane's 4 codes)
+  std::vector<int8_t> q;       // [T, K]
+  std::vector<int32_t> minus;  // [T, K / 4]: -offset * (sum of each lane's 4 codes)
+  std::vector<float> scale;    // [T, K / 4]: each block's scale, once per lane
 };
 
-void quantizeActivations(const float* x, int64_t T, int64_t K, int32_t offset, ActInt8& a) {
-  const int64_t nb = K / kBlock;
+void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8& a) {
+  const int64_t K = w.cols, nb = K / kBlock;
+  const int32_t offset = isInt4(w) ? 8 : 128;
+  const Units u = unitsOf(w);
   a.q.resize(T * K);
-  a.scale.resize(T * nb);
   a.minus.resize(T * K / 4);
+  a.scale.resize(T * K / 4);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < nb; ++b) {
       const float* xb = x + t * K + b * kBlock;
       float amax = 0.0f;
       for (int64_t j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-      a.scale[t * nb + b] = amax / 127.0f;
-      int8_t* q = a.q.data() + t * K + b * kBlock;
+      const int64_t slot = slotOf(w, u, b);
+      int8_t* q = a.q.data() + t * K + slot * kBlock;
       for (int64_t j = 0; j < kBlock; ++j)
         q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(xb[j] * inv), -127.0f, 127.0f));
-      int32_t* m = a.minus.data() + (t * K + b * kBlock) / 4;
-      for (int64_t l = 0; l < kBlock / 4; ++l)
+      int32_t* m = a.minus.data() + (t * K + slot * kBlock) / 4;
+      float* s = a.scale.data() + (t * K + slot * kBlock) / 4;
+      for (int64_t l = 0; l < kBlock / 4; ++l) {
         m[l] = -offset * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
+        s[l] = amax / 127.0f;
+      }
     }
 }
 
-// The weight's scale pointers for rows r..r+3.
-struct RowScales {
-  const float* s[kRows];
-  int64_t G = 1, group_chunks = 0;  // int4: groups per row, 32-byte chunks per group
-};
-
-RowScales rowScales(const WeightView& w, int64_t r) {
-  RowScales rs;
-  if (isInt4(w)) {
-    const int64_t g = std::min(w.group_size, w.cols);
-    rs.G = (w.cols + w.group_size - 1) / w.group_size;
-    rs.group_chunks = g / 64;
-    for (int64_t j = 0; j < kRows; ++j) rs.s[j] = w.group_scale + (r + j) * rs.G;
-  } else {
-    for (int64_t j = 0; j < kRows; ++j) rs.s[j] = w.channel_scale + r + j;
-  }
-  return rs;
+// int4: the group scale of column c of row r.
+inline float groupScale(const WeightView& w, int64_t r, int64_t c) {
+  const int64_t G = (w.cols + w.group_size - 1) / w.group_size;
+  return w.group_scale[r * G + c / w.group_size];
 }
 
-// Lane l's integer dot of a 32-byte chunk of unsigned codes u with 32 activation codes q,
-// started from minus[l]: the exact d_l.
-inline void dotLanes(const uint8_t* u, const int8_t* q, const int32_t* minus, int32_t* d) {
-  for (int l = 0; l < 8; ++l) {
-    int32_t s = minus[l];
-    for (int j = 4 * l; j < 4 * l + 4; ++j) s += static_cast<int32_t>(u[j]) * q[j];
-    d[l] = s;
-  }
+// Lane l's exact integer over bytes 4l..4l+3 of unsigned codes u and activation codes q.
+inline int32_t laneDot(const uint8_t* u, const int8_t* q, int32_t minus, int l) {
+  int32_t s = minus;
+  for (int j = 4 * l; j < 4 * l + 4; ++j) s += static_cast<int32_t>(u[j]) * q[j];
+  return s;
 }
 
-// Portable path: tokens [t0, t0 + tm) x rows of group g.
+// Portable path: y[(t - t0) * ldy + j] for tokens [t0, t0 + tm), rows 4g + j.
 void groupGeneric(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g,
                   float* y, int64_t ldy) {
-  const int64_t K = w.cols, nb = K / kBlock, chunks = K / chunkCols(w);
-  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * chunks * kChunk;
-  const RowScales rs = rowScales(w, g * kRows);
+  const int64_t K = w.cols;
+  const Units u = unitsOf(w);
+  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * u.rb;
+  const bool int4 = isInt4(w);
+  const int64_t ucols = int4 ? 128 : 64;  // columns per full unit
   for (int64_t t = t0; t < t0 + tm; ++t)
     for (int64_t j = 0; j < kRows; ++j) {
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, grp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const int64_t r = g * kRows + j;
       const int8_t* q = a.q.data() + t * K;
       const int32_t* minus = a.minus.data() + t * K / 4;
-      const float* sx = a.scale.data() + t * nb;
-      for (int64_t c = 0; c < chunks; ++c) {
-        const uint8_t* chunk = base + (c * kRows + j) * kChunk;
-        int32_t d[8];
-        if (isInt4(w)) {
-          uint8_t lo[32], hi[32];
-          for (int i = 0; i < 32; ++i) {
-            lo[i] = chunk[i] & 0xf;
-            hi[i] = chunk[i] >> 4;
-          }
-          dotLanes(lo, q + 64 * c, minus + 16 * c, d);
-          for (int l = 0; l < 8; ++l) grp[l] = std::fma(static_cast<float>(d[l]), sx[2 * c], grp[l]);
-          dotLanes(hi, q + 64 * c + 32, minus + 16 * c + 8, d);
-          for (int l = 0; l < 8; ++l) grp[l] = std::fma(static_cast<float>(d[l]), sx[2 * c + 1], grp[l]);
-          if ((c + 1) % rs.group_chunks == 0 || c + 1 == chunks) {
-            const float s = rs.s[j][c / rs.group_chunks];
-            for (int l = 0; l < 8; ++l) {
-              acc[l] = std::fma(grp[l], s, acc[l]);
-              grp[l] = 0.0f;
-            }
-          }
-        } else {
-          dotLanes(chunk, q + 32 * c, minus + 8 * c, d);
-          for (int l = 0; l < 8; ++l) acc[l] = std::fma(static_cast<float>(d[l]), sx[c], acc[l]);
+      const float* sx = a.scale.data() + t * K / 4;
+      float acc[16] = {};
+      for (int64_t n = 0; n < u.full + u.tail; ++n) {
+        const bool tail = n == u.full;
+        const uint8_t* v = tail ? base + u.full * kRows * kUnit + j * kTail : base + (n * kRows + j) * kUnit;
+        const int lanes = tail ? 8 : 16, bytes = tail ? 32 : 64;
+        const int64_t c0 = n * ucols;  // first column (also the kernel-order offset of q)
+        if (!int4) {
+          for (int l = 0; l < lanes; ++l)
+            acc[l] = std::fma(static_cast<float>(laneDot(v, q + c0, minus[c0 / 4 + l], l)),
+                              sx[c0 / 4 + l], acc[l]);
+          continue;
+        }
+        uint8_t lo[64], hi[64];
+        for (int i = 0; i < bytes; ++i) {
+          lo[i] = v[i] & 0xf;
+          hi[i] = v[i] >> 4;
+        }
+        for (int l = 0; l < lanes; ++l) {
+          const int64_t lo_at = c0 / 4 + l, hi_at = c0 / 4 + bytes / 4 + l;
+          float tl = static_cast<float>(laneDot(lo, q + c0, minus[lo_at], l)) * sx[lo_at];
+          tl = std::fma(static_cast<float>(laneDot(hi, q + c0 + bytes, minus[hi_at], l)), sx[hi_at], tl);
+          // Lanes 0-7 hold the unit's first 64 columns, 8-15 the next 64.
+          acc[l] = std::fma(tl, groupScale(w, r, c0 + (l < 8 ? 0 : 64)), acc[l]);
         }
       }
-      const float s = detail::reduce8(acc);
-      y[(t - t0) * ldy + j] = isInt4(w) ? s : s * rs.s[j][0];
+      const float s = detail::reduce8(acc) + detail::reduce8(acc + 8);
+      y[(t - t0) * ldy + j] = int4 ? s : s * w.channel_scale[r];
     }
 }
 
@@ -142,82 +153,120 @@ bool useVnni() {
   return on;
 }
 
-// The same computation as groupGeneric for TM tokens, 8 lanes per ymm.
+// groupGeneric for TM tokens: one 16-lane vector per (token, row).
 template <int TM, bool INT4>
 DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_t g, float* y,
                        int64_t ldy) {
-  const int64_t K = w.cols, nb = K / kBlock, chunks = K / (INT4 ? 64 : 32);
-  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * chunks * kChunk;
-  const RowScales rs = rowScales(w, g * kRows);
-  __m256 acc[TM][kRows], grp[TM][kRows];
+  const int64_t K = w.cols;
+  const Units u = unitsOf(w);
+  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * u.rb;
+  constexpr int64_t ucols = INT4 ? 128 : 64;
+  const int64_t r0 = g * kRows;
+  __m512 acc[TM][kRows];
   for (int i = 0; i < TM; ++i)
-    for (int j = 0; j < kRows; ++j) acc[i][j] = grp[i][j] = _mm256_setzero_ps();
-  const __m256i nib = _mm256_set1_epi8(0xf);
-  for (int64_t c = 0; c < chunks; ++c) {
-    const uint8_t* chunk = base + c * kRows * kChunk;
-    __m256i lo[kRows], hi[kRows];
+    for (int j = 0; j < kRows; ++j) acc[i][j] = _mm512_setzero_ps();
+  const __m512i nib = _mm512_set1_epi8(0xf);
+  for (int64_t n = 0; n < u.full; ++n) {
+    const uint8_t* unit = base + n * kRows * kUnit;
+    const int64_t c0 = n * ucols;
+    __m512i lo[kRows], hi[kRows];
+    __m512 sw[kRows];
     for (int j = 0; j < kRows; ++j) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + j * kChunk));
+      const __m512i v = _mm512_loadu_si512(unit + j * kUnit);
       if constexpr (INT4) {
-        lo[j] = _mm256_and_si256(v, nib);
-        hi[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+        lo[j] = _mm512_and_si512(v, nib);
+        hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+        sw[j] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(groupScale(w, r0 + j, c0)), 0xFF00,
+                                           _mm_set_ss(groupScale(w, r0 + j, c0 + 64)));
       } else {
         lo[j] = v;
       }
     }
     for (int i = 0; i < TM; ++i) {
       const int64_t t = t0 + i;
-      const int8_t* q = a.q.data() + t * K;
-      const int32_t* minus = a.minus.data() + t * K / 4;
-      const float* sx = a.scale.data() + t * nb;
+      const int8_t* q = a.q.data() + t * K + c0;
+      const int32_t* minus = a.minus.data() + t * K / 4 + c0 / 4;
+      const float* sx = a.scale.data() + t * K / 4 + c0 / 4;
+      const __m512i q0 = _mm512_loadu_si512(q), m0 = _mm512_loadu_si512(minus);
+      const __m512 s0 = _mm512_loadu_ps(sx);
       if constexpr (INT4) {
-        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
-        const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32));
-        const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + 16 * c));
-        const __m256i m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + 16 * c + 8));
-        const __m256 s0 = _mm256_broadcast_ss(sx + 2 * c), s1 = _mm256_broadcast_ss(sx + 2 * c + 1);
+        const __m512i q1 = _mm512_loadu_si512(q + 64), m1 = _mm512_loadu_si512(minus + 16);
+        const __m512 s1 = _mm512_loadu_ps(sx + 16);
         for (int j = 0; j < kRows; ++j) {
-          grp[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, lo[j], q0)), s0, grp[i][j]);
-          grp[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m1, hi[j], q1)), s1, grp[i][j]);
+          __m512 tl = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m0, lo[j], q0)), s0);
+          tl = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m1, hi[j], q1)), s1, tl);
+          acc[i][j] = _mm512_fmadd_ps(tl, sw[j], acc[i][j]);
         }
       } else {
-        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * c));
-        const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + 8 * c));
-        const __m256 s0 = _mm256_broadcast_ss(sx + c);
         for (int j = 0; j < kRows; ++j)
-          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, lo[j], q0)), s0, acc[i][j]);
+          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m0, lo[j], q0)), s0, acc[i][j]);
       }
     }
-    if constexpr (INT4) {
-      if ((c + 1) % rs.group_chunks == 0 || c + 1 == chunks) {
-        for (int j = 0; j < kRows; ++j) {
-          const __m256 s = _mm256_set1_ps(rs.s[j][c / rs.group_chunks]);
-          for (int i = 0; i < TM; ++i) {
-            acc[i][j] = _mm256_fmadd_ps(grp[i][j], s, acc[i][j]);
-            grp[i][j] = _mm256_setzero_ps();
-          }
+  }
+  if (u.tail) {  // lanes 0-7 only
+    const uint8_t* unit = base + u.full * kRows * kUnit;
+    const int64_t c0 = u.full * ucols;
+    const __m256i nib8 = _mm256_set1_epi8(0xf);
+    for (int j = 0; j < kRows; ++j) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(unit + j * kTail));
+      for (int i = 0; i < TM; ++i) {
+        const int64_t t = t0 + i;
+        const int8_t* q = a.q.data() + t * K + c0;
+        const int32_t* minus = a.minus.data() + t * K / 4 + c0 / 4;
+        const float* sx = a.scale.data() + t * K / 4 + c0 / 4;
+        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus));
+        __m256 tl;
+        if constexpr (INT4) {
+          const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32));
+          const __m256i m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + 8));
+          tl = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, _mm256_and_si256(v, nib8), q0)),
+                             _mm256_loadu_ps(sx));
+          tl = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
+                                   m1, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib8), q1)),
+                               _mm256_loadu_ps(sx + 8), tl);
+          // fma(t, sw, acc) on lanes 0-7: mask3_fmadd keeps acc where the mask is clear.
+          acc[i][j] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(tl),
+                                            _mm512_set1_ps(groupScale(w, r0 + j, c0)), acc[i][j],
+                                            0x00FF);
+        } else {
+          tl = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, v, q0));
+          acc[i][j] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(tl),
+                                            _mm512_castps256_ps512(_mm256_loadu_ps(sx)), acc[i][j],
+                                            0x00FF);
         }
       }
     }
   }
-  alignas(32) float lanes[8];
+  alignas(64) float lanes[16];
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < kRows; ++j) {
-      _mm256_store_ps(lanes, acc[i][j]);
-      const float s = detail::reduce8(lanes);
-      y[i * ldy + j] = INT4 ? s : s * rs.s[j][0];
+      _mm512_store_ps(lanes, acc[i][j]);
+      const float s = detail::reduce8(lanes) + detail::reduce8(lanes + 8);
+      y[i * ldy + j] = INT4 ? s : s * w.channel_scale[r0 + j];
     }
 }
 
+template <bool INT4>
+void groupVnniTm(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g,
+                 float* y, int64_t ldy) {
+  switch (tm) {
+    case 1: return groupVnni<1, INT4>(w, a, t0, g, y, ldy);
+    case 2: return groupVnni<2, INT4>(w, a, t0, g, y, ldy);
+    case 3: return groupVnni<3, INT4>(w, a, t0, g, y, ldy);
+    default: return groupVnni<4, INT4>(w, a, t0, g, y, ldy);
+  }
+}
+
 void group(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g, float* y,
-           int64_t ldy) {
-  if (!useVnni()) return groupGeneric(w, a, t0, tm, g, y, ldy);
-  if (isInt4(w)) return tm == 1 ? groupVnni<1, true>(w, a, t0, g, y, ldy) : groupVnni<2, true>(w, a, t0, g, y, ldy);
-  return tm == 1 ? groupVnni<1, false>(w, a, t0, g, y, ldy) : groupVnni<2, false>(w, a, t0, g, y, ldy);
+           int64_t ldy, bool portable) {
+  if (portable || !useVnni()) return groupGeneric(w, a, t0, tm, g, y, ldy);
+  if (isInt4(w)) return groupVnniTm<true>(w, a, t0, tm, g, y, ldy);
+  return groupVnniTm<false>(w, a, t0, tm, g, y, ldy);
 }
 #else
 void group(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g, float* y,
-           int64_t ldy) {
+           int64_t ldy, bool) {
   groupGeneric(w, a, t0, tm, g, y, ldy);
 }
 #endif
@@ -234,29 +283,41 @@ bool canUseInt8Activations(const WeightView& w) {
   return false;
 }
 
+namespace {
+
+// Where the stored unit holding row byte b of row j (within its group) lies, and its size.
+inline int64_t unitOffset(const Units& u, int64_t j, int64_t b) {
+  const int64_t n = b / kUnit;
+  if (n < u.full) return (n * kRows + j) * kUnit + b % kUnit;
+  return u.full * kRows * kUnit + j * kTail + (b - u.full * kUnit);
+}
+
+}  // namespace
+
 WeightView packInt8Activations(const WeightView& w, void* dst) {
-  const int64_t rb = weightRowBytes(w.type, w.cols), chunks = rb / kChunk;
+  const Units u = unitsOf(w);
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
   const bool int4 = isInt4(w);
   detail::parallelFor(w.rows / kRows, 16, [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> grp(kRows * rb);  // a copy: dst may be w.data
+    std::vector<uint8_t> grp(kRows * u.rb);  // a copy: dst may be w.data
     for (int64_t g = b; g < e; ++g) {
-      std::memcpy(grp.data(), src + g * kRows * rb, kRows * rb);
-      uint8_t* o = out + g * kRows * rb;
-      for (int64_t c = 0; c < chunks; ++c)
-        for (int64_t j = 0; j < kRows; ++j, o += kChunk) {
-          const uint8_t* in = grp.data() + j * rb + c * kChunk;  // columns [64c, 64c + 64) (int4)
+      std::memcpy(grp.data(), src + g * kRows * u.rb, kRows * u.rb);
+      uint8_t* o = out + g * kRows * u.rb;
+      for (int64_t j = 0; j < kRows; ++j)
+        for (int64_t h = 0; h < u.rb; h += 32) {  // 32-byte halves (never split across units)
+          const uint8_t* in = grp.data() + j * u.rb + h;
+          uint8_t* d = o + unitOffset(u, j, h);
           if (!int4) {
-            for (int i = 0; i < 32; ++i) o[i] = in[i] ^ 0x80;  // code + 128
+            for (int i = 0; i < 32; ++i) d[i] = in[i] ^ 0x80;  // code + 128
             continue;
           }
           // Columns 2m, 2m + 1 (byte m) and 32 + 2m, 33 + 2m (byte 16 + m), each code + 8: the
-          // low nibbles of o[2m], o[2m + 1] and their high nibbles.
+          // low nibbles of d[2m], d[2m + 1] and their high nibbles.
           for (int m = 0; m < 16; ++m) {
-            const uint8_t a = in[m] ^ 0x88, b = in[16 + m] ^ 0x88;
-            o[2 * m] = static_cast<uint8_t>((a & 0xf) | ((b & 0xf) << 4));
-            o[2 * m + 1] = static_cast<uint8_t>((a >> 4) | (b & 0xf0));
+            const uint8_t x = in[m] ^ 0x88, y = in[16 + m] ^ 0x88;
+            d[2 * m] = static_cast<uint8_t>((x & 0xf) | ((y & 0xf) << 4));
+            d[2 * m + 1] = static_cast<uint8_t>((x >> 4) | (y & 0xf0));
           }
         }
     }
@@ -270,16 +331,16 @@ WeightView packInt8Activations(const WeightView& w, void* dst) {
 namespace detail {
 
 void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
-  const int64_t rb = weightRowBytes(w.type, w.cols), chunks = rb / kChunk;
-  const auto* g = static_cast<const uint8_t*>(w.data) + (r / kRows) * kRows * rb + (r % kRows) * kChunk;
-  for (int64_t c = 0; c < chunks; ++c) {
-    const uint8_t* in = g + c * kRows * kChunk;
-    uint8_t* o = row + c * kChunk;
+  const Units u = unitsOf(w);
+  const auto* g = static_cast<const uint8_t*>(w.data) + (r / kRows) * kRows * u.rb;
+  for (int64_t h = 0; h < u.rb; h += 32) {
+    const uint8_t* in = g + unitOffset(u, r % kRows, h);
+    uint8_t* o = row + h;
     if (!isInt4(w)) {
       for (int i = 0; i < 32; ++i) o[i] = in[i] ^ 0x80;
       continue;
     }
-    std::memset(o, 0, kChunk);
+    std::memset(o, 0, 32);
     for (int i = 0; i < 32; ++i) {
       const int lo = (in[i] & 0xf) ^ 8, hi = (in[i] >> 4) ^ 8;  // back to two's complement
       o[i >> 1] |= static_cast<uint8_t>(lo << (4 * (i & 1)));
@@ -288,19 +349,19 @@ void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
   }
 }
 
-void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y) {
+void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable) {
   const int64_t N = w.rows, K = w.cols, groups = N / kRows;
   thread_local ActInt8 mine;
   ActInt8& act = mine;  // the workers below read the caller's
-  quantizeActivations(x, T, K, isInt4(w) ? 8 : 128, act);
-  // A group's weights stay in cache while every token pair passes over them.
+  quantizeActivations(x, T, w, act);
+  // A group's weights stay in cache while every token tile passes over them.
   const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kRows * K * T));
   detail::parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
-    alignas(32) float out[2 * kRows];
+    alignas(64) float out[4 * kRows];
     for (int64_t g = b; g < e; ++g)
-      for (int64_t t0 = 0; t0 < T; t0 += 2) {
-        const int64_t tm = std::min<int64_t>(2, T - t0);
-        group(w, act, t0, tm, g, out, kRows);
+      for (int64_t t0 = 0; t0 < T; t0 += 4) {
+        const int64_t tm = std::min<int64_t>(4, T - t0);
+        group(w, act, t0, tm, g, out, kRows, portable);
         for (int64_t i = 0; i < tm; ++i)
           std::memcpy(y + (t0 + i) * N + g * kRows, out + i * kRows, kRows * sizeof(float));
       }

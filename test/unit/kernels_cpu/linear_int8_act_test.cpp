@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/internal.h"
 #include "reference.h"
 
 namespace ds::cpu::test {
@@ -66,25 +67,29 @@ class Int8Act : public ::testing::TestWithParam<A8Case> {};
 
 TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
   Rng rng(3);
-  const A8Weight a = make(rng, GetParam(), 8, 256);
+  const int64_t K = GetParam().type == WeightType::I4 ? 192 : 224;  // whole units and a tail
+  const A8Weight a = make(rng, GetParam(), 8, K);
   EXPECT_TRUE(a.view.int8_act);
   EXPECT_NE(a.bytes, a.w.bytes);
-  std::vector<float> p(256), q(256);
+  std::vector<float> p(K), q(K);
   for (int64_t r = 0; r < 8; ++r) {
     dequantRow(a.w.view, r, p.data());
     dequantRow(a.view, r, q.data());
     ASSERT_EQ(0, std::memcmp(p.data(), q.data(), p.size() * 4)) << "row " << r;
   }
   const int32_t ids[2] = {7, 2};
-  std::vector<float> e1(512), e2(512);
+  std::vector<float> e1(2 * K), e2(2 * K);
   embed(ids, 2, a.w.view, e1.data());
   embed(ids, 2, a.view, e2.data());
   EXPECT_EQ(0, std::memcmp(e1.data(), e2.data(), e1.size() * 4));
 }
 
+// K = 384: whole 64-byte units only; 160 (int8) / 192 (int4): a 32-byte tail unit too.
 TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
+  for (int64_t K : {int64_t{384}, GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}}) {
+  SCOPED_TRACE("K = " + std::to_string(K));
   Rng rng(5);
-  const int64_t N = 20, K = 384, T = 3;
+  const int64_t N = 20, T = 5;
   const A8Weight a = make(rng, GetParam(), N, K);
   std::vector<float> x(T * K);
   for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
@@ -103,19 +108,35 @@ TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
   // 8-bit activation codes (one block with a 9x outlier): about a percent of the output's RMS.
   EXPECT_LT(std::sqrt(e2), 0.02 * std::sqrt(f2));
   EXPECT_GT(e2, 0.0);  // and they are not the f32 path
+  }
 }
 
 TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
   Rng rng(9);
-  const int64_t N = 12, K = 128;
+  const int64_t N = 12, K = GetParam().type == WeightType::I4 ? 192 : 160;  // with a tail unit
   const A8Weight a = make(rng, GetParam(), N, K);
   std::vector<float> x(7 * K), all(7 * N), one(N);
   for (float& v : x) v = rng.uniform(-2.0f, 2.0f);
-  for (int64_t T : {1, 2, 3, 7}) {
+  for (int64_t T : {1, 2, 3, 4, 5, 7}) {
     linear(x.data(), T, a.view, nullptr, all.data());
     for (int64_t t = 0; t < T; ++t) {
       linear(x.data() + t * K, 1, a.view, nullptr, one.data());
       ASSERT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << "T " << T << " row " << t;
+    }
+  }
+}
+
+// The VNNI tiles (where the CPU has them) compute the scalar definition bit for bit.
+TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
+  Rng rng(21);
+  for (int64_t K : {int64_t{384}, GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}}) {
+    const A8Weight a = make(rng, GetParam(), 16, K);
+    for (int64_t T : {1, 2, 3, 4, 6}) {
+      std::vector<float> x(T * K), fast(T * 16), scalar(T * 16);
+      for (float& v : x) v = rng.uniform(-3.0f, 3.0f);
+      linear(x.data(), T, a.view, nullptr, fast.data());
+      detail::linearInt8Act(x.data(), T, a.view, scalar.data(), /*portable=*/true);
+      ASSERT_EQ(0, std::memcmp(fast.data(), scalar.data(), fast.size() * 4)) << "K " << K << " T " << T;
     }
   }
 }
