@@ -121,59 +121,116 @@ bool quantizeFp8PerChannel(const float* w, int64_t rows, int64_t cols, uint8_t* 
 
 namespace {
 
-// Sum of squared errors of one group (in double, index order) for a scale / zero point.
-double int4GroupError(const float* x, int64_t n, float scale, float zero, bool asym) {
-  double e = 0;
+// The search's error of one group for a scale / zero point: the codes as int4Code makes them
+// but with x * (1 / scale) for x / scale (a division per candidate and element was half of a
+// 1.5B w4g128 build; the two differ only where a quotient sits on a rounding boundary, and the
+// chosen scale is then quantized with int4Code itself), summed in f32 in index order. The
+// vector paths below compute exactly this, candidate per lane.
+float int4GroupError(const float* x, int64_t n, float scale, float zero, bool asym) {
+  const float inv = 1.0f / scale, lo = asym ? 0.0f : -8.0f, hi = asym ? 15.0f : 7.0f;
+  float e = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
-    const float q = static_cast<float>(int4Code(x[i], scale, zero, asym));
-    const float d = asym ? (q - zero) * scale : q * scale;
-    const double diff = double(x[i]) - double(d);
-    e += diff * diff;
+    float r = std::nearbyint(x[i] * inv);
+    if (asym) r = r + zero;
+    if (r != r) r = 0.0f;
+    r = std::min(std::max(r, lo), hi);
+    const float d = asym ? (r - zero) * scale : r * scale;
+    const float diff = x[i] - d;
+    e = e + diff * diff;
   }
   return e;
 }
 
 #ifdef DS_QUANT_AVX2
-// errs[c] = int4GroupError(x, n, s[c], z[c], asym) for c < m, bitwise: the same f32 code and
-// decode, the same double sum in index order. The AVX2 path puts 8 candidates in the lanes (one
-// element at a time, each lane accumulating in index order), so no sum is reassociated.
+// errs[c] = int4GroupError(x, n, s[c], z[c], asym) for c < m, bitwise: 8 candidates in the
+// lanes, each lane accumulating in index order (no sum is reassociated).
 __attribute__((target("avx2"))) void int4ErrorsAvx2(const float* x, int64_t n, const float* s,
                                                     const float* z, int m, bool asym,
-                                                    double* errs) {
+                                                    float* errs) {
   const __m256 lo = _mm256_set1_ps(asym ? 0.0f : -8.0f), hi = _mm256_set1_ps(asym ? 15.0f : 7.0f);
   for (int c0 = 0; c0 < m; c0 += 8) {
-    alignas(32) float sb[8], zb[8];
+    alignas(32) float sb[8], zb[8], ib[8];
     for (int k = 0; k < 8; ++k) {
       sb[k] = c0 + k < m ? s[c0 + k] : 1.0f;
       zb[k] = c0 + k < m ? z[c0 + k] : 0.0f;
+      ib[k] = 1.0f / sb[k];
     }
-    const __m256 S = _mm256_load_ps(sb), Z = _mm256_load_ps(zb);
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    const __m256 S = _mm256_load_ps(sb), Z = _mm256_load_ps(zb), I = _mm256_load_ps(ib);
+    __m256 a = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; ++i) {
-      __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_set1_ps(x[i]), S),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256 xv = _mm256_set1_ps(x[i]);
+      __m256 r = _mm256_round_ps(_mm256_mul_ps(xv, I), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       if (asym) r = _mm256_add_ps(r, Z);
-      r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));  // NaN -> 0 (roundClamp)
+      r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));  // NaN -> 0
       r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
-      const __m256 d = _mm256_mul_ps(asym ? _mm256_sub_ps(r, Z) : r, S);
-      const __m256d xd = _mm256_set1_pd(static_cast<double>(x[i]));
-      const __m256d d0 = _mm256_sub_pd(xd, _mm256_cvtps_pd(_mm256_castps256_ps128(d)));
-      const __m256d d1 = _mm256_sub_pd(xd, _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1)));
-      a0 = _mm256_add_pd(a0, _mm256_mul_pd(d0, d0));
-      a1 = _mm256_add_pd(a1, _mm256_mul_pd(d1, d1));
+      const __m256 d = _mm256_sub_ps(xv, _mm256_mul_ps(asym ? _mm256_sub_ps(r, Z) : r, S));
+      a = _mm256_add_ps(a, _mm256_mul_ps(d, d));
     }
-    alignas(32) double eb[8];
-    _mm256_store_pd(eb, a0);
-    _mm256_store_pd(eb + 4, a1);
+    alignas(32) float eb[8];
+    _mm256_store_ps(eb, a);
     for (int k = 0; k < 8 && c0 + k < m; ++k) errs[c0 + k] = eb[k];
   }
+}
+
+// The same with 16 candidates per vector.
+__attribute__((target("avx512f,avx2"))) void int4ErrorsAvx512(const float* x, int64_t n,
+                                                              const float* s, const float* z,
+                                                              int m, bool asym, float* errs) {
+  const __m512 lo = _mm512_set1_ps(asym ? 0.0f : -8.0f), hi = _mm512_set1_ps(asym ? 15.0f : 7.0f);
+  for (int c0 = 0; c0 < m; c0 += 16) {
+    alignas(64) float sb[16], zb[16], ib[16];
+    for (int k = 0; k < 16; ++k) {
+      sb[k] = c0 + k < m ? s[c0 + k] : 1.0f;
+      zb[k] = c0 + k < m ? z[c0 + k] : 0.0f;
+      ib[k] = 1.0f / sb[k];
+    }
+    const __m512 S = _mm512_load_ps(sb), Z = _mm512_load_ps(zb), I = _mm512_load_ps(ib);
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; ++i) {
+      const __m512 xv = _mm512_set1_ps(x[i]);
+      __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(xv, I), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      if (asym) r = _mm512_add_ps(r, Z);
+      r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r);  // NaN -> 0
+      r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+      const __m512 d = _mm512_sub_ps(xv, _mm512_mul_ps(asym ? _mm512_sub_ps(r, Z) : r, S));
+      a = _mm512_add_ps(a, _mm512_mul_ps(d, d));
+    }
+    alignas(64) float eb[16];
+    _mm512_store_ps(eb, a);
+    for (int k = 0; k < 16 && c0 + k < m; ++k) errs[c0 + k] = eb[k];
+  }
+}
+
+// int4Code for columns [c0, c1) of row x in blocks of 16 (c0 even), packed into prow; returns
+// the first column left for the scalar loop. Same operations as int4Code, so the same codes.
+__attribute__((target("avx512f,avx2"))) int64_t int4CodesAvx512(const float* x, int64_t c0,
+                                                                int64_t c1, float scale,
+                                                                float zero, bool asym,
+                                                                uint8_t* prow) {
+  const __m512 S = _mm512_set1_ps(scale), Z = _mm512_set1_ps(zero);
+  const __m512 lo = _mm512_set1_ps(asym ? 0.0f : -8.0f), hi = _mm512_set1_ps(asym ? 15.0f : 7.0f);
+  int64_t c = c0;
+  for (; c + 16 <= c1; c += 16) {
+    __m512 r = _mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(x + c), S),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (asym) r = _mm512_add_ps(r, Z);
+    r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r);  // NaN -> 0
+    r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+    alignas(64) int32_t q[16];
+    _mm512_store_si512(q, _mm512_cvtps_epi32(r));
+    for (int k = 0; k < 16; k += 2)
+      prow[(c + k) / 2] = static_cast<uint8_t>((q[k] & 0xf) | ((q[k + 1] & 0xf) << 4));
+  }
+  return c;
 }
 
 #endif
 
 void int4Errors(const float* x, int64_t n, const float* s, const float* z, int m, bool asym,
-                double* errs) {
+                float* errs) {
 #ifdef DS_QUANT_AVX2
+  static const bool avx512 = detail::useAvx512();
+  if (avx512) return int4ErrorsAvx512(x, n, s, z, m, asym, errs);
   if (detail::useAvx2()) return int4ErrorsAvx2(x, n, s, z, m, asym, errs);
 #endif
   for (int c = 0; c < m; ++c) errs[c] = int4GroupError(x, n, s[c], asym ? z[c] : 0.0f, asym);
@@ -186,7 +243,7 @@ float searchInt4Sym(const float* x, int64_t n) {
   constexpr int kM = 1 + 17 * 2;
   const float amax = absMax(x, n);
   float s[kM], z[kM] = {};
-  double e[kM];
+  float e[kM];
   s[0] = safeScale(amax / 7.0f);
   int m = 1;
   for (int k = 0; k <= 16; ++k)
@@ -204,7 +261,7 @@ std::pair<float, float> searchInt4Asym(const float* x, int64_t n) {
   float lo0 = 0.0f, hi0 = 0.0f;
   for (int64_t i = 0; i < n; ++i) lo0 = std::min(lo0, x[i]), hi0 = std::max(hi0, x[i]);
   float s[kM], z[kM];
-  double e[kM];
+  float e[kM];
   int m = 0;
   for (int i = 0; i <= 16; ++i) {
     for (int j = 0; j <= 16; ++j, ++m) {
@@ -286,7 +343,11 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
         scale = searchInt4Sym(x + c0, c1 - c0);
       }
       scales[r * G + g] = scale;
-      for (int64_t c = c0; c < c1; ++c) {
+      int64_t c = c0;
+#ifdef DS_QUANT_AVX2
+      if (detail::useAvx512() && c0 % 2 == 0) c = int4CodesAvx512(x, c0, c1, scale, zero, asymmetric, prow);
+#endif
+      for (; c < c1; ++c) {
         const int q = int4Code(x[c], scale, zero, asymmetric);
         prow[c / 2] |= static_cast<uint8_t>((q & 0xf) << (4 * (c & 1)));
       }

@@ -84,9 +84,11 @@ TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
   EXPECT_EQ(0, std::memcmp(e1.data(), e2.data(), e1.size() * 4));
 }
 
-// K = 384: whole 64-byte units only; 160 (int8) / 192 (int4): a 32-byte tail unit too.
+// K = 384: whole 64-byte units only; 160 (int8) / 192 (int4): a 32-byte tail unit too; 32 / 64:
+// the tail alone.
 TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
-  for (int64_t K : {int64_t{384}, GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}}) {
+  const bool i4 = GetParam().type == WeightType::I4;
+  for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
   SCOPED_TRACE("K = " + std::to_string(K));
   Rng rng(5);
   const int64_t N = 20, T = 5;
@@ -129,7 +131,8 @@ TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
 // The VNNI tiles (where the CPU has them) compute the scalar definition bit for bit.
 TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
   Rng rng(21);
-  for (int64_t K : {int64_t{384}, GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}}) {
+  const bool i4 = GetParam().type == WeightType::I4;
+  for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
     const A8Weight a = make(rng, GetParam(), 16, K);
     for (int64_t T : {1, 2, 3, 4, 6}) {
       std::vector<float> x(T * K), fast(T * 16), scalar(T * 16);

@@ -1,6 +1,6 @@
-// The int4 scale search (lanes = candidates on AVX2, scalar on the portable path) against a
-// scalar copy of the search as it was before the vectorization: codes, scales and zero points
-// must be bitwise equal (the compiler's quantized weights are unchanged by the speed-up).
+// The int4 scale search (lanes = candidates on AVX-512 / AVX2, scalar on the portable path)
+// against a scalar copy of its definition (quantize.cpp: the error of x * (1 / s) codes, summed
+// in f32 in index order): codes, scales and zero points must be bitwise equal.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,13 +16,17 @@ namespace {
 
 float refSafe(float s) { return s > 0.0f && std::isfinite(s) ? s : 1.0f; }
 
-double refErr(const float* x, int64_t n, float s, float z, bool asym) {
-  double e = 0;
+float refErr(const float* x, int64_t n, float s, float z, bool asym) {
+  const float inv = 1.0f / s;
+  float e = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const float q = static_cast<float>(int4Code(x[i], s, z, asym));
+    float q = std::nearbyint(x[i] * inv);
+    if (asym) q = q + z;
+    if (std::isnan(q)) q = 0.0f;
+    q = std::min(std::max(q, asym ? 0.0f : -8.0f), asym ? 15.0f : 7.0f);
     const float d = asym ? (q - z) * s : q * s;
-    const double diff = double(x[i]) - double(d);
-    e += diff * diff;
+    const float diff = x[i] - d;
+    e = e + diff * diff;
   }
   return e;
 }
@@ -32,11 +36,11 @@ std::pair<float, float> refSearch(const float* x, int64_t n, bool asym) {
     float amax = 0.0f;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
     float best = refSafe(amax / 7.0f);
-    double bestErr = refErr(x, n, best, 0.0f, false);
+    float bestErr = refErr(x, n, best, 0.0f, false);
     for (int k = 0; k <= 16; ++k)
       for (float d : {7.0f, 8.0f}) {
         const float s = refSafe(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
-        const double e = refErr(x, n, s, 0.0f, false);
+        const float e = refErr(x, n, s, 0.0f, false);
         if (e < bestErr) bestErr = e, best = s;
       }
     return {best, 0.0f};
@@ -44,7 +48,7 @@ std::pair<float, float> refSearch(const float* x, int64_t n, bool asym) {
   float lo0 = 0.0f, hi0 = 0.0f;
   for (int64_t i = 0; i < n; ++i) lo0 = std::min(lo0, x[i]), hi0 = std::max(hi0, x[i]);
   std::pair<float, float> best{0.0f, 0.0f};
-  double bestErr = 0;
+  float bestErr = 0;
   for (int i = 0; i <= 16; ++i)
     for (int j = 0; j <= 16; ++j) {
       const float lo = lo0 * (1.0f - static_cast<float>(i) / 32.0f);
@@ -52,7 +56,7 @@ std::pair<float, float> refSearch(const float* x, int64_t n, bool asym) {
       const float s = refSafe((hi - lo) / 15.0f);
       float z = std::nearbyint(-lo / s);
       z = std::min(std::max(z, 0.0f), 15.0f);
-      const double e = refErr(x, n, s, z, true);
+      const float e = refErr(x, n, s, z, true);
       if ((i == 0 && j == 0) || e < bestErr) bestErr = e, best = {s, z};
     }
   return best;
