@@ -74,10 +74,12 @@ for dir in "$models"/*/; do
   done
 done
 # Quantized builds over ranks: quantized whole, then sliced, so they must match the tp 1 builds.
-# (--quant-act none on these: int8 activations apply only to GEMMs whose columns are a multiple
-# of 32 / 64, which some slices of these tiny shapes are not. tiny-deepseek-v3 w4g64 with int8
-# activations also differs between tp 1 and tp 2 by 2e-3 of the largest logit, with the same
-# greedy tokens: not explained yet, see docs/cpu_kernels.md.)
+# (--quant-act none on these: tensor parallelism reassociates the row-parallel sums, and int8
+# activation codes turn such 1-ulp differences into whole-code steps (1/127 of a block's range)
+# wherever a value sits near a rounding boundary: tiny-deepseek-v3 w4g64 differs between tp 1
+# and tp 2 by 2e-3 of the largest logit, presumably that way (same greedy tokens; on the portable
+# path, without FMA, it does not). Also int8 activations apply only to GEMMs whose
+# columns are a multiple of 32 / 64, which some slices of these tiny shapes are not.)
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4 --quant-lm-head none --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2 --quant-act none
