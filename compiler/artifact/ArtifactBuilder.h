@@ -59,6 +59,8 @@ struct ArtifactOptions {
   uint64_t synthetic_seed = 0;
   // --quant-act int8: Artifact.int8_activations.
   bool int8_activations = false;
+  // --quant-act bf16: Artifact.bf16_activations.
+  bool bf16_activations = false;
   // Stored as Artifact.cost for ds-bench's roofline and predictions; null: none.
   const ArtifactCostFacts* cost = nullptr;
   // Signs the artifact (--sign, docs/artifact.md); null = unsigned.

@@ -41,6 +41,8 @@ struct WeightView {
   // int8 activations (linear_a8.cpp): the weight is stored in that path's layout and linear
   // quantizes each token's activations per block of 32 for integer dot products.
   bool int8_act = false;
+  // bf16 activations (linear_bf16act.cpp): likewise for bf16 weights, with bf16 dot products.
+  bool bf16_act = false;
 };
 
 constexpr int64_t kPackRows = 4, kPackChunk = 8;
@@ -62,6 +64,10 @@ WeightView packWeight(const WeightView& w, void* dst);
 // asks for it (ds-compile --quant-act int8), never the runtime on its own.
 bool canUseInt8Activations(const WeightView& w);
 WeightView packInt8Activations(const WeightView& w, void* dst);
+// The same for bf16 activations (ds-compile --quant-act bf16): bf16 weights without scales,
+// rows a multiple of 4, cols of 32.
+bool canUseBf16Activations(const WeightView& w);
+WeightView packBf16Activations(const WeightView& w, void* dst);
 
 // Dequantizes row `r` of w into out[cols].
 void dequantRow(const WeightView& w, int64_t r, float* out);

@@ -174,7 +174,7 @@ bool scaleLayout(const WeightView& w, ScaleLayout& L) {
 bool dotTileFused(const float* x, int64_t ldx, int64_t M, const WeightView& w, int64_t r0,
                   int64_t N, float* y, int64_t ldy) {
 #ifdef DS_CPU_X86
-  if (!useAvx2() || M < 1 || M > 2 || w.type == WeightType::F32 || w.int8_act) return false;
+  if (!useAvx2() || M < 1 || M > 2 || w.type == WeightType::F32 || w.int8_act || w.bf16_act) return false;
   ScaleLayout L;
   if (!scaleLayout(w, L)) return false;
   if (w.packed == kPackRows && useAvx512() && r0 % kPackRows == 0 && N % kPackRows == 0) {

@@ -84,6 +84,9 @@ void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row);
 // linear without bias on an int8_act weight (linear_a8.cpp). portable: the scalar definition
 // even where VNNI runs (tests compare the two bit for bit).
 void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable = false);
+// The same for bf16_act weights (linear_bf16act.cpp).
+void unpackBf16ActRow(const WeightView& w, int64_t r, uint8_t* row);
+void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable = false);
 
 // The stored bytes of row r of w, any layout (packed rows are gathered into buf).
 const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf);

@@ -50,8 +50,9 @@ void linearBlas(const float* x, int64_t T, const WeightView& w, float* y) {
 void linear(const float* x, int64_t T, const WeightView& w, const float* bias, float* y) {
   const int64_t N = w.rows, K = w.cols;
   if (T <= 0 || N <= 0) return;
-  if (w.int8_act) {
-    detail::linearInt8Act(x, T, w, y);
+  if (w.int8_act || w.bf16_act) {
+    if (w.int8_act) detail::linearInt8Act(x, T, w, y);
+    else detail::linearBf16Act(x, T, w, y);
     addBias(bias, T, N, y);
     return;
   }

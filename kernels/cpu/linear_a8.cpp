@@ -274,7 +274,7 @@ void group(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_
 }  // namespace
 
 bool canUseInt8Activations(const WeightView& w) {
-  if (w.packed != 0 || w.int8_act || w.block_scale || w.rows < kRows || w.rows % kRows != 0) return false;
+  if (w.packed != 0 || w.int8_act || w.bf16_act || w.block_scale || w.rows < kRows || w.rows % kRows != 0) return false;
   if (w.type == WeightType::I8)
     return w.channel_scale && !w.group_scale && w.cols % 32 == 0;
   if (w.type == WeightType::I4)

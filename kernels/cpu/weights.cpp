@@ -204,7 +204,7 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
 }  // namespace detail
 
 bool canPackWeight(const WeightView& w) {
-  return w.packed == 0 && !w.int8_act && w.type != WeightType::F32 && w.rows >= kPackRows &&
+  return w.packed == 0 && !w.int8_act && !w.bf16_act && w.type != WeightType::F32 && w.rows >= kPackRows &&
          w.rows % kPackRows == 0 && w.cols > 0 && w.cols % kPackChunk == 0;
 }
 
@@ -235,9 +235,10 @@ namespace detail {
 const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf) {
   const int64_t rb = weightRowBytes(w.type, w.cols);
   const auto* base = static_cast<const uint8_t*>(w.data);
-  if (w.int8_act) {
+  if (w.int8_act || w.bf16_act) {
     buf.resize(rb);
-    unpackInt8ActRow(w, r, buf.data());
+    if (w.int8_act) unpackInt8ActRow(w, r, buf.data());
+    else unpackBf16ActRow(w, r, buf.data());
     return buf.data();
   }
   if (w.packed == 0) return base + r * rb;

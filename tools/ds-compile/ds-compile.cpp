@@ -88,10 +88,11 @@ cl::opt<std::string> quantLmHead(
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantAct(
     "quant-act",
-    cl::desc("Activations of int8/int4 GEMMs on the host: auto, none (f32, exact on the "
-             "quantized weights) or int8 (per-32-block int8 codes and integer dot products, as "
-             "llama.cpp does; faster, slightly different results). auto: int8 for host builds "
-             "with an int8 or int4 --quant, else none"),
+    cl::desc("Activations of the host's GEMMs: auto, none (f32, exact on the stored weights), "
+             "int8 (int8/int4 weights: per-32-block int8 codes and integer dot products, as "
+             "llama.cpp does) or bf16 (bf16 weights: activations rounded to bf16, bf16 dot "
+             "products). Faster, slightly different results. auto: int8 for host builds with an "
+             "int8 or int4 --quant, else none"),
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
                                 cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
@@ -294,8 +295,16 @@ int checkFlags() {
   const bool host_only =
       llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
   if (quantAct == "auto") quantAct = host_only && int_scheme ? "int8" : "none";
-  if (quantAct != "none" && quantAct != "int8")
-    return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8)");
+  if (quantAct != "none" && quantAct != "int8" && quantAct != "bf16")
+    return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8, bf16)");
+  if (quantAct == "bf16") {
+    if (*scheme)
+      return usageError("--quant-act bf16 is for bf16 weights, not --quant " + quant +
+                        " (int8 / int4 take --quant-act int8)");
+    for (const std::string& t : targetList())
+      if (t != "host")
+        return usageError("--quant-act bf16 is implemented for the host target only, not '" + t + "'");
+  }
   if (quantAct == "int8") {
     if (!int_scheme)
       return usageError("--quant-act int8 needs an int8 or int4 --quant (w8, w4g64, w4g128, ...)");
@@ -526,6 +535,7 @@ int main(int argc, char** argv) {
   }
   artifact.artifact.synthetic_seed = weightsSeed;
   artifact.artifact.int8_activations = quantAct == "int8";
+  artifact.artifact.bf16_activations = quantAct == "bf16";
   for (const mlir::ds::CodeObject& c : extraCode) artifact.artifact.extra_code.push_back(&c);
   for (const mlir::ds::CodeObject& c : library->objects) artifact.artifact.library_code.push_back(&c);
   if (targetList().size() > 1) artifact.artifact.target_name = target;

@@ -191,6 +191,7 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
   j["weights_verified"] = options.weights_verified;
   j["synthetic_weights"] = m.synthetic_weights();
   j["int8_activations"] = m.int8_activations();
+  j["bf16_activations"] = m.bf16_activations();
   if (m.synthetic_weights()) j["synthetic_seed"] = m.synthetic_seed();
   j["plan"] = planJson(m.plan());
   json code = json::array();
@@ -287,6 +288,8 @@ std::string renderText(const json& s) {
       << (s["weights_verified"].get<bool>() ? " (checksums verified)" : "") << "\n";
   if (s.value("int8_activations", false))
     o << "activations: int8 per block of 32 for int8/int4 GEMMs (--quant-act int8)\n";
+  if (s.value("bf16_activations", false))
+    o << "activations: bf16 for bf16 GEMMs (--quant-act bf16)\n";
   std::string hist;
   for (const auto& [dtype, d] : s["dtypes"].items()) {
     hist += (hist.empty() ? "" : ", ") + dtype + " x" + num(d["tensors"]) + " (" +

@@ -278,9 +278,10 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   std::unordered_map<const void*, void*> packed_at;  // views of one tensor share its bytes
   uint64_t total = 0;
   const bool int8_act = artifact.meta()->int8_activations();
-  auto packable = [&](const cpu::WeightView& v) {
-    return (int8_act && cpu::canUseInt8Activations(v)) || cpu::canPackWeight(v);
-  };
+  const bool bf16_act = artifact.meta()->bf16_activations();
+  auto a8 = [&](const cpu::WeightView& v) { return int8_act && cpu::canUseInt8Activations(v); };
+  auto a16 = [&](const cpu::WeightView& v) { return bf16_act && cpu::canUseBf16Activations(v); };
+  auto packable = [&](const cpu::WeightView& v) { return a8(v) || a16(v) || cpu::canPackWeight(v); };
   for (const CpuWeight& e : entries_)
     for (const cpu::WeightView& v : e.views)
       if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
@@ -294,18 +295,20 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   for (CpuWeight& e : entries_)
     for (cpu::WeightView& v : e.views) {
       if (!packable(v)) continue;
-      const bool a8 = int8_act && cpu::canUseInt8Activations(v);
+      const bool int8 = a8(v), bf16 = a16(v);
       void*& dst = packed_at[v.data];
       if (!dst) {
         const bool in_place = synthetic(v.data);
         dst = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
         if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
-        if (a8) cpu::packInt8Activations(v, dst);
+        if (int8) cpu::packInt8Activations(v, dst);
+        else if (bf16) cpu::packBf16Activations(v, dst);
         else cpu::packWeight(v, dst);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
       }
       v.data = dst;
-      if (a8) v.int8_act = true;
+      if (int8) v.int8_act = true;
+      else if (bf16) v.bf16_act = true;
       else v.packed = cpu::kPackRows;
     }
 }

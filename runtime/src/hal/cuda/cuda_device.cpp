@@ -254,9 +254,10 @@ StatusOr<int64_t> CudaDevice::kvBlocksInBudget(const StepPlan& plan, int64_t max
 
 StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artifact& artifact,
                                                            const StepPlan&, int rank) {
-  if (artifact.meta()->int8_activations())
-    return unsupported(artifact.path() + ": built with --quant-act int8, which only the host "
-                       "kernels implement; rebuild without it for the GPU");
+  if (artifact.meta()->int8_activations() || artifact.meta()->bf16_activations())
+    return unsupported(artifact.path() + ": built with --quant-act " +
+                       (artifact.meta()->int8_activations() ? "int8" : "bf16") +
+                       ", which only the host kernels implement; rebuild without it for the GPU");
   const auto* tensors = artifact.meta()->tensors();
   const uint32_t n = tensors ? tensors->size() : 0;
   auto w = std::unique_ptr<CudaWeights>(new CudaWeights());
