@@ -11,11 +11,11 @@
 # Not part of the test suite (minutes, and needs PyPI for the first build).
 #
 # usage: bench/host/compare.sh [--config CONFIG.json] [--threads N] [--runs R] [--work DIR]
-#                              [--formats "bf16 w8 w4g128"] [--build BUILD_DIR]
+#                              [--formats "bf16 bf16a w8 w4g128"] [--build BUILD_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 config="$root/../shared/data/configs/deepseek-r1-distill-qwen-1.5b.json"
-threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 w8 w4g128" build="$root/build"
+threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 bf16a w8 w4g128" build="$root/build"
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -54,7 +54,9 @@ hf="$work/$shape"
 [ -f "$hf/model.safetensors" ] || { log "random bf16 weights of $shape"; python3 "$root/bench/host/make_random_hf.py" "$config" "$hf" >&2; }
 gg="$work/$shape.bf16.gguf"
 [ -f "$gg" ] || { log "GGUF"; python3 "$root/bench/host/hf_to_gguf.py" "$hf" "$gg" --gguf-py "$llama/gguf-py" >&2; }
-declare -A theirs=([bf16]=BF16 [w8]=Q8_0 [w4g128]=Q4_0)
+# bf16a: our bf16 build with bf16 activations (--quant-act bf16), as llama.cpp's BF16 computes;
+# w8 / w4g128 are ds-compile's defaults (int8 activations and int8 lm_head, docs/quantization.md).
+declare -A theirs=([bf16]=BF16 [bf16a]=BF16 [w8]=Q8_0 [w4g128]=Q4_0)
 for f in $formats; do
   q="${theirs[$f]:-}"; [ -n "$q" ] || { echo "no llama.cpp format for '$f'" >&2; exit 2; }
   [ "$q" = BF16 ] || [ -f "$work/$shape.$q.gguf" ] || "$llama/build/bin/llama-quantize" "$gg" "$work/$shape.$q.gguf" "$q" >&2
@@ -62,6 +64,7 @@ for f in $formats; do
   if [ ! -f "$a" ]; then
     log "ds-compile $f"
     if [ "$f" = bf16 ]; then "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quiet
+    elif [ "$f" = bf16a ]; then "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quant-act bf16 --quiet
     else "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quant "$f" --quiet; fi
   fi
 done

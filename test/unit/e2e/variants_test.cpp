@@ -104,6 +104,8 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, Quantized,
                                            QuantCase{"w8.lmhead", 0.01},
                                            QuantCase{"w4g128.calib.lmhead", 0.05},
                                            QuantCase{"w8.a8", 0.01},
+                                           QuantCase{"bf16", 0.01},
+                                           QuantCase{"bf16.a16", 0.01},
                                            QuantCase{"w4g128.calib.a8", 0.05}),
                          [](const auto& info) {
                            std::string s = info.param.variant;
@@ -119,11 +121,13 @@ TEST(Quantized, W8GreedyMatchesF32For64Tokens) {
   EXPECT_EQ(generateGreedy(*w8, {{1}}, 64), generateGreedy(*base, {{1}}, 64));
 }
 
-// ds-compile's default host w8 build (int8 activations, int8 output projection) keeps the
-// batch-invariance promise: four sequences of different lengths in one batch, and a chunked
+// ds-compile's default host w8 build (int8 activations, int8 output projection) and the bf16
+// build with bf16 activations keep the batch-invariance promise: four sequences of different lengths in one batch, and a chunked
 // prefill, give each sequence the tokens it gets alone.
-TEST(Quantized, Int8ActivationBuildIsBatchInvariant) {
-  auto a8 = openArtifact("stories260K.w8.a8");
+class ActivationBuild : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ActivationBuild, IsBatchInvariant) {
+  auto a8 = openArtifact(GetParam());
   ASSERT_NE(a8, nullptr);
   const std::vector<int32_t> t = storiesTokens();
   const std::vector<std::vector<int32_t>> prompts = {
@@ -134,6 +138,14 @@ TEST(Quantized, Int8ActivationBuildIsBatchInvariant) {
     EXPECT_EQ(batched[i], generateGreedy(*a8, {prompts[i]}, 24)[0]) << "prompt " << i;
   EXPECT_EQ(generateGreedy(*a8, {prompts[1]}, 24, 5)[0], batched[1]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stories260K, ActivationBuild,
+                         ::testing::Values("stories260K.w8.a8", "stories260K.bf16.a16"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           std::replace(s.begin(), s.end(), '.', '_');
+                           return s;
+                         });
 
 // Max |logit diff| relative to max |logit| over all positions of the golden's longest prompt.
 double relativeLogitDiff(const artifact::Artifact& a, const artifact::Artifact& b,
