@@ -159,17 +159,22 @@ void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, boo
   std::vector<uint16_t>& xb = mine;  // the workers below read the caller's
   xb.resize(T * K);
   for (int64_t i = 0; i < T * K; ++i) xb[i] = roundBf16(x[i]);
-  const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kRows * K * T));
-  detail::parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
-    alignas(64) float out[4 * kRows];
-    for (int64_t g = b; g < e; ++g)
-      for (int64_t t0 = 0; t0 < T; t0 += 4) {
-        const int64_t tm = std::min<int64_t>(4, T - t0);
-        group(w, xb.data(), t0, tm, g, out, kRows, portable);
-        for (int64_t i = 0; i < tm; ++i)
-          std::memcpy(y + (t0 + i) * N + g * kRows, out + i * kRows, kRows * sizeof(float));
-      }
-  });
+  // Tokens in blocks whose bf16 activations stay in L2 (~512 KiB) while every row group passes.
+  const int64_t tb = std::clamp<int64_t>((512 << 10) / (2 * K) / 4 * 4, 4, 256);
+  for (int64_t b0 = 0; b0 < T; b0 += tb) {
+    const int64_t b1 = std::min(T, b0 + tb);
+    const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kRows * K * (b1 - b0)));
+    detail::parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
+      alignas(64) float out[4 * kRows];
+      for (int64_t g = b; g < e; ++g)
+        for (int64_t t0 = b0; t0 < b1; t0 += 4) {
+          const int64_t tm = std::min<int64_t>(4, b1 - t0);
+          group(w, xb.data(), t0, tm, g, out, kRows, portable);
+          for (int64_t i = 0; i < tm; ++i)
+            std::memcpy(y + (t0 + i) * N + g * kRows, out + i * kRows, kRows * sizeof(float));
+        }
+    });
+  }
 }
 
 }  // namespace detail
