@@ -166,7 +166,23 @@ DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_
   for (int i = 0; i < TM; ++i)
     for (int j = 0; j < kRows; ++j) acc[i][j] = _mm512_setzero_ps();
   const __m512i nib = _mm512_set1_epi8(0xf);
+  // int4 group scales per unit: lanes 0-7 take the group of the unit's first 64 columns, 8-15
+  // of the next 64. Groups of a multiple of 128 (or one group per row) cover whole units: one
+  // broadcast per group change; groups of 64: two consecutive scales; else the general lookup.
+  const float* srow[kRows] = {};
+  int64_t upg = 0;  // whole units per group (0: general)
+  if constexpr (INT4) {
+    const int64_t G = (K + w.group_size - 1) / w.group_size;
+    for (int j = 0; j < kRows; ++j) srow[j] = w.group_scale + (r0 + j) * G;
+    upg = G == 1 ? u.full + 1 : w.group_size % 128 == 0 ? w.group_size / 128 : 0;
+  }
+  __m512 swg[kRows];
+  const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  int64_t gi = -1, left = 0;  // current group and its units still to come (upg > 0)
   for (int64_t n = 0; n < u.full; ++n) {
+    const bool reload = upg > 0 && left == 0;
+    if (reload) ++gi, left = upg;
+    --left;
     const uint8_t* unit = base + n * kRows * kUnit;
     const int64_t c0 = n * ucols;
     __m512i lo[kRows], hi[kRows];
@@ -176,8 +192,16 @@ DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_
       if constexpr (INT4) {
         lo[j] = _mm512_and_si512(v, nib);
         hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-        sw[j] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(groupScale(w, r0 + j, c0)), 0xFF00,
-                                           _mm_set_ss(groupScale(w, r0 + j, c0 + 64)));
+        if (upg > 0) {
+          if (reload) swg[j] = _mm512_set1_ps(srow[j][gi]);
+          sw[j] = swg[j];
+        } else if (w.group_size == 64) {
+          sw[j] = _mm512_permutexvar_ps(
+              pair, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(srow[j] + 2 * n)))));
+        } else {
+          sw[j] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(groupScale(w, r0 + j, c0)), 0xFF00,
+                                             _mm_set_ss(groupScale(w, r0 + j, c0 + 64)));
+        }
       } else {
         lo[j] = v;
       }
