@@ -9,15 +9,17 @@
 // 64-byte unit (128 columns) splits into "low" columns 0-31, 64-95 and "high" 32-63, 96-127.
 //
 // Definition (what every path computes, bit for bit):
-//  - each token's row of x is quantized per block of 32 columns: a = max |x|, q = nearbyint(x *
-//    (127 / a)) (all zero when a = 0), s = a / 127; the blocks are laid out in the order the
-//    weight units take them (int4: per unit the low blocks, then the high ones);
+//  - each token's row of x is quantized per block of 32 columns (int8 weights) or 64 (int4):
+//    a = max |x|, q = nearbyint(x * (127 / a)) (all zero when a = 0), s = a / 127; the codes are
+//    laid out in the order the weight units take them (int4: per unit its low nibbles'
+//    columns, then its high nibbles');
 //  - 16 float lanes acc. Lane l of a 64-byte unit covers the 4 bytes 4l..4l+3 of each operand;
-//    its exact integer d_l = sum q_x * q_w over them (vpdpbusd started from -offset times the
-//    activation codes' sum, so the weights' +128 / +8 cancels). int8: acc_l = fma(float(d_l),
-//    s_l, acc_l) with s_l the scale of lane l's block. int4: t_l = float(dlow_l) * slow_l;
-//    t_l = fma(float(dhigh_l), shigh_l, t_l); acc_l = fma(t_l, sw_l, acc_l) with sw_l the group
-//    scale of lane l's columns. A 32-byte tail unit does the same on lanes 0-7 only.
+//    its exact integer d_l = sum q_x * q_w over them (int4: over its low and its high nibbles,
+//    both in the lane's 64-column block; vpdpbusd started from -offset times the activation
+//    codes' sum, so the weights' +128 / +8 cancels). int8: acc_l = fma(float(d_l), s_l, acc_l)
+//    with s_l the scale of lane l's block. int4: acc_l = fma(float(d_l) * s_l, sw_l, acc_l)
+//    with sw_l the group scale of lane l's columns. A 32-byte tail unit does the same on lanes
+//    0-7 only.
 //  - y = reduce8(acc_0..7) + reduce8(acc_8..15), times the channel scale for int8.
 // Integer sums are exact, so their order is free; the float part runs in one order per (token,
 // row) whatever the batch or tile: batch invariance holds.
@@ -47,45 +49,75 @@ Units unitsOf(const WeightView& w) {
   return {rb, rb / kUnit, (rb % kUnit) / kTail};
 }
 
-// Where block b (natural order) goes in the kernel order: int4 units take their blocks
-// (4u, 4u + 2, 4u + 1, 4u + 3) as (low, low, high, high).
-int64_t slotOf(const WeightView& w, const Units& u, int64_t b) {
-  if (!isInt4(w) || b >= 4 * u.full) return b;
-  static const int64_t kPerm[4] = {0, 2, 1, 3};
-  return b / 4 * 4 + kPerm[b % 4];
-}
-
 // Activations of T tokens in kernel order (see the definition above).
 struct ActInt8 {
   std::vector<int8_t> q;       // [T, K]
-  std::vector<int32_t> minus;  // [T, K / 4]: -offset * (sum of each lane's 4 codes)
-  std::vector<float> scale;    // [T, K / 4]: each block's scale, once per lane
+  // int8 weights: per lane of 4 columns (K / 4 per token): -128 * the lane's code sum, and its
+  // block's scale. int4: per lane of a unit (K / 8 per token: 16 per 128-column unit, 8 for a
+  // 64-column tail): -8 * the sum of the lane's 4 low and 4 high codes, and its block's scale.
+  std::vector<int32_t> minus;
+  std::vector<float> scale;
 };
 
+// One block's codes (n columns) and scale.
+float quantizeBlock(const float* x, int64_t n, int8_t* q) {
+  float amax = 0.0f;
+  for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  for (int64_t j = 0; j < n; ++j)
+    q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(x[j] * inv), -127.0f, 127.0f));
+  return amax / 127.0f;
+}
+
+inline int32_t sum4(const int8_t* q) { return q[0] + q[1] + q[2] + q[3]; }
+
 void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8& a) {
-  const int64_t K = w.cols, nb = K / kBlock;
-  const int32_t offset = isInt4(w) ? 8 : 128;
+  const int64_t K = w.cols;
   const Units u = unitsOf(w);
+  const bool int4 = isInt4(w);
   a.q.resize(T * K);
-  a.minus.resize(T * K / 4);
-  a.scale.resize(T * K / 4);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* xb = x + t * K + b * kBlock;
-      float amax = 0.0f;
-      for (int64_t j = 0; j < kBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-      const int64_t slot = slotOf(w, u, b);
-      int8_t* q = a.q.data() + t * K + slot * kBlock;
-      for (int64_t j = 0; j < kBlock; ++j)
-        q[j] = static_cast<int8_t>(std::clamp(std::nearbyint(xb[j] * inv), -127.0f, 127.0f));
-      int32_t* m = a.minus.data() + (t * K + slot * kBlock) / 4;
-      float* s = a.scale.data() + (t * K + slot * kBlock) / 4;
-      for (int64_t l = 0; l < kBlock / 4; ++l) {
-        m[l] = -offset * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
-        s[l] = amax / 127.0f;
+  a.minus.resize(T * K / (int4 ? 8 : 4));
+  a.scale.resize(T * K / (int4 ? 8 : 4));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * K;
+    int8_t* qt = a.q.data() + t * K;
+    int32_t* mt = a.minus.data() + t * K / (int4 ? 8 : 4);
+    float* st = a.scale.data() + t * K / (int4 ? 8 : 4);
+    if (!int4) {  // blocks of 32 in natural order; 8 lanes each
+      for (int64_t b = 0; b < K / 32; ++b) {
+        const float s = quantizeBlock(xt + 32 * b, 32, qt + 32 * b);
+        for (int l = 0; l < 8; ++l) {
+          mt[8 * b + l] = -128 * sum4(qt + 32 * b + 4 * l);
+          st[8 * b + l] = s;
+        }
+      }
+      continue;
+    }
+    // int4: blocks of 64 columns. A unit (128 columns) keeps [0, 32) [64, 96) [32, 64) [96, 128)
+    // (its low nibbles' columns, then its high nibbles'); lanes 0-7 see block 0, 8-15 block 1.
+    int8_t blk[128];
+    for (int64_t n = 0; n < u.full; ++n) {
+      const float s0 = quantizeBlock(xt + 128 * n, 64, blk);
+      const float s1 = quantizeBlock(xt + 128 * n + 64, 64, blk + 64);
+      int8_t* q = qt + 128 * n;
+      std::memcpy(q, blk, 32);
+      std::memcpy(q + 32, blk + 64, 32);
+      std::memcpy(q + 64, blk + 32, 32);
+      std::memcpy(q + 96, blk + 96, 32);
+      for (int l = 0; l < 16; ++l) {
+        mt[16 * n + l] = -8 * (sum4(q + 4 * l) + sum4(q + 64 + 4 * l));
+        st[16 * n + l] = l < 8 ? s0 : s1;
       }
     }
+    if (u.tail) {  // 64 columns in natural order: low nibbles [0, 32), high [32, 64)
+      int8_t* q = qt + 128 * u.full;
+      const float s = quantizeBlock(xt + 128 * u.full, 64, q);
+      for (int l = 0; l < 8; ++l) {
+        mt[16 * u.full + l] = -8 * (sum4(q + 4 * l) + sum4(q + 32 + 4 * l));
+        st[16 * u.full + l] = s;
+      }
+    }
+  }
 }
 
 // int4: the group scale of column c of row r.
@@ -113,8 +145,8 @@ void groupGeneric(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm,
     for (int64_t j = 0; j < kRows; ++j) {
       const int64_t r = g * kRows + j;
       const int8_t* q = a.q.data() + t * K;
-      const int32_t* minus = a.minus.data() + t * K / 4;
-      const float* sx = a.scale.data() + t * K / 4;
+      const int32_t* minus = a.minus.data() + t * K / (int4 ? 8 : 4);
+      const float* sx = a.scale.data() + t * K / (int4 ? 8 : 4);
       float acc[16] = {};
       for (int64_t n = 0; n < u.full + u.tail; ++n) {
         const bool tail = n == u.full;
@@ -133,10 +165,10 @@ void groupGeneric(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm,
           hi[i] = v[i] >> 4;
         }
         for (int l = 0; l < lanes; ++l) {
-          const int64_t lo_at = c0 / 4 + l, hi_at = c0 / 4 + bytes / 4 + l;
-          float tl = static_cast<float>(laneDot(lo, q + c0, minus[lo_at], l)) * sx[lo_at];
-          tl = std::fma(static_cast<float>(laneDot(hi, q + c0 + bytes, minus[hi_at], l)), sx[hi_at], tl);
-          // Lanes 0-7 hold the unit's first 64 columns, 8-15 the next 64.
+          // Low then high nibbles, one exact integer; lanes 0-7 hold the unit's first 64
+          // columns (one activation block, one group), 8-15 the next 64.
+          const int32_t d = laneDot(hi, q + c0 + bytes, laneDot(lo, q + c0, minus[16 * n + l], l), l);
+          const float tl = static_cast<float>(d) * sx[16 * n + l];
           acc[l] = std::fma(tl, groupScale(w, r, c0 + (l < 8 ? 0 : 64)), acc[l]);
         }
       }
@@ -209,17 +241,16 @@ DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_
     for (int i = 0; i < TM; ++i) {
       const int64_t t = t0 + i;
       const int8_t* q = a.q.data() + t * K + c0;
-      const int32_t* minus = a.minus.data() + t * K / 4 + c0 / 4;
-      const float* sx = a.scale.data() + t * K / 4 + c0 / 4;
+      const int64_t per = INT4 ? 8 : 4;  // columns per lane entry of minus / scale
+      const int32_t* minus = a.minus.data() + (t * K + c0) / per;
+      const float* sx = a.scale.data() + (t * K + c0) / per;
       const __m512i q0 = _mm512_loadu_si512(q), m0 = _mm512_loadu_si512(minus);
       const __m512 s0 = _mm512_loadu_ps(sx);
       if constexpr (INT4) {
-        const __m512i q1 = _mm512_loadu_si512(q + 64), m1 = _mm512_loadu_si512(minus + 16);
-        const __m512 s1 = _mm512_loadu_ps(sx + 16);
+        const __m512i q1 = _mm512_loadu_si512(q + 64);
         for (int j = 0; j < kRows; ++j) {
-          __m512 tl = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m0, lo[j], q0)), s0);
-          tl = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m1, hi[j], q1)), s1, tl);
-          acc[i][j] = _mm512_fmadd_ps(tl, sw[j], acc[i][j]);
+          const __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(m0, lo[j], q0), hi[j], q1);
+          acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), s0), sw[j], acc[i][j]);
         }
       } else {
         for (int j = 0; j < kRows; ++j)
@@ -236,19 +267,18 @@ DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_
       for (int i = 0; i < TM; ++i) {
         const int64_t t = t0 + i;
         const int8_t* q = a.q.data() + t * K + c0;
-        const int32_t* minus = a.minus.data() + t * K / 4 + c0 / 4;
-        const float* sx = a.scale.data() + t * K / 4 + c0 / 4;
+        const int64_t per = INT4 ? 8 : 4;
+        const int32_t* minus = a.minus.data() + (t * K + c0) / per;
+        const float* sx = a.scale.data() + (t * K + c0) / per;
         const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
         const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus));
         __m256 tl;
         if constexpr (INT4) {
           const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32));
-          const __m256i m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus + 8));
-          tl = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, _mm256_and_si256(v, nib8), q0)),
-                             _mm256_loadu_ps(sx));
-          tl = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
-                                   m1, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib8), q1)),
-                               _mm256_loadu_ps(sx + 8), tl);
+          const __m256i d = _mm256_dpbusd_epi32(
+              _mm256_dpbusd_epi32(m0, _mm256_and_si256(v, nib8), q0),
+              _mm256_and_si256(_mm256_srli_epi16(v, 4), nib8), q1);
+          tl = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(sx));
           // fma(t, sw, acc) on lanes 0-7: mask3_fmadd keeps acc where the mask is clear.
           acc[i][j] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(tl),
                                             _mm512_set1_ps(groupScale(w, r0 + j, c0)), acc[i][j],

@@ -43,20 +43,21 @@ A8Weight make(Rng& rng, const A8Case& c, int64_t rows, int64_t cols) {
   return a;
 }
 
-// The definition in double: per 32-block codes as the kernel makes them, exact integer dots.
+// The definition in double: per-block codes (32 columns for int8 weights, 64 for int4) as the
+// kernel makes them, exact integer dots.
 std::vector<double> refInt8Act(const std::vector<float>& x, int64_t T, const WeightView& w) {
-  const int64_t N = w.rows, K = w.cols;
+  const int64_t N = w.rows, K = w.cols, B = w.type == WeightType::I4 ? 64 : 32;
   const std::vector<double> W = refDequant(w);  // q_w * s_w
   std::vector<double> y(T * N, 0.0);
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t b = 0; b < K / 32; ++b) {
-      const float* xb = x.data() + t * K + b * 32;
+    for (int64_t b = 0; b < K / B; ++b) {
+      const float* xb = x.data() + t * K + b * B;
       float amax = 0;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      for (int j = 0; j < B; ++j) amax = std::max(amax, std::fabs(xb[j]));
       const float inv = amax > 0 ? 127.0f / amax : 0.0f, sx = amax / 127.0f;
       for (int64_t n = 0; n < N; ++n) {
         double s = 0;
-        for (int j = 0; j < 32; ++j) s += std::nearbyint(xb[j] * inv) * W[n * K + b * 32 + j];
+        for (int j = 0; j < B; ++j) s += std::nearbyint(xb[j] * inv) * W[n * K + b * B + j];
         y[t * N + n] += s * sx;
       }
     }
