@@ -39,7 +39,7 @@ struct WeightView {
   // tiles read one sequential stream. Scales keep their row-major layout.
   int64_t packed = 0;
   // int8 activations (linear_a8.cpp): the weight is stored in that path's layout and linear
-  // quantizes each token's activations per block of 32 for integer dot products.
+  // quantizes each token's activations per block (32 / 64 columns) for integer dot products.
   bool int8_act = false;
   // bf16 activations (linear_bf16act.cpp): likewise for bf16 weights, with bf16 dot products.
   bool bf16_act = false;

@@ -89,7 +89,7 @@ cl::opt<std::string> quantLmHead(
 cl::opt<std::string> quantAct(
     "quant-act",
     cl::desc("Activations of the host's GEMMs: auto, none (f32, exact on the stored weights), "
-             "int8 (int8/int4 weights: per-32-block int8 codes and integer dot products, as "
+             "int8 (int8/int4 weights: per-block int8 codes and integer dot products, as "
              "llama.cpp does) or bf16 (bf16 weights: activations rounded to bf16, bf16 dot "
              "products). Faster, slightly different results. auto: int8 for host builds with an "
              "int8 or int4 --quant, else none"),

@@ -287,7 +287,7 @@ std::string renderText(const json& s) {
       << num(s["segments"]) << " segments"
       << (s["weights_verified"].get<bool>() ? " (checksums verified)" : "") << "\n";
   if (s.value("int8_activations", false))
-    o << "activations: int8 per block of 32 for int8/int4 GEMMs (--quant-act int8)\n";
+    o << "activations: int8 per block of 32 / 64 columns for int8 / int4 GEMMs (--quant-act int8)\n";
   if (s.value("bf16_activations", false))
     o << "activations: bf16 for bf16 GEMMs (--quant-act bf16)\n";
   std::string hist;
