@@ -54,7 +54,8 @@ hf="$work/$shape"
 [ -f "$hf/model.safetensors" ] || { log "random bf16 weights of $shape"; python3 "$root/bench/host/make_random_hf.py" "$config" "$hf" >&2; }
 gg="$work/$shape.bf16.gguf"
 [ -f "$gg" ] || { log "GGUF"; python3 "$root/bench/host/hf_to_gguf.py" "$hf" "$gg" --gguf-py "$llama/gguf-py" >&2; }
-# bf16a: our bf16 build with bf16 activations (--quant-act bf16), as llama.cpp's BF16 computes;
+# bf16: our bf16 build with f32 activations (--quant-act none); bf16a: with bf16 activations,
+# ds-compile's default for --dtype bf16 host builds, as llama.cpp's BF16 computes;
 # w8 / w4g128 are ds-compile's defaults (int8 activations and int8 lm_head, docs/quantization.md).
 declare -A theirs=([bf16]=BF16 [bf16a]=BF16 [w8]=Q8_0 [w4g128]=Q4_0)
 for f in $formats; do
@@ -63,7 +64,7 @@ for f in $formats; do
   a="$work/$shape.$f.dsa"
   if [ ! -f "$a" ]; then
     log "ds-compile $f"
-    if [ "$f" = bf16 ]; then "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quiet
+    if [ "$f" = bf16 ]; then "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quant-act none --quiet
     elif [ "$f" = bf16a ]; then "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quant-act bf16 --quiet
     else "$build/bin/ds-compile" "$hf" -o "$a" --dtype bf16 --quant "$f" --quiet; fi
   fi

@@ -50,7 +50,7 @@ for q in w8 fp8 w4g128 w4g128a; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.$q.dsa" --quiet --quant $q --quant-lm-head none --quant-act none
 done
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.a8.dsa" --quiet --quant w8
-"$ds_compile" "$models/stories260K" -o "$out/stories260K.bf16.dsa" --quiet --dtype bf16
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.bf16.dsa" --quiet --dtype bf16 --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.bf16.a16.dsa" --quiet --dtype bf16 --quant-act bf16
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.a8.dsa" --quiet --quant w4g128 \
   --quant-calib "$models/../../compiler/quant/calibration.txt" 

@@ -92,7 +92,7 @@ cl::opt<std::string> quantAct(
              "int8 (int8/int4 weights: per-block int8 codes and integer dot products, as "
              "llama.cpp does) or bf16 (bf16 weights: activations rounded to bf16, bf16 dot "
              "products). Faster, slightly different results. auto: int8 for host builds with an "
-             "int8 or int4 --quant, else none"),
+             "int8 or int4 --quant, bf16 for host --dtype bf16 builds without --quant, else none"),
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
                                 cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
@@ -294,7 +294,8 @@ int checkFlags() {
       *scheme && ((*scheme)->rfind("int8", 0) == 0 || (*scheme)->rfind("int4", 0) == 0);
   const bool host_only =
       llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
-  if (quantAct == "auto") quantAct = host_only && int_scheme ? "int8" : "none";
+  if (quantAct == "auto")
+    quantAct = !host_only ? "none" : int_scheme ? "int8" : !*scheme && weightDtype == "bf16" ? "bf16" : "none";
   if (quantAct != "none" && quantAct != "int8" && quantAct != "bf16")
     return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8, bf16)");
   if (quantAct == "bf16") {
