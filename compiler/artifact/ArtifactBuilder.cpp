@@ -133,18 +133,16 @@ std::string tensorWhere(const ::ds::TensorView& part) {
       if (!out) scratch.resize(n);
       ::ds::Status st = ::ds::convertToFloat(part->dtype, src, out ? out : scratch.data(), n);
       if (!st.isOk()) return ::ds::Status(st.code(), tensorWhere(*part) + ": " + st.message());
+      const bool bf16 = w.stored == fb::DType_BF16;
       for (uint64_t i = 0; !out && i < n; ++i) {
-        {
-          bool bf16 = w.stored == fb::DType_BF16;
-          uint16_t bits = bf16 ? ::ds::floatToBF16(scratch[i]) : ::ds::floatToHalf(scratch[i]);
-          // The source is finite (checked above): an infinity here is a conversion overflow.
-          if ((bits & 0x7fff) == (bf16 ? 0x7f80 : 0x7c00))
-            return ::ds::invalidArgument(
-                tensorWhere(*part) + ": element " + std::to_string(inPart + i) + " (" +
-                std::to_string(scratch[i]) + ") overflows " + (bf16 ? "bf16" : "f16") +
-                " (--dtype " + (bf16 ? "bf16" : "f16") + "); --dtype f32 keeps it");
-          std::memcpy(dst + i * 2, &bits, 2);
-        }
+        const uint16_t bits = bf16 ? ::ds::floatToBF16(scratch[i]) : ::ds::floatToHalf(scratch[i]);
+        // The source is finite (checked above): an infinity here is a conversion overflow.
+        if ((bits & 0x7fff) == (bf16 ? 0x7f80 : 0x7c00))
+          return ::ds::invalidArgument(
+              tensorWhere(*part) + ": element " + std::to_string(inPart + i) + " (" +
+              std::to_string(scratch[i]) + ") overflows " + (bf16 ? "bf16" : "f16") +
+              " (--dtype " + (bf16 ? "bf16" : "f16") + "); --dtype f32 keeps it");
+        std::memcpy(dst + i * 2, &bits, 2);
       }
     }
     dst += n * outSize;

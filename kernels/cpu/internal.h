@@ -42,6 +42,37 @@ void parallelFor(int64_t n, int64_t min_per_thread, F&& f) {
   }
 }
 
+// The tiling of the activation-quantized GEMMs (linear_a8.cpp, linear_bf16act.cpp): y[T, N] from
+// tile(t0, tm, g, out), which computes tokens [t0, t0 + tm) (tm <= kTileTokens) of the `rows`
+// rows of group g into out[i * rows + j] (i < tm, j < rows). Tokens go in blocks whose quantized activations
+// (bytes_per_column per column) stay in L2 (~512 KiB) while every group passes over them, and a
+// group's weights stay in L1 across a block's tiles (unblocked, a 512-token prefill re-read its
+// activations from L3 for every group). Every output comes from one tile call, so results do
+// not depend on the blocking or the thread split.
+constexpr int64_t kTileTokens = 4;
+template <int64_t rows, class Tile>
+void forRowGroupTiles(int64_t T, int64_t N, int64_t K, int64_t bytes_per_column, float* y,
+                      Tile&& tile) {
+  const int64_t groups = N / rows;
+  const int64_t tb =
+      std::clamp<int64_t>((512 << 10) / (bytes_per_column * K) / kTileTokens * kTileTokens,
+                          kTileTokens, 256);
+  for (int64_t b0 = 0; b0 < T; b0 += tb) {
+    const int64_t b1 = std::min(T, b0 + tb);
+    const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, rows * K * (b1 - b0)));
+    parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
+      alignas(64) float out[kTileTokens * rows];
+      for (int64_t g = b; g < e; ++g)
+        for (int64_t t0 = b0; t0 < b1; t0 += kTileTokens) {
+          const int64_t tm = std::min(kTileTokens, b1 - t0);
+          tile(t0, tm, g, out);
+          for (int64_t i = 0; i < tm; ++i)
+            std::memcpy(y + (t0 + i) * N + g * rows, out + i * rows, rows * sizeof(float));
+        }
+    });
+  }
+}
+
 // Exact conversions of one stored element to f32.
 inline float bitsToF32(uint32_t u) {
   float f;
@@ -49,6 +80,15 @@ inline float bitsToF32(uint32_t u) {
   return f;
 }
 inline float bf16ToF32(uint16_t h) { return bitsToF32(static_cast<uint32_t>(h) << 16); }
+// f32 -> bf16, round to nearest even; NaN stays a (quiet) NaN. The same rule as ds::floatToBF16
+// in runtime/src/format, which the kernels do not link.
+inline uint16_t f32ToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
 // Branch-free (integer selects only) so the portable decode loop vectorizes.
 inline float f16ToF32(uint16_t h) {
   const uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;

@@ -36,7 +36,7 @@
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kRows = 4, kUnit = 64, kTail = 32, kBlock = 32;
+constexpr int64_t kRows = 4, kUnit = 64, kTail = 32;
 
 bool isInt4(const WeightView& w) { return w.type == WeightType::I4; }
 
@@ -404,29 +404,13 @@ void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
 }
 
 void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable) {
-  const int64_t N = w.rows, K = w.cols, groups = N / kRows;
   thread_local ActInt8 mine;
   ActInt8& act = mine;  // the workers below read the caller's
   quantizeActivations(x, T, w, act);
-  // Tokens in blocks whose activations (3 bytes per column: code, lane sum, scale) stay in L2
-  // (~512 KiB) while every row group passes over them; a group's weights stay in L1 across the
-  // block's 4-token tiles. Unblocked, a 512-token prefill re-read its 2.3 MB of activations from
-  // L3 for every group of 4 rows.
-  const int64_t tb = std::clamp<int64_t>((512 << 10) / (3 * K) / 4 * 4, 4, 256);
-  for (int64_t b0 = 0; b0 < T; b0 += tb) {
-    const int64_t b1 = std::min(T, b0 + tb);
-    const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kRows * K * (b1 - b0)));
-    detail::parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
-      alignas(64) float out[4 * kRows];
-      for (int64_t g = b; g < e; ++g)
-        for (int64_t t0 = b0; t0 < b1; t0 += 4) {
-          const int64_t tm = std::min<int64_t>(4, b1 - t0);
-          group(w, act, t0, tm, g, out, kRows, portable);
-          for (int64_t i = 0; i < tm; ++i)
-            std::memcpy(y + (t0 + i) * N + g * kRows, out + i * kRows, kRows * sizeof(float));
-        }
-    });
-  }
+  // 3 bytes of activations per column: code, lane sum, scale.
+  forRowGroupTiles<kRows>(T, w.rows, w.cols, 3, y, [&](int64_t t0, int64_t tm, int64_t g, float* out) {
+    group(w, act, t0, tm, g, out, kRows, portable);
+  });
 }
 
 }  // namespace detail

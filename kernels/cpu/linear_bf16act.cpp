@@ -30,14 +30,6 @@ namespace {
 
 constexpr int64_t kRows = 4, kUnit = 64, kCols = 32;
 
-uint16_t roundBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
 // bf16 -> f32 with subnormals read as zero.
 inline float daz(uint16_t h) {
   if ((h & 0x7f80u) == 0) h &= 0x8000u;
@@ -154,27 +146,13 @@ void unpackBf16ActRow(const WeightView& w, int64_t r, uint8_t* row) {
 }
 
 void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable) {
-  const int64_t N = w.rows, K = w.cols, groups = N / kRows;
   thread_local std::vector<uint16_t> mine;
   std::vector<uint16_t>& xb = mine;  // the workers below read the caller's
-  xb.resize(T * K);
-  for (int64_t i = 0; i < T * K; ++i) xb[i] = roundBf16(x[i]);
-  // Tokens in blocks whose bf16 activations stay in L2 (~512 KiB) while every row group passes.
-  const int64_t tb = std::clamp<int64_t>((512 << 10) / (2 * K) / 4 * 4, 4, 256);
-  for (int64_t b0 = 0; b0 < T; b0 += tb) {
-    const int64_t b1 = std::min(T, b0 + tb);
-    const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kRows * K * (b1 - b0)));
-    detail::parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
-      alignas(64) float out[4 * kRows];
-      for (int64_t g = b; g < e; ++g)
-        for (int64_t t0 = b0; t0 < b1; t0 += 4) {
-          const int64_t tm = std::min<int64_t>(4, b1 - t0);
-          group(w, xb.data(), t0, tm, g, out, kRows, portable);
-          for (int64_t i = 0; i < tm; ++i)
-            std::memcpy(y + (t0 + i) * N + g * kRows, out + i * kRows, kRows * sizeof(float));
-        }
-    });
-  }
+  xb.resize(T * w.cols);
+  for (int64_t i = 0; i < T * w.cols; ++i) xb[i] = f32ToBf16(x[i]);
+  forRowGroupTiles<kRows>(T, w.rows, w.cols, 2, y, [&](int64_t t0, int64_t tm, int64_t g, float* out) {
+    group(w, xb.data(), t0, tm, g, out, kRows, portable);
+  });
 }
 
 }  // namespace detail
