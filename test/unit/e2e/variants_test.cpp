@@ -137,6 +137,14 @@ TEST_P(ActivationBuild, IsBatchInvariant) {
   for (size_t i = 0; i < prompts.size(); ++i)
     EXPECT_EQ(batched[i], generateGreedy(*a8, {prompts[i]}, 24)[0]) << "prompt " << i;
   EXPECT_EQ(generateGreedy(*a8, {prompts[1]}, 24, 5)[0], batched[1]);
+  // Logits, bit for bit: a 40-token prompt one token per step, in steps of 7, and whole.
+  const std::vector<int32_t> p40(t.begin(), t.begin() + 40);
+  const std::vector<float> whole = teacherForcedLogits(*a8, p40, 40);
+  for (int64_t chunk : {1, 7}) {
+    const LogitDiff d = compareLogits(teacherForcedLogits(*a8, p40, chunk), whole);
+    EXPECT_EQ(d.diff, 0.0) << "chunk " << chunk;
+    EXPECT_TRUE(d.finite);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stories260K, ActivationBuild,

@@ -54,7 +54,9 @@ TEST(Bf16Act, VectorPathEqualsScalarDefinitionAndIsTheRoundedDot) {
   const Bf16Weight a = make(rng, N, K);
   for (int64_t T : {1, 2, 3, 5}) {
     std::vector<float> x(T * K), fast(T * N), scalar(T * N);
-    for (float& v : x) v = rng.uniform(-2.0f, 2.0f);
+    // Magnitudes over 2^-12..2^4, so partial sums need more than 24 bits and the order of the
+    // two fused adds per lane shows in the rounding.
+    for (float& v : x) v = std::ldexp(rng.uniform(-1.0f, 1.0f), static_cast<int>(rng.index(17)) - 12);
     x[3] = 1e-40f;  // a subnormal: read as zero
     linear(x.data(), T, a.view, nullptr, fast.data());
     detail::linearBf16Act(x.data(), T, a.view, scalar.data(), /*portable=*/true);
