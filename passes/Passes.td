@@ -196,14 +196,35 @@ def ShardTensorParallelPass : Pass<"ds-shard-tensor-parallel", "::mlir::ModuleOp
 
     Anything that does not divide evenly stays replicated (computed by every
     rank), which is always correct. Runs before fusion and quantization.
+
+    `ep` > 1 distributes the routed experts instead (expert parallelism, over
+    the same max(tp, ep) ranks; ep must be 1 or equal tp): rank r holds
+    experts [r E/ep, (r+1) E/ep) whole (stacked weights cut along dimension
+    0, `experts_per_rank` on the op), shared experts are cut inside, an
+    all_reduce sums the ranks' parts. With tp = 1 nothing else is cut:
+
+    ```mlir
+    // before (16 experts)                    // after, ep=2: ds.tp = 2, ds.ep = 2
+    %m = ds.moe_experts(%x, %w, %i)           %m = ds.moe_experts(%x, %w, %i)
+        {gate = @g, up = @u, down = @d}           {..., experts_per_rank = 8}
+                                              %r = ds.all_reduce %m
+    ds.weight @g : tensor<16x32x64xf32>       ds.weight @g : tensor<8x32x64xf32>
+        {experts = 16}                            {experts = 8, shard = array<i64: 0, 2>}
+    ```
+
+    Experts (or shared experts) that do not divide into ep keep the
+    tensor-parallel cut when tp > 1, else stay whole.
   }];
   let options = [
-    Option<"tp", "tp", "int64_t", /*default=*/"1", "Number of tensor-parallel ranks">
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "Number of tensor-parallel ranks">,
+    Option<"ep", "ep", "int64_t", /*default=*/"1",
+           "Expert-parallel ranks for the routed experts (1, or equal to tp when tp > 1)">
   ];
   let dependentDialects = ["::mlir::ds::DSDialect"];
   let statistics = [
     Statistic<"numSharded", "num-sharded-weights", "Number of weights cut across ranks">,
-    Statistic<"numCollectives", "num-collectives", "Number of all_reduce/all_gather ops inserted">
+    Statistic<"numCollectives", "num-collectives", "Number of all_reduce/all_gather ops inserted">,
+    Statistic<"numExpertParallel", "num-expert-parallel", "Number of MoE layers with distributed experts">
   ];
 }
 

@@ -226,7 +226,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     if (synthetic) break;
     WeightPlan w{op, {}, fb::DType_F32, 0};
     std::string name = op.getName().str();
-    int64_t experts = op.getExperts().value_or(0);
+    // The checkpoint's experts: an expert-parallel weight declares its rank-local count.
+    int64_t experts = op.getExperts() ? op.getFullShape()[0] : 0;
     // Parts: one tensor, one per expert, or the stacked tensors of a merged projection.
     std::vector<std::string> partNames;
     if (std::optional<ArrayAttr> concat = op.getConcat()) {
@@ -323,7 +324,7 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
       sw.source = w.op.getName().str();
       llvm::SmallVector<int64_t> fullShape = w.op.getFullShape();
       sw.fullShape.assign(fullShape.begin(), fullShape.end());
-      sw.experts = w.op.getExperts().value_or(0);
+      sw.experts = w.op.getExperts() ? sw.fullShape[0] : 0;
       sw.dim = (*cut)[0];
       sw.pieces = (*cut)[1];
       sw.tp = tp;
@@ -455,9 +456,9 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
     if (FlatSymbolRefAttr s = w.op.getScaleAttr()) {
       scale = tensorIndex.lookup(s.getValue());
       block.assign(w.op.getBlock()->begin(), w.op.getBlock()->end());
-    } else if (!llvm::StringRef(w.op.getName()).ends_with("_scale_inv")) {
-      params += w.numel;
     }
+    // Parameters: every weight but FP8 block scales (block-scaled weights themselves count).
+    if (!llvm::StringRef(w.op.getName()).ends_with("_scale_inv")) params += w.numel;
     if (auto it = shardPrimary.find(i); it != shardPrimary.end()) {
       tensors.push_back(createTensor(fbb, it->second));
       continue;

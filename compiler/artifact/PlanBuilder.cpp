@@ -130,6 +130,12 @@ llvm::Expected<flatbuffers::Offset<fb::Plan>> buildPlan(flatbuffers::FlatBufferB
           params = fb::CreateEmbedParams(fbb, rows).Union();
         }
         break;
+      case dsk::Kernel::moe_experts:
+        if (int64_t perRank = i64(p, "experts_per_rank")) {
+          paramsType = fb::Params_MoEExpertsParams;
+          params = fb::CreateMoEExpertsParams(fbb, perRank).Union();
+        }
+        break;
       case dsk::Kernel::rms_norm:
       case dsk::Kernel::add_rms_norm:
         paramsType = fb::Params_NormParams;

@@ -108,9 +108,10 @@ llvm::Expected<SyntheticTable> buildSyntheticTable(ModuleOp module, fb::DType fl
     if (FlatSymbolRefAttr s = op.getScaleAttr()) {
       r.scale = table.index.lookup(s.getValue());
       r.block.assign(op.getBlock()->begin(), op.getBlock()->end());
-    } else if (!isScale) {
-      table.parameters += elements(r.shape) * (tp > 1 && op.getShard() ? (*op.getShard())[1] : 1);
     }
+    // Parameters: every weight but FP8 block scales (block-scaled weights themselves count).
+    if (!isScale)
+      table.parameters += elements(r.shape) * (tp > 1 && op.getShard() ? (*op.getShard())[1] : 1);
     std::optional<ArrayRef<int64_t>> cut = op.getShard();
     if (!cut) {
       table.weight_bytes += r.nbytes;

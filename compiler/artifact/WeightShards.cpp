@@ -42,6 +42,13 @@ std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
   int64_t experts = rank == 3 ? w.fullShape[0] : 1;
   int64_t br = w.block[0], bc = w.block[1];
   int64_t fullBr = (rows + br - 1) / br, fullBc = (cols + bc - 1) / bc;
+  if (rank == 3 && w.dim == 0) {  // whole experts: their scale grids unchanged
+    int64_t local = experts / w.pieces;
+    const float* first = w.blockScale + part * local * fullBr * fullBc;
+    *block = {br, bc};
+    *shape = {local, fullBr, fullBc};
+    return std::vector<float>(first, first + local * fullBr * fullBc);
+  }
   // The cut dimension as matrix rows (0) or columns (1).
   int64_t axis = w.dim == static_cast<int64_t>(rank) - 2 ? 0 : 1;
   int64_t local = (axis == 0 ? rows : cols) / w.pieces, offset = part * local;
@@ -58,6 +65,25 @@ std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
       }
   *block = {axis == 0 ? fine : br, axis == 1 ? fine : bc};
   *shape = rank == 3 ? std::vector<int64_t>{experts, nr, nc} : std::vector<int64_t>{nr, nc};
+  return out;
+}
+
+QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEncoding& e,
+                                    int64_t experts, int64_t rows, int64_t cols, int64_t pieces,
+                                    int64_t part) {
+  bool int4 = e.kind == fb::QuantKind_Int4Group;
+  int64_t groups = int4 ? (cols + e.group_size - 1) / e.group_size : 1;
+  int64_t rowBytes = int4 ? (cols + 1) / 2 : cols;
+  int64_t local = experts / pieces, firstRow = part * local * rows, n = local * rows;
+  QuantizedPart out;
+  auto range = [](const auto& v, int64_t from, int64_t count) {
+    return std::vector<typename std::decay_t<decltype(v)>::value_type>(v.begin() + from,
+                                                                        v.begin() + from + count);
+  };
+  out.q.codes = range(whole.codes, firstRow * rowBytes, n * rowBytes);
+  out.q.scales = range(whole.scales, firstRow * groups, n * groups);
+  if (!whole.zeros.empty()) out.q.zeros = range(whole.zeros, firstRow * groups, n * groups);
+  out.group_size = int4 ? e.group_size : 0;
   return out;
 }
 
@@ -128,6 +154,9 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
   size_t rank = localShape.size();
   int64_t rows = rank == 1 ? 1 : localShape[rank - 2];
   int64_t experts = w.experts > 0 ? w.experts : 1;
+  // Expert parallelism cuts stacked experts along dimension 0: each part holds whole experts.
+  const bool expertCut = w.experts > 0 && w.dim == 0;
+  const int64_t localExperts = expertCut ? experts / w.pieces : experts;
 
   // Quantized weights are quantized whole, once, then sliced: every rank decodes exactly the
   // values of the unsharded build.
@@ -145,7 +174,7 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
     r.name = w.symbol;
     r.source = w.source;
     r.shape = localShape;
-    r.experts = w.experts;
+    r.experts = w.experts > 0 ? localExperts : 0;
     if (!w.quant) {
       std::vector<uint8_t> bytes = slicePart(w.full, w.fullShape, ::ds::artifact::dtypeSize(w.stored), w.dim,
                                              w.pieces, part);
@@ -155,8 +184,10 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
       r.segment = *seg;
       r.nbytes = bytes.size();
     } else {
-      QuantizedPart qp = sliceQuantized(wholeQ, *w.quant, experts, fullRows, fullCols, cutColumns,
-                                        w.pieces, part);
+      QuantizedPart qp =
+          expertCut ? sliceQuantizedExperts(wholeQ, *w.quant, experts, fullRows, fullCols, w.pieces, part)
+                    : sliceQuantized(wholeQ, *w.quant, experts, fullRows, fullCols, cutColumns,
+                                     w.pieces, part);
       const QuantizedWeight& q = qp.q;
       auto seg = writer.addSegmentFromMemory(q.codes.data(), q.codes.size());
       if (!seg.isOk()) return llvm::createStringError(seg.status().message());
@@ -165,13 +196,13 @@ llvm::Expected<TensorRecord> writeShards(const ShardedWeight& w,
       r.nbytes = q.codes.size();
       r.quant = w.quant->kind;
       r.group_size = qp.group_size;
-      int64_t groups = static_cast<int64_t>(q.scales.size()) / (experts * rows);
+      int64_t groups = static_cast<int64_t>(q.scales.size()) / (localExperts * rows);
       auto extra = [&](const std::string& suffix, const std::vector<float>& v) -> llvm::Expected<int> {
         auto s = writer.addSegmentFromMemory(v.data(), v.size() * sizeof(float));
         if (!s.isOk()) return llvm::createStringError(s.status().message());
         TensorRecord x;
         x.name = x.source = w.symbol + suffix + ".part" + std::to_string(part);
-        x.shape = {experts * rows, groups};
+        x.shape = {localExperts * rows, groups};
         x.segment = *s;
         x.nbytes = v.size() * sizeof(float);
         return addTensor(std::move(x));

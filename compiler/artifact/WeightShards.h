@@ -43,7 +43,7 @@ struct TensorRecord {
 struct ShardedWeight {
   std::string symbol, source;
   std::vector<int64_t> fullShape;  // checkpoint shape ([experts, rows, cols] when stacked)
-  int64_t experts = 0;
+  int64_t experts = 0;             // the checkpoint's stacked experts (fullShape[0]), or 0
   int64_t dim = 0, pieces = 1, tp = 1;  // the cut; rank r holds part r / (tp / pieces)
   ::ds::fb::DType stored = ::ds::fb::DType_F32;  // element type of `full` (F32 when quantized)
   std::optional<QuantEncoding> quant;
@@ -80,6 +80,11 @@ struct QuantizedPart {
 QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& e, int64_t experts,
                              int64_t rows, int64_t cols, bool cutColumns, int64_t pieces,
                              int64_t part);
+// Part `part` of stacked experts cut along dimension 0 (expert parallelism): the codes, scales and
+// zero points of experts [part * experts / pieces, (part + 1) * experts / pieces), unchanged.
+QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEncoding& e,
+                                    int64_t experts, int64_t rows, int64_t cols, int64_t pieces,
+                                    int64_t part);
 
 // Writes every distinct part's segments (ranks holding the same part share them) and appends
 // records for ranks 1..tp-1 and for scales through `addTensor` (which returns the new tensor's

@@ -222,7 +222,7 @@ Value GraphBuilder::moe(int64_t layer, Value x) {
       b_.getI64IntegerAttr(ds.topk_group), b_.getBoolAttr(normTopk),
       b_.getF32FloatAttr(static_cast<float>(ds.routed_scaling_factor)), bias);
   return MoEExpertsOp::create(b_, loc_, x.getType(), x, gateOp.getWeights(), gateOp.getIds(),
-                              eg, eu, ed, sg, su, sd);
+                              eg, eu, ed, sg, su, sd, /*experts_per_rank=*/IntegerAttr());
 }
 
 llvm::Error GraphBuilder::build(ModuleOp module) {

@@ -32,6 +32,13 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
   if (options.tp < 1 || options.tp > ::ds::kMaxTensorParallel)
     return llvm::createStringError("tp must be in [1, %d], got %lld", ::ds::kMaxTensorParallel,
                                    static_cast<long long>(options.tp));
+  if (options.ep < 1 || options.ep > ::ds::kMaxTensorParallel)
+    return llvm::createStringError("ep must be in [1, %d], got %lld", ::ds::kMaxTensorParallel,
+                                   static_cast<long long>(options.ep));
+  if (options.ep > 1 && options.tp > 1 && options.ep != options.tp)
+    return llvm::createStringError("ep %lld must be 1 or equal tp %lld",
+                                   static_cast<long long>(options.ep),
+                                   static_cast<long long>(options.tp));
   auto scheme = quantScheme(options.quant);
   if (!scheme) return scheme.takeError();
   for (const std::string* v : {&options.quantLmHead.getValue(), &options.quantEmbed.getValue()})
@@ -43,9 +50,11 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
 
 void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) {
   // Sharding first: the fusions and the quantizer see each rank's program.
-  if (options.tp > 1) {
+  const bool sharded = options.tp > 1 || options.ep > 1;
+  if (sharded) {
     ShardTensorParallelPassOptions shard;
     shard.tp = options.tp;
+    shard.ep = options.ep;
     pm.addPass(createShardTensorParallelPass(shard));
   }
   if (options.fuse) {
@@ -56,7 +65,7 @@ void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) 
     // One GEMM per fused q/k/v and gate/up launch; the separate weights are then unused.
     pm.addPass(createMergeProjectionWeightsPass());
     pm.addPass(createDropUnusedWeightsPass());
-    if (options.tp > 1) pm.addNestedPass<func::FuncOp>(createFuseAllReduceAddRMSNormPass());
+    if (sharded) pm.addNestedPass<func::FuncOp>(createFuseAllReduceAddRMSNormPass());
   }
   llvm::Expected<std::optional<std::string>> scheme = quantScheme(options.quant);
   if (!scheme) {

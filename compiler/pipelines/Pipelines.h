@@ -30,6 +30,10 @@ struct GraphPipelineOptions : public PassPipelineOptions<GraphPipelineOptions> {
                                  llvm::cl::init("none")};
   Option<int64_t> tp{*this, "tp", llvm::cl::desc("tensor-parallel ranks, in [1, 64]"),
                      llvm::cl::init(1)};
+  Option<int64_t> ep{*this, "ep",
+                     llvm::cl::desc("expert-parallel ranks for the routed experts: 1, or equal "
+                                    "to tp when tp > 1"),
+                     llvm::cl::init(1)};
 };
 
 // Plan: the ds graph lowered to the dsk kernel plan (@step), activation memory planned.

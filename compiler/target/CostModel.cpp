@@ -65,8 +65,11 @@ ModelCost estimateCost(ModuleOp module) {
       for (FlatSymbolRefAttr ref : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr()}) {
         WeightOp w = lookup(op, ref);
         int64_t experts = w.getTensorType().getDimSize(0);
-        c.decode_bytes_per_token += bytesOf(w) / experts * k;
-        c.flops_per_token += 2 * elems(w, 1) * k;
+        // Expert parallel: this rank holds experts / E of them, so k * experts / E of a token's
+        // k routed slots land here on average (uniform routing; the busiest rank sets the pace).
+        int64_t all = experts * (m.getExpertsPerRank() ? w.getFullShape()[0] / experts : 1);
+        c.decode_bytes_per_token += bytesOf(w) / experts * k * experts / all;
+        c.flops_per_token += 2 * elems(w, 1) * k * experts / all;
       }
       gemm({m.getSharedGateAttr(), m.getSharedUpAttr(), m.getSharedDownAttr()});
     } else if (auto a = dyn_cast<AttentionOp>(op)) {

@@ -147,10 +147,22 @@ void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelCo
   }
 }
 
-void printShardReport(llvm::raw_ostream& os, ModuleOp module, int64_t tp) {
+void printShardReport(llvm::raw_ostream& os, ModuleOp module) {
   // What was cut: anything that does not divide evenly stays whole on every rank.
   WeightElements e = weightElements(module);
-  os << "ds-compile: --tp " << tp << ": " << e.cutCount << " of " << e.count
+  auto attr = [&](llvm::StringRef name) {
+    auto a = module->getAttrOfType<IntegerAttr>(name);
+    return a ? a.getInt() : int64_t{1};
+  };
+  const int64_t ranks = attr("ds.tp"), ep = attr("ds.ep");
+  os << "ds-compile: --tp " << ranks;
+  if (ep > 1) {
+    int layers = 0;
+    module.walk([&](MoEExpertsOp m) { layers += m.getExpertsPerRank().has_value(); });
+    os << " ranks, --ep " << ep << " (the routed experts of " << layers
+       << " MoE layers distributed whole)";
+  }
+  os << ": " << e.cutCount << " of " << e.count
      << " weights cut across ranks (" << llvm::format("%.1f", 100.0 * e.cut / std::max(1.0, e.full))
      << "% of the parameters); the rest is replicated"
      << (e.cutCount == 0 ? " (no head, vocabulary or hidden size divides evenly)" : "") << "\n";

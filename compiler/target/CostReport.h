@@ -32,7 +32,8 @@ struct CostReportOptions {
 void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelConfig& config,
                      ModelCost cost, const CostReportOptions& options);
 
-// "--tp N: a of b weights cut across ranks (...)" for a module right after sharding.
-void printShardReport(llvm::raw_ostream& os, ModuleOp module, int64_t tp);
+// "--tp N [--ep M]: a of b weights cut across ranks (...)" for a module right after sharding
+// (the ranks from its ds.tp, expert parallelism from ds.ep).
+void printShardReport(llvm::raw_ostream& os, ModuleOp module);
 
 }  // namespace mlir::ds

@@ -141,8 +141,6 @@ LogicalResult WeightOp::verify() {
     if (dim < 0 || dim >= type.getRank())
       return emitOpError() << "shard dimension " << dim << " is outside the rank-"
                            << type.getRank() << " type";
-    if (getExperts() && dim == 0)
-      return emitOpError() << "stacked experts shard inside each expert (dim >= 1), not across experts";
     if (pieces < 1) return emitOpError() << "shard pieces must be positive, got " << pieces;
     auto module = (*this)->getParentOfType<ModuleOp>();
     auto tp = module ? module->getAttrOfType<IntegerAttr>("ds.tp") : IntegerAttr();
@@ -510,6 +508,8 @@ LogicalResult MoEExpertsOp::verify() {
   bool allShared = getSharedGate() && getSharedUp() && getSharedDown();
   if (anyShared && !allShared)
     return emitOpError() << "shared experts need shared_gate, shared_up and shared_down";
+  if (std::optional<int64_t> perRank = getExpertsPerRank(); perRank && *perRank <= 0)
+    return emitOpError() << "experts_per_rank must be positive, got " << *perRank;
   return expectSameTokens(*this, {{"input", getInput()}, {"weights", getWeights()},
                                   {"ids", getIds()}});
 }
@@ -520,6 +520,9 @@ LogicalResult MoEExpertsOp::verifySymbolUses(SymbolTableCollection& tables) {
   if (failed(gate)) return failure();
   int64_t experts = gate->getTensorType().getDimSize(0);
   int64_t inter = gate->getTensorType().getDimSize(1);
+  if (std::optional<int64_t> perRank = getExpertsPerRank(); perRank && *perRank != experts)
+    return emitOpError() << "experts_per_rank " << *perRank << " differs from the "
+                         << experts << " experts of the rank-local gate weight";
   if (failed(expectWeight(*this, tables, getUpAttr(), "up", {experts, inter, hidden})) ||
       failed(expectWeight(*this, tables, getDownAttr(), "down", {experts, hidden, inter})))
     return failure();

@@ -49,6 +49,9 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     `dim` is `pieces` times larger and is cut into `pieces` contiguous parts.
     With `ds.tp = N` ranks on the module, rank r holds part `r / (N / pieces)`
     (pieces < N replicates parts, e.g. KV heads fewer than ranks).
+    A stacked expert weight cut along dimension 0 (expert parallelism) keeps
+    `experts` equal to its rank-local leading dimension; the checkpoint holds
+    `experts * pieces` experts.
 
     `concat = ["a", "b", ...]` (set by `ds-fusion-merge-projection-weights`)
     makes the weight the checkpoint tensors a, b, ... stacked along dimension
@@ -315,6 +318,13 @@ def DS_MoEExpertsOp : DS_WeightUserOp<"moe_experts", [Pure]> {
     expert is down(silu(gate x) * up x) over stacked weights gate/up
     [E, I, H] and down [E, H, I], and S is the shared-expert MLP (weights
     [Is, H], [Is, H], [H, Is]) when declared.
+
+    With `experts_per_rank` the routed experts are distributed over the
+    ranks (expert parallelism): rank r's stacked weights hold experts
+    [r * experts_per_rank, (r + 1) * experts_per_rank), routed slots naming
+    other experts are skipped, and the ranks' results sum (`ds.all_reduce`)
+    to the whole layer (shared experts are then cut inside, as under tensor
+    parallelism, so they too sum).
   }];
   let arguments = (ins DS_Activation:$input, 2DTensorOf<[F32]>:$weights,
                        2DTensorOf<[I32]>:$ids,
@@ -322,7 +332,8 @@ def DS_MoEExpertsOp : DS_WeightUserOp<"moe_experts", [Pure]> {
                        FlatSymbolRefAttr:$down,
                        OptionalAttr<FlatSymbolRefAttr>:$shared_gate,
                        OptionalAttr<FlatSymbolRefAttr>:$shared_up,
-                       OptionalAttr<FlatSymbolRefAttr>:$shared_down);
+                       OptionalAttr<FlatSymbolRefAttr>:$shared_down,
+                       OptionalAttr<I64Attr>:$experts_per_rank);
   let results = (outs DS_Activation:$result);
   let assemblyFormat = [{
     `(` $input `,` $weights `,` $ids `)` attr-dict `:`

@@ -126,8 +126,9 @@ void moeExpertsShared(const float* x, int64_t T, int64_t hidden, const float* we
                       const int32_t* ids, int64_t top_k, const WeightView* gate,
                       const WeightView* up, const WeightView* down, int64_t num_experts,
                       const WeightView* shared_gate, const WeightView* shared_up,
-                      const WeightView* shared_down, Scratch& s, float* out) {
-  moeExperts(x, T, hidden, weights, ids, top_k, gate, up, down, num_experts, out);
+                      const WeightView* shared_down, Scratch& s, float* out,
+                      int64_t first_expert) {
+  moeExperts(x, T, hidden, weights, ids, top_k, gate, up, down, num_experts, out, first_expert);
   if (!shared_gate) return;
   // Shared experts: an unscaled SwiGLU MLP added to the routed sum.
   const int64_t inter = shared_gate->rows;

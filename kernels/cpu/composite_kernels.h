@@ -72,7 +72,8 @@ void moeExpertsShared(const float* x, int64_t T, int64_t hidden, const float* we
                       const int32_t* ids, int64_t top_k, const WeightView* gate,
                       const WeightView* up, const WeightView* down, int64_t num_experts,
                       const WeightView* shared_gate, const WeightView* shared_up,
-                      const WeightView* shared_down, Scratch& s, float* out);
+                      const WeightView* shared_down, Scratch& s, float* out,
+                      int64_t first_expert = 0);
 
 // logits: out [R, V] = x[rows[r]] w^T: the requested token rows gathered, then one GEMM.
 void logitsRows(const float* x, int64_t hidden, const int32_t* rows, int64_t R,

@@ -252,9 +252,12 @@ void moeGate(const float* x, int64_t T, int64_t H, const WeightView& w,
 
 // out[t] = sum_j weights[t, j] * down_e(silu(gate_e x) * up_e x), e = ids[t, j], with per-expert
 // views gate[e], up[e] ([I, H]) and down[e] ([H, I]). Tokens are grouped per expert so each
-// expert's weights are read once per step. out is overwritten.
+// expert's weights are read once per step. out is overwritten. The views hold experts
+// [first_expert, first_expert + num_experts) (expert parallelism: one rank's share); slots naming
+// any other expert, or no expert (-1), are skipped.
 void moeExperts(const float* x, int64_t T, int64_t H, const float* weights, const int32_t* ids,
                 int64_t top_k, const WeightView* gate, const WeightView* up,
-                const WeightView* down, int64_t num_experts, float* out);
+                const WeightView* down, int64_t num_experts, float* out,
+                int64_t first_expert = 0);
 
 }  // namespace ds::cpu

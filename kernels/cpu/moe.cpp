@@ -87,13 +87,15 @@ void moeGate(const float* x, int64_t T, int64_t H, const WeightView& w,
 
 void moeExperts(const float* x, int64_t T, int64_t H, const float* weights, const int32_t* ids,
                 int64_t top_k, const WeightView* gate, const WeightView* up,
-                const WeightView* down, int64_t num_experts, float* out) {
-  // Tokens per expert, in token order. Ids outside [0, E) are skipped (HF skips its
-  // num_experts sentinel the same way), which lets expert parallelism drop remote experts.
+                const WeightView* down, int64_t num_experts, float* out,
+                int64_t first_expert) {
+  // Tokens per local expert, in token order. Ids outside [first_expert, first_expert + E) are
+  // skipped (HF skips its num_experts sentinel the same way): expert parallelism drops the
+  // other ranks' experts that way.
   std::vector<std::vector<std::pair<int64_t, float>>> routed(num_experts);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < top_k; ++j) {
-      const int32_t e = ids[t * top_k + j];
+      const int64_t e = static_cast<int64_t>(ids[t * top_k + j]) - first_expert;
       if (e >= 0 && e < num_experts) routed[e].push_back({t, weights[t * top_k + j]});
     }
   std::fill(out, out + T * H, 0.0f);

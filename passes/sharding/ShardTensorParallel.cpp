@@ -1,4 +1,4 @@
-// ds-shard-tensor-parallel: @forward -> the SPMD program of one of `tp` ranks, weights cut.
+// ds-shard-tensor-parallel: @forward -> the SPMD program of one of max(tp, ep) ranks, weights cut.
 #include "passes/Passes.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -33,7 +33,8 @@ RankedTensorType divideDim(RankedTensorType t, int64_t dim, int64_t by) {
 struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorParallelPass> {
   using Base::Base;
 
-  int64_t N = 1;
+  int64_t N = 1;      // ranks: max(tp, ep)
+  bool dense = false;  // tp > 1: attention, MLPs, embedding and logits are cut too
   ModuleOp module;
   llvm::DenseMap<Value, Layout> layout;
   llvm::DenseMap<Value, int64_t> splitMemo;  // -1 while being computed
@@ -42,11 +43,19 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
 
   void runOnOperation() override {
     module = getOperation();
-    N = tp;
-    if (N < 1) {
-      module.emitError() << "ds-shard-tensor-parallel: tp must be >= 1, got " << N;
+    if (tp < 1 || ep < 1) {
+      module.emitError() << "ds-shard-tensor-parallel: tp and ep must be >= 1, got tp "
+                         << tp.getValue() << ", ep " << ep.getValue();
       return signalPassFailure();
     }
+    if (tp > 1 && ep > 1 && tp != ep) {
+      module.emitError() << "ds-shard-tensor-parallel: ep " << ep.getValue()
+                         << " must be 1 or equal tp " << tp.getValue()
+                         << " (experts are distributed over the same ranks)";
+      return signalPassFailure();
+    }
+    N = std::max<int64_t>(tp, ep);
+    dense = tp > 1;
     if (N == 1) return;
     if (module->hasAttr("ds.tp")) {
       module.emitError() << "module is already sharded (ds.tp is set)";
@@ -58,6 +67,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
       return signalPassFailure();
     }
     module->setAttr("ds.tp", IntegerAttr::get(IntegerType::get(&getContext(), 64), N));
+    if (ep > 1) module->setAttr("ds.ep", IntegerAttr::get(IntegerType::get(&getContext(), 64), ep));
     // Decide every value's layout on the unsharded types first; the rewrite then retypes.
     forward.walk([&](Operation* op) {
       for (Value r : op->getResults())
@@ -88,6 +98,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
   }
 
   int64_t splitPieces(Value v) {
+    if (!dense) return 0;  // expert parallelism alone: everything but the experts is whole
     auto it = splitMemo.find(v);
     if (it != splitMemo.end()) return it->second < 0 ? 0 : it->second;
     splitMemo[v] = -1;
@@ -200,7 +211,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
     return llvm::TypeSwitch<Operation*, LogicalResult>(op)
         .Case<EmbedOp>([&](EmbedOp e) -> LogicalResult {
           int64_t vocab = weightShape(e.getWeightAttr())[0];
-          if (vocab % N != 0) return keepWhole(op, e.getWeightAttr());
+          if (!dense || vocab % N != 0) return keepWhole(op, e.getWeightAttr());
           if (failed(cut(op, e.getWeightAttr(), 0, N))) return failure();
           e.setRowsPerRank(vocab / N);
           replaceAfter(e.getResult(), allReduce(after, e.getResult()));
@@ -261,9 +272,24 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
         })
         .Case<MoEExpertsOp>([&](MoEExpertsOp m) -> LogicalResult {
           if (failed(requireWhole(op))) return failure();
-          int64_t inter = weightShape(m.getGateAttr())[1];
+          SmallVector<int64_t> gate = weightShape(m.getGateAttr());
+          int64_t experts = gate[0], inter = gate[1];
           int64_t shared = m.getSharedGateAttr() ? weightShape(m.getSharedGateAttr())[0] : N;
-          if (inter % N != 0 || shared % N != 0) {
+          if (ep > 1 && experts % N == 0 && shared % N == 0) {
+            // Expert parallel: each rank holds experts / N whole experts and skips the routed
+            // slots of the others; shared experts are cut inside so the ranks' results sum.
+            if (failed(cut(op, m.getGateAttr(), 0, N)) || failed(cut(op, m.getUpAttr(), 0, N)) ||
+                failed(cut(op, m.getDownAttr(), 0, N)) ||
+                failed(cut(op, m.getSharedGateAttr(), 0, N)) ||
+                failed(cut(op, m.getSharedUpAttr(), 0, N)) ||
+                failed(cut(op, m.getSharedDownAttr(), 1, N)))
+              return failure();
+            m.setExpertsPerRank(experts / N);
+            ++numExpertParallel;
+            replaceAfter(m.getResult(), allReduce(after, m.getResult()));
+            return success();
+          }
+          if (!dense || inter % N != 0 || shared % N != 0) {
             for (auto ref : {m.getGateAttr(), m.getUpAttr(), m.getDownAttr(), m.getSharedGateAttr(),
                              m.getSharedUpAttr(), m.getSharedDownAttr()})
               if (failed(keepWhole(op, ref))) return failure();
@@ -279,7 +305,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
         .Case<LogitsOp>([&](LogitsOp l) -> LogicalResult {
           if (failed(requireWhole(op))) return failure();
           int64_t vocab = l.getType().getDimSize(1);
-          if (vocab % N != 0) return keepWhole(op, l.getWeightAttr());
+          if (!dense || vocab % N != 0) return keepWhole(op, l.getWeightAttr());
           if (failed(cut(op, l.getWeightAttr(), 0, N))) return failure();
           RankedTensorType full = l.getType();
           l.getResult().setType(divideDim(full, 1, N));
@@ -319,6 +345,7 @@ struct ShardTensorParallelPass : impl::ShardTensorParallelPassBase<ShardTensorPa
                                << ") does not split into " << pieces << " pieces";
       w.setType(divideDim(t, dim, pieces));
       w.setShard(ArrayRef<int64_t>{dim, pieces});
+      if (w.getExperts() && dim == 0) w.setExperts(t.getDimSize(0) / pieces);
       ++numSharded;
     }
     return success();

@@ -86,4 +86,11 @@ done
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2 --quant-act none
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4 --quant-act none
+# Expert parallelism: routed experts distributed whole over the ranks (alone, and with --tp);
+# FP8 block scales and int4 groups of whole experts, unchanged.
+for m in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
+  "$ds_compile" "$models/$m" -o "$out/$m.ep2.dsa" --quiet --ep 2
+  "$ds_compile" "$models/$m" -o "$out/$m.tp4ep4.dsa" --quiet --tp 4 --ep 4
+done
+"$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.ep2.dsa" --quiet --quant w4g64 --kv-cache fp8 --ep 2 --quant-act none
 echo "compiled variants"

@@ -105,6 +105,11 @@ cl::opt<std::string> quantCalib(
 cl::opt<int64_t> tensorParallel("tp", cl::desc("Tensor-parallel ranks: the artifact holds each "
                                                "rank's weight shards (host: ranks are threads)"),
                                 cl::init(1), cl::cat(category));
+cl::opt<int64_t> expertParallel(
+    "ep", cl::desc("Expert-parallel ranks: the routed experts of MoE layers are distributed "
+                   "whole over the ranks (1, or equal to --tp; --ep N alone gives N ranks that "
+                   "replicate everything else)"),
+    cl::init(1), cl::cat(category));
 cl::opt<bool> planMemory("plan-memory", cl::desc("Reuse activation buffers by liveness"),
                          cl::init(true), cl::cat(category));
 cl::opt<std::string> weightDtype(
@@ -281,6 +286,12 @@ int checkFlags() {
   if (int rc = checkCpuLevels()) return rc;
   if (tensorParallel < 1 || tensorParallel > ds::kMaxTensorParallel)
     return usageError("--tp must be in [1, " + llvm::Twine(ds::kMaxTensorParallel) + "]");
+  if (expertParallel < 1 || expertParallel > ds::kMaxTensorParallel)
+    return usageError("--ep must be in [1, " + llvm::Twine(ds::kMaxTensorParallel) + "]");
+  if (expertParallel > 1 && tensorParallel > 1 && expertParallel != tensorParallel)
+    return usageError("--ep " + llvm::Twine(expertParallel.getValue()) + " must be 1 or equal --tp " +
+                      llvm::Twine(tensorParallel.getValue()) +
+                      " (experts are distributed over the tensor-parallel ranks)");
   if (kvBlockSize <= 0 || kvBlockSize > ds::abi::kMaxKvBlockSize)
     return usageError("--kv-block-size must be in [1, " +
                       llvm::Twine(ds::abi::kMaxKvBlockSize) + "]");
@@ -426,9 +437,10 @@ int main(int argc, char** argv) {
   graph.quantLmHead = quantLmHead;
   graph.quantEmbed = quantEmbed;
   graph.tp = tensorParallel;
+  graph.ep = expertParallel;
   std::function<void(mlir::ModuleOp)> shardReport;
   if (!quiet && compileTo == CompileTo::Artifact)
-    shardReport = [](mlir::ModuleOp m) { mlir::ds::printShardReport(llvm::errs(), m, tensorParallel); };
+    shardReport = [](mlir::ModuleOp m) { mlir::ds::printShardReport(llvm::errs(), m); };
   if (llvm::Error e = mlir::ds::runGraphPhase(module, graph, shardReport)) return fail(std::move(e));
   if (compileTo == CompileTo::Graph) return printModule(module);
 

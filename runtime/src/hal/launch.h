@@ -63,6 +63,7 @@ struct LaunchParams {
   bool norm_topk_prob = false;
   float routed_scaling_factor = 1.0f;
   int64_t rows_per_rank = 0;     // embed: vocab-parallel table rows per rank (0: whole table)
+  int64_t experts_per_rank = 0;  // moe_experts: expert-parallel experts per rank (0: all)
 };
 
 struct LaunchDesc {

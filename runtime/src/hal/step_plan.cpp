@@ -73,6 +73,9 @@ LaunchParams paramsOf(const fbs::Launch& l) {
       p.rope = ropeOf(l.params_as_MlaProjectParams()->rope());
       break;
     case fbs::Params_EmbedParams: p.rows_per_rank = l.params_as_EmbedParams()->rows_per_rank(); break;
+    case fbs::Params_MoEExpertsParams:
+      p.experts_per_rank = l.params_as_MoEExpertsParams()->experts_per_rank();
+      break;
     default: break;
   }
   return p;

@@ -90,3 +90,28 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<?x4xf32>, %i: tensor<?x2xi32>) {
   %0 = ds.moe_experts(%x, %w, %i) {gate = @gate, up = @up, down = @down} : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x2xi32> -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+// Expert parallelism: the rank-local gate must hold experts_per_rank experts.
+module attributes {ds.tp = 2 : i64} {
+  ds.weight @gate : tensor<8x32x64xf32> {name = "e.{e}.gate", experts = 8, shard = array<i64: 0, 2>}
+  ds.weight @up : tensor<8x32x64xf32> {name = "e.{e}.up", experts = 8, shard = array<i64: 0, 2>}
+  ds.weight @down : tensor<8x64x32xf32> {name = "e.{e}.down", experts = 8, shard = array<i64: 0, 2>}
+  func.func @f(%x: tensor<?x64xf32>, %w: tensor<?x4xf32>, %i: tensor<?x4xi32>) {
+    // expected-error @+1 {{experts_per_rank 16 differs from the 8 experts of the rank-local gate weight}}
+    %0 = ds.moe_experts(%x, %w, %i) {gate = @gate, up = @up, down = @down, experts_per_rank = 16 : i64} : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
+    return
+  }
+}
+
+// -----
+
+ds.weight @gate : tensor<16x32x64xf32> {name = "e.{e}.gate", experts = 16}
+ds.weight @up : tensor<16x32x64xf32> {name = "e.{e}.up", experts = 16}
+ds.weight @down : tensor<16x64x32xf32> {name = "e.{e}.down", experts = 16}
+func.func @f(%x: tensor<?x64xf32>, %w: tensor<?x4xf32>, %i: tensor<?x4xi32>) {
+  // expected-error @+1 {{experts_per_rank must be positive, got 0}}
+  %0 = ds.moe_experts(%x, %w, %i) {gate = @gate, up = @up, down = @down, experts_per_rank = 0 : i64} : tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xi32> -> tensor<?x64xf32>
+  return
+}

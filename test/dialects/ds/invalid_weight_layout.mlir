@@ -27,9 +27,10 @@ module attributes {ds.tp = 2 : i64} {
 
 // -----
 
+// Expert parallelism cuts stacked experts along dimension 0: `experts` is the rank-local count.
 module attributes {ds.tp = 2 : i64} {
-  // expected-error @+1 {{stacked experts shard inside each expert (dim >= 1), not across experts}}
-  ds.weight @w : tensor<2x4x8xf32> {name = "w{e}", experts = 2 : i64, shard = array<i64: 0, 2>}
+  // expected-error @+1 {{stacked weight of 2 experts must have leading dimension 2, got 'tensor<1x4x8xf32>'}}
+  ds.weight @w : tensor<1x4x8xf32> {name = "w{e}", experts = 2 : i64, shard = array<i64: 0, 2>}
 }
 
 // -----

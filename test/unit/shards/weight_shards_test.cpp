@@ -128,5 +128,52 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(info.param.scheme) + (info.param.cutColumns ? "_columns" : "_rows");
     });
 
+// Expert parallelism: stacked experts cut along dimension 0. Each part holds whole experts whose
+// codes, scales and zero points decode to exactly the whole tensor's values, and FP8 block scales
+// keep their grid.
+TEST(WeightShards, ExpertCutsKeepWholeExperts) {
+  const int64_t experts = 6, rows = 5, cols = 192, pieces = 3, local = experts / pieces;
+  std::vector<float> w = randomWeights(experts * rows * cols, 11);
+  for (const char* scheme : {"int8", "fp8", "int4_g64", "int4_g128_asym"}) {
+    std::optional<QuantEncoding> e = parseQuantScheme(scheme);
+    ASSERT_TRUE(e.has_value());
+    QuantizedWeight whole;
+    ASSERT_TRUE(quantizeWeight(*e, w.data(), experts, rows, cols, &whole));
+    const int64_t rowBytes = cpu::weightRowBytes(view(whole, *e, rows, cols, e->group_size).type, cols);
+    std::vector<float> fullRow(cols), partRow(cols);
+    for (int64_t part = 0; part < pieces; ++part) {
+      QuantizedPart p = sliceQuantizedExperts(whole, *e, experts, rows, cols, pieces, part);
+      ASSERT_EQ(p.q.codes.size(), static_cast<size_t>(local * rows * rowBytes)) << scheme;
+      EXPECT_EQ(p.group_size, e->kind == fb::QuantKind_Int4Group ? e->group_size : 0);
+      // All local experts' rows as one [local * rows, cols] matrix, against the whole one.
+      cpu::WeightView wv = view(whole, *e, experts * rows, cols, e->group_size);
+      cpu::WeightView pv = view(p.q, *e, local * rows, cols, p.group_size);
+      for (int64_t r = 0; r < local * rows; ++r) {
+        cpu::dequantRow(wv, part * local * rows + r, fullRow.data());
+        cpu::dequantRow(pv, r, partRow.data());
+        ASSERT_EQ(std::memcmp(partRow.data(), fullRow.data(), cols * sizeof(float)), 0)
+            << scheme << " part " << part << " row " << r;
+      }
+    }
+  }
+  ShardedWeight sw;
+  sw.fullShape = {experts, 300, cols};
+  sw.experts = experts;
+  sw.dim = 0;
+  sw.pieces = pieces;
+  sw.block = {128, 128};
+  std::vector<float> scales(experts * 3 * 2);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = static_cast<float>(i + 1);
+  sw.blockScale = scales.data();
+  for (int64_t part = 0; part < pieces; ++part) {
+    std::vector<int64_t> block, shape;
+    std::vector<float> s = partBlockScales(sw, part, &block, &shape);
+    EXPECT_EQ(block, (std::vector<int64_t>{128, 128}));
+    EXPECT_EQ(shape, (std::vector<int64_t>{local, 3, 2}));
+    EXPECT_EQ(s, std::vector<float>(scales.begin() + part * local * 6,
+                                    scales.begin() + (part + 1) * local * 6));
+  }
+}
+
 }  // namespace
 }  // namespace mlir::ds

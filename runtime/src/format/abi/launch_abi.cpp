@@ -53,6 +53,7 @@ constexpr WeightSlot kMlaProjW[] = {{"q_a", true, "lora"}, {"q_a_norm", true, "l
                                     {"kv_a_norm", false, nullptr, V}};
 
 constexpr Param kEmbedP[] = {{"rows_per_rank", ParamType::I64, false}};
+constexpr Param kExpertsP[] = {{"experts_per_rank", ParamType::I64, false}};
 constexpr Param kNormP[] = {{"eps", ParamType::F32, true}};
 constexpr Param kAddNormP[] = {{"eps", ParamType::F32, true},
                                {"all_reduce_rhs", ParamType::Unit, false}};
@@ -96,7 +97,7 @@ const KernelSignature kTable[] = {
     {KernelKind::MoEGate, "moe_gate", DS_LIST(kRows1), DS_LIST(kGateOut), DS_LIST(kGateW),
      DS_LIST(kMoEGateP), ParamsTable::MoEGate, true, 0, ""},
     {KernelKind::MoEExperts, "moe_experts", DS_LIST(kExpertsIn), DS_LIST(kOut1),
-     DS_LIST(kExpertsW), DS_NONE, ParamsTable::None, false, 0, ""},
+     DS_LIST(kExpertsW), DS_LIST(kExpertsP), ParamsTable::MoEExperts, false, 0, ""},
     {KernelKind::Logits, "logits", DS_LIST(kLogitsIn), DS_LIST(kOut1), DS_LIST(kWeight), DS_NONE,
      ParamsTable::None, false, 0, ""},
     {KernelKind::AddRmsNorm, "add_rms_norm", DS_LIST(kAB), DS_LIST(kSumNorm), DS_LIST(kNormW),

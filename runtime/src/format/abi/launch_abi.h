@@ -62,7 +62,7 @@ enum class KVUse : uint8_t { None = 0, GQA, MLA };
 
 // The artifact's params union member a launch of this kind carries (same numbering as fb::Params).
 enum class ParamsTable : uint8_t {
-  None = 0, Norm, Slice, Rope, Attention, Mla, MoEGate, MlaProject, Embed,
+  None = 0, Norm, Slice, Rope, Attention, Mla, MoEGate, MlaProject, Embed, MoEExperts,
 };
 
 struct KernelSignature {

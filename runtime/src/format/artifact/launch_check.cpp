@@ -18,7 +18,8 @@ static_assert(static_cast<int>(fb::Kernel_AllGather) == static_cast<int>(abi::Ke
                   static_cast<int>(fb::Kernel_MlaProject) == static_cast<int>(abi::KernelKind::MlaProject),
               "abi::KernelKind and fb::Kernel share their numbering");
 static_assert(static_cast<int>(fb::Params_EmbedParams) == static_cast<int>(abi::ParamsTable::Embed) &&
-                  static_cast<int>(fb::Params_MlaProjectParams) == static_cast<int>(abi::ParamsTable::MlaProject),
+                  static_cast<int>(fb::Params_MlaProjectParams) == static_cast<int>(abi::ParamsTable::MlaProject) &&
+                  static_cast<int>(fb::Params_MoEExpertsParams) == static_cast<int>(abi::ParamsTable::MoEExperts),
               "abi::ParamsTable and fb::Params share their numbering");
 
 // Largest trailing extent of a buffer row and of a KV dimension the runtime accepts: keeps every
@@ -422,6 +423,10 @@ Status checkOne(Checker& c, const fb::Launch& l, const abi::KernelSignature& sig
         if (c.weight(l, s)->experts() != g->experts() || g->experts() < 1)
           return c.bad("has expert weights with different expert counts");
       if (c.rowElems(in0) != c.rowElems(out0)) return c.bad("operands have rows of different sizes");
+      if (const fb::MoEExpertsParams* p = l.params_as_MoEExpertsParams();
+          p && p->experts_per_rank() != 0 && p->experts_per_rank() != g->experts())
+        return c.bad("has experts_per_rank " + std::to_string(p->experts_per_rank()) +
+                     " but its expert weights hold " + std::to_string(g->experts()) + " experts");
       // Routing ids are data: the kernels skip ids outside [0, experts) (expert parallelism
       // drops remote experts that way), so they need no plan-level check.
       const int64_t H = c.rowElems(in0), I = Checker::matrix(*g).first;

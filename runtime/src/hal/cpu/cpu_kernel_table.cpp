@@ -136,7 +136,8 @@ Status moeExperts(CpuDevice& dev, const CpuExecutable&, const LaunchArgs& a) {
                         a.in[1].desc->row_elems, g.views.data(), u.views.data(), d.views.data(),
                         static_cast<int64_t>(g.views.size()),
                         shared ? &W(a, 3).views[0] : nullptr, shared ? &W(a, 4).views[0] : nullptr,
-                        shared ? &W(a, 5).views[0] : nullptr, dev.scratch(), f(a.out[0]));
+                        shared ? &W(a, 5).views[0] : nullptr, dev.scratch(), f(a.out[0]),
+                        a.step->rank * P(a).experts_per_rank);
   return Status::ok();
 }
 
