@@ -1,7 +1,7 @@
 // Mutations of real artifacts' metadata with valid checksums (what a careless tool or an attacker
 // can produce): every one is refused at open, refused when the runner binds the plan, or runs a
 // step to a status; none may crash, hang or (under -DDS_ENABLE_ASAN=ON) touch memory it does not
-// own. A fixed seed list of 2,000 mutants (500 per artifact) runs in CI; DS_MUTATIONS=N runs N
+// own. A fixed seed list of 2,500 mutants (500 per artifact) runs in CI; DS_MUTATIONS=N runs N
 // per artifact for a longer soak. The libFuzzer variant is test/fuzz/artifact_metadata.
 #include <gtest/gtest.h>
 
@@ -43,7 +43,8 @@ TEST(MetadataMutation, NeverCrashes) {
   MutantOutcome o;
   const char* env = std::getenv("DS_MUTATIONS");
   const int per_model = env ? std::max(1, std::atoi(env)) : 500;
-  const char* models[] = {"tiny-llama", "tiny-deepseek-v3", "tiny-deepseek-v3.tp2", "tiny-qwen2"};
+  const char* models[] = {"tiny-llama", "tiny-deepseek-v3", "tiny-deepseek-v3.tp2", "tiny-qwen2",
+                          "tiny-deepseek-v3.ep2"};
   for (size_t m = 0; m < std::size(models); ++m)
     mutateAndRun(models[m], per_model, static_cast<uint32_t>(1234 + m), &o);
   RecordProperty("refused_at_open", o.refused_at_open);
