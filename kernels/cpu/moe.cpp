@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "cpu/internal.h"
+#include "cpu/moe_routing.h"
 
 namespace ds::cpu {
 namespace {
@@ -89,37 +90,33 @@ void moeExperts(const float* x, int64_t T, int64_t H, const float* weights, cons
                 int64_t top_k, const WeightView* gate, const WeightView* up,
                 const WeightView* down, int64_t num_experts, float* out,
                 int64_t first_expert) {
-  // Tokens per local expert, in token order. Ids outside [first_expert, first_expert + E) are
-  // skipped (HF skips its num_experts sentinel the same way): expert parallelism drops the
-  // other ranks' experts that way.
-  std::vector<std::vector<std::pair<int64_t, float>>> routed(num_experts);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < top_k; ++j) {
-      const int64_t e = static_cast<int64_t>(ids[t * top_k + j]) - first_expert;
-      if (e >= 0 && e < num_experts) routed[e].push_back({t, weights[t * top_k + j]});
-    }
+  // Slots grouped by local expert, in token order (moe_routing.h, the GPU's definition too).
+  // Ids outside [first_expert, first_expert + E) are skipped (HF skips its num_experts sentinel
+  // the same way): expert parallelism drops the other ranks' experts that way.
+  ExpertRows routed;
+  permuteByExpert(ids, weights, T, top_k, first_expert, num_experts, &routed);
   std::fill(out, out + T * H, 0.0f);
   std::vector<float> xe, g, u, y;
   // Experts in ascending order, as HF's DeepseekV3Experts loop adds them with index_add_: each
   // token's sum then has a fixed order whatever other tokens share the step.
   for (int64_t e = 0; e < num_experts; ++e) {
-    const auto& list = routed[e];
-    if (list.empty()) continue;
-    const int64_t n = static_cast<int64_t>(list.size()), I = gate[e].rows;
+    const int32_t first = routed.start[e];
+    if (routed.start[e + 1] == first) continue;
+    const int64_t n = routed.start[e + 1] - first, I = gate[e].rows;
     xe.resize(n * H);
     g.resize(n * I);
     u.resize(n * I);
     y.resize(n * H);
     for (int64_t i = 0; i < n; ++i)
-      std::memcpy(xe.data() + i * H, x + list[i].first * H, H * sizeof(float));
+      std::memcpy(xe.data() + i * H, x + int64_t{routed.row_token[first + i]} * H, H * sizeof(float));
     linear(xe.data(), n, gate[e], nullptr, g.data());
     linear(xe.data(), n, up[e], nullptr, u.data());
     swiglu(g.data(), u.data(), n * I, g.data());
     linear(g.data(), n, down[e], nullptr, y.data());
     for (int64_t i = 0; i < n; ++i) {
-      float* o = out + list[i].first * H;
+      float* o = out + int64_t{routed.row_token[first + i]} * H;
       const float* yr = y.data() + i * H;
-      const float wgt = list[i].second;
+      const float wgt = routed.row_weight[first + i];
       for (int64_t c = 0; c < H; ++c) o[c] += yr[c] * wgt;
     }
   }

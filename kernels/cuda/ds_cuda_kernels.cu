@@ -5,3 +5,4 @@
 #include "src/norm_rope.cu"
 #include "src/elementwise.cu"
 #include "src/synthetic_fill.cu"
+#include "src/moe.cu"

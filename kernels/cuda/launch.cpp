@@ -44,6 +44,11 @@ const char* const kSymbols[] = {
     "ds_embed_bf16", "ds_embed_f32", "ds_gather_rows_bf16", "ds_gather_rows_f32",
     "ds_argmax_bf16", "ds_argmax_f32",
     "ds_synthetic_fill",
+    "ds_moe_route", "ds_moe_permute",
+#define DS_MOE_GEMV_SYMS(w, a) "ds_moe_gemv_w" w "_a" a "_plain", "ds_moe_gemv_w" w "_a" a "_swiglu"
+    DS_MOE_GEMV_SYMS("bf16", "bf16"), DS_MOE_GEMV_SYMS("bf16", "f32"),
+    DS_MOE_GEMV_SYMS("fp8", "bf16"), DS_MOE_GEMV_SYMS("fp8", "f32"),
+    "ds_moe_combine_bf16", "ds_moe_combine_f32",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;
@@ -51,6 +56,13 @@ constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;
 const char* sym(const char* prefix, const char* suffix) {
   return pick(kSymbols, kNumSymbols, prefix, suffix);
 }
+
+}  // namespace
+
+// The library's symbol named prefix + suffix (launch_moe.cpp), or null.
+const char* dsCudaSymbol(const char* prefix, const char* suffix) { return sym(prefix, suffix); }
+
+namespace {
 
 void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, int64_t gz,
                uint32_t block, uint32_t shared = 0) {

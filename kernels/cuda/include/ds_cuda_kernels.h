@@ -257,4 +257,6 @@ const char* const* ds_cuda_kernel_symbols(void);
 }  /* extern "C" */
 #endif
 
+#include "ds_cuda_moe.h" /* the mixture-of-experts kernels */
+
 #endif /* DS_CUDA_KERNELS_H */

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/moe_routing.h"
 #include "reference.h"
 
 namespace ds::cpu::test {
@@ -241,6 +242,87 @@ TEST(MoeExperts, MatchesReferenceAndIsBatchInvariant) {
                uv.data(), dv.data(), E, one.data());
     EXPECT_EQ(0, std::memcmp(one.data(), out.data() + t * H, H * 4)) << "t=" << t;
   }
+}
+
+// Expert permutation bookkeeping (moe_routing.h, the host's and the GPU's definition): rows
+// grouped by local expert in slot order, the inverse slot -> row, the active list, and the
+// skipped slots (-1 and other ranks' experts), against a direct definition.
+void checkPermutation(const std::vector<int32_t>& ids, const std::vector<float>& w, int64_t T,
+                      int64_t K, int64_t first, int64_t L) {
+  ExpertRows r;
+  permuteByExpert(ids.data(), w.data(), T, K, first, L, &r);
+  ASSERT_EQ(r.start.size(), static_cast<size_t>(L + 1));
+  ASSERT_EQ(r.active.size(), static_cast<size_t>(L + 1));
+  ASSERT_EQ(r.slot_row.size(), static_cast<size_t>(T * K));
+  int32_t row = 0, activeCount = 0;
+  for (int64_t e = 0; e < L; ++e) {
+    ASSERT_EQ(r.start[e], row) << "expert " << e;
+    for (int64_t s = 0; s < T * K; ++s) {  // the slots of e, in slot order
+      if (ids[s] != first + e) continue;
+      ASSERT_EQ(r.slot_row[s], row) << "slot " << s;
+      EXPECT_EQ(r.row_token[row], s / K);
+      EXPECT_EQ(r.row_weight[row], w[s]);
+      ++row;
+    }
+    if (row > r.start[e]) EXPECT_EQ(r.active[activeCount++], e);
+  }
+  EXPECT_EQ(r.start[L], row);
+  EXPECT_EQ(r.rows(), row);
+  EXPECT_EQ(r.active[L], activeCount);
+  for (int64_t i = activeCount; i < L; ++i) EXPECT_EQ(r.active[i], 0) << "active tail " << i;
+  for (int64_t s = 0; s < T * K; ++s)
+    if (ids[s] < first || ids[s] >= first + L) EXPECT_EQ(r.slot_row[s], -1) << "slot " << s;
+}
+
+TEST(MoePermutation, GroupsSlotsByExpertInSlotOrder) {
+  Rng rng(7);
+  for (int64_t T : {1, 5, 300}) {
+    const int64_t K = 6, E = 64;
+    std::vector<int32_t> ids(T * K);
+    for (int64_t i = 0; i < T * K; ++i) ids[i] = static_cast<int32_t>(rng.index(E));
+    if (T > 1) ids[3] = -1;  // an unrouted slot (top_k > experts)
+    std::vector<float> w = rng.vec(T * K, 0.0f, 1.0f);
+    checkPermutation(ids, w, T, K, 0, E);
+    // Expert parallelism, 4 ranks of 16 experts: each rank's rows are its experts' slots, and
+    // every routed slot has a row on exactly one rank.
+    std::vector<int> owners(T * K, 0);
+    for (int64_t rank = 0; rank < 4; ++rank) {
+      checkPermutation(ids, w, T, K, rank * 16, 16);
+      ExpertRows r;
+      permuteByExpert(ids.data(), w.data(), T, K, rank * 16, 16, &r);
+      for (int64_t s = 0; s < T * K; ++s) owners[s] += r.slot_row[s] >= 0;
+    }
+    for (int64_t s = 0; s < T * K; ++s) EXPECT_EQ(owners[s], ids[s] >= 0 ? 1 : 0) << "slot " << s;
+  }
+  // No local slot at all: zero rows, empty active list.
+  checkPermutation({40, 41, 42, 43}, {1, 1, 1, 1}, 2, 2, 0, 8);
+}
+
+// Expert parallelism in the kernel: the ranks' partial results (each its own experts, the
+// others' slots skipped) sum to the single-rank result.
+TEST(MoeExperts, RankPartialsSumToTheWhole) {
+  Rng rng(44);
+  const int64_t E = 8, H = 32, I = 16, T = 5, K = 3, ranks = 4, per = E / ranks;
+  std::vector<OwnedWeight> g, u, d;
+  std::vector<WeightView> gv, uv, dv;
+  for (int64_t e = 0; e < E; ++e) {
+    g.push_back(randomWeight(rng, WeightType::BF16, I, H, 0.3f));
+    u.push_back(randomWeight(rng, WeightType::BF16, I, H, 0.3f));
+    d.push_back(randomWeight(rng, WeightType::BF16, H, I, 0.3f));
+  }
+  for (int64_t e = 0; e < E; ++e) gv.push_back(g[e].view), uv.push_back(u[e].view), dv.push_back(d[e].view);
+  auto x = rng.vec(T * H);
+  std::vector<int32_t> ids = {0, 5, 7, 1, 2, 3, 6, 4, 0, 7, 6, 5, 2, 3, 1};
+  auto wts = rng.vec(T * K, 0.1f, 1.0f);
+  std::vector<float> whole(T * H), part(T * H);
+  moeExperts(x.data(), T, H, wts.data(), ids.data(), K, gv.data(), uv.data(), dv.data(), E, whole.data());
+  std::vector<double> sum(T * H, 0.0);
+  for (int64_t r = 0; r < ranks; ++r) {
+    moeExperts(x.data(), T, H, wts.data(), ids.data(), K, gv.data() + r * per, uv.data() + r * per,
+               dv.data() + r * per, per, part.data(), r * per);
+    for (int64_t i = 0; i < T * H; ++i) sum[i] += part[i];
+  }
+  EXPECT_LT(maxRelErr(whole, sum), 1e-6);
 }
 
 }  // namespace
