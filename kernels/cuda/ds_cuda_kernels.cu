@@ -6,3 +6,5 @@
 #include "src/elementwise.cu"
 #include "src/synthetic_fill.cu"
 #include "src/moe.cu"
+#include "src/gemv_i4.cu"
+#include "src/mla.cu"

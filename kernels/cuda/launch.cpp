@@ -49,6 +49,11 @@ const char* const kSymbols[] = {
     DS_MOE_GEMV_SYMS("bf16", "bf16"), DS_MOE_GEMV_SYMS("bf16", "f32"),
     DS_MOE_GEMV_SYMS("fp8", "bf16"), DS_MOE_GEMV_SYMS("fp8", "f32"),
     "ds_moe_combine_bf16", "ds_moe_combine_f32",
+    "ds_gemv_wi4_abf16_m1", "ds_gemv_wi4_abf16_m2", "ds_gemv_wi4_abf16_m4",
+    "ds_gemv_wi4_af32_m1", "ds_gemv_wi4_af32_m2", "ds_gemv_wi4_af32_m4",
+    "ds_mla_kv_write_bf16", "ds_mla_kv_write_f32", "ds_mla_attend_bf16", "ds_mla_attend_f32",
+    "ds_mla_absorb_abf16_wbf16", "ds_mla_absorb_af32_wbf16", "ds_mla_absorb_af32_wf32",
+    "ds_mla_out_abf16_wbf16", "ds_mla_out_af32_wbf16", "ds_mla_out_af32_wf32", "ds_mla_combine",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;

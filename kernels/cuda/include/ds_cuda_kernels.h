@@ -37,10 +37,10 @@ typedef struct {
   uint32_t shared_bytes; /* dynamic shared memory */
 } ds_cuda_launch;
 
-/* A plan: up to two launches, in order, on one stream, plus the f32 workspace they share
+/* A plan: up to four launches, in order, on one stream, plus the f32 workspace they share
  * (the caller allocates workspace_bytes, 256-byte aligned, and stores it in params.workspace). */
 typedef struct {
-  ds_cuda_launch launches[2];
+  ds_cuda_launch launches[4];
   int32_t num_launches;
   uint64_t workspace_bytes;
 } ds_cuda_plan;
@@ -257,6 +257,8 @@ const char* const* ds_cuda_kernel_symbols(void);
 }  /* extern "C" */
 #endif
 
-#include "ds_cuda_moe.h" /* the mixture-of-experts kernels */
+#include "ds_cuda_layout.h" /* GPU storage of int4 weights */
+#include "ds_cuda_moe.h"    /* the mixture-of-experts kernels */
+#include "ds_cuda_mla.h"    /* DeepSeek MLA decode */
 
 #endif /* DS_CUDA_KERNELS_H */

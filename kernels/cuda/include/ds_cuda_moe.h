@@ -101,7 +101,7 @@ const char* ds_cuda_plan_moe_gemv(const ds_cuda_moe_gemv_params* p, ds_cuda_plan
 
 /* ds_moe_combine_<dtype>: out[t] = sum over t's slots whose row is not -1, in ascending expert
  * order (the host kernel's order), of weights[t, j] * y[slot_row[t, j]], plus shared[t] when
- * given, accumulated in f32 and rounded once. Grid (T), block 256; hidden % 8 == 0 (bf16). */
+ * given, accumulated in f32 and rounded once. Grid (T), block 256. */
 typedef struct {
   ds_cuda_ptr y;        /* act [rows, hidden]: the down projections of the routed rows */
   ds_cuda_ptr ids, weights, slot_row; /* [T, top_k] */

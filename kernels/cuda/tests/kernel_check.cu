@@ -2,7 +2,8 @@
 // on random inputs through the host plans of ds_cuda_kernels.h (one params struct per launch, as
 // the driver-API device will), compares with a simple CPU reference (double), prints one line per
 // case and a summary, then times GEMV against the copy-bandwidth roofline for 8B-shape layers.
-// The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs.
+// The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs; the MoE stage
+// (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer.
 // Usage: ds_cuda_kernel_check [path/to/ds_cuda_kernels.fatbin]
 // Exit: 0 all pass, 1 a mismatch, 77 no CUDA device (nothing run), 2 setup error.
 #include <cuda_runtime.h>
@@ -20,6 +21,9 @@
 #include "check_common.cuh"
 #include "ds_cuda_kernels.h"
 int checkSyntheticFill(cudaLibrary_t lib, int sm_count);  // tests/synthetic_check.cu: device = host fill
+namespace dscheck {
+void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
+}
 
 namespace {
 
@@ -472,6 +476,7 @@ int main(int argc, char** argv) {
     checkRope(dt, false, 64);
     checkElementwise(dt);
   }
+  moeStage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
   g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;

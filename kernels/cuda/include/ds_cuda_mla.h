@@ -1,0 +1,74 @@
+/* DeepSeek MLA decode on the GPU (part of the CUDA kernel library's contract, included by
+ * ds_cuda_kernels.h): attention over the compressed latent cache with the up-projections absorbed
+ * (as FlashMLA and the host's kernels/cpu/mla.cpp mlaAttention do):
+ *
+ *   q_lat[t, h]  = W_uk[h]^T q_nope[t, h]                         ds_mla_absorb_<a>   [R]
+ *   s(p)         = (q_lat . c_kv[p] + q_rope[t, h] . k_rope[p]) * scale, p in [0, pos_t]
+ *   o_lat[t, h]  = softmax(s) c_kv                                ds_mla_attend_<kv> (+ combine)
+ *   out[t, h]    = W_uv[h] o_lat[t, h]                            ds_mla_out_<a>      [v_dim]
+ *
+ * with kv_b = [H * (nope_dim + v_dim), rank]: head h's rows are W_uk[h] (nope_dim rows) then
+ * W_uv[h] (v_dim rows). The latent cache of a layer is paged like the host's PagedLatentKV:
+ * [num_blocks, block_size, rank + rope_dim] (c_kv then k_rope) in the cache dtype (bf16 or f32;
+ * int8 / fp8 caches are not built yet). ds_mla_kv_write_<kv> stores the step's rows first.
+ * rank <= 512, rope_dim <= 64 (DeepSeek-V2/V3: 512 and 64). */
+#ifndef DS_CUDA_MLA_H
+#define DS_CUDA_MLA_H
+
+#include <stdint.h>
+
+#include "ds_cuda_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DS_CUDA_MLA_MAX_RANK 512
+#define DS_CUDA_MLA_MAX_ROPE 64
+#define DS_CUDA_MLA_HEADS_PER_BLOCK 8 /* one warp per head */
+#define DS_CUDA_MLA_TILE 16           /* latent rows staged in shared memory at a time */
+
+typedef struct {
+  ds_cuda_ptr cache;       /* [num_blocks, block_size, rank + rope_dim] dtype */
+  ds_cuda_ptr positions;   /* int32 [T] */
+  ds_cuda_ptr token_seq;   /* int32 [T] */
+  ds_cuda_ptr block_table; /* int32 [S, max_blocks_per_seq] */
+  int32_t num_blocks, block_size, rank, rope_dim, max_blocks_per_seq;
+  int32_t dtype;           /* DS_CUDA_BF16 / DS_CUDA_F32 */
+} ds_cuda_paged_latent;
+
+/* ds_mla_kv_write_<dtype>: c_kv [T, c_stride] and k_rope [T, k_stride] (act = cache dtype) into
+ * token t's slot. Grid T, block 128. */
+typedef struct {
+  ds_cuda_paged_latent kv;
+  ds_cuda_ptr c_kv, k_rope;
+  int32_t num_tokens, c_stride, k_stride;
+} ds_cuda_mla_kv_write_params;
+const char* ds_cuda_plan_mla_kv_write(const ds_cuda_mla_kv_write_params* p, ds_cuda_plan* out);
+
+/* The decode: launches absorb (grid (T, H), 128), attend (grid (T, ceil(H / 8), splits), 256,
+ * 16 latent rows per shared-memory tile, online softmax per warp), combine (only with splits >
+ * 1: grid (T, H), 128) and out (grid (T, H), 128). Workspace (f32, set by plan): q_lat [T, H, R],
+ * o_lat [T, H, R], then with splits > 1 partials [T, H, splits, R] and lse [T, H, splits]. */
+typedef struct {
+  ds_cuda_paged_latent kv;
+  ds_cuda_ptr q_nope;    /* act [T, H, nope_dim] */
+  ds_cuda_ptr q_rope;    /* act [T, H, rope_dim] */
+  ds_cuda_ptr kv_b;      /* weight [H * (nope_dim + v_dim), rank], 16-byte aligned rows */
+  ds_cuda_ptr out;       /* act [T, H, v_dim] */
+  ds_cuda_ptr workspace;
+  int32_t num_tokens, heads, nope_dim, v_dim;
+  int32_t act_dtype, weight_dtype; /* act: F32 / BF16 (as the cache); weight: F32 / BF16 */
+  float scale;
+  int32_t max_context;   /* >= every token's position + 1 */
+  int32_t splits;        /* set by plan */
+  int32_t split_len;     /* set by plan: positions per split, a multiple of 16 */
+} ds_cuda_mla_decode_params;
+const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_device_limits* dev,
+                                    ds_cuda_plan* out);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* DS_CUDA_MLA_H */

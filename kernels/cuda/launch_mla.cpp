@@ -1,0 +1,96 @@
+// Launch planning of the MLA decode kernels (include/ds_cuda_mla.h): validation, split-KV choice
+// and workspace size; pure functions of the params and the device limits.
+#include <algorithm>
+#include <cstring>
+
+#include "ds_cuda_kernels.h"
+
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+bool floatDtype(int32_t d) { return d == DS_CUDA_F32 || d == DS_CUDA_BF16; }
+
+void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, int64_t gz,
+               uint32_t block) {
+  l.symbol = symbol;
+  l.grid[0] = static_cast<uint32_t>(gx);
+  l.grid[1] = static_cast<uint32_t>(gy);
+  l.grid[2] = static_cast<uint32_t>(gz);
+  l.block[0] = block;
+  l.block[1] = l.block[2] = 1;
+  l.shared_bytes = 0;
+}
+
+const char* checkLatent(const ds_cuda_paged_latent& kv) {
+  if (!floatDtype(kv.dtype)) return "mla: kv.dtype not f32 or bf16 (int8/fp8 latent caches are not built)";
+  if (!kv.cache || !kv.positions || !kv.token_seq || !kv.block_table)
+    return "mla: kv cache, positions, token_seq and block_table are required";
+  if (kv.rank < 1 || kv.rank > DS_CUDA_MLA_MAX_RANK) return "mla: kv.rank must be in [1, 512]";
+  if (kv.rope_dim < 1 || kv.rope_dim > DS_CUDA_MLA_MAX_ROPE) return "mla: kv.rope_dim must be in [1, 64]";
+  if (kv.num_blocks < 1 || kv.block_size < 1 || kv.max_blocks_per_seq < 1)
+    return "mla: num_blocks, block_size and max_blocks_per_seq must be >= 1";
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* ds_cuda_plan_mla_kv_write(const ds_cuda_mla_kv_write_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (const char* e = checkLatent(p->kv)) return e;
+  if (p->num_tokens < 1) return "mla_kv_write: num_tokens must be >= 1";
+  if (!p->c_kv || !p->k_rope) return "mla_kv_write: c_kv and k_rope are required";
+  if (p->c_stride < p->kv.rank || p->k_stride < p->kv.rope_dim)
+    return "mla_kv_write: strides must cover rank and rope_dim";
+  setLaunch(out->launches[0], p->kv.dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_bf16" : "ds_mla_kv_write_f32",
+            p->num_tokens, 1, 1, 128);
+  out->num_launches = 1;
+  return nullptr;
+}
+
+const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_device_limits* dev,
+                                    ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (!dev || dev->sm_count < 1) return "device limits: sm_count must be >= 1";
+  if (const char* e = checkLatent(p->kv)) return e;
+  if (!floatDtype(p->act_dtype) || !floatDtype(p->weight_dtype))
+    return "mla_decode: act_dtype and weight_dtype must be f32 or bf16";
+  if (p->act_dtype != p->kv.dtype) return "mla_decode: the latent cache must have the act dtype";
+  if (p->act_dtype == DS_CUDA_BF16 && p->weight_dtype == DS_CUDA_F32)
+    return "mla_decode: f32 kv_b with bf16 activations is not built";
+  if (p->num_tokens < 1 || p->heads < 1) return "mla_decode: num_tokens and heads must be >= 1";
+  if (p->nope_dim < 1 || p->nope_dim > 256 || p->v_dim < 1)
+    return "mla_decode: nope_dim must be in [1, 256] and v_dim >= 1";
+  if (p->max_context < 1) return "mla_decode: max_context must be >= 1";
+  if (!p->q_nope || !p->q_rope || !p->kv_b || !p->out) return "mla_decode: q_nope, q_rope, kv_b and out are required";
+  const int64_t T = p->num_tokens, H = p->heads, R = p->kv.rank;
+  const int64_t headBlocks = ceilDiv(H, DS_CUDA_MLA_HEADS_PER_BLOCK);
+  // Split the context when (token, head-block) blocks cannot fill the device twice over.
+  const int64_t blocks = T * headBlocks;
+  int64_t splits = std::clamp<int64_t>(ceilDiv(2 * int64_t{dev->sm_count}, blocks), 1,
+                                       std::min<int64_t>(64, ceilDiv(p->max_context, 256)));
+  int64_t splitLen = ceilDiv(ceilDiv(p->max_context, splits), DS_CUDA_MLA_TILE) * DS_CUDA_MLA_TILE;
+  splits = ceilDiv(p->max_context, splitLen);
+  p->splits = static_cast<int32_t>(splits);
+  p->split_len = static_cast<int32_t>(splitLen);
+  const bool wbf = p->weight_dtype == DS_CUDA_BF16;
+  const char* absorb = p->act_dtype == DS_CUDA_BF16 ? "ds_mla_absorb_abf16_wbf16"
+                       : wbf                        ? "ds_mla_absorb_af32_wbf16"
+                                                    : "ds_mla_absorb_af32_wf32";
+  const char* outSym = p->act_dtype == DS_CUDA_BF16 ? "ds_mla_out_abf16_wbf16"
+                       : wbf                        ? "ds_mla_out_af32_wbf16"
+                                                    : "ds_mla_out_af32_wf32";
+  int n = 0;
+  setLaunch(out->launches[n++], absorb, T, H, 1, 128);
+  setLaunch(out->launches[n++], p->act_dtype == DS_CUDA_BF16 ? "ds_mla_attend_bf16" : "ds_mla_attend_f32",
+            T, headBlocks, splits, 256);
+  if (splits > 1) setLaunch(out->launches[n++], "ds_mla_combine", T, H, 1, 128);
+  setLaunch(out->launches[n++], outSym, T, H, 1, 128);
+  out->num_launches = n;
+  const uint64_t TH = static_cast<uint64_t>(T * H);
+  out->workspace_bytes = 4 * (2 * TH * R + (splits > 1 ? TH * splits * (R + 1) : 0));
+  return nullptr;
+}
+
+}  // extern "C"

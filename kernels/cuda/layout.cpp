@@ -1,0 +1,66 @@
+// GPU storage of int4 weights (include/ds_cuda_layout.h): a nibble permutation inside each 32-bit
+// word, plus the offset of symmetric codes. Host code, no CUDA.
+#include <cstring>
+
+#include "ds_cuda_kernels.h"
+
+namespace {
+
+uint32_t load32(const uint8_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);  // little-endian: element 0 in bits 0-3, as the host reads bytes
+  return w;
+}
+
+}  // namespace
+
+extern "C" {
+
+void ds_cuda_i4_to_gpu(uint8_t* bytes, uint64_t n, int symmetric) {
+  for (uint64_t at = 0; at + 4 <= n; at += 4) {
+    const uint32_t w = load32(bytes + at) ^ (symmetric ? 0x88888888u : 0u);
+    uint32_t out = 0;
+    for (int i = 0; i < 8; ++i) out |= ((w >> (4 * i)) & 0xfu) << (4 * (i / 2 + 4 * (i % 2)));
+    std::memcpy(bytes + at, &out, 4);
+  }
+}
+
+void ds_cuda_i4_from_gpu(uint8_t* bytes, uint64_t n, int symmetric) {
+  for (uint64_t at = 0; at + 4 <= n; at += 4) {
+    const uint32_t w = load32(bytes + at);
+    uint32_t out = 0;
+    for (int i = 0; i < 8; ++i) out |= ((w >> (4 * (i / 2 + 4 * (i % 2)))) & 0xfu) << (4 * i);
+    out ^= symmetric ? 0x88888888u : 0u;
+    std::memcpy(bytes + at, &out, 4);
+  }
+}
+
+}  // extern "C"
+
+extern "C" const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (p->act_dtype != DS_CUDA_F32 && p->act_dtype != DS_CUDA_BF16)
+    return "gemv_i4: act_dtype not f32 or bf16";
+  if (p->M < 1 || p->M > DS_CUDA_GEMV_MAX_M) return "gemv_i4: M must be in [1, 16]";
+  if (p->N < 1 || p->K < 32 || p->K % 32 != 0) return "gemv_i4: N >= 1 and K a multiple of 32";
+  if (p->group_size < 32 || p->group_size % 32 != 0 || p->K % p->group_size != 0)
+    return "gemv_i4: group_size must be a multiple of 32 dividing K";
+  if (p->x_stride < p->K || p->y_stride < p->N) return "gemv_i4: strides must cover K and N";
+  if (p->x_stride % (p->act_dtype == DS_CUDA_BF16 ? 8 : 4) != 0 || p->x % 16 != 0 || p->w % 16 != 0)
+    return "gemv_i4: x rows and weights must be 16-byte aligned";
+  if (!p->x || !p->w || !p->scale || !p->y) return "gemv_i4: x, w, scale and y are required";
+  const int mt = p->M >= 4 ? 4 : p->M >= 2 ? 2 : 1;
+  p->rows_per_pass = mt;
+  static const char* const kSyms[2][3] = {
+      {"ds_gemv_wi4_af32_m1", "ds_gemv_wi4_af32_m2", "ds_gemv_wi4_af32_m4"},
+      {"ds_gemv_wi4_abf16_m1", "ds_gemv_wi4_abf16_m2", "ds_gemv_wi4_abf16_m4"}};
+  ds_cuda_launch& l = out->launches[0];
+  l.symbol = kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
+  l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
+  l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
+  l.grid[2] = 1;
+  l.block[0] = 256;
+  l.block[1] = l.block[2] = 1;
+  out->num_launches = 1;
+  return nullptr;
+}

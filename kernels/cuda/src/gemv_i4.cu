@@ -1,0 +1,82 @@
+// GEMV over int4 group-quantized weights in the GPU storage (include/ds_cuda_layout.h): two
+// elements per mask-and-or, exact f16 subtraction, then the host's f32 scale arithmetic.
+#include <cuda_fp16.h>
+
+#include "common.cuh"
+
+namespace ds::cuda {
+namespace {
+
+// Rows [blockIdx.y * MT, +MT) of y, column n = blockIdx.x * 8 + warp.
+template <class A, int MT>
+__device__ __forceinline__ void gemvI4(const ds_cuda_gemv_i4_params& p) {
+  const int lane = threadIdx.x & 31;
+  const int n = blockIdx.x * 8 + (threadIdx.x >> 5);
+  const int m0 = blockIdx.y * MT;
+  if (n >= p.N) return;
+  const int rows = min(MT, p.M - m0);
+  const int groups = p.K / p.group_size;
+  const uint8_t* wrow = ptr<const uint8_t>(p.w) + static_cast<size_t>(n) * (p.K / 2);
+  const float* srow = ptr<const float>(p.scale) + static_cast<size_t>(n) * groups;
+  const float* zrow = p.zero ? ptr<const float>(p.zero) + static_cast<size_t>(n) * groups : nullptr;
+  const __half2 bias2 = __float2half2_rn(zrow ? DS_CUDA_I4_ASYM_BIAS : DS_CUDA_I4_SYM_BIAS);
+  const A* x = ptr<const A>(p.x) + static_cast<size_t>(m0) * p.x_stride;
+  constexpr int C = Vec<A>::N;  // activations per 16-byte load
+
+  float acc[MT];
+#pragma unroll
+  for (int m = 0; m < MT; ++m) acc[m] = 0.0f;
+  for (int k0 = lane * 32; k0 < p.K; k0 += 32 * 32) {
+    const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(wrow + k0 / 2));
+    const int g = k0 / p.group_size;  // 32 elements never straddle a group
+    const float s = srow[g], z = zrow ? zrow[g] : 0.0f;
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      float wf[8];
+#pragma unroll
+      for (int pr = 0; pr < 4; ++pr) {
+        const uint32_t bits = DS_CUDA_I4_HALF2_BITS(words[q], pr);
+        const float2 v = __half22float2(__hsub2(*reinterpret_cast<const __half2*>(&bits), bias2));
+        // The host's arithmetic: q * s, or (q - z) * s, each rounded in f32 (no fma).
+        wf[2 * pr] = zrow ? __fmul_rn(__fsub_rn(v.x, z), s) : __fmul_rn(v.x, s);
+        wf[2 * pr + 1] = zrow ? __fmul_rn(__fsub_rn(v.y, z), s) : __fmul_rn(v.y, s);
+      }
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        if (m < rows) {
+#pragma unroll
+          for (int c = 0; c < 8; c += C) {
+            float xf[C];
+            loadN<C>(x + static_cast<size_t>(m) * p.x_stride + k0 + 8 * q + c, xf);
+#pragma unroll
+            for (int i = 0; i < C; ++i) acc[m] = fmaf(wf[c + i], xf[i], acc[m]);
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < MT; ++m) acc[m] = warpSum(acc[m]);
+  if (lane != 0) return;
+  const float b = p.bias ? ptr<const float>(p.bias)[n] : 0.0f;
+  A* y = ptr<A>(p.y);
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+    if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = fromF<A>(acc[m] + b);
+}
+
+}  // namespace
+}  // namespace ds::cuda
+
+#define DS_GEMV_I4(an, A, MT)                                                            \
+  extern "C" __global__ void __launch_bounds__(256)                                      \
+      ds_gemv_wi4_a##an##_m##MT(const __grid_constant__ ds_cuda_gemv_i4_params p) {      \
+    ds::cuda::gemvI4<A, MT>(p);                                                          \
+  }
+DS_GEMV_I4(bf16, ds::cuda::bf16, 1)
+DS_GEMV_I4(bf16, ds::cuda::bf16, 2)
+DS_GEMV_I4(bf16, ds::cuda::bf16, 4)
+DS_GEMV_I4(f32, float, 1)
+DS_GEMV_I4(f32, float, 2)
+DS_GEMV_I4(f32, float, 4)

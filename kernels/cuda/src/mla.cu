@@ -1,0 +1,189 @@
+// DeepSeek MLA decode over the paged latent cache, up-projections absorbed
+// (include/ds_cuda_mla.h). f32 accumulation throughout; the host's mlaAttention is the reference.
+#include "common.cuh"
+
+namespace ds::cuda {
+namespace {
+
+constexpr int kMlaRankPerLane = DS_CUDA_MLA_MAX_RANK / 32;  // 16
+constexpr int kMlaRopePerLane = DS_CUDA_MLA_MAX_ROPE / 32;  // 2
+constexpr int kMlaRow = DS_CUDA_MLA_MAX_RANK + DS_CUDA_MLA_MAX_ROPE;
+
+__device__ __forceinline__ size_t latentSlot(const ds_cuda_paged_latent& kv, int seq, int pos) {
+  const int32_t block =
+      ptr<const int32_t>(kv.block_table)[static_cast<size_t>(seq) * kv.max_blocks_per_seq + pos / kv.block_size];
+  return static_cast<size_t>(block) * kv.block_size + pos % kv.block_size;
+}
+
+template <class T>
+__device__ __forceinline__ void mlaKvWrite(const ds_cuda_mla_kv_write_params& p) {
+  const int t = blockIdx.x;
+  const ds_cuda_paged_latent& kv = p.kv;
+  const int L = kv.rank + kv.rope_dim;
+  T* row = ptr<T>(kv.cache) +
+           latentSlot(kv, ptr<const int32_t>(kv.token_seq)[t], ptr<const int32_t>(kv.positions)[t]) * L;
+  const T* c = ptr<const T>(p.c_kv) + static_cast<size_t>(t) * p.c_stride;
+  const T* k = ptr<const T>(p.k_rope) + static_cast<size_t>(t) * p.k_stride;
+  for (int i = threadIdx.x; i < L; i += blockDim.x) row[i] = i < kv.rank ? c[i] : k[i - kv.rank];
+}
+
+// q_lat[t, h, r] = sum_d q_nope[t, h, d] W_uk[h][d, r]: one block per (token, head), threads
+// over r (coalesced weight rows), d in order.
+template <class A, class W>
+__device__ __forceinline__ void mlaAbsorb(const ds_cuda_mla_decode_params& p) {
+  __shared__ float sq[256];  // nope_dim <= 256 (plan)
+  const int t = blockIdx.x, h = blockIdx.y, R = p.kv.rank, Dn = p.nope_dim;
+  const A* qn = ptr<const A>(p.q_nope) + (static_cast<size_t>(t) * p.heads + h) * Dn;
+  for (int d = threadIdx.x; d < Dn; d += blockDim.x) sq[d] = toF(qn[d]);
+  __syncthreads();
+  const W* w = ptr<const W>(p.kv_b) + static_cast<size_t>(h) * (Dn + p.v_dim) * R;
+  float* out = ptr<float>(p.workspace) + (static_cast<size_t>(t) * p.heads + h) * R;
+  for (int r = threadIdx.x; r < R; r += blockDim.x) {
+    float acc = 0.0f;
+    for (int d = 0; d < Dn; ++d) acc = fmaf(sq[d], toF(w[static_cast<size_t>(d) * R + r]), acc);
+    out[r] = acc;
+  }
+}
+
+// One warp per head, 8 heads per block sharing each staged tile of latent rows; positions
+// [split * split_len, ...) of the token's own sequence up to its position.
+template <class KV, class A>
+__device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
+  __shared__ float tile[DS_CUDA_MLA_TILE][kMlaRow];
+  const ds_cuda_paged_latent& kv = p.kv;
+  const int t = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int h = blockIdx.y * DS_CUDA_MLA_HEADS_PER_BLOCK + warp;
+  const int R = kv.rank, Dr = kv.rope_dim, L = R + Dr, H = p.heads;
+  const int seq = ptr<const int32_t>(kv.token_seq)[t];
+  const int n = ptr<const int32_t>(kv.positions)[t] + 1;
+  const int lo = blockIdx.z * p.split_len, hi = min(n, lo + p.split_len);
+  const bool head = h < H;
+  float q[kMlaRankPerLane], qr[kMlaRopePerLane], o[kMlaRankPerLane];
+  const float* qlat = ptr<const float>(p.workspace) + (static_cast<size_t>(t) * H + (head ? h : 0)) * R;
+  const A* qrope = ptr<const A>(p.q_rope) + (static_cast<size_t>(t) * H + (head ? h : 0)) * Dr;
+#pragma unroll
+  for (int i = 0; i < kMlaRankPerLane; ++i) {
+    const int r = lane + 32 * i;
+    q[i] = r < R ? qlat[r] : 0.0f;
+    o[i] = 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < kMlaRopePerLane; ++i) {
+    const int r = lane + 32 * i;
+    qr[i] = r < Dr ? toF(qrope[r]) : 0.0f;
+  }
+  float m = -INFINITY, l = 0.0f;
+  for (int p0 = lo; p0 < hi; p0 += DS_CUDA_MLA_TILE) {
+    const int rows = min(DS_CUDA_MLA_TILE, hi - p0);
+    __syncthreads();  // the previous tile is read by every warp
+    for (int i = threadIdx.x; i < rows * L; i += blockDim.x) {
+      const int j = i / L, c = i % L;
+      tile[j][c] = toF(ptr<const KV>(kv.cache)[latentSlot(kv, seq, p0 + j) * L + c]);
+    }
+    __syncthreads();
+    if (!head) continue;
+    for (int j = 0; j < rows; ++j) {
+      float s = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMlaRankPerLane; ++i)
+        if (lane + 32 * i < R) s = fmaf(q[i], tile[j][lane + 32 * i], s);
+#pragma unroll
+      for (int i = 0; i < kMlaRopePerLane; ++i)
+        if (lane + 32 * i < Dr) s = fmaf(qr[i], tile[j][R + lane + 32 * i], s);
+      s = warpSum(s) * p.scale;
+      const float mNew = fmaxf(m, s);
+      const float corr = expf(m - mNew), e = expf(s - mNew);
+      l = l * corr + e;
+#pragma unroll
+      for (int i = 0; i < kMlaRankPerLane; ++i)
+        if (lane + 32 * i < R) o[i] = fmaf(e, tile[j][lane + 32 * i], o[i] * corr);
+      m = mNew;
+    }
+  }
+  if (!head) return;
+  float* ws = ptr<float>(p.workspace);
+  const size_t TH = static_cast<size_t>(p.num_tokens) * H, th = static_cast<size_t>(t) * H + h;
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  // splits == 1: o_lat directly; else this split's normalized partial and its log-sum-exp.
+  float* dst = p.splits == 1 ? ws + TH * R + th * R
+                             : ws + 2 * TH * R + (th * p.splits + blockIdx.z) * R;
+#pragma unroll
+  for (int i = 0; i < kMlaRankPerLane; ++i)
+    if (lane + 32 * i < R) dst[lane + 32 * i] = o[i] * inv;
+  if (p.splits > 1 && lane == 0)
+    ws[2 * TH * R + TH * p.splits * R + th * p.splits + blockIdx.z] = l > 0.0f ? m + logf(l) : -INFINITY;
+}
+
+// o_lat = sum_z exp(lse_z - max) o_z / sum_z exp(lse_z - max), splits in order.
+__device__ __forceinline__ void mlaCombine(const ds_cuda_mla_decode_params& p) {
+  const int R = p.kv.rank, S = p.splits;
+  const size_t TH = static_cast<size_t>(p.num_tokens) * p.heads;
+  const size_t th = static_cast<size_t>(blockIdx.x) * p.heads + blockIdx.y;
+  float* ws = ptr<float>(p.workspace);
+  const float* part = ws + 2 * TH * R + th * S * R;
+  const float* lse = ws + 2 * TH * R + TH * S * R + th * S;
+  float mx = -INFINITY;
+  for (int z = 0; z < S; ++z) mx = fmaxf(mx, lse[z]);
+  float den = 0.0f;
+  for (int z = 0; z < S; ++z) den += lse[z] == -INFINITY ? 0.0f : expf(lse[z] - mx);
+  for (int r = threadIdx.x; r < R; r += blockDim.x) {
+    float acc = 0.0f;
+    for (int z = 0; z < S; ++z)
+      if (lse[z] != -INFINITY) acc = fmaf(expf(lse[z] - mx), part[static_cast<size_t>(z) * R + r], acc);
+    ws[TH * R + th * R + r] = den > 0.0f ? acc / den : 0.0f;
+  }
+}
+
+// out[t, h, v] = W_uv[h][v, :] . o_lat[t, h]: a warp per output, lanes along the rank.
+template <class A, class W>
+__device__ __forceinline__ void mlaOut(const ds_cuda_mla_decode_params& p) {
+  __shared__ float so[DS_CUDA_MLA_MAX_RANK];
+  const int t = blockIdx.x, h = blockIdx.y, R = p.kv.rank;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  const size_t TH = static_cast<size_t>(p.num_tokens) * p.heads;
+  const float* olat = ptr<const float>(p.workspace) + TH * R + (static_cast<size_t>(t) * p.heads + h) * R;
+  for (int r = threadIdx.x; r < R; r += blockDim.x) so[r] = olat[r];
+  __syncthreads();
+  const W* w = ptr<const W>(p.kv_b) + (static_cast<size_t>(h) * (p.nope_dim + p.v_dim) + p.nope_dim) * R;
+  A* out = ptr<A>(p.out) + (static_cast<size_t>(t) * p.heads + h) * p.v_dim;
+  for (int v = warp; v < p.v_dim; v += warps) {
+    const W* wr = w + static_cast<size_t>(v) * R;
+    float acc = 0.0f;
+    for (int r = lane; r < R; r += 32) acc = fmaf(toF(wr[r]), so[r], acc);
+    acc = warpSum(acc);
+    if (lane == 0) out[v] = fromF<A>(acc);
+  }
+}
+
+}  // namespace
+}  // namespace ds::cuda
+
+#define DS_MLA_DTYPE(tn, T)                                                                    \
+  extern "C" __global__ void __launch_bounds__(128)                                            \
+      ds_mla_kv_write_##tn(const __grid_constant__ ds_cuda_mla_kv_write_params p) {            \
+    ds::cuda::mlaKvWrite<T>(p);                                                                \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(256)                                            \
+      ds_mla_attend_##tn(const __grid_constant__ ds_cuda_mla_decode_params p) {                \
+    ds::cuda::mlaAttend<T, T>(p);                                                              \
+  }
+DS_MLA_DTYPE(bf16, ds::cuda::bf16)
+DS_MLA_DTYPE(f32, float)
+
+#define DS_MLA_PROJ(an, A, wn, W)                                                              \
+  extern "C" __global__ void __launch_bounds__(128)                                            \
+      ds_mla_absorb_a##an##_w##wn(const __grid_constant__ ds_cuda_mla_decode_params p) {       \
+    ds::cuda::mlaAbsorb<A, W>(p);                                                              \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(128)                                            \
+      ds_mla_out_a##an##_w##wn(const __grid_constant__ ds_cuda_mla_decode_params p) {          \
+    ds::cuda::mlaOut<A, W>(p);                                                                 \
+  }
+DS_MLA_PROJ(bf16, ds::cuda::bf16, bf16, ds::cuda::bf16)
+DS_MLA_PROJ(f32, float, bf16, ds::cuda::bf16)
+DS_MLA_PROJ(f32, float, f32, float)
+
+extern "C" __global__ void __launch_bounds__(128)
+    ds_mla_combine(const __grid_constant__ ds_cuda_mla_decode_params p) {
+  ds::cuda::mlaCombine(p);
+}

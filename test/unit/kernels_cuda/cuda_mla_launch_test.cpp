@@ -1,0 +1,119 @@
+// Launch plans of the MLA decode kernels (kernels/cuda/include/ds_cuda_mla.h): the launch
+// sequence, split-KV choice, workspace size and refusals; host only.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "ds_cuda_kernels.h"
+
+namespace {
+
+const ds_cuda_device_limits kH100 = {132, 48 * 1024};
+constexpr ds_cuda_ptr kPtr = 0x10000;
+
+bool isSymbol(const char* s) {
+  for (const char* const* t = ds_cuda_kernel_symbols(); *t; ++t)
+    if (std::strcmp(*t, s) == 0) return true;
+  return false;
+}
+
+// DeepSeek-V3 attention (per rank of --tp 8: 16 heads): rank 512, rope 64, nope 128, v 128.
+ds_cuda_mla_decode_params v3(int T, int heads, int context) {
+  ds_cuda_mla_decode_params p{};
+  p.kv.cache = p.kv.positions = p.kv.token_seq = p.kv.block_table = kPtr;
+  p.kv.num_blocks = 1024;
+  p.kv.block_size = 64;
+  p.kv.rank = 512;
+  p.kv.rope_dim = 64;
+  p.kv.max_blocks_per_seq = 256;
+  p.kv.dtype = DS_CUDA_BF16;
+  p.q_nope = p.q_rope = p.kv_b = p.out = kPtr;
+  p.num_tokens = T;
+  p.heads = heads;
+  p.nope_dim = 128;
+  p.v_dim = 128;
+  p.act_dtype = p.weight_dtype = DS_CUDA_BF16;
+  p.scale = 0.1f;
+  p.max_context = context;
+  return p;
+}
+
+TEST(CudaMlaLaunch, SingleTokenLongContextSplits) {
+  ds_cuda_mla_decode_params p = v3(1, 16, 8192);
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  ASSERT_EQ(plan.num_launches, 4);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_absorb_abf16_wbf16");
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_bf16");
+  EXPECT_STREQ(plan.launches[2].symbol, "ds_mla_combine");
+  EXPECT_STREQ(plan.launches[3].symbol, "ds_mla_out_abf16_wbf16");
+  EXPECT_EQ(plan.launches[1].grid[1], 2u);  // 16 heads, 8 per block
+  // 2 head blocks fill 132 SMs twice over with 132 splits, capped at 8192 / 256 = 32.
+  EXPECT_EQ(p.splits, 32);
+  EXPECT_EQ(p.split_len, 256);
+  EXPECT_EQ(plan.launches[1].grid[2], 32u);
+  EXPECT_EQ(plan.workspace_bytes, 4u * (2 * 16 * 512 + 16 * 32 * 513));
+  for (int i = 0; i < plan.num_launches; ++i) EXPECT_TRUE(isSymbol(plan.launches[i].symbol));
+}
+
+TEST(CudaMlaLaunch, BigBatchDoesNotSplit) {
+  ds_cuda_mla_decode_params p = v3(256, 16, 4096);
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_EQ(p.splits, 1);
+  EXPECT_EQ(p.split_len % DS_CUDA_MLA_TILE, 0);
+  EXPECT_GE(p.split_len, 4096);
+  ASSERT_EQ(plan.num_launches, 3);  // no combine
+  EXPECT_STREQ(plan.launches[2].symbol, "ds_mla_out_abf16_wbf16");
+  EXPECT_EQ(plan.workspace_bytes, 4u * 2 * 256 * 16 * 512);
+  // Tiny models (rank 32, rope 16, f32) take the same kernels.
+  ds_cuda_mla_decode_params t = v3(3, 4, 40);
+  t.kv.rank = 32;
+  t.kv.rope_dim = 16;
+  t.nope_dim = 16;
+  t.v_dim = 24;
+  t.act_dtype = t.weight_dtype = t.kv.dtype = DS_CUDA_F32;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&t, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_absorb_af32_wf32");
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_f32");
+}
+
+TEST(CudaMlaLaunch, Refusals) {
+  ds_cuda_plan plan;
+  struct Bad {
+    const char* field;
+    void (*edit)(ds_cuda_mla_decode_params&);
+  };
+  const Bad cases[] = {
+      {"kv.rank", [](auto& p) { p.kv.rank = 1024; }},
+      {"kv.rope_dim", [](auto& p) { p.kv.rope_dim = 128; }},
+      {"kv.dtype", [](auto& p) { p.kv.dtype = 7; }},
+      {"act dtype", [](auto& p) { p.kv.dtype = DS_CUDA_F32; }},
+      {"nope_dim", [](auto& p) { p.nope_dim = 512; }},
+      {"max_context", [](auto& p) { p.max_context = 0; }},
+      {"kv_b", [](auto& p) { p.kv_b = 0; }},
+      {"f32 kv_b", [](auto& p) { p.weight_dtype = DS_CUDA_F32; }},
+  };
+  for (const Bad& b : cases) {
+    ds_cuda_mla_decode_params p = v3(1, 16, 100);
+    b.edit(p);
+    const char* e = ds_cuda_plan_mla_decode(&p, &kH100, &plan);
+    ASSERT_NE(e, nullptr) << b.field;
+    EXPECT_NE(std::string(e).find(b.field), std::string::npos) << e;
+    EXPECT_EQ(plan.num_launches, 0);
+  }
+  ds_cuda_mla_kv_write_params w{};
+  w.kv = v3(1, 16, 100).kv;
+  w.c_kv = w.k_rope = kPtr;
+  w.num_tokens = 5;
+  w.c_stride = 512;
+  w.k_stride = 64;
+  ASSERT_EQ(ds_cuda_plan_mla_kv_write(&w, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_kv_write_bf16");
+  EXPECT_EQ(plan.launches[0].grid[0], 5u);
+  w.k_stride = 32;
+  EXPECT_NE(ds_cuda_plan_mla_kv_write(&w, &plan), nullptr);
+}
+
+}  // namespace
