@@ -42,23 +42,49 @@ extern "C" const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_p
   if (p->act_dtype != DS_CUDA_F32 && p->act_dtype != DS_CUDA_BF16)
     return "gemv_i4: act_dtype not f32 or bf16";
   if (p->M < 1 || p->M > DS_CUDA_GEMV_MAX_M) return "gemv_i4: M must be in [1, 16]";
-  if (p->N < 1 || p->K < 32 || p->K % 32 != 0) return "gemv_i4: N >= 1 and K a multiple of 32";
-  if (p->group_size < 32 || p->group_size % 32 != 0 || p->K % p->group_size != 0)
-    return "gemv_i4: group_size must be a multiple of 32 dividing K";
+  if (p->N < 1 || p->K < 8 || p->K % 8 != 0) return "gemv_i4: N >= 1 and K a multiple of 8";
+  if (p->group_size < 1) return "gemv_i4: group_size must be >= 1";
   if (p->x_stride < p->K || p->y_stride < p->N) return "gemv_i4: strides must cover K and N";
-  if (p->x_stride % (p->act_dtype == DS_CUDA_BF16 ? 8 : 4) != 0 || p->x % 16 != 0 || p->w % 16 != 0)
-    return "gemv_i4: x rows and weights must be 16-byte aligned";
   if (!p->x || !p->w || !p->scale || !p->y) return "gemv_i4: x, w, scale and y are required";
+  if (p->w % 4 != 0) return "gemv_i4: weights must be 4-byte aligned";
+  ds_cuda_launch& l = out->launches[0];
+  l.block[0] = 256;
+  l.block[1] = l.block[2] = 1;
+  l.grid[2] = 1;
+  out->num_launches = 1;
+  // The fast kernel: 16-byte loads of 32 elements inside one group, 16-byte aligned x rows.
+  const bool fast = p->K % 32 == 0 && p->group_size % 32 == 0 && p->K % p->group_size == 0 &&
+                    p->x_stride % (p->act_dtype == DS_CUDA_BF16 ? 8 : 4) == 0 && p->x % 16 == 0 &&
+                    p->w % 16 == 0;
+  if (!fast) {
+    p->rows_per_pass = 1;
+    l.symbol = p->act_dtype == DS_CUDA_BF16 ? "ds_gemv_any_wi4_abf16" : "ds_gemv_any_wi4_af32";
+    l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
+    l.grid[1] = static_cast<uint32_t>(p->M);
+    return nullptr;
+  }
   const int mt = p->M >= 4 ? 4 : p->M >= 2 ? 2 : 1;
   p->rows_per_pass = mt;
   static const char* const kSyms[2][3] = {
       {"ds_gemv_wi4_af32_m1", "ds_gemv_wi4_af32_m2", "ds_gemv_wi4_af32_m4"},
       {"ds_gemv_wi4_abf16_m1", "ds_gemv_wi4_abf16_m2", "ds_gemv_wi4_abf16_m4"}};
-  ds_cuda_launch& l = out->launches[0];
   l.symbol = kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
   l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
   l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
-  l.grid[2] = 1;
+  return nullptr;
+}
+
+extern "C" const char* ds_cuda_plan_i4_to_gpu(const ds_cuda_i4_to_gpu_params* p,
+                                              const ds_cuda_device_limits* dev, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (!dev || dev->sm_count < 1) return "device limits: sm_count must be >= 1";
+  if (!p->data || p->data % 4 != 0) return "i4_to_gpu: data must be a 4-byte aligned pointer";
+  if (p->words < 1) return "i4_to_gpu: words must be >= 1";
+  const uint64_t blocks = (p->words + 255) / 256, cap = 8 * static_cast<uint64_t>(dev->sm_count);
+  ds_cuda_launch& l = out->launches[0];
+  l.symbol = "ds_i4_to_gpu";
+  l.grid[0] = static_cast<uint32_t>(blocks < cap ? blocks : cap);
+  l.grid[1] = l.grid[2] = 1;
   l.block[0] = 256;
   l.block[1] = l.block[2] = 1;
   out->num_launches = 1;

@@ -32,12 +32,24 @@ extern "C" {
 void ds_cuda_i4_to_gpu(uint8_t* bytes, uint64_t n, int symmetric);
 void ds_cuda_i4_from_gpu(uint8_t* bytes, uint64_t n, int symmetric);
 
+/* ds_i4_to_gpu: ds_cuda_i4_to_gpu on the device, in place over `words` 32-bit words (synthetic
+ * int4 weights, filled on the device in the host's storage). Grid-stride, block 256. */
+typedef struct {
+  ds_cuda_ptr data; /* 4-byte aligned */
+  uint64_t words;
+  int32_t symmetric;
+} ds_cuda_i4_to_gpu_params;
+const char* ds_cuda_plan_i4_to_gpu(const ds_cuda_i4_to_gpu_params* p, const ds_cuda_device_limits* dev,
+                                   ds_cuda_plan* out);
+
 /* ds_gemv_wi4_a<bf16|f32>_m<1|2|4>: y[M, N] = x[M, K] W^T (+ f32 bias) for W in the GPU int4
  * storage with f32 group scales [N, K / group_size] (and zero points, asymmetric): element value
  * q * s, or (q - z) * s, in f32 as the host computes it (kernels/cpu/cpu_kernels.h WeightView).
  * One output column per warp, each lane a 16-byte load (32 elements, one group) at a time;
- * grid (ceil(N / 8), ceil(M / mt)), block 256, no split. K % 32 == 0, group_size a multiple of
- * 32 dividing K, x rows 16-byte aligned. M <= 16 (larger: dequantize + cuBLASLt). */
+ * grid (ceil(N / 8), ceil(M / mt)), block 256, no split, when K % 32 == 0, group_size is a
+ * multiple of 32 dividing K and x rows are 16-byte aligned; other shapes (K % 8 == 0, any group,
+ * a partial last group) take ds_gemv_any_wi4_a<act>: a warp per output, 32-bit word loads,
+ * grid (ceil(N / 8), M). M <= 16 per launch. */
 typedef struct {
   ds_cuda_ptr x, w, scale, zero, bias, y; /* zero: 0 = symmetric */
   int32_t M, N, K, x_stride, y_stride, group_size;

@@ -66,8 +66,65 @@ __device__ __forceinline__ void gemvI4(const ds_cuda_gemv_i4_params& p) {
     if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = fromF<A>(acc[m] + b);
 }
 
+// Any K % 8 == 0 and group size (partial last group), any alignment of x: one warp per output
+// (column n = blockIdx.x * 8 + warp, row blockIdx.y), lanes over 32-bit words (8 elements).
+template <class A>
+__device__ __forceinline__ void gemvI4Any(const ds_cuda_gemv_i4_params& p) {
+  const int lane = threadIdx.x & 31;
+  const int n = blockIdx.x * 8 + (threadIdx.x >> 5), m = blockIdx.y;
+  if (n >= p.N || m >= p.M) return;
+  const int groups = (p.K + p.group_size - 1) / p.group_size;
+  const uint32_t* wrow = ptr<const uint32_t>(p.w) + static_cast<size_t>(n) * (p.K / 8);
+  const float* srow = ptr<const float>(p.scale) + static_cast<size_t>(n) * groups;
+  const float* zrow = p.zero ? ptr<const float>(p.zero) + static_cast<size_t>(n) * groups : nullptr;
+  const __half2 bias2 = __float2half2_rn(zrow ? DS_CUDA_I4_ASYM_BIAS : DS_CUDA_I4_SYM_BIAS);
+  const A* x = ptr<const A>(p.x) + static_cast<size_t>(m) * p.x_stride;
+  float acc = 0.0f;
+  for (int j = lane; j < p.K / 8; j += 32) {
+    const uint32_t word = wrow[j];
+#pragma unroll
+    for (int pr = 0; pr < 4; ++pr) {
+      const uint32_t bits = DS_CUDA_I4_HALF2_BITS(word, pr);
+      const float2 v = __half22float2(__hsub2(*reinterpret_cast<const __half2*>(&bits), bias2));
+      const float q[2] = {v.x, v.y};
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int k = 8 * j + 2 * pr + e, g = k / p.group_size;
+        const float w = zrow ? __fmul_rn(__fsub_rn(q[e], zrow[g]), srow[g]) : __fmul_rn(q[e], srow[g]);
+        acc = fmaf(w, toF(x[k]), acc);
+      }
+    }
+  }
+  acc = warpSum(acc);
+  if (lane != 0) return;
+  const float b = p.bias ? ptr<const float>(p.bias)[n] : 0.0f;
+  ptr<A>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = fromF<A>(acc + b);
+}
+
 }  // namespace
 }  // namespace ds::cuda
+
+extern "C" __global__ void __launch_bounds__(256)
+    ds_gemv_any_wi4_abf16(const __grid_constant__ ds_cuda_gemv_i4_params p) {
+  ds::cuda::gemvI4Any<ds::cuda::bf16>(p);
+}
+extern "C" __global__ void __launch_bounds__(256)
+    ds_gemv_any_wi4_af32(const __grid_constant__ ds_cuda_gemv_i4_params p) {
+  ds::cuda::gemvI4Any<float>(p);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    ds_i4_to_gpu(const __grid_constant__ ds_cuda_i4_to_gpu_params p) {
+  uint32_t* w = ds::cuda::ptr<uint32_t>(p.data);
+  for (uint64_t i = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; i < p.words;
+       i += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
+    const uint32_t v = w[i] ^ (p.symmetric ? 0x88888888u : 0u);
+    uint32_t out = 0;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) out |= ((v >> (4 * e)) & 0xfu) << (4 * (e / 2 + 4 * (e % 2)));
+    w[i] = out;
+  }
+}
 
 #define DS_GEMV_I4(an, A, MT)                                                            \
   extern "C" __global__ void __launch_bounds__(256)                                      \

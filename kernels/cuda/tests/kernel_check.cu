@@ -3,7 +3,8 @@
 // the driver-API device will), compares with a simple CPU reference (double), prints one line per
 // case and a summary, then times GEMV against the copy-bandwidth roofline for 8B-shape layers.
 // The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs; the MoE stage
-// (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer.
+// (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer;
+// the MLA stage (mla_check.cu) the MLA decode (ds_cuda_mla.h) and the int4 GEMV (ds_cuda_layout.h).
 // Usage: ds_cuda_kernel_check [path/to/ds_cuda_kernels.fatbin]
 // Exit: 0 all pass, 1 a mismatch, 77 no CUDA device (nothing run), 2 setup error.
 #include <cuda_runtime.h>
@@ -23,6 +24,7 @@
 int checkSyntheticFill(cudaLibrary_t lib, int sm_count);  // tests/synthetic_check.cu: device = host fill
 namespace dscheck {
 void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
+void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
 }
 
 namespace {
@@ -477,6 +479,7 @@ int main(int argc, char** argv) {
     checkElementwise(dt);
   }
   moeStage();
+  mlaStage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
   g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;

@@ -190,7 +190,8 @@ TEST(FakeCudaAllocator, PlanMemoryReadsFreeMemory) {
 }
 
 TEST(FakeCudaWeights, UploadPlacesEveryTensor) {
-  for (const char* name : {"tiny-llama.sm_90a", "tiny-qwen2.sm_90a.f32", "stories260K.sm_90a"}) {
+  for (const char* name : {"tiny-llama.sm_90a", "tiny-qwen2.sm_90a.f32", "stories260K.sm_90a",
+                           "tiny-llama.sm_90a.w4g64", "tiny-llama.sm_90a.w4g128a"}) {
     SCOPED_TRACE(name);
     const std::string path = artifactPath(name);
     if (!haveFile(path)) GTEST_SKIP() << path << " was not built";
@@ -220,14 +221,26 @@ TEST(FakeCudaWeights, UploadPlacesEveryTensor) {
       EXPECT_EQ(static_cast<size_t>(progress_calls), FakeCuda::get().call_count("cuMemcpyHtoDAsync_v2"));
       EXPECT_EQ(FakeCuda::get().htod_bytes(), total);
       const auto* tensors = (*art)->meta()->tensors();
+      int int4 = 0;
       for (uint32_t i = 0; i < tensors->size(); ++i) {
         const fb::Tensor* t = tensors->Get(i);
         const hal::cuda::CUdeviceptr p = cw.at(static_cast<int32_t>(i));
         ASSERT_EQ(p % 256, 0u) << t->name()->str();
         ASSERT_TRUE(FakeCuda::get().is_device_range(p, std::max<uint64_t>(t->nbytes(), 1))) << t->name()->str();
-        ASSERT_EQ(std::memcmp(reinterpret_cast<const void*>(p), (*art)->tensorData(*t), t->nbytes()), 0)
+        // int4 rows arrive in the GPU storage (ds_cuda_layout.h), everything else as stored.
+        std::vector<uint8_t> want((*art)->tensorData(*t), (*art)->tensorData(*t) + t->nbytes());
+        if (t->quant() == fb::QuantKind_Int4Group) {
+          ds_cuda_i4_to_gpu(want.data(), want.size(), t->qzero() < 0);
+          const CudaWeights::Int4Groups q = cw.int4At(static_cast<int32_t>(i));
+          EXPECT_EQ(q.scale, cw.address(t->qscale())) << t->name()->str();
+          EXPECT_EQ(q.zero, t->qzero() >= 0 ? cw.address(t->qzero()) : 0) << t->name()->str();
+          EXPECT_EQ(q.group_size, t->group_size()) << t->name()->str();
+          ++int4;
+        }
+        ASSERT_EQ(std::memcmp(reinterpret_cast<const void*>(p), want.data(), t->nbytes()), 0)
             << t->name()->str() << " differs from the artifact";
       }
+      if (std::string(name).find(".w4") != std::string::npos) EXPECT_GE(int4, 7) << "int4 GEMM weights";
       // Pinned staging buffers and their events are gone once the upload returns.
       EXPECT_EQ(FakeCuda::get().live("host"), before.host);
       EXPECT_EQ(FakeCuda::get().live("event"), before.events);

@@ -250,6 +250,19 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       continue;
     }
     ASSERT_EQ(l.num_params, 1);
+    if (startsWith(l.name, "ds_gemv_wi4_") || startsWith(l.name, "ds_gemv_any_wi4_")) {
+      ds_cuda_gemv_i4_params g;
+      ASSERT_EQ(l.param_bytes, sizeof g);
+      std::memcpy(&g, l.params, sizeof g);
+      const uint64_t act = g.act_dtype == DS_CUDA_BF16 ? 2 : 4;
+      const uint64_t groups = (uint64_t(g.K) + g.group_size - 1) / g.group_size;
+      EXPECT_TRUE(f.is_device_range(g.x, (uint64_t(g.M - 1) * g.x_stride + g.K) * act)) << "x";
+      EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.N) * g.K / 2)) << "w";
+      EXPECT_TRUE(f.is_device_range(g.scale, uint64_t(g.N) * groups * 4)) << "scale";
+      if (g.zero) EXPECT_TRUE(f.is_device_range(g.zero, uint64_t(g.N) * groups * 4)) << "zero";
+      EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
+      continue;
+    }
     if (!startsWith(l.name, "ds_gemv_w") && !startsWith(l.name, "ds_gemv_any_")) continue;
     ds_cuda_gemv_params g;
     ASSERT_EQ(l.param_bytes, sizeof g);
@@ -298,6 +311,13 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
     {
       SCOPED_TRACE("prefill");
       checkStep(*plan, logNames(), 0, dtype.c_str(), "ds_attn_");
+      // int4 artifacts: their projections run the int4 GEMVs (the lm_head stays bf16).
+      int int4 = 0;
+      for (const std::string& n : logNames()) int4 += startsWith(n, "ds_gemv_wi4_") || startsWith(n, "ds_gemv_any_wi4_");
+      if (std::string(GetParam().artifact).find(".w4") != std::string::npos)
+        EXPECT_GE(int4, 2 * 3) << "int4 GEMV launches in a prefill of a 2-layer model";
+      else
+        EXPECT_EQ(int4, 0);
     }
     // The logits come back through the stream: zeros (no kernel ran; activations start zeroed).
     std::vector<float> staging;
@@ -339,6 +359,8 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
 INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                          ::testing::Values(RunCase{"tiny-llama.sm_90a", "bf16"},
                                            RunCase{"tiny-llama.sm_90a.f32", "f32"},
+                                           RunCase{"tiny-llama.sm_90a.w4g64", "bf16"},
+                                           RunCase{"tiny-llama.sm_90a.w4g128a", "bf16"},
                                            RunCase{"tiny-qwen2.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a.f32", "f32"}),

@@ -622,7 +622,19 @@ TEST(CudaLaunches, RefusesWhatTheLibraryLacks) {
   v.weight_dtype[0] = DType::I8;
   plan = planCudaLaunch(v, s);
   ASSERT_FALSE(plan.isOk());
-  EXPECT_NE(plan.status().message().find("quantized"), std::string::npos);
+  EXPECT_NE(plan.status().message().find("int8 / FP8 weights"), std::string::npos);
+  // int4 without its group scales is refused the same way; with them it is an int4 GEMV.
+  v.weight_dtype[0] = DType::I4;
+  plan = planCudaLaunch(v, s);
+  ASSERT_FALSE(plan.isOk());
+  v.weight_scale[0] = 0x40000;
+  v.weight_group[0] = 32;
+  v.in[0] = 0x10000, v.out[0] = 0x20000, v.weights[0] = 0x30000;
+  plan = planCudaLaunch(v, s);
+  ASSERT_TRUE(plan.isOk()) << plan.status().toString();
+  ASSERT_EQ(plan->calls.size(), 1u);
+  EXPECT_EQ(plan->calls[0].symbol.rfind("ds_gemv_", 0), 0u);
+  EXPECT_NE(plan->calls[0].symbol.find("wi4"), std::string::npos) << plan->calls[0].symbol;
 }
 
 }  // namespace

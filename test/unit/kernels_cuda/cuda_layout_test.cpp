@@ -137,12 +137,18 @@ TEST(I4Layout, GemvPlan) {
   EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wi4_abf16_m2");
   EXPECT_EQ(plan.launches[0].grid[0], 512u);
   EXPECT_EQ(plan.launches[0].grid[1], 2u);
+  // Shapes the 16-byte kernel cannot walk take the word-by-word one.
   p.group_size = 48;
-  EXPECT_NE(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
+  ASSERT_EQ(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_any_wi4_abf16");
+  EXPECT_EQ(plan.launches[0].grid[1], 3u);
   p.group_size = 128;
-  p.K = 4000;
+  p.K = p.x_stride = 4000;
+  ASSERT_EQ(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_any_wi4_abf16");
+  p.K = 4004;  // not whole 32-bit words of codes
   EXPECT_NE(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
-  p.K = 4096;
+  p.K = p.x_stride = 4096;
   p.scale = 0;
   EXPECT_NE(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
 }

@@ -276,8 +276,18 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   std::vector<uint64_t> sizes;
   std::vector<const uint8_t*> sources;
   std::vector<bool> copied;  // false: synthetic, filled on the device after the upload
+  std::vector<int8_t> int4(order.size(), -1);
+  w->int4_.assign(n, {});
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
+    if (t->quant() == fb::QuantKind_Int4Group) {
+      // The GPU int4 storage is made as the rows are staged (whole 32-bit words: cols % 8 == 0).
+      const int64_t cols = t->shape() && t->shape()->size() ? t->shape()->Get(t->shape()->size() - 1) : 0;
+      if (cols % 8 != 0 || t->nbytes() % 4 != 0)
+        return unsupported(artifact.path() + ": tensor '" + t->name()->str() + "' has int4 rows of " +
+                           std::to_string(cols) + " columns; the GPU kernels need a multiple of 8");
+      int4[sources.size()] = t->qzero() < 0 ? 1 : 0;
+    }
     const bool synthetic = artifact::isSynthetic(*t);
     const uint8_t* data = synthetic ? nullptr : artifact.tensorData(*t);
     if (!synthetic && !data && t->nbytes() > 0)
@@ -314,7 +324,15 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   uint64_t copy_bytes = 0;
   for (const UploadChunk& c : plan->chunks) copy_bytes += c.bytes;
   const uint64_t progress_total = copy_bytes + fill->total_bytes;
-  DS_RETURN_IF_ERROR(uploadWeights(*plan, sources, base, progress_total));
+  for (uint32_t j : order) {
+    const fb::Tensor* t = tensors->Get(j);
+    if (t->quant() != fb::QuantKind_Int4Group) continue;
+    CudaWeights::Int4Groups& q = w->int4_[j];
+    q.scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;
+    q.zero = t->qzero() >= 0 ? w->by_index_[static_cast<size_t>(t->qzero())] : 0;
+    q.group_size = t->group_size();
+  }
+  DS_RETURN_IF_ERROR(uploadWeights(*plan, sources, int4, base, progress_total));
   if (!fill->calls.empty()) {
     // The kernel library (the artifact's, docs/cuda.md) is loaded here if no executable has yet.
     StatusOr<const CudaLibrary*> lib = kernelLibrary(artifact, artifact.path() + ": the synthetic weights");
@@ -337,12 +355,35 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
       done += c.bytes;
       if (progress_) progress_(done, progress_total);
     }
+    // Synthetic int4 rows are filled in the host's storage: repacked in place like uploads.
+    auto repack = (*lib)->functions.find("ds_i4_to_gpu");
+    for (const SyntheticFillTensor& s : synthetic) {
+      const fb::Tensor* t = tensors->Get(s.tensor);
+      if (t->quant() != fb::QuantKind_Int4Group) continue;
+      if (repack == (*lib)->functions.end()) return internalError("the CUDA kernel library has no ds_i4_to_gpu");
+      ds_cuda_i4_to_gpu_params params{};
+      params.data = base + s.offset;
+      params.words = s.nbytes / 4;
+      params.symmetric = t->qzero() < 0 ? 1 : 0;
+      ds_cuda_plan rp;
+      if (const char* e = ds_cuda_plan_i4_to_gpu(&params, &limits, &rp))
+        return invalidArgument(artifact.path() + ": tensor '" + s.name + "': " + e);
+      void* args[] = {&params};
+      const ds_cuda_launch& l = rp.launches[0];
+      DS_RETURN_IF_ERROR(driver_->check(
+          driver_->cuLaunchKernel(repack->second, l.grid[0], l.grid[1], l.grid[2], l.block[0],
+                                  l.block[1], l.block[2], l.shared_bytes, cuStream(), args, nullptr),
+          "cuLaunchKernel(ds_i4_to_gpu) for tensor '" + s.name + "'"));
+    }
+    DS_RETURN_IF_ERROR(driver_->check(driver_->cuStreamSynchronize(cuStream()),
+                                      "cuStreamSynchronize(int4 repack)"));
   }
   return std::unique_ptr<Weights>(std::move(w));
 }
 
 Status CudaDevice::uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
-                                 CUdeviceptr base, uint64_t progress_total) {
+                                 const std::vector<int8_t>& int4_symmetric, CUdeviceptr base,
+                                 uint64_t progress_total) {
   DS_RETURN_IF_ERROR(bind());
   const CudaDriver& d = *driver_;
   const int slots = std::min<int>(plan.num_slots, static_cast<int>(plan.chunks.size()));
@@ -374,6 +415,12 @@ Status CudaDevice::uploadWeights(const UploadPlan& plan, const std::vector<const
     for (const UploadPiece& p : c.pieces) {
       if (p.staging_offset > filled) std::memset(dst + filled, 0, p.staging_offset - filled);
       std::memcpy(dst + p.staging_offset, sources[p.tensor] + p.src_offset, p.bytes);
+      if (p.tensor < int4_symmetric.size() && int4_symmetric[p.tensor] >= 0) {
+        // Word-local permutation: any 4-byte-aligned piece repacks on its own.
+        if (p.src_offset % 4 != 0 || p.bytes % 4 != 0)
+          return internalError("int4 upload piece not on a 32-bit word boundary");
+        ds_cuda_i4_to_gpu(dst + p.staging_offset, p.bytes, int4_symmetric[p.tensor]);
+      }
       filled = p.staging_offset + p.bytes;
     }
     if (c.bytes > filled) std::memset(dst + filled, 0, c.bytes - filled);
@@ -424,15 +471,25 @@ StatusOr<const CudaLibrary*> CudaDevice::kernelLibrary(const artifact::Artifact&
   auto lib = std::make_unique<CudaLibrary>();
   lib->module = *m;
   lib->source = source;
+  // A library embedded by an older ds-compile lacks the kernels added since: those are recorded
+  // as missing and refused by name when a launch needs them; everything else runs.
   for (const char* const* sym = ds_cuda_kernel_symbols(); *sym; ++sym) {
     CUfunction f = nullptr;
-    Status st = driver_->check(driver_->cuModuleGetFunction(&f, lib->module, *sym),
-                               std::string("cuModuleGetFunction(") + *sym + ") in " + source);
+    const CUresult r = driver_->cuModuleGetFunction(&f, lib->module, *sym);
+    if (r == CUDA_ERROR_NOT_FOUND) {
+      lib->missing.push_back(*sym);
+      continue;
+    }
+    Status st = driver_->check(r, std::string("cuModuleGetFunction(") + *sym + ") in " + source);
     if (!st.isOk()) {
       driver_->cuModuleUnload(lib->module);
       return st;
     }
     lib->functions[*sym] = f;
+  }
+  if (lib->functions.empty()) {
+    driver_->cuModuleUnload(lib->module);
+    return dataLoss(what + ": the CUDA kernel library, " + source + ", has none of the kernels");
   }
   library_ = std::move(lib);
   return library_.get();

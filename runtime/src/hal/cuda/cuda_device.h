@@ -44,12 +44,23 @@ class CudaWeights : public Weights {
   // The address of artifact tensor `index` (scales of quantized shards), 0 when not uploaded.
   CUdeviceptr address(int32_t index) const { return by_index_[static_cast<size_t>(index)]; }
   uint64_t bytes() const { return storage_.bytes(); }
+  // int4 group quantization of the weight a launch names (this rank's shard): the addresses of
+  // its f32 group scales and zero points (0: symmetric) and its group size; scale 0: not int4.
+  struct Int4Groups {
+    CUdeviceptr scale = 0, zero = 0;
+    int64_t group_size = 0;
+  };
+  Int4Groups int4At(int32_t tensor) const {
+    const auto& q = int4_[static_cast<size_t>(shard_of_[tensor])];
+    return q;
+  }
 
  private:
   friend class CudaDevice;
   DeviceBuffer storage_;
   std::vector<CUdeviceptr> by_index_;
   std::vector<int32_t> shard_of_;
+  std::vector<Int4Groups> int4_;  // per artifact tensor
 };
 
 class CudaDevice : public Device {
@@ -123,7 +134,10 @@ class CudaDevice : public Device {
   CudaDevice() = default;
   // Copies the plan's chunks; progress reports bytes copied of `progress_total` (copies plus
   // the synthetic bytes filled after them).
+  // int4_symmetric per tensor: -1 copied as stored, 0/1 int4 rows repacked to the GPU storage
+  // (ds_cuda_layout.h) with zero points / symmetric, in the staging buffer.
   Status uploadWeights(const UploadPlan& plan, const std::vector<const uint8_t*>& sources,
+                       const std::vector<int8_t>& int4_symmetric,
                        CUdeviceptr base, uint64_t progress_total);
 
   struct State;

@@ -257,6 +257,10 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     v.weights[i] = weights.at(l.weights[i]);
     v.weight_dtype[i] = slots_[a.index][i].dtype;
     v.weight_shape[i] = slots_[a.index][i].shape;
+    const CudaWeights::Int4Groups q = weights.int4At(l.weights[i]);
+    v.weight_scale[i] = q.scale;
+    v.weight_zero[i] = q.zero;
+    v.weight_group[i] = q.group_size;
   }
   if (!inv_freq_[a.index].empty()) {
     DeviceBuffer& buf = inv_freq_dev_[a.index];
@@ -343,7 +347,9 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
       fn = entries_[a.index];
     } else {
       auto it = library_fns_.find(c.symbol);
-      if (it == library_fns_.end()) return internalError("CUDA kernel library has no " + c.symbol);
+      if (it == library_fns_.end())
+        return unsupported("the CUDA kernel library this artifact carries has no " + c.symbol +
+                           " (it predates that kernel): recompile the artifact with this ds-compile");
       fn = it->second;
     }
     std::vector<void*> args;

@@ -18,6 +18,17 @@ using K = abi::KernelKind;
   const int var = *var##_or
 
 uint64_t align256(uint64_t n) { return (n + 255) & ~uint64_t{255}; }
+
+// Weight dtype code of int4 group-quantized weights inside the builder (not a library dtype).
+constexpr int kInt4 = 100;
+
+// A GEMM's weight operand: rows [row0, ...) of a slot's tensor (the q/k/v parts of a merged
+// projection), with its int4 group scales when w_dt is kInt4.
+struct WeightRef {
+  uint64_t w = 0, scale = 0, zero = 0;
+  int dt = DS_CUDA_F32;
+  int64_t group = 0;
+};
 int64_t elemBytes(int dt) { return dt == DS_CUDA_BF16 ? 2 : 4; }
 
 template <typename P>
@@ -46,10 +57,28 @@ class Builder {
     return dt;
   }
   StatusOr<int> weightDType(size_t slot) const {
+    if (v_.weight_dtype[slot] == DType::I4 && v_.weight_scale[slot] && v_.weight_group[slot] > 0)
+      return kInt4;
     const int dt = cudaDType(v_.weight_dtype[slot]);
     if (dt < 0) return fail("weight slot " + std::to_string(slot) +
-                            " is not f32 or bf16 (quantized weights have no CUDA kernel yet)");
+                            " is not f32, bf16 or int4 groups (int8 / FP8 weights have no CUDA "
+                            "GEMM kernel yet)");
     return dt;
+  }
+  // Slot `slot`'s weight from row `row0` on, K columns per row.
+  WeightRef weightRef(size_t slot, int dt, int64_t row0 = 0, int64_t K = 0) const {
+    WeightRef r;
+    r.dt = dt;
+    if (dt != kInt4) {
+      r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K * elemBytes(dt));
+      return r;
+    }
+    r.group = v_.weight_group[slot];
+    const int64_t groups = K > 0 ? K / r.group : 0;
+    r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * (K / 2));
+    r.scale = v_.weight_scale[slot] + static_cast<uint64_t>(row0 * groups * 4);
+    r.zero = v_.weight_zero[slot] ? v_.weight_zero[slot] + static_cast<uint64_t>(row0 * groups * 4) : 0;
+    return r;
   }
   void setScratch(uint64_t bytes) { scratch_ = align256(bytes); }
   uint64_t scratch() const { return v_.workspace; }
@@ -73,8 +102,11 @@ class Builder {
   // y[M, N] = x[M, K] w[N, K]^T (+ bias): one cuBLASLt GEMM when the view allows it, M is
   // above the GEMV limit and cuBLASLt takes the dtypes; else GEMV in chunks of kGemvMaxRows rows.
   // y_f32: y is f32 whatever act_dt (logits).
-  Status gemm(uint64_t x, int64_t x_stride, uint64_t w, int w_dt, uint64_t bias, uint64_t y,
+  Status gemm(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
               int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32 = false) {
+    const uint64_t w = wr.w;
+    const int w_dt = wr.dt;
+    if (w_dt == kInt4) return gemmInt4(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
     if (v_.blaslt && M > kGemvMaxRows) {
       CudaCall c;
       c.kind = CudaCallKind::BlasLtGemm;
@@ -109,6 +141,34 @@ class Builder {
       p.y_f32 = y_f32 ? 1 : 0;
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_gemv(&p, &v_.limits, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
+    }
+    return Status::ok();
+  }
+
+  // int4 group weights in the GPU storage: ds_gemv_wi4 in passes of kGemvMaxRows rows (prefill
+  // too: no int4 tensor-core GEMM yet).
+  Status gemmInt4(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
+    if (y_f32) return fail("int4 weights with an f32 output of bf16 activations (logits) are not built");
+    const int64_t ab = elemBytes(act_dt);
+    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
+      ds_cuda_gemv_i4_params p{};
+      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
+      p.w = wr.w;
+      p.scale = wr.scale;
+      p.zero = wr.zero;
+      p.bias = bias;
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
+      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
+      p.N = static_cast<int32_t>(N);
+      p.K = static_cast<int32_t>(K);
+      p.x_stride = static_cast<int32_t>(x_stride);
+      p.y_stride = static_cast<int32_t>(y_stride);
+      p.group_size = static_cast<int32_t>(wr.group);
+      p.act_dtype = act_dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gemv_i4(&p, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
     }
     return Status::ok();
@@ -206,7 +266,7 @@ Status Builder::build() {
         bias = v_.weights[1];
       }
       const int64_t K_ = v_.in_desc[0]->row_elems, N = v_.out_desc[0]->row_elems;
-      return gemm(v_.in[0], K_, v_.weights[0], wdt, bias, v_.out[0], N, dt, v_.in_rows[0], N, K_);
+      return gemm(v_.in[0], K_, weightRef(0, wdt, 0, K_), bias, v_.out[0], N, dt, v_.in_rows[0], N, K_);
     }
     case K::Add: {
       DS_CUDA_ASSIGN(dt, act(v_.out_desc[0]));
@@ -243,11 +303,11 @@ Status Builder::build() {
       setScratch(static_cast<uint64_t>(T * 2 * N * ab));
       const uint64_t gu = scratch();
       if (l.weights[0] == l.weights[1]) {
-        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, 2 * N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, weightRef(0, wdt, 0, K_), 0, gu, 2 * N, dt, T, 2 * N, K_));
       } else {
         DS_CUDA_ASSIGN(udt, weightDType(1));
-        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[0], wdt, 0, gu, 2 * N, dt, T, N, K_));
-        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, v_.weights[1], udt, 0, gu + N * ab, 2 * N, dt, T, N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, weightRef(0, wdt, 0, K_), 0, gu, 2 * N, dt, T, N, K_));
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, weightRef(1, udt, 0, K_), 0, gu + N * ab, 2 * N, dt, T, N, K_));
       }
       ds_cuda_swiglu_params p{};
       p.gate = gu;
@@ -270,13 +330,13 @@ Status Builder::build() {
       const bool merged = l.weights[0] == l.weights[1] && l.weights[1] == l.weights[2];
       const bool bias = l.hasWeight(3);
       if (bias && v_.weight_dtype[3] != DType::F32) return fail("q/k/v biases must be f32");
-      const int64_t wb = elemBytes(wdt);
-      uint64_t w[3], b[3] = {0, 0, 0};
+      WeightRef w[3];
+      uint64_t b[3] = {0, 0, 0};
       const int64_t n[3] = {nq, nk, nv};
       if (merged) {  // [nq + nk + nv, K] (and bias): three GEMVs over row ranges of one tensor
-        w[0] = v_.weights[0];
-        w[1] = w[0] + static_cast<uint64_t>(nq * K_ * wb);
-        w[2] = w[1] + static_cast<uint64_t>(nk * K_ * wb);
+        w[0] = weightRef(0, wdt, 0, K_);
+        w[1] = weightRef(0, wdt, nq, K_);
+        w[2] = weightRef(0, wdt, nq + nk, K_);
         if (bias) {
           b[0] = v_.weights[3];
           b[1] = b[0] + static_cast<uint64_t>(nq * 4);
@@ -284,14 +344,13 @@ Status Builder::build() {
         }
       } else {
         for (int i = 0; i < 3; ++i) {
-          w[i] = v_.weights[i];
+          DS_CUDA_ASSIGN(dti, weightDType(static_cast<size_t>(i)));
+          w[i] = weightRef(static_cast<size_t>(i), dti, 0, K_);
           if (bias) b[i] = v_.weights[3 + i];
         }
       }
-      for (int i = 0; i < 3; ++i) {
-        DS_CUDA_ASSIGN(dti, weightDType(merged ? 0 : static_cast<size_t>(i)));
-        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, w[i], dti, b[i], v_.out[i], n[i], dt, T, n[i], K_));
-      }
+      for (int i = 0; i < 3; ++i)
+        DS_RETURN_IF_ERROR(gemm(v_.in[0], K_, w[i], b[i], v_.out[i], n[i], dt, T, n[i], K_));
       DS_RETURN_IF_ERROR(rope(v_.out[0], q[0], q[1], nq, dt));
       return rope(v_.out[1], k[0], k[1], nk, dt);
     }
@@ -379,7 +438,7 @@ Status Builder::build() {
       // The logits buffer is f32 whatever the activations (the host sampler reads it).
       DS_CUDA_ASSIGN(odt, act(v_.out_desc[0]));
       if (odt != dt && odt != DS_CUDA_F32) return fail("logits must be f32 or the activations' dtype");
-      return gemm(scratch(), H, v_.weights[0], wdt, 0, v_.out[0], V, dt, R, V, H, odt != dt);
+      return gemm(scratch(), H, weightRef(0, wdt, 0, H), 0, v_.out[0], V, dt, R, V, H, odt != dt);
     }
     default:
       return fail("no CUDA kernel for this kind yet (dense Llama/Qwen2 kinds only)");

@@ -65,6 +65,10 @@ struct CudaLaunchView {
   uint64_t weights[8] = {};
   DType weight_dtype[8] = {};
   std::vector<int64_t> weight_shape[8];
+  // int4 group-quantized weights (dtype I4, GPU storage of ds_cuda_layout.h): f32 group scales,
+  // zero points (0: symmetric) and the group size.
+  uint64_t weight_scale[8] = {}, weight_zero[8] = {};
+  int64_t weight_group[8] = {};
   // Rope launches (rope, qkv_rope): f32 inv_freq [dim / 2] on the device, and the table's factor.
   uint64_t inv_freq = 0;
   float attention_factor = 1.0f;
@@ -86,7 +90,7 @@ struct CudaLaunchPlan {
 
 // The calls for one launch, in stream order. UNSUPPORTED naming the launch for kinds and dtypes
 // the library does not cover (MLA, MoE, slice, collectives; bf16 activations with f32 norm
-// weights; quantized weights); INVALID_ARGUMENT with the library's message when a plan function
+// weights; quantized weights other than int4 groups); INVALID_ARGUMENT with the library's message when a plan function
 // refuses the shapes. When workspace_bytes exceeds what the caller gave, it grows the workspace
 // and builds again (the params embed the address).
 StatusOr<CudaLaunchPlan> planCudaLaunch(const CudaLaunchView& view, const CudaStepView& step);

@@ -60,6 +60,7 @@ StatusOr<CUmodule> loadCudaModule(const CudaDriver& d, const uint8_t* data, uint
 struct CudaLibrary {
   CUmodule module = nullptr;
   std::map<std::string, CUfunction> functions;
+  std::vector<std::string> missing;  // symbols of this runtime's table the library lacks (older)
   std::string source;  // LibrarySource::describe()
 };
 

@@ -1,0 +1,230 @@
+// The MLA decode and int4 GEMV stage of ds_cuda_kernel_check, counted in g_pass / g_fail like the
+// other stages:
+//   A. ds_mla_kv_write_<kv> of every position of 3 sequences (contexts 1, 37, 700) into a paged
+//      latent cache (block size 16, shuffled block tables), the cache read back bit for bit; then
+//      the decode (ds_cuda_plan_mla_decode: absorb, attend, [combine,] out) for each sequence's
+//      last token against the host's mlaAttention semantics (kernels/cpu/mla.cpp) in double, with
+//      the plan's own split choice, with one split (sm_count 1) and with many (max_context 4096).
+//      DeepSeek's shape (rank 512, rope 64, nope 128, v 128, 16 heads) and a tiny one (rank 32,
+//      rope 16, nope 16, v 24, 4 heads: lanes and warps past the shape).
+//   B. ds_gemv_wi4_a<a>_m<mt> over host int4 rows repacked by ds_cuda_i4_to_gpu against the host's
+//      dequantization (cpu_kernels.h WeightView) in double: M 1, 3, 5; K 512, 4096; groups 64,
+//      128; symmetric and asymmetric codes; bf16 and f32 activations.
+#include "check_common.cuh"
+
+namespace dscheck {
+namespace {
+
+// ---- A. MLA decode ------------------------------------------------------------------------------
+struct MlaShape {
+  const char* name;
+  int R, Dr, Dn, Dv, H;
+  float w_range, rope_range;  // kv_b in [-w, w], q_rope in [-r, r]: softmax neither flat nor one-hot
+};
+
+void checkMla(const MlaShape& sh, int adt, int wdt) {
+  const bool bf = adt == DS_CUDA_BF16;
+  const int R = sh.R, Dr = sh.Dr, Dn = sh.Dn, Dv = sh.Dv, H = sh.H, L = R + Dr, bs = 16;
+  const size_t elt = bf ? 2 : 4;
+  const std::vector<int> ctx = {1, 37, 700};
+  const int S = int(ctx.size()), maxCtx = 700, maxb = (maxCtx + bs - 1) / bs, numBlocks = S * maxb + 5;
+  std::vector<int32_t> table(numBlocks);
+  for (int i = 0; i < numBlocks; ++i) table[i] = i;
+  std::shuffle(table.begin(), table.end(), rng);  // tables are not in order; 5 blocks unused
+  table.resize(size_t(S) * maxb);
+  auto slotOf = [&](int s, int p) { return size_t(table[size_t(s) * maxb + p / bs]) * bs + p % bs; };
+
+  // The write: every position of every sequence, rows in shuffled order; row t of lat is the
+  // kv_a output layout [c_kv (R) | k_rope (Dr)], so c_kv and k_rope are strided views of it.
+  std::vector<std::pair<int, int>> rows;  // (seq, pos)
+  for (int s = 0; s < S; ++s)
+    for (int p = 0; p < ctx[s]; ++p) rows.emplace_back(s, p);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  const int Tw = int(rows.size());
+  std::vector<int32_t> wpos(Tw), wseq(Tw), rowOf(size_t(S) * maxCtx, -1);
+  for (int t = 0; t < Tw; ++t) {
+    wseq[t] = rows[t].first, wpos[t] = rows[t].second;
+    rowOf[size_t(wseq[t]) * maxCtx + wpos[t]] = t;
+  }
+  const auto lat = randomVec(size_t(Tw) * L, -1, 1, bf);
+  auto latent = [&](int s, int p) { return &lat[size_t(rowOf[size_t(s) * maxCtx + p]) * L]; };
+  Buf bcache(std::vector<float>(size_t(numBlocks) * bs * L), adt), blat(lat, adt);
+  CK(cudaMemset(bcache.p, 0xff, bcache.n * elt));  // NaN in every element until written
+  IBuf bwpos(wpos), bwseq(wseq), btab(table);
+  ds_cuda_mla_kv_write_params wp{};
+  wp.kv.cache = bcache.d(); wp.kv.positions = bwpos.d(); wp.kv.token_seq = bwseq.d();
+  wp.kv.block_table = btab.d(); wp.kv.num_blocks = numBlocks; wp.kv.block_size = bs; wp.kv.rank = R;
+  wp.kv.rope_dim = Dr; wp.kv.max_blocks_per_seq = maxb; wp.kv.dtype = adt;
+  wp.c_kv = blat.d(); wp.k_rope = blat.d() + R * elt; wp.num_tokens = Tw; wp.c_stride = L; wp.k_stride = L;
+  ds_cuda_plan plan;
+  planOk(ds_cuda_plan_mla_kv_write(&wp, &plan), "mla_kv_write");
+  launch(plan, wp);
+  char tag[96];
+  std::snprintf(tag, sizeof tag, "%s a%s w%s", sh.name, dn(adt), dn(wdt));
+  {
+    const std::vector<float> cache = bcache.get();
+    std::vector<float> got;
+    std::vector<double> want;
+    for (int t = 0; t < Tw; ++t)
+      for (int i = 0; i < L; ++i) {
+        got.push_back(cache[slotOf(wseq[t], wpos[t]) * L + i]);
+        want.push_back(lat[size_t(t) * L + i]);
+      }
+    report("mla_kv_write " + std::string(tag) + " T" + std::to_string(Tw) + " (bit-exact)", got, want,
+           std::vector<double>(want.size(), 0.0));
+  }
+
+  // The decode: one token per sequence at its last position, tokens not in sequence order.
+  const std::vector<int32_t> dseq = {2, 0, 1};
+  const int T = int(dseq.size());
+  std::vector<int32_t> dpos(T);
+  for (int t = 0; t < T; ++t) dpos[t] = ctx[dseq[t]] - 1;
+  const auto qn = randomVec(size_t(T) * H * Dn, -1, 1, bf);
+  const auto qr = randomVec(size_t(T) * H * Dr, -sh.rope_range, sh.rope_range, bf);
+  const auto kvb = randomVec(size_t(H) * (Dn + Dv) * R, -sh.w_range, sh.w_range, wdt == DS_CUDA_BF16);
+  Buf bqn(qn, adt), bqr(qr, adt), bkvb(kvb, wdt), bout(std::vector<float>(size_t(T) * H * Dv), adt);
+  IBuf bdpos(dpos), bdseq(dseq);
+  ds_cuda_mla_decode_params p{};
+  p.kv = wp.kv; p.kv.positions = bdpos.d(); p.kv.token_seq = bdseq.d();
+  p.q_nope = bqn.d(); p.q_rope = bqr.d(); p.kv_b = bkvb.d(); p.out = bout.d();
+  p.num_tokens = T; p.heads = H; p.nope_dim = Dn; p.v_dim = Dv; p.act_dtype = adt; p.weight_dtype = wdt;
+  p.scale = 1.0f / std::sqrt(float(Dn + Dr));
+
+  // Reference: mlaAttention in double over the same (bf16-exact) inputs. q_lat = W_uk^T q_nope,
+  // softmax over positions [0, pos] of the token's own sequence, out = W_uv o_lat.
+  std::vector<double> ref(size_t(T) * H * Dv);
+  double maxAbs = 0;
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < H; ++h) {
+      const float* wuk = &kvb[size_t(h) * (Dn + Dv) * R];
+      const float* wuv = wuk + size_t(Dn) * R;
+      const float* q = &qn[(size_t(t) * H + h) * Dn];
+      const float* qrp = &qr[(size_t(t) * H + h) * Dr];
+      std::vector<double> qlat(R, 0.0), olat(R, 0.0), sc(dpos[t] + 1);
+      for (int d = 0; d < Dn; ++d)
+        for (int r = 0; r < R; ++r) qlat[r] += double(q[d]) * wuk[size_t(d) * R + r];
+      double mx = -INFINITY, sum = 0;
+      for (int j = 0; j <= dpos[t]; ++j) {
+        const float* c = latent(dseq[t], j);
+        double s = 0;
+        for (int r = 0; r < R; ++r) s += qlat[r] * c[r];
+        for (int r = 0; r < Dr; ++r) s += double(qrp[r]) * c[R + r];
+        sc[j] = s * double(p.scale);
+        mx = std::max(mx, sc[j]);
+      }
+      for (int j = 0; j <= dpos[t]; ++j) sum += sc[j] = std::exp(sc[j] - mx);
+      for (int j = 0; j <= dpos[t]; ++j) {
+        const float* c = latent(dseq[t], j);
+        for (int r = 0; r < R; ++r) olat[r] += sc[j] / sum * c[r];
+      }
+      for (int v = 0; v < Dv; ++v) {
+        double o = 0;
+        for (int r = 0; r < R; ++r) o += double(wuv[size_t(v) * R + r]) * olat[r];
+        ref[(size_t(t) * H + h) * Dv + v] = o;
+        maxAbs = std::max(maxAbs, std::fabs(o));
+      }
+    }
+  // Every step accumulates in f32 over exact inputs (bf16 values are exact in f32), so the
+  // tolerance is relative to the case's largest |ref| (a per-element bound through the softmax is
+  // impractical): 4e-3 for bf16, 2e-5 for f32 activations, plus the output's rounding.
+  std::vector<double> tol(ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) tol[i] = (bf ? 4e-3 : 2e-5) * maxAbs + outUlp(adt, ref[i]);
+
+  // The plan's own split choice; one split (sm_count 1: (token, head-block) blocks fill it); many
+  // splits (max_context 4096: up to 16 splits of 256, most past every context, lse -inf).
+  const int smCounts[] = {g_dev.sm_count, 1, g_dev.sm_count}, maxContexts[] = {maxCtx, maxCtx, 4096};
+  for (int v = 0; v < 3; ++v) {
+    ds_cuda_device_limits dev = g_dev;
+    dev.sm_count = smCounts[v];
+    p.max_context = maxContexts[v];
+    planOk(ds_cuda_plan_mla_decode(&p, &dev, &plan), "mla_decode");
+    p.workspace = scratch(plan.workspace_bytes);
+    CK(cudaMemset(reinterpret_cast<void*>(p.workspace), 0xff, plan.workspace_bytes));  // NaN
+    CK(cudaMemset(bout.p, 0xff, bout.n * elt));
+    launch(plan, p);
+    char name[160];
+    std::snprintf(name, sizeof name, "mla_decode %s ctx 1/37/700 max_ctx %d sm %d splits %d x %d", tag,
+                  p.max_context, dev.sm_count, p.splits, p.split_len);
+    report(name, bout.get(), ref, tol);
+    (void)cudaFree(reinterpret_cast<void*>(p.workspace));
+  }
+  for (void* b : {bcache.p, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p})
+    (void)cudaFree(b);
+}
+
+// ---- B. int4 GEMV -------------------------------------------------------------------------------
+// Host int4 rows (random bytes: every code; low nibble = even column) with f32 group scales in
+// [1e-3, 0.05] and, asymmetric, zero points in [0, 15] (floats, in units of q); x rows strided
+// (K + 32); asymmetric cases add an f32 bias.
+void checkGemvI4(int adt, bool sym, int M, int N, int K, int group) {
+  const bool bf = adt == DS_CUDA_BF16, bias = !sym;
+  const int G = K / group, xs = K + 32;
+  std::vector<uint8_t> codes(size_t(N) * K / 2);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& c : codes) c = uint8_t(byte(rng));
+  const auto scale = randomVec(size_t(N) * G, 1e-3f, 0.05f);
+  const auto zero = sym ? std::vector<float>() : randomVec(size_t(N) * G, 0.0f, 15.0f);
+  const auto x = randomVec(size_t(M) * xs, -1, 1, bf), b = randomVec(N, -1, 1);
+  // The host's element values, in f32: q * s (q two's complement) or (q - z) * s (q unsigned).
+  std::vector<float> w(size_t(N) * K);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) {
+      const int nib = (codes[size_t(n) * K / 2 + k / 2] >> (4 * (k & 1))) & 15;
+      const float s = scale[size_t(n) * G + k / group];
+      w[size_t(n) * K + k] = sym ? float(nib >= 8 ? nib - 16 : nib) * s
+                                 : (float(nib) - zero[size_t(n) * G + k / group]) * s;
+    }
+  std::vector<uint8_t> gpu = codes;
+  ds_cuda_i4_to_gpu(gpu.data(), gpu.size(), sym ? 1 : 0);
+  void* dw = nullptr;
+  CK(cudaMalloc(&dw, gpu.size()));
+  CK(cudaMemcpy(dw, gpu.data(), gpu.size(), cudaMemcpyHostToDevice));
+  Buf bx(x, adt), bs(scale, DS_CUDA_F32), bz(zero, DS_CUDA_F32), bb(b, DS_CUDA_F32);
+  Buf by(std::vector<float>(size_t(M) * N), adt);
+  CK(cudaMemset(by.p, 0xff, by.n * (bf ? 2 : 4)));  // NaN until written
+  ds_cuda_gemv_i4_params p{};
+  p.x = bx.d(); p.w = reinterpret_cast<ds_cuda_ptr>(dw); p.scale = bs.d(); p.zero = sym ? 0 : bz.d();
+  p.bias = bias ? bb.d() : 0; p.y = by.d(); p.M = M; p.N = N; p.K = K; p.x_stride = xs; p.y_stride = N;
+  p.group_size = group; p.act_dtype = adt;
+  ds_cuda_plan plan;
+  planOk(ds_cuda_plan_gemv_i4(&p, &plan), "gemv_i4");
+  launch(plan, p);
+  std::vector<double> ref(size_t(M) * N), tol(ref.size());
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = bias ? b[n] : 0.0, a = std::fabs(s);
+      for (int k = 0; k < K; ++k) {
+        const double t = double(w[size_t(n) * K + k]) * x[size_t(m) * xs + k];
+        s += t, a += std::fabs(t);
+      }
+      ref[size_t(m) * N + n] = s;
+      // f32 accumulation (the GEMV check's bound) + output rounding.
+      tol[size_t(m) * N + n] = 2e-6 * a + outUlp(adt, s) + 1e-7;
+    }
+  char name[128];
+  std::snprintf(name, sizeof name, "gemv_i4 a%s %s M%d N%d K%d g%d mt%d%s", dn(adt), sym ? "sym" : "asym",
+                M, N, K, group, p.rows_per_pass, bias ? " +bias" : "");
+  report(name, by.get(), ref, tol);
+  for (void* q : {dw, bx.p, bs.p, bz.p, bb.p, by.p}) (void)cudaFree(q);
+}
+
+}  // namespace
+
+// Every MLA decode and int4 GEMV case, one report line each.
+void mlaStage() {
+  const MlaShape deepseek{"r512 rope64 nope128 v128 h16", 512, 64, 128, 128, 16, 0.5f, 2.0f};
+  const MlaShape tiny{"r32 rope16 nope16 v24 h4", 32, 16, 16, 24, 4, 3.0f, 4.0f};
+  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_BF16);
+  checkMla(deepseek, DS_CUDA_F32, DS_CUDA_BF16);
+  checkMla(deepseek, DS_CUDA_F32, DS_CUDA_F32);
+  checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32);
+  checkMla(tiny, DS_CUDA_BF16, DS_CUDA_BF16);
+  for (int adt : {DS_CUDA_BF16, DS_CUDA_F32})
+    for (bool sym : {true, false})
+      for (int K : {512, 4096})
+        for (int group : {64, 128})
+          for (int M : {1, 3, 5}) checkGemvI4(adt, sym, M, 96, K, group);
+  CK(cudaDeviceSynchronize());
+}
+
+}  // namespace dscheck
