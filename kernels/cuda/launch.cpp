@@ -42,7 +42,7 @@ const char* const kSymbols[] = {
     "ds_rope_bf16", "ds_rope_f32",
     "ds_swiglu_bf16", "ds_swiglu_f32", "ds_add_bf16", "ds_add_f32",
     "ds_embed_bf16", "ds_embed_f32", "ds_gather_rows_bf16", "ds_gather_rows_f32",
-    "ds_argmax_bf16", "ds_argmax_f32",
+    "ds_argmax_bf16", "ds_argmax_f32", "ds_copy_cols_bf16", "ds_copy_cols_f32",
     "ds_synthetic_fill",
     "ds_moe_route", "ds_moe_permute",
 #define DS_MOE_GEMV_SYMS(w, a) "ds_moe_gemv_w" w "_a" a "_plain", "ds_moe_gemv_w" w "_a" a "_swiglu"
@@ -342,6 +342,18 @@ const char* ds_cuda_plan_gather_rows(const ds_cuda_gather_rows_params* p, ds_cud
   if (p->num_rows < 1 || p->x_rows < 1 || p->hidden < 1) DS_FAIL("gather_rows: num_rows, x_rows and hidden must be >= 1");
   if (!p->x || !p->rows || !p->y) DS_FAIL("gather_rows: x, rows and y are required");
   setLaunch(out->launches[0], sym("ds_gather_rows_", dtypeName(p->dtype)), p->num_rows, 1, 1, 256);
+  out->num_launches = 1;
+  return nullptr;
+}
+
+const char* ds_cuda_plan_copy_cols(const ds_cuda_copy_cols_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (!validDtype(p->dtype)) DS_FAIL("copy_cols: dtype not f32 or bf16");
+  if (p->rows < 1 || p->cols < 1) DS_FAIL("copy_cols: rows and cols must be >= 1");
+  if (p->x_stride < p->cols || p->y_stride < p->cols) DS_FAIL("copy_cols: strides must be >= cols");
+  if (!p->x || !p->y) DS_FAIL("copy_cols: x and y are required");
+  setLaunch(out->launches[0], sym("ds_copy_cols_", dtypeName(p->dtype)),
+            strideBlocks(int64_t{p->rows} * p->cols), 1, 1, 256);
   out->num_launches = 1;
   return nullptr;
 }

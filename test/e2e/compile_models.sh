@@ -41,6 +41,10 @@ for name in stories260K tiny-llama tiny-qwen2; do
       2> "$out/$name.${v%%:*}.err" && rm -f "$out/$name.${v%%:*}.err" || echo "no $name.${v%%:*}: $(head -1 "$out/$name.${v%%:*}.err")"
   done
 done
+# DeepSeek on the GPU (bf16: MLA decode kernels, MoE router / experts).
+for name in tiny-deepseek-v2 tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.dsa" --quiet --target sm_90a
+done
 # int4 weights on the GPU (uploaded into the GPU int4 storage, ds_gemv_wi4 kernels).
 for q in w4g64 w4g128a; do
   "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_90a.$q.dsa" --quiet --target sm_90a --quant $q

@@ -223,6 +223,14 @@ typedef struct {
   int32_t rows, vocab, x_stride;
   int32_t dtype;
 } ds_cuda_argmax_params;
+/* ds_copy_cols_<dtype>: y[r, 0..cols) = x[r, 0..cols) with row strides (x may point inside a row:
+ * a column slice; the MLA projections' q_nope / q_rope and c_kv / k_rope splits). Grid-stride. */
+typedef struct {
+  ds_cuda_ptr x, y;
+  int32_t rows, cols, x_stride, y_stride;
+  int32_t dtype;
+} ds_cuda_copy_cols_params;
+const char* ds_cuda_plan_copy_cols(const ds_cuda_copy_cols_params* p, ds_cuda_plan* out);
 const char* ds_cuda_plan_argmax(const ds_cuda_argmax_params* p, ds_cuda_plan* out);
 
 /* ---- Synthetic weights ---------------------------------------------------------------------------

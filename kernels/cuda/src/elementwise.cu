@@ -48,6 +48,16 @@ __device__ __forceinline__ void gatherRows(const ds_cuda_gather_rows_params& p) 
   copyRow(src, ptr<T>(p.y) + static_cast<int64_t>(r) * p.hidden, p.hidden);
 }
 
+template <class T>
+__device__ __forceinline__ void copyCols(const ds_cuda_copy_cols_params& p) {
+  const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / p.cols, c = i % p.cols;
+    ptr<T>(p.y)[r * p.y_stride + c] = ptr<const T>(p.x)[r * p.x_stride + c];
+  }
+}
+
 // (value, index) with the lowest index among equal maxima; NaN never wins.
 __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
   return v > bv || (v == bv && i < bi);
@@ -100,6 +110,10 @@ __device__ __forceinline__ void argmax(const ds_cuda_argmax_params& p) {
   extern "C" __global__ void __launch_bounds__(256)                                           \
       ds_gather_rows_##tn(const __grid_constant__ ds_cuda_gather_rows_params p) {             \
     ds::cuda::gatherRows<T>(p);                                                               \
+  }                                                                                           \
+  extern "C" __global__ void __launch_bounds__(256)                                           \
+      ds_copy_cols_##tn(const __grid_constant__ ds_cuda_copy_cols_params p) {                 \
+    ds::cuda::copyCols<T>(p);                                                                 \
   }                                                                                           \
   extern "C" __global__ void __launch_bounds__(256)                                           \
       ds_argmax_##tn(const __grid_constant__ ds_cuda_argmax_params p) {                       \

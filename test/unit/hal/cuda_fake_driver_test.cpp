@@ -240,7 +240,9 @@ TEST(FakeCudaWeights, UploadPlacesEveryTensor) {
         ASSERT_EQ(std::memcmp(reinterpret_cast<const void*>(p), want.data(), t->nbytes()), 0)
             << t->name()->str() << " differs from the artifact";
       }
-      if (std::string(name).find(".w4") != std::string::npos) EXPECT_GE(int4, 7) << "int4 GEMM weights";
+      if (std::string(name).find(".w4") != std::string::npos) {
+        EXPECT_GE(int4, 7) << "int4 GEMM weights";
+      }
       // Pinned staging buffers and their events are gone once the upload returns.
       EXPECT_EQ(FakeCuda::get().live("host"), before.host);
       EXPECT_EQ(FakeCuda::get().live("event"), before.events);

@@ -21,26 +21,26 @@ Status libraryKernel(CudaDevice& device, const CudaExecutable& exe, const Launch
 }
 }  // namespace
 
-// The dense Llama/Qwen2 kinds, served by kernels/cuda through the launch builder
-// (cuda_launches.cpp). Null: slice, MLA, MoE and the collectives have no CUDA kernel yet (a
-// launch of those kinds loads only when generated code serves it).
+// The kinds served by kernels/cuda through the launch builder (cuda_launches.cpp, DeepSeek's
+// MLA / MoE / slice in cuda_launches_deepseek.cpp). Null: the collectives have no CUDA kernel yet
+// (a launch of those kinds loads only when generated code serves it).
 const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
     libraryKernel,  // embed
     libraryKernel,  // rms_norm
     libraryKernel,  // linear
     libraryKernel,  // add
     libraryKernel,  // swiglu
-    nullptr,        // slice
+    libraryKernel,  // slice
     libraryKernel,  // rope
     libraryKernel,  // attention
-    nullptr,        // mla_attention
-    nullptr,        // moe_gate
-    nullptr,        // moe_experts
+    libraryKernel,  // mla_attention
+    libraryKernel,  // moe_gate
+    libraryKernel,  // moe_experts
     libraryKernel,  // logits
     libraryKernel,  // add_rms_norm
     libraryKernel,  // swiglu_linear
     libraryKernel,  // qkv_rope
-    nullptr,        // mla_project
+    libraryKernel,  // mla_project
     nullptr,        // all_reduce
     nullptr,        // all_gather
 };
@@ -114,7 +114,8 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       }
       exe->slots_[i].push_back(std::move(info));
     }
-    if (l.kind == abi::KernelKind::Rope || l.kind == abi::KernelKind::QKVRope) {
+    if (l.kind == abi::KernelKind::Rope || l.kind == abi::KernelKind::QKVRope ||
+        l.kind == abi::KernelKind::MlaProject) {
       cpu::RopeTable table(ropeParams(l.params.rope));
       exe->inv_freq_[i] = table.invFreq();
       exe->attention_factor_[i] = table.attentionFactor();

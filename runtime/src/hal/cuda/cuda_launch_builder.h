@@ -1,0 +1,213 @@
+// The CUDA launch builder's class (cuda_launches.h has its interface): shared by the dense kinds
+// (cuda_launches.cpp) and DeepSeek's MLA / MoE kinds (cuda_launches_deepseek.cpp). Internal.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "hal/cuda/cuda_launches.h"
+
+namespace ds::hal::cuda::builder {
+
+using K = abi::KernelKind;
+
+// `const int var = *expr` or return expr's status.
+#define DS_CUDA_ASSIGN(var, expr)               \
+  auto var##_or = (expr);                        \
+  if (!var##_or.isOk()) return var##_or.status(); \
+  const int var = *var##_or
+
+inline uint64_t align256(uint64_t n) { return (n + 255) & ~uint64_t{255}; }
+
+// Weight dtype code of int4 group-quantized weights inside the builder (not a library dtype).
+constexpr int kInt4 = 100;
+
+// A GEMM's weight operand: rows [row0, ...) of a slot's tensor (the q/k/v parts of a merged
+// projection), with its int4 group scales when w_dt is kInt4.
+struct WeightRef {
+  uint64_t w = 0, scale = 0, zero = 0;
+  int dt = DS_CUDA_F32;
+  int64_t group = 0;
+};
+inline int64_t elemBytes(int dt) { return dt == DS_CUDA_BF16 ? 2 : 4; }
+
+template <typename P>
+std::vector<uint8_t> bytesOf(const P& p) {
+  std::vector<uint8_t> b(sizeof(P));
+  std::memcpy(b.data(), &p, sizeof(P));
+  return b;
+}
+
+// Builds the calls of one launch; `scratch` bytes of activations sit at view.workspace, the
+// library plans' workspace after them.
+class Builder {
+ public:
+  Builder(const CudaLaunchView& v, const CudaStepView& s) : v_(v), s_(s) {}
+
+  Status fail(const std::string& why) const {
+    return unsupported("plan launch " + std::string(v_.launch->sig->name) + ": " + why);
+  }
+  Status refused(const char* msg) const {
+    return invalidArgument("plan launch " + std::string(v_.launch->sig->name) + ": " + msg);
+  }
+  // Activation dtype of input/output i as the library's, or an error.
+  StatusOr<int> act(const BufferDesc* d) const {
+    const int dt = cudaDType(d->dtype);
+    if (dt < 0) return fail("activations must be f32 or bf16");
+    return dt;
+  }
+  StatusOr<int> weightDType(size_t slot) const {
+    if (v_.weight_dtype[slot] == DType::I4 && v_.weight_scale[slot] && v_.weight_group[slot] > 0)
+      return kInt4;
+    const int dt = cudaDType(v_.weight_dtype[slot]);
+    if (dt < 0) return fail("weight slot " + std::to_string(slot) +
+                            " is not f32, bf16 or int4 groups (int8 / FP8 weights have no CUDA "
+                            "GEMM kernel yet)");
+    return dt;
+  }
+  // Slot `slot`'s weight from row `row0` on, K columns per row.
+  WeightRef weightRef(size_t slot, int dt, int64_t row0 = 0, int64_t K = 0) const {
+    WeightRef r;
+    r.dt = dt;
+    if (dt != kInt4) {
+      r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K * elemBytes(dt));
+      return r;
+    }
+    r.group = v_.weight_group[slot];
+    const int64_t groups = K > 0 ? K / r.group : 0;
+    r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * (K / 2));
+    r.scale = v_.weight_scale[slot] + static_cast<uint64_t>(row0 * groups * 4);
+    r.zero = v_.weight_zero[slot] ? v_.weight_zero[slot] + static_cast<uint64_t>(row0 * groups * 4) : 0;
+    return r;
+  }
+  void setScratch(uint64_t bytes) { scratch_ = align256(bytes); }
+  uint64_t scratch() const { return v_.workspace; }
+  uint64_t kernelWorkspace() const { return v_.workspace + scratch_; }
+
+  Status add(const ds_cuda_plan& plan, const char* err, std::vector<uint8_t> params) {
+    if (err) return refused(err);
+    for (int i = 0; i < plan.num_launches; ++i) {
+      CudaCall c;
+      c.symbol = plan.launches[i].symbol;
+      c.params = params;
+      std::memcpy(c.grid, plan.launches[i].grid, sizeof(c.grid));
+      std::memcpy(c.block, plan.launches[i].block, sizeof(c.block));
+      c.shared_bytes = plan.launches[i].shared_bytes;
+      out_.calls.push_back(std::move(c));
+    }
+    kernel_ws_ = std::max<uint64_t>(kernel_ws_, align256(plan.workspace_bytes));
+    return Status::ok();
+  }
+
+  // y[M, N] = x[M, K] w[N, K]^T (+ bias): one cuBLASLt GEMM when the view allows it, M is
+  // above the GEMV limit and cuBLASLt takes the dtypes; else GEMV in chunks of kGemvMaxRows rows.
+  // y_f32: y is f32 whatever act_dt (logits).
+  Status gemm(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+              int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32 = false) {
+    const uint64_t w = wr.w;
+    const int w_dt = wr.dt;
+    if (w_dt == kInt4) return gemmInt4(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
+    if (v_.blaslt && M > kGemvMaxRows) {
+      CudaCall c;
+      c.kind = CudaCallKind::BlasLtGemm;
+      c.symbol = "cublasLtMatmul";
+      GemmDesc& g = c.gemm;
+      g.x = x, g.w = w, g.y = y, g.bias = bias;
+      g.M = M, g.N = N, g.K = K;
+      g.x_stride = x_stride, g.y_stride = y_stride, g.w_stride = K;
+      g.act_dtype = act_dt, g.weight_dtype = w_dt, g.bias_dtype = DS_CUDA_F32;
+      g.y_f32 = y_f32;
+      BlasLtMatmulPlan plan;
+      if (!planBlasLtGemm(g, &plan)) {  // refused (f32 activations x bf16 weights): GEMV below
+        out_.calls.push_back(std::move(c));
+        return Status::ok();
+      }
+    }
+    const int64_t ab = elemBytes(act_dt), yb = y_f32 ? 4 : ab;
+    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
+      ds_cuda_gemv_params p{};
+      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
+      p.w = w;
+      p.bias = bias;
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * yb);
+      p.workspace = kernelWorkspace();
+      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
+      p.N = static_cast<int32_t>(N);
+      p.K = static_cast<int32_t>(K);
+      p.x_stride = static_cast<int32_t>(x_stride);
+      p.y_stride = static_cast<int32_t>(y_stride);
+      p.act_dtype = act_dt;
+      p.weight_dtype = w_dt;
+      p.y_f32 = y_f32 ? 1 : 0;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gemv(&p, &v_.limits, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
+    }
+    return Status::ok();
+  }
+
+  // int4 group weights in the GPU storage: ds_gemv_wi4 in passes of kGemvMaxRows rows (prefill
+  // too: no int4 tensor-core GEMM yet).
+  Status gemmInt4(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
+    if (y_f32) return fail("int4 weights with an f32 output of bf16 activations (logits) are not built");
+    const int64_t ab = elemBytes(act_dt);
+    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
+      ds_cuda_gemv_i4_params p{};
+      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
+      p.w = wr.w;
+      p.scale = wr.scale;
+      p.zero = wr.zero;
+      p.bias = bias;
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
+      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
+      p.N = static_cast<int32_t>(N);
+      p.K = static_cast<int32_t>(K);
+      p.x_stride = static_cast<int32_t>(x_stride);
+      p.y_stride = static_cast<int32_t>(y_stride);
+      p.group_size = static_cast<int32_t>(wr.group);
+      p.act_dtype = act_dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gemv_i4(&p, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
+    }
+    return Status::ok();
+  }
+
+  Status rope(uint64_t x, int64_t heads, int64_t head_dim, int64_t token_stride, int dt) {
+    ds_cuda_rope_params p{};
+    p.x = x;
+    p.positions = s_.positions;
+    p.inv_freq = v_.inv_freq;
+    p.num_tokens = static_cast<int32_t>(s_.T);
+    p.heads = static_cast<int32_t>(heads);
+    p.head_dim = static_cast<int32_t>(head_dim);
+    p.rot_dim = static_cast<int32_t>(v_.launch->params.rope.dim ? v_.launch->params.rope.dim : head_dim);
+    p.token_stride = static_cast<int32_t>(token_stride);
+    p.interleaved = v_.launch->params.rope.interleaved ? 1 : 0;
+    p.attention_factor = v_.attention_factor;
+    p.dtype = dt;
+    if (!v_.inv_freq) return refused("rope: no inv_freq table on the device");
+    ds_cuda_plan plan;
+    const char* e = ds_cuda_plan_rope(&p, &plan);
+    return add(plan, e, bytesOf(p));
+  }
+
+  Status build();
+  Status buildDeepSeek();  // MLA and MoE kinds (cuda_launches_deepseek.cpp)
+  Status buildGenerated();
+  CudaLaunchPlan take() {
+    out_.workspace_bytes = v_.generated ? 0 : scratch_ + kernel_ws_;
+    return std::move(out_);
+  }
+
+ private:
+  const CudaLaunchView& v_;
+  const CudaStepView& s_;
+  uint64_t scratch_ = 0, kernel_ws_ = 0;
+  CudaLaunchPlan out_;
+};
+
+int64_t vectorLen(const std::vector<int64_t>& shape);
+
+}  // namespace ds::hal::cuda::builder
