@@ -53,6 +53,11 @@ for m in stories260K tiny-llama tiny-qwen2; do
   compile "$m.sm_90a.f32" "$root/test/models/$m" --target sm_90a --dtype f32
   compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
 done
+# DeepSeek (MLA + MoE) on the GPU: bf16 (the expert GEMVs take bf16 or FP8 weights, not f32).
+for m in tiny-deepseek-v2 tiny-deepseek-v3; do
+  compile "$m.host" "$root/test/models/$m"
+  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
+done
 cfg="$root/../shared/data/configs/deepseek-r1-distill-llama-8b.json"
 [ -f "$cfg" ] && compile "llama8b.sm_90a.synthetic" "$cfg" --target sm_90a --weights random --dtype bf16
 [ -f "$cfg" ] && compile "llama8b.host.synthetic" "$cfg" --weights random --dtype bf16
