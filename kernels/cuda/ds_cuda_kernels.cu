@@ -8,3 +8,4 @@
 #include "src/moe.cu"
 #include "src/gemv_i4.cu"
 #include "src/mla.cu"
+#include "src/gemv_fp8.cu"

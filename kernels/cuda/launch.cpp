@@ -52,9 +52,12 @@ const char* const kSymbols[] = {
     "ds_gemv_wi4_abf16_m1", "ds_gemv_wi4_abf16_m2", "ds_gemv_wi4_abf16_m4",
     "ds_gemv_wi4_af32_m1", "ds_gemv_wi4_af32_m2", "ds_gemv_wi4_af32_m4", "ds_i4_to_gpu",
     "ds_gemv_any_wi4_abf16", "ds_gemv_any_wi4_af32",
+    "ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4",
+    "ds_gemv_wfp8_af32_m1", "ds_gemv_wfp8_af32_m2",
     "ds_mla_kv_write_bf16", "ds_mla_kv_write_f32", "ds_mla_attend_bf16", "ds_mla_attend_f32",
     "ds_mla_absorb_abf16_wbf16", "ds_mla_absorb_af32_wbf16", "ds_mla_absorb_af32_wf32",
     "ds_mla_out_abf16_wbf16", "ds_mla_out_af32_wbf16", "ds_mla_out_af32_wf32", "ds_mla_combine",
+    "ds_mla_absorb_abf16_wfp8", "ds_mla_absorb_af32_wfp8", "ds_mla_out_abf16_wfp8", "ds_mla_out_af32_wfp8",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;

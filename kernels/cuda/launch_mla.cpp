@@ -54,8 +54,11 @@ const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_
   std::memset(out, 0, sizeof(*out));
   if (!dev || dev->sm_count < 1) return "device limits: sm_count must be >= 1";
   if (const char* e = checkLatent(p->kv)) return e;
-  if (!floatDtype(p->act_dtype) || !floatDtype(p->weight_dtype))
-    return "mla_decode: act_dtype and weight_dtype must be f32 or bf16";
+  const bool fp8 = p->weight_dtype == DS_CUDA_FP8_E4M3;
+  if (!floatDtype(p->act_dtype) || !(floatDtype(p->weight_dtype) || fp8))
+    return "mla_decode: act_dtype must be f32 or bf16, weight_dtype f32, bf16 or fp8_e4m3";
+  if (fp8 && (!p->kv_b_scale || p->block_rows < 1 || p->block_cols < 1))
+    return "mla_decode: FP8 kv_b needs its block scales and block shape";
   if (p->act_dtype != p->kv.dtype) return "mla_decode: the latent cache must have the act dtype";
   if (p->act_dtype == DS_CUDA_BF16 && p->weight_dtype == DS_CUDA_F32)
     return "mla_decode: f32 kv_b with bf16 activations is not built";
@@ -75,12 +78,15 @@ const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_
   p->splits = static_cast<int32_t>(splits);
   p->split_len = static_cast<int32_t>(splitLen);
   const bool wbf = p->weight_dtype == DS_CUDA_BF16;
-  const char* absorb = p->act_dtype == DS_CUDA_BF16 ? "ds_mla_absorb_abf16_wbf16"
-                       : wbf                        ? "ds_mla_absorb_af32_wbf16"
-                                                    : "ds_mla_absorb_af32_wf32";
-  const char* outSym = p->act_dtype == DS_CUDA_BF16 ? "ds_mla_out_abf16_wbf16"
-                       : wbf                        ? "ds_mla_out_af32_wbf16"
-                                                    : "ds_mla_out_af32_wf32";
+  const bool abf = p->act_dtype == DS_CUDA_BF16;
+  const char* absorb = fp8   ? (abf ? "ds_mla_absorb_abf16_wfp8" : "ds_mla_absorb_af32_wfp8")
+                       : abf ? "ds_mla_absorb_abf16_wbf16"
+                       : wbf ? "ds_mla_absorb_af32_wbf16"
+                             : "ds_mla_absorb_af32_wf32";
+  const char* outSym = fp8   ? (abf ? "ds_mla_out_abf16_wfp8" : "ds_mla_out_af32_wfp8")
+                       : abf ? "ds_mla_out_abf16_wbf16"
+                       : wbf ? "ds_mla_out_af32_wbf16"
+                             : "ds_mla_out_af32_wf32";
   int n = 0;
   setLaunch(out->launches[n++], absorb, T, H, 1, 128);
   setLaunch(out->launches[n++], p->act_dtype == DS_CUDA_BF16 ? "ds_mla_attend_bf16" : "ds_mla_attend_f32",

@@ -90,3 +90,32 @@ extern "C" const char* ds_cuda_plan_i4_to_gpu(const ds_cuda_i4_to_gpu_params* p,
   out->num_launches = 1;
   return nullptr;
 }
+
+extern "C" const char* ds_cuda_plan_gemv_fp8(ds_cuda_gemv_fp8_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (p->act_dtype != DS_CUDA_F32 && p->act_dtype != DS_CUDA_BF16)
+    return "gemv_fp8: act_dtype not f32 or bf16";
+  if (p->M < 1 || p->M > DS_CUDA_GEMV_MAX_M) return "gemv_fp8: M must be in [1, 16]";
+  if (p->N < 1 || p->K < 16 || p->K % 16 != 0) return "gemv_fp8: N >= 1 and K a multiple of 16";
+  if (p->block_rows < 1 || p->block_cols < 16 || p->block_cols % 16 != 0)
+    return "gemv_fp8: block_rows >= 1 and block_cols a multiple of 16";
+  if (p->x_stride < p->K || p->y_stride < p->N) return "gemv_fp8: strides must cover K and N";
+  if (!p->x || !p->w || !p->scale || !p->y) return "gemv_fp8: x, w, scale and y are required";
+  if (p->x_stride % (p->act_dtype == DS_CUDA_BF16 ? 8 : 4) != 0 || p->x % 16 != 0 || p->w % 16 != 0)
+    return "gemv_fp8: x rows and weights must be 16-byte aligned";
+  const bool f32 = p->act_dtype == DS_CUDA_F32;
+  const int mt = p->M >= 4 && !f32 ? 4 : p->M >= 2 ? 2 : 1;
+  p->rows_per_pass = mt;
+  static const char* const kSyms[2][3] = {
+      {"ds_gemv_wfp8_af32_m1", "ds_gemv_wfp8_af32_m2", nullptr},
+      {"ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4"}};
+  ds_cuda_launch& l = out->launches[0];
+  l.symbol = kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
+  l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
+  l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
+  l.grid[2] = 1;
+  l.block[0] = 256;
+  l.block[1] = l.block[2] = 1;
+  out->num_launches = 1;
+  return nullptr;
+}

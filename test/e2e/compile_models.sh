@@ -42,7 +42,7 @@ for name in stories260K tiny-llama tiny-qwen2; do
   done
 done
 # DeepSeek on the GPU (bf16: MLA decode kernels, MoE router / experts).
-for name in tiny-deepseek-v2 tiny-deepseek-v3; do
+for name in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.dsa" --quiet --target sm_90a
 done
 # int4 weights on the GPU (uploaded into the GPU int4 storage, ds_gemv_wi4 kernels).

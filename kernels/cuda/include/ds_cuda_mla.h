@@ -54,11 +54,14 @@ typedef struct {
   ds_cuda_paged_latent kv;
   ds_cuda_ptr q_nope;    /* act [T, H, nope_dim] */
   ds_cuda_ptr q_rope;    /* act [T, H, rope_dim] */
-  ds_cuda_ptr kv_b;      /* weight [H * (nope_dim + v_dim), rank], 16-byte aligned rows */
+  ds_cuda_ptr kv_b;      /* weight [H * (nope_dim + v_dim), rank] */
+  ds_cuda_ptr kv_b_scale; /* FP8 kv_b: f32 scales [ceil(rows / block_rows), ceil(rank / block_cols)] */
+  int32_t block_rows, block_cols;
   ds_cuda_ptr out;       /* act [T, H, v_dim] */
   ds_cuda_ptr workspace;
   int32_t num_tokens, heads, nope_dim, v_dim;
-  int32_t act_dtype, weight_dtype; /* act: F32 / BF16 (as the cache); weight: F32 / BF16 */
+  int32_t act_dtype, weight_dtype; /* act: F32 / BF16 (as the cache); weight: F32 / BF16 /
+                                      FP8_E4M3 (block-scaled, decoded in registers) */
   float scale;
   int32_t max_context;   /* >= every token's position + 1 */
   int32_t splits;        /* set by plan */

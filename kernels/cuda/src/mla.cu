@@ -1,5 +1,7 @@
 // DeepSeek MLA decode over the paged latent cache, up-projections absorbed
 // (include/ds_cuda_mla.h). f32 accumulation throughout; the host's mlaAttention is the reference.
+#include <cuda_fp8.h>
+
 #include "common.cuh"
 
 namespace ds::cuda {
@@ -13,6 +15,20 @@ __device__ __forceinline__ size_t latentSlot(const ds_cuda_paged_latent& kv, int
   const int32_t block =
       ptr<const int32_t>(kv.block_table)[static_cast<size_t>(seq) * kv.max_blocks_per_seq + pos / kv.block_size];
   return static_cast<size_t>(block) * kv.block_size + pos % kv.block_size;
+}
+
+// kv_b element (row, col) as f32: bf16/f32 as stored, FP8 E4M3 times its block's scale (the
+// host's dequantRow value: FP8 -> f16 is exact).
+template <class W>
+__device__ __forceinline__ float kvbAt(const ds_cuda_mla_decode_params& p, size_t row, int col) {
+  const W* w = ptr<const W>(p.kv_b);
+  if constexpr (sizeof(W) == 1) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(ptr<const __nv_fp8_storage_t>(p.kv_b)[row * p.kv.rank + col], __NV_E4M3);
+    const int kb = (p.kv.rank + p.block_cols - 1) / p.block_cols;
+    return __half2float(__half(h)) * ptr<const float>(p.kv_b_scale)[row / p.block_rows * kb + col / p.block_cols];
+  } else {
+    return toF(w[row * p.kv.rank + col]);
+  }
 }
 
 template <class T>
@@ -36,11 +52,11 @@ __device__ __forceinline__ void mlaAbsorb(const ds_cuda_mla_decode_params& p) {
   const A* qn = ptr<const A>(p.q_nope) + (static_cast<size_t>(t) * p.heads + h) * Dn;
   for (int d = threadIdx.x; d < Dn; d += blockDim.x) sq[d] = toF(qn[d]);
   __syncthreads();
-  const W* w = ptr<const W>(p.kv_b) + static_cast<size_t>(h) * (Dn + p.v_dim) * R;
+  const size_t row0 = static_cast<size_t>(h) * (Dn + p.v_dim);
   float* out = ptr<float>(p.workspace) + (static_cast<size_t>(t) * p.heads + h) * R;
   for (int r = threadIdx.x; r < R; r += blockDim.x) {
     float acc = 0.0f;
-    for (int d = 0; d < Dn; ++d) acc = fmaf(sq[d], toF(w[static_cast<size_t>(d) * R + r]), acc);
+    for (int d = 0; d < Dn; ++d) acc = fmaf(sq[d], kvbAt<W>(p, row0 + d, r), acc);
     out[r] = acc;
   }
 }
@@ -144,12 +160,11 @@ __device__ __forceinline__ void mlaOut(const ds_cuda_mla_decode_params& p) {
   const float* olat = ptr<const float>(p.workspace) + TH * R + (static_cast<size_t>(t) * p.heads + h) * R;
   for (int r = threadIdx.x; r < R; r += blockDim.x) so[r] = olat[r];
   __syncthreads();
-  const W* w = ptr<const W>(p.kv_b) + (static_cast<size_t>(h) * (p.nope_dim + p.v_dim) + p.nope_dim) * R;
+  const size_t row0 = static_cast<size_t>(h) * (p.nope_dim + p.v_dim) + p.nope_dim;
   A* out = ptr<A>(p.out) + (static_cast<size_t>(t) * p.heads + h) * p.v_dim;
   for (int v = warp; v < p.v_dim; v += warps) {
-    const W* wr = w + static_cast<size_t>(v) * R;
     float acc = 0.0f;
-    for (int r = lane; r < R; r += 32) acc = fmaf(toF(wr[r]), so[r], acc);
+    for (int r = lane; r < R; r += 32) acc = fmaf(kvbAt<W>(p, row0 + v, r), so[r], acc);
     acc = warpSum(acc);
     if (lane == 0) out[v] = fromF<A>(acc);
   }
@@ -182,6 +197,8 @@ DS_MLA_DTYPE(f32, float)
 DS_MLA_PROJ(bf16, ds::cuda::bf16, bf16, ds::cuda::bf16)
 DS_MLA_PROJ(f32, float, bf16, ds::cuda::bf16)
 DS_MLA_PROJ(f32, float, f32, float)
+DS_MLA_PROJ(bf16, ds::cuda::bf16, fp8, __nv_fp8_e4m3)
+DS_MLA_PROJ(f32, float, fp8, __nv_fp8_e4m3)
 
 extern "C" __global__ void __launch_bounds__(128)
     ds_mla_combine(const __grid_constant__ ds_cuda_mla_decode_params p) {

@@ -1,7 +1,8 @@
 // One-shot GPU check of the CUDA kernel library: loads ds_cuda_kernels.fatbin, runs every kernel
 // on random inputs through the host plans of ds_cuda_kernels.h (one params struct per launch, as
 // the driver-API device will), compares with a simple CPU reference (double), prints one line per
-// case and a summary, then times GEMV against the copy-bandwidth roofline for 8B-shape layers.
+// case and a summary, then times GEMV against the copy-bandwidth roofline for 8B-shape layers
+// and the MLA decode (mla_check.cu's mlaTiming) for DeepSeek-V2-Lite's attention.
 // The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs; the MoE stage
 // (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer;
 // the MLA stage (mla_check.cu) the MLA decode (ds_cuda_mla.h) and the int4 GEMV (ds_cuda_layout.h).
@@ -25,6 +26,7 @@ int checkSyntheticFill(cudaLibrary_t lib, int sm_count);  // tests/synthetic_che
 namespace dscheck {
 void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
 void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
+void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-bandwidth roofline
 }
 
 namespace {
@@ -493,6 +495,7 @@ int main(int argc, char** argv) {
     timeGemv(bw, M, 14336, 4096);  // gate or up
     timeGemv(bw, M, 4096, 14336);  // down
   }
+  mlaTiming(bw);
   blasLtTiming();
   return g_fail ? 1 : 0;
 }

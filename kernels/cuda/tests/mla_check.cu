@@ -10,6 +10,9 @@
 //   B. ds_gemv_wi4_a<a>_m<mt> over host int4 rows repacked by ds_cuda_i4_to_gpu against the host's
 //      dequantization (cpu_kernels.h WeightView) in double: M 1, 3, 5; K 512, 4096; groups 64,
 //      128; symmetric and asymmetric codes; bf16 and f32 activations.
+// mlaTiming (called by main after the copy bandwidth is measured; informational, not counted):
+//   C. the MLA decode at DeepSeek-V2-Lite's attention shape, batch 1, 8, 32 at context 4096,
+//      against the copy-bandwidth roofline, one "time mla_decode" line each.
 #include "check_common.cuh"
 
 namespace dscheck {
@@ -208,6 +211,114 @@ void checkGemvI4(int adt, bool sym, int M, int N, int K, int group) {
   for (void* q : {dw, bx.p, bs.p, bz.p, bb.p, by.p}) (void)cudaFree(q);
 }
 
+// ---- C. MLA decode timing (informational) -------------------------------------------------------
+// n bf16 values uniform in [-0.1, 0.1] (small: the softmax is neither flat nor one-hot by much):
+// a 1 Mi-value random pool copied in, then doubled on the device.
+void* randomBf16(size_t n) {
+  static const std::vector<uint16_t> pool = [] {
+    std::uniform_real_distribution<float> d(-0.1f, 0.1f);
+    std::vector<uint16_t> v(size_t(1) << 20);
+    for (auto& x : v) x = toBf16(d(rng));
+    return v;
+  }();
+  void* p = nullptr;
+  CK(cudaMalloc(&p, n * 2));
+  size_t done = std::min(n, pool.size());
+  CK(cudaMemcpy(p, pool.data(), done * 2, cudaMemcpyHostToDevice));
+  while (done < n) {
+    const size_t c = std::min(done, n - done);
+    CK(cudaMemcpy(static_cast<char*>(p) + done * 2, p, c * 2, cudaMemcpyDeviceToDevice));
+    done += c;
+  }
+  return p;
+}
+
+// One decode step (absorb, attend, [combine,] out) of DeepSeek-V2-Lite's attention (16 heads, rank
+// 512, rope 64, nope 128, v 128; bf16 activations, latent cache and kv_b; block size 64, contiguous
+// block tables) for `batch` sequences of context 4096, one token each at position 4095. Enough
+// copies of the cache and kv_b are cycled to exceed any L2 (>= 256 MiB, as timeGemv), the steps
+// captured into a CUDA graph (no host launch cost) and replayed for >= 20 ms. Bytes read: the
+// latent cache rows, kv_b once, q_nope and q_rope (the f32 workspace and the output not counted).
+void timeMlaDecode(double bw, int batch) {
+  const int R = 512, Dr = 64, Dn = 128, Dv = 128, H = 16, L = R + Dr, bs = 64, ctx = 4096, maxb = ctx / bs;
+  const size_t cacheElts = size_t(batch) * ctx * L, kvbElts = size_t(H) * (Dn + Dv) * R;
+  const double bytes = double(cacheElts) * 2 + double(kvbElts) * 2 + double(batch) * H * (Dn + Dr) * 2;
+  const int copies = int(std::max<size_t>(1, (size_t(256) << 20) / ((cacheElts + kvbElts) * 2) + 1));
+  void* cache = randomBf16(cacheElts * copies);
+  void* kvb = randomBf16(kvbElts * copies);
+  void* qn = randomBf16(size_t(batch) * H * Dn);
+  void* qr = randomBf16(size_t(batch) * H * Dr);
+  void* out = randomBf16(size_t(batch) * H * Dv);
+  std::vector<int32_t> table(size_t(copies) * batch * maxb), pos(batch, ctx - 1), seq(batch);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(i);  // copy c: blocks [c * batch * maxb, ...)
+  for (int s = 0; s < batch; ++s) seq[s] = s;
+  IBuf btab(table), bpos(pos), bseq(seq);
+  ds_cuda_mla_decode_params p{};
+  p.kv.cache = reinterpret_cast<ds_cuda_ptr>(cache); p.kv.positions = bpos.d(); p.kv.token_seq = bseq.d();
+  p.kv.block_table = btab.d(); p.kv.num_blocks = copies * batch * maxb; p.kv.block_size = bs;
+  p.kv.rank = R; p.kv.rope_dim = Dr; p.kv.max_blocks_per_seq = maxb; p.kv.dtype = DS_CUDA_BF16;
+  p.q_nope = reinterpret_cast<ds_cuda_ptr>(qn); p.q_rope = reinterpret_cast<ds_cuda_ptr>(qr);
+  p.kv_b = reinterpret_cast<ds_cuda_ptr>(kvb); p.out = reinterpret_cast<ds_cuda_ptr>(out);
+  p.num_tokens = batch; p.heads = H; p.nope_dim = Dn; p.v_dim = Dv;
+  p.act_dtype = DS_CUDA_BF16; p.weight_dtype = DS_CUDA_BF16;
+  p.scale = 1.0f / std::sqrt(float(Dn + Dr)); p.max_context = ctx;
+  ds_cuda_plan plan;
+  planOk(ds_cuda_plan_mla_decode(&p, &g_dev, &plan), "mla_decode timing");
+  p.workspace = scratch(plan.workspace_bytes);
+  std::vector<ds_cuda_mla_decode_params> steps(copies, p);
+  for (int c = 0; c < copies; ++c) {
+    steps[c].kv.block_table = btab.d() + uint64_t(c) * batch * maxb * 4;
+    steps[c].kv_b = p.kv_b + uint64_t(c) * kvbElts * 2;
+  }
+  std::vector<cudaKernel_t> ks(plan.num_launches);
+  for (int i = 0; i < plan.num_launches; ++i) {
+    cudaKernel_t& k = g_kernels[plan.launches[i].symbol];
+    if (!k) CK(cudaLibraryGetKernel(&k, g_lib, plan.launches[i].symbol));
+    ks[i] = k;
+  }
+  cudaStream_t st;
+  CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  for (auto& sp : steps)
+    for (int i = 0; i < plan.num_launches; ++i) {
+      const ds_cuda_launch& l = plan.launches[i];
+      void* args[] = {&sp};
+      CK(cudaLaunchKernel(reinterpret_cast<const void*>(ks[i]), dim3(l.grid[0], l.grid[1], l.grid[2]),
+                          dim3(l.block[0], l.block[1], l.block[2]), args, l.shared_bytes, st));
+    }
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamEndCapture(st, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  auto run = [&](int reps) {  // seconds per step over reps replays
+    CK(cudaEventRecord(e0, st));
+    for (int r = 0; r < reps; ++r) CK(cudaGraphLaunch(exec, st));
+    CK(cudaEventRecord(e1, st));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    return ms * 1e-3 / (double(reps) * copies);
+  };
+  run(2);  // warm-up
+  const double t0 = run(1);
+  const int reps = int(std::clamp(std::ceil(20e-3 / (t0 * copies)), 3.0, 10000.0));
+  const double t = run(reps), roof = bytes / bw;
+  std::printf("time mla_decode bf16 h%d r%d B%-2d ctx%d splits%-2d x %-4d %8.2f us  %7.1f GB/s  roofline %7.2f us  "
+              "%5.1f%% of roofline  %.1f MB read  (%d steps)\n",
+              H, R, batch, ctx, p.splits, p.split_len, t * 1e6, bytes / t * 1e-9, roof * 1e6, 100.0 * roof / t,
+              bytes * 1e-6, reps * copies);
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaStreamDestroy(st));
+  for (void* b : {cache, kvb, qn, qr, out, btab.p, bpos.p, bseq.p, reinterpret_cast<void*>(p.workspace)})
+    (void)cudaFree(b);
+}
+
 }  // namespace
 
 // Every MLA decode and int4 GEMV case, one report line each.
@@ -225,6 +336,12 @@ void mlaStage() {
         for (int group : {64, 128})
           for (int M : {1, 3, 5}) checkGemvI4(adt, sym, M, 96, K, group);
   CK(cudaDeviceSynchronize());
+}
+
+// The MLA decode timing lines (informational, not counted in g_pass / g_fail), after main has
+// measured the copy bandwidth bw (bytes/s, cudaMemcpy D2D read + write): the roofline.
+void mlaTiming(double bw) {
+  for (int batch : {1, 8, 32}) timeMlaDecode(bw, batch);
 }
 
 }  // namespace dscheck

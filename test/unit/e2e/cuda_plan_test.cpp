@@ -94,6 +94,11 @@ Planned planAll(const artifact::Artifact& art, const Step& st, bool blaslt) {
       v.weights[k] = kWeights + static_cast<uint64_t>(l.weights[k]) * 0x1000000;
       v.weight_dtype[k] = static_cast<DType>(t->dtype());
       v.weight_shape[k].assign(t->shape()->begin(), t->shape()->end());
+      if (t->scale() >= 0 && t->block() && t->block()->size() == 2) {  // FP8 block scales
+        v.weight_block_scale[k] = kWeights + static_cast<uint64_t>(t->scale()) * 0x1000000;
+        v.weight_block[k][0] = t->block()->Get(0);
+        v.weight_block[k][1] = t->block()->Get(1);
+      }
     }
     if (l.kind == abi::KernelKind::Rope || l.kind == abi::KernelKind::QKVRope ||
         l.kind == abi::KernelKind::MlaProject)
@@ -189,7 +194,9 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuPlan,
                                            // DeepSeek: MLA over the latent cache, MoE router and
                                            // experts (bf16 experts; f32 builds have none yet).
                                            GpuCase{"tiny-deepseek-v2", ".sm_90a"},
-                                           GpuCase{"tiny-deepseek-v3", ".sm_90a"}),
+                                           GpuCase{"tiny-deepseek-v3", ".sm_90a"},
+                                           // FP8 128 x 128 block-scaled weights kept in FP8.
+                                           GpuCase{"tiny-deepseek-v3-fp8", ".sm_90a"}),
                          [](const auto& info) {
                            std::string n = std::string(info.param.model) + info.param.variant;
                            for (char& c : n)

@@ -269,14 +269,32 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
       continue;
     }
+    if (startsWith(l.name, "ds_gemv_wfp8_")) {  // FP8 codes and their block scales in range
+      ds_cuda_gemv_fp8_params g;
+      ASSERT_EQ(l.param_bytes, sizeof g);
+      std::memcpy(&g, l.params, sizeof g);
+      const uint64_t act = g.act_dtype == DS_CUDA_BF16 ? 2 : 4;
+      const uint64_t nb = (uint64_t(g.N) + g.block_rows - 1) / g.block_rows;
+      const uint64_t kb = (uint64_t(g.K) + g.block_cols - 1) / g.block_cols;
+      EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.N) * g.K)) << "w";
+      EXPECT_TRUE(f.is_device_range(g.scale, nb * kb * 4)) << "scale";
+      EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
+      continue;
+    }
     if (startsWith(l.name, "ds_moe_gemv_")) {  // the expert weights and routed rows in range
       ds_cuda_moe_gemv_params g;
       ASSERT_EQ(l.param_bytes, sizeof g);
       std::memcpy(&g, l.params, sizeof g);
       const uint64_t act = g.act_dtype == DS_CUDA_BF16 ? 2 : 4;
-      EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.num_local) * g.N * g.K * 2)) << "w";
+      const uint64_t wb = g.weight_dtype == DS_CUDA_FP8_E4M3 ? 1 : 2;
+      EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.num_local) * g.N * g.K * wb)) << "w";
       if (g.swiglu) {
-        EXPECT_TRUE(f.is_device_range(g.w2, uint64_t(g.num_local) * g.N * g.K * 2)) << "w2";
+        EXPECT_TRUE(f.is_device_range(g.w2, uint64_t(g.num_local) * g.N * g.K * wb)) << "w2";
+      }
+      if (wb == 1) {
+        EXPECT_TRUE(f.is_device_range(g.w_scale, uint64_t(g.num_local) * ((g.N + 127) / 128) *
+                                                      ((g.K + 127) / 128) * 4))
+            << "w_scale";
       }
       EXPECT_TRUE(f.is_device_range(g.y, uint64_t(g.max_rows) * g.y_stride * act)) << "y";
       EXPECT_TRUE(f.is_device_range(g.active, uint64_t(g.num_local + 1) * 4)) << "active";
@@ -286,7 +304,8 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       ds_cuda_mla_decode_params m;
       ASSERT_EQ(l.param_bytes, sizeof m);
       std::memcpy(&m, l.params, sizeof m);
-      const uint64_t act = m.act_dtype == DS_CUDA_BF16 ? 2 : 4, wb = m.weight_dtype == DS_CUDA_BF16 ? 2 : 4;
+      const uint64_t act = m.act_dtype == DS_CUDA_BF16 ? 2 : 4;
+      const uint64_t wb = m.weight_dtype == DS_CUDA_BF16 ? 2 : m.weight_dtype == DS_CUDA_FP8_E4M3 ? 1 : 4;
       const uint64_t TH = uint64_t(m.num_tokens) * m.heads, R = uint64_t(m.kv.rank);
       EXPECT_TRUE(f.is_device_range(m.kv_b, uint64_t(m.heads) * (m.nope_dim + m.v_dim) * R * wb)) << "kv_b";
       EXPECT_TRUE(f.is_device_range(m.out, TH * m.v_dim * act)) << "out";
@@ -357,6 +376,19 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
         EXPECT_GE(int4, 2 * 3) << "int4 GEMV launches in a prefill of a 2-layer model";
       else
         EXPECT_EQ(int4, 0);
+      // FP8 artifacts: dense FP8 GEMVs, FP8 experts and FP8 kv_b, all in FP8.
+      int fp8 = 0;
+      for (const std::string& n : logNames()) fp8 += n.find("fp8") != std::string::npos;
+      if (std::string(GetParam().artifact).find("-fp8") != std::string::npos) {
+        EXPECT_GE(fp8, 4) << "FP8 launches in a prefill";
+        std::set<std::string> kinds;
+        for (const std::string& n : logNames())
+          if (n.find("fp8") != std::string::npos) kinds.insert(n.substr(0, n.find("_w")));
+        EXPECT_EQ(kinds, (std::set<std::string>{"ds_gemv", "ds_moe_gemv", "ds_mla_absorb_abf16",
+                                                "ds_mla_out_abf16"}));
+      } else {
+        EXPECT_EQ(fp8, 0);
+      }
     }
     // The logits come back through the stream: zeros (no kernel ran; activations start zeroed).
     std::vector<float> staging;
@@ -402,6 +434,7 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                                            RunCase{"tiny-llama.sm_90a.w4g128a", "bf16"},
                                            RunCase{"tiny-deepseek-v2.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3.sm_90a", "bf16"},
+                                           RunCase{"tiny-deepseek-v3-fp8.sm_90a", "bf16"},
                                            RunCase{"tiny-qwen2.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a.f32", "f32"}),

@@ -153,4 +153,29 @@ TEST(I4Layout, GemvPlan) {
   EXPECT_NE(ds_cuda_plan_gemv_i4(&p, &plan), nullptr);
 }
 
+TEST(Fp8Layout, GemvPlan) {
+  ds_cuda_gemv_fp8_params p{};
+  p.x = p.w = p.scale = p.y = 0x10000;
+  p.M = 7;
+  p.N = 7168;
+  p.K = 2048;
+  p.x_stride = 2048;
+  p.y_stride = 7168;
+  p.block_rows = p.block_cols = 128;
+  p.act_dtype = DS_CUDA_BF16;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_gemv_fp8(&p, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemv_wfp8_abf16_m4");
+  EXPECT_EQ(plan.launches[0].grid[0], 896u);
+  EXPECT_EQ(plan.launches[0].grid[1], 2u);
+  p.block_cols = 8;  // a block inside one 16-code load
+  EXPECT_NE(ds_cuda_plan_gemv_fp8(&p, &plan), nullptr);
+  p.block_cols = 128;
+  p.K = 2040;
+  EXPECT_NE(ds_cuda_plan_gemv_fp8(&p, &plan), nullptr);
+  p.K = 2048;
+  p.scale = 0;
+  EXPECT_NE(ds_cuda_plan_gemv_fp8(&p, &plan), nullptr);
+}
+
 }  // namespace

@@ -79,6 +79,20 @@ TEST(CudaMlaLaunch, BigBatchDoesNotSplit) {
   EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_f32");
 }
 
+// DeepSeek-V3's kv_b is FP8 with 128 x 128 block scales: the projections decode it in registers.
+TEST(CudaMlaLaunch, Fp8KvB) {
+  ds_cuda_mla_decode_params p = v3(4, 16, 2048);
+  p.weight_dtype = DS_CUDA_FP8_E4M3;
+  ds_cuda_plan plan;
+  EXPECT_NE(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);  // no scales
+  p.kv_b_scale = kPtr;
+  p.block_rows = p.block_cols = 128;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_absorb_abf16_wfp8");
+  EXPECT_STREQ(plan.launches[plan.num_launches - 1].symbol, "ds_mla_out_abf16_wfp8");
+  for (int i = 0; i < plan.num_launches; ++i) EXPECT_TRUE(isSymbol(plan.launches[i].symbol));
+}
+
 TEST(CudaMlaLaunch, Refusals) {
   ds_cuda_plan plan;
   struct Bad {

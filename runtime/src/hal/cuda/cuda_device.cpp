@@ -326,6 +326,12 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   const uint64_t progress_total = copy_bytes + fill->total_bytes;
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
+    if (t->scale() >= 0 && t->block() && t->block()->size() == 2) {  // FP8 block scales
+      CudaWeights::Int4Groups& q = w->int4_[j];
+      q.block_scale = w->by_index_[static_cast<size_t>(t->scale())];
+      q.block_rows = t->block()->Get(0);
+      q.block_cols = t->block()->Get(1);
+    }
     if (t->quant() != fb::QuantKind_Int4Group) continue;
     CudaWeights::Int4Groups& q = w->int4_[j];
     q.scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;

@@ -49,6 +49,9 @@ class CudaWeights : public Weights {
   struct Int4Groups {
     CUdeviceptr scale = 0, zero = 0;
     int64_t group_size = 0;
+    // FP8 block-scaled weights (DeepSeek-V3): the block scales and the block shape.
+    CUdeviceptr block_scale = 0;
+    int64_t block_rows = 0, block_cols = 0;
   };
   Int4Groups int4At(int32_t tensor) const {
     const auto& q = int4_[static_cast<size_t>(shard_of_[tensor])];

@@ -262,6 +262,9 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     v.weight_scale[i] = q.scale;
     v.weight_zero[i] = q.zero;
     v.weight_group[i] = q.group_size;
+    v.weight_block_scale[i] = q.block_scale;
+    v.weight_block[i][0] = q.block_rows;
+    v.weight_block[i][1] = q.block_cols;
   }
   if (!inv_freq_[a.index].empty()) {
     DeviceBuffer& buf = inv_freq_dev_[a.index];

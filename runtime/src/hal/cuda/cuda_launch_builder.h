@@ -19,8 +19,9 @@ using K = abi::KernelKind;
 
 inline uint64_t align256(uint64_t n) { return (n + 255) & ~uint64_t{255}; }
 
-// Weight dtype code of int4 group-quantized weights inside the builder (not a library dtype).
+// Weight dtype codes inside the builder (not library dtypes): int4 groups, FP8 block-scaled.
 constexpr int kInt4 = 100;
+constexpr int kFp8 = 101;
 
 // A GEMM's weight operand: rows [row0, ...) of a slot's tensor (the q/k/v parts of a merged
 // projection), with its int4 group scales when w_dt is kInt4.
@@ -28,6 +29,7 @@ struct WeightRef {
   uint64_t w = 0, scale = 0, zero = 0;
   int dt = DS_CUDA_F32;
   int64_t group = 0;
+  int64_t block_rows = 0, block_cols = 0;  // kFp8: scale holds [ceil(N / br), ceil(K / bc)]
 };
 inline int64_t elemBytes(int dt) { return dt == DS_CUDA_BF16 ? 2 : 4; }
 
@@ -59,6 +61,9 @@ class Builder {
   StatusOr<int> weightDType(size_t slot) const {
     if (v_.weight_dtype[slot] == DType::I4 && v_.weight_scale[slot] && v_.weight_group[slot] > 0)
       return kInt4;
+    if (v_.weight_dtype[slot] == DType::F8E4M3 && v_.weight_block_scale[slot] &&
+        v_.weight_block[slot][0] > 0 && v_.weight_block[slot][1] > 0)
+      return kFp8;
     const int dt = cudaDType(v_.weight_dtype[slot]);
     if (dt < 0) return fail("weight slot " + std::to_string(slot) +
                             " is not f32, bf16 or int4 groups (int8 / FP8 weights have no CUDA "
@@ -69,6 +74,14 @@ class Builder {
   WeightRef weightRef(size_t slot, int dt, int64_t row0 = 0, int64_t K = 0) const {
     WeightRef r;
     r.dt = dt;
+    if (dt == kFp8) {  // row ranges start on a block row (merged q/k/v of FP8 models: checked)
+      r.block_rows = v_.weight_block[slot][0];
+      r.block_cols = v_.weight_block[slot][1];
+      r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K);
+      const int64_t kb = K > 0 ? (K + r.block_cols - 1) / r.block_cols : 0;
+      r.scale = v_.weight_block_scale[slot] + static_cast<uint64_t>(row0 / r.block_rows * kb * 4);
+      return r;
+    }
     if (dt != kInt4) {
       r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K * elemBytes(dt));
       return r;
@@ -107,6 +120,7 @@ class Builder {
     const uint64_t w = wr.w;
     const int w_dt = wr.dt;
     if (w_dt == kInt4) return gemmInt4(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
+    if (w_dt == kFp8) return gemmFp8(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
     if (v_.blaslt && M > kGemvMaxRows) {
       CudaCall c;
       c.kind = CudaCallKind::BlasLtGemm;
@@ -169,6 +183,33 @@ class Builder {
       p.act_dtype = act_dt;
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_gemv_i4(&p, &plan);
+      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
+    }
+    return Status::ok();
+  }
+
+  // FP8 block-scaled weights as stored: ds_gemv_wfp8 in passes of kGemvMaxRows rows.
+  Status gemmFp8(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                 int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
+    if (y_f32) return fail("FP8 weights with an f32 output of bf16 activations (logits) are not built");
+    const int64_t ab = elemBytes(act_dt);
+    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
+      ds_cuda_gemv_fp8_params p{};
+      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
+      p.w = wr.w;
+      p.scale = wr.scale;
+      p.bias = bias;
+      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
+      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
+      p.N = static_cast<int32_t>(N);
+      p.K = static_cast<int32_t>(K);
+      p.x_stride = static_cast<int32_t>(x_stride);
+      p.y_stride = static_cast<int32_t>(y_stride);
+      p.block_rows = static_cast<int32_t>(wr.block_rows);
+      p.block_cols = static_cast<int32_t>(wr.block_cols);
+      p.act_dtype = act_dt;
+      ds_cuda_plan plan;
+      const char* e = ds_cuda_plan_gemv_fp8(&p, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
     }
     return Status::ok();

@@ -69,6 +69,9 @@ struct CudaLaunchView {
   // zero points (0: symmetric) and the group size.
   uint64_t weight_scale[8] = {}, weight_zero[8] = {};
   int64_t weight_group[8] = {};
+  // FP8 E4M3 weights with f32 block scales (DeepSeek-V3): the scales and the block [rows, cols].
+  uint64_t weight_block_scale[8] = {};
+  int64_t weight_block[8][2] = {};
   // Rope launches (rope, qkv_rope): f32 inv_freq [dim / 2] on the device, and the table's factor.
   uint64_t inv_freq = 0;
   float attention_factor = 1.0f;

@@ -92,7 +92,7 @@ Status Builder::buildDeepSeek() {
       if (!s_.kv || s_.kv->kind != KVKind::MLA || !s_.kv_layers) return refused("mla_attention without a latent cache");
       if (cudaDType(s_.kv->dtype) != dt) return fail("the latent cache dtype must be the activations'");
       DS_CUDA_ASSIGN(wdt, weightDType(0));
-      if (wdt == kInt4) return fail("kv_b must be f32 or bf16");
+      if (wdt == kInt4) return fail("kv_b must be f32, bf16 or FP8 block-scaled");
       const KVDesc& kvd = *s_.kv;
       ds_cuda_paged_latent kv{};
       kv.cache = s_.kv_layers[P.layer];
@@ -125,7 +125,12 @@ Status Builder::buildDeepSeek() {
       p.nope_dim = static_cast<int32_t>(P.nope_dim);
       p.v_dim = static_cast<int32_t>(P.v_dim);
       p.act_dtype = dt;
-      p.weight_dtype = wdt;
+      p.weight_dtype = wdt == kFp8 ? int32_t{DS_CUDA_FP8_E4M3} : wdt;
+      if (wdt == kFp8) {
+        p.kv_b_scale = v_.weight_block_scale[0];
+        p.block_rows = static_cast<int32_t>(v_.weight_block[0][0]);
+        p.block_cols = static_cast<int32_t>(v_.weight_block[0][1]);
+      }
       p.scale = P.scale;
       p.max_context = static_cast<int32_t>(std::max<int64_t>(s_.max_context, 1));
       const char* e = ds_cuda_plan_mla_decode(&p, &v_.limits, &plan);
@@ -164,9 +169,16 @@ Status Builder::buildDeepSeek() {
       const std::vector<int64_t>& gs = v_.weight_shape[0];  // [E_local, I, H]
       if (gs.size() != 3) return refused("expert weights must be stacked [experts, rows, cols]");
       const int64_t L = gs[0], I = gs[1];
-      for (size_t s = 0; s < 3; ++s)
-        if (v_.weight_dtype[s] != DType::BF16)
-          return fail("expert weights must be bf16 (FP8 block-scaled experts are not wired yet)");
+      // bf16 experts, or DeepSeek's FP8 with 128 x 128 block scales (the expert GEMV's grid).
+      const bool fp8 = v_.weight_dtype[0] == DType::F8E4M3;
+      for (size_t s = 0; s < 3; ++s) {
+        if (v_.weight_dtype[s] != (fp8 ? DType::F8E4M3 : DType::BF16))
+          return fail("expert weights must be bf16, or FP8 E4M3 all three");
+        if (fp8 && (!v_.weight_block_scale[s] || v_.weight_block[s][0] != DS_CUDA_MOE_FP8_BLOCK ||
+                    v_.weight_block[s][1] != DS_CUDA_MOE_FP8_BLOCK))
+          return fail("FP8 experts need 128 x 128 block scales (a tensor-parallel cut inside a "
+                      "block regrids them; use --ep instead)");
+      }
       ds_cuda_moe_workspace ws;
       if (const char* e = ds_cuda_moe_workspace_layout(static_cast<int32_t>(T), 1, static_cast<int32_t>(k),
                                                        static_cast<int32_t>(L), static_cast<int32_t>(I),
@@ -196,6 +208,8 @@ Status Builder::buildDeepSeek() {
         g.x = x;
         g.w = v_.weights[w];
         g.w2 = gather ? v_.weights[w2] : 0;
+        g.w_scale = fp8 ? v_.weight_block_scale[w] : 0;
+        g.w2_scale = fp8 && gather ? v_.weight_block_scale[w2] : 0;
         g.y = y;
         g.expert_start = pm.expert_start;
         g.active = pm.active;
@@ -208,7 +222,7 @@ Status Builder::buildDeepSeek() {
         g.max_rows = static_cast<int32_t>(T * k);
         g.gather = g.swiglu = gather ? 1 : 0;
         g.act_dtype = dt;
-        g.weight_dtype = DS_CUDA_BF16;
+        g.weight_dtype = fp8 ? int32_t{DS_CUDA_FP8_E4M3} : int32_t{DS_CUDA_BF16};
         return add(plan, ds_cuda_plan_moe_gemv(&g, &plan), bytesOf(g));
       };
       DS_RETURN_IF_ERROR(expertGemv(v_.in[0], H, 0, 1, base + ws.h, I, true));
