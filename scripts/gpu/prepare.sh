@@ -53,8 +53,9 @@ for m in stories260K tiny-llama tiny-qwen2; do
   compile "$m.sm_90a.f32" "$root/test/models/$m" --target sm_90a --dtype f32
   compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
 done
-# DeepSeek (MLA + MoE) on the GPU: bf16 (the expert GEMVs take bf16 or FP8 weights, not f32).
-for m in tiny-deepseek-v2 tiny-deepseek-v3; do
+# DeepSeek (MLA + MoE) on the GPU: bf16 activations (the expert GEMVs take bf16 or FP8 weights,
+# not f32); the -fp8 model keeps its 128 x 128 block-scaled FP8 weights in FP8.
+for m in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   compile "$m.host" "$root/test/models/$m"
   compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
 done
