@@ -54,6 +54,8 @@ const char* const kSymbols[] = {
     "ds_gemv_any_wi4_abf16", "ds_gemv_any_wi4_af32",
     "ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4",
     "ds_gemv_wfp8_af32_m1", "ds_gemv_wfp8_af32_m2",
+    "ds_gemv_wi8_abf16_m1", "ds_gemv_wi8_abf16_m2", "ds_gemv_wi8_abf16_m4",
+    "ds_gemv_wi8_af32_m1", "ds_gemv_wi8_af32_m2",
     "ds_mla_kv_write_bf16", "ds_mla_kv_write_f32", "ds_mla_attend_bf16", "ds_mla_attend_f32",
     "ds_mla_absorb_abf16_wbf16", "ds_mla_absorb_af32_wbf16", "ds_mla_absorb_af32_wf32",
     "ds_mla_out_abf16_wbf16", "ds_mla_out_af32_wbf16", "ds_mla_out_af32_wf32", "ds_mla_combine",

@@ -106,11 +106,13 @@ extern "C" const char* ds_cuda_plan_gemv_fp8(ds_cuda_gemv_fp8_params* p, ds_cuda
   const bool f32 = p->act_dtype == DS_CUDA_F32;
   const int mt = p->M >= 4 && !f32 ? 4 : p->M >= 2 ? 2 : 1;
   p->rows_per_pass = mt;
-  static const char* const kSyms[2][3] = {
-      {"ds_gemv_wfp8_af32_m1", "ds_gemv_wfp8_af32_m2", nullptr},
-      {"ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4"}};
+  static const char* const kSyms[2][2][3] = {
+      {{"ds_gemv_wfp8_af32_m1", "ds_gemv_wfp8_af32_m2", nullptr},
+       {"ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4"}},
+      {{"ds_gemv_wi8_af32_m1", "ds_gemv_wi8_af32_m2", nullptr},
+       {"ds_gemv_wi8_abf16_m1", "ds_gemv_wi8_abf16_m2", "ds_gemv_wi8_abf16_m4"}}};
   ds_cuda_launch& l = out->launches[0];
-  l.symbol = kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
+  l.symbol = kSyms[p->int8_codes ? 1 : 0][p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
   l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
   l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
   l.grid[2] = 1;

@@ -46,7 +46,7 @@ for name in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.dsa" --quiet --target sm_90a
 done
 # int4 weights on the GPU (uploaded into the GPU int4 storage, ds_gemv_wi4 kernels).
-for q in w4g64 w4g128a; do
+for q in w4g64 w4g128a w8 fp8; do
   "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_90a.$q.dsa" --quiet --target sm_90a --quant $q
 done
 # A GPU-only fat artifact (code and kernel library per target; the device picks).

@@ -58,7 +58,7 @@ typedef struct {
 } ds_cuda_gemv_i4_params;
 const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_plan* out);
 
-/* ds_gemv_wfp8_abf16_m<1|2|4>, ds_gemv_wfp8_af32_m<1|2>: y[M, N] = x[M, K] W^T (+ f32 bias) for DeepSeek's FP8 E4M3
+/* ds_gemv_w<fp8|i8>_abf16_m<1|2|4>, ds_gemv_w<fp8|i8>_af32_m<1|2>: y[M, N] = x[M, K] W^T (+ f32 bias) for DeepSeek's FP8 E4M3
  * weights as stored (row-major codes) with f32 scales per block_rows x block_cols block
  * ([ceil(N / br), ceil(K / bc)]): element value decode(q) * scale in f32, the host's (FP8 -> f16
  * is exact). Same geometry as the bf16 GEMV: a warp per column, 16-byte loads (16 codes) per
@@ -69,6 +69,9 @@ typedef struct {
   int32_t M, N, K, x_stride, y_stride, block_rows, block_cols;
   int32_t act_dtype;
   int32_t rows_per_pass; /* set by plan */
+  /* 1: the codes are int8 (ds_gemv_wi8_*: --quant w8), value q * scale; 0: FP8 E4M3. Per-channel
+   * scales (--quant w8 / fp8) are blocks of 1 x K. */
+  int32_t int8_codes;
 } ds_cuda_gemv_fp8_params;
 const char* ds_cuda_plan_gemv_fp8(ds_cuda_gemv_fp8_params* p, ds_cuda_plan* out);
 

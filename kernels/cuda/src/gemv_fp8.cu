@@ -6,7 +6,18 @@
 namespace ds::cuda {
 namespace {
 
-template <class A, int MT>
+// int8 codes (--quant w8): 16 per load, value q * scale in f32 like the host.
+struct Int8Codes {
+  template <int C>
+  __device__ static void decode(uint4 r, int c, float scale, float* f) {
+    const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < C; ++i)
+      f[i] = static_cast<float>(static_cast<int8_t>((w[(c + i) >> 2] >> (8 * ((c + i) & 3))) & 0xff)) * scale;
+  }
+};
+
+template <class Codes, class A, int MT>
 __device__ __forceinline__ void gemvFp8(const ds_cuda_gemv_fp8_params& p) {
   constexpr int V = 16;  // codes per 16-byte load
   const int lane = threadIdx.x & 31;
@@ -37,7 +48,7 @@ __device__ __forceinline__ void gemvFp8(const ds_cuda_gemv_fp8_params& p) {
 #pragma unroll
       for (int c = 0; c < V; c += C) {
         float wf[C];
-        WeightLoad<__nv_fp8_e4m3>::template decode<C>(raw[u], c, s, wf);
+        Codes::template decode<C>(raw[u], c, s, wf);
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
           if (m < rows) {
@@ -63,10 +74,14 @@ __device__ __forceinline__ void gemvFp8(const ds_cuda_gemv_fp8_params& p) {
 }  // namespace
 }  // namespace ds::cuda
 
-#define DS_GEMV_FP8(an, A, MT)                                                           \
-  extern "C" __global__ void __launch_bounds__(256)                                      \
-      ds_gemv_wfp8_a##an##_m##MT(const __grid_constant__ ds_cuda_gemv_fp8_params p) {    \
-    ds::cuda::gemvFp8<A, MT>(p);                                                         \
+#define DS_GEMV_FP8(an, A, MT)                                                                  \
+  extern "C" __global__ void __launch_bounds__(256)                                             \
+      ds_gemv_wfp8_a##an##_m##MT(const __grid_constant__ ds_cuda_gemv_fp8_params p) {           \
+    ds::cuda::gemvFp8<ds::cuda::WeightLoad<__nv_fp8_e4m3>, A, MT>(p);                           \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(256)                                             \
+      ds_gemv_wi8_a##an##_m##MT(const __grid_constant__ ds_cuda_gemv_fp8_params p) {            \
+    ds::cuda::gemvFp8<ds::cuda::Int8Codes, A, MT>(p);                                           \
   }
 DS_GEMV_FP8(bf16, ds::cuda::bf16, 1)
 DS_GEMV_FP8(bf16, ds::cuda::bf16, 2)

@@ -269,7 +269,7 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
       continue;
     }
-    if (startsWith(l.name, "ds_gemv_wfp8_")) {  // FP8 codes and their block scales in range
+    if (startsWith(l.name, "ds_gemv_wfp8_") || startsWith(l.name, "ds_gemv_wi8_")) {  // codes, scales
       ds_cuda_gemv_fp8_params g;
       ASSERT_EQ(l.param_bytes, sizeof g);
       std::memcpy(&g, l.params, sizeof g);
@@ -379,7 +379,13 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
       // FP8 artifacts: dense FP8 GEMVs, FP8 experts and FP8 kv_b, all in FP8.
       int fp8 = 0;
       for (const std::string& n : logNames()) fp8 += n.find("fp8") != std::string::npos;
-      if (std::string(GetParam().artifact).find("-fp8") != std::string::npos) {
+      const std::string art_name = GetParam().artifact;
+      int i8 = 0;
+      for (const std::string& n : logNames()) i8 += startsWith(n, "ds_gemv_wi8_");
+      EXPECT_EQ(i8 > 0, art_name.find(".w8") != std::string::npos) << i8 << " int8 GEMV launches";
+      if (art_name.find(".fp8") != std::string::npos) {  // --quant fp8: per-channel FP8 GEMVs only
+        EXPECT_GE(fp8, 2 * 3);
+      } else if (art_name.find("-fp8") != std::string::npos) {
         EXPECT_GE(fp8, 4) << "FP8 launches in a prefill";
         std::set<std::string> kinds;
         for (const std::string& n : logNames())
@@ -432,6 +438,8 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                                            RunCase{"tiny-llama.sm_90a.f32", "f32"},
                                            RunCase{"tiny-llama.sm_90a.w4g64", "bf16"},
                                            RunCase{"tiny-llama.sm_90a.w4g128a", "bf16"},
+                                           RunCase{"tiny-llama.sm_90a.w8", "bf16"},
+                                           RunCase{"tiny-llama.sm_90a.fp8", "bf16"},
                                            RunCase{"tiny-deepseek-v2.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3-fp8.sm_90a", "bf16"},

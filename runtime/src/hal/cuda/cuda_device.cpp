@@ -332,6 +332,11 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
       q.block_rows = t->block()->Get(0);
       q.block_cols = t->block()->Get(1);
     }
+    if (t->quant() == fb::QuantKind_Int8PerChannel || t->quant() == fb::QuantKind_Fp8PerChannel) {
+      // --quant w8 / fp8: one f32 scale per output row (group_size 0 marks per-channel).
+      w->int4_[j].scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;
+      continue;
+    }
     if (t->quant() != fb::QuantKind_Int4Group) continue;
     CudaWeights::Int4Groups& q = w->int4_[j];
     q.scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;

@@ -21,7 +21,8 @@ inline uint64_t align256(uint64_t n) { return (n + 255) & ~uint64_t{255}; }
 
 // Weight dtype codes inside the builder (not library dtypes): int4 groups, FP8 block-scaled.
 constexpr int kInt4 = 100;
-constexpr int kFp8 = 101;
+constexpr int kFp8 = 101;  // FP8 E4M3 with block scales, or per channel (blocks of 1 x K)
+constexpr int kInt8 = 102;  // int8 per channel (--quant w8)
 
 // A GEMM's weight operand: rows [row0, ...) of a slot's tensor (the q/k/v parts of a merged
 // projection), with its int4 group scales when w_dt is kInt4.
@@ -29,7 +30,7 @@ struct WeightRef {
   uint64_t w = 0, scale = 0, zero = 0;
   int dt = DS_CUDA_F32;
   int64_t group = 0;
-  int64_t block_rows = 0, block_cols = 0;  // kFp8: scale holds [ceil(N / br), ceil(K / bc)]
+  int64_t block_rows = 0, block_cols = 0;  // kFp8/kInt8: scale holds [ceil(N / br), ceil(K / bc)]
 };
 inline int64_t elemBytes(int dt) { return dt == DS_CUDA_BF16 ? 2 : 4; }
 
@@ -64,20 +65,32 @@ class Builder {
     if (v_.weight_dtype[slot] == DType::F8E4M3 && v_.weight_block_scale[slot] &&
         v_.weight_block[slot][0] > 0 && v_.weight_block[slot][1] > 0)
       return kFp8;
+    // Per-channel scales (--quant fp8 / w8): the scale of each output row.
+    if (v_.weight_dtype[slot] == DType::F8E4M3 && v_.weight_scale[slot] && v_.weight_group[slot] == 0)
+      return kFp8;
+    if (v_.weight_dtype[slot] == DType::I8 && v_.weight_scale[slot] && v_.weight_group[slot] == 0)
+      return kInt8;
     const int dt = cudaDType(v_.weight_dtype[slot]);
     if (dt < 0) return fail("weight slot " + std::to_string(slot) +
-                            " is not f32, bf16 or int4 groups (int8 / FP8 weights have no CUDA "
-                            "GEMM kernel yet)");
+                            " is not f32, bf16, int4 groups, int8 / FP8 per channel or FP8 "
+                            "block-scaled (its scales are missing)");
     return dt;
   }
   // Slot `slot`'s weight from row `row0` on, K columns per row.
   WeightRef weightRef(size_t slot, int dt, int64_t row0 = 0, int64_t K = 0) const {
     WeightRef r;
     r.dt = dt;
-    if (dt == kFp8) {  // row ranges start on a block row (merged q/k/v of FP8 models: checked)
+    if (dt == kFp8 || dt == kInt8) {
+      r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K);
+      if (!v_.weight_block_scale[slot]) {  // per channel: blocks of one row by K columns
+        r.block_rows = 1;
+        r.block_cols = K;
+        r.scale = v_.weight_scale[slot] + static_cast<uint64_t>(row0 * 4);
+        return r;
+      }
+      // Block-scaled: row ranges must start on a block row (FP8 weights are never merged).
       r.block_rows = v_.weight_block[slot][0];
       r.block_cols = v_.weight_block[slot][1];
-      r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * K);
       const int64_t kb = K > 0 ? (K + r.block_cols - 1) / r.block_cols : 0;
       r.scale = v_.weight_block_scale[slot] + static_cast<uint64_t>(row0 / r.block_rows * kb * 4);
       return r;
@@ -120,7 +133,8 @@ class Builder {
     const uint64_t w = wr.w;
     const int w_dt = wr.dt;
     if (w_dt == kInt4) return gemmInt4(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
-    if (w_dt == kFp8) return gemmFp8(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
+    if (w_dt == kFp8 || w_dt == kInt8)
+      return gemmFp8(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K, y_f32);
     if (v_.blaslt && M > kGemvMaxRows) {
       CudaCall c;
       c.kind = CudaCallKind::BlasLtGemm;
@@ -191,7 +205,7 @@ class Builder {
   // FP8 block-scaled weights as stored: ds_gemv_wfp8 in passes of kGemvMaxRows rows.
   Status gemmFp8(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
-    if (y_f32) return fail("FP8 weights with an f32 output of bf16 activations (logits) are not built");
+    if (y_f32) return fail("8-bit weights with an f32 output of bf16 activations (logits) are not built");
     const int64_t ab = elemBytes(act_dt);
     for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
       ds_cuda_gemv_fp8_params p{};
@@ -208,6 +222,7 @@ class Builder {
       p.block_rows = static_cast<int32_t>(wr.block_rows);
       p.block_cols = static_cast<int32_t>(wr.block_cols);
       p.act_dtype = act_dt;
+      p.int8_codes = wr.dt == kInt8 ? 1 : 0;
       ds_cuda_plan plan;
       const char* e = ds_cuda_plan_gemv_fp8(&p, &plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
