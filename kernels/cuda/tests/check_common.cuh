@@ -1,6 +1,6 @@
-// Shared by the GPU check programs' stages (kernel_check.cu, blaslt_check.cu): CUDA runtime error
-// checks, host bf16, random inputs, device buffers, the kernel library's launcher, and the
-// pass/fail report with its tolerance helpers.
+// Shared by the GPU check programs' stages (kernel_check.cu, blaslt_check.cu, ...): CUDA runtime
+// error checks, host bf16 and FP8 E4M3, random inputs, device buffers, the kernel library's
+// launcher, and the pass/fail report with its tolerance helpers.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -136,10 +136,48 @@ inline void planOk(const char* err, const std::string& what) {
     std::exit(2);
   }
 }
-inline const char* dn(int dt) { return dt == DS_CUDA_BF16 ? "bf16" : "f32"; }
+inline const char* dn(int dt) { return dt == DS_CUDA_BF16 ? "bf16" : dt == DS_CUDA_FP8_E4M3 ? "fp8" : "f32"; }
 inline double outUlp(int dt, double ref) { return dt == DS_CUDA_BF16 ? std::fabs(ref) * (1.0 / 256) : std::fabs(ref) * 1e-6; }
 
 inline ds_cuda_device_limits g_dev;
+
+// ---- FP8 E4M3 block-scaled weights (DeepSeek-V3's storage) on the host ----
+// FP8 E4M3 (OCP, "fn": no infinities, S.1111.111 NaN) to its exact value.
+inline double e4m3(uint8_t b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  const double mag = e ? std::ldexp(1.0 + m / 8.0, e - 7) : std::ldexp(double(m), -9);
+  return b & 0x80 ? -mag : mag;
+}
+// A [rows, cols] FP8 matrix: random finite codes (every byte but the two NaNs, so the top binade
+// 256..448 and the subnormals are in), f32 scales [ceil(rows / br), ceil(cols / bc)] uniform in
+// [slo, shi], and the element values decode(code) * scale in f32 (exact in double, rounded
+// once: the host's dequantRow value and the kernels' f32 product). codes: a device copy.
+struct Fp8Matrix {
+  int rows = 0, cols = 0, br = 0, bc = 0;
+  std::vector<uint8_t> q;
+  std::vector<float> scale, f;
+  void* codes = nullptr;
+  Buf dscale;
+  void release() { (void)cudaFree(codes), (void)cudaFree(dscale.p); }
+};
+inline Fp8Matrix randomFp8(int rows, int cols, int br, int bc, float slo, float shi) {
+  Fp8Matrix w;
+  w.rows = rows, w.cols = cols, w.br = br, w.bc = bc;
+  const int kb = (cols + bc - 1) / bc;
+  w.q.resize(size_t(rows) * cols);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& c : w.q)
+    do c = uint8_t(byte(rng)); while ((c & 0x7f) == 0x7f);
+  w.scale = randomVec(size_t((rows + br - 1) / br) * kb, slo, shi);
+  w.f.resize(w.q.size());
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      w.f[size_t(r) * cols + c] = float(e4m3(w.q[size_t(r) * cols + c]) * w.scale[size_t(r / br) * kb + c / bc]);
+  CK(cudaMalloc(&w.codes, std::max<size_t>(w.q.size(), 1)));
+  CK(cudaMemcpy(w.codes, w.q.data(), w.q.size(), cudaMemcpyHostToDevice));
+  w.dscale = Buf(w.scale, DS_CUDA_F32);
+  return w;
+}
 
 // blaslt_check.cu: GEMMs through cuBLASLt (dlopen) with the runtime's planBlasLtGemm, counted in
 // g_pass / g_fail (SKIP without the library), then their timing next to GEMV chunks.

@@ -5,7 +5,8 @@
 // and the MLA decode (mla_check.cu's mlaTiming) for DeepSeek-V2-Lite's attention.
 // The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs; the MoE stage
 // (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer;
-// the MLA stage (mla_check.cu) the MLA decode (ds_cuda_mla.h) and the int4 GEMV (ds_cuda_layout.h).
+// the MLA stage (mla_check.cu) the MLA decode (ds_cuda_mla.h) and the int4 GEMV (ds_cuda_layout.h);
+// the FP8 stage (fp8_check.cu) the GEMV over FP8 E4M3 block-scaled weights (ds_cuda_layout.h).
 // Usage: ds_cuda_kernel_check [path/to/ds_cuda_kernels.fatbin]
 // Exit: 0 all pass, 1 a mismatch, 77 no CUDA device (nothing run), 2 setup error.
 #include <cuda_runtime.h>
@@ -27,6 +28,7 @@ namespace dscheck {
 void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
 void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
 void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-bandwidth roofline
+void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 block-scaled weights
 }
 
 namespace {
@@ -482,6 +484,7 @@ int main(int argc, char** argv) {
   }
   moeStage();
   mlaStage();
+  fp8Stage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
   g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;

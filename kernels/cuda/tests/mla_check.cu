@@ -6,7 +6,9 @@
 //      last token against the host's mlaAttention semantics (kernels/cpu/mla.cpp) in double, with
 //      the plan's own split choice, with one split (sm_count 1) and with many (max_context 4096).
 //      DeepSeek's shape (rank 512, rope 64, nope 128, v 128, 16 heads) and a tiny one (rank 32,
-//      rope 16, nope 16, v 24, 4 heads: lanes and warps past the shape).
+//      rope 16, nope 16, v 24, 4 heads: lanes and warps past the shape); kv_b bf16, f32, or FP8
+//      E4M3 with block scales (128 x 128 at DeepSeek's shape, 24 x 12 at the tiny one), the
+//      reference over the host's dequantized kv_b (decode(code) * scale in f32).
 //   B. ds_gemv_wi4_a<a>_m<mt> over host int4 rows repacked by ds_cuda_i4_to_gpu against the host's
 //      dequantization (cpu_kernels.h WeightView) in double: M 1, 3, 5; K 512, 4096; groups 64,
 //      128; symmetric and asymmetric codes; bf16 and f32 activations.
@@ -25,7 +27,9 @@ struct MlaShape {
   float w_range, rope_range;  // kv_b in [-w, w], q_rope in [-r, r]: softmax neither flat nor one-hot
 };
 
-void checkMla(const MlaShape& sh, int adt, int wdt) {
+// wdt FP8_E4M3: kv_b codes with f32 scales per br x bc block (check_common.cuh randomFp8), scales
+// in [w, 2w] / 173 (random codes' RMS is about 100: kv_b's RMS near the uniform [-w, w] one).
+void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
   const bool bf = adt == DS_CUDA_BF16;
   const int R = sh.R, Dr = sh.Dr, Dn = sh.Dn, Dv = sh.Dv, H = sh.H, L = R + Dr, bs = 16;
   const size_t elt = bf ? 2 : 4;
@@ -64,6 +68,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt) {
   launch(plan, wp);
   char tag[96];
   std::snprintf(tag, sizeof tag, "%s a%s w%s", sh.name, dn(adt), dn(wdt));
+  if (wdt == DS_CUDA_FP8_E4M3) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), " %dx%d", br, bc);
   {
     const std::vector<float> cache = bcache.get();
     std::vector<float> got;
@@ -84,16 +89,21 @@ void checkMla(const MlaShape& sh, int adt, int wdt) {
   for (int t = 0; t < T; ++t) dpos[t] = ctx[dseq[t]] - 1;
   const auto qn = randomVec(size_t(T) * H * Dn, -1, 1, bf);
   const auto qr = randomVec(size_t(T) * H * Dr, -sh.rope_range, sh.rope_range, bf);
-  const auto kvb = randomVec(size_t(H) * (Dn + Dv) * R, -sh.w_range, sh.w_range, wdt == DS_CUDA_BF16);
-  Buf bqn(qn, adt), bqr(qr, adt), bkvb(kvb, wdt), bout(std::vector<float>(size_t(T) * H * Dv), adt);
+  // kvb: the element values the kernels compute with (FP8: decode(code) * scale in f32).
+  const bool fp8 = wdt == DS_CUDA_FP8_E4M3;
+  Fp8Matrix q8 = fp8 ? randomFp8(H * (Dn + Dv), R, br, bc, sh.w_range / 173, 2 * sh.w_range / 173) : Fp8Matrix();
+  const auto kvb = fp8 ? q8.f : randomVec(size_t(H) * (Dn + Dv) * R, -sh.w_range, sh.w_range, wdt == DS_CUDA_BF16);
+  Buf bqn(qn, adt), bqr(qr, adt), bkvb(fp8 ? std::vector<float>() : kvb, wdt);
+  Buf bout(std::vector<float>(size_t(T) * H * Dv), adt);
   IBuf bdpos(dpos), bdseq(dseq);
   ds_cuda_mla_decode_params p{};
   p.kv = wp.kv; p.kv.positions = bdpos.d(); p.kv.token_seq = bdseq.d();
-  p.q_nope = bqn.d(); p.q_rope = bqr.d(); p.kv_b = bkvb.d(); p.out = bout.d();
+  p.q_nope = bqn.d(); p.q_rope = bqr.d(); p.kv_b = fp8 ? reinterpret_cast<ds_cuda_ptr>(q8.codes) : bkvb.d();
+  p.kv_b_scale = fp8 ? q8.dscale.d() : 0; p.block_rows = br; p.block_cols = bc; p.out = bout.d();
   p.num_tokens = T; p.heads = H; p.nope_dim = Dn; p.v_dim = Dv; p.act_dtype = adt; p.weight_dtype = wdt;
   p.scale = 1.0f / std::sqrt(float(Dn + Dr));
 
-  // Reference: mlaAttention in double over the same (bf16-exact) inputs. q_lat = W_uk^T q_nope,
+  // Reference: mlaAttention in double over the same (f32-exact) inputs. q_lat = W_uk^T q_nope,
   // softmax over positions [0, pos] of the token's own sequence, out = W_uv o_lat.
   std::vector<double> ref(size_t(T) * H * Dv);
   double maxAbs = 0;
@@ -153,6 +163,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt) {
   }
   for (void* b : {bcache.p, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p})
     (void)cudaFree(b);
+  if (fp8) q8.release();
 }
 
 // ---- B. int4 GEMV -------------------------------------------------------------------------------
@@ -330,6 +341,11 @@ void mlaStage() {
   checkMla(deepseek, DS_CUDA_F32, DS_CUDA_F32);
   checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32);
   checkMla(tiny, DS_CUDA_BF16, DS_CUDA_BF16);
+  // FP8 kv_b: DeepSeek-V3's 128 x 128 blocks (rows 4096, rank 512: 32 x 4 scales), and blocks
+  // that split the tiny shape's heads and rank unevenly (rows 160, rank 32: 7 x 3 scales).
+  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_FP8_E4M3, 128, 128);
+  checkMla(deepseek, DS_CUDA_F32, DS_CUDA_FP8_E4M3, 128, 128);
+  checkMla(tiny, DS_CUDA_BF16, DS_CUDA_FP8_E4M3, 24, 12);
   for (int adt : {DS_CUDA_BF16, DS_CUDA_F32})
     for (bool sym : {true, false})
       for (int K : {512, 4096})

@@ -196,13 +196,6 @@ void checkPermute(int T, int K, int first, int L, int id_hi, int hot) {
 }
 
 // ---- 3. one layer ------------------------------------------------------------------------------
-// FP8 E4M3 (OCP, "fn": no infinities, S.1111.111 NaN) to its exact value.
-double e4m3(uint8_t b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  const double mag = e ? std::ldexp(1.0 + m / 8.0, e - 7) : std::ldexp(double(m), -9);
-  return b & 0x80 ? -mag : mag;
-}
-
 // Expert weights [L, N, K]: the f32 values the kernel computes with (bf16, or FP8 code * block
 // scale rounded to f32, exact in double first) and the device copies.
 struct Experts {
