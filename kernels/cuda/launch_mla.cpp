@@ -22,7 +22,8 @@ void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, in
 }
 
 const char* checkLatent(const ds_cuda_paged_latent& kv) {
-  if (!floatDtype(kv.dtype)) return "mla: kv.dtype not f32 or bf16 (int8/fp8 latent caches are not built)";
+  if (!floatDtype(kv.dtype) && kv.dtype != DS_CUDA_KV_INT8)
+    return "mla: kv.dtype not f32, bf16 or int8 (fp8 latent caches are not built)";
   if (!kv.cache || !kv.positions || !kv.token_seq || !kv.block_table)
     return "mla: kv cache, positions, token_seq and block_table are required";
   if (kv.rank < 1 || kv.rank > DS_CUDA_MLA_MAX_RANK) return "mla: kv.rank must be in [1, 512]";
@@ -43,8 +44,11 @@ const char* ds_cuda_plan_mla_kv_write(const ds_cuda_mla_kv_write_params* p, ds_c
   if (!p->c_kv || !p->k_rope) return "mla_kv_write: c_kv and k_rope are required";
   if (p->c_stride < p->kv.rank || p->k_stride < p->kv.rope_dim)
     return "mla_kv_write: strides must cover rank and rope_dim";
-  setLaunch(out->launches[0], p->kv.dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_bf16" : "ds_mla_kv_write_f32",
-            p->num_tokens, 1, 1, 128);
+  const bool i8 = p->kv.dtype == DS_CUDA_KV_INT8;
+  if (i8 && !floatDtype(p->act_dtype)) return "mla_kv_write: act_dtype not f32 or bf16";
+  const char* sym = i8 ? (p->act_dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_i8_abf16" : "ds_mla_kv_write_i8_af32")
+                       : (p->kv.dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_bf16" : "ds_mla_kv_write_f32");
+  setLaunch(out->launches[0], sym, p->num_tokens, 1, 1, 128);
   out->num_launches = 1;
   return nullptr;
 }
@@ -59,7 +63,8 @@ const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_
     return "mla_decode: act_dtype must be f32 or bf16, weight_dtype f32, bf16 or fp8_e4m3";
   if (fp8 && (!p->kv_b_scale || p->block_rows < 1 || p->block_cols < 1))
     return "mla_decode: FP8 kv_b needs its block scales and block shape";
-  if (p->act_dtype != p->kv.dtype) return "mla_decode: the latent cache must have the act dtype";
+  const bool i8 = p->kv.dtype == DS_CUDA_KV_INT8;
+  if (!i8 && p->act_dtype != p->kv.dtype) return "mla_decode: the latent cache must have the act dtype";
   if (p->act_dtype == DS_CUDA_BF16 && p->weight_dtype == DS_CUDA_F32)
     return "mla_decode: f32 kv_b with bf16 activations is not built";
   if (p->num_tokens < 1 || p->heads < 1) return "mla_decode: num_tokens and heads must be >= 1";
@@ -89,8 +94,9 @@ const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_
                              : "ds_mla_out_af32_wf32";
   int n = 0;
   setLaunch(out->launches[n++], absorb, T, H, 1, 128);
-  setLaunch(out->launches[n++], p->act_dtype == DS_CUDA_BF16 ? "ds_mla_attend_bf16" : "ds_mla_attend_f32",
-            T, headBlocks, splits, 256);
+  const char* attend = i8 ? (abf ? "ds_mla_attend_i8_abf16" : "ds_mla_attend_i8_af32")
+                          : (abf ? "ds_mla_attend_bf16" : "ds_mla_attend_f32");
+  setLaunch(out->launches[n++], attend, T, headBlocks, splits, 256);
   if (splits > 1) setLaunch(out->launches[n++], "ds_mla_combine", T, H, 1, 128);
   setLaunch(out->launches[n++], outSym, T, H, 1, 128);
   out->num_launches = n;

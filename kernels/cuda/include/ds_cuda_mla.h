@@ -9,8 +9,11 @@
  *
  * with kv_b = [H * (nope_dim + v_dim), rank]: head h's rows are W_uk[h] (nope_dim rows) then
  * W_uv[h] (v_dim rows). The latent cache of a layer is paged like the host's PagedLatentKV:
- * [num_blocks, block_size, rank + rope_dim] (c_kv then k_rope) in the cache dtype (bf16 or f32;
- * int8 / fp8 caches are not built yet). ds_mla_kv_write_<kv> stores the step's rows first.
+ * [num_blocks, block_size, rank + rope_dim] (c_kv then k_rope) in the cache dtype (bf16 or f32),
+ * or int8 (DS_CUDA_KV_INT8, the host's scheme: per slot an absmax / 127 scale for c_kv and one
+ * for k_rope, round-half-even codes; the layer's f32 scales [num_blocks * block_size, 2] first,
+ * then its int8 codes). ds_mla_kv_write_* stores the step's rows first. fp8 latent caches (the
+ * host searches each slot's scale) are not built.
  * rank <= 512, rope_dim <= 64 (DeepSeek-V2/V3: 512 and 64). */
 #ifndef DS_CUDA_MLA_H
 #define DS_CUDA_MLA_H
@@ -27,6 +30,7 @@ extern "C" {
 #define DS_CUDA_MLA_MAX_ROPE 64
 #define DS_CUDA_MLA_HEADS_PER_BLOCK 8 /* one warp per head */
 #define DS_CUDA_MLA_TILE 16           /* latent rows staged in shared memory at a time */
+enum { DS_CUDA_KV_INT8 = 3 };         /* ds_cuda_paged_latent.dtype: int8 codes + scales */
 
 typedef struct {
   ds_cuda_ptr cache;       /* [num_blocks, block_size, rank + rope_dim] dtype */
@@ -34,15 +38,16 @@ typedef struct {
   ds_cuda_ptr token_seq;   /* int32 [T] */
   ds_cuda_ptr block_table; /* int32 [S, max_blocks_per_seq] */
   int32_t num_blocks, block_size, rank, rope_dim, max_blocks_per_seq;
-  int32_t dtype;           /* DS_CUDA_BF16 / DS_CUDA_F32 */
+  int32_t dtype;           /* DS_CUDA_BF16 / DS_CUDA_F32 / DS_CUDA_KV_INT8 */
 } ds_cuda_paged_latent;
 
-/* ds_mla_kv_write_<dtype>: c_kv [T, c_stride] and k_rope [T, k_stride] (act = cache dtype) into
- * token t's slot. Grid T, block 128. */
+/* ds_mla_kv_write_<dtype> (float caches: act = cache dtype) or ds_mla_kv_write_i8_a<act> (int8
+ * cache): c_kv [T, c_stride] and k_rope [T, k_stride] into token t's slot. Grid T, block 128. */
 typedef struct {
   ds_cuda_paged_latent kv;
   ds_cuda_ptr c_kv, k_rope;
   int32_t num_tokens, c_stride, k_stride;
+  int32_t act_dtype; /* int8 caches: the dtype of c_kv and k_rope */
 } ds_cuda_mla_kv_write_params;
 const char* ds_cuda_plan_mla_kv_write(const ds_cuda_mla_kv_write_params* p, ds_cuda_plan* out);
 

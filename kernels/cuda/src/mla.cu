@@ -31,6 +31,49 @@ __device__ __forceinline__ float kvbAt(const ds_cuda_mla_decode_params& p, size_
   }
 }
 
+// int8 latent rows (the host's quantizeVec: absmax / 127, round half even, clamp to +-127).
+__device__ __forceinline__ float safeScale(float s) { return s > 0.0f && isfinite(s) ? s : 1.0f; }
+__device__ __forceinline__ float blockMax(float v) {
+  __shared__ float part[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warpMax(v);
+  __syncthreads();
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  v = lane < warps ? part[lane] : 0.0f;
+  return warpMax(v);
+}
+template <class A>
+__device__ __forceinline__ void quantizeRow(const A* x, int n, int8_t* q, float* scale) {
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, fabsf(toF(x[i])));
+  const float s = safeScale(blockMax(m) / 127.0f);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float r = rintf(toF(x[i]) / s);
+    if (r != r) r = 0.0f;
+    q[i] = static_cast<int8_t>(fminf(fmaxf(r, -127.0f), 127.0f));
+  }
+  if (threadIdx.x == 0) *scale = s;
+}
+// The int8 cache of one layer: scales [slots, 2] then codes [slots, rank + rope].
+__device__ __forceinline__ float* latentScales(const ds_cuda_paged_latent& kv) {
+  return ptr<float>(kv.cache);
+}
+__device__ __forceinline__ int8_t* latentCodes(const ds_cuda_paged_latent& kv) {
+  return reinterpret_cast<int8_t*>(latentScales(kv) + static_cast<size_t>(kv.num_blocks) * kv.block_size * 2);
+}
+
+template <class A>
+__device__ __forceinline__ void mlaKvWriteI8(const ds_cuda_mla_kv_write_params& p) {
+  const int t = blockIdx.x;
+  const ds_cuda_paged_latent& kv = p.kv;
+  const size_t slot = latentSlot(kv, ptr<const int32_t>(kv.token_seq)[t], ptr<const int32_t>(kv.positions)[t]);
+  int8_t* row = latentCodes(kv) + slot * (kv.rank + kv.rope_dim);
+  float* sc = latentScales(kv) + slot * 2;
+  quantizeRow(ptr<const A>(p.c_kv) + static_cast<size_t>(t) * p.c_stride, kv.rank, row, sc);
+  quantizeRow(ptr<const A>(p.k_rope) + static_cast<size_t>(t) * p.k_stride, kv.rope_dim, row + kv.rank, sc + 1);
+}
+
 template <class T>
 __device__ __forceinline__ void mlaKvWrite(const ds_cuda_mla_kv_write_params& p) {
   const int t = blockIdx.x;
@@ -92,9 +135,17 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
   for (int p0 = lo; p0 < hi; p0 += DS_CUDA_MLA_TILE) {
     const int rows = min(DS_CUDA_MLA_TILE, hi - p0);
     __syncthreads();  // the previous tile is read by every warp
-    for (int i = threadIdx.x; i < rows * L; i += blockDim.x) {
-      const int j = i / L, c = i % L;
-      tile[j][c] = toF(ptr<const KV>(kv.cache)[latentSlot(kv, seq, p0 + j) * L + c]);
+    // A warp per latent row: its slot once, lanes along the row.
+    for (int j = warp; j < rows; j += DS_CUDA_MLA_HEADS_PER_BLOCK) {
+      const size_t slot = latentSlot(kv, seq, p0 + j);
+      if constexpr (sizeof(KV) == 1) {  // int8: code * the slot's c_kv or k_rope scale
+        const int8_t* q = latentCodes(kv) + slot * L;
+        const float s0 = latentScales(kv)[slot * 2], s1 = latentScales(kv)[slot * 2 + 1];
+        for (int c = lane; c < L; c += 32) tile[j][c] = static_cast<float>(q[c]) * (c < R ? s0 : s1);
+      } else {
+        const KV* row = ptr<const KV>(kv.cache) + slot * L;
+        for (int c = lane; c < L; c += 32) tile[j][c] = toF(row[c]);
+      }
     }
     __syncthreads();
     if (!head) continue;
@@ -184,6 +235,18 @@ __device__ __forceinline__ void mlaOut(const ds_cuda_mla_decode_params& p) {
   }
 DS_MLA_DTYPE(bf16, ds::cuda::bf16)
 DS_MLA_DTYPE(f32, float)
+
+#define DS_MLA_I8(an, A)                                                                       \
+  extern "C" __global__ void __launch_bounds__(128)                                            \
+      ds_mla_kv_write_i8_a##an(const __grid_constant__ ds_cuda_mla_kv_write_params p) {        \
+    ds::cuda::mlaKvWriteI8<A>(p);                                                              \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(256, 1)                                         \
+      ds_mla_attend_i8_a##an(const __grid_constant__ ds_cuda_mla_decode_params p) {            \
+    ds::cuda::mlaAttend<int8_t, A>(p);                                                         \
+  }
+DS_MLA_I8(bf16, ds::cuda::bf16)
+DS_MLA_I8(f32, float)
 
 #define DS_MLA_PROJ(an, A, wn, W)                                                              \
   extern "C" __global__ void __launch_bounds__(128)                                            \

@@ -239,7 +239,8 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
   for (size_t i = 0; i < names.size(); ++i) {
     if (!startsWith(names[i], write.c_str())) continue;
     ++kv_writes;
-    EXPECT_EQ(names[i], write + dtype);
+    const bool int8 = plan.kv.dtype == hal::DType::I8;  // the int8 latent cache's own writer
+    EXPECT_EQ(names[i], write + (int8 ? std::string("i8_a") : std::string()) + dtype);
     ASSERT_LT(i + 1, names.size());
     EXPECT_TRUE(startsWith(names[i + 1], next)) << names[i + 1];
   }
@@ -311,8 +312,9 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(m.out, TH * m.v_dim * act)) << "out";
       EXPECT_TRUE(f.is_device_range(m.workspace, 4 * (2 * TH * R + (m.splits > 1 ? TH * m.splits * (R + 1) : 0))))
           << "workspace";
-      EXPECT_TRUE(f.is_device_range(m.kv.cache, uint64_t(m.kv.num_blocks) * m.kv.block_size *
-                                                    (m.kv.rank + m.kv.rope_dim) * act))
+      const uint64_t slot_bytes = m.kv.dtype == DS_CUDA_KV_INT8 ? (m.kv.rank + m.kv.rope_dim) + 2 * 4
+                                                                : (m.kv.rank + m.kv.rope_dim) * act;
+      EXPECT_TRUE(f.is_device_range(m.kv.cache, uint64_t(m.kv.num_blocks) * m.kv.block_size * slot_bytes))
           << "latent cache";
       continue;
     }
@@ -443,6 +445,7 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                                            RunCase{"tiny-deepseek-v2.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3-fp8.sm_90a", "bf16"},
+                                           RunCase{"tiny-deepseek-v2.sm_90a.kvint8", "bf16"},
                                            RunCase{"tiny-qwen2.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a.f32", "f32"}),

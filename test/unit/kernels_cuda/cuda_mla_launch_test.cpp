@@ -93,6 +93,26 @@ TEST(CudaMlaLaunch, Fp8KvB) {
   for (int i = 0; i < plan.num_launches; ++i) EXPECT_TRUE(isSymbol(plan.launches[i].symbol));
 }
 
+// The host's int8 latent cache: codes + per-slot scales, read by the int8 attend kernel.
+TEST(CudaMlaLaunch, Int8LatentCache) {
+  ds_cuda_mla_decode_params p = v3(2, 16, 1000);
+  p.kv.dtype = DS_CUDA_KV_INT8;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_i8_abf16");
+  ds_cuda_mla_kv_write_params w{};
+  w.kv = p.kv;
+  w.c_kv = w.k_rope = kPtr;
+  w.num_tokens = 2;
+  w.c_stride = 512;
+  w.k_stride = 64;
+  w.act_dtype = DS_CUDA_F32;
+  ASSERT_EQ(ds_cuda_plan_mla_kv_write(&w, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_kv_write_i8_af32");
+  p.kv.dtype = 9;
+  EXPECT_NE(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+}
+
 TEST(CudaMlaLaunch, Refusals) {
   ds_cuda_plan plan;
   struct Bad {

@@ -90,7 +90,10 @@ Status Builder::buildDeepSeek() {
     case K::MlaAttention: {
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
       if (!s_.kv || s_.kv->kind != KVKind::MLA || !s_.kv_layers) return refused("mla_attention without a latent cache");
-      if (cudaDType(s_.kv->dtype) != dt) return fail("the latent cache dtype must be the activations'");
+      const bool int8 = s_.kv->dtype == DType::I8;  // the host's int8 latent scheme
+      if (!int8 && cudaDType(s_.kv->dtype) != dt)
+        return fail("the latent cache must be int8 or the activations' dtype (fp8 latent caches are "
+                    "not built on the GPU)");
       DS_CUDA_ASSIGN(wdt, weightDType(0));
       if (wdt == kInt4) return fail("kv_b must be f32, bf16 or FP8 block-scaled");
       const KVDesc& kvd = *s_.kv;
@@ -104,8 +107,9 @@ Status Builder::buildDeepSeek() {
       kv.rank = static_cast<int32_t>(kvd.rank);
       kv.rope_dim = static_cast<int32_t>(kvd.rope_dim);
       kv.max_blocks_per_seq = static_cast<int32_t>(s_.max_blocks_per_seq);
-      kv.dtype = dt;
+      kv.dtype = int8 ? int32_t{DS_CUDA_KV_INT8} : dt;
       ds_cuda_mla_kv_write_params w{};
+      w.act_dtype = dt;
       w.kv = kv;
       w.c_kv = v_.in[2];
       w.k_rope = v_.in[3];
