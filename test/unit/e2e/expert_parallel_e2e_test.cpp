@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <ostream>
 #include <set>
 
@@ -84,6 +85,9 @@ TEST_P(ExpertParallel, MatchesSingleRankBuild) {
   ASSERT_EQ(a.size(), b.size());
   LogitDiff d = compareLogits(a, b);
   ASSERT_TRUE(d.finite);
+  char rel[32];
+  std::snprintf(rel, sizeof rel, "%.2e", d.diff / d.ref);
+  RecordProperty("max_rel_logit_diff", rel);
   EXPECT_LE(d.diff, 1e-4 * d.ref) << "max |diff| " << d.diff << " vs max |logit| " << d.ref;
   std::vector<std::vector<int32_t>> prompts;
   for (const GoldenPrompt& p : g.prompts) prompts.push_back(p.prompt);
