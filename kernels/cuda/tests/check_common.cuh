@@ -152,6 +152,7 @@ inline double e4m3(uint8_t b) {
 // 256..448 and the subnormals are in), f32 scales [ceil(rows / br), ceil(cols / bc)] uniform in
 // [slo, shi], and the element values decode(code) * scale in f32 (exact in double, rounded
 // once: the host's dequantRow value and the kernels' f32 product). codes: a device copy.
+// int8: int8 codes instead (every byte), value q * scale.
 struct Fp8Matrix {
   int rows = 0, cols = 0, br = 0, bc = 0;
   std::vector<uint8_t> q;
@@ -160,19 +161,21 @@ struct Fp8Matrix {
   Buf dscale;
   void release() { (void)cudaFree(codes), (void)cudaFree(dscale.p); }
 };
-inline Fp8Matrix randomFp8(int rows, int cols, int br, int bc, float slo, float shi) {
+inline Fp8Matrix randomFp8(int rows, int cols, int br, int bc, float slo, float shi, bool int8 = false) {
   Fp8Matrix w;
   w.rows = rows, w.cols = cols, w.br = br, w.bc = bc;
   const int kb = (cols + bc - 1) / bc;
   w.q.resize(size_t(rows) * cols);
   std::uniform_int_distribution<int> byte(0, 255);
   for (auto& c : w.q)
-    do c = uint8_t(byte(rng)); while ((c & 0x7f) == 0x7f);
+    do c = uint8_t(byte(rng)); while (!int8 && (c & 0x7f) == 0x7f);
   w.scale = randomVec(size_t((rows + br - 1) / br) * kb, slo, shi);
   w.f.resize(w.q.size());
   for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c)
-      w.f[size_t(r) * cols + c] = float(e4m3(w.q[size_t(r) * cols + c]) * w.scale[size_t(r / br) * kb + c / bc]);
+    for (int c = 0; c < cols; ++c) {
+      const uint8_t q = w.q[size_t(r) * cols + c];
+      w.f[size_t(r) * cols + c] = float((int8 ? double(int8_t(q)) : e4m3(q)) * w.scale[size_t(r / br) * kb + c / bc]);
+    }
   CK(cudaMalloc(&w.codes, std::max<size_t>(w.q.size(), 1)));
   CK(cudaMemcpy(w.codes, w.q.data(), w.q.size(), cudaMemcpyHostToDevice));
   w.dscale = Buf(w.scale, DS_CUDA_F32);

@@ -6,7 +6,7 @@
 // The cuBLASLt stage (blaslt_check.cu) checks and times the device's prefill GEMMs; the MoE stage
 // (moe_check.cu) checks the mixture-of-experts kernels (ds_cuda_moe.h) case by case and one layer;
 // the MLA stage (mla_check.cu) the MLA decode (ds_cuda_mla.h) and the int4 GEMV (ds_cuda_layout.h);
-// the FP8 stage (fp8_check.cu) the GEMV over FP8 E4M3 block-scaled weights (ds_cuda_layout.h).
+// the 8-bit stage (fp8_check.cu) the GEMV over FP8 E4M3 / int8 block-scaled weights (ds_cuda_layout.h).
 // Usage: ds_cuda_kernel_check [path/to/ds_cuda_kernels.fatbin]
 // Exit: 0 all pass, 1 a mismatch, 77 no CUDA device (nothing run), 2 setup error.
 #include <cuda_runtime.h>
@@ -28,7 +28,7 @@ namespace dscheck {
 void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
 void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
 void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-bandwidth roofline
-void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 block-scaled weights
+void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 / int8 block-scaled weights
 }
 
 namespace {

@@ -28,7 +28,7 @@ struct MlaShape {
 };
 
 // wdt FP8_E4M3: kv_b codes with f32 scales per br x bc block (check_common.cuh randomFp8), scales
-// in [w, 2w] / 173 (random codes' RMS is about 100: kv_b's RMS near the uniform [-w, w] one).
+// in [w / 260, w / 130] (random codes' RMS is about 100: kv_b's RMS near the uniform [-w, w] one).
 void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
   const bool bf = adt == DS_CUDA_BF16;
   const int R = sh.R, Dr = sh.Dr, Dn = sh.Dn, Dv = sh.Dv, H = sh.H, L = R + Dr, bs = 16;
@@ -91,7 +91,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
   const auto qr = randomVec(size_t(T) * H * Dr, -sh.rope_range, sh.rope_range, bf);
   // kvb: the element values the kernels compute with (FP8: decode(code) * scale in f32).
   const bool fp8 = wdt == DS_CUDA_FP8_E4M3;
-  Fp8Matrix q8 = fp8 ? randomFp8(H * (Dn + Dv), R, br, bc, sh.w_range / 173, 2 * sh.w_range / 173) : Fp8Matrix();
+  Fp8Matrix q8 = fp8 ? randomFp8(H * (Dn + Dv), R, br, bc, sh.w_range / 260, sh.w_range / 130) : Fp8Matrix();
   const auto kvb = fp8 ? q8.f : randomVec(size_t(H) * (Dn + Dv) * R, -sh.w_range, sh.w_range, wdt == DS_CUDA_BF16);
   Buf bqn(qn, adt), bqr(qr, adt), bkvb(fp8 ? std::vector<float>() : kvb, wdt);
   Buf bout(std::vector<float>(size_t(T) * H * Dv), adt);
