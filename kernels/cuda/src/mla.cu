@@ -139,9 +139,9 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
     for (int j = warp; j < rows; j += DS_CUDA_MLA_HEADS_PER_BLOCK) {
       const size_t slot = latentSlot(kv, seq, p0 + j);
       if constexpr (sizeof(KV) == 1) {  // int8: code * the slot's c_kv or k_rope scale
-        const int8_t* q = latentCodes(kv) + slot * L;
+        const int8_t* codes = latentCodes(kv) + slot * L;
         const float s0 = latentScales(kv)[slot * 2], s1 = latentScales(kv)[slot * 2 + 1];
-        for (int c = lane; c < L; c += 32) tile[j][c] = static_cast<float>(q[c]) * (c < R ? s0 : s1);
+        for (int c = lane; c < L; c += 32) tile[j][c] = static_cast<float>(codes[c]) * (c < R ? s0 : s1);
       } else {
         const KV* row = ptr<const KV>(kv.cache) + slot * L;
         for (int c = lane; c < L; c += 32) tile[j][c] = toF(row[c]);

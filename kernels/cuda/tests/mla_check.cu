@@ -9,6 +9,10 @@
 //      rope 16, nope 16, v 24, 4 heads: lanes and warps past the shape); kv_b bf16, f32, or FP8
 //      E4M3 with block scales (128 x 128 at DeepSeek's shape, 24 x 12 at the tiny one), the
 //      reference over the host's dequantized kv_b (decode(code) * scale in f32).
+//      The int8 latent cache (DS_CUDA_KV_INT8, ds_mla_kv_write_i8_a<a> / ds_mla_attend_i8_a<a>) at
+//      DeepSeek's shape with bf16 activations and the tiny one with f32: scales and codes read back
+//      bit for bit against the host's quantizeVec (KVType::I8) of the same rows, the slots not
+//      written still untouched; the decode's reference over the dequantized values (code * scale).
 //   B. ds_gemv_wi4_a<a>_m<mt> over host int4 rows repacked by ds_cuda_i4_to_gpu against the host's
 //      dequantization (cpu_kernels.h WeightView) in double: M 1, 3, 5; K 512, 4096; groups 64,
 //      128; symmetric and asymmetric codes; bf16 and f32 activations.
@@ -29,12 +33,14 @@ struct MlaShape {
 
 // wdt FP8_E4M3: kv_b codes with f32 scales per br x bc block (check_common.cuh randomFp8), scales
 // in [w / 260, w / 130] (random codes' RMS is about 100: kv_b's RMS near the uniform [-w, w] one).
-void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
+// i8: the int8 latent cache, written from adt rows (scales [slots, 2] then codes [slots, L]).
+void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool i8 = false) {
   const bool bf = adt == DS_CUDA_BF16;
   const int R = sh.R, Dr = sh.Dr, Dn = sh.Dn, Dv = sh.Dv, H = sh.H, L = R + Dr, bs = 16;
   const size_t elt = bf ? 2 : 4;
   const std::vector<int> ctx = {1, 37, 700};
   const int S = int(ctx.size()), maxCtx = 700, maxb = (maxCtx + bs - 1) / bs, numBlocks = S * maxb + 5;
+  const size_t slots = size_t(numBlocks) * bs;
   std::vector<int32_t> table(numBlocks);
   for (int i = 0; i < numBlocks; ++i) table[i] = i;
   std::shuffle(table.begin(), table.end(), rng);  // tables are not in order; 5 blocks unused
@@ -53,33 +59,84 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
     wseq[t] = rows[t].first, wpos[t] = rows[t].second;
     rowOf[size_t(wseq[t]) * maxCtx + wpos[t]] = t;
   }
-  const auto lat = randomVec(size_t(Tw) * L, -1, 1, bf);
-  auto latent = [&](int s, int p) { return &lat[size_t(rowOf[size_t(s) * maxCtx + p]) * L]; };
-  Buf bcache(std::vector<float>(size_t(numBlocks) * bs * L), adt), blat(lat, adt);
-  CK(cudaMemset(bcache.p, 0xff, bcache.n * elt));  // NaN in every element until written
+  auto lat = randomVec(size_t(Tw) * L, -1, 1, bf);
+  std::vector<float> qs(i8 ? 2 * Tw : 0), deq(i8 ? lat.size() : 0);  // int8: scales, code * scale
+  std::vector<int8_t> qc(deq.size());
+  if (i8) {
+    // Edge rows: 0 ties (absmax 127/128: scale 2^-7 exactly, the rest (2k+1)/256, exact in bf16:
+    // x / scale = k + 1/2, rounded half even, not away), 1 zero c_kv, 2 zero k_rope, 3 all zero
+    // (scale 1, codes 0). The host's scheme: quantizeVec (KVType::I8), dequantVec.
+    std::uniform_int_distribution<int> half(-127, 126);
+    for (int i = 0; i < L; ++i) lat[i] = i == 0 || i == R ? 127.0f / 128 : float(2 * half(rng) + 1) / 256;
+    std::fill_n(&lat[L], R, 0.0f), std::fill_n(&lat[2 * L + R], Dr, 0.0f), std::fill_n(&lat[3 * L], L, 0.0f);
+    for (int t = 0; t < Tw; ++t)
+      for (int k = 0; k < 2; ++k) {
+        const size_t o = size_t(t) * L + (k ? R : 0);
+        const int n = k ? Dr : R;
+        float m = 0.0f;
+        for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(lat[o + i]));
+        float s = m / 127.0f;
+        if (!(s > 0.0f && std::isfinite(s))) s = 1.0f;
+        qs[size_t(t) * 2 + k] = s;
+        for (int i = 0; i < n; ++i) {
+          float r = std::nearbyint(lat[o + i] / s);
+          if (r != r) r = 0.0f;
+          qc[o + i] = int8_t(std::min(std::max(r, -127.0f), 127.0f));
+          deq[o + i] = float(qc[o + i]) * s;
+        }
+      }
+  }
+  const std::vector<float>& val = i8 ? deq : lat;  // the cache's values
+  auto latent = [&](int s, int p) { return &val[size_t(rowOf[size_t(s) * maxCtx + p]) * L]; };
+  const size_t cacheBytes = i8 ? slots * (8 + L) : slots * L * elt;
+  void* dcache = nullptr;
+  CK(cudaMalloc(&dcache, cacheBytes));
+  CK(cudaMemset(dcache, 0xff, cacheBytes));  // NaN elements and scales, -1 codes until written
+  Buf blat(lat, adt);
   IBuf bwpos(wpos), bwseq(wseq), btab(table);
   ds_cuda_mla_kv_write_params wp{};
-  wp.kv.cache = bcache.d(); wp.kv.positions = bwpos.d(); wp.kv.token_seq = bwseq.d();
+  wp.kv.cache = reinterpret_cast<ds_cuda_ptr>(dcache); wp.kv.positions = bwpos.d(); wp.kv.token_seq = bwseq.d();
   wp.kv.block_table = btab.d(); wp.kv.num_blocks = numBlocks; wp.kv.block_size = bs; wp.kv.rank = R;
-  wp.kv.rope_dim = Dr; wp.kv.max_blocks_per_seq = maxb; wp.kv.dtype = adt;
+  wp.kv.rope_dim = Dr; wp.kv.max_blocks_per_seq = maxb; wp.kv.dtype = i8 ? DS_CUDA_KV_INT8 : adt;
   wp.c_kv = blat.d(); wp.k_rope = blat.d() + R * elt; wp.num_tokens = Tw; wp.c_stride = L; wp.k_stride = L;
+  wp.act_dtype = adt;
   ds_cuda_plan plan;
   planOk(ds_cuda_plan_mla_kv_write(&wp, &plan), "mla_kv_write");
   launch(plan, wp);
   char tag[96];
   std::snprintf(tag, sizeof tag, "%s a%s w%s", sh.name, dn(adt), dn(wdt));
   if (wdt == DS_CUDA_FP8_E4M3) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), " %dx%d", br, bc);
+  if (i8) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), " kv int8");
   {
-    const std::vector<float> cache = bcache.get();
+    std::vector<uint8_t> raw(cacheBytes);
+    CK(cudaMemcpy(raw.data(), dcache, cacheBytes, cudaMemcpyDeviceToHost));
+    auto f32At = [&](size_t byte) { float f; std::memcpy(&f, &raw[byte], 4); return f; };
+    auto bf16At = [&](size_t byte) { uint16_t h; std::memcpy(&h, &raw[byte], 2); return fromBf16(h); };
     std::vector<float> got;
     std::vector<double> want;
-    for (int t = 0; t < Tw; ++t)
+    std::vector<char> written(slots, 0);
+    // Equal values are equal bits here: scales are positive and finite, NaN (unwritten) fails.
+    for (int t = 0; t < Tw; ++t) {
+      const size_t sl = slotOf(wseq[t], wpos[t]);
+      written[sl] = 1;
+      for (int k = 0; i8 && k < 2; ++k) got.push_back(f32At((sl * 2 + k) * 4)), want.push_back(qs[size_t(t) * 2 + k]);
       for (int i = 0; i < L; ++i) {
-        got.push_back(cache[slotOf(wseq[t], wpos[t]) * L + i]);
-        want.push_back(lat[size_t(t) * L + i]);
+        const size_t e = sl * L + i;
+        got.push_back(i8 ? float(int8_t(raw[slots * 8 + e])) : bf ? bf16At(e * 2) : f32At(e * 4));
+        want.push_back(i8 ? qc[size_t(t) * L + i] : lat[size_t(t) * L + i]);
       }
-    report("mla_kv_write " + std::string(tag) + " T" + std::to_string(Tw) + " (bit-exact)", got, want,
-           std::vector<double>(want.size(), 0.0));
+    }
+    // int8: every slot not written (partial and unused blocks) keeps its 0xff bytes, scales and codes.
+    for (size_t sl = 0; i8 && sl < slots; ++sl) {
+      if (written[sl]) continue;
+      int changed = 0;
+      for (int b = 0; b < 8; ++b) changed += raw[sl * 8 + b] != 0xff;
+      for (int i = 0; i < L; ++i) changed += raw[slots * 8 + sl * L + i] != 0xff;
+      got.push_back(float(changed)), want.push_back(0.0);
+    }
+    report("mla_kv_write " + std::string(tag) + " T" + std::to_string(Tw) +
+               (i8 ? " (bit-exact, rest untouched)" : " (bit-exact)"),
+           got, want, std::vector<double>(want.size(), 0.0));
   }
 
   // The decode: one token per sequence at its last position, tokens not in sequence order.
@@ -137,9 +194,10 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
         maxAbs = std::max(maxAbs, std::fabs(o));
       }
     }
-  // Every step accumulates in f32 over exact inputs (bf16 values are exact in f32), so the
-  // tolerance is relative to the case's largest |ref| (a per-element bound through the softmax is
-  // impractical): 4e-3 for bf16, 2e-5 for f32 activations, plus the output's rounding.
+  // Every step accumulates in f32 over exact inputs (bf16 values are exact in f32; int8 ones are
+  // the f32 products code * scale the kernel stages), so the tolerance is relative to the case's
+  // largest |ref| (a per-element bound through the softmax is impractical): 4e-3 for bf16, 2e-5
+  // for f32 activations, plus the output's rounding.
   std::vector<double> tol(ref.size());
   for (size_t i = 0; i < ref.size(); ++i) tol[i] = (bf ? 4e-3 : 2e-5) * maxAbs + outUlp(adt, ref[i]);
 
@@ -161,7 +219,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0) {
     report(name, bout.get(), ref, tol);
     (void)cudaFree(reinterpret_cast<void*>(p.workspace));
   }
-  for (void* b : {bcache.p, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p})
+  for (void* b : {dcache, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p})
     (void)cudaFree(b);
   if (fp8) q8.release();
 }
@@ -346,6 +404,9 @@ void mlaStage() {
   checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_FP8_E4M3, 128, 128);
   checkMla(deepseek, DS_CUDA_F32, DS_CUDA_FP8_E4M3, 128, 128);
   checkMla(tiny, DS_CUDA_BF16, DS_CUDA_FP8_E4M3, 24, 12);
+  // The int8 latent cache: DeepSeek's shape with bf16 activations, the tiny one with f32.
+  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_BF16, 0, 0, true);
+  checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32, 0, 0, true);
   for (int adt : {DS_CUDA_BF16, DS_CUDA_F32})
     for (bool sym : {true, false})
       for (int K : {512, 4096})
