@@ -115,7 +115,10 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
   const int R = kv.rank, Dr = kv.rope_dim, L = R + Dr, H = p.heads;
   const int seq = ptr<const int32_t>(kv.token_seq)[t];
   const int n = ptr<const int32_t>(kv.positions)[t] + 1;
-  const int lo = blockIdx.z * p.split_len, hi = min(n, lo + p.split_len);
+  // The last split takes every position past the others (a context beyond max_context is the
+  // caller's bug, but never silently truncated).
+  const int lo = blockIdx.z * p.split_len;
+  const int hi = blockIdx.z + 1 == gridDim.z ? n : min(n, lo + p.split_len);
   const bool head = h < H;
   float q[kMlaRankPerLane], qr[kMlaRopePerLane], o[kMlaRankPerLane];
   const float* qlat = ptr<const float>(p.workspace) + (static_cast<size_t>(t) * H + (head ? h : 0)) * R;

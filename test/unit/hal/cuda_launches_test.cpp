@@ -2,6 +2,8 @@
 // kernel launches, their order and their parameters (pointers, dims, strides).
 #include "hal/cuda/cuda_launches.h"
 
+#include "hal/cuda/cuda_launch_builder.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -601,6 +603,36 @@ TEST(CudaLaunches, Bf16LogitsGemmHasF32Output) {
   EXPECT_EQ(p.a.type, CUDA_R_16BF);
   EXPECT_EQ(p.b.type, CUDA_R_16BF);
   EXPECT_EQ(p.d.type, CUDA_R_32F);
+}
+
+// Row ranges of quantized weights (the q/k/v parts of a merged projection): int4 group scales
+// advance by ceil(K / group) per row (a partial last group counts: tiny-llama's K = 64 with
+// groups of 128 has one), FP8 per-channel scales by one per row.
+TEST(CudaLaunches, QuantizedRowRangesFindTheirScales) {
+  CudaLaunchView v;
+  v.weights[0] = 0x100000, v.weight_scale[0] = 0x200000, v.weight_zero[0] = 0x300000;
+  v.weight_dtype[0] = DType::I4, v.weight_group[0] = 128;
+  CudaStepView s;
+  builder::Builder b(v, s);
+  auto dt = b.weightDType(0);
+  ASSERT_TRUE(dt.isOk());
+  EXPECT_EQ(*dt, builder::kInt4);
+  builder::WeightRef r = b.weightRef(0, *dt, /*row0=*/64, /*K=*/64);
+  EXPECT_EQ(r.w, 0x100000u + 64 * 32);      // 64 rows of 32 bytes
+  EXPECT_EQ(r.scale, 0x200000u + 64 * 4);   // one (partial) group per row
+  EXPECT_EQ(r.zero, 0x300000u + 64 * 4);
+  r = b.weightRef(0, *dt, 3, 4096);
+  EXPECT_EQ(r.scale, 0x200000u + 3 * 32 * 4);
+  v.weight_dtype[0] = DType::F8E4M3, v.weight_zero[0] = 0, v.weight_group[0] = 0;
+  builder::Builder c(v, s);
+  dt = c.weightDType(0);
+  ASSERT_TRUE(dt.isOk());
+  EXPECT_EQ(*dt, builder::kFp8);
+  r = c.weightRef(0, *dt, 10, 256);
+  EXPECT_EQ(r.w, 0x100000u + 10 * 256);
+  EXPECT_EQ(r.scale, 0x200000u + 10 * 4);
+  EXPECT_EQ(r.block_rows, 1);
+  EXPECT_EQ(r.block_cols, 256);
 }
 
 TEST(CudaLaunches, RefusesWhatTheLibraryLacks) {

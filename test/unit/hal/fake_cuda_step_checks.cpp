@@ -147,6 +147,9 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       const uint64_t act = m.act_dtype == DS_CUDA_BF16 ? 2 : 4;
       const uint64_t wb = m.weight_dtype == DS_CUDA_BF16 ? 2 : m.weight_dtype == DS_CUDA_FP8_E4M3 ? 1 : 4;
       const uint64_t TH = uint64_t(m.num_tokens) * m.heads, R = uint64_t(m.kv.rank);
+      // The split-KV plan covers the step's context (these steps attend to 5 and more positions).
+      EXPECT_GT(m.max_context, 4) << "MLA planned for a context of " << m.max_context;
+      EXPECT_GE(int64_t(m.splits) * m.split_len, m.max_context);
       EXPECT_TRUE(f.is_device_range(m.kv_b, uint64_t(m.heads) * (m.nope_dim + m.v_dim) * R * wb)) << "kv_b";
       EXPECT_TRUE(f.is_device_range(m.out, TH * m.v_dim * act)) << "out";
       EXPECT_TRUE(f.is_device_range(m.workspace, 4 * (2 * TH * R + (m.splits > 1 ? TH * m.splits * (R + 1) : 0))))

@@ -198,7 +198,9 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   if (s.kv && s.kv_layers)
     for (int64_t i = 0; i < s.kv->num_layers; ++i) layers.push_back(addr(s.kv_layers[i]));
   step.kv_layers = layers.data();
-  if (l.kind == abi::KernelKind::Attention) {
+  // GQA and MLA attention read the batch shape; MLA's split-KV plan needs the step's context (a
+  // plan for a context of 1 would attend to the first 16 positions only).
+  if (l.kind == abi::KernelKind::Attention || l.kind == abi::KernelKind::MlaAttention) {
     if (!s.host_positions || !s.host_token_seq)
       return internalError("CUDA attention needs the step's host positions and token_seq");
     // Once per step, shared by every layer's attention: the sequences' row ranges (tokens of a

@@ -100,7 +100,7 @@ class Builder {
       return r;
     }
     r.group = v_.weight_group[slot];
-    const int64_t groups = K > 0 ? K / r.group : 0;
+    const int64_t groups = K > 0 ? (K + r.group - 1) / r.group : 0;  // a partial last group counts
     r.w = v_.weights[slot] + static_cast<uint64_t>(row0 * (K / 2));
     r.scale = v_.weight_scale[slot] + static_cast<uint64_t>(row0 * groups * 4);
     r.zero = v_.weight_zero[slot] ? v_.weight_zero[slot] + static_cast<uint64_t>(row0 * groups * 4) : 0;

@@ -97,6 +97,7 @@ Status Builder::buildDeepSeek() {
       DS_CUDA_ASSIGN(wdt, weightDType(0));
       if (wdt == kInt4) return fail("kv_b must be f32, bf16 or FP8 block-scaled");
       const KVDesc& kvd = *s_.kv;
+      if (s_.max_context < 1) return refused("mla_attention without the step's context length");
       ds_cuda_paged_latent kv{};
       kv.cache = s_.kv_layers[P.layer];
       kv.positions = s_.positions;
@@ -136,7 +137,7 @@ Status Builder::buildDeepSeek() {
         p.block_cols = static_cast<int32_t>(v_.weight_block[0][1]);
       }
       p.scale = P.scale;
-      p.max_context = static_cast<int32_t>(std::max<int64_t>(s_.max_context, 1));
+      p.max_context = static_cast<int32_t>(s_.max_context);
       const char* e = ds_cuda_plan_mla_decode(&p, &v_.limits, &plan);
       return add(plan, e, bytesOf(p));
     }
@@ -177,11 +178,13 @@ Status Builder::buildDeepSeek() {
       const bool fp8 = v_.weight_dtype[0] == DType::F8E4M3;
       for (size_t s = 0; s < 3; ++s) {
         if (v_.weight_dtype[s] != (fp8 ? DType::F8E4M3 : DType::BF16))
-          return fail("expert weights must be bf16, or FP8 E4M3 all three");
+          return fail("expert weights must be bf16, or FP8 E4M3 all three (int8 / int4 / f32 "
+                      "experts have no CUDA kernel yet)");
         if (fp8 && (!v_.weight_block_scale[s] || v_.weight_block[s][0] != DS_CUDA_MOE_FP8_BLOCK ||
                     v_.weight_block[s][1] != DS_CUDA_MOE_FP8_BLOCK))
-          return fail("FP8 experts need 128 x 128 block scales (a tensor-parallel cut inside a "
-                      "block regrids them; use --ep instead)");
+          return fail("FP8 experts need 128 x 128 block scales (per-channel --quant fp8 experts "
+                      "have no CUDA kernel yet; a tensor-parallel cut inside a block regrids "
+                      "them: use --ep)");
       }
       ds_cuda_moe_workspace ws;
       if (const char* e = ds_cuda_moe_workspace_layout(static_cast<int32_t>(T), 1, static_cast<int32_t>(k),

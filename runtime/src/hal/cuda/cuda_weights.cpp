@@ -36,14 +36,31 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   auto w = std::unique_ptr<CudaWeights>(new CudaWeights());
   w->shard_of_.resize(n);
   // This rank's shards and the scale tensors they name: everything its kernels may read.
+  // Other ranks' shard records (and their parts' scales) are reached through their rank-0 entry
+  // only: this rank uploads its own shards, never the whole model.
+  auto extras = [&](uint32_t j, std::set<uint32_t>& into) {
+    const fb::Tensor* t = tensors->Get(j);
+    for (int32_t extra : {t->scale(), t->qscale(), t->qzero()})
+      if (extra >= 0 && static_cast<uint32_t>(extra) < n) into.insert(static_cast<uint32_t>(extra));
+  };
+  std::set<uint32_t> foreign, mine;
+  for (uint32_t i = 0; i < n; ++i) {
+    const fb::Tensor* t = tensors->Get(i);
+    if (!t->shards()) continue;
+    for (uint32_t r = 0; r < t->shards()->size(); ++r) {
+      const uint32_t s = t->shards()->Get(r);
+      std::set<uint32_t>& into = static_cast<int>(r) == rank ? mine : foreign;
+      into.insert(s);
+      extras(s, into);
+    }
+  }
   std::set<uint32_t> wanted;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t j = shardIndex(artifact, i, rank);
     w->shard_of_[i] = static_cast<int32_t>(j);
+    if (foreign.count(j) && !mine.count(j)) continue;
     wanted.insert(j);
-    const fb::Tensor* t = tensors->Get(j);
-    for (int32_t extra : {t->scale(), t->qscale(), t->qzero()})
-      if (extra >= 0 && static_cast<uint32_t>(extra) < n) wanted.insert(static_cast<uint32_t>(extra));
+    extras(j, wanted);
   }
   std::vector<uint32_t> order(wanted.begin(), wanted.end());
   std::vector<uint64_t> sizes;
@@ -97,8 +114,30 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   uint64_t copy_bytes = 0;
   for (const UploadChunk& c : plan->chunks) copy_bytes += c.bytes;
   const uint64_t progress_total = copy_bytes + fill->total_bytes;
+  // Quantization scales (and zero points) must cover the codes the kernels will index: rows x
+  // groups per expert (per-channel: one group), as the CPU loader checks (a short tensor would
+  // be read past its end on the device).
+  auto checkScales = [&](const fb::Tensor* t, int32_t ref, const char* what) -> Status {
+    if (ref < 0) return Status::ok();
+    const size_t rank = t->shape() ? t->shape()->size() : 0;
+    const int64_t rows = rank >= 2 ? t->shape()->Get(rank - 2) : 1, cols = rank ? t->shape()->Get(rank - 1) : 0;
+    const int64_t groups = t->quant() == fb::QuantKind_Int4Group && t->group_size() > 0
+                               ? (cols + t->group_size() - 1) / t->group_size() : 1;
+    const uint64_t need = static_cast<uint64_t>(std::max<int64_t>(t->experts(), 1) * rows * groups) * 4;
+    const uint64_t have = tensors->Get(static_cast<uint32_t>(ref))->nbytes();
+    if (have != need)
+      return dataLoss(artifact.path() + ": tensor '" + t->name()->str() + "' has " + what + " of " +
+                      std::to_string(have) + " bytes, its " + fb::EnumNameQuantKind(t->quant()) +
+                      " codes need " + std::to_string(need));
+    return Status::ok();
+  };
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
+    if (t->quant() != fb::QuantKind_None) {
+      DS_RETURN_IF_ERROR(checkScales(t, t->qscale(), "scales"));
+      DS_RETURN_IF_ERROR(checkScales(t, t->qzero(), "zero points"));
+      if (t->qscale() < 0) return dataLoss(artifact.path() + ": tensor '" + t->name()->str() + "' is quantized without scales");
+    }
     if (t->scale() >= 0 && t->block() && t->block()->size() == 2) {  // FP8 block scales
       CudaWeights::Int4Groups& q = w->int4_[j];
       q.block_scale = w->by_index_[static_cast<size_t>(t->scale())];
