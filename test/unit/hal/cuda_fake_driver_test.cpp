@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include "artifact/artifact_reader.h"
+#include "artifact/format.h"
+#include "artifact/layout.h"
 #include "fake_cuda_client.h"
 #include "hal/cuda/cuda_device.h"
 #include "hal/cuda/cuda_executable.h"
@@ -249,6 +251,55 @@ TEST(FakeCudaWeights, UploadPlacesEveryTensor) {
     }
     EXPECT_TRUE(FakeLive::now() == before) << FakeLive::now().text();
   }
+}
+
+// An artifact whose int4 weight claims groups finer than its scale tensor holds (checksums
+// recomputed, as a careless tool would write it) is refused by name before any upload: the GPU
+// kernels would read the scales past their end.
+TEST(FakeCudaWeights, ShortQuantizationScalesAreRefused) {
+  const std::string path = artifactPath("tiny-llama.sm_90a.w4g64");
+  if (!haveFile(path)) GTEST_SKIP() << path << " was not built";
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  artifact::FileHeader h;
+  std::memcpy(&h, file.data(), sizeof h);
+  uint8_t* md = file.data() + h.metadata_offset;
+  const fb::Artifact* meta = fb::GetArtifact(md);
+  std::string victim;
+  for (const fb::Tensor* t : *meta->tensors()) {
+    if (t->quant() != fb::QuantKind_Int4Group) continue;
+    // The generated table keeps flatbuffers::Table private: the same object viewed as one.
+    const uint8_t* at = reinterpret_cast<const flatbuffers::Table*>(t)->GetAddressOf(fb::Tensor::VT_GROUP_SIZE);
+    ASSERT_NE(at, nullptr);
+    const int64_t finer = t->group_size() / 2;  // twice the groups the scales cover
+    std::memcpy(md + (at - md), &finer, sizeof finer);
+    victim = t->name()->str();
+    break;
+  }
+  ASSERT_FALSE(victim.empty()) << "no int4 tensor in " << path;
+  h.metadata_xxh64 = artifact::checksum(md, h.metadata_size);
+  h.header_xxh64 = artifact::headerChecksum(h);
+  std::memcpy(file.data(), &h, sizeof h);
+  const std::string bad = ::testing::TempDir() + "/short_scales.dsa";
+  std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(file.data()),
+                                             static_cast<std::streamsize>(file.size()));
+  auto art = artifact::Artifact::open(bad);
+  ASSERT_TRUE(art.isOk()) << art.status().toString();
+  auto plan = hal::StepPlan::decode(**art);
+  ASSERT_TRUE(plan.isOk());
+  const FakeLive before = FakeLive::now();
+  {
+    auto dev = makeDevice();
+    ASSERT_NE(dev, nullptr);
+    FakeCuda::get().reset();
+    auto w = dev->loadWeights(**art, *plan, 0);
+    ASSERT_FALSE(w.isOk());
+    EXPECT_EQ(w.status().code(), DS_DATA_LOSS) << w.status().toString();
+    EXPECT_NE(w.status().message().find("'" + victim + "' has scales of"), std::string::npos)
+        << w.status().message();
+    EXPECT_EQ(FakeCuda::get().htod_bytes(), 0u) << "refused before any upload";
+  }
+  EXPECT_TRUE(FakeLive::now() == before) << FakeLive::now().text();
 }
 
 TEST(FakeCudaWeights, FailedCopyLeaksNothing) {
