@@ -40,6 +40,24 @@ __device__ __forceinline__ float blockSum(float v) {
   return warpSum(v);
 }
 
+// Max over the block (non-negative inputs; 0 for an empty block), every thread gets it.
+__device__ __forceinline__ float blockMax(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warpMax(v);
+  __syncthreads();  // partial may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = lane < warps ? partial[lane] : 0.0f;
+  return warpMax(v);
+}
+
+// The selection order of argmax and top-k: the larger value first, the lower index on ties
+// (torch.argmax, the host's topK). Callers keep NaN out, so the order is total.
+__device__ __forceinline__ bool ranksBefore(float v, int i, float bv, int bi) {
+  return v > bv || (v == bv && i < bi);
+}
+
 __device__ __forceinline__ float toF(float v) { return v; }
 __device__ __forceinline__ float toF(bf16 v) { return __bfloat162float(v); }
 template <class T> __device__ __forceinline__ T fromF(float v);
@@ -47,6 +65,20 @@ template <> __device__ __forceinline__ float fromF<float>(float v) { return v; }
 template <> __device__ __forceinline__ bf16 fromF<bf16>(float v) { return __float2bfloat16_rn(v); }
 // Rounds through the storage type (bf16 arithmetic points of the Hugging Face reference).
 template <class T> __device__ __forceinline__ float roundTo(float v) { return toF(fromF<T>(v)); }
+
+// The GEMV epilogue of one warp's column n: sums over the lanes, then lane 0 writes rows
+// [m0, m0 + rows) of y (row stride y_stride) in A, plus the f32 bias when given.
+template <class A, int MT>
+__device__ __forceinline__ void storeGemvRows(float (&acc)[MT], int rows, ds_cuda_ptr bias,
+                                              ds_cuda_ptr y, int y_stride, int m0, int n) {
+#pragma unroll
+  for (int m = 0; m < MT; ++m) acc[m] = warpSum(acc[m]);
+  if ((threadIdx.x & 31) != 0) return;
+  const float b = bias ? ptr<const float>(bias)[n] : 0.0f;
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+    if (m < rows) ptr<A>(y)[static_cast<size_t>(m0 + m) * y_stride + n] = fromF<A>(acc[m] + b);
+}
 
 // Elements of T in one 16-byte load.
 template <class T> struct Vec { static constexpr int N = 16 / sizeof(T); };

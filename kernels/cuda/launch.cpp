@@ -5,13 +5,11 @@
 #include <algorithm>
 #include <cstring>
 
-namespace {
+#include "launch_common.h"
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-bool validDtype(int32_t d) { return d == DS_CUDA_F32 || d == DS_CUDA_BF16; }
-int64_t dtypeBytes(int32_t d) { return d == DS_CUDA_BF16 ? 2 : 4; }
-bool aligned(ds_cuda_ptr p, uint32_t a) { return p % a == 0; }
-const char* dtypeName(int32_t d) { return d == DS_CUDA_BF16 ? "bf16" : "f32"; }
+using namespace ds_cuda_plan_util;
+
+namespace {
 
 // Symbols are static strings; built from a fixed table so the plan never allocates.
 const char* pick(const char* const* table, int n, const char* prefix, const char* suffix) {
@@ -71,24 +69,9 @@ const char* sym(const char* prefix, const char* suffix) {
 
 }  // namespace
 
-// The library's symbol named prefix + suffix (launch_moe.cpp), or null.
-const char* dsCudaSymbol(const char* prefix, const char* suffix) { return sym(prefix, suffix); }
+const char* ds_cuda_plan_util::symbol(const char* prefix, const char* suffix) { return sym(prefix, suffix); }
 
 namespace {
-
-void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, int64_t gz,
-               uint32_t block, uint32_t shared = 0) {
-  l.symbol = symbol;
-  l.grid[0] = static_cast<uint32_t>(gx);
-  l.grid[1] = static_cast<uint32_t>(gy);
-  l.grid[2] = static_cast<uint32_t>(gz);
-  l.block[0] = block;
-  l.block[1] = l.block[2] = 1;
-  l.shared_bytes = shared;
-}
-
-// Grid-stride elementwise launches: enough blocks to fill any current GPU, capped.
-int64_t strideBlocks(int64_t n) { return std::clamp<int64_t>(ceilDiv(n, 256), 1, 65535); }
 
 const char* checkDevice(const ds_cuda_device_limits* dev) {
   if (!dev || dev->sm_count < 1) return "device limits: sm_count must be >= 1";

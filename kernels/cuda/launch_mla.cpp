@@ -4,25 +4,14 @@
 #include <cstring>
 
 #include "ds_cuda_kernels.h"
+#include "launch_common.h"
+
+using namespace ds_cuda_plan_util;
 
 namespace {
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-bool floatDtype(int32_t d) { return d == DS_CUDA_F32 || d == DS_CUDA_BF16; }
-
-void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, int64_t gz,
-               uint32_t block) {
-  l.symbol = symbol;
-  l.grid[0] = static_cast<uint32_t>(gx);
-  l.grid[1] = static_cast<uint32_t>(gy);
-  l.grid[2] = static_cast<uint32_t>(gz);
-  l.block[0] = block;
-  l.block[1] = l.block[2] = 1;
-  l.shared_bytes = 0;
-}
-
 const char* checkLatent(const ds_cuda_paged_latent& kv) {
-  if (!floatDtype(kv.dtype) && kv.dtype != DS_CUDA_KV_INT8)
+  if (!validDtype(kv.dtype) && kv.dtype != DS_CUDA_KV_INT8)
     return "mla: kv.dtype not f32, bf16 or int8 (fp8 latent caches are not built)";
   if (!kv.cache || !kv.positions || !kv.token_seq || !kv.block_table)
     return "mla: kv cache, positions, token_seq and block_table are required";
@@ -45,7 +34,7 @@ const char* ds_cuda_plan_mla_kv_write(const ds_cuda_mla_kv_write_params* p, ds_c
   if (p->c_stride < p->kv.rank || p->k_stride < p->kv.rope_dim)
     return "mla_kv_write: strides must cover rank and rope_dim";
   const bool i8 = p->kv.dtype == DS_CUDA_KV_INT8;
-  if (i8 && !floatDtype(p->act_dtype)) return "mla_kv_write: act_dtype not f32 or bf16";
+  if (i8 && !validDtype(p->act_dtype)) return "mla_kv_write: act_dtype not f32 or bf16";
   const char* sym = i8 ? (p->act_dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_i8_abf16" : "ds_mla_kv_write_i8_af32")
                        : (p->kv.dtype == DS_CUDA_BF16 ? "ds_mla_kv_write_bf16" : "ds_mla_kv_write_f32");
   setLaunch(out->launches[0], sym, p->num_tokens, 1, 1, 128);
@@ -59,7 +48,7 @@ const char* ds_cuda_plan_mla_decode(ds_cuda_mla_decode_params* p, const ds_cuda_
   if (!dev || dev->sm_count < 1) return "device limits: sm_count must be >= 1";
   if (const char* e = checkLatent(p->kv)) return e;
   const bool fp8 = p->weight_dtype == DS_CUDA_FP8_E4M3;
-  if (!floatDtype(p->act_dtype) || !(floatDtype(p->weight_dtype) || fp8))
+  if (!validDtype(p->act_dtype) || !(validDtype(p->weight_dtype) || fp8))
     return "mla_decode: act_dtype must be f32 or bf16, weight_dtype f32, bf16 or fp8_e4m3";
   if (fp8 && (!p->kv_b_scale || p->block_rows < 1 || p->block_cols < 1))
     return "mla_decode: FP8 kv_b needs its block scales and block shape";

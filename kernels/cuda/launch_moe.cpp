@@ -3,25 +3,11 @@
 #include <cstring>
 
 #include "ds_cuda_kernels.h"
+#include "launch_common.h"
 
-const char* dsCudaSymbol(const char* prefix, const char* suffix);  // launch.cpp
+using namespace ds_cuda_plan_util;
 
 namespace {
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-bool actDtype(int32_t d) { return d == DS_CUDA_F32 || d == DS_CUDA_BF16; }
-const char* actName(int32_t d) { return d == DS_CUDA_BF16 ? "bf16" : "f32"; }
-bool aligned(ds_cuda_ptr p, uint32_t a) { return p % a == 0; }
-
-void setLaunch(ds_cuda_launch& l, const char* symbol, int64_t gx, int64_t gy, uint32_t block) {
-  l.symbol = symbol;
-  l.grid[0] = static_cast<uint32_t>(gx);
-  l.grid[1] = static_cast<uint32_t>(gy);
-  l.grid[2] = 1;
-  l.block[0] = block;
-  l.block[1] = l.block[2] = 1;
-  l.shared_bytes = 0;
-}
 
 constexpr int64_t kMaxSlots = int64_t{1} << 30;  // T * top_k rows stay int32 with room
 
@@ -47,7 +33,7 @@ const char* ds_cuda_plan_moe_route(const ds_cuda_moe_route_params* p, ds_cuda_pl
   if (p->topk_group < 1 || p->topk_group > p->n_group)
     return "moe_route: topk_group must be in [1, n_group]";
   if (!p->logits || !p->weights || !p->ids) return "moe_route: logits, weights and ids are required";
-  setLaunch(out->launches[0], "ds_moe_route", ceilDiv(p->num_tokens, 4), 1, 128);
+  setLaunch(out->launches[0], "ds_moe_route", ceilDiv(p->num_tokens, 4), 1, 1, 128);
   out->num_launches = 1;
   return nullptr;
 }
@@ -63,14 +49,14 @@ const char* ds_cuda_plan_moe_permute(const ds_cuda_moe_permute_params* p, ds_cud
   if (!p->ids || !p->weights || !p->expert_start || !p->active || !p->row_token ||
       !p->row_weight || !p->slot_row)
     return "moe_permute: every pointer is required";
-  setLaunch(out->launches[0], "ds_moe_permute", 1, 1, 1024);
+  setLaunch(out->launches[0], "ds_moe_permute", 1, 1, 1, 1024);
   out->num_launches = 1;
   return nullptr;
 }
 
 const char* ds_cuda_plan_moe_gemv(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
-  if (!actDtype(p->act_dtype)) return "moe_gemv: act_dtype not f32 or bf16";
+  if (!validDtype(p->act_dtype)) return "moe_gemv: act_dtype not f32 or bf16";
   if (p->weight_dtype != DS_CUDA_BF16 && p->weight_dtype != DS_CUDA_FP8_E4M3)
     return "moe_gemv: weight_dtype must be bf16 or fp8_e4m3";
   if (p->N < 1 || p->K < 1 || p->K % 16 != 0) return "moe_gemv: N >= 1 and K a multiple of 16";
@@ -91,25 +77,25 @@ const char* ds_cuda_plan_moe_gemv(const ds_cuda_moe_gemv_params* p, ds_cuda_plan
   char prefix[32] = "ds_moe_gemv_w";
   std::strcat(prefix, w);
   std::strcat(prefix, "_a");
-  std::strcat(prefix, actName(p->act_dtype));
-  const char* symbol = dsCudaSymbol(prefix, p->swiglu ? "_swiglu" : "_plain");
-  if (!symbol) return "moe_gemv: no kernel for these dtypes";
+  std::strcat(prefix, dtypeName(p->act_dtype));
+  const char* kernel = symbol(prefix, p->swiglu ? "_swiglu" : "_plain");
+  if (!kernel) return "moe_gemv: no kernel for these dtypes";
   const int64_t experts = p->num_local < p->max_rows ? p->num_local : p->max_rows;
   if (experts > 65535) return "moe_gemv: more than 65535 active experts";
-  setLaunch(out->launches[0], symbol, ceilDiv(p->N, 8), experts, 256);
+  setLaunch(out->launches[0], kernel, ceilDiv(p->N, 8), experts, 1, 256);
   out->num_launches = 1;
   return nullptr;
 }
 
 const char* ds_cuda_plan_moe_combine(const ds_cuda_moe_combine_params* p, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
-  if (!actDtype(p->dtype)) return "moe_combine: dtype not f32 or bf16";
+  if (!validDtype(p->dtype)) return "moe_combine: dtype not f32 or bf16";
   if (p->num_tokens < 1 || p->hidden < 1 || p->top_k < 1 || p->top_k > DS_CUDA_MOE_MAX_TOPK)
     return "moe_combine: num_tokens, hidden >= 1 and top_k in [1, 16]";
   if (!p->y || !p->ids || !p->weights || !p->slot_row || !p->out)
     return "moe_combine: y, ids, weights, slot_row and out are required";
   setLaunch(out->launches[0], p->dtype == DS_CUDA_BF16 ? "ds_moe_combine_bf16" : "ds_moe_combine_f32",
-            p->num_tokens, 1, 256);
+            p->num_tokens, 1, 1, 256);
   out->num_launches = 1;
   return nullptr;
 }
@@ -120,7 +106,7 @@ const char* ds_cuda_moe_workspace_layout(int32_t num_tokens, int32_t num_experts
   std::memset(out, 0, sizeof(*out));
   if (num_tokens < 1 || num_experts < 1 || top_k < 1 || num_local < 1 || inter < 1 || hidden < 1)
     return "moe workspace: every size must be >= 1";
-  if (!actDtype(act_dtype)) return "moe workspace: act_dtype not f32 or bf16";
+  if (!validDtype(act_dtype)) return "moe workspace: act_dtype not f32 or bf16";
   const uint64_t T = static_cast<uint64_t>(num_tokens), slots = T * static_cast<uint64_t>(top_k);
   if (slots > static_cast<uint64_t>(kMaxSlots)) return "moe workspace: T * top_k exceeds 2^30";
   const uint64_t act = act_dtype == DS_CUDA_BF16 ? 2 : 4;

@@ -3,6 +3,9 @@
 #include <cstring>
 
 #include "ds_cuda_kernels.h"
+#include "launch_common.h"
+
+using namespace ds_cuda_plan_util;
 
 namespace {
 
@@ -47,10 +50,6 @@ extern "C" const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_p
   if (p->x_stride < p->K || p->y_stride < p->N) return "gemv_i4: strides must cover K and N";
   if (!p->x || !p->w || !p->scale || !p->y) return "gemv_i4: x, w, scale and y are required";
   if (p->w % 4 != 0) return "gemv_i4: weights must be 4-byte aligned";
-  ds_cuda_launch& l = out->launches[0];
-  l.block[0] = 256;
-  l.block[1] = l.block[2] = 1;
-  l.grid[2] = 1;
   out->num_launches = 1;
   // The fast kernel: 16-byte loads of 32 elements inside one group, 16-byte aligned x rows.
   const bool fast = p->K % 32 == 0 && p->group_size % 32 == 0 && p->K % p->group_size == 0 &&
@@ -58,9 +57,8 @@ extern "C" const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_p
                     p->w % 16 == 0;
   if (!fast) {
     p->rows_per_pass = 1;
-    l.symbol = p->act_dtype == DS_CUDA_BF16 ? "ds_gemv_any_wi4_abf16" : "ds_gemv_any_wi4_af32";
-    l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
-    l.grid[1] = static_cast<uint32_t>(p->M);
+    setLaunch(out->launches[0], p->act_dtype == DS_CUDA_BF16 ? "ds_gemv_any_wi4_abf16" : "ds_gemv_any_wi4_af32",
+              ceilDiv(p->N, 8), p->M, 1, 256);
     return nullptr;
   }
   const int mt = p->M >= 4 ? 4 : p->M >= 2 ? 2 : 1;
@@ -68,9 +66,8 @@ extern "C" const char* ds_cuda_plan_gemv_i4(ds_cuda_gemv_i4_params* p, ds_cuda_p
   static const char* const kSyms[2][3] = {
       {"ds_gemv_wi4_af32_m1", "ds_gemv_wi4_af32_m2", "ds_gemv_wi4_af32_m4"},
       {"ds_gemv_wi4_abf16_m1", "ds_gemv_wi4_abf16_m2", "ds_gemv_wi4_abf16_m4"}};
-  l.symbol = kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
-  l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
-  l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
+  setLaunch(out->launches[0], kSyms[p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1],
+            ceilDiv(p->N, 8), ceilDiv(p->M, mt), 1, 256);
   return nullptr;
 }
 
@@ -81,12 +78,7 @@ extern "C" const char* ds_cuda_plan_i4_to_gpu(const ds_cuda_i4_to_gpu_params* p,
   if (!p->data || p->data % 4 != 0) return "i4_to_gpu: data must be a 4-byte aligned pointer";
   if (p->words < 1) return "i4_to_gpu: words must be >= 1";
   const uint64_t blocks = (p->words + 255) / 256, cap = 8 * static_cast<uint64_t>(dev->sm_count);
-  ds_cuda_launch& l = out->launches[0];
-  l.symbol = "ds_i4_to_gpu";
-  l.grid[0] = static_cast<uint32_t>(blocks < cap ? blocks : cap);
-  l.grid[1] = l.grid[2] = 1;
-  l.block[0] = 256;
-  l.block[1] = l.block[2] = 1;
+  setLaunch(out->launches[0], "ds_i4_to_gpu", static_cast<int64_t>(std::min(blocks, cap)), 1, 1, 256);
   out->num_launches = 1;
   return nullptr;
 }
@@ -111,13 +103,8 @@ extern "C" const char* ds_cuda_plan_gemv_fp8(ds_cuda_gemv_fp8_params* p, ds_cuda
        {"ds_gemv_wfp8_abf16_m1", "ds_gemv_wfp8_abf16_m2", "ds_gemv_wfp8_abf16_m4"}},
       {{"ds_gemv_wi8_af32_m1", "ds_gemv_wi8_af32_m2", nullptr},
        {"ds_gemv_wi8_abf16_m1", "ds_gemv_wi8_abf16_m2", "ds_gemv_wi8_abf16_m4"}}};
-  ds_cuda_launch& l = out->launches[0];
-  l.symbol = kSyms[p->int8_codes ? 1 : 0][p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1];
-  l.grid[0] = static_cast<uint32_t>((p->N + 7) / 8);
-  l.grid[1] = static_cast<uint32_t>((p->M + mt - 1) / mt);
-  l.grid[2] = 1;
-  l.block[0] = 256;
-  l.block[1] = l.block[2] = 1;
+  setLaunch(out->launches[0], kSyms[p->int8_codes ? 1 : 0][p->act_dtype == DS_CUDA_BF16][mt == 4 ? 2 : mt - 1],
+            ceilDiv(p->N, 8), ceilDiv(p->M, mt), 1, 256);
   out->num_launches = 1;
   return nullptr;
 }

@@ -58,10 +58,6 @@ __device__ __forceinline__ void copyCols(const ds_cuda_copy_cols_params& p) {
   }
 }
 
-// (value, index) with the lowest index among equal maxima; NaN never wins.
-__device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
-  return v > bv || (v == bv && i < bi);
-}
 
 template <class T>
 __device__ __forceinline__ void argmax(const ds_cuda_argmax_params& p) {
@@ -70,13 +66,13 @@ __device__ __forceinline__ void argmax(const ds_cuda_argmax_params& p) {
   int bi = INT_MAX;
   for (int i = threadIdx.x; i < p.vocab; i += blockDim.x) {
     const float v = toF(x[i]);
-    if (better(v, i, bv, bi)) { bv = v; bi = i; }
+    if (ranksBefore(v, i, bv, bi)) { bv = v; bi = i; }
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
     const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (better(ov, oi, bv, bi)) { bv = ov; bi = oi; }
+    if (ranksBefore(ov, oi, bv, bi)) { bv = ov; bi = oi; }
   }
   __shared__ float s_v[32];
   __shared__ int s_i[32];
@@ -85,7 +81,7 @@ __device__ __forceinline__ void argmax(const ds_cuda_argmax_params& p) {
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w)
-      if (better(s_v[w], s_i[w], bv, bi)) { bv = s_v[w]; bi = s_i[w]; }
+      if (ranksBefore(s_v[w], s_i[w], bv, bi)) { bv = s_v[w]; bi = s_i[w]; }
     // Every value -inf or NaN: index 0 (torch.argmax of an all -inf row).
     ptr<int32_t>(p.out)[blockIdx.x] = bi == INT_MAX ? 0 : bi;
   }

@@ -61,14 +61,7 @@ __device__ __forceinline__ void gemvFp8(const ds_cuda_gemv_fp8_params& p) {
       }
     }
   }
-#pragma unroll
-  for (int m = 0; m < MT; ++m) acc[m] = warpSum(acc[m]);
-  if (lane != 0) return;
-  const float b = p.bias ? ptr<const float>(p.bias)[n] : 0.0f;
-  A* y = ptr<A>(p.y);
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-    if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = fromF<A>(acc[m] + b);
+  storeGemvRows<A, MT>(acc, rows, p.bias, p.y, p.y_stride, m0, n);
 }
 
 }  // namespace

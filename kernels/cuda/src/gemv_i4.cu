@@ -56,14 +56,7 @@ __device__ __forceinline__ void gemvI4(const ds_cuda_gemv_i4_params& p) {
       }
     }
   }
-#pragma unroll
-  for (int m = 0; m < MT; ++m) acc[m] = warpSum(acc[m]);
-  if (lane != 0) return;
-  const float b = p.bias ? ptr<const float>(p.bias)[n] : 0.0f;
-  A* y = ptr<A>(p.y);
-#pragma unroll
-  for (int m = 0; m < MT; ++m)
-    if (m < rows) y[static_cast<size_t>(m0 + m) * p.y_stride + n] = fromF<A>(acc[m] + b);
+  storeGemvRows<A, MT>(acc, rows, p.bias, p.y, p.y_stride, m0, n);
 }
 
 // Any K % 8 == 0 and group size (partial last group), any alignment of x: one warp per output

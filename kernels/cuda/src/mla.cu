@@ -33,16 +33,6 @@ __device__ __forceinline__ float kvbAt(const ds_cuda_mla_decode_params& p, size_
 
 // int8 latent rows (the host's quantizeVec: absmax / 127, round half even, clamp to +-127).
 __device__ __forceinline__ float safeScale(float s) { return s > 0.0f && isfinite(s) ? s : 1.0f; }
-__device__ __forceinline__ float blockMax(float v) {
-  __shared__ float part[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = warpMax(v);
-  __syncthreads();
-  if (lane == 0) part[warp] = v;
-  __syncthreads();
-  v = lane < warps ? part[lane] : 0.0f;
-  return warpMax(v);
-}
 template <class A>
 __device__ __forceinline__ void quantizeRow(const A* x, int n, int8_t* q, float* scale) {
   float m = 0.0f;

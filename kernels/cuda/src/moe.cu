@@ -12,12 +12,8 @@ constexpr int kRouteWarps = 4;
 constexpr int kPerLane = DS_CUDA_MOE_MAX_EXPERTS / 32;
 constexpr int kNoIndex = 0x7fffffff;
 
-// The selection order of the host's topK: larger value first, the lower index on ties. NaN
-// values never reach it (they are mapped to -inf), so the order is total and every lane of a
-// butterfly reduction ends with the same winner.
-__device__ __forceinline__ bool ranksBefore(float a, int ia, float b, int ib) {
-  return a > b || (a == b && ia < ib);
-}
+// ranksBefore (common.cuh) is the host topK's order; NaN never reaches it (mapped to -inf),
+// so every lane of a butterfly reduction ends with the same winner.
 __device__ __forceinline__ void warpBest(float& v, int& i) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {

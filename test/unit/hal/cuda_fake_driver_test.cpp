@@ -233,7 +233,7 @@ TEST(FakeCudaWeights, UploadPlacesEveryTensor) {
         std::vector<uint8_t> want((*art)->tensorData(*t), (*art)->tensorData(*t) + t->nbytes());
         if (t->quant() == fb::QuantKind_Int4Group) {
           ds_cuda_i4_to_gpu(want.data(), want.size(), t->qzero() < 0);
-          const CudaWeights::Int4Groups q = cw.int4At(static_cast<int32_t>(i));
+          const CudaWeights::QuantScales q = cw.quantAt(static_cast<int32_t>(i));
           EXPECT_EQ(q.scale, cw.address(t->qscale())) << t->name()->str();
           EXPECT_EQ(q.zero, t->qzero() >= 0 ? cw.address(t->qzero()) : 0) << t->name()->str();
           EXPECT_EQ(q.group_size, t->group_size()) << t->name()->str();

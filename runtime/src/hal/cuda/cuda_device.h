@@ -44,18 +44,17 @@ class CudaWeights : public Weights {
   // The address of artifact tensor `index` (scales of quantized shards), 0 when not uploaded.
   CUdeviceptr address(int32_t index) const { return by_index_[static_cast<size_t>(index)]; }
   uint64_t bytes() const { return storage_.bytes(); }
-  // int4 group quantization of the weight a launch names (this rank's shard): the addresses of
-  // its f32 group scales and zero points (0: symmetric) and its group size; scale 0: not int4.
-  struct Int4Groups {
+  // The scales of the weight a launch names (this rank's shard). scale: int4 group scales
+  // (group_size > 0, zero points in `zero`, 0 = symmetric) or per-channel int8 / FP8 scales
+  // (group_size 0); block_scale: FP8 block scales (DeepSeek-V3) and the block shape. 0: none.
+  struct QuantScales {
     CUdeviceptr scale = 0, zero = 0;
     int64_t group_size = 0;
-    // FP8 block-scaled weights (DeepSeek-V3): the block scales and the block shape.
     CUdeviceptr block_scale = 0;
     int64_t block_rows = 0, block_cols = 0;
   };
-  Int4Groups int4At(int32_t tensor) const {
-    const auto& q = int4_[static_cast<size_t>(shard_of_[tensor])];
-    return q;
+  const QuantScales& quantAt(int32_t tensor) const {
+    return quant_[static_cast<size_t>(shard_of_[tensor])];
   }
 
  private:
@@ -63,7 +62,7 @@ class CudaWeights : public Weights {
   DeviceBuffer storage_;
   std::vector<CUdeviceptr> by_index_;
   std::vector<int32_t> shard_of_;
-  std::vector<Int4Groups> int4_;  // per artifact tensor
+  std::vector<QuantScales> quant_;  // per artifact tensor
 };
 
 class CudaDevice : public Device {

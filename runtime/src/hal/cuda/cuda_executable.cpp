@@ -260,7 +260,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     v.weights[i] = weights.at(l.weights[i]);
     v.weight_dtype[i] = slots_[a.index][i].dtype;
     v.weight_shape[i] = slots_[a.index][i].shape;
-    const CudaWeights::Int4Groups q = weights.int4At(l.weights[i]);
+    const CudaWeights::QuantScales q = weights.quantAt(l.weights[i]);
     v.weight_scale[i] = q.scale;
     v.weight_zero[i] = q.zero;
     v.weight_group[i] = q.group_size;

@@ -174,18 +174,18 @@ class Builder {
     return Status::ok();
   }
 
-  // int4 group weights in the GPU storage: ds_gemv_wi4 in passes of kGemvMaxRows rows (prefill
-  // too: no int4 tensor-core GEMM yet).
-  Status gemmInt4(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
-                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
-    if (y_f32) return fail("int4 weights with an f32 output of bf16 activations (logits) are not built");
+  // A quantized weight's GEMV in passes of kGemvMaxRows rows (prefill too: no quantized
+  // tensor-core GEMM yet). Params: ds_cuda_gemv_i4_params or ds_cuda_gemv_fp8_params (the same
+  // operand fields); `finish` sets the encoding's own fields and plans.
+  template <class Params, class Finish>
+  Status quantizedGemv(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                       int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, Finish finish) {
     const int64_t ab = elemBytes(act_dt);
     for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
-      ds_cuda_gemv_i4_params p{};
+      Params p{};
       p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
       p.w = wr.w;
       p.scale = wr.scale;
-      p.zero = wr.zero;
       p.bias = bias;
       p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
       p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
@@ -193,41 +193,62 @@ class Builder {
       p.K = static_cast<int32_t>(K);
       p.x_stride = static_cast<int32_t>(x_stride);
       p.y_stride = static_cast<int32_t>(y_stride);
-      p.group_size = static_cast<int32_t>(wr.group);
       p.act_dtype = act_dt;
       ds_cuda_plan plan;
-      const char* e = ds_cuda_plan_gemv_i4(&p, &plan);
+      const char* e = finish(p, plan);
       DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
     }
     return Status::ok();
   }
 
-  // FP8 block-scaled weights as stored: ds_gemv_wfp8 in passes of kGemvMaxRows rows.
+  // int4 group weights in the GPU storage: ds_gemv_wi4.
+  Status gemmInt4(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
+    if (y_f32) return fail("int4 weights with an f32 output of bf16 activations (logits) are not built");
+    return quantizedGemv<ds_cuda_gemv_i4_params>(
+        x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K,
+        [&](ds_cuda_gemv_i4_params& p, ds_cuda_plan& plan) {
+          p.zero = wr.zero;
+          p.group_size = static_cast<int32_t>(wr.group);
+          return ds_cuda_plan_gemv_i4(&p, &plan);
+        });
+  }
+
+  // 8-bit codes (FP8 E4M3 or int8) with block or per-channel scales, as stored: ds_gemv_w{fp8,i8}.
   Status gemmFp8(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
     if (y_f32) return fail("8-bit weights with an f32 output of bf16 activations (logits) are not built");
-    const int64_t ab = elemBytes(act_dt);
-    for (int64_t r0 = 0; r0 < M; r0 += kGemvMaxRows) {
-      ds_cuda_gemv_fp8_params p{};
-      p.x = x + static_cast<uint64_t>(r0 * x_stride * ab);
-      p.w = wr.w;
-      p.scale = wr.scale;
-      p.bias = bias;
-      p.y = y + static_cast<uint64_t>(r0 * y_stride * ab);
-      p.M = static_cast<int32_t>(std::min<int64_t>(kGemvMaxRows, M - r0));
-      p.N = static_cast<int32_t>(N);
-      p.K = static_cast<int32_t>(K);
-      p.x_stride = static_cast<int32_t>(x_stride);
-      p.y_stride = static_cast<int32_t>(y_stride);
-      p.block_rows = static_cast<int32_t>(wr.block_rows);
-      p.block_cols = static_cast<int32_t>(wr.block_cols);
-      p.act_dtype = act_dt;
-      p.int8_codes = wr.dt == kInt8 ? 1 : 0;
-      ds_cuda_plan plan;
-      const char* e = ds_cuda_plan_gemv_fp8(&p, &plan);
-      DS_RETURN_IF_ERROR(add(plan, e, bytesOf(p)));
-    }
-    return Status::ok();
+    return quantizedGemv<ds_cuda_gemv_fp8_params>(
+        x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K,
+        [&](ds_cuda_gemv_fp8_params& p, ds_cuda_plan& plan) {
+          p.block_rows = static_cast<int32_t>(wr.block_rows);
+          p.block_cols = static_cast<int32_t>(wr.block_cols);
+          p.int8_codes = wr.dt == kInt8 ? 1 : 0;
+          return ds_cuda_plan_gemv_fp8(&p, &plan);
+        });
+  }
+
+  // RMSNorm of rows of `cols` (weight slot `slot`: f32 or the activations' dtype); with
+  // `residual`, add + RMSNorm writing the sum too. x == y is allowed (in place).
+  Status rmsNorm(uint64_t x, uint64_t residual, uint64_t y, uint64_t sum, int64_t rows,
+                 int64_t cols, size_t slot, int dt) {
+    DS_CUDA_ASSIGN(wdt, weightDType(slot));
+    if (wdt != dt && wdt != DS_CUDA_F32) return fail("norm weights must be f32 or the activations' dtype");
+    ds_cuda_rms_norm_params p{};
+    p.x = x;
+    p.residual = residual;
+    p.weight = v_.weights[slot];
+    p.y = y;
+    p.sum = sum;
+    p.rows = static_cast<int32_t>(rows);
+    p.cols = static_cast<int32_t>(cols);
+    p.eps = v_.launch->params.eps;
+    p.dtype = dt;
+    p.add = residual ? 1 : 0;
+    p.weight_f32 = wdt != dt ? 1 : 0;
+    ds_cuda_plan plan;
+    const char* e = ds_cuda_plan_rms_norm(&p, &plan);
+    return add(plan, e, bytesOf(p));
   }
 
   Status rope(uint64_t x, int64_t heads, int64_t head_dim, int64_t token_stride, int dt) {

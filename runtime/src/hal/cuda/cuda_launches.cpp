@@ -40,26 +40,11 @@ Status Builder::build() {
     case K::AddRmsNorm: {
       const bool fused = l.kind == K::AddRmsNorm;
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
-      DS_CUDA_ASSIGN(wdt, weightDType(0));
-      if (wdt != dt && wdt != DS_CUDA_F32) return fail("norm weights must be f32 or the activations' dtype");
       if (fused && P.all_reduce_rhs) return fail("all_reduce_rhs (tensor parallelism) is not wired on CUDA");
       const int64_t cols = vectorLen(v_.weight_shape[0]);
       if (cols <= 0) return refused("norm weight has no length");
-      ds_cuda_rms_norm_params p{};
-      p.x = v_.in[0];
-      p.residual = fused ? v_.in[1] : 0;
-      p.weight = v_.weights[0];
-      p.y = fused ? v_.out[1] : v_.out[0];
-      p.sum = fused ? v_.out[0] : 0;
-      p.rows = static_cast<int32_t>(v_.in_rows[0] * v_.in_desc[0]->row_elems / cols);
-      p.cols = static_cast<int32_t>(cols);
-      p.eps = P.eps;
-      p.dtype = dt;
-      p.add = fused ? 1 : 0;
-      p.weight_f32 = wdt != dt ? 1 : 0;
-      ds_cuda_plan plan;
-      const char* e = ds_cuda_plan_rms_norm(&p, &plan);
-      return add(plan, e, bytesOf(p));
+      return rmsNorm(v_.in[0], fused ? v_.in[1] : 0, fused ? v_.out[1] : v_.out[0],
+                     fused ? v_.out[0] : 0, v_.in_rows[0] * v_.in_desc[0]->row_elems / cols, cols, 0, dt);
     }
     case K::Linear: {
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));

@@ -31,18 +31,8 @@ Status Builder::buildDeepSeek() {
     return add(plan, ds_cuda_plan_copy_cols(&p, &plan), bytesOf(p));
   };
   // In-place RMSNorm of rows of `cols` (weight in slot `slot`).
-  auto norm = [&](uint64_t x, int64_t rows, int64_t cols, size_t slot, int dt) -> Status {
-    DS_CUDA_ASSIGN(wdt, weightDType(slot));
-    if (wdt != dt && wdt != DS_CUDA_F32) return fail("norm weights must be f32 or the activations' dtype");
-    ds_cuda_rms_norm_params p{};
-    p.x = p.y = x;
-    p.weight = v_.weights[slot];
-    p.rows = static_cast<int32_t>(rows);
-    p.cols = static_cast<int32_t>(cols);
-    p.eps = P.eps;
-    p.dtype = dt;
-    p.weight_f32 = wdt != dt ? 1 : 0;
-    return add(plan, ds_cuda_plan_rms_norm(&p, &plan), bytesOf(p));
+  auto norm = [&](uint64_t x, int64_t rows, int64_t cols, size_t slot, int dt) {
+    return rmsNorm(x, 0, x, 0, rows, cols, slot, dt);
   };
   switch (l.kind) {
     case K::Slice: {

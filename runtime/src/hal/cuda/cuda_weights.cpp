@@ -67,7 +67,7 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   std::vector<const uint8_t*> sources;
   std::vector<bool> copied;  // false: synthetic, filled on the device after the upload
   std::vector<int8_t> int4(order.size(), -1);
-  w->int4_.assign(n, {});
+  w->quant_.assign(n, {});
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
     if (t->quant() == fb::QuantKind_Int4Group) {
@@ -139,18 +139,18 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
       if (t->qscale() < 0) return dataLoss(artifact.path() + ": tensor '" + t->name()->str() + "' is quantized without scales");
     }
     if (t->scale() >= 0 && t->block() && t->block()->size() == 2) {  // FP8 block scales
-      CudaWeights::Int4Groups& q = w->int4_[j];
+      CudaWeights::QuantScales& q = w->quant_[j];
       q.block_scale = w->by_index_[static_cast<size_t>(t->scale())];
       q.block_rows = t->block()->Get(0);
       q.block_cols = t->block()->Get(1);
     }
     if (t->quant() == fb::QuantKind_Int8PerChannel || t->quant() == fb::QuantKind_Fp8PerChannel) {
       // --quant w8 / fp8: one f32 scale per output row (group_size 0 marks per-channel).
-      w->int4_[j].scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;
+      w->quant_[j].scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;
       continue;
     }
     if (t->quant() != fb::QuantKind_Int4Group) continue;
-    CudaWeights::Int4Groups& q = w->int4_[j];
+    CudaWeights::QuantScales& q = w->quant_[j];
     q.scale = t->qscale() >= 0 ? w->by_index_[static_cast<size_t>(t->qscale())] : 0;
     q.zero = t->qzero() >= 0 ? w->by_index_[static_cast<size_t>(t->qzero())] : 0;
     q.group_size = t->group_size();
@@ -180,6 +180,7 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
     }
     // Synthetic int4 rows are filled in the host's storage: repacked in place like uploads.
     auto repack = (*lib)->functions.find("ds_i4_to_gpu");
+    bool repacked = false;
     for (const SyntheticFillTensor& s : synthetic) {
       const fb::Tensor* t = tensors->Get(s.tensor);
       if (t->quant() != fb::QuantKind_Int4Group) continue;
@@ -197,9 +198,11 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
           driver_->cuLaunchKernel(repack->second, l.grid[0], l.grid[1], l.grid[2], l.block[0],
                                   l.block[1], l.block[2], l.shared_bytes, cuStream(), args, nullptr),
           "cuLaunchKernel(ds_i4_to_gpu) for tensor '" + s.name + "'"));
+      repacked = true;
     }
-    DS_RETURN_IF_ERROR(driver_->check(driver_->cuStreamSynchronize(cuStream()),
-                                      "cuStreamSynchronize(int4 repack)"));
+    if (repacked)  // the fills above were synchronized one by one already
+      DS_RETURN_IF_ERROR(driver_->check(driver_->cuStreamSynchronize(cuStream()),
+                                        "cuStreamSynchronize(int4 repack)"));
   }
   return std::unique_ptr<Weights>(std::move(w));
 }
