@@ -9,3 +9,4 @@
 #include "src/gemv_i4.cu"
 #include "src/mla.cu"
 #include "src/gemv_fp8.cu"
+#include "src/collective.cu"

@@ -59,6 +59,7 @@ const char* const kSymbols[] = {
     "ds_mla_out_abf16_wbf16", "ds_mla_out_af32_wbf16", "ds_mla_out_af32_wf32", "ds_mla_combine",
     "ds_mla_absorb_abf16_wfp8", "ds_mla_absorb_af32_wfp8", "ds_mla_out_abf16_wfp8", "ds_mla_out_af32_wfp8",
     "ds_mla_kv_write_i8_abf16", "ds_mla_kv_write_i8_af32", "ds_mla_attend_i8_abf16", "ds_mla_attend_i8_af32",
+    "ds_comm_sum_ranks_bf16", "ds_comm_sum_ranks_f32",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;

@@ -268,5 +268,6 @@ const char* const* ds_cuda_kernel_symbols(void);
 #include "ds_cuda_layout.h" /* GPU storage of int4 weights */
 #include "ds_cuda_moe.h"    /* the mixture-of-experts kernels */
 #include "ds_cuda_mla.h"    /* DeepSeek MLA decode */
+#include "ds_cuda_collective.h" /* tensor-parallel reductions */
 
 #endif /* DS_CUDA_KERNELS_H */

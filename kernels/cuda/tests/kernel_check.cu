@@ -29,6 +29,7 @@ void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, comb
 void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
 void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-bandwidth roofline
 void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 / int8 block-scaled weights
+void collectiveStage();  // tests/collective_check.cu: the all-reduce's rank-ordered sum, bitwise
 }
 
 namespace {
@@ -485,6 +486,7 @@ int main(int argc, char** argv) {
   moeStage();
   mlaStage();
   fp8Stage();
+  collectiveStage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
   g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;

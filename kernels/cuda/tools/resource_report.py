@@ -16,7 +16,7 @@ import json
 import re
 import sys
 
-HOT = re.compile(r"^ds_(gemv_|attn_decode_|attn_combine_|rms_norm_|add_rms_norm_|moe_|mla_attend_)")
+HOT = re.compile(r"^ds_(gemv_|attn_decode_|attn_combine_|rms_norm_|add_rms_norm_|moe_|mla_attend_|comm_)")
 
 
 def parse(text):

@@ -204,11 +204,20 @@ void InProcessGroup::abort() {
   state_->cv.notify_all();
 }
 
-void InProcessGroup::reset() {
+Status InProcessGroup::reset() {
   // An abort can leave ranks a different number of all-reduces apart.
   std::fill(state_->parity.begin(), state_->parity.end(), 0);
   state_->arrived.store(0, std::memory_order_relaxed);
   state_->aborted.store(false, std::memory_order_release);
+  return Status::ok();
+}
+
+Status Communicator::allGatherBytes(const void*, uint64_t, void*) {
+  return unsupported("this communicator has no byte all-gather (the in-process group serves f32 collectives)");
+}
+
+Status Communicator::allToAllV(const void*, const Piece*, void*, const Piece*) {
+  return unsupported("this communicator has no all-to-all (the in-process group serves f32 collectives)");
 }
 
 }  // namespace ds

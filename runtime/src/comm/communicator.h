@@ -29,6 +29,37 @@ class Communicator {
   // out[rows, cols * size]: rank r's in[rows, cols] lands in columns [r cols, (r + 1) cols).
   // `out` must not overlap `in`.
   virtual Status allGather(const float* in, int64_t rows, int64_t cols, float* out) = 0;
+
+  // Byte exchanges, the transport a device composes its own collectives from (the CUDA device
+  // plans its deterministic all-reduce as exchanges plus kernels of its own: docs/tensor_parallel.md
+  // "Collectives on GPUs"; expert parallelism's dispatch/combine is an allToAllV). Defaults:
+  // UNSUPPORTED (the in-process group serves the f32 collectives above only).
+  //
+  // out[size][bytes]: rank r's `in` (bytes) lands at out + r * bytes; `in` may be out + rank * bytes.
+  virtual Status allGatherBytes(const void* in, uint64_t bytes, void* out);
+  // One piece per peer each way: to[p] is the part of `send` for rank p, from[p] where rank p's
+  // part for this rank lands in `recv` (its size must equal that rank's to[this rank].bytes).
+  // A rank's piece to itself is copied. Received ranges must not overlap sent ones.
+  struct Piece {
+    uint64_t offset = 0, bytes = 0;
+  };
+  virtual Status allToAllV(const void* send, const Piece* to, void* recv, const Piece* from);
+};
+
+// The communicators of one group of ranks (one per rank this process drives), and what a runner
+// does when a rank fails mid-step.
+class CommGroup {
+ public:
+  virtual ~CommGroup() = default;
+  virtual int size() const = 0;
+  // The communicator of `rank` (owned by the group); use each from one thread at a time.
+  virtual Communicator* rank(int rank) = 0;
+  // Makes every collective in progress or to come fail (UNAVAILABLE), so peers of a rank that
+  // failed mid-step do not wait for it forever. Safe from any thread.
+  virtual void abort() = 0;
+  // Makes the group usable again once no rank is inside a collective (after all ranks returned);
+  // an error when it cannot (the runner then reports it with the step's).
+  virtual Status reset() = 0;
 };
 
 // N communicators for N threads of one process over host memory. Ranks meet at a barrier (spin
@@ -38,23 +69,19 @@ class Communicator {
 // the elements into N ranges, rank r sums range r in rank order into a shared scratch buffer,
 // and after a second barrier every rank copies the whole result out. Either way each element is
 // x0 + x1 + ... in rank order, so all ranks get the same bits.
-class InProcessGroup {
+class InProcessGroup final : public CommGroup {
  public:
   // size in [1, 64].
   static StatusOr<std::unique_ptr<InProcessGroup>> create(int size);
-  ~InProcessGroup();
+  ~InProcessGroup() override;
   InProcessGroup(const InProcessGroup&) = delete;
   InProcessGroup& operator=(const InProcessGroup&) = delete;
 
-  int size() const;
-  // The communicator of `rank` (owned by the group); use each from one thread at a time.
-  Communicator* rank(int rank);
-
-  // Makes every collective in progress or to come return UNAVAILABLE, so peers of a rank that
-  // failed mid-step do not wait for it forever. Safe from any thread.
-  void abort();
-  // Clears an abort once no rank is inside a collective (e.g. after all ranks returned).
-  void reset();
+  int size() const override;
+  Communicator* rank(int rank) override;
+  void abort() override;
+  // Clears an abort (always succeeds).
+  Status reset() override;
 
   struct State;
 

@@ -91,7 +91,7 @@ struct ModelRunner::Impl {
   const artifact::Artifact* artifact = nullptr;
   hal::StepPlan plan;
   std::vector<std::unique_ptr<RankExecutor>> ranks;
-  std::unique_ptr<InProcessGroup> group;   // tp > 1
+  std::unique_ptr<CommGroup> group;        // tp > 1
   std::unique_ptr<RankWorkers> workers;    // last: joined before the ranks it runs are freed
   int64_t num_blocks = 0;
 
@@ -145,20 +145,34 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
   const int tp = impl->plan.tp_size;
   hal::applyCpuThreadPolicy({options.num_threads, options.single_thread_below_bytes},
                             impl->plan.weight_bytes);
-  if (tp > 1) {
-    StatusOr<std::unique_ptr<InProcessGroup>> group = InProcessGroup::create(tp);
-    if (!group.isOk()) return group.status();
-    impl->group = std::move(group).value();
-  }
-  std::shared_ptr<const hal::Executable> exe;  // rank 0's, offered to the others
+  // Every rank's device first (rank r of a tensor-parallel plan runs on GPU device_ordinal + r),
+  // then the group joining them (the device kind decides: in-process on the CPU, NCCL on GPUs).
+  std::vector<std::unique_ptr<hal::Device>> devices;
   for (int r = 0; r < tp; ++r) {
     hal::DeviceOptions device_options;
     device_options.allow_native_code = options.allow_native_code;
     device_options.gpu_memory_fraction = options.gpu_memory_fraction;
-    // Rank r of a tensor-parallel plan runs on GPU device_ordinal + r.
     device_options.device_ordinal = options.device_ordinal + r;
     StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact, device_options);
     if (!device.isOk()) return device.status();
+    if (r > 0 && (*device)->info().target != devices[0]->info().target)
+      return unsupported(artifact.path() + ": tensor-parallel rank " + std::to_string(r) + " runs on " +
+                         (*device)->info().name + " but rank 0 on " + devices[0]->info().name +
+                         ": every rank needs the same kind of device");
+    devices.push_back(std::move(device).value());
+  }
+  if (tp > 1) {
+    std::vector<hal::Device*> ranks;
+    for (auto& d : devices) ranks.push_back(d.get());
+    StatusOr<std::unique_ptr<CommGroup>> group = devices[0]->createCommGroup(ranks);
+    if (!group.isOk())
+      return Status(group.status().code(), artifact.path() + ": tensor parallelism over " +
+                                               std::to_string(tp) + " ranks: " + group.status().message());
+    impl->group = std::move(group).value();
+  }
+  std::shared_ptr<const hal::Executable> exe;  // rank 0's, offered to the others
+  for (int r = 0; r < tp; ++r) {
+    std::unique_ptr<hal::Device> device = std::move(devices[static_cast<size_t>(r)]);
     RankExecutor::Config config;
     config.rank = r;
     config.tp = tp;
@@ -175,10 +189,10 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
       config.max_graph_batch = std::min<int64_t>(options.max_step_tokens, 256);
       config.graph_max_blocks = (context + impl->plan.kv.block_size - 1) / impl->plan.kv.block_size;
       // The budget keeps room for every bucket's graph (captured lazily, as batches come).
-      config.num_graph_buckets = (*device)->captureBuckets(config.max_graph_batch).size();
+      config.num_graph_buckets = device->captureBuckets(config.max_graph_batch).size();
     }
     StatusOr<std::unique_ptr<RankExecutor>> rank =
-        RankExecutor::create(artifact, impl->plan, std::move(device).value(), config, exe);
+        RankExecutor::create(artifact, impl->plan, std::move(device), config, exe);
     if (!rank.isOk()) return rank.status();
     if (r == 0) impl->num_blocks = (*rank)->numKvBlocks();
     exe = (*rank)->executable();
@@ -211,9 +225,10 @@ StatusOr<LogitsView> ModelRunner::step(const StepBatch& b) {
       if (first_failure.compare_exchange_strong(none, r)) m.group->abort();
     });
     if (const int r = first_failure.load(); r >= 0) {
-      m.group->reset();
+      const Status reset = m.group->reset();
       return Status(status[r].code(), "tensor-parallel rank " + std::to_string(r) + ": " +
-                                          status[r].message());
+                                          status[r].message() +
+                                          (reset.isOk() ? "" : " (and the group cannot go on: " + reset.message() + ")"));
     }
   }
   LogitsView view;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "comm/communicator.h"
+
 namespace ds::hal {
 
 const char* memoryKindName(MemoryKind kind) {
@@ -28,6 +30,12 @@ Status DeviceBuffer::reserve(Allocator& allocator, uint64_t bytes, MemoryKind ki
 void DeviceBuffer::reset() {
   if (allocator_ && mem_.data) allocator_->release(mem_);
   mem_ = Allocation{};
+}
+
+StatusOr<std::unique_ptr<CommGroup>> Device::createCommGroup(const std::vector<Device*>& ranks) {
+  StatusOr<std::unique_ptr<InProcessGroup>> group = InProcessGroup::create(static_cast<int>(ranks.size()));
+  if (!group.isOk()) return group.status();
+  return std::unique_ptr<CommGroup>(std::move(group).value());
 }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {

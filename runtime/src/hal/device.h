@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "hal/launch.h"
@@ -18,6 +19,7 @@ namespace ds {
 namespace artifact {
 class Artifact;
 }
+class CommGroup;
 
 namespace hal {
 
@@ -179,6 +181,11 @@ class Device {
     (void)logits, (void)rows, (void)vocab, (void)out;
     return unsupported("no device argmax");
   }
+  // Tensor parallelism (plan.tp_size > 1): the group joining `ranks` (devices of this kind, this
+  // one first), communicator r for ranks[r], whose collectives are ordered on that device's
+  // stream. Default: the in-process group over host memory (the CPU device); the CUDA device
+  // joins its GPUs over NCCL (docs/tensor_parallel.md "Collectives on GPUs").
+  virtual StatusOr<std::unique_ptr<CommGroup>> createCommGroup(const std::vector<Device*>& ranks);
   virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                              uint64_t kv_block_bytes, size_t num_graph_buckets) {
     (void)plan, (void)max_step_tokens, (void)kv_block_bytes, (void)num_graph_buckets;

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "artifact/artifact_reader.h"
+#include "comm/communicator.h"
 #include "cpu/cpu_kernels.h"
 #include "hal/cpu/cpu_executable.h"
 
@@ -19,11 +20,28 @@ namespace {
 Status libraryKernel(CudaDevice& device, const CudaExecutable& exe, const LaunchArgs& a) {
   return exe.run(device, a);
 }
+
+// One exchange of a collective's plan on the rank's communicator (ordered on this device's
+// stream: the communicator is the one CudaDevice::createCommGroup made for it).
+Status runExchange(Communicator& comm, const CudaCall& c) {
+  const CudaExchange& x = c.exchange;
+  void* recv = reinterpret_cast<void*>(static_cast<uintptr_t>(x.recv));
+  const void* send = reinterpret_cast<const void*>(static_cast<uintptr_t>(x.send));
+  if (c.kind == CudaCallKind::AllGather) return comm.allGatherBytes(send, x.bytes, recv);
+  const size_t n = static_cast<size_t>(comm.size());
+  if (x.to.size() != n || x.from.size() != n) return internalError("allToAllV: one piece per rank expected");
+  std::vector<Communicator::Piece> to(n), from(n);
+  for (size_t p = 0; p < n; ++p) {
+    to[p] = {x.to[p].offset, x.to[p].bytes};
+    from[p] = {x.from[p].offset, x.from[p].bytes};
+  }
+  return comm.allToAllV(send, to.data(), recv, from.data());
+}
 }  // namespace
 
 // The kinds served by kernels/cuda through the launch builder (cuda_launches.cpp, DeepSeek's
-// MLA / MoE / slice in cuda_launches_deepseek.cpp). Null: the collectives have no CUDA kernel yet
-// (a launch of those kinds loads only when generated code serves it).
+// MLA / MoE / slice in cuda_launches_deepseek.cpp, the collectives in
+// cuda_launches_collective.cpp: exchanges of the rank's communicator plus library kernels).
 const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
     libraryKernel,  // embed
     libraryKernel,  // rms_norm
@@ -41,8 +59,8 @@ const CudaKernelFn kCudaKernels[abi::kNumKernelKinds] = {
     libraryKernel,  // swiglu_linear
     libraryKernel,  // qkv_rope
     libraryKernel,  // mla_project
-    nullptr,        // all_reduce
-    nullptr,        // all_gather
+    libraryKernel,  // all_reduce
+    libraryKernel,  // all_gather
 };
 
 namespace {
@@ -194,6 +212,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   step.num_kv_blocks = s.num_kv_blocks;
   step.kv = s.kv;
   step.rank = s.rank;
+  step.tp = s.tp;
   std::vector<uint64_t> layers;
   if (s.kv && s.kv_layers)
     for (int64_t i = 0; i < s.kv->num_layers; ++i) layers.push_back(addr(s.kv_layers[i]));
@@ -343,6 +362,14 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
     if (!plan.isOk()) return plan.status();
   }
   for (CudaCall& c : plan->calls) {
+    if (c.kind == CudaCallKind::AllGather || c.kind == CudaCallKind::AllToAllV) {
+      if (!s.comm || s.comm->size() != s.tp)
+        return internalError(what + ": tensor parallelism over " + std::to_string(s.tp) +
+                             " ranks without a communicator of that size");
+      Status ran = runExchange(*s.comm, c);
+      if (!ran.isOk()) return Status(ran.code(), ran.message() + " for " + what);
+      continue;
+    }
     if (c.kind == CudaCallKind::BlasLtGemm) {
       Status ran = blas->run(c.gemm, device.cuStream());
       if (!ran.isOk()) return Status(ran.code(), ran.message() + " for " + what);

@@ -272,6 +272,12 @@ class Builder {
 
   Status build();
   Status buildDeepSeek();  // MLA and MoE kinds (cuda_launches_deepseek.cpp)
+  // Tensor parallelism (cuda_launches_collective.cpp): out[0, n) = the rank-ordered sum over the
+  // ranks of in[0, n) (out == in allowed); out[rows, cols * tp] = every rank's in[rows, cols]
+  // side by side. Nothing at tp 1 (all-reduce in place) or a copy (all-gather).
+  Status allReduce(uint64_t in, uint64_t out, int64_t n, int dt);
+  Status allGatherCols(uint64_t in, int64_t rows, int64_t cols, uint64_t out, int dt);
+  Status copyCols(uint64_t x, int64_t x_stride, uint64_t y, int64_t y_stride, int64_t rows, int64_t cols, int dt);
   Status buildGenerated();
   CudaLaunchPlan take() {
     out_.workspace_bytes = v_.generated ? 0 : scratch_ + kernel_ws_;

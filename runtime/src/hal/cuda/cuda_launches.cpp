@@ -40,9 +40,11 @@ Status Builder::build() {
     case K::AddRmsNorm: {
       const bool fused = l.kind == K::AddRmsNorm;
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
-      if (fused && P.all_reduce_rhs) return fail("all_reduce_rhs (tensor parallelism) is not wired on CUDA");
       const int64_t cols = vectorLen(v_.weight_shape[0]);
       if (cols <= 0) return refused("norm weight has no length");
+      // Tensor parallelism: the partial sum b, dead after this launch, is reduced in place first.
+      if (fused && P.all_reduce_rhs)
+        DS_RETURN_IF_ERROR(allReduce(v_.in[1], v_.in[1], v_.in_rows[1] * v_.in_desc[1]->row_elems, dt));
       return rmsNorm(v_.in[0], fused ? v_.in[1] : 0, fused ? v_.out[1] : v_.out[0],
                      fused ? v_.out[0] : 0, v_.in_rows[0] * v_.in_desc[0]->row_elems / cols, cols, 0, dt);
     }
@@ -228,6 +230,18 @@ Status Builder::build() {
       DS_CUDA_ASSIGN(odt, act(v_.out_desc[0]));
       if (odt != dt && odt != DS_CUDA_F32) return fail("logits must be f32 or the activations' dtype");
       return gemm(scratch(), H, weightRef(0, wdt, 0, H), 0, v_.out[0], V, dt, R, V, H, odt != dt);
+    }
+    case K::AllReduce: {
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      if (v_.out_desc[0]->dtype != v_.in_desc[0]->dtype) return fail("all_reduce changes the dtype");
+      return allReduce(v_.in[0], v_.out[0], v_.in_rows[0] * v_.in_desc[0]->row_elems, dt);
+    }
+    case K::AllGather: {
+      DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
+      const int64_t cols = v_.in_desc[0]->row_elems;
+      if (v_.out_desc[0]->row_elems != cols * std::max(s_.tp, 1))
+        return refused("all_gather: the output row is not tp input rows wide");
+      return allGatherCols(v_.in[0], v_.in_rows[0], cols, v_.out[0], dt);
     }
     default:
       return buildDeepSeek();

@@ -22,6 +22,21 @@ constexpr int64_t kGemvMaxRows = DS_CUDA_GEMV_MAX_M;
 enum class CudaCallKind {
   Kernel,      // one cuLaunchKernel (below)
   BlasLtGemm,  // one cublasLtMatmul of `gemm` (cuda_blaslt.h) on the device's stream
+  // Exchanges of the rank's communicator (comm/communicator.h, NCCL on GPUs) on the device's
+  // stream: tensor parallelism's all-reduce and all-gather are planned as exchanges plus
+  // kernels (docs/tensor_parallel.md "Collectives on GPUs").
+  AllGather,   // exchange.send (exchange.bytes per rank) -> exchange.recv [tp][bytes]
+  AllToAllV,   // exchange.to[p] of send to rank p, rank p's part into exchange.from[p] of recv
+};
+
+// A piece of an exchange buffer: byte offset and size (Communicator::Piece).
+struct CudaPiece {
+  uint64_t offset = 0, bytes = 0;
+};
+struct CudaExchange {
+  uint64_t send = 0, recv = 0;
+  uint64_t bytes = 0;                  // AllGather: bytes each rank contributes
+  std::vector<CudaPiece> to, from;     // AllToAllV: one per rank
 };
 
 // One cuLaunchKernel, or (kind BlasLtGemm) one cuBLASLt GEMM. Library kernels take one
@@ -31,6 +46,7 @@ enum class CudaCallKind {
 struct CudaCall {
   CudaCallKind kind = CudaCallKind::Kernel;
   GemmDesc gemm;       // kind BlasLtGemm: the GEMM (symbol is "cublasLtMatmul", no params)
+  CudaExchange exchange;  // kinds AllGather / AllToAllV (symbol "ncclAllGather" / "allToAllV")
   std::string symbol;
   std::vector<uint8_t> params;
   uint32_t grid[3] = {1, 1, 1};
@@ -51,7 +67,7 @@ struct CudaStepView {
   int64_t max_context = 0;   // max over tokens of position + 1
   const KVDesc* kv = nullptr;
   const uint64_t* kv_layers = nullptr;  // per layer: base of that layer's K then V cache
-  int rank = 0;
+  int rank = 0, tp = 1;  // tensor-parallel rank and group size (collectives)
 };
 
 // One launch with its operands bound.
@@ -92,7 +108,7 @@ struct CudaLaunchPlan {
 };
 
 // The calls for one launch, in stream order. UNSUPPORTED naming the launch for kinds and dtypes
-// the library does not cover (MLA, MoE, slice, collectives; bf16 activations with f32 norm
+// the library does not cover (bf16 activations with f32 norm
 // weights; quantized weights other than int4 groups); INVALID_ARGUMENT with the library's message when a plan function
 // refuses the shapes. When workspace_bytes exceeds what the caller gave, it grows the workspace
 // and builds again (the params embed the address).

@@ -4,21 +4,6 @@
 #include "hal/cuda/cuda_launch_builder.h"
 
 namespace ds::hal::cuda::builder {
-namespace {
-
-ds_cuda_copy_cols_params copyCols(uint64_t x, int64_t x_stride, uint64_t y, int64_t y_stride,
-                                  int64_t rows, int64_t cols, int dt) {
-  ds_cuda_copy_cols_params p{};
-  p.x = x, p.y = y;
-  p.rows = static_cast<int32_t>(rows);
-  p.cols = static_cast<int32_t>(cols);
-  p.x_stride = static_cast<int32_t>(x_stride);
-  p.y_stride = static_cast<int32_t>(y_stride);
-  p.dtype = dt;
-  return p;
-}
-
-}  // namespace
 
 Status Builder::buildDeepSeek() {
   const LaunchDesc& l = *v_.launch;
@@ -27,8 +12,7 @@ Status Builder::buildDeepSeek() {
   ds_cuda_plan plan;
   // y[r] = x[r, cols] columns into a contiguous buffer.
   auto copy = [&](uint64_t x, int64_t xs, uint64_t y, int64_t ys, int64_t rows, int64_t cols, int dt) {
-    const ds_cuda_copy_cols_params p = copyCols(x, xs, y, ys, rows, cols, dt);
-    return add(plan, ds_cuda_plan_copy_cols(&p, &plan), bytesOf(p));
+    return copyCols(x, xs, y, ys, rows, cols, dt);
   };
   // In-place RMSNorm of rows of `cols` (weight in slot `slot`).
   auto norm = [&](uint64_t x, int64_t rows, int64_t cols, size_t slot, int dt) {
