@@ -2,6 +2,7 @@
 #include "src/gemv.cu"
 #include "src/attention_decode.cu"
 #include "src/attention_prefill.cu"
+#include "src/attention_kvq.cu"
 #include "src/norm_rope.cu"
 #include "src/elementwise.cu"
 #include "src/synthetic_fill.cu"

@@ -36,6 +36,9 @@ const char* const kSymbols[] = {
     DS_ATTN_SYMS("prefill", "bf16"), DS_ATTN_SYMS("prefill", "f32"),
     "ds_attn_small_bf16", "ds_attn_small_f32",
     "ds_kv_write_bf16", "ds_kv_write_f32",
+#define DS_KVQ_SYMS(c, a) "ds_kv_write_" c "_a" a, "ds_attn_small_" c "_a" a, \
+    DS_ATTN_SYMS("decode", c "_a" a), DS_ATTN_SYMS("prefill", c "_a" a)
+    DS_KVQ_SYMS("i8", "bf16"), DS_KVQ_SYMS("i8", "f32"), DS_KVQ_SYMS("fp8", "bf16"), DS_KVQ_SYMS("fp8", "f32"),
     "ds_rms_norm_bf16", "ds_rms_norm_f32", "ds_add_rms_norm_bf16", "ds_add_rms_norm_f32",
     "ds_rope_bf16", "ds_rope_f32",
     "ds_swiglu_bf16", "ds_swiglu_f32", "ds_add_bf16", "ds_add_f32",
@@ -83,8 +86,24 @@ const char* checkDevice(const ds_cuda_device_limits* dev) {
 constexpr int32_t kSmallHeadDim = 32;  // ds_attn_small's register arrays
 bool tiledHeadDim(int32_t d) { return d == 64 || d == 128 || d == 256; }
 
-const char* checkPagedKV(const ds_cuda_paged_kv& kv) {
-  if (!validDtype(kv.dtype)) return "kv.dtype: not f32 or bf16";
+bool quantKV(int32_t d) { return d == DS_CUDA_KV_INT8 || d == DS_CUDA_FP8_E4M3; }
+
+// The cache part of a kernel's name: "bf16" / "f32", or "i8_a<act>" / "fp8_a<act>" for the
+// quantized caches (null when act is not f32 / bf16).
+const char* kvName(int32_t kv_dtype, int32_t act) {
+  if (!quantKV(kv_dtype)) return dtypeName(kv_dtype);
+  if (!validDtype(act)) return nullptr;
+  static const char* const names[2][2] = {{"i8_af32", "i8_abf16"}, {"fp8_af32", "fp8_abf16"}};
+  return names[kv_dtype == DS_CUDA_FP8_E4M3][act == DS_CUDA_BF16];
+}
+// The dtype of q, out, k and v.
+int32_t actOf(const ds_cuda_paged_kv& kv, int32_t act) { return quantKV(kv.dtype) ? act : kv.dtype; }
+
+const char* checkPagedKV(const ds_cuda_paged_kv& kv, int32_t act) {
+  if (!validDtype(kv.dtype) && !quantKV(kv.dtype)) return "kv.dtype: not f32, bf16, int8 or fp8_e4m3";
+  if (!kvName(kv.dtype, act)) return "kv: a quantized cache needs act_dtype f32 or bf16";
+  if (quantKV(kv.dtype) && int64_t{kv.num_blocks} * kv.block_size * kv.kv_heads % 4)
+    return "kv: a quantized cache needs num_blocks * block_size * kv_heads % 4 == 0 (code alignment)";
   if (!kv.k_cache || !kv.v_cache || !kv.positions || !kv.token_seq || !kv.block_table)
     return "kv: a cache, positions, token_seq or block_table pointer is 0";
   if (kv.num_blocks < 1 || kv.block_size < 1 || kv.kv_heads < 1 || kv.max_blocks_per_seq < 1)
@@ -180,10 +199,10 @@ const char* ds_cuda_plan_gemv(ds_cuda_gemv_params* p, const ds_cuda_device_limit
 
 const char* ds_cuda_plan_kv_write(const ds_cuda_kv_write_params* p, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
-  if (const char* e = checkPagedKV(p->kv)) return e;
+  if (const char* e = checkPagedKV(p->kv, p->act_dtype)) return e;
   if (p->num_tokens < 1) DS_FAIL("kv_write: num_tokens must be >= 1");
   if (!p->k || !p->v) DS_FAIL("kv_write: k and v are required");
-  setLaunch(out->launches[0], sym("ds_kv_write_", dtypeName(p->kv.dtype)), p->num_tokens, 1, 1, 128);
+  setLaunch(out->launches[0], sym("ds_kv_write_", kvName(p->kv.dtype, p->act_dtype)), p->num_tokens, 1, 1, 128);
   out->num_launches = 1;
   return nullptr;
 }
@@ -192,7 +211,7 @@ const char* ds_cuda_plan_attn_decode(ds_cuda_attn_decode_params* p,
                                      const ds_cuda_device_limits* dev, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
   if (const char* e = checkDevice(dev)) return e;
-  if (const char* e = checkPagedKV(p->kv)) return e;
+  if (const char* e = checkPagedKV(p->kv, p->act_dtype)) return e;
   if (p->num_tokens < 1) DS_FAIL("attn_decode: num_tokens must be >= 1");
   if (p->q_heads < 1 || p->q_heads % p->kv.kv_heads) DS_FAIL("attn_decode: q_heads must be a multiple of kv_heads");
   if (p->max_context < 1) DS_FAIL("attn_decode: max_context must be >= 1");
@@ -212,15 +231,18 @@ const char* ds_cuda_plan_attn_decode(ds_cuda_attn_decode_params* p,
   p->splits = static_cast<int32_t>(splits);
   p->split_len = static_cast<int32_t>(len);
 
-  const char* t = p->kv.dtype == DS_CUDA_BF16 ? "_bf16" : "_f32";
-  char suffix[16];
-  std::strcpy(suffix, t);
+  char suffix[32], combine[16];
+  std::strcpy(suffix, "_");
+  std::strcat(suffix, kvName(p->kv.dtype, p->act_dtype));
   std::strcat(suffix, headDimSuffix(p->kv.head_dim));
+  std::strcpy(combine, "_");  // the partials are f32; out has the activations' dtype
+  std::strcat(combine, dtypeName(actOf(p->kv, p->act_dtype)));
+  std::strcat(combine, headDimSuffix(p->kv.head_dim));
   setLaunch(out->launches[0], sym("ds_attn_decode", suffix), p->num_tokens,
             p->kv.kv_heads * chunks, splits, 128);
   out->num_launches = 1;
   if (splits > 1) {
-    setLaunch(out->launches[1], sym("ds_attn_combine", suffix), p->num_tokens, p->q_heads, 1, 128);
+    setLaunch(out->launches[1], sym("ds_attn_combine", combine), p->num_tokens, p->q_heads, 1, 128);
     out->num_launches = 2;
     out->workspace_bytes = static_cast<uint64_t>(p->num_tokens) * p->q_heads * splits *
                            (p->kv.head_dim + 1) * 4;
@@ -232,7 +254,7 @@ const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
                                       const ds_cuda_device_limits* dev, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
   if (const char* e = checkDevice(dev)) return e;
-  if (const char* e = checkPagedKV(p->kv)) return e;
+  if (const char* e = checkPagedKV(p->kv, p->act_dtype)) return e;
   if (p->num_seqs < 1 || p->num_seqs > 65535) DS_FAIL("attn_prefill: num_seqs must be in [1, 65535]");
   if (p->max_q_len < 1) DS_FAIL("attn_prefill: max_q_len must be >= 1");
   if (p->q_heads < 1 || p->q_heads % p->kv.kv_heads) DS_FAIL("attn_prefill: q_heads must be a multiple of kv_heads");
@@ -240,7 +262,7 @@ const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
   if (!(p->scale > 0.0f)) DS_FAIL("attn_prefill: scale must be > 0");
   if (!p->q || !p->out || !p->seq_q_start) DS_FAIL("attn_prefill: q, out and seq_q_start are required");
   if (!tiledHeadDim(p->kv.head_dim)) {  // small heads: one thread per (row, head)
-    setLaunch(out->launches[0], sym("ds_attn_small_", dtypeName(p->kv.dtype)), ceilDiv(p->max_q_len, 32),
+    setLaunch(out->launches[0], sym("ds_attn_small_", kvName(p->kv.dtype, p->act_dtype)), ceilDiv(p->max_q_len, 32),
               p->q_heads, p->num_seqs, 32);
     out->num_launches = 1;
     return nullptr;
@@ -250,8 +272,9 @@ const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
   const int64_t d = p->kv.head_dim;
   const int64_t smem = (bm * d + bn * (d + 1) + bn * d) * 4;
   if (smem > dev->max_shared_per_block) DS_FAIL("attn_prefill: tile needs more shared memory than the device allows");
-  char suffix[16];
-  std::strcpy(suffix, p->kv.dtype == DS_CUDA_BF16 ? "_bf16" : "_f32");
+  char suffix[32];
+  std::strcpy(suffix, "_");
+  std::strcat(suffix, kvName(p->kv.dtype, p->act_dtype));
   std::strcat(suffix, headDimSuffix(p->kv.head_dim));
   setLaunch(out->launches[0], sym("ds_attn_prefill", suffix), ceilDiv(p->max_q_len, bm),
             p->q_heads, p->num_seqs, 128, static_cast<uint32_t>(smem));

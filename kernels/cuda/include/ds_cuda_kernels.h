@@ -86,21 +86,30 @@ const char* ds_cuda_plan_gemv(ds_cuda_gemv_params* p, const ds_cuda_device_limit
  * layer: k_cache [num_blocks, block_size, kv_heads, head_dim], v_cache the same (v_dim ==
  * head_dim here), in the act dtype. Token t of the step belongs to sequence token_seq[t] at
  * position positions[t]; sequence s owns block block_table[s * max_blocks_per_seq + pos /
- * block_size], slot = block * block_size + pos % block_size. */
+ * block_size], slot = block * block_size + pos % block_size.
+ * Quantized caches (dtype DS_CUDA_KV_INT8 / DS_CUDA_FP8_E4M3, the host's --kv-cache int8 / fp8):
+ * k_cache and v_cache each point at f32 scales [num_blocks * block_size * kv_heads] followed by
+ * one-byte codes [num_blocks * block_size, kv_heads, head_dim] (num_blocks * block_size * kv_heads
+ * % 4 == 0, so the codes stay 16-byte aligned): together artifact::kvBytesPerSlot per slot. Each
+ * (slot, kv head) vector has its own scale, the host's (include/ds_cuda_kv_quant.h); value =
+ * decode(code) * scale. k, v, q and out then have act_dtype (f32 / bf16). */
 typedef struct {
   ds_cuda_ptr k_cache, v_cache;
   ds_cuda_ptr positions;   /* int32 [T] */
   ds_cuda_ptr token_seq;   /* int32 [T] */
   ds_cuda_ptr block_table; /* int32 [S, max_blocks_per_seq] */
   int32_t num_blocks, block_size, kv_heads, head_dim, max_blocks_per_seq;
-  int32_t dtype;
+  int32_t dtype; /* DS_CUDA_F32 / DS_CUDA_BF16 (= the activations'), DS_CUDA_KV_INT8, DS_CUDA_FP8_E4M3 */
 } ds_cuda_paged_kv;
 
-/* ds_kv_write_<dtype>: the step's k, v [T, kv_heads, head_dim] into their cache slots. */
+/* ds_kv_write_<dtype>: the step's k, v [T, kv_heads, head_dim] into their cache slots. Quantized
+ * caches: ds_kv_write_{i8,fp8}_a<act> quantize each (token, kv head) vector on the way (grid T,
+ * block 128, a warp per vector; fp8: a lane per candidate scale). */
 typedef struct {
   ds_cuda_paged_kv kv;
   ds_cuda_ptr k, v;
   int32_t num_tokens;
+  int32_t act_dtype; /* quantized caches: the dtype of k and v (float caches: kv.dtype) */
 } ds_cuda_kv_write_params;
 const char* ds_cuda_plan_kv_write(const ds_cuda_kv_write_params* p, ds_cuda_plan* out);
 
@@ -113,7 +122,9 @@ const char* ds_cuda_plan_kv_write(const ds_cuda_kv_write_params* p, ds_cuda_plan
  * slice of split_len positions per block, one warp per position, online softmax. With splits >
  * 1 it writes f32 partials (normalized output + log-sum-exp) to the workspace and launch 2
  * (ds_attn_combine_<dtype>_d<head_dim>) merges them; with splits == 1 it writes out directly.
- * head_dim in {64, 128, 256}. q, out: [T, q_heads, head_dim] act dtype. */
+ * head_dim in {64, 128, 256}. q, out: [T, q_heads, head_dim] act dtype. Quantized caches:
+ * ds_attn_decode_{i8,fp8}_a<act>_d<head_dim> (codes decoded in registers), then the act dtype's
+ * combine. */
 typedef struct {
   ds_cuda_paged_kv kv;
   ds_cuda_ptr q, out;
@@ -124,6 +135,7 @@ typedef struct {
   int32_t max_context; /* >= every token's attended length (pos + 1, or the window) */
   int32_t splits;      /* set by plan */
   int32_t split_len;   /* set by plan: positions per split, a multiple of 32 */
+  int32_t act_dtype;   /* quantized caches: the dtype of q and out (float caches: kv.dtype) */
 } ds_cuda_attn_decode_params;
 const char* ds_cuda_plan_attn_decode(ds_cuda_attn_decode_params* p,
                                      const ds_cuda_device_limits* dev, ds_cuda_plan* out);
@@ -133,7 +145,8 @@ const char* ds_cuda_plan_attn_decode(ds_cuda_attn_decode_params* p,
  * values read from the paged cache (run ds_kv_write first). The step's tokens of sequence s are
  * rows [seq_q_start[s], seq_q_start[s + 1]) (contiguous, any positions). Grid =
  * (ceil(max_q_len / 16), q_heads, num_seqs), 128 threads: 16 query rows per block, K/V tiles of
- * 32 positions staged in shared memory as f32. ds_attn_prefill_<dtype>_d<head_dim>. */
+ * 32 positions staged in shared memory as f32. ds_attn_prefill_<dtype>_d<head_dim>; quantized
+ * caches: ds_attn_prefill_{i8,fp8}_a<act>_d<head_dim> (and ds_attn_small_{i8,fp8}_a<act>). */
 typedef struct {
   ds_cuda_paged_kv kv;
   ds_cuda_ptr q, out;
@@ -141,6 +154,7 @@ typedef struct {
   int32_t num_seqs, max_q_len, q_heads;
   int32_t sliding_window;
   float scale;
+  int32_t act_dtype; /* quantized caches: the dtype of q and out (float caches: kv.dtype) */
 } ds_cuda_attn_prefill_params;
 const char* ds_cuda_plan_attn_prefill(const ds_cuda_attn_prefill_params* p,
                                       const ds_cuda_device_limits* dev, ds_cuda_plan* out);

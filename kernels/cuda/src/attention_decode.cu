@@ -1,6 +1,8 @@
 // Paged attention decode with split-KV (flash-decoding): per (token, head group, split) partial
-// softmax, then a log-sum-exp combine. Also the paged KV write.
+// softmax, then a log-sum-exp combine. Also the paged KV write. The cache may be int8 / FP8
+// (kv_view.cuh: decoded in registers; their writer is attention_kvq.cu).
 #include "common.cuh"
+#include "kv_view.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -14,26 +16,8 @@ __device__ __forceinline__ int64_t slotOf(const ds_cuda_paged_kv& kv, int seq, i
   return static_cast<int64_t>(block) * kv.block_size + pos % kv.block_size;
 }
 
-// Loads N (= 2, 4 or 8) consecutive elements; 4-, 8- or 16-byte aligned by construction.
-template <int N>
-__device__ __forceinline__ void loadSmall(const bf16* p, float* f) {
-  if constexpr (N == 8) {
-    loadN<8>(p, f);
-  } else {
-#pragma unroll
-    for (int i = 0; i < N; i += 2) {
-      const float2 v = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(p)[i / 2]);
-      f[i] = v.x; f[i + 1] = v.y;
-    }
-  }
-}
-template <int N>
-__device__ __forceinline__ void loadSmall(const float* p, float* f) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) f[i] = p[i];
-}
-
-template <class T, int D>
+// T: q and out; C: the cache's element (T, or KvI8 / KvF8).
+template <class T, class C, int D>
 __device__ __forceinline__ void attnDecode(const ds_cuda_attn_decode_params& p) {
   constexpr int VPL = D / 32;  // channels per lane (contiguous)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -61,14 +45,12 @@ __device__ __forceinline__ void attnDecode(const ds_cuda_attn_decode_params& p) 
     for (int i = 0; i < VPL; ++i) acc[h][i] = 0.0f;
   }
 
-  const int64_t row = static_cast<int64_t>(Hkv) * D;
-  const T* kc = ptr<const T>(p.kv.k_cache) + static_cast<int64_t>(kvh) * D + lane * VPL;
-  const T* vc = ptr<const T>(p.kv.v_cache) + static_cast<int64_t>(kvh) * D + lane * VPL;
+  const KvRegion<C> kc(p.kv.k_cache, p.kv), vc(p.kv.v_cache, p.kv);
   for (int j = begin + warp; j < end; j += kDecodeWarps) {
-    const int64_t slot = slotOf(p.kv, seq, j);
+    const int64_t r = slotOf(p.kv, seq, j) * Hkv + kvh;
     float kf[VPL], vf[VPL];
-    loadSmall<VPL>(kc + slot * row, kf);
-    loadSmall<VPL>(vc + slot * row, vf);
+    kc.template load<VPL>(r, D, lane * VPL, kf);
+    vc.template load<VPL>(r, D, lane * VPL, vf);
 #pragma unroll
     for (int h = 0; h < kDecodeHeads; ++h) {
       if (h >= nh) continue;
@@ -165,7 +147,7 @@ __device__ __forceinline__ void kvWrite(const ds_cuda_kv_write_params& p) {
 #define DS_ATTN_DECODE(tn, T, D)                                                            \
   extern "C" __global__ void __launch_bounds__(128)                                         \
       ds_attn_decode_##tn##_d##D(const __grid_constant__ ds_cuda_attn_decode_params p) {    \
-    ds::cuda::attnDecode<T, D>(p);                                                          \
+    ds::cuda::attnDecode<T, T, D>(p);                                                          \
   }                                                                                         \
   extern "C" __global__ void __launch_bounds__(128)                                         \
       ds_attn_combine_##tn##_d##D(const __grid_constant__ ds_cuda_attn_decode_params p) {   \

@@ -1,6 +1,8 @@
 // Prefill flash-attention (FA2-style tiles on CUDA cores): causal by position, sliding window,
-// GQA, keys and values read from the paged cache. Correctness first; no tensor cores yet.
+// GQA, keys and values read from the paged cache (float, or int8 / FP8 decoded as they are
+// staged: kv_view.cuh). Correctness first; no tensor cores yet.
 #include "common.cuh"
+#include "kv_view.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -16,7 +18,8 @@ __device__ __forceinline__ int64_t prefillSlot(const ds_cuda_paged_kv& kv, int s
 // BM query rows per block (BM / 4 per warp), BN keys per tile (one key per lane for scores).
 // Shared memory (dynamic, f32): q [BM][D], k [BN][D + 1] (padded: lanes read different rows),
 // v [BN][D]; ds_cuda_plan_attn_prefill computes the same size.
-template <class T, int D, int BM, int BN>
+// T: q and out; C: the cache's element (T, or KvI8 / KvF8).
+template <class T, class C, int D, int BM, int BN>
 __device__ __forceinline__ void attnPrefill(const ds_cuda_attn_prefill_params& p) {
   constexpr int RPW = BM / kPrefillWarps, DPL = D / 32;
   extern __shared__ float smem[];
@@ -64,9 +67,7 @@ __device__ __forceinline__ void attnPrefill(const ds_cuda_attn_prefill_params& p
 #pragma unroll
     for (int i = 0; i < DPL; ++i) acc[r][i] = 0.0f;
   }
-  const int64_t row = static_cast<int64_t>(Hkv) * D;
-  const T* kc = ptr<const T>(p.kv.k_cache) + static_cast<int64_t>(kvh) * D;
-  const T* vc = ptr<const T>(p.kv.v_cache) + static_cast<int64_t>(kvh) * D;
+  const KvRegion<C> kc(p.kv.k_cache, p.kv), vc(p.kv.v_cache, p.kv);
 
   for (int kb = kmin; kb <= kmax; kb += BN) {
     __syncthreads();  // the previous tile is no longer read
@@ -74,9 +75,9 @@ __device__ __forceinline__ void attnPrefill(const ds_cuda_attn_prefill_params& p
       const int j = i / D, d = i % D, kp = kb + j;
       float kv = 0.0f, vv = 0.0f;
       if (kp <= kmax) {
-        const int64_t slot = prefillSlot(p.kv, seq, kp);
-        kv = toF(kc[slot * row + d]);
-        vv = toF(vc[slot * row + d]);
+        const int64_t r = prefillSlot(p.kv, seq, kp) * Hkv + kvh;
+        kv = kc.at(r, D, d);
+        vv = vc.at(r, D, d);
       }
       ks[j * (D + 1) + d] = kv;
       vs[j * D + d] = vv;
@@ -127,7 +128,7 @@ __device__ __forceinline__ void attnPrefill(const ds_cuda_attn_prefill_params& p
 // Small heads (head_dim <= 32, e.g. the tiny test models): one thread per (query row, head),
 // the whole softmax over its keys in registers. Decode and prefill both run it (a decode step is
 // a one-row prefill). Correctness only: real models take the tiled kernels above.
-template <class T>
+template <class T, class C>
 __device__ __forceinline__ void attnSmall(const ds_cuda_attn_prefill_params& p) {
   constexpr int kMaxD = 32;
   const int seq = blockIdx.z, h = blockIdx.y;
@@ -146,25 +147,21 @@ __device__ __forceinline__ void attnSmall(const ds_cuda_attn_prefill_params& p) 
     q[d] = d < D ? toF(qrow[d]) : 0.0f;
     acc[d] = 0.0f;
   }
-  const int64_t row = static_cast<int64_t>(Hkv) * D;
-  const T* kc = ptr<const T>(p.kv.k_cache) + static_cast<int64_t>(kvh) * D;
-  const T* vc = ptr<const T>(p.kv.v_cache) + static_cast<int64_t>(kvh) * D;
+  const KvRegion<C> kc(p.kv.k_cache, p.kv), vc(p.kv.v_cache, p.kv);
   float mx = -INFINITY, l = 0.0f;
   for (int kp = lo; kp <= pos; ++kp) {
-    const int64_t slot = prefillSlot(p.kv, seq, kp);
-    const T* k = kc + slot * row;
-    const T* v = vc + slot * row;
+    const int64_t r = prefillSlot(p.kv, seq, kp) * Hkv + kvh;
     float s = 0.0f;
 #pragma unroll
     for (int d = 0; d < kMaxD; ++d)
-      if (d < D) s += q[d] * toF(k[d]);
+      if (d < D) s += q[d] * kc.at(r, D, d);
     s *= p.scale;
     const float m = fmaxf(mx, s);
     const float corr = __expf(mx - m), e = __expf(s - m);
     l = l * corr + e;
 #pragma unroll
     for (int d = 0; d < kMaxD; ++d)
-      if (d < D) acc[d] = acc[d] * corr + e * toF(v[d]);
+      if (d < D) acc[d] = acc[d] * corr + e * vc.at(r, D, d);
     mx = m;
   }
   const float inv = l > 0.0f ? 1.0f / l : 0.0f;
@@ -179,17 +176,17 @@ __device__ __forceinline__ void attnSmall(const ds_cuda_attn_prefill_params& p) 
 
 extern "C" __global__ void __launch_bounds__(32)
     ds_attn_small_bf16(const __grid_constant__ ds_cuda_attn_prefill_params p) {
-  ds::cuda::attnSmall<ds::cuda::bf16>(p);
+  ds::cuda::attnSmall<ds::cuda::bf16, ds::cuda::bf16>(p);
 }
 extern "C" __global__ void __launch_bounds__(32)
     ds_attn_small_f32(const __grid_constant__ ds_cuda_attn_prefill_params p) {
-  ds::cuda::attnSmall<float>(p);
+  ds::cuda::attnSmall<float, float>(p);
 }
 
 #define DS_ATTN_PREFILL(tn, T, D, BM, BN)                                                    \
   extern "C" __global__ void __launch_bounds__(128)                                          \
       ds_attn_prefill_##tn##_d##D(const __grid_constant__ ds_cuda_attn_prefill_params p) {   \
-    ds::cuda::attnPrefill<T, D, BM, BN>(p);                                                  \
+    ds::cuda::attnPrefill<T, T, D, BM, BN>(p);                                                  \
   }
 // Tile sizes must match prefillTile() in launch.cpp.
 DS_ATTN_PREFILL(bf16, ds::cuda::bf16, 64, 16, 32)

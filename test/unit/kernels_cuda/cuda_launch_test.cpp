@@ -34,8 +34,9 @@ TEST(CudaLaunch, SymbolTableIsUniqueAndNamed) {
     EXPECT_EQ(std::string(*t).rfind("ds_", 0), 0u) << *t;
     EXPECT_TRUE(seen.insert(*t).second) << "duplicate " << *t;
   }
-  // 15 GEMV, 20 attention, 2 KV write, 4 norm, 2 rope, 12 elementwise, 1 synthetic fill, 12 MoE, 9 int4 (GEMV, repack), 10 FP8 / int8 GEMV, 19 MLA
-  EXPECT_EQ(seen.size(), 106u);
+  // 15 GEMV, 20 attention, 2 KV write, 4 norm, 2 rope, 12 elementwise, 1 synthetic fill, 12 MoE, 9 int4 (GEMV, repack), 10 FP8 / int8 GEMV, 19 MLA,
+  // 32 over int8 / FP8 KV caches (4 writes, 4 small-head, 12 decode, 12 prefill)
+  EXPECT_EQ(seen.size(), 106u + 32u);
   EXPECT_TRUE(isSymbol("ds_synthetic_fill"));
 }
 
@@ -313,6 +314,68 @@ TEST(CudaLaunch, SmallHeadsRunTheSmallKernel) {
   EXPECT_EQ(ds_cuda_attn_has_decode(128), 1);
   p.kv.head_dim = 33;  // neither small nor tiled
   EXPECT_NE(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+}
+
+// int8 / FP8 caches (the host's --kv-cache int8 / fp8): the quantizing writer, decode, prefill and
+// small-head kernels named by cache and activation dtype, the activation dtype's combine; refused
+// without an activation dtype or with codes that would not be 16-byte aligned.
+TEST(CudaLaunch, QuantizedCachesNameTheirKernels) {
+  ds_cuda_plan plan;
+  for (int q : {int{DS_CUDA_KV_INT8}, int{DS_CUDA_FP8_E4M3}}) {
+    const std::string c = q == DS_CUDA_KV_INT8 ? "i8" : "fp8";
+    for (int act : {int{DS_CUDA_BF16}, int{DS_CUDA_F32}}) {
+      const std::string a = act == DS_CUDA_BF16 ? "bf16" : "f32";
+      SCOPED_TRACE(c + " " + a);
+      ds_cuda_kv_write_params w{};
+      w.kv = kv(8, 128, q);
+      w.k = w.v = kPtr;
+      w.num_tokens = 5;
+      w.act_dtype = act;
+      ASSERT_EQ(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+      EXPECT_EQ(std::string(plan.launches[0].symbol), "ds_kv_write_" + c + "_a" + a);
+      EXPECT_EQ(plan.launches[0].grid[0], 5u);
+      EXPECT_EQ(plan.launches[0].block[0], 128u);
+      ds_cuda_attn_decode_params d = decode(1, 32, 8, 128, 8192);
+      d.kv.dtype = q;
+      d.act_dtype = act;
+      ASSERT_EQ(ds_cuda_plan_attn_decode(&d, &kH100, &plan), nullptr);
+      ASSERT_EQ(plan.num_launches, 2);
+      EXPECT_EQ(std::string(plan.launches[0].symbol), "ds_attn_decode_" + c + "_a" + a + "_d128");
+      EXPECT_EQ(std::string(plan.launches[1].symbol), "ds_attn_combine_" + a + "_d128");
+      EXPECT_EQ(d.splits, 32);  // the same split plan as the float caches
+      ds_cuda_attn_prefill_params p{};
+      p.kv = kv(8, 64, q);
+      p.q = p.out = p.seq_q_start = kPtr;
+      p.num_seqs = 3; p.max_q_len = 70; p.q_heads = 32; p.scale = 0.125f; p.act_dtype = act;
+      ASSERT_EQ(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+      EXPECT_EQ(std::string(plan.launches[0].symbol), "ds_attn_prefill_" + c + "_a" + a + "_d64");
+      EXPECT_EQ(plan.launches[0].shared_bytes, (16u * 64 + 32 * 65 + 32 * 64) * 4);
+      p.kv.head_dim = 8;
+      ASSERT_EQ(ds_cuda_plan_attn_prefill(&p, &kH100, &plan), nullptr);
+      EXPECT_EQ(std::string(plan.launches[0].symbol), "ds_attn_small_" + c + "_a" + a);
+      for (const char* s : {"ds_kv_write_", "ds_attn_small_"}) EXPECT_TRUE(isSymbol((s + c + "_a" + a).c_str()));
+    }
+    ds_cuda_kv_write_params w{};
+    w.kv = kv(8, 128, q);
+    w.k = w.v = kPtr;
+    w.num_tokens = 1;
+    w.act_dtype = 7;  // not an activation dtype
+    EXPECT_NE(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+    w.act_dtype = DS_CUDA_BF16;
+    w.kv.num_blocks = 3, w.kv.block_size = 1, w.kv.kv_heads = 1;  // 3 vectors: codes misaligned
+    EXPECT_NE(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+    w.kv.num_blocks = 4;
+    EXPECT_EQ(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+  }
+  ds_cuda_kv_write_params w{};
+  w.kv = kv(8, 128, 9);  // no such cache dtype
+  w.k = w.v = kPtr;
+  w.num_tokens = 1;
+  EXPECT_NE(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+  w.kv.dtype = DS_CUDA_BF16;  // float caches ignore act_dtype
+  w.act_dtype = 7;
+  ASSERT_EQ(ds_cuda_plan_kv_write(&w, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_kv_write_bf16");
 }
 
 TEST(CudaLaunch, NormRopeElementwise) {

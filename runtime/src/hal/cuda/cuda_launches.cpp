@@ -154,14 +154,21 @@ Status Builder::build() {
     case K::Attention: {
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
       if (!s_.kv || s_.kv->kind != KVKind::GQA || !s_.kv_layers) return refused("attention without a GQA cache");
-      if (cudaDType(s_.kv->dtype) != dt) return fail("the KV cache dtype must be the activations'");
+      // int8 / fp8 caches: the host's per-vector scales (--kv-cache int8 / fp8); K then V, each
+      // f32 scales then one-byte codes (ds_cuda_kernels.h): artifact::kvBytesPerSlot per slot.
+      const bool i8 = s_.kv->dtype == DType::I8, f8 = s_.kv->dtype == DType::F8E4M3;
+      if (!i8 && !f8 && cudaDType(s_.kv->dtype) != dt)
+        return fail("the KV cache dtype must be the activations', int8 or fp8");
       const KVDesc& kvd = *s_.kv;
       if (kvd.v_dim != kvd.head_dim) return fail("v_dim != head_dim has no CUDA kernel");
       ds_cuda_paged_kv kv{};
       const uint64_t base = s_.kv_layers[P.layer];
+      const int64_t vectors = s_.num_kv_blocks * kvd.block_size * kvd.kv_heads;
+      const int64_t vector_bytes = i8 || f8 ? 4 + kvd.head_dim : kvd.head_dim * elemBytes(dt);
+      if (kvd.bytes_per_slot != 0 && kvd.bytes_per_slot != static_cast<uint64_t>(2 * kvd.kv_heads * vector_bytes))
+        return fail("the KV cache's bytes per slot are not what its CUDA layout takes");
       kv.k_cache = base;
-      kv.v_cache = base + static_cast<uint64_t>(s_.num_kv_blocks * kvd.block_size * kvd.kv_heads *
-                                                kvd.head_dim * elemBytes(dt));
+      kv.v_cache = base + static_cast<uint64_t>(vectors * vector_bytes);
       kv.positions = s_.positions;
       kv.token_seq = s_.token_seq;
       kv.block_table = s_.block_table;
@@ -170,9 +177,10 @@ Status Builder::build() {
       kv.kv_heads = static_cast<int32_t>(kvd.kv_heads);
       kv.head_dim = static_cast<int32_t>(kvd.head_dim);
       kv.max_blocks_per_seq = static_cast<int32_t>(s_.max_blocks_per_seq);
-      kv.dtype = dt;
+      kv.dtype = i8 ? int32_t{DS_CUDA_KV_INT8} : f8 ? int32_t{DS_CUDA_FP8_E4M3} : dt;
       ds_cuda_kv_write_params w{};
       w.kv = kv;
+      w.act_dtype = dt;
       w.k = v_.in[1];
       w.v = v_.in[2];
       w.num_tokens = static_cast<int32_t>(T);
@@ -192,6 +200,7 @@ Status Builder::build() {
         p.sliding_window = static_cast<int32_t>(P.sliding_window);
         p.scale = P.scale;
         p.max_context = static_cast<int32_t>(std::max<int64_t>(1, s_.max_context));
+        p.act_dtype = dt;
         e = ds_cuda_plan_attn_decode(&p, &v_.limits, &plan);
         return add(plan, e, bytesOf(p));
       }
@@ -206,6 +215,7 @@ Status Builder::build() {
       p.q_heads = static_cast<int32_t>(q_heads);
       p.sliding_window = static_cast<int32_t>(P.sliding_window);
       p.scale = P.scale;
+      p.act_dtype = dt;
       e = ds_cuda_plan_attn_prefill(&p, &v_.limits, &plan);
       return add(plan, e, bytesOf(p));
     }
