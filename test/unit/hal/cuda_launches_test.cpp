@@ -249,52 +249,6 @@ TEST(CudaLaunches, QuantizedKvCaches) {
   EXPECT_FALSE(planCudaLaunch(f.v, f.s).isOk());
 }
 
-// --kv-cache int8 / fp8 artifacts: the quantizing writer and the quantized-cache attention,
-// named by the activations' dtype; each layer's buffer (artifact::kvBytesPerSlot per slot) split
-// into K then V, each f32 scales then one-byte codes; a mismatched bytes-per-slot is refused.
-TEST(CudaLaunches, QuantizedKvCaches) {
-  for (DType q : {DType::I8, DType::F8E4M3}) {
-    const std::string c = q == DType::I8 ? "i8" : "fp8";
-    for (DType act : {DType::F32, DType::BF16}) {
-      const std::string a = act == DType::BF16 ? "bf16" : "f32";
-      SCOPED_TRACE(c + " " + a);
-      for (int64_t max_q : {1, 5}) {
-        AttnFixture f(max_q == 1 ? 2 : 7, 2, max_q);
-        f.q = buf({4, 64}, act), f.kv = buf({2, 64}, act), f.y = buf({4, 64}, act);
-        f.kvd.dtype = q;
-        f.kvd.bytes_per_slot = 2 * (64 + 64) + 2 * 2 * 4;  // artifact::kvBytesPerSlot
-        auto plan = planCudaLaunch(f.v, f.s);
-        ASSERT_TRUE(plan.isOk()) << plan.status().message();
-        EXPECT_EQ(plan->calls[0].symbol, "ds_kv_write_" + c + "_a" + a);
-        auto w = params<ds_cuda_kv_write_params>(plan->calls[0]);
-        EXPECT_EQ(w.kv.dtype, q == DType::I8 ? DS_CUDA_KV_INT8 : DS_CUDA_FP8_E4M3);
-        EXPECT_EQ(w.act_dtype, act == DType::BF16 ? DS_CUDA_BF16 : DS_CUDA_F32);
-        const uint64_t vectors = 10 * 16 * 2;  // blocks x block_size x kv heads
-        EXPECT_EQ(w.kv.k_cache, f.layers[1]);
-        EXPECT_EQ(w.kv.v_cache, f.layers[1] + vectors * (4 + 64));
-        EXPECT_EQ(w.kv.v_cache + vectors * (4 + 64) - f.layers[1], 10 * 16 * f.kvd.bytes_per_slot);
-        ASSERT_GE(plan->calls.size(), 2u);
-        if (max_q == 1) {
-          EXPECT_EQ(plan->calls[1].symbol, "ds_attn_decode_" + c + "_a" + a + "_d64");
-          auto d = params<ds_cuda_attn_decode_params>(plan->calls[1]);
-          EXPECT_EQ(d.kv.v_cache, w.kv.v_cache);
-          EXPECT_EQ(d.act_dtype, w.act_dtype);
-        } else {
-          EXPECT_EQ(plan->calls[1].symbol, "ds_attn_prefill_" + c + "_a" + a + "_d64");
-          auto p = params<ds_cuda_attn_prefill_params>(plan->calls[1]);
-          EXPECT_EQ(p.kv.dtype, w.kv.dtype);
-          EXPECT_EQ(p.act_dtype, w.act_dtype);
-        }
-        f.kvd.bytes_per_slot += 4;
-        EXPECT_FALSE(planCudaLaunch(f.v, f.s).isOk());
-      }
-    }
-  }
-  AttnFixture f(2, 2, 1);  // a bf16 cache under f32 activations stays refused
-  f.kvd.dtype = DType::BF16;
-  EXPECT_FALSE(planCudaLaunch(f.v, f.s).isOk());
-}
-
 TEST(CudaLaunches, SwigluLinearAndLogitsUseScratch) {
   LaunchDesc l = launch(K::SwiGLULinear, {1, 2});
   BufferDesc x = buf({64}), y = buf({32});
