@@ -47,6 +47,10 @@ for name in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
 done
 # The host's int8 latent cache on the GPU.
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.sm_90a.kvint8.dsa" --quiet --target sm_90a --kv-cache int8
+# Tensor parallelism on GPUs (NCCL exchanges + the rank-ordered sum; the fake NCCL in CI).
+for name in tiny-llama tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.tp2.dsa" --quiet --target sm_90a --tp 2
+done
 # int4 weights on the GPU (uploaded into the GPU int4 storage, ds_gemv_wi4 kernels).
 for q in w4g64 w4g128a w8 fp8; do
   "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_90a.$q.dsa" --quiet --target sm_90a --quant $q

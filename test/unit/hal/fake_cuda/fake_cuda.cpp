@@ -99,9 +99,14 @@ void record(LaunchRecord r) {
   s.log.push_back(std::move(r));
 }
 
-void runNodes(const Graph& g, CUstream stream) {
+void runNodes(const Graph& g, CUstream stream, std::unique_lock<std::mutex>* lock) {
   for (const Node& n : g.nodes) {
     switch (n.kind) {
+      case Node::Host:
+        if (lock) lock->unlock();
+        n.host_fn(n.host_arg);
+        if (lock) lock->lock();
+        break;
       case Node::Launch: {
         LaunchRecord r = n.launch;
         r.from_graph = 1;

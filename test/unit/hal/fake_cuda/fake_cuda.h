@@ -55,6 +55,13 @@ uint64_t fake_cuda_htod_bytes(void);
  * 256 threads)"); empty after a reset. */
 const char* fake_cuda_last_error(void);
 
+/* For other fake libraries (the fake NCCL): the device of this thread's current context (-1:
+ * none), and fn(arg) in stream order on `stream` (a CUstream): run now (returns 0), or recorded
+ * into the stream's capture and run at every replay of its graph (returns 1; arg must live as
+ * long as the graph); a CUresult > 1 for an unknown stream. fn runs without the driver's lock. */
+int fake_cuda_current_device(void);
+int fake_cuda_enqueue_host(uint64_t stream, void (*fn)(void*), void* arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,7 +197,7 @@ CUresult cuGraphLaunch(CUgraphExec e, CUstream s) {
   Stream* st = streamOf(s, &ok);
   if (!ok || !state().execs.count(exec)) return fail(kInvalidHandle, "cuGraphLaunch: handle");
   if (st && st->capture) return fail(kNotSupported, "cuGraphLaunch into a capturing stream");
-  runNodes(*exec, s);
+  runNodes(*exec, s, &lock_);
   return CUDA_SUCCESS;
 }
 
@@ -304,6 +304,30 @@ uint64_t fake_cuda_htod_bytes(void) {
 const char* fake_cuda_last_error(void) {
   std::lock_guard<std::mutex> lock(state().mu);
   return state().last_error.c_str();
+}
+
+int fake_cuda_current_device(void) {
+  std::lock_guard<std::mutex> lock(state().mu);
+  return current && current->refs > 0 ? current->device : -1;
+}
+
+int fake_cuda_enqueue_host(uint64_t stream, void (*fn)(void*), void* arg) {
+  std::unique_lock<std::mutex> lock(state().mu);
+  bool ok = false;
+  CUstream handle = reinterpret_cast<CUstream>(stream);
+  Stream* st = streamOf(handle, &ok);
+  if (!ok) return kInvalidHandle;
+  if (st && st->capture) {
+    Node n;
+    n.kind = Node::Host;
+    n.host_fn = fn;
+    n.host_arg = arg;
+    st->capture->nodes.push_back(std::move(n));
+    return 1;
+  }
+  lock.unlock();
+  fn(arg);
+  return 0;
 }
 
 }  // extern "C"

@@ -63,7 +63,11 @@ struct LaunchRecord {
 
 // A captured operation: a launch, or a copy / memset replayed when the graph launches.
 struct Node {
-  enum Kind { Launch, HtoD, DtoH, Memset } kind = Launch;
+  // Host: a function another fake library queued (the fake NCCL's exchanges), run in stream order
+  // without the driver's lock held (it may wait for a peer rank's thread).
+  enum Kind { Launch, HtoD, DtoH, Memset, Host } kind = Launch;
+  void (*host_fn)(void*) = nullptr;
+  void* host_arg = nullptr;
   LaunchRecord launch;
   uint64_t device = 0;
   const void* src = nullptr;
@@ -117,8 +121,9 @@ Stream* streamOf(CUstream s, bool* ok);
 // Whether [p, p + bytes) lies inside one live allocation.
 bool inAllocation(uint64_t p, uint64_t bytes);
 std::string hex(uint64_t v);
-// Replays a graph's nodes on `stream` (launches into the log, marked from_graph).
-void runNodes(const Graph& g, CUstream stream);
+// Replays a graph's nodes on `stream` (launches into the log, marked from_graph). `lock` (the
+// driver's, held) is released around host nodes.
+void runNodes(const Graph& g, CUstream stream, std::unique_lock<std::mutex>* lock = nullptr);
 // Queues node n on st: into its graph while it captures, else done now.
 CUresult queue(Stream* st, Node n, CUstream handle);
 
@@ -157,6 +162,6 @@ FAKE_CUDA_ENTRY_POINTS(FAKE_DECLARE)
 #undef FAKE_DECLARE
 
 #define FAKE_ENTER(symbol)                                          \
-  std::lock_guard<std::mutex> lock_(::fake_cuda::state().mu);       \
+  std::unique_lock<std::mutex> lock_(::fake_cuda::state().mu);      \
   if (CUresult r_ = ::fake_cuda::enter(symbol); r_ != CUDA_SUCCESS) \
     return r_;
