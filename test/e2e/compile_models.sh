@@ -51,6 +51,10 @@ done
 for name in tiny-llama tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.tp2.dsa" --quiet --target sm_90a --tp 2
 done
+# The host's int8 / fp8 GQA caches on the GPU (quantized on write, read by the attention kernels).
+for kv in int8 fp8; do
+  "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_90a.kv$kv.dsa" --quiet --target sm_90a --kv-cache $kv
+done
 # int4 weights on the GPU (uploaded into the GPU int4 storage, ds_gemv_wi4 kernels).
 for q in w4g64 w4g128a w8 fp8; do
   "$ds_compile" "$models/tiny-llama" -o "$out/tiny-llama.sm_90a.$q.dsa" --quiet --target sm_90a --quant $q

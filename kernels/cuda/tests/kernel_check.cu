@@ -28,6 +28,7 @@ namespace dscheck {
 void moeStage();  // tests/moe_check.cu: router, permutation, expert GEMVs, combine, one layer
 void mlaStage();  // tests/mla_check.cu: MLA latent write + decode (split-KV), int4 GEMV
 void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-bandwidth roofline
+void kvQuantStage();  // tests/kvq_check.cu: GQA write + decode + prefill over int8 / FP8 KV caches
 void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 / int8 block-scaled weights
 void collectiveStage();  // tests/collective_check.cu: the all-reduce's rank-ordered sum, bitwise
 }
@@ -486,6 +487,7 @@ int main(int argc, char** argv) {
   moeStage();
   mlaStage();
   fp8Stage();
+  kvQuantStage();
   collectiveStage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases

@@ -226,10 +226,23 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
         EXPECT_GE(int4, 2 * 3) << "int4 GEMV launches in a prefill of a 2-layer model";
       else
         EXPECT_EQ(int4, 0);
-      // FP8 artifacts: dense FP8 GEMVs, FP8 experts and FP8 kv_b, all in FP8.
+      // FP8 artifacts: dense FP8 GEMVs, FP8 experts and FP8 kv_b, all in FP8 (FP8 KV caches: below).
       int fp8 = 0;
-      for (const std::string& n : logNames()) fp8 += n.find("fp8") != std::string::npos;
+      for (const std::string& n : logNames())
+        fp8 += n.find("fp8") != std::string::npos && !startsWith(n, "ds_kv_write_") && !startsWith(n, "ds_attn_");
       const std::string art_name = GetParam().artifact;
+      // --kv-cache int8 / fp8 GQA artifacts: every layer writes and attends over the quantized cache.
+      const bool kvq8 = art_name.find(".kvint8") != std::string::npos, kvf8 = art_name.find(".kvfp8") != std::string::npos;
+      if ((kvq8 || kvf8) && plan->kv.kind == hal::KVKind::GQA) {
+        const std::string c = kvq8 ? "i8_a" + dtype : "fp8_a" + dtype;
+        int writes = 0, attends = 0;
+        for (const std::string& n : logNames()) {
+          writes += n == "ds_kv_write_" + c;
+          attends += startsWith(n, "ds_attn_") && n.find("_" + c) != std::string::npos;
+        }
+        EXPECT_EQ(writes, plan->kv.num_layers);
+        EXPECT_EQ(attends, plan->kv.num_layers);
+      }
       int i8 = 0;
       for (const std::string& n : logNames()) i8 += startsWith(n, "ds_gemv_wi8_");
       EXPECT_EQ(i8 > 0, art_name.find(".w8") != std::string::npos) << i8 << " int8 GEMV launches";
@@ -296,6 +309,8 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                                            RunCase{"tiny-deepseek-v3.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3-fp8.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v2.sm_90a.kvint8", "bf16"},
+                                           RunCase{"tiny-llama.sm_90a.kvint8", "bf16"},
+                                           RunCase{"tiny-llama.sm_90a.kvfp8", "bf16"},
                                            RunCase{"tiny-qwen2.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a", "bf16"},
                                            RunCase{"stories260K.sm_90a.f32", "f32"}),

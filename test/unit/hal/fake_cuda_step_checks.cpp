@@ -53,6 +53,24 @@ void checkDescriptors(const fake_cuda_launch_t& l) {
   }
 }
 
+// A GQA launch's cache: K then V regions of one layer's buffer, each in one live allocation;
+// quantized: f32 scales then one-byte codes per vector, the two regions back to back and together
+// artifact::kvBytesPerSlot (the plan's bytes_per_slot) per slot.
+void checkGqaCache(const hal::StepPlan& plan, const ds_cuda_paged_kv& kv, int32_t act_dtype) {
+  const FakeCuda& f = FakeCuda::get();
+  const bool quant = kv.dtype == DS_CUDA_KV_INT8 || kv.dtype == DS_CUDA_FP8_E4M3;
+  EXPECT_EQ(quant, plan.kv.dtype == hal::DType::I8 || plan.kv.dtype == hal::DType::F8E4M3);
+  if (quant) EXPECT_EQ(kv.dtype, plan.kv.dtype == hal::DType::I8 ? DS_CUDA_KV_INT8 : DS_CUDA_FP8_E4M3);
+  const uint64_t act = (quant ? act_dtype : kv.dtype) == DS_CUDA_BF16 ? 2 : 4;
+  const uint64_t vectors = uint64_t(kv.num_blocks) * kv.block_size * kv.kv_heads;
+  const uint64_t region = vectors * (quant ? 4 + uint64_t(kv.head_dim) : kv.head_dim * act);
+  EXPECT_TRUE(f.is_device_range(kv.k_cache, region)) << "k cache";
+  EXPECT_TRUE(f.is_device_range(kv.v_cache, region)) << "v cache";
+  EXPECT_EQ(kv.v_cache, kv.k_cache + region);
+  EXPECT_EQ(2 * region, uint64_t(kv.num_blocks) * kv.block_size * plan.kv.bytes_per_slot) << "bytes per slot";
+  EXPECT_TRUE(f.is_device_range(kv.block_table, 4)) << "block table";
+}
+
 // Checks one step's launches: every name a library symbol or a generated entry of the plan (in
 // plan order), embed first, KV writes each followed by attention, logits last, and the GEMV
 // params' device ranges inside live allocations.
@@ -78,8 +96,9 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
   for (size_t i = 0; i < names.size(); ++i) {
     if (!startsWith(names[i], write.c_str())) continue;
     ++kv_writes;
-    const bool int8 = plan.kv.dtype == hal::DType::I8;  // the int8 latent cache's own writer
-    EXPECT_EQ(names[i], write + (int8 ? std::string("i8_a") : std::string()) + dtype);
+    // Quantized caches have writers of their own, named by the activations' dtype.
+    const bool int8 = plan.kv.dtype == hal::DType::I8, fp8 = plan.kv.dtype == hal::DType::F8E4M3;
+    EXPECT_EQ(names[i], write + (int8 ? std::string("i8_a") : fp8 ? std::string("fp8_a") : std::string()) + dtype);
     ASSERT_LT(i + 1, names.size());
     EXPECT_TRUE(startsWith(names[i + 1], next)) << names[i + 1];
   }
@@ -158,6 +177,33 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
                                                                 : (m.kv.rank + m.kv.rope_dim) * act;
       EXPECT_TRUE(f.is_device_range(m.kv.cache, uint64_t(m.kv.num_blocks) * m.kv.block_size * slot_bytes))
           << "latent cache";
+      continue;
+    }
+    if (startsWith(l.name, "ds_kv_write_")) {  // k, v rows and the cache layout
+      ds_cuda_kv_write_params w;
+      ASSERT_EQ(l.param_bytes, sizeof w);
+      std::memcpy(&w, l.params, sizeof w);
+      checkGqaCache(plan, w.kv, w.act_dtype);
+      const bool quant = w.kv.dtype == DS_CUDA_KV_INT8 || w.kv.dtype == DS_CUDA_FP8_E4M3;
+      const uint64_t act = (quant ? w.act_dtype : w.kv.dtype) == DS_CUDA_BF16 ? 2 : 4;
+      const uint64_t rows = uint64_t(w.num_tokens) * w.kv.kv_heads * w.kv.head_dim * act;
+      EXPECT_TRUE(f.is_device_range(w.k, rows)) << "k";
+      EXPECT_TRUE(f.is_device_range(w.v, rows)) << "v";
+      continue;
+    }
+    if (startsWith(l.name, "ds_attn_decode_")) {
+      ds_cuda_attn_decode_params d;
+      ASSERT_EQ(l.param_bytes, sizeof d);
+      std::memcpy(&d, l.params, sizeof d);
+      checkGqaCache(plan, d.kv, d.act_dtype);
+      continue;
+    }
+    if (startsWith(l.name, "ds_attn_prefill_") || startsWith(l.name, "ds_attn_small_")) {
+      ds_cuda_attn_prefill_params a;
+      ASSERT_EQ(l.param_bytes, sizeof a);
+      std::memcpy(&a, l.params, sizeof a);
+      checkGqaCache(plan, a.kv, a.act_dtype);
+      EXPECT_TRUE(f.is_device_range(a.seq_q_start, uint64_t(a.num_seqs + 1) * 4)) << "seq_q_start";
       continue;
     }
     if (!startsWith(l.name, "ds_gemv_w") && !startsWith(l.name, "ds_gemv_any_")) continue;
