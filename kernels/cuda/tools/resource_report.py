@@ -16,7 +16,8 @@ import json
 import re
 import sys
 
-HOT = re.compile(r"^ds_(gemv_|attn_decode_|attn_combine_|rms_norm_|add_rms_norm_|moe_|mla_attend_|comm_)")
+HOT = re.compile(r"^ds_(gemv_|attn_decode_|attn_combine_|rms_norm_|add_rms_norm_|moe_|mla_attend_|comm_|"
+                 r"kv_write_i8_|kv_write_fp8_)")
 
 
 def parse(text):
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--max-registers", type=int, default=128,
                     help="register budget of hot kernels (128: two 256-thread blocks per SM)")
     ap.add_argument("--archs", default="", help="comma list the log must cover (e.g. sm_80,sm_89,sm_90a)")
+    ap.add_argument("--require", default="",
+                    help="comma list of kernel name prefixes each of which must name a hot kernel on every arch")
     a = ap.parse_args()
     with open(a.log) as f:
         rows = parse(f.read())
@@ -84,6 +87,10 @@ def main():
     hot = [r for r in rows if r["hot"]]
     if rows and not hot:
         errors.append("no hot kernels found")
+    for prefix in filter(None, a.require.split(",")):
+        for arch in sorted(archs):
+            if not any(r["kernel"].startswith(prefix) and r["arch"] == arch for r in hot):
+                errors.append("no hot kernel %s* for %s" % (prefix, arch))
     for r in hot:
         where = "%s (%s)" % (r["kernel"], r["arch"])
         if r["registers"] is None:
