@@ -4,14 +4,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "artifact/artifact_info.h"
 #include "artifact/artifact_reader.h"
 #include "artifact/tensor_parallel.h"
 #include "comm/communicator.h"
+#include "comm/process_world.h"
 #include "exec/rank_executor.h"
 #include "exec/rank_workers.h"
+#include "exec/step_message.h"
 #include "hal/cpu/cpu_device.h"
 #include "hal/cpu/generated_kernels.h"
 #include "hal/cuda/cuda_code_select.h"
@@ -94,9 +98,62 @@ struct ModelRunner::Impl {
   std::unique_ptr<CommGroup> group;        // tp > 1
   std::unique_ptr<RankWorkers> workers;    // last: joined before the ranks it runs are freed
   int64_t num_blocks = 0;
+  // Multi-process runs (docs/tensor_parallel.md "Multi-node"): this process drives ranks
+  // [first_rank, first_rank + ranks.size()); the leader (process 0) sends every step to the others.
+  std::unique_ptr<ProcessWorld> world;
+  int first_rank = 0;
 
+  ~Impl();
   Status checkBatch(const StepBatch& b) const;
+  // Every local rank's step (in parallel on the workers when there are several).
+  Status runLocal(const StepBatch& b);
+  // A follower process's life: the leader's steps until it stops.
+  Status follow();
 };
+
+ModelRunner::Impl::~Impl() {
+  if (world && world->rank() == 0) {
+    std::vector<uint8_t> stop = encodeStopMessage();
+    (void)world->broadcast(&stop);
+  }
+}
+
+Status ModelRunner::Impl::runLocal(const StepBatch& b) {
+  if (!workers) return ranks[0]->runStep(b);
+  // The first rank to fail aborts the group so peers waiting in a collective return too;
+  // its error (not the peers' "aborted") is the step's.
+  const size_t n = ranks.size();
+  std::vector<Status> status(n);
+  std::atomic<int> first_failure{-1};
+  workers->run([&](int r) {
+    status[r] = ranks[r]->runStep(b);
+    if (status[r].isOk()) return;
+    int none = -1;
+    if (first_failure.compare_exchange_strong(none, r)) group->abort();
+  });
+  if (const int r = first_failure.load(); r >= 0) {
+    const Status reset = group->reset();
+    return Status(status[r].code(), "tensor-parallel rank " + std::to_string(first_rank + r) + ": " +
+                                        status[r].message() +
+                                        (reset.isOk() ? "" : " (and the group cannot go on: " + reset.message() + ")"));
+  }
+  return Status::ok();
+}
+
+Status ModelRunner::Impl::follow() {
+  std::vector<uint8_t> message;
+  for (;;) {
+    DS_RETURN_IF_ERROR(world->broadcast(&message));
+    StepBatch b;
+    int64_t blocks = 0;
+    StatusOr<StepMessage> what = decodeStepMessage(message, &b, &blocks);
+    if (!what.isOk()) return what.status();
+    if (*what == StepMessage::Stop) return Status::ok();
+    if (*what != StepMessage::Step) return dataLoss("leader message: a step or stop expected");
+    DS_RETURN_IF_ERROR(checkBatch(b));
+    DS_RETURN_IF_ERROR(runLocal(b));
+  }
+}
 
 Status ModelRunner::Impl::checkBatch(const StepBatch& b) const {
   const size_t T = b.token_ids.size();
@@ -145,14 +202,31 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
   const int tp = impl->plan.tp_size;
   hal::applyCpuThreadPolicy({options.num_threads, options.single_thread_below_bytes},
                             impl->plan.weight_bytes);
-  // Every rank's device first (rank r of a tensor-parallel plan runs on GPU device_ordinal + r),
-  // then the group joining them (the device kind decides: in-process on the CPU, NCCL on GPUs).
+  // A launcher may have started several processes (mpirun, torchrun, srun): this one drives
+  // ranks [first, first + local) of the tp, on its node's GPUs local_rank * local + i.
+  StatusOr<WorldConfig> world = worldConfigFromEnvironment();
+  if (!world.isOk()) return world.status();
+  int local = tp, node_slot = 0;
+  if (world->size > 1) {
+    if (tp % world->size != 0)
+      return invalidArgument(artifact.path() + ": " + std::to_string(tp) + " tensor-parallel ranks do not divide over " +
+                             std::to_string(world->size) + " processes (compile with a --tp that is a multiple of the "
+                             "process count)");
+    StatusOr<std::unique_ptr<ProcessWorld>> joined = ProcessWorld::connect(*world);
+    if (!joined.isOk()) return joined.status();
+    impl->world = std::move(joined).value();
+    local = tp / world->size;
+    impl->first_rank = world->rank * local;
+    node_slot = world->local_rank * local;
+  }
+  // Every local rank's device first, then the group joining them (the device kind decides:
+  // in-process or between processes on the CPU, NCCL on GPUs).
   std::vector<std::unique_ptr<hal::Device>> devices;
-  for (int r = 0; r < tp; ++r) {
+  for (int r = 0; r < local; ++r) {
     hal::DeviceOptions device_options;
     device_options.allow_native_code = options.allow_native_code;
     device_options.gpu_memory_fraction = options.gpu_memory_fraction;
-    device_options.device_ordinal = options.device_ordinal + r;
+    device_options.device_ordinal = options.device_ordinal + node_slot + r;
     StatusOr<std::unique_ptr<hal::Device>> device = createDevice(artifact, device_options);
     if (!device.isOk()) return device.status();
     if (r > 0 && (*device)->info().target != devices[0]->info().target)
@@ -164,22 +238,35 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
   if (tp > 1) {
     std::vector<hal::Device*> ranks;
     for (auto& d : devices) ranks.push_back(d.get());
-    StatusOr<std::unique_ptr<CommGroup>> group = devices[0]->createCommGroup(ranks);
+    CommPlacement where;
+    where.world = impl->world.get();
+    where.first_rank = impl->first_rank;
+    where.world_ranks = tp;
+    StatusOr<std::unique_ptr<CommGroup>> group = devices[0]->createCommGroup(ranks, where);
     if (!group.isOk())
       return Status(group.status().code(), artifact.path() + ": tensor parallelism over " +
                                                std::to_string(tp) + " ranks: " + group.status().message());
     impl->group = std::move(group).value();
   }
+  // Rank 0 sizes an automatic cache (its device's budget); the other ranks hold as many blocks
+  // (the engine hands out one block table for all ranks): followers learn it from the leader.
+  const bool follower = impl->world && impl->world->rank() > 0;
+  if (follower) {
+    std::vector<uint8_t> message;
+    DS_RETURN_IF_ERROR(impl->world->broadcast(&message));
+    StepBatch unused;
+    StatusOr<StepMessage> what = decodeStepMessage(message, &unused, &impl->num_blocks);
+    if (!what.isOk()) return what.status();
+    if (*what != StepMessage::Blocks) return dataLoss("leader message: the KV block count expected first");
+  }
   std::shared_ptr<const hal::Executable> exe;  // rank 0's, offered to the others
-  for (int r = 0; r < tp; ++r) {
+  for (int r = 0; r < local; ++r) {
     std::unique_ptr<hal::Device> device = std::move(devices[static_cast<size_t>(r)]);
     RankExecutor::Config config;
-    config.rank = r;
+    config.rank = impl->first_rank + r;
     config.tp = tp;
     config.comm = impl->group ? impl->group->rank(r) : nullptr;
-    // Rank 0 sizes an automatic cache (its device's budget); the other ranks hold as many blocks
-    // (the engine hands out one block table for all ranks).
-    config.num_kv_blocks = r == 0 ? options.num_kv_blocks : impl->num_blocks;
+    config.num_kv_blocks = config.rank == 0 ? options.num_kv_blocks : impl->num_blocks;
     config.kv_fallback_bytes = options.kv_fallback_bytes / static_cast<uint64_t>(tp);
     config.max_step_tokens = options.max_step_tokens;
     if (!options.enforce_eager && impl->plan.kv.block_size > 0) {
@@ -194,15 +281,29 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     StatusOr<std::unique_ptr<RankExecutor>> rank =
         RankExecutor::create(artifact, impl->plan, std::move(device), config, exe);
     if (!rank.isOk()) return rank.status();
-    if (r == 0) impl->num_blocks = (*rank)->numKvBlocks();
+    if (config.rank == 0) impl->num_blocks = (*rank)->numKvBlocks();
     exe = (*rank)->executable();
     impl->ranks.push_back(std::move(rank).value());
   }
-  if (tp > 1) {
+  if (impl->world && impl->world->rank() == 0) {
+    std::vector<uint8_t> blocks = encodeBlocksMessage(impl->num_blocks);
+    DS_RETURN_IF_ERROR(impl->world->broadcast(&blocks));
+  }
+  if (local > 1) {
     // One kernel thread per rank: the ranks are the parallelism.
-    StatusOr<std::unique_ptr<RankWorkers>> workers = RankWorkers::create(tp, 1);
+    StatusOr<std::unique_ptr<RankWorkers>> workers = RankWorkers::create(local, 1);
     if (!workers.isOk()) return workers.status();
     impl->workers = std::move(workers).value();
+  }
+  if (follower) {
+    // A follower process never returns to its tool: it runs the leader's steps, then exits.
+    const Status done = impl->follow();
+    if (!done.isOk())
+      std::fprintf(stderr, "ds: error: follower process %d (ranks %d..%d): %s\n", impl->world->rank(),
+                   impl->first_rank, impl->first_rank + local - 1, done.message().c_str());
+    std::fflush(nullptr);
+    impl.reset();
+    std::exit(done.isOk() ? 0 : 1);
   }
   return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
 }
@@ -210,27 +311,11 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
 StatusOr<LogitsView> ModelRunner::step(const StepBatch& b) {
   Impl& m = *impl_;
   DS_RETURN_IF_ERROR(m.checkBatch(b));
-  if (!m.workers) {
-    DS_RETURN_IF_ERROR(m.ranks[0]->runStep(b));
-  } else {
-    // The first rank to fail aborts the group so peers waiting in a collective return too;
-    // its error (not the peers' "aborted") is the step's.
-    const size_t n = m.ranks.size();
-    std::vector<Status> status(n);
-    std::atomic<int> first_failure{-1};
-    m.workers->run([&](int r) {
-      status[r] = m.ranks[r]->runStep(b);
-      if (status[r].isOk()) return;
-      int none = -1;
-      if (first_failure.compare_exchange_strong(none, r)) m.group->abort();
-    });
-    if (const int r = first_failure.load(); r >= 0) {
-      const Status reset = m.group->reset();
-      return Status(status[r].code(), "tensor-parallel rank " + std::to_string(r) + ": " +
-                                          status[r].message() +
-                                          (reset.isOk() ? "" : " (and the group cannot go on: " + reset.message() + ")"));
-    }
+  if (m.world) {  // the followers run the same step (they check it too)
+    std::vector<uint8_t> message = encodeStepMessage(b);
+    DS_RETURN_IF_ERROR(m.world->broadcast(&message));
   }
+  DS_RETURN_IF_ERROR(m.runLocal(b));
   LogitsView view;
   view.data = static_cast<const float*>(m.ranks[0]->buffer(m.plan.logits));
   view.rows = static_cast<int64_t>(b.logit_rows.size());

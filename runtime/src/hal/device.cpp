@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "comm/communicator.h"
+#include "comm/process_world.h"
 
 namespace ds::hal {
 
@@ -32,7 +33,15 @@ void DeviceBuffer::reset() {
   mem_ = Allocation{};
 }
 
-StatusOr<std::unique_ptr<CommGroup>> Device::createCommGroup(const std::vector<Device*>& ranks) {
+StatusOr<std::unique_ptr<CommGroup>> Device::createCommGroup(const std::vector<Device*>& ranks,
+                                                              const CommPlacement& where) {
+  if (where.world && where.world->size() > 1) {
+    if (ranks.size() != 1 || where.world_ranks != where.world->size())
+      return invalidArgument("on the host target every process runs one tensor-parallel rank (" +
+                             std::to_string(where.world_ranks) + " ranks over " +
+                             std::to_string(where.world->size()) + " processes)");
+    return createProcessGroup(*where.world);
+  }
   StatusOr<std::unique_ptr<InProcessGroup>> group = InProcessGroup::create(static_cast<int>(ranks.size()));
   if (!group.isOk()) return group.status();
   return std::unique_ptr<CommGroup>(std::move(group).value());

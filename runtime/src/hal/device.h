@@ -20,6 +20,7 @@ namespace artifact {
 class Artifact;
 }
 class CommGroup;
+struct CommPlacement;
 
 namespace hal {
 
@@ -181,11 +182,13 @@ class Device {
     (void)logits, (void)rows, (void)vocab, (void)out;
     return unsupported("no device argmax");
   }
-  // Tensor parallelism (plan.tp_size > 1): the group joining `ranks` (devices of this kind, this
-  // one first), communicator r for ranks[r], whose collectives are ordered on that device's
-  // stream. Default: the in-process group over host memory (the CPU device); the CUDA device
-  // joins its GPUs over NCCL (docs/tensor_parallel.md "Collectives on GPUs").
-  virtual StatusOr<std::unique_ptr<CommGroup>> createCommGroup(const std::vector<Device*>& ranks);
+  // Tensor parallelism (plan.tp_size > 1): the group joining `ranks` (this process's devices of
+  // this kind, this one first; `where` places them among all ranks and processes), communicator i
+  // for ranks[i], whose collectives are ordered on that device's stream. Default (the CPU): the
+  // in-process group over host memory, or between processes one rank each (createProcessGroup);
+  // the CUDA device joins its GPUs over NCCL (docs/tensor_parallel.md "Collectives on GPUs").
+  virtual StatusOr<std::unique_ptr<CommGroup>> createCommGroup(const std::vector<Device*>& ranks,
+                                                               const CommPlacement& where);
   virtual StatusOr<int64_t> kvBlocksInBudget(const StepPlan& plan, int64_t max_step_tokens,
                                              uint64_t kv_block_bytes, size_t num_graph_buckets) {
     (void)plan, (void)max_step_tokens, (void)kv_block_bytes, (void)num_graph_buckets;

@@ -13,6 +13,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "comm/communicator.h"
+#include "comm/process_world.h"
 #include "exec/model_runner.h"
 #include "fake_cuda_client.h"
 #include "fake_cuda_step_checks.h"
@@ -90,7 +91,7 @@ std::vector<std::unique_ptr<CudaDevice>> makeDevices(int n) {
 StatusOr<std::unique_ptr<CommGroup>> groupOf(std::vector<std::unique_ptr<CudaDevice>>& devices) {
   std::vector<hal::Device*> ranks;
   for (auto& d : devices) ranks.push_back(d.get());
-  return devices[0]->createCommGroup(ranks);
+  return devices[0]->createCommGroup(ranks, CommPlacement{});
 }
 
 TEST(Nccl, LibraryLoadsByDlopenAndNamesWhatIsMissing) {

@@ -2,7 +2,10 @@
 // NCCL (test/unit/hal/fake_nccl) over the fake driver's memory.
 #include "hal/cuda/cuda_comm.h"
 
+#include <cstring>
 
+
+#include "comm/process_world.h"
 #include "hal/cuda/cuda_device.h"
 
 namespace ds::hal::cuda {
@@ -146,7 +149,8 @@ Status NcclGroup::reset() {
   return init();
 }
 
-StatusOr<std::unique_ptr<CommGroup>> CudaDevice::createCommGroup(const std::vector<Device*>& ranks) {
+StatusOr<std::unique_ptr<CommGroup>> CudaDevice::createCommGroup(const std::vector<Device*>& ranks,
+                                                                  const CommPlacement& where) {
   std::vector<CudaDevice*> devices;
   for (Device* d : ranks) {
     auto* cuda = dynamic_cast<CudaDevice*>(d);
@@ -155,7 +159,22 @@ StatusOr<std::unique_ptr<CommGroup>> CudaDevice::createCommGroup(const std::vect
   }
   StatusOr<const NcclLibrary*> lib = loadNccl();
   if (!lib.isOk()) return lib.status();
-  StatusOr<std::unique_ptr<NcclGroup>> group = NcclGroup::create(**lib, devices, NcclWorld{});
+  NcclWorld world;
+  world.world_size = where.world_ranks > 0 ? where.world_ranks : static_cast<int>(devices.size());
+  world.first_rank = where.first_rank;
+  if (where.world && where.world->size() > 1) {
+    // Several processes: the leader makes NCCL's unique id and sends it to every follower over
+    // the processes' channel (NCCL's own bootstrap then runs over TCP between the ranks).
+    std::vector<uint8_t> id(sizeof(ncclUniqueId));
+    if (where.world->rank() == 0)
+      DS_RETURN_IF_ERROR((*lib)->check((*lib)->ncclGetUniqueId(reinterpret_cast<ncclUniqueId*>(id.data())),
+                                       "ncclGetUniqueId"));
+    DS_RETURN_IF_ERROR(where.world->broadcast(&id));
+    if (id.size() != sizeof(ncclUniqueId)) return dataLoss("the leader sent an NCCL id of " + std::to_string(id.size()) + " bytes");
+    std::memcpy(&world.id, id.data(), sizeof world.id);
+    world.have_id = true;
+  }
+  StatusOr<std::unique_ptr<NcclGroup>> group = NcclGroup::create(**lib, devices, world);
   if (!group.isOk()) return group.status();
   return std::unique_ptr<CommGroup>(std::move(group).value());
 }

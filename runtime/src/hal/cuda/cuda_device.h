@@ -83,7 +83,8 @@ class CudaDevice : public Device {
                                      uint64_t kv_block_bytes, size_t num_graph_buckets) override;
   // Tensor-parallel GPU ranks: an NCCL group (cuda_comm.h) over `ranks` (CUDA devices, one GPU
   // each), NCCL loaded with dlopen (nccl_library.h); UNAVAILABLE without it.
-  StatusOr<std::unique_ptr<CommGroup>> createCommGroup(const std::vector<Device*>& ranks) override;
+  StatusOr<std::unique_ptr<CommGroup>> createCommGroup(const std::vector<Device*>& ranks,
+                                                       const CommPlacement& where) override;
   // ds_argmax_f32 of the kernel library (once an executable loaded it), the ids copied back.
   Status argmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* out) override;
   // graphBatchBuckets(max_batch); the records are CUDA graphs (captureGraph, replayGraph).
