@@ -20,6 +20,7 @@ DS_APT_PACKAGES=(
   libsodium-dev
   libclang-rt-22-dev
   curl
+  openmpi-bin  # mpirun: the multi-process tensor-parallel test (docs/tensor_parallel.md "Multi-node")
 )
 
 # Python packages the tests need (lit comes with llvm-22-tools; torch is NOT here: see test/reference).

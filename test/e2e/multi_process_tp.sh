@@ -44,6 +44,23 @@ for spec in stories260K.tp2:2 stories260K.tp4:4 tiny-deepseek-v3.tp2:2 tiny-deep
   fi
 done
 
+# The same under OpenMPI's mpirun (Debian's openmpi-bin; its OMPI_COMM_WORLD_* variables).
+a="$art/stories260K.tp2.dsa"
+if command -v mpirun > /dev/null && [ -f "$a" ]; then
+  [ "$(id -u)" -eq 0 ] && root="--allow-run-as-root" || root=""
+  timeout 120 mpirun $root --oversubscribe -np 2 -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT="$(port)" \
+    "$ds_run" "$a" -p "Once upon a time" -p "Lily and Tom" -p "" -n 24 --ids > "$tmp/mpi" 2> "$tmp/mpi.err"
+  rc=$?
+  if [ $rc -ne 0 ] || ! cmp -s "$tmp/stories260K.tp2.single" "$tmp/mpi"; then
+    echo "FAIL mpirun -np 2: exit $rc, tokens $(cmp -s "$tmp/stories260K.tp2.single" "$tmp/mpi" && echo same || echo differ)"
+    cat "$tmp/mpi.err"; fail=1
+  else
+    echo "ok   stories260K.tp2 under mpirun -np 2: same tokens"
+  fi
+else
+  echo "SKIP mpirun: not installed (scripts/setup.sh installs openmpi-bin)"
+fi
+
 # Three processes for two ranks: refused by every process, naming the counts.
 a="$art/stories260K.tp2.dsa"
 if [ -f "$a" ]; then
