@@ -102,6 +102,7 @@ struct ModelRunner::Impl {
   // [first_rank, first_rank + ranks.size()); the leader (process 0) sends every step to the others.
   std::unique_ptr<ProcessWorld> world;
   int first_rank = 0;
+  Status broken;  // set when a multi-process step failed: every later step returns it
 
   ~Impl();
   Status checkBatch(const StepBatch& b) const;
@@ -311,11 +312,19 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
 StatusOr<LogitsView> ModelRunner::step(const StepBatch& b) {
   Impl& m = *impl_;
   DS_RETURN_IF_ERROR(m.checkBatch(b));
+  if (!m.broken.isOk()) return m.broken;
   if (m.world) {  // the followers run the same step (they check it too)
     std::vector<uint8_t> message = encodeStepMessage(b);
-    DS_RETURN_IF_ERROR(m.world->broadcast(&message));
+    Status sent = m.world->broadcast(&message);
+    if (!sent.isOk()) return m.broken = sent;
   }
-  DS_RETURN_IF_ERROR(m.runLocal(b));
+  if (Status ran = m.runLocal(b); !ran.isOk()) {
+    // Between processes a failed step leaves the followers somewhere inside it: the channel's
+    // order is lost, so the run cannot go on (restart every process).
+    if (m.world)
+      m.broken = Status(ran.code(), ran.message() + " (the multi-process run stops here: restart every process)");
+    return m.world ? m.broken : ran;
+  }
   LogitsView view;
   view.data = static_cast<const float*>(m.ranks[0]->buffer(m.plan.logits));
   view.rows = static_cast<int64_t>(b.logit_rows.size());
