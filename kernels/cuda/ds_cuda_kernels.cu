@@ -11,3 +11,4 @@
 #include "src/mla.cu"
 #include "src/gemv_fp8.cu"
 #include "src/collective.cu"
+#include "src/gemm_q.cu"

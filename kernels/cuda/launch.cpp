@@ -63,6 +63,7 @@ const char* const kSymbols[] = {
     "ds_mla_absorb_abf16_wfp8", "ds_mla_absorb_af32_wfp8", "ds_mla_out_abf16_wfp8", "ds_mla_out_af32_wfp8",
     "ds_mla_kv_write_i8_abf16", "ds_mla_kv_write_i8_af32", "ds_mla_attend_i8_abf16", "ds_mla_attend_i8_af32",
     "ds_comm_sum_ranks_bf16", "ds_comm_sum_ranks_f32",
+    "ds_gemm_q_i4_abf16", "ds_gemm_q_fp8_abf16", "ds_gemm_q_i8_abf16",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;

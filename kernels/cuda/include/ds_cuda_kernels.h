@@ -283,5 +283,6 @@ const char* const* ds_cuda_kernel_symbols(void);
 #include "ds_cuda_moe.h"    /* the mixture-of-experts kernels */
 #include "ds_cuda_mla.h"    /* DeepSeek MLA decode */
 #include "ds_cuda_collective.h" /* tensor-parallel reductions */
+#include "ds_cuda_gemm_q.h"   /* prefill GEMM over quantized weights */
 
 #endif /* DS_CUDA_KERNELS_H */

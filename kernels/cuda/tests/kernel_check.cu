@@ -31,6 +31,8 @@ void mlaTiming(double bw);  // tests/mla_check.cu: MLA decode steps vs the copy-
 void kvQuantStage();  // tests/kvq_check.cu: GQA write + decode + prefill over int8 / FP8 KV caches
 void fp8Stage();  // tests/fp8_check.cu: the dense GEMV over FP8 E4M3 / int8 block-scaled weights
 void collectiveStage();  // tests/collective_check.cu: the all-reduce's rank-ordered sum, bitwise
+void gemmQStage();       // tests/gemm_q_check.cu: the quantized-weight prefill GEMM
+void gemmQTiming();      // tests/gemm_q_check.cu: its time at an 8B projection vs GEMV passes
 }
 
 namespace {
@@ -489,6 +491,7 @@ int main(int argc, char** argv) {
   fp8Stage();
   kvQuantStage();
   collectiveStage();
+  gemmQStage();
   blasLtStage();
   const int synth_failed = checkSyntheticFill(g_lib, g_dev.sm_count);  // 7 dtypes x 15 cases
   g_fail += synth_failed, g_pass += 7 * 5 * 3 - synth_failed;
@@ -503,6 +506,7 @@ int main(int argc, char** argv) {
     timeGemv(bw, M, 4096, 14336);  // down
   }
   mlaTiming(bw);
+  gemmQTiming();
   blasLtTiming();
   return g_fail ? 1 : 0;
 }

@@ -128,6 +128,29 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
       continue;
     }
+    if (startsWith(l.name, "ds_gemm_q_")) {  // prefill over quantized weights: x, codes, scales, y
+      ds_cuda_gemm_q_params g;
+      ASSERT_EQ(l.param_bytes, sizeof g);
+      std::memcpy(&g, l.params, sizeof g);
+      EXPECT_TRUE(f.is_device_range(g.x, (uint64_t(g.M - 1) * g.x_stride + g.K) * 2)) << "x";
+      uint64_t scales = 0;
+      if (g.wtype == DS_CUDA_GEMM_Q_I4) {
+        EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.N) * g.K / 2)) << "w";
+        scales = uint64_t(g.N) * ((uint64_t(g.K) + g.group_size - 1) / g.group_size);
+      } else {
+        EXPECT_TRUE(f.is_device_range(g.w, uint64_t(g.N) * g.K)) << "w";
+        scales = ((uint64_t(g.N) + g.block_rows - 1) / g.block_rows) * ((uint64_t(g.K) + g.block_cols - 1) / g.block_cols);
+      }
+      EXPECT_TRUE(f.is_device_range(g.scale, scales * 4)) << "scale";
+      if (g.zero) {
+        EXPECT_TRUE(f.is_device_range(g.zero, scales * 4)) << "zero";
+      }
+      if (g.bias) {
+        EXPECT_TRUE(f.is_device_range(g.bias, uint64_t(g.N) * 4)) << "bias";
+      }
+      EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * (g.y_f32 ? 4 : 2))) << "y";
+      continue;
+    }
     if (startsWith(l.name, "ds_gemv_wfp8_") || startsWith(l.name, "ds_gemv_wi8_")) {  // codes, scales
       ds_cuda_gemv_fp8_params g;
       ASSERT_EQ(l.param_bytes, sizeof g);

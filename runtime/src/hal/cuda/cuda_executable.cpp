@@ -171,6 +171,9 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       if (!lib.isOk()) return lib.status();
       exe->library_ = (*lib)->module;
       exe->library_fns_ = (*lib)->functions;
+      exe->quant_gemm_ = exe->library_fns_.count("ds_gemm_q_i4_abf16") &&
+                         exe->library_fns_.count("ds_gemm_q_fp8_abf16") &&
+                         exe->library_fns_.count("ds_gemm_q_i8_abf16");
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
@@ -301,6 +304,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.generated = entries_[a.index] != nullptr;
   v.generated_threads = threads_[a.index];
   v.blaslt = !gemv_only_[a.index] && device.blasLtLibrary() != nullptr;
+  v.quant_gemm = quant_gemm_;
   const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
   // Plans the launch; when it needs more workspace than there is, grows it and plans again
   // (the params embed the address).

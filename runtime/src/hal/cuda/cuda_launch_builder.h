@@ -201,10 +201,35 @@ class Builder {
     return Status::ok();
   }
 
-  // int4 group weights in the GPU storage: ds_gemv_wi4.
+  // Prefill over a quantized weight (more than kGemvMaxRows rows of bf16 activations): one
+  // tensor-core GEMM (ds_cuda_gemm_q.h) when the library has it and takes the shape; false:
+  // the caller runs GEMV passes.
+  StatusOr<bool> quantizedGemm(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
+                               int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K) {
+    if (!v_.quant_gemm || act_dt != DS_CUDA_BF16 || M <= kGemvMaxRows) return false;
+    ds_cuda_gemm_q_params p{};
+    p.x = x, p.w = wr.w, p.scale = wr.scale, p.zero = wr.zero, p.bias = bias, p.y = y;
+    p.M = static_cast<int32_t>(M);
+    p.N = static_cast<int32_t>(N);
+    p.K = static_cast<int32_t>(K);
+    p.x_stride = static_cast<int32_t>(x_stride);
+    p.y_stride = static_cast<int32_t>(y_stride);
+    p.wtype = wr.dt == kInt4 ? DS_CUDA_GEMM_Q_I4 : wr.dt == kInt8 ? DS_CUDA_GEMM_Q_I8 : DS_CUDA_GEMM_Q_FP8;
+    p.group_size = static_cast<int32_t>(wr.group);
+    p.block_rows = static_cast<int32_t>(wr.block_rows);
+    p.block_cols = static_cast<int32_t>(wr.block_cols);
+    ds_cuda_plan plan;
+    if (ds_cuda_plan_gemm_q(&p, &plan)) return false;  // a shape it does not take: GEMV passes
+    DS_RETURN_IF_ERROR(add(plan, nullptr, bytesOf(p)));
+    return true;
+  }
+
+  // int4 group weights in the GPU storage: ds_gemv_wi4 (prefill: ds_gemm_q_i4).
   Status gemmInt4(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
                   int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
     if (y_f32) return fail("int4 weights with an f32 output of bf16 activations (logits) are not built");
+    StatusOr<bool> gemm = quantizedGemm(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K);
+    if (!gemm.isOk() || *gemm) return gemm.status();
     return quantizedGemv<ds_cuda_gemv_i4_params>(
         x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K,
         [&](ds_cuda_gemv_i4_params& p, ds_cuda_plan& plan) {
@@ -214,10 +239,13 @@ class Builder {
         });
   }
 
-  // 8-bit codes (FP8 E4M3 or int8) with block or per-channel scales, as stored: ds_gemv_w{fp8,i8}.
+  // 8-bit codes (FP8 E4M3 or int8) with block or per-channel scales, as stored: ds_gemv_w{fp8,i8}
+  // (prefill: ds_gemm_q_{fp8,i8}).
   Status gemmFp8(uint64_t x, int64_t x_stride, const WeightRef& wr, uint64_t bias, uint64_t y,
                  int64_t y_stride, int act_dt, int64_t M, int64_t N, int64_t K, bool y_f32) {
     if (y_f32) return fail("8-bit weights with an f32 output of bf16 activations (logits) are not built");
+    StatusOr<bool> gemm = quantizedGemm(x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K);
+    if (!gemm.isOk() || *gemm) return gemm.status();
     return quantizedGemv<ds_cuda_gemv_fp8_params>(
         x, x_stride, wr, bias, y, y_stride, act_dt, M, N, K,
         [&](ds_cuda_gemv_fp8_params& p, ds_cuda_plan& plan) {

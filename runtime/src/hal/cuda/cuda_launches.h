@@ -100,6 +100,10 @@ struct CudaLaunchView {
   // The device has cuBLASLt: GEMMs of more than kGemvMaxRows rows whose dtypes it takes (f32 x
   // f32, bf16 x bf16) become BlasLtGemm calls instead of GEMV chunks. False: GEMV only.
   bool blaslt = false;
+  // The kernel library has the quantized-weight prefill GEMM (ds_cuda_gemm_q.h; libraries
+  // embedded by older ds-compile builds do not): prefills of int4 / 8-bit weights with bf16
+  // activations take it instead of GEMV passes.
+  bool quant_gemm = false;
 };
 
 struct CudaLaunchPlan {

@@ -1,0 +1,94 @@
+// Long prefills of quantized GPU artifacts over the fake driver: more than 16 tokens of bf16
+// activations run the quantized-weight tensor-core GEMM (ds_gemm_q_*, ds_cuda_gemm_q.h) instead
+// of GEMV passes, every launch's device ranges inside live allocations (checkStep); decode stays
+// on the GEMVs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "artifact/artifact_reader.h"
+#include "exec/model_runner.h"
+#include "fake_cuda_client.h"
+#include "fake_cuda_step_checks.h"
+#include "hal/cuda/cuda_library.h"
+
+namespace ds::test {
+namespace {
+
+const bool kFakeDriver = pointRuntimeAtFakeDriver();
+
+StepBatch batchOf(int32_t tokens, int32_t first_pos, int64_t block_size) {
+  StepBatch b;
+  for (int32_t t = 0; t < tokens; ++t) {
+    b.token_ids.push_back(1 + t % 50);
+    b.positions.push_back(first_pos + t);
+    b.token_seq.push_back(0);
+  }
+  b.logit_rows = {tokens - 1};
+  b.num_seqs = 1;
+  b.max_blocks_per_seq = 64 / block_size + 1;
+  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
+  return b;
+}
+
+struct PrefillCase {
+  const char* artifact;
+  const char* gemm;  // the GEMM kernel its projections take ("": none, bf16 weights)
+};
+
+class FakeCudaLongPrefill : public ::testing::TestWithParam<PrefillCase> {};
+
+TEST_P(FakeCudaLongPrefill, QuantizedProjectionsUseTheTensorCoreGemm) {
+  const std::string path = std::string(DS_FAKE_CUDA_ARTIFACTS) + "/" + GetParam().artifact + ".dsa";
+  if (!std::ifstream(path).good()) GTEST_SKIP() << path << " was not built";
+  if (!std::ifstream(hal::cuda::buildTreeLibraryPath()).good()) GTEST_SKIP() << "no kernel library fatbin";
+  auto art = artifact::Artifact::open(path);
+  ASSERT_TRUE(art.isOk());
+  auto plan = hal::StepPlan::decode(**art);
+  ASSERT_TRUE(plan.isOk());
+  RunnerOptions o;
+  o.num_kv_blocks = 16;
+  o.enforce_eager = true;
+  auto runner = ModelRunner::create(**art, o);
+  ASSERT_TRUE(runner.isOk()) << runner.status().toString();
+  const int64_t bs = (*runner)->blockSize();
+  const StepBatch prefill = batchOf(40, 0, bs);
+  ASSERT_TRUE((*runner)->step(prefill).isOk()) << FakeCuda::get().last_error();
+  FakeCuda::get().reset();
+  auto view = (*runner)->step(prefill);  // the steady state: workspace sized
+  ASSERT_TRUE(view.isOk()) << view.status().toString() << " / fake: " << FakeCuda::get().last_error();
+  std::vector<std::string> names;
+  for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i) names.push_back(FakeCuda::get().launch(i).name);
+  checkStep(*plan, names, 0, "bf16", plan->kv.kind == hal::KVKind::MLA ? "ds_mla_" : "ds_attn_");
+  size_t gemm = 0, quant_gemv = 0;
+  for (const std::string& n : names) {
+    gemm += n.rfind("ds_gemm_q_", 0) == 0;
+    quant_gemv += n.rfind("ds_gemv_wi4_", 0) == 0 || n.rfind("ds_gemv_wfp8_", 0) == 0 || n.rfind("ds_gemv_wi8_", 0) == 0;
+    if (n.rfind("ds_gemm_q_", 0) == 0) EXPECT_EQ(n, GetParam().gemm);
+  }
+  // Every quantized projection of the 40 tokens is one GEMM; the only 8/4-bit GEMV left is the
+  // logits' single row (when the output projection is quantized).
+  EXPECT_GE(gemm, 2u * 3) << "two layers of q/k/v/o and MLP projections";
+  EXPECT_LE(quant_gemv, 1u);
+  // A decode step stays on the GEMVs.
+  FakeCuda::get().reset();
+  ASSERT_TRUE((*runner)->step(batchOf(1, 40, bs)).isOk());
+  for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i)
+    EXPECT_NE(std::string(FakeCuda::get().launch(i).name).rfind("ds_gemm_q_", 0), 0u) << FakeCuda::get().launch(i).name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaLongPrefill,
+                         ::testing::Values(PrefillCase{"tiny-llama.sm_90a.w4g64", "ds_gemm_q_i4_abf16"},
+                                           PrefillCase{"tiny-llama.sm_90a.w4g128a", "ds_gemm_q_i4_abf16"},
+                                           PrefillCase{"tiny-llama.sm_90a.w8", "ds_gemm_q_i8_abf16"},
+                                           PrefillCase{"tiny-llama.sm_90a.fp8", "ds_gemm_q_fp8_abf16"},
+                                           PrefillCase{"tiny-deepseek-v3-fp8.sm_90a", "ds_gemm_q_fp8_abf16"}),
+                         [](const auto& info) {
+                           std::string n = info.param.artifact;
+                           for (char& c : n)
+                             if (c == '-' || c == '.') c = '_';
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace ds::test
