@@ -1,4 +1,4 @@
-// Launch planning of the quantized-weight prefill GEMM (include/ds_cuda_gemm_q.h): validation
+// Launch planning of the tensor-core prefill GEMMs (include/ds_cuda_gemm_q.h): validation
 // and geometry, pure functions of the params (no CUDA, no device memory).
 #include <cstring>
 
@@ -39,6 +39,22 @@ const char* ds_cuda_plan_gemm_q(const ds_cuda_gemm_q_params* p, ds_cuda_plan* ou
   const char* s = symbol("ds_gemm_q_", kind);
   if (!s) return "gemm_q: no kernel for the weight type";
   setLaunch(out->launches[0], s, ceilDiv(p->N, DS_CUDA_GEMM_Q_TILE_N), ceilDiv(p->M, DS_CUDA_GEMM_Q_TILE_M), 1, 128);
+  out->num_launches = 1;
+  return nullptr;
+}
+
+const char* ds_cuda_plan_moe_gemm(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (p->act_dtype != DS_CUDA_BF16) return "moe_gemm: bf16 activations only (f32: ds_moe_gemv)";
+  // The same operands as the GEMV: its plan checks them.
+  ds_cuda_plan gemv;
+  if (const char* e = ds_cuda_plan_moe_gemv(p, &gemv)) return e;
+  const int64_t tiles = ceilDiv(p->max_rows, DS_CUDA_GEMM_Q_TILE_M) + (p->num_local < p->max_rows ? p->num_local : p->max_rows);
+  if (tiles > 65535) return "moe_gemm: more than 65535 row tiles (split the step)";
+  const bool fp8 = p->weight_dtype == DS_CUDA_FP8_E4M3;
+  const char* kernel = symbol(fp8 ? "ds_moe_gemm_wfp8_abf16_" : "ds_moe_gemm_wbf16_abf16_", p->swiglu ? "swiglu" : "plain");
+  if (!kernel) return "moe_gemm: no kernel for these dtypes";
+  setLaunch(out->launches[0], kernel, ceilDiv(p->N, DS_CUDA_GEMM_Q_TILE_N), tiles, 1, 128);
   out->num_launches = 1;
   return nullptr;
 }

@@ -37,6 +37,16 @@ typedef struct {
 } ds_cuda_gemm_q_params;
 const char* ds_cuda_plan_gemm_q(const ds_cuda_gemm_q_params* p, ds_cuda_plan* out);
 
+/* ds_moe_gemm_w<bf16|fp8>_abf16_<plain|swiglu>: the experts' grouped GEMM, the prefill form of
+ * ds_moe_gemv_* with the same params and results contract (ds_cuda_moe.h: rows of local expert e
+ * at [expert_start[e], expert_start[e + 1]), x rows gathered through row_token, FP8 128 x 128
+ * block scales, SwiGLU with gate and up rounded to bf16 first) for bf16 activations: one launch
+ * for all active experts, 64 x 64 tiles on the tensor cores (FP8 decoded to bf16 in shared
+ * memory). The routed row counts live on the device: grid (ceil(N / 64), ceil(max_rows / 64) +
+ * min(num_local, max_rows)) covers any split of the rows, and block y finds its (expert, row
+ * tile) by walking the active experts; blocks past the last tile exit. 128 threads. */
+const char* ds_cuda_plan_moe_gemm(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out);
+
 #ifdef __cplusplus
 }
 #endif

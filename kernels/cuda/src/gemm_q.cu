@@ -1,6 +1,7 @@
-// Prefill GEMM over quantized weights (include/ds_cuda_gemm_q.h): W tiles decoded to the host's
-// f32 values, rounded to bf16 in shared memory, bf16 tensor-core MMA with f32 accumulation.
-// Single-buffered (a first version: correct on sm_80+, not yet tuned).
+// Tensor-core GEMMs for prefill (include/ds_cuda_gemm_q.h): over quantized weights (W tiles
+// decoded to the host's f32 values, rounded to bf16 in shared memory), and the experts' grouped
+// GEMM (one launch for every active expert). bf16 MMA, f32 accumulation, sm_80 and up.
+// Single-buffered (a first version: correct by construction, not yet tuned).
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
@@ -85,76 +86,193 @@ __device__ __forceinline__ void mmaBf16(float (&d)[4], const uint32_t (&a)[4], c
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-template <int WT>
-__device__ __forceinline__ void gemmQ(const ds_cuda_gemm_q_params& p) {
-  __shared__ __align__(16) uint16_t As[kQTm][kQLd];
-  __shared__ __align__(16) uint16_t Bs[kQTn][kQLd];
+// The tile loop shared by the GEMMs here: a 64 x 64 output tile (4 warps of 32 x 32), K in steps
+// of 32. loadA(r, c, dst) fills 8 bf16 of A's tile row r at columns k0 + c (zeros past the rows or
+// K); loadB(b, r, c, dst) 16 bf16 of matrix b's (NB of them: SwiGLU's gate and up) tile row r.
+template <int NB>
+struct GemmTile {
+  uint16_t a[kQTm][kQLd];
+  uint16_t b[NB][kQTn][kQLd];
+};
+
+template <int NB, class LoadA, class LoadB>
+__device__ __forceinline__ void tileLoop(GemmTile<NB>& t, int K, float (&acc)[NB][2][4][4], LoadA loadA, LoadB loadB) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;  // this warp's 32 x 32 of the tile
-  const int m0 = blockIdx.y * kQTm, n0 = blockIdx.x * kQTn;
-  const uint16_t* x = ptr<const uint16_t>(p.x);
-  float acc[2][4][4];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int b = 0; b < NB; ++b)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int i = 0; i < 2; ++i)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
-
-  for (int k0 = 0; k0 < p.K; k0 += kQTk) {
-    // A: 64 rows x 32 bf16 = 256 16-byte pieces, two per thread; rows past M, columns past K zero.
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[b][i][j][c] = 0.0f;
+  for (int k0 = 0; k0 < K; k0 += kQTk) {
+    // A: 64 rows x 32 bf16 = 256 16-byte pieces, two per thread.
 #pragma unroll
     for (int u = 0; u < 2; ++u) {
       const int piece = tid + u * 128, r = piece >> 2, c = (piece & 3) * 8;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (m0 + r < p.M && k0 + c < p.K) v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(m0 + r) * p.x_stride + k0 + c);
-      *reinterpret_cast<uint4*>(&As[r][c]) = v;
+      loadA(r, k0 + c, &t.a[r][c]);
     }
-    // W: 64 rows x 32 codes, 16 per thread, decoded; rows past N, columns past K zero.
-    {
-      const int r = tid >> 1, c = (tid & 1) * 16;
-      if (n0 + r < p.N && k0 + c < p.K) {  // K % 16 == 0: a tile's second half may be past K
-        decodeRow16<WT>(p, n0 + r, k0 + c, &Bs[r][c]);
-      } else {
-        reinterpret_cast<uint4*>(&Bs[r][c])[0] = make_uint4(0, 0, 0, 0);
-        reinterpret_cast<uint4*>(&Bs[r][c])[1] = make_uint4(0, 0, 0, 0);
-      }
-    }
+    // B: 64 rows x 32 elements per matrix, 16 per thread.
+#pragma unroll
+    for (int b = 0; b < NB; ++b) loadB(b, tid >> 1, k0 + (tid & 1) * 16, &t.b[b][tid >> 1][(tid & 1) * 16]);
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kQTk; kk += 16) {
-      uint32_t a[2][4], b[4][2];
+      uint32_t a[2][4];
 #pragma unroll
-      for (int i = 0; i < 2; ++i) ldmatrixX4(a[i], &As[wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
+      for (int i = 0; i < 2; ++i) ldmatrixX4(a[i], &t.a[wm + 16 * i + (lane & 15)][kk + (lane >> 4) * 8]);
 #pragma unroll
-      for (int j = 0; j < 4; ++j) ldmatrixX2(b[j], &Bs[wn + 8 * j + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
+      for (int b = 0; b < NB; ++b)
 #pragma unroll
-      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 4; ++j) {
+          uint32_t f[2];
+          ldmatrixX2(f, &t.b[b][wn + 8 * j + (lane & 7)][kk + ((lane >> 3) & 1) * 8]);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) mmaBf16(acc[i][j], a[i], b[j]);
+          for (int i = 0; i < 2; ++i) mmaBf16(acc[b][i][j], a[i], f);
+        }
     }
     __syncthreads();
   }
-  // Accumulator (i, j): rows wm + 16 i + lane / 4 (+ 8), columns wn + 8 j + 2 (lane % 4) (+ 1).
-  const float* bias = ptr<const float>(p.bias);
+}
+
+// Calls out(m, n, b -> value) for the accumulators of this thread: tile rows wm + 16 i + lane / 4
+// (+ 8), columns wn + 8 j + 2 (lane % 4) (+ 1).
+template <int NB, class Out>
+__device__ __forceinline__ void forEachAcc(const float (&acc)[NB][2][4][4], Out out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int m = m0 + wm + 16 * i + (lane >> 2) + 8 * h;
-        const int n = n0 + wn + 8 * j + 2 * (lane & 3);
-        if (m >= p.M) continue;
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          if (n + e >= p.N) continue;
-          float v = acc[i][j][2 * h + e];
-          if (bias) v += bias[n + e];
-          if (p.y_f32) ptr<float>(p.y)[static_cast<size_t>(m) * p.y_stride + n + e] = v;
-          else ptr<bf16>(p.y)[static_cast<size_t>(m) * p.y_stride + n + e] = __float2bfloat16_rn(v);
+          float v[NB];
+#pragma unroll
+          for (int b = 0; b < NB; ++b) v[b] = acc[b][i][j][2 * h + e];
+          out(wm + 16 * i + (lane >> 2) + 8 * h, wn + 8 * j + 2 * (lane & 3) + e, v);
         }
-      }
+}
+
+__device__ __forceinline__ void zero16(uint16_t* dst) {
+  reinterpret_cast<uint4*>(dst)[0] = make_uint4(0, 0, 0, 0);
+  reinterpret_cast<uint4*>(dst)[1] = make_uint4(0, 0, 0, 0);
+}
+
+template <int WT>
+__device__ __forceinline__ void gemmQ(const ds_cuda_gemm_q_params& p) {
+  __shared__ __align__(16) GemmTile<1> tile;
+  const int m0 = blockIdx.y * kQTm, n0 = blockIdx.x * kQTn;
+  const uint16_t* x = ptr<const uint16_t>(p.x);
+  float acc[1][2][4][4];
+  tileLoop<1>(
+      tile, p.K, acc,
+      [&](int r, int k, uint16_t* dst) {  // rows past M, columns past K: zero
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (m0 + r < p.M && k < p.K) v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(m0 + r) * p.x_stride + k);
+        *reinterpret_cast<uint4*>(dst) = v;
+      },
+      [&](int, int r, int k, uint16_t* dst) {  // K % 16 == 0: a tile's second half may be past K
+        if (n0 + r < p.N && k < p.K) decodeRow16<WT>(p, n0 + r, k, dst);
+        else zero16(dst);
+      });
+  const float* bias = ptr<const float>(p.bias);
+  forEachAcc<1>(acc, [&](int mi, int ni, const float (&v)[1]) {
+    const int m = m0 + mi, n = n0 + ni;
+    if (m >= p.M || n >= p.N) return;
+    const float y = bias ? v[0] + bias[n] : v[0];
+    if (p.y_f32) ptr<float>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = y;
+    else ptr<bf16>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = __float2bfloat16_rn(y);
+  });
+}
+
+// ---- The experts' grouped GEMM (ds_moe_gemm_*): one launch for every active local expert. ----
+
+// Tile y of the launch -> (local expert, its first routed row, the end of its rows), walking the
+// active experts in order (ceil(rows / 64) tiles each); false past the last tile.
+__device__ __forceinline__ bool expertTile(const ds_cuda_moe_gemv_params& p, int y, int* e, int* r0, int* r1) {
+  const int32_t* active = ptr<const int32_t>(p.active);
+  const int32_t* start = ptr<const int32_t>(p.expert_start);
+  const int n = active[p.num_local];
+  for (int i = 0; i < n; ++i) {
+    const int ex = active[i], rows = start[ex + 1] - start[ex], tiles = (rows + kQTm - 1) / kQTm;
+    if (y < tiles) {
+      *e = ex;
+      *r0 = start[ex] + y * kQTm;
+      *r1 = min(start[ex + 1], *r0 + kQTm);
+      return true;
+    }
+    y -= tiles;
+  }
+  return false;
+}
+
+template <bool FP8, bool SWIGLU>
+__device__ __forceinline__ void moeGemm(const ds_cuda_moe_gemv_params& p) {
+  constexpr int NB = SWIGLU ? 2 : 1;
+  __shared__ __align__(16) GemmTile<NB> tile;
+  __shared__ int x_row[kQTm];  // the x row of each tile row, -1 past the expert's rows
+  int e = 0, r0 = 0, r1 = 0;
+  if (!expertTile(p, blockIdx.y, &e, &r0, &r1)) return;  // the same for every thread
+  const int n0 = blockIdx.x * kQTn;
+  if (threadIdx.x < kQTm) {
+    const int r = r0 + threadIdx.x;
+    x_row[threadIdx.x] = r < r1 ? (p.gather ? ptr<const int32_t>(p.row_token)[r] : r) : -1;
+  }
+  __syncthreads();
+  const size_t per_expert = static_cast<size_t>(p.N) * p.K;
+  const int nb = (p.N + DS_CUDA_MOE_FP8_BLOCK - 1) / DS_CUDA_MOE_FP8_BLOCK;
+  const int kb = (p.K + DS_CUDA_MOE_FP8_BLOCK - 1) / DS_CUDA_MOE_FP8_BLOCK;
+  const uint16_t* x = ptr<const uint16_t>(p.x);
+  float acc[NB][2][4][4];
+  tileLoop<NB>(
+      tile, p.K, acc,
+      [&](int r, int k, uint16_t* dst) {
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (x_row[r] >= 0 && k < p.K) v = *reinterpret_cast<const uint4*>(x + static_cast<size_t>(x_row[r]) * p.x_stride + k);
+        *reinterpret_cast<uint4*>(dst) = v;
+      },
+      [&](int b, int r, int k, uint16_t* dst) {
+        const int n = n0 + r;
+        if (n >= p.N || k >= p.K) return zero16(dst);
+        const ds_cuda_ptr w = b ? p.w2 : p.w;
+        if constexpr (FP8) {
+          const float* sc = ptr<const float>(b ? p.w2_scale : p.w_scale) + static_cast<size_t>(e) * nb * kb;
+          const float s = sc[(n / DS_CUDA_MOE_FP8_BLOCK) * kb + k / DS_CUDA_MOE_FP8_BLOCK];
+          const uint4 raw = *reinterpret_cast<const uint4*>(ptr<const uint8_t>(w) + e * per_expert + static_cast<size_t>(n) * p.K + k);
+          const uint32_t q[4] = {raw.x, raw.y, raw.z, raw.w};
+          uint4 out[2];
+          uint32_t* o = reinterpret_cast<uint32_t*>(out);
+#pragma unroll
+          for (int i = 0; i < 16; i += 2) {
+            const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+                static_cast<__nv_fp8x2_storage_t>((q[i >> 2] >> (8 * (i & 3))) & 0xffffu), __NV_E4M3);
+            const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&h));
+            o[i / 2] = packBf16(__fmul_rn(v.x, s), __fmul_rn(v.y, s));  // the host's decode(q) * s
+          }
+          reinterpret_cast<uint4*>(dst)[0] = out[0];
+          reinterpret_cast<uint4*>(dst)[1] = out[1];
+        } else {
+          const uint4* src = reinterpret_cast<const uint4*>(ptr<const uint16_t>(w) + e * per_expert + static_cast<size_t>(n) * p.K + k);
+          reinterpret_cast<uint4*>(dst)[0] = src[0];
+          reinterpret_cast<uint4*>(dst)[1] = src[1];
+        }
+      });
+  forEachAcc<NB>(acc, [&](int mi, int ni, const float (&v)[NB]) {
+    const int n = n0 + ni;
+    if (x_row[mi] < 0 || n >= p.N) return;
+    float out = v[0];
+    if constexpr (SWIGLU) {
+      // The GEMV's rounding points: gate and up in bf16, then silu(gate) * up.
+      const float g = roundTo<bf16>(v[0]), u = roundTo<bf16>(v[1]);
+      out = g / (1.0f + expf(-g)) * u;
+    }
+    ptr<bf16>(p.y)[static_cast<size_t>(r0 + mi) * p.y_stride + n] = __float2bfloat16_rn(out);
+  });
 }
 
 }  // namespace
@@ -169,3 +287,14 @@ DS_GEMM_Q(i4, DS_CUDA_GEMM_Q_I4)
 DS_GEMM_Q(fp8, DS_CUDA_GEMM_Q_FP8)
 DS_GEMM_Q(i8, DS_CUDA_GEMM_Q_I8)
 #undef DS_GEMM_Q
+
+#define DS_MOE_GEMM(w, FP8, kind, SWIGLU)                                                    \
+  extern "C" __global__ void __launch_bounds__(128)                                          \
+      ds_moe_gemm_w##w##_abf16_##kind(const __grid_constant__ ds_cuda_moe_gemv_params p) {   \
+    ds::cuda::moeGemm<FP8, SWIGLU>(p);                                                        \
+  }
+DS_MOE_GEMM(bf16, false, plain, false)
+DS_MOE_GEMM(bf16, false, swiglu, true)
+DS_MOE_GEMM(fp8, true, plain, false)
+DS_MOE_GEMM(fp8, true, swiglu, true)
+#undef DS_MOE_GEMM

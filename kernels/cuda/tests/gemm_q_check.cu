@@ -8,6 +8,7 @@
 // Then the time of a 512-token prefill projection of an 8B model (4096 x 4096) next to the GEMV
 // passes the device ran before (32 of 16 rows).
 #include "check_common.cuh"
+#include "cpu/moe_routing.h"
 
 namespace dscheck {
 namespace {
@@ -144,9 +145,99 @@ void timeGemmQ(int wtype, const char* what) {
   for (void* v : {q.scale.p, x.p, y.p}) (void)cudaFree(v);
 }
 
+// ds_moe_gemm_* (the experts' grouped GEMM) against the definition: per routed row r of local
+// expert e, x_r = x[row_token[r]] (gather) or h[r]; swiglu: silu(bf16(x_r Wg_e)) * bf16(x_r Wu_e);
+// plain: x_r W_e. Routing from kernels/cpu/moe_routing.h (ds_moe_permute's definition), with a
+// skewed choice so some experts get more than one 64-row tile and some none; y starts NaN.
+void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) {
+  std::vector<int32_t> ids(size_t(T) * top_k);
+  std::vector<float> rw(ids.size(), 1.0f);
+  std::uniform_int_distribution<int> hot(0, 2), any(0, E - 1);
+  for (int t = 0; t < T; ++t)
+    for (int j = 0; j < top_k; ++j) {
+      const int v = j == 0 ? hot(rng) : any(rng);  // experts 0-2 hot: several row tiles
+      ids[size_t(t) * top_k + j] = j == 1 && v == E - 1 ? -1 : v;  // some slots skipped
+    }
+  ds::cpu::ExpertRows rows;
+  ds::cpu::permuteByExpert(ids.data(), rw.data(), T, top_k, 0, E, &rows);
+  const int R = rows.rows();
+  const int max_rows = T * top_k;
+  // Expert weights [E, N, K] (and the up projection): bf16 values, or FP8 with 128 x 128 scales.
+  std::vector<std::vector<float>> wv(swiglu ? 2 : 1);
+  std::vector<void*> wd(wv.size(), nullptr), sd(wv.size(), nullptr);
+  for (size_t b = 0; b < wv.size(); ++b) {
+    wv[b].resize(size_t(E) * N * K);
+    if (fp8) {
+      std::vector<uint8_t> codes;
+      std::vector<float> scales;
+      for (int e = 0; e < E; ++e) {
+        Fp8Matrix m = randomFp8(N, K, 128, 128, 1.0f / 512, 3.0f / 512);
+        codes.insert(codes.end(), m.q.begin(), m.q.end());
+        scales.insert(scales.end(), m.scale.begin(), m.scale.end());
+        for (size_t i = 0; i < m.f.size(); ++i) wv[b][size_t(e) * N * K + i] = roundBf16(m.f[i]);
+        m.release();
+      }
+      CK(cudaMalloc(&wd[b], codes.size()));
+      CK(cudaMemcpy(wd[b], codes.data(), codes.size(), cudaMemcpyHostToDevice));
+      sd[b] = Buf(scales, DS_CUDA_F32).p;
+    } else {
+      wv[b] = randomVec(wv[b].size(), -0.1f, 0.1f, true);
+      wd[b] = Buf(wv[b], DS_CUDA_BF16).p;
+    }
+  }
+  const int xrows = swiglu ? T : max_rows;
+  const auto x = randomVec(size_t(xrows) * K, -1, 1, true);
+  Buf bx(x, DS_CUDA_BF16), by(std::vector<float>(size_t(max_rows) * N), DS_CUDA_BF16);
+  CK(cudaMemset(by.p, 0xff, by.n * 2));
+  IBuf start(rows.start), active(rows.active), tok(rows.row_token.empty() ? std::vector<int32_t>{0} : rows.row_token);
+  ds_cuda_moe_gemv_params p{};
+  p.x = bx.d(); p.w = reinterpret_cast<ds_cuda_ptr>(wd[0]); p.w2 = swiglu ? reinterpret_cast<ds_cuda_ptr>(wd[1]) : 0;
+  p.w_scale = fp8 ? reinterpret_cast<ds_cuda_ptr>(sd[0]) : 0;
+  p.w2_scale = fp8 && swiglu ? reinterpret_cast<ds_cuda_ptr>(sd[1]) : 0;
+  p.y = by.d(); p.expert_start = start.d(); p.active = active.d(); p.row_token = tok.d();
+  p.N = N; p.K = K; p.x_stride = K; p.y_stride = N; p.num_local = E; p.max_rows = max_rows;
+  p.gather = p.swiglu = swiglu ? 1 : 0; p.act_dtype = DS_CUDA_BF16;
+  p.weight_dtype = fp8 ? int32_t{DS_CUDA_FP8_E4M3} : int32_t{DS_CUDA_BF16};
+  ds_cuda_plan plan;
+  planOk(ds_cuda_plan_moe_gemm(&p, &plan), "moe_gemm");
+  launch(plan, p);
+  std::vector<double> ref(size_t(R) * N), tol(ref.size());
+  for (int e = 0; e < E; ++e)
+    for (int r = rows.start[e]; r < rows.start[e + 1]; ++r) {
+      const float* xr = &x[size_t(swiglu ? rows.row_token[r] : r) * K];
+      for (int n = 0; n < N; ++n) {
+        double acc[2] = {0, 0}, mag[2] = {0, 0};
+        for (size_t b = 0; b < wv.size(); ++b)
+          for (int k = 0; k < K; ++k) {
+            const double t = double(wv[b][(size_t(e) * N + n) * K + k]) * xr[k];
+            acc[b] += t, mag[b] += std::fabs(t);
+          }
+        double v = acc[0], t = 2e-6 * mag[0];
+        if (swiglu) {
+          const double g = roundBf16(float(acc[0])), u = roundBf16(float(acc[1]));
+          v = g / (1.0 + std::exp(-g)) * u;
+          // the gate and up roundings may each move one bf16 step: bound their effect
+          t = (std::fabs(u) + std::fabs(g)) * (1.0 / 128) + 2e-6 * (mag[0] + mag[1]);
+        }
+        ref[size_t(r) * N + n] = v;
+        tol[size_t(r) * N + n] = t + outUlp(DS_CUDA_BF16, v) + 1e-6;
+      }
+    }
+  std::vector<float> got = by.get();
+  got.resize(ref.size());
+  char name[128];
+  std::snprintf(name, sizeof name, "moe_gemm w%s %s T%d k%d E%d N%d K%d rows %d", fp8 ? "fp8" : "bf16",
+                swiglu ? "swiglu" : "plain", T, top_k, E, N, K, R);
+  report(name, got, ref, tol);
+  for (size_t b = 0; b < wv.size(); ++b) (void)cudaFree(wd[b]), (void)cudaFree(sd[b]);
+  for (void* v : {bx.p, by.p, start.p, active.p, tok.p}) (void)cudaFree(v);
+}
+
 }  // namespace
 
 void gemmQStage() {
+  for (bool fp8 : {false, true})
+    for (bool swiglu : {true, false}) checkMoeGemm(fp8, swiglu, 100, 4, 8, 200, 256);
   for (int M : {17, 64, 130}) {
     checkGemmQ(DS_CUDA_GEMM_Q_I4, M, 200, 512, makeI4(200, 512, 64, false), M == 17, false, "i4 sym g64");
     checkGemmQ(DS_CUDA_GEMM_Q_I4, M, 64, 512, makeI4(64, 512, 128, true), true, false, "i4 asym g128");

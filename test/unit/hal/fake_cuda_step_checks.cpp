@@ -163,7 +163,7 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(g.y, (uint64_t(g.M - 1) * g.y_stride + g.N) * act)) << "y";
       continue;
     }
-    if (startsWith(l.name, "ds_moe_gemv_")) {  // the expert weights and routed rows in range
+    if (startsWith(l.name, "ds_moe_gemv_") || startsWith(l.name, "ds_moe_gemm_")) {  // expert weights, routed rows
       ds_cuda_moe_gemv_params g;
       ASSERT_EQ(l.param_bytes, sizeof g);
       std::memcpy(&g, l.params, sizeof g);

@@ -171,9 +171,11 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       if (!lib.isOk()) return lib.status();
       exe->library_ = (*lib)->module;
       exe->library_fns_ = (*lib)->functions;
-      exe->quant_gemm_ = exe->library_fns_.count("ds_gemm_q_i4_abf16") &&
-                         exe->library_fns_.count("ds_gemm_q_fp8_abf16") &&
-                         exe->library_fns_.count("ds_gemm_q_i8_abf16");
+      exe->quant_gemm_ = true;
+      for (const char* k : {"ds_gemm_q_i4_abf16", "ds_gemm_q_fp8_abf16", "ds_gemm_q_i8_abf16",
+                            "ds_moe_gemm_wbf16_abf16_plain", "ds_moe_gemm_wbf16_abf16_swiglu",
+                            "ds_moe_gemm_wfp8_abf16_plain", "ds_moe_gemm_wfp8_abf16_swiglu"})
+        exe->quant_gemm_ = exe->quant_gemm_ && exe->library_fns_.count(k);
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));

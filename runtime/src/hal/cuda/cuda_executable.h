@@ -56,7 +56,7 @@ class CudaExecutable : public Executable {
   std::vector<uint32_t> threads_;    // per generated launch: its .maxntid
   CUmodule library_ = nullptr;       // the device's kernel library (owned by the device)
   std::map<std::string, CUfunction> library_fns_;
-  bool quant_gemm_ = false;  // the library has the quantized prefill GEMMs (older ones do not)
+  bool quant_gemm_ = false;  // the library has the tensor-core prefill GEMMs (older ones do not)
   struct SlotInfo {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;

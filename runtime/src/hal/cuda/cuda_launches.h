@@ -100,9 +100,9 @@ struct CudaLaunchView {
   // The device has cuBLASLt: GEMMs of more than kGemvMaxRows rows whose dtypes it takes (f32 x
   // f32, bf16 x bf16) become BlasLtGemm calls instead of GEMV chunks. False: GEMV only.
   bool blaslt = false;
-  // The kernel library has the quantized-weight prefill GEMM (ds_cuda_gemm_q.h; libraries
-  // embedded by older ds-compile builds do not): prefills of int4 / 8-bit weights with bf16
-  // activations take it instead of GEMV passes.
+  // The kernel library has the tensor-core prefill GEMMs (ds_cuda_gemm_q.h; libraries embedded
+  // by older ds-compile builds do not): prefills with bf16 activations of int4 / 8-bit weights
+  // and of the experts take them instead of GEMV passes.
   bool quant_gemm = false;
 };
 

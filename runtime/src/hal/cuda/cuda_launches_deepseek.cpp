@@ -204,6 +204,10 @@ Status Builder::buildDeepSeek() {
         g.gather = g.swiglu = gather ? 1 : 0;
         g.act_dtype = dt;
         g.weight_dtype = fp8 ? int32_t{DS_CUDA_FP8_E4M3} : int32_t{DS_CUDA_BF16};
+        // Prefill (more tokens than a GEMV pass takes): the grouped tensor-core GEMM, one launch
+        // for every active expert; decode steps keep the GEMV.
+        if (v_.quant_gemm && dt == DS_CUDA_BF16 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm(&g, &plan))
+          return add(plan, nullptr, bytesOf(g));
         return add(plan, ds_cuda_plan_moe_gemv(&g, &plan), bytesOf(g));
       };
       DS_RETURN_IF_ERROR(expertGemv(v_.in[0], H, 0, 1, base + ws.h, I, true));
