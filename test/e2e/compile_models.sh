@@ -45,8 +45,11 @@ done
 for name in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.dsa" --quiet --target sm_90a
 done
-# The host's int8 latent cache on the GPU.
+# The host's int8 / fp8 latent caches on the GPU.
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.sm_90a.kvint8.dsa" --quiet --target sm_90a --kv-cache int8
+for name in tiny-deepseek-v2 tiny-deepseek-v3; do
+  "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.kvfp8.dsa" --quiet --target sm_90a --kv-cache fp8
+done
 # Tensor parallelism on GPUs (NCCL exchanges + the rank-ordered sum; the fake NCCL in CI).
 for name in tiny-llama tiny-deepseek-v3; do
   "$ds_compile" "$models/$name" -o "$out/$name.sm_90a.tp2.dsa" --quiet --target sm_90a --tp 2

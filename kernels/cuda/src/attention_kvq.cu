@@ -3,7 +3,7 @@
 // and the decode / prefill / small-head attention kernels of attention_decode.cu and
 // attention_prefill.cu instantiated over the quantized caches (decoded in registers, kv_view.cuh).
 #include "common.cuh"
-#include "ds_cuda_kv_quant.h"
+#include "kv_quant_warp.cuh"
 #include "kv_view.cuh"
 
 namespace ds::cuda {
@@ -11,47 +11,6 @@ namespace {
 
 constexpr int kKvqWarps = 4;
 constexpr int kKvqMaxDim = 256;
-
-// One (token, kv head) vector x[D] quantized by one warp into its codes and scale. The order is
-// the one test/unit/kernels_cuda/cuda_kv_quant_test.cpp replays on the host: lane-strided absmax,
-// an xor-butterfly max; fp8: lane k < 19 computes candidate k's error serially over the vector
-// (staged in xs), then an xor butterfly keeps the least error (the earlier candidate on ties).
-template <class A, bool FP8>
-__device__ __forceinline__ void quantizeWarp(const A* x, int D, float* xs, uint8_t* codes, float* scale) {
-  const int lane = threadIdx.x & 31;
-  float m = 0.0f;
-  for (int i = lane; i < D; i += 32) {
-    const float v = toF(x[i]);
-    xs[i] = v;
-    m = ds_kvq::absMaxStep(m, v);
-  }
-  m = warpMax(m);
-  __syncwarp();
-  float s;
-  if constexpr (!FP8) {
-    s = ds_kvq::scaleI8(m);
-    for (int i = lane; i < D; i += 32) codes[i] = static_cast<uint8_t>(ds_kvq::codeI8(xs[i], s));
-  } else {
-    const float base = ds_kvq::fp8Base(m);
-    double e = INFINITY;
-    int k = lane;
-    if (lane < ds_kvq::kFp8Candidates) {
-      const float c = ds_kvq::fp8Candidate(base, lane);
-      e = 0.0;
-      for (int i = 0; i < D; ++i) e = ds_kvq::fp8ErrStep(e, xs[i], c);
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const double oe = __shfl_xor_sync(0xffffffffu, e, o);
-      const int ok = __shfl_xor_sync(0xffffffffu, k, o);
-      ds_kvq::fp8Keep(e, k, oe, ok);
-    }
-    s = ds_kvq::fp8Candidate(base, k);
-    for (int i = lane; i < D; i += 32) codes[i] = ds_kvq::encodeFp8(ds_kvq::divF(xs[i], s));
-  }
-  if (lane == 0) *scale = s;
-  __syncwarp();  // xs is reused for the warp's next vector
-}
 
 // Grid T, 4 warps: warp w takes vectors w, w + 4, ... of the token's 2 kv_heads (K heads, then V).
 template <class A, bool FP8>

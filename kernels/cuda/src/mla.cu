@@ -1,8 +1,12 @@
-// DeepSeek MLA decode over the paged latent cache, up-projections absorbed
-// (include/ds_cuda_mla.h). f32 accumulation throughout; the host's mlaAttention is the reference.
+// DeepSeek MLA decode and prefill over the paged latent cache (bf16 / f32 / int8 / fp8),
+// up-projections absorbed (include/ds_cuda_mla.h). f32 accumulation throughout; the host's mlaAttention is the reference.
 #include <cuda_fp8.h>
 
+#include <type_traits>
+
 #include "common.cuh"
+#include "kv_quant_warp.cuh"
+#include "kv_view.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -64,6 +68,24 @@ __device__ __forceinline__ void mlaKvWriteI8(const ds_cuda_mla_kv_write_params& 
   quantizeRow(ptr<const A>(p.k_rope) + static_cast<size_t>(t) * p.k_stride, kv.rope_dim, row + kv.rank, sc + 1);
 }
 
+// fp8: warp 0 quantizes the slot's c_kv, warp 1 its k_rope, each with the host's per-vector scale
+// search (kv_quant_warp.cuh, the GQA writers' order: bit for bit the host's mlaKvWrite).
+template <class A>
+__device__ __forceinline__ void mlaKvWriteF8(const ds_cuda_mla_kv_write_params& p) {
+  __shared__ float xs[DS_CUDA_MLA_MAX_RANK + DS_CUDA_MLA_MAX_ROPE];
+  const int t = blockIdx.x, warp = threadIdx.x >> 5;
+  if (warp > 1) return;
+  const ds_cuda_paged_latent& kv = p.kv;
+  const size_t slot = latentSlot(kv, ptr<const int32_t>(kv.token_seq)[t], ptr<const int32_t>(kv.positions)[t]);
+  uint8_t* row = reinterpret_cast<uint8_t*>(latentCodes(kv)) + slot * (kv.rank + kv.rope_dim);
+  float* sc = latentScales(kv) + slot * 2;
+  if (warp == 0)
+    quantizeWarp<A, true>(ptr<const A>(p.c_kv) + static_cast<size_t>(t) * p.c_stride, kv.rank, xs, row, sc);
+  else
+    quantizeWarp<A, true>(ptr<const A>(p.k_rope) + static_cast<size_t>(t) * p.k_stride, kv.rope_dim,
+                          xs + DS_CUDA_MLA_MAX_RANK, row + kv.rank, sc + 1);
+}
+
 template <class T>
 __device__ __forceinline__ void mlaKvWrite(const ds_cuda_mla_kv_write_params& p) {
   const int t = blockIdx.x;
@@ -74,6 +96,22 @@ __device__ __forceinline__ void mlaKvWrite(const ds_cuda_mla_kv_write_params& p)
   const T* c = ptr<const T>(p.c_kv) + static_cast<size_t>(t) * p.c_stride;
   const T* k = ptr<const T>(p.k_rope) + static_cast<size_t>(t) * p.k_stride;
   for (int i = threadIdx.x; i < L; i += blockDim.x) row[i] = i < kv.rank ? c[i] : k[i - kv.rank];
+}
+
+// One latent row of slot `slot` into dst[rank + rope] as f32, lanes along the row: float caches as
+// stored; int8 (KvI8) / fp8 (KvF8) caches decode(code) * the slot's c_kv or k_rope scale (the
+// host's mlaKvReadSlot value).
+template <class KV>
+__device__ __forceinline__ void loadLatentRow(const ds_cuda_paged_latent& kv, size_t slot, float* dst, int lane) {
+  const int R = kv.rank, L = R + kv.rope_dim;
+  if constexpr (std::is_same_v<KV, KvI8> || std::is_same_v<KV, KvF8>) {
+    const uint8_t* codes = reinterpret_cast<const uint8_t*>(latentCodes(kv)) + slot * L;
+    const float s0 = latentScales(kv)[slot * 2], s1 = latentScales(kv)[slot * 2 + 1];
+    for (int c = lane; c < L; c += 32) dst[c] = decodeCode(KV{}, codes[c]) * (c < R ? s0 : s1);
+  } else {
+    const KV* row = ptr<const KV>(kv.cache) + slot * L;
+    for (int c = lane; c < L; c += 32) dst[c] = toF(row[c]);
+  }
 }
 
 // q_lat[t, h, r] = sum_d q_nope[t, h, d] W_uk[h][d, r]: one block per (token, head), threads
@@ -102,7 +140,7 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
   const ds_cuda_paged_latent& kv = p.kv;
   const int t = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int h = blockIdx.y * DS_CUDA_MLA_HEADS_PER_BLOCK + warp;
-  const int R = kv.rank, Dr = kv.rope_dim, L = R + Dr, H = p.heads;
+  const int R = kv.rank, Dr = kv.rope_dim, H = p.heads;
   const int seq = ptr<const int32_t>(kv.token_seq)[t];
   const int n = ptr<const int32_t>(kv.positions)[t] + 1;
   // The last split takes every position past the others (a context beyond max_context is the
@@ -130,15 +168,7 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
     __syncthreads();  // the previous tile is read by every warp
     // A warp per latent row: its slot once, lanes along the row.
     for (int j = warp; j < rows; j += DS_CUDA_MLA_HEADS_PER_BLOCK) {
-      const size_t slot = latentSlot(kv, seq, p0 + j);
-      if constexpr (sizeof(KV) == 1) {  // int8: code * the slot's c_kv or k_rope scale
-        const int8_t* codes = latentCodes(kv) + slot * L;
-        const float s0 = latentScales(kv)[slot * 2], s1 = latentScales(kv)[slot * 2 + 1];
-        for (int c = lane; c < L; c += 32) tile[j][c] = static_cast<float>(codes[c]) * (c < R ? s0 : s1);
-      } else {
-        const KV* row = ptr<const KV>(kv.cache) + slot * L;
-        for (int c = lane; c < L; c += 32) tile[j][c] = toF(row[c]);
-      }
+      loadLatentRow<KV>(kv, latentSlot(kv, seq, p0 + j), tile[j], lane);
     }
     __syncthreads();
     if (!head) continue;
@@ -172,6 +202,111 @@ __device__ __forceinline__ void mlaAttend(const ds_cuda_mla_decode_params& p) {
     if (lane + 32 * i < R) dst[lane + 32 * i] = o[i] * inv;
   if (p.splits > 1 && lane == 0)
     ws[2 * TH * R + TH * p.splits * R + th * p.splits + blockIdx.z] = l > 0.0f ? m + logf(l) : -INFINITY;
+}
+
+// Prefill (many query tokens per sequence): grid (ceil(max_q_len / 4), ceil(H / 8), num_seqs),
+// 16 warps. The block takes 4 query tokens of sequence s = blockIdx.z (rows seq_q_start[s] +
+// 4 blockIdx.x + {0..3}) and 8 heads: warp w attends for head (w & 7) and tokens 2 (w >> 3) and
+// 2 (w >> 3) + 1 of the tile (registers: q_lat, q_rope, o_lat of 2 rows, 16 + 2 + 16 each), so
+// each 16-row latent tile, staged once, serves 32 (token, head) rows (the decode kernel: 8). Tiles
+// cover positions [0, the tile's last position]; a token's scores stop at its own position
+// (causal by position). Online softmax in f32; o_lat into the workspace as the decode's.
+constexpr int kMlaPrefillRowsPerWarp = 2;
+constexpr int kMlaPrefillWarps = 16;
+constexpr int kMlaPrefillTokens = kMlaPrefillRowsPerWarp * (kMlaPrefillWarps / DS_CUDA_MLA_HEADS_PER_BLOCK);
+static_assert(kMlaPrefillTokens == DS_CUDA_MLA_PREFILL_TOKENS, "the plan's grid");
+
+template <class KV, class A>
+__device__ __forceinline__ void mlaPrefill(const ds_cuda_mla_decode_params& p) {
+  constexpr int Q = kMlaPrefillRowsPerWarp;
+  __shared__ float tile[DS_CUDA_MLA_TILE][kMlaRow];
+  const ds_cuda_paged_latent& kv = p.kv;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, seq = blockIdx.z;
+  const int h = blockIdx.y * DS_CUDA_MLA_HEADS_PER_BLOCK + (warp % DS_CUDA_MLA_HEADS_PER_BLOCK);
+  const int R = kv.rank, Dr = kv.rope_dim, H = p.heads;
+  const int32_t* qstart = ptr<const int32_t>(p.seq_q_start);
+  const int first = qstart[seq], count = qstart[seq + 1] - first;
+  const int tile0 = blockIdx.x * kMlaPrefillTokens;
+  if (tile0 >= count) return;  // the whole block: shorter sequences than max_q_len
+  const int32_t* positions = ptr<const int32_t>(kv.positions);
+  // The tile's context: every position up to its last token's (positions need not be sorted).
+  int hi = 0;
+  for (int i = 0; i < kMlaPrefillTokens && tile0 + i < count; ++i) hi = max(hi, positions[first + tile0 + i] + 1);
+  const bool head = h < H;
+  int t[Q], pos[Q];
+  float q[Q][kMlaRankPerLane], qr[Q][kMlaRopePerLane], o[Q][kMlaRankPerLane], m[Q], l[Q];
+#pragma unroll
+  for (int k = 0; k < Q; ++k) {
+    const int i = tile0 + (warp / DS_CUDA_MLA_HEADS_PER_BLOCK) * Q + k;
+    t[k] = first + min(i, count - 1);
+    pos[k] = head && i < count ? positions[t[k]] : -1;  // -1: no row, every score masked
+    const float* qlat = ptr<const float>(p.workspace) + (static_cast<size_t>(t[k]) * H + (head ? h : 0)) * R;
+    const A* qrope = ptr<const A>(p.q_rope) + (static_cast<size_t>(t[k]) * H + (head ? h : 0)) * Dr;
+#pragma unroll
+    for (int i2 = 0; i2 < kMlaRankPerLane; ++i2) {
+      const int r = lane + 32 * i2;
+      q[k][i2] = r < R ? qlat[r] : 0.0f;
+      o[k][i2] = 0.0f;
+    }
+#pragma unroll
+    for (int i2 = 0; i2 < kMlaRopePerLane; ++i2) {
+      const int r = lane + 32 * i2;
+      qr[k][i2] = r < Dr ? toF(qrope[r]) : 0.0f;
+    }
+    m[k] = -INFINITY, l[k] = 0.0f;
+  }
+  int last = -1;  // the warp's latest position: tiles past it skip the arithmetic
+#pragma unroll
+  for (int k = 0; k < Q; ++k) last = max(last, pos[k]);
+  for (int p0 = 0; p0 < hi; p0 += DS_CUDA_MLA_TILE) {
+    const int rows = min(DS_CUDA_MLA_TILE, hi - p0);
+    __syncthreads();  // the previous tile is read by every warp
+    for (int j = warp; j < rows; j += kMlaPrefillWarps) loadLatentRow<KV>(kv, latentSlot(kv, seq, p0 + j), tile[j], lane);
+    __syncthreads();
+    const int jn = min(rows, last - p0 + 1);  // warp-uniform
+    for (int j = 0; j < jn; ++j) {
+      float s[Q];
+#pragma unroll
+      for (int k = 0; k < Q; ++k) s[k] = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMlaRankPerLane; ++i)
+        if (lane + 32 * i < R) {
+          const float c = tile[j][lane + 32 * i];
+#pragma unroll
+          for (int k = 0; k < Q; ++k) s[k] = fmaf(q[k][i], c, s[k]);
+        }
+#pragma unroll
+      for (int i = 0; i < kMlaRopePerLane; ++i)
+        if (lane + 32 * i < Dr) {
+          const float c = tile[j][R + lane + 32 * i];
+#pragma unroll
+          for (int k = 0; k < Q; ++k) s[k] = fmaf(qr[k][i], c, s[k]);
+        }
+#pragma unroll
+      for (int k = 0; k < Q; ++k) {
+        const float sk = warpSum(s[k]) * p.scale;
+        if (p0 + j > pos[k]) continue;  // causal: past this token's position
+        const float mNew = fmaxf(m[k], sk);
+        const float corr = expf(m[k] - mNew), e = expf(sk - mNew);
+        l[k] = l[k] * corr + e;
+#pragma unroll
+        for (int i = 0; i < kMlaRankPerLane; ++i)
+          if (lane + 32 * i < R) o[k][i] = fmaf(e, tile[j][lane + 32 * i], o[k][i] * corr);
+        m[k] = mNew;
+      }
+    }
+  }
+  float* ws = ptr<float>(p.workspace);
+  const size_t TH = static_cast<size_t>(p.num_tokens) * H;
+#pragma unroll
+  for (int k = 0; k < Q; ++k) {
+    if (pos[k] < 0) continue;
+    float* dst = ws + TH * R + (static_cast<size_t>(t[k]) * H + h) * R;
+    const float inv = l[k] > 0.0f ? 1.0f / l[k] : 0.0f;
+#pragma unroll
+    for (int i = 0; i < kMlaRankPerLane; ++i)
+      if (lane + 32 * i < R) dst[lane + 32 * i] = o[k][i] * inv;
+  }
 }
 
 // o_lat = sum_z exp(lse_z - max) o_z / sum_z exp(lse_z - max), splits in order.
@@ -229,17 +364,38 @@ __device__ __forceinline__ void mlaOut(const ds_cuda_mla_decode_params& p) {
 DS_MLA_DTYPE(bf16, ds::cuda::bf16)
 DS_MLA_DTYPE(f32, float)
 
-#define DS_MLA_I8(an, A)                                                                       \
+// ds_mla_prefill_<kv>_a<act>: kv bf16 / f32 (= act), i8, fp8.
+#define DS_MLA_PREFILL(kn, KV, an, A)                                                          \
+  extern "C" __global__ void __launch_bounds__(512)                                            \
+      ds_mla_prefill_##kn##_a##an(const __grid_constant__ ds_cuda_mla_decode_params p) {       \
+    ds::cuda::mlaPrefill<KV, A>(p);                                                            \
+  }
+DS_MLA_PREFILL(bf16, ds::cuda::bf16, bf16, ds::cuda::bf16)
+DS_MLA_PREFILL(f32, float, f32, float)
+DS_MLA_PREFILL(i8, ds::cuda::KvI8, bf16, ds::cuda::bf16)
+DS_MLA_PREFILL(i8, ds::cuda::KvI8, f32, float)
+DS_MLA_PREFILL(fp8, ds::cuda::KvF8, bf16, ds::cuda::bf16)
+DS_MLA_PREFILL(fp8, ds::cuda::KvF8, f32, float)
+
+#define DS_MLA_QUANT(an, A)                                                                    \
   extern "C" __global__ void __launch_bounds__(128)                                            \
       ds_mla_kv_write_i8_a##an(const __grid_constant__ ds_cuda_mla_kv_write_params p) {        \
     ds::cuda::mlaKvWriteI8<A>(p);                                                              \
   }                                                                                            \
   extern "C" __global__ void __launch_bounds__(256, 1)                                         \
       ds_mla_attend_i8_a##an(const __grid_constant__ ds_cuda_mla_decode_params p) {            \
-    ds::cuda::mlaAttend<int8_t, A>(p);                                                         \
+    ds::cuda::mlaAttend<ds::cuda::KvI8, A>(p);                                                 \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(128)                                            \
+      ds_mla_kv_write_fp8_a##an(const __grid_constant__ ds_cuda_mla_kv_write_params p) {       \
+    ds::cuda::mlaKvWriteF8<A>(p);                                                              \
+  }                                                                                            \
+  extern "C" __global__ void __launch_bounds__(256, 1)                                         \
+      ds_mla_attend_fp8_a##an(const __grid_constant__ ds_cuda_mla_decode_params p) {           \
+    ds::cuda::mlaAttend<ds::cuda::KvF8, A>(p);                                                 \
   }
-DS_MLA_I8(bf16, ds::cuda::bf16)
-DS_MLA_I8(f32, float)
+DS_MLA_QUANT(bf16, ds::cuda::bf16)
+DS_MLA_QUANT(f32, float)
 
 #define DS_MLA_PROJ(an, A, wn, W)                                                              \
   extern "C" __global__ void __launch_bounds__(128)                                            \

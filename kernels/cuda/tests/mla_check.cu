@@ -13,6 +13,11 @@
 //      DeepSeek's shape with bf16 activations and the tiny one with f32: scales and codes read back
 //      bit for bit against the host's quantizeVec (KVType::I8) of the same rows, the slots not
 //      written still untouched; the decode's reference over the dequantized values (code * scale).
+//      The fp8 latent cache (DS_CUDA_FP8_E4M3, ds_mla_kv_write_fp8_a<a> / ds_mla_attend_fp8_a<a>)
+//      likewise, against ds_kvq::quantizeVec (the host's scale search, include/ds_cuda_kv_quant.h).
+//      Then the prefill (ds_cuda_plan_mla_prefill: absorb, ds_mla_prefill_<kv>_a<a>, out) of 3
+//      sequences' last 1, 37 and 150 positions (rows grouped by sequence, seq_q_start; positions
+//      shuffled within each sequence: causal by position, not by row) against the same reference.
 //   B. ds_gemv_wi4_a<a>_m<mt> over host int4 rows repacked by ds_cuda_i4_to_gpu against the host's
 //      dequantization (cpu_kernels.h WeightView) in double: M 1, 3, 5; K 512, 4096; groups 64,
 //      128; symmetric and asymmetric codes; bf16 and f32 activations.
@@ -20,6 +25,7 @@
 //   C. the MLA decode at DeepSeek-V2-Lite's attention shape, batch 1, 8, 32 at context 4096,
 //      against the copy-bandwidth roofline, one "time mla_decode" line each.
 #include "check_common.cuh"
+#include "ds_cuda_kv_quant.h"
 
 namespace dscheck {
 namespace {
@@ -33,8 +39,10 @@ struct MlaShape {
 
 // wdt FP8_E4M3: kv_b codes with f32 scales per br x bc block (check_common.cuh randomFp8), scales
 // in [w / 260, w / 130] (random codes' RMS is about 100: kv_b's RMS near the uniform [-w, w] one).
-// i8: the int8 latent cache, written from adt rows (scales [slots, 2] then codes [slots, L]).
-void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool i8 = false) {
+// kvq DS_CUDA_KV_INT8 / DS_CUDA_FP8_E4M3: the quantized latent cache, written from adt rows
+// (scales [slots, 2] then codes [slots, L]); 0: the cache has the activations' dtype.
+void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, int kvq = 0) {
+  const bool i8 = kvq != 0, f8 = kvq == DS_CUDA_FP8_E4M3;  // i8: any one-byte cache
   const bool bf = adt == DS_CUDA_BF16;
   const int R = sh.R, Dr = sh.Dr, Dn = sh.Dn, Dv = sh.Dv, H = sh.H, L = R + Dr, bs = 16;
   const size_t elt = bf ? 2 : 4;
@@ -73,6 +81,13 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool
       for (int k = 0; k < 2; ++k) {
         const size_t o = size_t(t) * L + (k ? R : 0);
         const int n = k ? Dr : R;
+        if (f8) {  // the host's scale search (ds_kvq::quantizeVec is tied to it by cuda_kv_quant_test)
+          std::vector<uint8_t> codes(n);
+          const float s = ds_kvq::quantizeVec(true, &lat[o], n, codes.data());
+          qs[size_t(t) * 2 + k] = s;
+          for (int i = 0; i < n; ++i) qc[o + i] = int8_t(codes[i]), deq[o + i] = ds_kvq::decodeFp8(codes[i]) * s;
+          continue;
+        }
         float m = 0.0f;
         for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(lat[o + i]));
         float s = m / 127.0f;
@@ -97,7 +112,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool
   ds_cuda_mla_kv_write_params wp{};
   wp.kv.cache = reinterpret_cast<ds_cuda_ptr>(dcache); wp.kv.positions = bwpos.d(); wp.kv.token_seq = bwseq.d();
   wp.kv.block_table = btab.d(); wp.kv.num_blocks = numBlocks; wp.kv.block_size = bs; wp.kv.rank = R;
-  wp.kv.rope_dim = Dr; wp.kv.max_blocks_per_seq = maxb; wp.kv.dtype = i8 ? DS_CUDA_KV_INT8 : adt;
+  wp.kv.rope_dim = Dr; wp.kv.max_blocks_per_seq = maxb; wp.kv.dtype = i8 ? kvq : adt;
   wp.c_kv = blat.d(); wp.k_rope = blat.d() + R * elt; wp.num_tokens = Tw; wp.c_stride = L; wp.k_stride = L;
   wp.act_dtype = adt;
   ds_cuda_plan plan;
@@ -106,7 +121,7 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool
   char tag[96];
   std::snprintf(tag, sizeof tag, "%s a%s w%s", sh.name, dn(adt), dn(wdt));
   if (wdt == DS_CUDA_FP8_E4M3) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), " %dx%d", br, bc);
-  if (i8) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), " kv int8");
+  if (i8) std::snprintf(tag + std::strlen(tag), sizeof tag - std::strlen(tag), f8 ? " kv fp8" : " kv int8");
   {
     std::vector<uint8_t> raw(cacheBytes);
     CK(cudaMemcpy(raw.data(), dcache, cacheBytes, cudaMemcpyDeviceToHost));
@@ -162,38 +177,45 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool
 
   // Reference: mlaAttention in double over the same (f32-exact) inputs. q_lat = W_uk^T q_nope,
   // softmax over positions [0, pos] of the token's own sequence, out = W_uv o_lat.
-  std::vector<double> ref(size_t(T) * H * Dv);
+  auto reference = [&](const std::vector<int32_t>& tseq, const std::vector<int32_t>& tpos, const std::vector<float>& qn,
+                       const std::vector<float>& qr, double& maxAbs) {
+    const int T = int(tseq.size());
+    std::vector<double> ref(size_t(T) * H * Dv);
+    maxAbs = 0;
+    for (int t = 0; t < T; ++t)
+      for (int h = 0; h < H; ++h) {
+        const float* wuk = &kvb[size_t(h) * (Dn + Dv) * R];
+        const float* wuv = wuk + size_t(Dn) * R;
+        const float* q = &qn[(size_t(t) * H + h) * Dn];
+        const float* qrp = &qr[(size_t(t) * H + h) * Dr];
+        std::vector<double> qlat(R, 0.0), olat(R, 0.0), sc(tpos[t] + 1);
+        for (int d = 0; d < Dn; ++d)
+          for (int r = 0; r < R; ++r) qlat[r] += double(q[d]) * wuk[size_t(d) * R + r];
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j <= tpos[t]; ++j) {
+          const float* c = latent(tseq[t], j);
+          double s = 0;
+          for (int r = 0; r < R; ++r) s += qlat[r] * c[r];
+          for (int r = 0; r < Dr; ++r) s += double(qrp[r]) * c[R + r];
+          sc[j] = s * double(p.scale);
+          mx = std::max(mx, sc[j]);
+        }
+        for (int j = 0; j <= tpos[t]; ++j) sum += sc[j] = std::exp(sc[j] - mx);
+        for (int j = 0; j <= tpos[t]; ++j) {
+          const float* c = latent(tseq[t], j);
+          for (int r = 0; r < R; ++r) olat[r] += sc[j] / sum * c[r];
+        }
+        for (int v = 0; v < Dv; ++v) {
+          double o = 0;
+          for (int r = 0; r < R; ++r) o += double(wuv[size_t(v) * R + r]) * olat[r];
+          ref[(size_t(t) * H + h) * Dv + v] = o;
+          maxAbs = std::max(maxAbs, std::fabs(o));
+        }
+      }
+    return ref;
+  };
   double maxAbs = 0;
-  for (int t = 0; t < T; ++t)
-    for (int h = 0; h < H; ++h) {
-      const float* wuk = &kvb[size_t(h) * (Dn + Dv) * R];
-      const float* wuv = wuk + size_t(Dn) * R;
-      const float* q = &qn[(size_t(t) * H + h) * Dn];
-      const float* qrp = &qr[(size_t(t) * H + h) * Dr];
-      std::vector<double> qlat(R, 0.0), olat(R, 0.0), sc(dpos[t] + 1);
-      for (int d = 0; d < Dn; ++d)
-        for (int r = 0; r < R; ++r) qlat[r] += double(q[d]) * wuk[size_t(d) * R + r];
-      double mx = -INFINITY, sum = 0;
-      for (int j = 0; j <= dpos[t]; ++j) {
-        const float* c = latent(dseq[t], j);
-        double s = 0;
-        for (int r = 0; r < R; ++r) s += qlat[r] * c[r];
-        for (int r = 0; r < Dr; ++r) s += double(qrp[r]) * c[R + r];
-        sc[j] = s * double(p.scale);
-        mx = std::max(mx, sc[j]);
-      }
-      for (int j = 0; j <= dpos[t]; ++j) sum += sc[j] = std::exp(sc[j] - mx);
-      for (int j = 0; j <= dpos[t]; ++j) {
-        const float* c = latent(dseq[t], j);
-        for (int r = 0; r < R; ++r) olat[r] += sc[j] / sum * c[r];
-      }
-      for (int v = 0; v < Dv; ++v) {
-        double o = 0;
-        for (int r = 0; r < R; ++r) o += double(wuv[size_t(v) * R + r]) * olat[r];
-        ref[(size_t(t) * H + h) * Dv + v] = o;
-        maxAbs = std::max(maxAbs, std::fabs(o));
-      }
-    }
+  const std::vector<double> ref = reference(dseq, dpos, qn, qr, maxAbs);
   // Every step accumulates in f32 over exact inputs (bf16 values are exact in f32; int8 ones are
   // the f32 products code * scale the kernel stages), so the tolerance is relative to the case's
   // largest |ref| (a per-element bound through the softmax is impractical): 4e-3 for bf16, 2e-5
@@ -219,7 +241,41 @@ void checkMla(const MlaShape& sh, int adt, int wdt, int br = 0, int bc = 0, bool
     report(name, bout.get(), ref, tol);
     (void)cudaFree(reinterpret_cast<void*>(p.workspace));
   }
-  for (void* b : {dcache, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p})
+
+  // The prefill: each sequence's last min(ctx, 150) positions as query rows (1, 37, 150 tokens),
+  // rows grouped by sequence, positions shuffled within each (masks are by position).
+  std::vector<int32_t> pseq, ppos, qstart = {0};
+  int maxQ = 0;
+  for (int s = 0; s < S; ++s) {
+    const int n = std::min(ctx[s], 150);
+    std::vector<int32_t> ps(n);
+    for (int i = 0; i < n; ++i) ps[i] = ctx[s] - n + i;
+    std::shuffle(ps.begin(), ps.end(), rng);
+    for (int i = 0; i < n; ++i) pseq.push_back(s), ppos.push_back(ps[i]);
+    qstart.push_back(qstart.back() + n);
+    maxQ = std::max(maxQ, n);
+  }
+  const int Tp = int(pseq.size());
+  const auto pqn = randomVec(size_t(Tp) * H * Dn, -1, 1, bf);
+  const auto pqr = randomVec(size_t(Tp) * H * Dr, -sh.rope_range, sh.rope_range, bf);
+  double pmax = 0;
+  const std::vector<double> pref = reference(pseq, ppos, pqn, pqr, pmax);
+  std::vector<double> ptol(pref.size());
+  for (size_t i = 0; i < pref.size(); ++i) ptol[i] = (bf ? 4e-3 : 2e-5) * pmax + outUlp(adt, pref[i]);
+  Buf bpqn(pqn, adt), bpqr(pqr, adt), bpout(std::vector<float>(size_t(Tp) * H * Dv), adt);
+  IBuf bppos(ppos), bpseq(pseq), bqstart(qstart);
+  ds_cuda_mla_decode_params pp = p;
+  pp.kv.positions = bppos.d(); pp.kv.token_seq = bpseq.d();
+  pp.q_nope = bpqn.d(); pp.q_rope = bpqr.d(); pp.out = bpout.d(); pp.num_tokens = Tp;
+  pp.max_context = maxCtx; pp.seq_q_start = bqstart.d(); pp.num_seqs = S; pp.max_q_len = maxQ;
+  planOk(ds_cuda_plan_mla_prefill(&pp, &plan), "mla_prefill");
+  pp.workspace = scratch(plan.workspace_bytes);
+  CK(cudaMemset(reinterpret_cast<void*>(pp.workspace), 0xff, plan.workspace_bytes));  // NaN
+  CK(cudaMemset(bpout.p, 0xff, bpout.n * elt));
+  launch(plan, pp);
+  report("mla_prefill " + std::string(tag) + " q 1/37/150 of ctx 1/37/700", bpout.get(), pref, ptol);
+  for (void* b : {dcache, blat.p, bqn.p, bqr.p, bkvb.p, bout.p, bwpos.p, bwseq.p, btab.p, bdpos.p, bdseq.p, bpqn.p,
+                  bpqr.p, bpout.p, bppos.p, bpseq.p, bqstart.p, reinterpret_cast<void*>(pp.workspace)})
     (void)cudaFree(b);
   if (fp8) q8.release();
 }
@@ -405,8 +461,12 @@ void mlaStage() {
   checkMla(deepseek, DS_CUDA_F32, DS_CUDA_FP8_E4M3, 128, 128);
   checkMla(tiny, DS_CUDA_BF16, DS_CUDA_FP8_E4M3, 24, 12);
   // The int8 latent cache: DeepSeek's shape with bf16 activations, the tiny one with f32.
-  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_BF16, 0, 0, true);
-  checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32, 0, 0, true);
+  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_BF16, 0, 0, DS_CUDA_KV_INT8);
+  checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32, 0, 0, DS_CUDA_KV_INT8);
+  // The fp8 latent cache: the same pair of shapes and dtypes, and DeepSeek's with f32 activations.
+  checkMla(deepseek, DS_CUDA_BF16, DS_CUDA_BF16, 0, 0, DS_CUDA_FP8_E4M3);
+  checkMla(deepseek, DS_CUDA_F32, DS_CUDA_F32, 0, 0, DS_CUDA_FP8_E4M3);
+  checkMla(tiny, DS_CUDA_F32, DS_CUDA_F32, 0, 0, DS_CUDA_FP8_E4M3);
   for (int adt : {DS_CUDA_BF16, DS_CUDA_F32})
     for (bool sym : {true, false})
       for (int K : {512, 4096})

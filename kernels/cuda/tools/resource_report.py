@@ -17,7 +17,7 @@ import re
 import sys
 
 HOT = re.compile(r"^ds_(gemv_|attn_decode_|attn_combine_|rms_norm_|add_rms_norm_|moe_|mla_attend_|comm_|"
-                 r"kv_write_i8_|kv_write_fp8_)")
+                 r"kv_write_i8_|kv_write_fp8_|mla_prefill_|mla_kv_write_fp8_)")
 
 
 def parse(text):

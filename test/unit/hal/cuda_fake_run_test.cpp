@@ -229,7 +229,8 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
       // FP8 artifacts: dense FP8 GEMVs, FP8 experts and FP8 kv_b, all in FP8 (FP8 KV caches: below).
       int fp8 = 0;
       for (const std::string& n : logNames())
-        fp8 += n.find("fp8") != std::string::npos && !startsWith(n, "ds_kv_write_") && !startsWith(n, "ds_attn_");
+        fp8 += n.find("fp8") != std::string::npos && !startsWith(n, "ds_kv_write_") && !startsWith(n, "ds_attn_") &&
+               !startsWith(n, "ds_mla_kv_write_") && !startsWith(n, "ds_mla_attend_") && !startsWith(n, "ds_mla_prefill_");
       const std::string art_name = GetParam().artifact;
       // --kv-cache int8 / fp8 GQA artifacts: every layer writes and attends over the quantized cache.
       const bool kvq8 = art_name.find(".kvint8") != std::string::npos, kvf8 = art_name.find(".kvfp8") != std::string::npos;
@@ -242,6 +243,20 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
         }
         EXPECT_EQ(writes, plan->kv.num_layers);
         EXPECT_EQ(attends, plan->kv.num_layers);
+      }
+      // MLA: every layer writes its latent cache (int8 / fp8: the quantizing writer) and, this
+      // step having 5 tokens of one sequence, attends with the prefill kernel, not the decode's.
+      if (plan->kv.kind == hal::KVKind::MLA) {
+        const std::string c = kvq8 ? "i8_a" + dtype : kvf8 ? "fp8_a" + dtype : dtype + "_a" + dtype;
+        int writes = 0, prefills = 0, decodes = 0;
+        for (const std::string& n : logNames()) {
+          writes += n == "ds_mla_kv_write_" + (kvq8 || kvf8 ? c : dtype);
+          prefills += n == "ds_mla_prefill_" + c;
+          decodes += startsWith(n, "ds_mla_attend_");
+        }
+        EXPECT_EQ(writes, plan->kv.num_layers);
+        EXPECT_EQ(prefills, plan->kv.num_layers);
+        EXPECT_EQ(decodes, 0);
       }
       int i8 = 0;
       for (const std::string& n : logNames()) i8 += startsWith(n, "ds_gemv_wi8_");
@@ -286,6 +301,19 @@ TEST_P(FakeCudaRun, PrefillDecodeAndGraphReplay) {
       // early launches may name a workspace it then grew), so every range is live.
       SCOPED_TRACE("decode replay");
       checkStep(*plan, logNames(at_replay), at_replay, dtype.c_str(), "ds_attn_small_");
+      if (plan->kv.kind == hal::KVKind::MLA) {  // one token: the split-KV decode kernels
+        const std::string art_name = GetParam().artifact;
+        const std::string kv = art_name.find(".kvint8") != std::string::npos  ? "i8_a" + dtype
+                               : art_name.find(".kvfp8") != std::string::npos ? "fp8_a" + dtype
+                                                                               : dtype;
+        int attends = 0, prefills = 0;
+        for (const std::string& n : logNames(at_replay)) {
+          attends += n == "ds_mla_attend_" + kv;
+          prefills += startsWith(n, "ds_mla_prefill_");
+        }
+        EXPECT_EQ(attends, plan->kv.num_layers);
+        EXPECT_EQ(prefills, 0);
+      }
     }
     for (size_t i = at_replay; i < FakeCuda::get().launch_count(); ++i)
       EXPECT_EQ(FakeCuda::get().launch(i).from_graph, 1);
@@ -309,6 +337,8 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaRun,
                                            RunCase{"tiny-deepseek-v3.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v3-fp8.sm_90a", "bf16"},
                                            RunCase{"tiny-deepseek-v2.sm_90a.kvint8", "bf16"},
+                                           RunCase{"tiny-deepseek-v2.sm_90a.kvfp8", "bf16"},
+                                           RunCase{"tiny-deepseek-v3.sm_90a.kvfp8", "bf16"},
                                            RunCase{"tiny-llama.sm_90a.kvint8", "bf16"},
                                            RunCase{"tiny-llama.sm_90a.kvfp8", "bf16"},
                                            RunCase{"tiny-qwen2.sm_90a", "bf16"},

@@ -71,6 +71,22 @@ void checkGqaCache(const hal::StepPlan& plan, const ds_cuda_paged_kv& kv, int32_
   EXPECT_TRUE(f.is_device_range(kv.block_table, 4)) << "block table";
 }
 
+// An MLA launch's latent cache: one layer's buffer in one live allocation, artifact::kvBytesPerSlot
+// (the plan's bytes_per_slot) per slot: float caches rank + rope elements of the activations'
+// dtype; int8 / fp8 caches f32 scales [slots, 2] then one-byte codes [slots, rank + rope].
+void checkLatentCache(const hal::StepPlan& plan, const ds_cuda_paged_latent& kv, uint64_t act) {
+  const FakeCuda& f = FakeCuda::get();
+  const bool int8 = plan.kv.dtype == hal::DType::I8, fp8 = plan.kv.dtype == hal::DType::F8E4M3;
+  EXPECT_EQ(kv.dtype, int8  ? int32_t{DS_CUDA_KV_INT8}
+                      : fp8 ? int32_t{DS_CUDA_FP8_E4M3}
+                            : int32_t(act == 2 ? DS_CUDA_BF16 : DS_CUDA_F32));
+  const uint64_t L = uint64_t(kv.rank) + kv.rope_dim;
+  const uint64_t slot_bytes = int8 || fp8 ? L + 2 * 4 : L * act;
+  EXPECT_EQ(slot_bytes, plan.kv.bytes_per_slot) << "bytes per slot";
+  EXPECT_TRUE(f.is_device_range(kv.cache, uint64_t(kv.num_blocks) * kv.block_size * slot_bytes)) << "latent cache";
+  EXPECT_TRUE(f.is_device_range(kv.block_table, uint64_t(kv.max_blocks_per_seq) * 4)) << "block table";
+}
+
 // Checks one step's launches: every name a library symbol or a generated entry of the plan (in
 // plan order), embed first, KV writes each followed by attention, logits last, and the GEMV
 // params' device ranges inside live allocations.
@@ -182,7 +198,8 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       EXPECT_TRUE(f.is_device_range(g.active, uint64_t(g.num_local + 1) * 4)) << "active";
       continue;
     }
-    if (startsWith(l.name, "ds_mla_attend_") || startsWith(l.name, "ds_mla_out_")) {
+    if (startsWith(l.name, "ds_mla_attend_") || startsWith(l.name, "ds_mla_out_") ||
+        startsWith(l.name, "ds_mla_prefill_")) {
       ds_cuda_mla_decode_params m;
       ASSERT_EQ(l.param_bytes, sizeof m);
       std::memcpy(&m, l.params, sizeof m);
@@ -191,15 +208,30 @@ void checkStep(const hal::StepPlan& plan, const std::vector<std::string>& names,
       const uint64_t TH = uint64_t(m.num_tokens) * m.heads, R = uint64_t(m.kv.rank);
       // The split-KV plan covers the step's context (these steps attend to 5 and more positions).
       EXPECT_GT(m.max_context, 4) << "MLA planned for a context of " << m.max_context;
-      EXPECT_GE(int64_t(m.splits) * m.split_len, m.max_context);
+      if (m.seq_q_start) {  // the prefill plan: no splits, the sequences' row ranges
+        EXPECT_EQ(m.splits, 1);
+        EXPECT_GT(m.max_q_len, 1);
+        EXPECT_TRUE(f.is_device_range(m.seq_q_start, uint64_t(m.num_seqs + 1) * 4)) << "seq_q_start";
+      } else {
+        EXPECT_GE(int64_t(m.splits) * m.split_len, m.max_context);
+      }
       EXPECT_TRUE(f.is_device_range(m.kv_b, uint64_t(m.heads) * (m.nope_dim + m.v_dim) * R * wb)) << "kv_b";
       EXPECT_TRUE(f.is_device_range(m.out, TH * m.v_dim * act)) << "out";
       EXPECT_TRUE(f.is_device_range(m.workspace, 4 * (2 * TH * R + (m.splits > 1 ? TH * m.splits * (R + 1) : 0))))
           << "workspace";
-      const uint64_t slot_bytes = m.kv.dtype == DS_CUDA_KV_INT8 ? (m.kv.rank + m.kv.rope_dim) + 2 * 4
-                                                                : (m.kv.rank + m.kv.rope_dim) * act;
-      EXPECT_TRUE(f.is_device_range(m.kv.cache, uint64_t(m.kv.num_blocks) * m.kv.block_size * slot_bytes))
-          << "latent cache";
+      checkLatentCache(plan, m.kv, act);
+      continue;
+    }
+    if (startsWith(l.name, "ds_mla_kv_write_")) {  // the step's c_kv / k_rope rows and the cache
+      ds_cuda_mla_kv_write_params w;
+      ASSERT_EQ(l.param_bytes, sizeof w);
+      std::memcpy(&w, l.params, sizeof w);
+      const bool quant = w.kv.dtype == DS_CUDA_KV_INT8 || w.kv.dtype == DS_CUDA_FP8_E4M3;
+      const uint64_t act = (quant ? w.act_dtype : w.kv.dtype) == DS_CUDA_BF16 ? 2 : 4;
+      EXPECT_TRUE(f.is_device_range(w.c_kv, (uint64_t(w.num_tokens - 1) * w.c_stride + w.kv.rank) * act)) << "c_kv";
+      EXPECT_TRUE(f.is_device_range(w.k_rope, (uint64_t(w.num_tokens - 1) * w.k_stride + w.kv.rope_dim) * act))
+          << "k_rope";
+      checkLatentCache(plan, w.kv, act);
       continue;
     }
     if (startsWith(l.name, "ds_kv_write_")) {  // k, v rows and the cache layout

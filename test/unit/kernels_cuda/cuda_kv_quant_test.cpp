@@ -173,6 +173,53 @@ TEST_P(KVQuant, GpuDefinitionIsTheHostsBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Types, KVQuant, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? std::string("fp8") : std::string("int8"); });
 
+// MLA's latent cache (ds_mla_kv_write_{i8,fp8}_a*, src/mla.cu): the host's mlaKvWrite gives each
+// slot's c_kv (rank 512) and k_rope (rope 64) one scale each; ds_mla_kv_write_fp8 quantizes each
+// part with one warp in the GQA writers' order (kv_quant_warp.cuh). Codes: [c_kv | k_rope] per
+// slot, scales [c_kv, k_rope] per slot, bit for bit. (The int8 writer's absmax is order-free.)
+TEST_P(KVQuant, MlaLatentWriteIsTheHostsBitForBit) {
+  const bool fp8 = GetParam();
+  std::mt19937 rng(fp8 ? 5 : 13);
+  int checked = 0;
+  for (auto [R, Dr] : {std::pair{512, 64}, std::pair{32, 16}, std::pair{100, 7}}) {
+    const std::vector<std::vector<float>> cs = testVectors(R, rng), ks = testVectors(Dr, rng);
+    ASSERT_EQ(cs.size(), ks.size());
+    for (size_t v = 0; v < cs.size(); ++v) {
+      SCOPED_TRACE("rank " + std::to_string(R) + " rope " + std::to_string(Dr) + " vector " + std::to_string(v));
+      cpu::PagedLatentKV c;
+      c.num_blocks = 1;
+      c.block_size = 1;
+      c.rank = R;
+      c.rope_dim = Dr;
+      c.type = fp8 ? cpu::KVType::F8E4M3 : cpu::KVType::I8;
+      std::vector<uint8_t> buf(static_cast<size_t>(cpu::mlaBlockBytes(c.type, 1, R, Dr)));
+      cpu::mlaBindBuffer(c, buf.data());
+      const int32_t pos = 0, seq = 0, table = 0;
+      cpu::BatchView b;
+      b.num_tokens = 1;
+      b.positions = &pos;
+      b.token_seq = &seq;
+      b.num_seqs = 1;
+      b.block_table = &table;
+      b.max_blocks_per_seq = 1;
+      cpu::mlaKvWrite(c, b, cs[v].data(), ks[v].data());
+      Quantized hc, hk;
+      hc.codes.assign(c.qdata, c.qdata + R);
+      hk.codes.assign(c.qdata + R, c.qdata + R + Dr);
+      hc.scale = c.scales[0];
+      hk.scale = c.scales[1];
+      // The layout the GPU writes: scales [slots, 2] first, then codes [slots, rank + rope].
+      EXPECT_EQ(reinterpret_cast<uint8_t*>(c.scales), buf.data());
+      EXPECT_EQ(c.qdata, buf.data() + 8);
+      expectSame(hc, warpOrder(fp8, cs[v]), "c_kv");
+      expectSame(hk, warpOrder(fp8, ks[v]), "k_rope");
+      ++checked;
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+  EXPECT_GT(checked, 300);
+}
+
 // The candidate factors are the host's: std::exp2(float(j) / 16), j = -2..16 without 0, in order.
 TEST(KVQuantFp8, FactorsAreTheHosts) {
   int k = 1;

@@ -1,5 +1,5 @@
-// Launch plans of the MLA decode kernels (kernels/cuda/include/ds_cuda_mla.h): the launch
-// sequence, split-KV choice, workspace size and refusals; host only.
+// Launch plans of the MLA decode and prefill kernels (kernels/cuda/include/ds_cuda_mla.h): the
+// launch sequence, split-KV choice, workspace size and refusals; host only.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -111,6 +111,84 @@ TEST(CudaMlaLaunch, Int8LatentCache) {
   EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_kv_write_i8_af32");
   p.kv.dtype = 9;
   EXPECT_NE(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+}
+
+// The host's fp8 latent cache: the same layout as int8's, E4M3 codes, searched scales.
+TEST(CudaMlaLaunch, Fp8LatentCache) {
+  ds_cuda_mla_decode_params p = v3(2, 16, 1000);
+  p.kv.dtype = DS_CUDA_FP8_E4M3;
+  ds_cuda_plan plan;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_fp8_abf16");
+  p.act_dtype = DS_CUDA_F32;
+  ASSERT_EQ(ds_cuda_plan_mla_decode(&p, &kH100, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[1].symbol, "ds_mla_attend_fp8_af32");
+  ds_cuda_mla_kv_write_params w{};
+  w.kv = p.kv;
+  w.c_kv = w.k_rope = kPtr;
+  w.num_tokens = 2;
+  w.c_stride = 512;
+  w.k_stride = 64;
+  w.act_dtype = DS_CUDA_BF16;
+  ASSERT_EQ(ds_cuda_plan_mla_kv_write(&w, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_mla_kv_write_fp8_abf16");
+  EXPECT_EQ(plan.launches[0].grid[0], 2u);
+  EXPECT_EQ(plan.launches[0].block[0], 128u);
+  EXPECT_TRUE(isSymbol(plan.launches[0].symbol));
+  w.act_dtype = 5;
+  EXPECT_NE(ds_cuda_plan_mla_kv_write(&w, &plan), nullptr);
+}
+
+// The prefill: absorb, ds_mla_prefill_<kv>_a<act> over (ceil(max_q_len / 4), ceil(H / 8),
+// num_seqs) blocks of 512 threads, out; no splits, q_lat + o_lat workspace.
+TEST(CudaMlaLaunch, Prefill) {
+  struct Case {
+    int32_t kv, act;
+    const char* attend;
+  };
+  for (const Case& c : {Case{DS_CUDA_BF16, DS_CUDA_BF16, "ds_mla_prefill_bf16_abf16"},
+                        Case{DS_CUDA_F32, DS_CUDA_F32, "ds_mla_prefill_f32_af32"},
+                        Case{DS_CUDA_KV_INT8, DS_CUDA_BF16, "ds_mla_prefill_i8_abf16"},
+                        Case{DS_CUDA_KV_INT8, DS_CUDA_F32, "ds_mla_prefill_i8_af32"},
+                        Case{DS_CUDA_FP8_E4M3, DS_CUDA_BF16, "ds_mla_prefill_fp8_abf16"},
+                        Case{DS_CUDA_FP8_E4M3, DS_CUDA_F32, "ds_mla_prefill_fp8_af32"}}) {
+    SCOPED_TRACE(c.attend);
+    ds_cuda_mla_decode_params p = v3(300, 16, 700);  // 3 sequences of up to 130 tokens
+    p.kv.dtype = c.kv;
+    p.act_dtype = c.act;
+    p.weight_dtype = c.act;
+    p.seq_q_start = kPtr;
+    p.num_seqs = 3;
+    p.max_q_len = 130;
+    ds_cuda_plan plan;
+    ASSERT_EQ(ds_cuda_plan_mla_prefill(&p, &plan), nullptr);
+    ASSERT_EQ(plan.num_launches, 3);
+    EXPECT_STREQ(plan.launches[0].symbol, c.act == DS_CUDA_BF16 ? "ds_mla_absorb_abf16_wbf16" : "ds_mla_absorb_af32_wf32");
+    EXPECT_STREQ(plan.launches[1].symbol, c.attend);
+    EXPECT_STREQ(plan.launches[2].symbol, c.act == DS_CUDA_BF16 ? "ds_mla_out_abf16_wbf16" : "ds_mla_out_af32_wf32");
+    EXPECT_EQ(plan.launches[0].grid[0], 300u);
+    EXPECT_EQ(plan.launches[1].grid[0], 33u);  // ceil(130 / 4)
+    EXPECT_EQ(plan.launches[1].grid[1], 2u);   // 16 heads, 8 per block
+    EXPECT_EQ(plan.launches[1].grid[2], 3u);
+    EXPECT_EQ(plan.launches[1].block[0], 512u);
+    EXPECT_EQ(p.splits, 1);
+    EXPECT_EQ(plan.workspace_bytes, 4u * 2 * 300 * 16 * 512);
+    for (int i = 0; i < plan.num_launches; ++i) EXPECT_TRUE(isSymbol(plan.launches[i].symbol));
+  }
+  ds_cuda_mla_decode_params p = v3(40, 16, 40);
+  ds_cuda_plan plan;
+  p.num_seqs = 1;
+  p.max_q_len = 40;
+  const char* e = ds_cuda_plan_mla_prefill(&p, &plan);  // no seq_q_start
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(std::string(e).find("seq_q_start"), std::string::npos) << e;
+  p.seq_q_start = kPtr;
+  p.max_q_len = 41;
+  EXPECT_NE(ds_cuda_plan_mla_prefill(&p, &plan), nullptr);
+  p.max_q_len = 40;
+  p.kv.dtype = DS_CUDA_F32;  // not the activations'
+  EXPECT_NE(ds_cuda_plan_mla_prefill(&p, &plan), nullptr);
+  EXPECT_EQ(plan.num_launches, 0);
 }
 
 TEST(CudaMlaLaunch, Refusals) {

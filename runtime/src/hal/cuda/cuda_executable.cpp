@@ -176,6 +176,7 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
                             "ds_moe_gemm_wbf16_abf16_plain", "ds_moe_gemm_wbf16_abf16_swiglu",
                             "ds_moe_gemm_wfp8_abf16_plain", "ds_moe_gemm_wfp8_abf16_swiglu"})
         exe->quant_gemm_ = exe->quant_gemm_ && exe->library_fns_.count(k);
+      exe->mla_prefill_ = exe->library_fns_.count("ds_mla_prefill_bf16_abf16") > 0;
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
@@ -307,6 +308,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.generated_threads = threads_[a.index];
   v.blaslt = !gemv_only_[a.index] && device.blasLtLibrary() != nullptr;
   v.quant_gemm = quant_gemm_;
+  v.mla_prefill = mla_prefill_;
   const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
   // Plans the launch; when it needs more workspace than there is, grows it and plans again
   // (the params embed the address).

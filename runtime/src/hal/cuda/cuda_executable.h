@@ -57,6 +57,7 @@ class CudaExecutable : public Executable {
   CUmodule library_ = nullptr;       // the device's kernel library (owned by the device)
   std::map<std::string, CUfunction> library_fns_;
   bool quant_gemm_ = false;  // the library has the tensor-core prefill GEMMs (older ones do not)
+  bool mla_prefill_ = false; // the library has ds_mla_prefill_* (older ones do not)
   struct SlotInfo {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;

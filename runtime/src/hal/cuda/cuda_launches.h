@@ -104,6 +104,9 @@ struct CudaLaunchView {
   // by older ds-compile builds do not): prefills with bf16 activations of int4 / 8-bit weights
   // and of the experts take them instead of GEMV passes.
   bool quant_gemm = false;
+  // The library has the MLA prefill attention (ds_mla_prefill_*; older embedded ones do not):
+  // steps with several tokens of one sequence take it instead of the decode kernels.
+  bool mla_prefill = false;
 };
 
 struct CudaLaunchPlan {
