@@ -74,6 +74,8 @@ std::vector<CodeObject::KernelResources> readResources(const std::string& dir, l
 
 CudaLibraryLocation locateCudaLibrary(const std::string& flagDir, const char* envDir,
                                       const std::string& defaultDir) {
+  // "none": embed nothing on purpose (the runtime then needs DS_CUDA_KERNELS); not an error.
+  if (flagDir == "none") return {"", "--cuda-kernels none", true};
   if (!flagDir.empty()) return {flagDir, "--cuda-kernels", false};
   if (envDir && *envDir) return {envDir, "$DS_CUDA_KERNELS_DIR", false};
   return {defaultDir, "the build tree", true};
@@ -86,10 +88,12 @@ llvm::Expected<CudaLibraryEmbed> collectCudaLibrary(llvm::ArrayRef<std::string> 
   if (gpuTargets.empty()) return out;
   const std::vector<Build> builds = where.dir.empty() ? std::vector<Build>{} : listBuilds(where.dir);
   if (builds.empty()) {
-    const std::string what = "no CUDA kernel library (ds_cuda_kernels.sm_XY.cubin / "
-                             ".compute_XY.ptx) in " + where.source +
-                             (where.dir.empty() ? std::string(" (none: built without nvcc)")
-                                                : " '" + where.dir + "'");
+    const bool asked = where.source == "--cuda-kernels none";
+    const std::string what = asked ? std::string("no CUDA kernel library embedded (--cuda-kernels none)")
+                                   : "no CUDA kernel library (ds_cuda_kernels.sm_XY.cubin / "
+                                     ".compute_XY.ptx) in " + where.source +
+                                         (where.dir.empty() ? std::string(" (none: built without nvcc)")
+                                                            : " '" + where.dir + "'");
     if (!where.isDefault)
       return llvm::createStringError(what + "; build target ds_cuda_kernels or point "
                                             "--cuda-kernels at its output folder");

@@ -48,19 +48,35 @@ compile() {  # name, then ds-compile arguments
     echo "skip artifact $name: $(head -1 "$out/artifacts/$name.err")" >> "$manifest"; rm -f "$out/artifacts/$name.err"
   fi
 }
+# GPU artifacts embed no kernel library (--cuda-kernels none: about 2.5 MiB less each, or the
+# bundle would not fit in 64 MiB) except tiny-llama's bf16 one, which checks the embedded path;
+# gpu_check.sh points the others at the bundle's fatbin (DS_CUDA_KERNELS).
 for m in stories260K tiny-llama tiny-qwen2; do
   compile "$m.host" "$root/test/models/$m"
-  compile "$m.sm_90a.f32" "$root/test/models/$m" --target sm_90a --dtype f32
-  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
+  compile "$m.sm_90a.f32" "$root/test/models/$m" --target sm_90a --dtype f32 --cuda-kernels none
+  lib=(--cuda-kernels none); [ "$m" = tiny-llama ] && lib=()
+  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16 "${lib[@]}"
 done
 # DeepSeek (MLA + MoE) on the GPU: bf16 activations (the expert GEMVs take bf16 or FP8 weights,
 # not f32); the -fp8 model keeps its 128 x 128 block-scaled FP8 weights in FP8.
 for m in tiny-deepseek-v2 tiny-deepseek-v3 tiny-deepseek-v3-fp8; do
   compile "$m.host" "$root/test/models/$m"
-  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16
+  compile "$m.sm_90a.bf16" "$root/test/models/$m" --target sm_90a --dtype bf16 --cuda-kernels none
+done
+# Quantized weights and KV caches on the GPU against the same quantization on the host (weights
+# only: no int8 activations, lm_head unquantized), by perplexity (gpu_check.sh stage 2c). These
+# embed no kernel library (--cuda-kernels none: 1.5-2 MiB less each); the stage sets
+# DS_CUDA_KERNELS to the bundle's fatbin.
+for q in w8 fp8 w4g64 w4g128a kvint8 kvfp8; do
+  case $q in
+    kv*) qargs=(--kv-cache "${q#kv}") ;;
+    *) qargs=(--quant "$q" --quant-act none --quant-lm-head none) ;;
+  esac
+  compile "tiny-llama.hostq.$q" "$root/test/models/tiny-llama" "${qargs[@]}"
+  compile "tiny-llama.gpuq.$q" "$root/test/models/tiny-llama" --target sm_90a "${qargs[@]}" --cuda-kernels none
 done
 cfg="$root/../shared/data/configs/deepseek-r1-distill-llama-8b.json"
-[ -f "$cfg" ] && compile "llama8b.sm_90a.synthetic" "$cfg" --target sm_90a --weights random --dtype bf16
+[ -f "$cfg" ] && compile "llama8b.sm_90a.synthetic" "$cfg" --target sm_90a --weights random --dtype bf16 --cuda-kernels none
 [ -f "$cfg" ] && compile "llama8b.host.synthetic" "$cfg" --weights random --dtype bf16
 
 size=$(du -sm "$out" | cut -f1)

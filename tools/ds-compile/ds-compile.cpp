@@ -147,7 +147,8 @@ cl::opt<std::string> cudaKernels(
     "cuda-kernels",
     cl::desc("Folder of the CUDA kernel library's builds (ds_cuda_kernels.sm_XY.cubin, "
              ".compute_XY.ptx) that GPU artifacts embed; default $DS_CUDA_KERNELS_DIR, else the "
-             "build tree's kernels/cuda"),
+             "build tree's kernels/cuda; none: embed no library (the runtime then needs "
+             "DS_CUDA_KERNELS; smaller artifacts)"),
     cl::value_desc("dir"), cl::init(""), cl::cat(category));
 cl::opt<bool> quiet("quiet", cl::desc("No progress bar or summary"), cl::init(false),
                     cl::cat(category));
