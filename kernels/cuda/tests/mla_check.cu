@@ -23,7 +23,9 @@
 //      128; symmetric and asymmetric codes; bf16 and f32 activations.
 // mlaTiming (called by main after the copy bandwidth is measured; informational, not counted):
 //   C. the MLA decode at DeepSeek-V2-Lite's attention shape, batch 1, 8, 32 at context 4096,
-//      against the copy-bandwidth roofline, one "time mla_decode" line each.
+//      against the copy-bandwidth roofline, one "time mla_decode" line each; then one prefill of
+//      512 and 2048 tokens at that shape through the prefill plan and through the decode kernels
+//      (what prefill steps ran before), one "time mla_prefill" line each.
 #include "check_common.cuh"
 #include "ds_cuda_kv_quant.h"
 
@@ -444,6 +446,56 @@ void timeMlaDecode(double bw, int batch) {
     (void)cudaFree(b);
 }
 
+// One sequence's prefill of n tokens (positions 0..n-1, the cache already written) at
+// DeepSeek-V2-Lite's attention shape, bf16: the prefill plan (absorb, ds_mla_prefill, out) against
+// the decode plan over the same tokens (absorb, ds_mla_attend [+ combine], out), eager launches.
+void timeMlaPrefill(int n) {
+  const int R = 512, Dr = 64, Dn = 128, Dv = 128, H = 16, L = R + Dr, bs = 64, maxb = (n + bs - 1) / bs;
+  void* cache = randomBf16(size_t(maxb) * bs * L);
+  void* kvb = randomBf16(size_t(H) * (Dn + Dv) * R);
+  void* qn = randomBf16(size_t(n) * H * Dn);
+  void* qr = randomBf16(size_t(n) * H * Dr);
+  void* out = randomBf16(size_t(n) * H * Dv);
+  std::vector<int32_t> table(maxb), pos(n), seq(n, 0), qstart = {0, n};
+  for (int i = 0; i < maxb; ++i) table[i] = i;
+  for (int t = 0; t < n; ++t) pos[t] = t;
+  IBuf btab(table), bpos(pos), bseq(seq), bq(qstart);
+  ds_cuda_mla_decode_params p{};
+  p.kv.cache = reinterpret_cast<ds_cuda_ptr>(cache); p.kv.positions = bpos.d(); p.kv.token_seq = bseq.d();
+  p.kv.block_table = btab.d(); p.kv.num_blocks = maxb; p.kv.block_size = bs; p.kv.rank = R; p.kv.rope_dim = Dr;
+  p.kv.max_blocks_per_seq = maxb; p.kv.dtype = DS_CUDA_BF16;
+  p.q_nope = reinterpret_cast<ds_cuda_ptr>(qn); p.q_rope = reinterpret_cast<ds_cuda_ptr>(qr);
+  p.kv_b = reinterpret_cast<ds_cuda_ptr>(kvb); p.out = reinterpret_cast<ds_cuda_ptr>(out);
+  p.num_tokens = n; p.heads = H; p.nope_dim = Dn; p.v_dim = Dv; p.act_dtype = p.weight_dtype = DS_CUDA_BF16;
+  p.scale = 1.0f / std::sqrt(float(Dn + Dr)); p.max_context = n;
+  p.seq_q_start = bq.d(); p.num_seqs = 1; p.max_q_len = n;
+  double us[2];
+  for (int v = 0; v < 2; ++v) {
+    ds_cuda_mla_decode_params q = p;
+    ds_cuda_plan plan;
+    planOk(v == 0 ? ds_cuda_plan_mla_prefill(&q, &plan) : ds_cuda_plan_mla_decode(&q, &g_dev, &plan), "mla timing");
+    q.workspace = scratch(plan.workspace_bytes);
+    launch(plan, q);  // warm-up
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int reps = 5;
+    CK(cudaEventRecord(e0));
+    for (int r = 0; r < reps; ++r) launch(plan, q);
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    us[v] = ms * 1e3 / reps;
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    (void)cudaFree(reinterpret_cast<void*>(q.workspace));
+  }
+  std::printf("time mla_prefill bf16 h%d r%d n%-5d prefill kernel %9.1f us  decode kernels %9.1f us  (%.2fx)\n", H, R,
+              n, us[0], us[1], us[1] / us[0]);
+  for (void* b : {cache, kvb, qn, qr, out, btab.p, bpos.p, bseq.p, bq.p}) (void)cudaFree(b);
+}
+
 }  // namespace
 
 // Every MLA decode and int4 GEMV case, one report line each.
@@ -479,6 +531,7 @@ void mlaStage() {
 // measured the copy bandwidth bw (bytes/s, cudaMemcpy D2D read + write): the roofline.
 void mlaTiming(double bw) {
   for (int batch : {1, 8, 32}) timeMlaDecode(bw, batch);
+  for (int n : {512, 2048}) timeMlaPrefill(n);
 }
 
 }  // namespace dscheck
