@@ -561,7 +561,8 @@ llvm::Expected<ArtifactStats> writeArtifact(ModuleOp module, const ::ds::ModelCo
                                        &blobs, chat.empty() ? nullptr : chat.c_str(),
                                        code.empty() ? nullptr : &code, synthetic,
                                        synthetic ? options.synthetic_seed : 0, costFacts,
-                                       options.int8_activations, options.bf16_activations);
+                                       options.int8_activations, options.bf16_activations,
+                                       options.fp8_activations);
   fb::FinishArtifactBuffer(fbb, root);
   ::ds::Status st = writer->finish(fbb.GetBufferPointer(), fbb.GetSize());
   if (!st.isOk()) return llvm::createStringError(st.message());

@@ -61,6 +61,8 @@ struct ArtifactOptions {
   bool int8_activations = false;
   // --quant-act bf16: Artifact.bf16_activations.
   bool bf16_activations = false;
+  // --quant-act fp8 (GPU): Artifact.fp8_activations.
+  bool fp8_activations = false;
   // Stored as Artifact.cost for ds-bench's roofline and predictions; null: none.
   const ArtifactCostFacts* cost = nullptr;
   // Signs the artifact (--sign, docs/artifact.md); null = unsigned.

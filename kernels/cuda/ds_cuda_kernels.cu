@@ -12,3 +12,4 @@
 #include "src/gemv_fp8.cu"
 #include "src/collective.cu"
 #include "src/gemm_q.cu"
+#include "src/gemm_fp8mma.cu"

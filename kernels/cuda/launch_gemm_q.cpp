@@ -43,6 +43,19 @@ const char* ds_cuda_plan_gemm_q(const ds_cuda_gemm_q_params* p, ds_cuda_plan* ou
   return nullptr;
 }
 
+const char* ds_cuda_plan_gemm_fp8mma(const ds_cuda_gemm_q_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (p->wtype != DS_CUDA_GEMM_Q_FP8) return "gemm_fp8mma: FP8 weights only";
+  if (p->K % 128) return "gemm_fp8mma: K must be a multiple of 128 (the activations' scale blocks)";
+  if (p->block_cols % 128) return "gemm_fp8mma: weight scale blocks must span whole 128-column blocks";
+  ds_cuda_plan q;  // the operands are ds_gemm_q's: its plan checks them
+  if (const char* e = ds_cuda_plan_gemm_q(p, &q)) return e;
+  setLaunch(out->launches[0], symbol("ds_gemm_fp8mma_", "abf16"), ceilDiv(p->N, DS_CUDA_GEMM_Q_TILE_N),
+            ceilDiv(p->M, DS_CUDA_GEMM_Q_TILE_M), 1, 128);
+  out->num_launches = 1;
+  return nullptr;
+}
+
 const char* ds_cuda_plan_moe_gemm(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out) {
   std::memset(out, 0, sizeof(*out));
   if (p->act_dtype != DS_CUDA_BF16) return "moe_gemm: bf16 activations only (f32: ds_moe_gemv)";

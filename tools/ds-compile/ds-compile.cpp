@@ -308,8 +308,23 @@ int checkFlags() {
       llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
   if (quantAct == "auto")
     quantAct = !host_only ? "none" : int_scheme ? "int8" : !*scheme && weightDtype == "bf16" ? "bf16" : "none";
-  if (quantAct != "none" && quantAct != "int8" && quantAct != "bf16")
-    return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8, bf16)");
+  if (quantAct != "none" && quantAct != "int8" && quantAct != "bf16" && quantAct != "fp8")
+    return usageError("unsupported --quant-act '" + quantAct + "' (auto, none, int8, bf16, fp8)");
+  if (quantAct == "fp8") {
+    // GPU targets whose every device has FP8 tensor cores (the target table's fp8_tflops);
+    // the weights must be FP8 (the checkpoint's block-scaled ones, or --quant fp8).
+    for (const std::string& t : targetList()) {
+      const mlir::ds::TargetDesc* d = mlir::ds::findTarget(t);
+      bool fp8_mma = d && d->backend == mlir::ds::TargetBackend::nvptx && !d->devices.empty();
+      for (const mlir::ds::DeviceSpec& dev : d ? d->devices : std::vector<mlir::ds::DeviceSpec>{})
+        fp8_mma = fp8_mma && dev.fp8_tflops > 0;
+      if (!fp8_mma)
+        return usageError("--quant-act fp8 needs FP8 tensor cores: target '" + t +
+                          "' has none (sm_89, sm_90a and sm_100a do)");
+    }
+    if (*scheme && quant != "fp8")
+      return usageError("--quant-act fp8 is for FP8 weights (the checkpoint's or --quant fp8), not --quant " + quant);
+  }
   if (quantAct == "bf16") {
     if (*scheme)
       return usageError("--quant-act bf16 is for bf16 weights, not --quant " + quant +
@@ -550,6 +565,7 @@ int main(int argc, char** argv) {
   artifact.artifact.synthetic_seed = weightsSeed;
   artifact.artifact.int8_activations = quantAct == "int8";
   artifact.artifact.bf16_activations = quantAct == "bf16";
+  artifact.artifact.fp8_activations = quantAct == "fp8";
   for (const mlir::ds::CodeObject& c : extraCode) artifact.artifact.extra_code.push_back(&c);
   for (const mlir::ds::CodeObject& c : library->objects) artifact.artifact.library_code.push_back(&c);
   if (targetList().size() > 1) artifact.artifact.target_name = target;

@@ -192,6 +192,7 @@ json summarize(const artifact::Artifact& a, const SummaryOptions& options) {
   j["synthetic_weights"] = m.synthetic_weights();
   j["int8_activations"] = m.int8_activations();
   j["bf16_activations"] = m.bf16_activations();
+  j["fp8_activations"] = m.fp8_activations();
   if (m.synthetic_weights()) j["synthetic_seed"] = m.synthetic_seed();
   j["plan"] = planJson(m.plan());
   json code = json::array();
@@ -290,6 +291,8 @@ std::string renderText(const json& s) {
     o << "activations: int8 per block of 32 / 64 columns for int8 / int4 GEMMs (--quant-act int8)\n";
   if (s.value("bf16_activations", false))
     o << "activations: bf16 for bf16 GEMMs (--quant-act bf16)\n";
+  if (s.value("fp8_activations", false))
+    o << "activations: FP8 E4M3 per 1 x 128 block for FP8 GEMMs on the FP8 tensor cores (--quant-act fp8)\n";
   std::string hist;
   for (const auto& [dtype, d] : s["dtypes"].items()) {
     hist += (hist.empty() ? "" : ", ") + dtype + " x" + num(d["tensors"]) + " (" +

@@ -37,6 +37,16 @@ typedef struct {
 } ds_cuda_gemm_q_params;
 const char* ds_cuda_plan_gemm_q(const ds_cuda_gemm_q_params* p, ds_cuda_plan* out);
 
+/* ds_gemm_fp8mma_abf16: FP8 weights with FP8 activations on the FP8 tensor cores (sm_89 and newer;
+ * ds-compile --quant-act fp8, DeepSeek-V3's inference scheme): each 1 x 128 block of an x row is
+ * quantized to E4M3 with scale amax / 448 (x / scale, nearest even, saturating:
+ * include/ds_cuda_kv_quant.h encodeFp8), W's codes are used as stored, each 128-wide K block is
+ * summed in f32 by mma.sync m16n8k32 and promoted into the result times the row's and the weight
+ * block's scales (acc = fma(block sum, s_x * s_w, acc)); + f32 bias. The same params as
+ * ds_gemm_q (wtype FP8). Needs K % 128 == 0, block_cols % 128 == 0 (per channel: block_cols K),
+ * x_stride % 8; grid (ceil(N / 64), ceil(M / 64)), 128 threads. */
+const char* ds_cuda_plan_gemm_fp8mma(const ds_cuda_gemm_q_params* p, ds_cuda_plan* out);
+
 /* ds_moe_gemm_w<bf16|fp8>_abf16_<plain|swiglu>: the experts' grouped GEMM, the prefill form of
  * ds_moe_gemv_* with the same params and results contract (ds_cuda_moe.h: rows of local expert e
  * at [expert_start[e], expert_start[e + 1]), x rows gathered through row_token, FP8 128 x 128

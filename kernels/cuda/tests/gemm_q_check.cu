@@ -9,6 +9,7 @@
 // passes the device ran before (32 of 16 rows).
 #include "check_common.cuh"
 #include "cpu/moe_routing.h"
+#include "ds_cuda_kv_quant.h"
 
 namespace dscheck {
 namespace {
@@ -233,9 +234,70 @@ void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) 
   for (void* v : {bx.p, by.p, start.p, active.p, tok.p}) (void)cudaFree(v);
 }
 
+// ds_gemm_fp8mma_abf16 (--quant-act fp8) against its definition: x rows quantized per 1 x 128
+// block (scale amax / 448, ds_kvq::encodeFp8), per block sum of decode(qx) decode(qw) times both
+// scales. Tolerance: FP8 MMA accumulation (not a full f32 adder on every GPU) 1e-3 of the block
+// magnitudes, + output rounding. sm_89 and newer only.
+void checkFp8Mma(int M, int N, int K, int br, int bc, bool bias) {
+  const int xs = K + 8;
+  Fp8Matrix w = randomFp8(N, K, br, bc, 1.0f / 512, 3.0f / 512);
+  const auto x = randomVec(size_t(M) * xs, -1, 1, true), b = randomVec(N, -1, 1);
+  Buf bx(x, DS_CUDA_BF16), bb(b, DS_CUDA_F32), by(std::vector<float>(size_t(M) * N), DS_CUDA_BF16);
+  CK(cudaMemset(by.p, 0xff, by.n * 2));
+  ds_cuda_gemm_q_params p{};
+  p.x = bx.d(); p.w = reinterpret_cast<ds_cuda_ptr>(w.codes); p.scale = w.dscale.d(); p.bias = bias ? bb.d() : 0;
+  p.y = by.d(); p.M = M; p.N = N; p.K = K; p.x_stride = xs; p.y_stride = N;
+  p.wtype = DS_CUDA_GEMM_Q_FP8; p.block_rows = br; p.block_cols = bc;
+  ds_cuda_plan plan;
+  planOk(ds_cuda_plan_gemm_fp8mma(&p, &plan), "gemm_fp8mma");
+  launch(plan, p);
+  const int kb = (K + bc - 1) / bc;
+  std::vector<double> ref(size_t(M) * N), tol(ref.size());
+  std::vector<float> qx(static_cast<size_t>(K)), sx(static_cast<size_t>(K / 128));
+  for (int m = 0; m < M; ++m) {
+    for (int blk = 0; blk < K / 128; ++blk) {
+      float amax = 0.0f;
+      for (int k = 0; k < 128; ++k) amax = ds_kvq::absMaxStep(amax, x[size_t(m) * xs + blk * 128 + k]);
+      const float s = amax > 0.0f ? ds_kvq::divF(amax, 448.0f) : 1.0f;
+      sx[size_t(blk)] = s;
+      for (int k = 0; k < 128; ++k)
+        qx[size_t(blk * 128 + k)] = ds_kvq::decodeFp8(ds_kvq::encodeFp8(ds_kvq::divF(x[size_t(m) * xs + blk * 128 + k], s)));
+    }
+    for (int n = 0; n < N; ++n) {
+      double acc = bias ? b[n] : 0.0, mag = std::fabs(acc);
+      for (int blk = 0; blk < K / 128; ++blk) {
+        double part = 0, pm = 0;
+        for (int k = blk * 128; k < blk * 128 + 128; ++k) {
+          const double t = double(qx[size_t(k)]) * e4m3(w.q[size_t(n) * K + k]);
+          part += t, pm += std::fabs(t);
+        }
+        const double sc = double(sx[size_t(blk)]) * w.scale[size_t(n / br) * kb + blk * 128 / bc];
+        acc += part * sc, mag += pm * sc;
+      }
+      ref[size_t(m) * N + n] = acc;
+      tol[size_t(m) * N + n] = 1e-3 * mag + outUlp(DS_CUDA_BF16, acc) + 1e-6;
+    }
+  }
+  char name[128];
+  std::snprintf(name, sizeof name, "gemm_fp8mma M%d N%d K%d blocks %dx%d%s", M, N, K, br, bc, bias ? " +bias" : "");
+  report(name, by.get(), ref, tol);
+  w.release();
+  for (void* v : {bx.p, bb.p, by.p}) (void)cudaFree(v);
+}
+
 }  // namespace
 
 void gemmQStage() {
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  if (prop.major * 10 + prop.minor >= 89) {
+    for (int M : {17, 64, 130}) {
+      checkFp8Mma(M, 200, 512, 128, 128, M == 17);
+      checkFp8Mma(M, 64, 256, 1, 256, false);  // per-channel scales (--quant fp8)
+    }
+  } else {
+    std::printf("SKIP gemm_fp8mma: sm_%d%d has no FP8 tensor cores\n", prop.major, prop.minor);
+  }
   for (bool fp8 : {false, true})
     for (bool swiglu : {true, false}) checkMoeGemm(fp8, swiglu, 100, 4, 8, 200, 256);
   for (int M : {17, 64, 130}) {

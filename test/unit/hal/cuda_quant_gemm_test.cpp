@@ -113,6 +113,42 @@ TEST(CudaQuantGemm, EightBitWeightsKeepTheirScaleBlocks) {
   EXPECT_EQ(calls[0].symbol.rfind("ds_gemv_wi8_af32", 0), 0u) << calls[0].symbol;
 }
 
+TEST(CudaQuantGemm, Fp8ActivationsTakeTheFp8TensorCores) {
+  // --quant-act fp8 on a GPU with FP8 tensor cores (the executable sets fp8_act): prefill GEMMs
+  // over FP8 weights whose K is whole 128-blocks run FP8 x FP8; others keep the bf16 GEMM.
+  LinearCase c(DType::F8E4M3, 100, 256, 192);
+  c.v.weight_block_scale[0] = 0x600000;
+  c.v.weight_block[0][0] = 128, c.v.weight_block[0][1] = 128;
+  c.v.fp8_act = true;
+  std::vector<CudaCall> calls = c.plan();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].symbol, "ds_gemm_fp8mma_abf16");
+  const ds_cuda_gemm_q_params p = gemmParams(calls[0]);
+  EXPECT_EQ(p.wtype, DS_CUDA_GEMM_Q_FP8);
+  EXPECT_EQ(p.scale, 0x600000u);
+  EXPECT_EQ(p.K, 256);
+  c.v.fp8_act = false;
+  calls = c.plan();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].symbol, "ds_gemm_q_fp8_abf16");
+  LinearCase odd(DType::F8E4M3, 100, 176, 64);  // per channel, K = 176: not whole 128-blocks
+  odd.v.fp8_act = true;
+  calls = odd.plan();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].symbol, "ds_gemm_q_fp8_abf16");
+  LinearCase i8(DType::I8, 100, 256, 64);  // not FP8 weights: no FP8 activations
+  i8.v.fp8_act = true;
+  calls = i8.plan();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].symbol, "ds_gemm_q_i8_abf16");
+  // Decode rows keep the GEMV (bf16 activations).
+  c.v.fp8_act = true;
+  c.v.in_rows[0] = c.v.out_rows[0] = 4;
+  calls = c.plan();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].symbol.rfind("ds_gemv_wfp8_", 0), 0u) << calls[0].symbol;
+}
+
 TEST(CudaQuantGemm, PlanRefusesWhatTheKernelCannotWalk) {
   ds_cuda_gemm_q_params p{};
   p.x = 0x1000, p.w = 0x2000, p.scale = 0x3000, p.y = 0x4000;
@@ -136,6 +172,18 @@ TEST(CudaQuantGemm, PlanRefusesWhatTheKernelCannotWalk) {
   refused([](auto& q) { q.wtype = DS_CUDA_GEMM_Q_FP8; q.block_rows = 128; q.block_cols = 8; }, "block_cols a multiple of 16");
   refused([](auto& q) { q.wtype = DS_CUDA_GEMM_Q_I8; q.block_rows = 1; q.block_cols = 512; q.zero = 0x5000; }, "no zero points");
   refused([](auto& q) { q.wtype = 7; }, "unknown weight type");
+  // FP8 x FP8: whole 128-column blocks of K and of the weight scales.
+  ds_cuda_gemm_q_params f = p;
+  f.wtype = DS_CUDA_GEMM_Q_FP8;
+  f.block_rows = 128, f.block_cols = 128;
+  ASSERT_EQ(ds_cuda_plan_gemm_fp8mma(&f, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_gemm_fp8mma_abf16");
+  f.K = 192, f.x_stride = 192;
+  EXPECT_NE(std::string(ds_cuda_plan_gemm_fp8mma(&f, &plan)).find("multiple of 128"), std::string::npos);
+  f.K = 512, f.x_stride = 512, f.block_cols = 64;
+  EXPECT_NE(std::string(ds_cuda_plan_gemm_fp8mma(&f, &plan)).find("whole 128-column blocks"), std::string::npos);
+  f.block_cols = 128, f.wtype = DS_CUDA_GEMM_Q_I8;
+  EXPECT_NE(std::string(ds_cuda_plan_gemm_fp8mma(&f, &plan)).find("FP8 weights only"), std::string::npos);
 }
 
 }  // namespace

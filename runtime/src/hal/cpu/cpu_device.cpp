@@ -116,6 +116,9 @@ Stream& CpuDevice::stream() { return state_->stream; }
 
 StatusOr<std::unique_ptr<Weights>> CpuDevice::loadWeights(const artifact::Artifact& artifact,
                                                           const StepPlan&, int rank) {
+  if (artifact.meta()->fp8_activations())
+    return unsupported(artifact.path() + ": built with --quant-act fp8 (FP8 activations on a GPU's "
+                       "FP8 tensor cores), which the host kernels do not implement");
   StatusOr<std::unique_ptr<CpuWeights>> w = CpuWeights::load(artifact, rank);
   if (!w.isOk()) return w.status();
   return std::unique_ptr<Weights>(std::move(w).value());

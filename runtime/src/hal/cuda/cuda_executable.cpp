@@ -177,6 +177,10 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
                             "ds_moe_gemm_wfp8_abf16_plain", "ds_moe_gemm_wfp8_abf16_swiglu"})
         exe->quant_gemm_ = exe->quant_gemm_ && exe->library_fns_.count(k);
       exe->mla_prefill_ = exe->library_fns_.count("ds_mla_prefill_bf16_abf16") > 0;
+      // --quant-act fp8: FP8 GEMMs on the FP8 tensor cores, where the GPU has them (compute
+      // capability 8.9 and up; ds-compile refused the flag for targets without them).
+      exe->fp8_act_ = artifact.meta()->fp8_activations() && exe->library_fns_.count("ds_gemm_fp8mma_abf16") &&
+                      (p.major > 8 || (p.major == 8 && p.minor >= 9));
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
@@ -308,6 +312,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.generated_threads = threads_[a.index];
   v.blaslt = !gemv_only_[a.index] && device.blasLtLibrary() != nullptr;
   v.quant_gemm = quant_gemm_;
+  v.fp8_act = fp8_act_;
   v.mla_prefill = mla_prefill_;
   const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
   // Plans the launch; when it needs more workspace than there is, grows it and plans again

@@ -58,6 +58,7 @@ class CudaExecutable : public Executable {
   std::map<std::string, CUfunction> library_fns_;
   bool quant_gemm_ = false;  // the library has the tensor-core prefill GEMMs (older ones do not)
   bool mla_prefill_ = false; // the library has ds_mla_prefill_* (older ones do not)
+  bool fp8_act_ = false;     // --quant-act fp8 on a GPU with FP8 tensor cores
   struct SlotInfo {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;

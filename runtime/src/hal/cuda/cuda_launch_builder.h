@@ -219,6 +219,11 @@ class Builder {
     p.block_rows = static_cast<int32_t>(wr.block_rows);
     p.block_cols = static_cast<int32_t>(wr.block_cols);
     ds_cuda_plan plan;
+    // --quant-act fp8 on FP8 tensor cores: FP8 x FP8 when the shape takes it (K % 128).
+    if (v_.fp8_act && p.wtype == DS_CUDA_GEMM_Q_FP8 && !ds_cuda_plan_gemm_fp8mma(&p, &plan)) {
+      DS_RETURN_IF_ERROR(add(plan, nullptr, bytesOf(p)));
+      return true;
+    }
     if (ds_cuda_plan_gemm_q(&p, &plan)) return false;  // a shape it does not take: GEMV passes
     DS_RETURN_IF_ERROR(add(plan, nullptr, bytesOf(p)));
     return true;

@@ -107,6 +107,9 @@ struct CudaLaunchView {
   // The library has the MLA prefill attention (ds_mla_prefill_*; older embedded ones do not):
   // steps with several tokens of one sequence take it instead of the decode kernels.
   bool mla_prefill = false;
+  // The artifact asks for FP8 activations (--quant-act fp8) and this GPU has FP8 tensor cores:
+  // prefill GEMMs over FP8 weights run ds_gemm_fp8mma (ds_cuda_gemm_q.h).
+  bool fp8_act = false;
 };
 
 struct CudaLaunchPlan {
