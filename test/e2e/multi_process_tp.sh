@@ -61,6 +61,16 @@ else
   echo "SKIP mpirun: not installed (scripts/setup.sh installs openmpi-bin)"
 fi
 
+# A tp 1 run inside someone else's job (an sbatch script: SLURM_NTASKS) stays one process.
+a="$art/stories260K.dsa"
+if [ -f "$a" ]; then
+  if SLURM_NTASKS=4 SLURM_PROCID=0 "$ds_run" "$a" -p "Once upon a time" -n 8 --ids > "$tmp/slurm" 2> "$tmp/slurm.err"; then
+    echo "ok   a tp 1 artifact under SLURM_NTASKS=4 runs as one process"
+  else
+    echo "FAIL a tp 1 artifact under SLURM_NTASKS=4: $(cat "$tmp/slurm.err")"; fail=1
+  fi
+fi
+
 # Three processes for two ranks: refused by every process, naming the counts.
 a="$art/stories260K.tp2.dsa"
 if [ -f "$a" ]; then

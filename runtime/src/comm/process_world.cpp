@@ -45,10 +45,10 @@ double secondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Waits until fd is readable / writable or the timeout passes.
+// Waits until fd is readable / writable or the timeout passes (timeout_s < 0: no limit).
 Status waitFd(int fd, short events, double timeout_s, const std::string& what) {
   pollfd p{fd, events, 0};
-  const int ms = static_cast<int>(std::min(timeout_s, 1e6) * 1000);
+  const int ms = timeout_s < 0 ? -1 : static_cast<int>(std::min(timeout_s, 1e6) * 1000);
   const int r = ::poll(&p, 1, ms);
   if (r == 0) return Status(DS_UNAVAILABLE, what + ": no answer for " + std::to_string(static_cast<int>(timeout_s)) + " s");
   if (r < 0) return Status(DS_UNAVAILABLE, what + ": " + std::strerror(errno));
@@ -79,9 +79,15 @@ Status recvAll(int fd, void* data, uint64_t bytes, double timeout_s, const std::
   return Status::ok();
 }
 
+// No Nagle delay (small step messages), and keepalive probes so a peer whose machine died (no
+// FIN ever comes) is noticed within about two minutes even by a follower waiting without limit.
 void noDelay(int fd) {
-  int one = 1;
+  int one = 1, idle = 60, interval = 10, count = 6;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 struct Hello {
@@ -191,18 +197,20 @@ StatusOr<std::unique_ptr<ProcessWorld>> ProcessWorld::connect(const WorldConfig&
       if (peer < 0) continue;
       noDelay(peer);
       Hello h;
-      Status got = recvAll(peer, &h, sizeof h, config.timeout_s, "process world: a follower's hello");
+      h.magic = 0;  // a connection that closes or sends something else is not a follower
+      const Status got = recvAll(peer, &h, sizeof h, std::min(config.timeout_s, 10.0), "process world: a follower's hello");
+      if (!got.isOk() || h.magic != kHelloMagic) {  // a port probe, a health check: keep waiting
+        ::close(peer);
+        continue;
+      }
       std::string refuse;
-      if (!got.isOk()) refuse = got.message();
-      else if (h.magic != kHelloMagic) refuse = "a connection that is not a ds follower";
-      else if (h.size != config.size)
+      if (h.size != config.size)
         refuse = "follower rank " + std::to_string(h.rank) + " was told a world of " + std::to_string(h.size) +
                  " processes, the leader " + std::to_string(config.size);
       else if (h.rank < 1 || h.rank >= config.size || w->sockets_[static_cast<size_t>(h.rank)] >= 0)
         refuse = "rank " + std::to_string(h.rank) + " joined twice or is out of range";
       if (!refuse.empty()) {
         ::close(peer);
-        if (h.magic != kHelloMagic) continue;  // a stray connection: keep waiting
         ::close(fd);
         return Status(DS_UNAVAILABLE, "process world: " + refuse);
       }
@@ -265,13 +273,21 @@ Status ProcessWorld::send(int peer, const void* data, uint64_t bytes) {
   return sendAll(fd, data, bytes, config_.timeout_s, "process world: rank " + std::to_string(rank()) + " sending to rank " + std::to_string(peer));
 }
 
-Status ProcessWorld::recv(int peer, void* data, uint64_t bytes) {
+Status ProcessWorld::recv(int peer, void* data, uint64_t bytes, bool idle) {
   const int fd = socketOf(peer);
   if (fd < 0) return internalError("process world: rank " + std::to_string(rank()) + " has no channel to rank " + std::to_string(peer));
-  return recvAll(fd, data, bytes, config_.timeout_s, "process world: rank " + std::to_string(rank()) + " waiting for rank " + std::to_string(peer));
+  return recvAll(fd, data, bytes, idle ? -1.0 : config_.timeout_s,
+                 "process world: rank " + std::to_string(rank()) + " waiting for rank " + std::to_string(peer));
 }
 
-Status ProcessWorld::broadcast(std::vector<uint8_t>* bytes) {
+void ProcessWorld::tellEveryone(const std::vector<uint8_t>& bytes) {
+  if (rank() != 0) return;
+  const uint64_t n = bytes.size();
+  for (int p = 1; p < size(); ++p)
+    if (send(p, &n, sizeof n).isOk()) (void)send(p, bytes.data(), n);
+}
+
+Status ProcessWorld::broadcast(std::vector<uint8_t>* bytes, bool idle) {
   if (size() == 1) return Status::ok();
   if (rank() == 0) {
     const uint64_t n = bytes->size();
@@ -282,7 +298,7 @@ Status ProcessWorld::broadcast(std::vector<uint8_t>* bytes) {
     return Status::ok();
   }
   uint64_t n = 0;
-  DS_RETURN_IF_ERROR(recv(0, &n, sizeof n));
+  DS_RETURN_IF_ERROR(recv(0, &n, sizeof n, idle));  // the length: the wait between steps
   if (n > (uint64_t{1} << 34)) return Status(DS_DATA_LOSS, "process world: a broadcast of " + std::to_string(n) + " bytes (corrupt channel?)");
   bytes->resize(n);
   return recv(0, bytes->data(), n);

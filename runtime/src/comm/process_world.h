@@ -45,11 +45,16 @@ class ProcessWorld {
   int size() const { return config_.size; }
   const WorldConfig& config() const { return config_; }
 
-  // Leader: sends `bytes` to every follower. Follower: replaces `bytes` with the leader's.
-  Status broadcast(std::vector<uint8_t>* bytes);
+  // Leader: sends `bytes` to every follower. Follower: replaces `bytes` with the leader's,
+  // waiting at most timeout_s, or (idle = true: a follower between steps, whose leader may serve
+  // nothing for hours) until the message comes or the leader's connection closes.
+  Status broadcast(std::vector<uint8_t>* bytes, bool idle = false);
+  // Leader: sends `bytes` to every follower it can still reach, ignoring failures (the end of a
+  // run: one dead follower must not keep the others waiting).
+  void tellEveryone(const std::vector<uint8_t>& bytes);
   // Star exchanges with the leader (follower: peer must be 0; leader: peer is a follower).
   Status send(int peer, const void* data, uint64_t bytes);
-  Status recv(int peer, void* data, uint64_t bytes);
+  Status recv(int peer, void* data, uint64_t bytes, bool idle = false);
 
  private:
   ProcessWorld() = default;

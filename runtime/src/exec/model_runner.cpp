@@ -113,10 +113,7 @@ struct ModelRunner::Impl {
 };
 
 ModelRunner::Impl::~Impl() {
-  if (world && world->rank() == 0) {
-    std::vector<uint8_t> stop = encodeStopMessage();
-    (void)world->broadcast(&stop);
-  }
+  if (world && world->rank() == 0) world->tellEveryone(encodeStopMessage());
 }
 
 Status ModelRunner::Impl::runLocal(const StepBatch& b) {
@@ -134,6 +131,8 @@ Status ModelRunner::Impl::runLocal(const StepBatch& b) {
   });
   if (const int r = first_failure.load(); r >= 0) {
     const Status reset = group->reset();
+    // Recorded steps (CUDA graphs) captured the old communicators' exchanges: record anew.
+    for (auto& rank : ranks) rank->device().dropCaptures();
     return Status(status[r].code(), "tensor-parallel rank " + std::to_string(first_rank + r) + ": " +
                                         status[r].message() +
                                         (reset.isOk() ? "" : " (and the group cannot go on: " + reset.message() + ")"));
@@ -144,7 +143,7 @@ Status ModelRunner::Impl::runLocal(const StepBatch& b) {
 Status ModelRunner::Impl::follow() {
   std::vector<uint8_t> message;
   for (;;) {
-    DS_RETURN_IF_ERROR(world->broadcast(&message));
+    DS_RETURN_IF_ERROR(world->broadcast(&message, /*idle=*/true));  // a server's leader may idle for hours
     StepBatch b;
     int64_t blocks = 0;
     StatusOr<StepMessage> what = decodeStepMessage(message, &b, &blocks);
@@ -205,7 +204,9 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
                             impl->plan.weight_bytes);
   // A launcher may have started several processes (mpirun, torchrun, srun): this one drives
   // ranks [first, first + local) of the tp, on its node's GPUs local_rank * local + i.
-  StatusOr<WorldConfig> world = worldConfigFromEnvironment();
+  // Only a tensor-parallel artifact looks: a tp 1 run inside someone else's job (an sbatch script,
+  // an mpirun wrapper) stays one process whatever the launcher's variables say.
+  StatusOr<WorldConfig> world = tp > 1 ? worldConfigFromEnvironment() : StatusOr<WorldConfig>(WorldConfig{});
   if (!world.isOk()) return world.status();
   int local = tp, node_slot = 0;
   if (world->size > 1) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <chrono>
 #include <thread>
 
 namespace ds {
@@ -175,6 +176,54 @@ TEST(ProcessWorld, RefusalsNameTheProblem) {
   auto alone = ProcessWorld::connect(config(3, 0, freePort(), 1));
   ASSERT_FALSE(alone.isOk());
   EXPECT_TRUE(contains(alone.status().message(), "waited for 2 of 2 followers")) << alone.status().message();
+}
+
+TEST(ProcessWorld, StrayConnectionsIdleLeadersAndTheEnd) {
+  // A connection that is not a follower (a port probe) does not stop the handshake; a follower
+  // between steps waits for its leader however long it idles (past timeout_s); the last message
+  // reaches every follower still there when one has gone.
+  const int port = freePort();
+  std::thread probe([&] {
+    for (int i = 0; i < 100; ++i) {  // until the leader listens
+      const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(s);
+      if (ok) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  std::vector<std::string> got(3);
+  std::thread leader([&] {
+    auto w = ProcessWorld::connect(config(3, 0, port, 1));
+    ASSERT_TRUE(w.isOk()) << w.status().toString();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // idle past timeout_s = 1
+    std::vector<uint8_t> step = {'s', 't', 'e', 'p'};
+    ASSERT_TRUE((*w)->broadcast(&step).isOk());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));   // follower 1 has gone by now
+    (*w)->tellEveryone({'e', 'n', 'd'});
+  });
+  probe.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the probe is accepted first
+  std::vector<std::thread> followers;
+  for (int r = 1; r <= 2; ++r)
+    followers.emplace_back([&, r] {
+      auto w = ProcessWorld::connect(config(3, r, port, 1));
+      ASSERT_TRUE(w.isOk()) << "rank " << r << ": " << w.status().toString();
+      std::vector<uint8_t> m;
+      ASSERT_TRUE((*w)->broadcast(&m, /*idle=*/true).isOk());
+      got[r] = std::string(m.begin(), m.end());
+      if (r == 1) return;  // leaves: its socket closes
+      ASSERT_TRUE((*w)->broadcast(&m, /*idle=*/true).isOk());
+      got[r] += "+" + std::string(m.begin(), m.end());
+    });
+  for (auto& f : followers) f.join();
+  leader.join();
+  EXPECT_EQ(got[1], "step");
+  EXPECT_EQ(got[2], "step+end");
 }
 
 }  // namespace

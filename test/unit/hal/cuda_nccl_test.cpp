@@ -268,6 +268,15 @@ TEST_P(NcclRun, TensorParallelStepsAndGraphReplays) {
     EXPECT_EQ(FakeNccl::get().call_count("ncclAllGather"), calls) << "a replay calls no NCCL entry point";
     std::vector<float> staging;
     ASSERT_TRUE(view->host(&staging).isOk());
+    // A failed exchange fails the step (the group is aborted and rejoined); the steps after it
+    // run on the rejoined communicators - the ranks' own, at the addresses they hold.
+    FakeNccl::get().fail("ncclAllGather", 1, 3);
+    auto failed = (*runner)->step(prefill);
+    ASSERT_FALSE(failed.isOk());
+    EXPECT_NE(failed.status().message().find("ncclAllGather"), std::string::npos) << failed.status().message();
+    EXPECT_EQ(FakeNccl::get().live_comms(), live + 2);
+    ASSERT_TRUE((*runner)->step(prefill).isOk()) << FakeNccl::get().last_error();
+    ASSERT_TRUE((*runner)->step(batchOf({9}, 5, bs)).isOk()) << FakeNccl::get().last_error();
   }
   EXPECT_EQ(FakeNccl::get().live_comms(), live);
 }

@@ -19,6 +19,9 @@ class NcclCommunicator final : public Communicator {
       : lib_(lib), device_(device), comm_(comm), rank_(rank), size_(size), aborted_(aborted) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  // A rejoined group (NcclGroup::reset) keeps its communicators (ranks hold their addresses) and
+  // swaps the NCCL handle inside.
+  void setComm(ncclComm_t comm) { comm_ = comm; }
 
   Status allReduceSum(float*, int64_t) override {
     return unsupported("the CUDA device plans all-reduce as exchanges and its own sum kernel");
@@ -107,13 +110,16 @@ Status NcclGroup::init() {
     destroy(true);
     return first.isOk() ? end : first;
   }
-  abort_flag_.store(false, std::memory_order_release);
-  ranks_.clear();
-  for (size_t i = 0; i < devices_.size(); ++i)
-    ranks_.push_back(std::make_unique<NcclCommunicator>(lib_, *devices_[i], comms_[i],
-                                                        world_.first_rank + static_cast<int>(i),
-                                                        world_.world_size, &abort_flag_));
+  // The communicators live as long as the group: executors keep their addresses across reset().
+  if (ranks_.empty())
+    for (size_t i = 0; i < devices_.size(); ++i)
+      ranks_.push_back(std::make_unique<NcclCommunicator>(lib_, *devices_[i], comms_[i],
+                                                          world_.first_rank + static_cast<int>(i),
+                                                          world_.world_size, &abort_flag_));
+  else
+    for (size_t i = 0; i < devices_.size(); ++i) static_cast<NcclCommunicator*>(ranks_[i].get())->setComm(comms_[i]);
   aborted_ = false;
+  abort_flag_.store(false, std::memory_order_release);
   return Status::ok();
 }
 
