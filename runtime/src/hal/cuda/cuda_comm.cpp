@@ -118,7 +118,6 @@ Status NcclGroup::init() {
                                                           world_.world_size, &abort_flag_));
   else
     for (size_t i = 0; i < devices_.size(); ++i) static_cast<NcclCommunicator*>(ranks_[i].get())->setComm(comms_[i]);
-  aborted_ = false;
   abort_flag_.store(false, std::memory_order_release);
   return Status::ok();
 }
@@ -132,23 +131,23 @@ void NcclGroup::destroy(bool abort) {
   }
 }
 
-NcclGroup::~NcclGroup() { destroy(aborted_); }
+NcclGroup::~NcclGroup() { destroy(abort_flag_.load(std::memory_order_acquire)); }
 
 Communicator* NcclGroup::rank(int r) {
   return r >= 0 && r < static_cast<int>(ranks_.size()) ? ranks_[static_cast<size_t>(r)].get() : nullptr;
 }
 
 void NcclGroup::abort() {
+  // Only the flag: the communicators' calls after it fail at once, and calls in flight on other
+  // rank threads (NCCL enqueues without waiting for peers) finish on live communicators. The
+  // communicators are aborted - their kernels waiting for the failed rank released - by reset()
+  // or the destructor, once every rank thread has returned.
   abort_flag_.store(true, std::memory_order_release);
-  aborted_ = true;
-  for (ncclComm_t& c : comms_) {
-    if (c) (void)lib_.ncclCommAbort(c);  // frees it
-    c = nullptr;
-  }
 }
 
 Status NcclGroup::reset() {
-  if (!aborted_) return Status::ok();
+  if (!abort_flag_.load(std::memory_order_acquire)) return Status::ok();
+  destroy(true);  // ncclCommAbort: frees them and releases kernels still waiting on a peer
   if (world_.world_size != static_cast<int>(devices_.size()))
     return Status(DS_UNAVAILABLE, "a multi-process NCCL world cannot rejoin after a rank failed: restart every process");
   world_.have_id = false;

@@ -38,10 +38,12 @@ class NcclGroup final : public CommGroup {
 
   int size() const override { return static_cast<int>(ranks_.size()); }
   Communicator* rank(int r) override;
-  // ncclCommAbort on every communicator: kernels waiting for a peer return, and every collective
-  // afterwards fails until reset().
+  // Every collective from now on fails (UNAVAILABLE) until reset(); safe from any thread (it only
+  // sets a flag: calls in flight on other threads finish on live communicators).
   void abort() override;
-  // After an abort: new communicators (a new unique id; single process only).
+  // After an abort, once no rank thread is inside a collective: ncclCommAbort on every
+  // communicator (releasing kernels still waiting for the failed rank), then new ones (a new
+  // unique id; single process only) inside the same Communicator objects.
   Status reset() override;
 
  private:
@@ -55,8 +57,7 @@ class NcclGroup final : public CommGroup {
   NcclWorld world_;
   std::vector<ncclComm_t> comms_;
   std::vector<std::unique_ptr<Communicator>> ranks_;
-  bool aborted_ = false;
-  std::atomic<bool> abort_flag_{false};  // read by the communicators
+  std::atomic<bool> abort_flag_{false};  // abort() was called; read by the communicators
 };
 
 }  // namespace ds::hal::cuda

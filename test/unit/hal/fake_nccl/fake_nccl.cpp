@@ -43,7 +43,7 @@ struct World {
   std::condition_variable cv;
   std::map<int, int> device_of;                            // rank -> device
   std::map<std::pair<int, int>, std::deque<Message>> mail;  // (from, to)
-  bool aborted = false;
+  bool aborted = false;  // ncclCommAbort, or a rank's call failed (a peer never sends: give up)
 };
 
 struct Comm {
@@ -192,6 +192,18 @@ ncclResult_t checkOp(const char* what, Comm* c, const void* buf, size_t bytes, i
   return 0;
 }
 
+// A rank's exchange failed (an armed failure): its peers would wait for it forever on a GPU; here
+// they give up (their received bytes stay as they were), as after ncclCommAbort.
+void poison(ncclComm_t comm) {
+  auto* c = reinterpret_cast<Comm*>(comm);
+  for (Comm* x : state().comms)
+    if (x == c) {
+      std::lock_guard<std::mutex> lock(c->world->mu);
+      c->world->aborted = true;
+      c->world->cv.notify_all();
+    }
+}
+
 ncclResult_t queueOp(Op op, std::unique_lock<std::mutex>& lock) {
   if (group_depth > 0) {
     pending.push_back(op);
@@ -288,7 +300,8 @@ const char* ncclGetLastError(ncclComm_t) {
 }
 
 ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, int dtype, ncclComm_t comm, CUstream stream) {
-  FAKE_NCCL_ENTER("ncclAllGather");
+  std::unique_lock<std::mutex> lock_(state().mu);
+  if (ncclResult_t r_ = enter("ncclAllGather")) return poison(comm), r_;
   if (dtype != kNcclUint8) return fail(kInvalidArgument, "ncclAllGather: the fake moves ncclUint8 only");
   auto* c = reinterpret_cast<Comm*>(comm);
   if (ncclResult_t r = checkOp("ncclAllGather send", c, send, count, 0)) return r;
@@ -304,7 +317,8 @@ ncclResult_t ncclAllGather(const void* send, void* recv, size_t count, int dtype
 }
 
 ncclResult_t ncclSend(const void* send, size_t count, int dtype, int peer, ncclComm_t comm, CUstream stream) {
-  FAKE_NCCL_ENTER("ncclSend");
+  std::unique_lock<std::mutex> lock_(state().mu);
+  if (ncclResult_t r_ = enter("ncclSend")) return poison(comm), r_;
   if (dtype != kNcclUint8) return fail(kInvalidArgument, "ncclSend: the fake moves ncclUint8 only");
   auto* c = reinterpret_cast<Comm*>(comm);
   if (ncclResult_t r = checkOp("ncclSend", c, send, count, peer)) return r;
@@ -319,7 +333,8 @@ ncclResult_t ncclSend(const void* send, size_t count, int dtype, int peer, ncclC
 }
 
 ncclResult_t ncclRecv(void* recv, size_t count, int dtype, int peer, ncclComm_t comm, CUstream stream) {
-  FAKE_NCCL_ENTER("ncclRecv");
+  std::unique_lock<std::mutex> lock_(state().mu);
+  if (ncclResult_t r_ = enter("ncclRecv")) return poison(comm), r_;
   if (dtype != kNcclUint8) return fail(kInvalidArgument, "ncclRecv: the fake moves ncclUint8 only");
   auto* c = reinterpret_cast<Comm*>(comm);
   if (ncclResult_t r = checkOp("ncclRecv", c, recv, count, peer)) return r;
