@@ -71,6 +71,24 @@ if [ -f "$a" ]; then
   fi
 fi
 
+# A follower given another artifact is refused and the leader says its follower did not start.
+a="$art/stories260K.tp2.dsa"; b="$art/tiny-llama.tp2.dsa"
+if [ -f "$a" ] && [ -f "$b" ]; then
+  p=$(port)
+  DS_WORLD_SIZE=2 DS_RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p DS_WORLD_TIMEOUT_S=60 \
+    "$ds_run" "$b" -p "x" -n 2 --ids > /dev/null 2> "$tmp/other.f.err" &
+  pid=$!
+  DS_WORLD_SIZE=2 DS_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$p DS_WORLD_TIMEOUT_S=60 \
+    "$ds_run" "$a" -p "Once" -n 4 --ids > /dev/null 2> "$tmp/other.err"
+  rc=$?; wait $pid; frc=$?
+  if [ $rc -ne 0 ] && [ $frc -ne 0 ] && grep -q "runs another artifact" "$tmp/other.f.err" &&
+     grep -q "follower process 1 did not start" "$tmp/other.err"; then
+    echo "ok   a follower with another artifact refused; the leader names it"
+  else
+    echo "FAIL another artifact: exit codes $rc $frc: $(cat "$tmp/other.err" "$tmp/other.f.err")"; fail=1
+  fi
+fi
+
 # Three processes for two ranks: refused by every process, naming the counts.
 a="$art/stories260K.tp2.dsa"
 if [ -f "$a" ]; then

@@ -257,9 +257,13 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     std::vector<uint8_t> message;
     DS_RETURN_IF_ERROR(impl->world->broadcast(&message));
     StepBatch unused;
-    StatusOr<StepMessage> what = decodeStepMessage(message, &unused, &impl->num_blocks);
+    uint64_t leader_artifact = 0;
+    StatusOr<StepMessage> what = decodeStepMessage(message, &unused, &impl->num_blocks, &leader_artifact);
     if (!what.isOk()) return what.status();
     if (*what != StepMessage::Blocks) return dataLoss("leader message: the KV block count expected first");
+    if (leader_artifact != artifact.header().metadata_xxh64)
+      return invalidArgument(artifact.path() + ": the leader (process 0) runs another artifact: every process "
+                             "of a multi-process run needs the same .dsa file");
   }
   std::shared_ptr<const hal::Executable> exe;  // rank 0's, offered to the others
   for (int r = 0; r < local; ++r) {
@@ -288,7 +292,7 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     impl->ranks.push_back(std::move(rank).value());
   }
   if (impl->world && impl->world->rank() == 0) {
-    std::vector<uint8_t> blocks = encodeBlocksMessage(impl->num_blocks);
+    std::vector<uint8_t> blocks = encodeBlocksMessage(impl->num_blocks, artifact.header().metadata_xxh64);
     DS_RETURN_IF_ERROR(impl->world->broadcast(&blocks));
   }
   if (local > 1) {
@@ -296,6 +300,22 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     StatusOr<std::unique_ptr<RankWorkers>> workers = RankWorkers::create(local, 1);
     if (!workers.isOk()) return workers.status();
     impl->workers = std::move(workers).value();
+  }
+  if (impl->world) {
+    // Every process ready before the first step: a follower that could not start (out of
+    // memory for its ranks) would otherwise leave the leader's first collective waiting.
+    const uint8_t ready = 1;
+    if (follower) {
+      DS_RETURN_IF_ERROR(impl->world->send(0, &ready, 1));
+    } else {
+      for (int p = 1; p < impl->world->size(); ++p) {
+        uint8_t got = 0;
+        const Status st = impl->world->recv(p, &got, 1);
+        if (!st.isOk() || got != ready)
+          return Status(DS_UNAVAILABLE, artifact.path() + ": follower process " + std::to_string(p) +
+                                            " did not start (its own output says why): " + st.message());
+      }
+    }
   }
   if (follower) {
     // A follower process never returns to its tool: it runs the leader's steps, then exits.

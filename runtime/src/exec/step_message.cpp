@@ -59,19 +59,25 @@ std::vector<uint8_t> encodeStopMessage() {
   return out;
 }
 
-std::vector<uint8_t> encodeBlocksMessage(int64_t num_kv_blocks) {
+std::vector<uint8_t> encodeBlocksMessage(int64_t num_kv_blocks, uint64_t artifact_id) {
   std::vector<uint8_t> out;
   put(out, &kBlocks, sizeof kBlocks);
   putI64(out, num_kv_blocks);
+  put(out, &artifact_id, sizeof artifact_id);
   return out;
 }
 
-StatusOr<StepMessage> decodeStepMessage(const std::vector<uint8_t>& bytes, StepBatch* b, int64_t* blocks) {
+StatusOr<StepMessage> decodeStepMessage(const std::vector<uint8_t>& bytes, StepBatch* b, int64_t* blocks,
+                                        uint64_t* artifact_id) {
   Reader r{bytes};
   uint32_t tag = 0;
   if (!r.get(&tag, sizeof tag)) return dataLoss("leader message: shorter than its tag");
   if (tag == kStop && r.at == bytes.size()) return StepMessage::Stop;
-  if (tag == kBlocks && r.i64(blocks) && r.at == bytes.size()) return StepMessage::Blocks;
+  uint64_t id = 0;
+  if (tag == kBlocks && r.i64(blocks) && r.get(&id, sizeof id) && r.at == bytes.size()) {
+    if (artifact_id) *artifact_id = id;
+    return StepMessage::Blocks;
+  }
   if (tag == kStep && r.array(&b->token_ids) && r.array(&b->positions) && r.array(&b->token_seq) &&
       r.array(&b->logit_rows) && r.i64(&b->num_seqs) && r.i64(&b->max_blocks_per_seq) &&
       r.array(&b->block_table) && r.at == bytes.size())
