@@ -68,7 +68,8 @@ const char* const kSymbols[] = {
     "ds_comm_sum_ranks_bf16", "ds_comm_sum_ranks_f32",
     "ds_gemm_q_i4_abf16", "ds_gemm_q_fp8_abf16", "ds_gemm_q_i8_abf16",
     "ds_moe_gemm_wbf16_abf16_plain", "ds_moe_gemm_wbf16_abf16_swiglu", "ds_moe_gemm_wfp8_abf16_plain",
-    "ds_moe_gemm_wfp8_abf16_swiglu", "ds_gemm_fp8mma_abf16",
+    "ds_moe_gemm_wfp8_abf16_swiglu", "ds_gemm_fp8mma_abf16", "ds_moe_gemm_wfp8_afp8_plain",
+    "ds_moe_gemm_wfp8_afp8_swiglu",
     nullptr,
 };
 constexpr int kNumSymbols = sizeof(kSymbols) / sizeof(kSymbols[0]) - 1;

@@ -72,4 +72,18 @@ const char* ds_cuda_plan_moe_gemm(const ds_cuda_moe_gemv_params* p, ds_cuda_plan
   return nullptr;
 }
 
+const char* ds_cuda_plan_moe_gemm_fp8mma(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out) {
+  std::memset(out, 0, sizeof(*out));
+  if (p->weight_dtype != DS_CUDA_FP8_E4M3) return "moe_gemm_fp8mma: FP8 weights only";
+  if (p->K % 128) return "moe_gemm_fp8mma: K must be a multiple of 128 (the activations' scale blocks)";
+  ds_cuda_plan tiles;  // ds_moe_gemm's operands and row tiles
+  if (const char* e = ds_cuda_plan_moe_gemm(p, &tiles)) return e;
+  const char* kernel = symbol("ds_moe_gemm_wfp8_afp8_", p->swiglu ? "swiglu" : "plain");
+  if (!kernel) return "moe_gemm_fp8mma: no kernel";
+  setLaunch(out->launches[0], kernel, ceilDiv(p->N, p->swiglu ? DS_CUDA_GEMM_Q_TILE_N / 2 : DS_CUDA_GEMM_Q_TILE_N),
+            tiles.launches[0].grid[1], 1, 128);
+  out->num_launches = 1;
+  return nullptr;
+}
+
 }  // extern "C"

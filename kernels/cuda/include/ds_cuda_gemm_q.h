@@ -57,6 +57,14 @@ const char* ds_cuda_plan_gemm_fp8mma(const ds_cuda_gemm_q_params* p, ds_cuda_pla
  * tile) by walking the active experts; blocks past the last tile exit. 128 threads. */
 const char* ds_cuda_plan_moe_gemm(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out);
 
+/* ds_moe_gemm_wfp8_afp8_<plain|swiglu>: the experts' grouped GEMM with FP8 activations on the FP8
+ * tensor cores (--quant-act fp8; ds_gemm_fp8mma's arithmetic: 1 x 128 activation blocks, FP8
+ * 128 x 128 weight blocks, promotion per K block), ds_moe_gemm's rows and tiles. SwiGLU: a tile
+ * holds 32 outputs of the gate and the same 32 of the up projection, combined through shared
+ * memory (gate and up rounded to bf16 first, as the GEMV). K % 128 == 0, FP8 weights with block
+ * scales; grid (ceil(N / (swiglu ? 32 : 64)), ds_moe_gemm's row tiles), 128 threads. */
+const char* ds_cuda_plan_moe_gemm_fp8mma(const ds_cuda_moe_gemv_params* p, ds_cuda_plan* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,7 +150,9 @@ void timeGemmQ(int wtype, const char* what) {
 // expert e, x_r = x[row_token[r]] (gather) or h[r]; swiglu: silu(bf16(x_r Wg_e)) * bf16(x_r Wu_e);
 // plain: x_r W_e. Routing from kernels/cpu/moe_routing.h (ds_moe_permute's definition), with a
 // skewed choice so some experts get more than one 64-row tile and some none; y starts NaN.
-void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) {
+// act8: ds_moe_gemm_wfp8_afp8_* (--quant-act fp8): x rows quantized per 1 x 128 block, the
+// weights' codes and scales as stored (ds_gemm_fp8mma's definition).
+void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K, bool act8 = false) {
   std::vector<int32_t> ids(size_t(T) * top_k);
   std::vector<float> rw(ids.size(), 1.0f);
   std::uniform_int_distribution<int> hot(0, 2), any(0, E - 1);
@@ -166,11 +168,13 @@ void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) 
   // Expert weights [E, N, K] (and the up projection): bf16 values, or FP8 with 128 x 128 scales.
   std::vector<std::vector<float>> wv(swiglu ? 2 : 1);
   std::vector<void*> wd(wv.size(), nullptr), sd(wv.size(), nullptr);
+  std::vector<std::vector<uint8_t>> all_codes(wv.size());
+  std::vector<std::vector<float>> all_scales(wv.size());
   for (size_t b = 0; b < wv.size(); ++b) {
     wv[b].resize(size_t(E) * N * K);
     if (fp8) {
-      std::vector<uint8_t> codes;
-      std::vector<float> scales;
+      std::vector<uint8_t>& codes = all_codes[b];
+      std::vector<float>& scales = all_scales[b];
       for (int e = 0; e < E; ++e) {
         Fp8Matrix m = randomFp8(N, K, 128, 128, 1.0f / 512, 3.0f / 512);
         codes.insert(codes.end(), m.q.begin(), m.q.end());
@@ -200,25 +204,54 @@ void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) 
   p.gather = p.swiglu = swiglu ? 1 : 0; p.act_dtype = DS_CUDA_BF16;
   p.weight_dtype = fp8 ? int32_t{DS_CUDA_FP8_E4M3} : int32_t{DS_CUDA_BF16};
   ds_cuda_plan plan;
-  planOk(ds_cuda_plan_moe_gemm(&p, &plan), "moe_gemm");
+  planOk(act8 ? ds_cuda_plan_moe_gemm_fp8mma(&p, &plan) : ds_cuda_plan_moe_gemm(&p, &plan), "moe_gemm");
   launch(plan, p);
+  // act8: each x row quantized per 1 x 128 block, as the kernel does.
+  std::vector<float> xq(x.size()), xs(x.size() / 128 + 1);
+  if (act8)
+    for (size_t row = 0; row < size_t(xrows); ++row)
+      for (int blk = 0; blk < K / 128; ++blk) {
+        const float* v = &x[row * K + size_t(blk) * 128];
+        float amax = 0.0f;
+        for (int k = 0; k < 128; ++k) amax = ds_kvq::absMaxStep(amax, v[k]);
+        const float sc = amax > 0.0f ? ds_kvq::divF(amax, 448.0f) : 1.0f;
+        xs[row * (K / 128) + blk] = sc;
+        for (int k = 0; k < 128; ++k) xq[row * K + size_t(blk) * 128 + k] = ds_kvq::decodeFp8(ds_kvq::encodeFp8(ds_kvq::divF(v[k], sc)));
+      }
+  const int kbs = K / 128, nbs = (N + 127) / 128;
   std::vector<double> ref(size_t(R) * N), tol(ref.size());
   for (int e = 0; e < E; ++e)
     for (int r = rows.start[e]; r < rows.start[e + 1]; ++r) {
       const float* xr = &x[size_t(swiglu ? rows.row_token[r] : r) * K];
       for (int n = 0; n < N; ++n) {
         double acc[2] = {0, 0}, mag[2] = {0, 0};
-        for (size_t b = 0; b < wv.size(); ++b)
-          for (int k = 0; k < K; ++k) {
-            const double t = double(wv[b][(size_t(e) * N + n) * K + k]) * xr[k];
-            acc[b] += t, mag[b] += std::fabs(t);
+        const size_t xrow = size_t(swiglu ? rows.row_token[r] : r);
+        for (size_t b = 0; b < wv.size(); ++b) {
+          if (!act8) {
+            for (int k = 0; k < K; ++k) {
+              const double t = double(wv[b][(size_t(e) * N + n) * K + k]) * xr[k];
+              acc[b] += t, mag[b] += std::fabs(t);
+            }
+            continue;
           }
-        double v = acc[0], t = 2e-6 * mag[0];
+          for (int blk = 0; blk < kbs; ++blk) {
+            double part = 0, pm = 0;
+            for (int k = blk * 128; k < blk * 128 + 128; ++k) {
+              const double t = double(xq[xrow * K + k]) * e4m3(all_codes[b][(size_t(e) * N + n) * K + k]);
+              part += t, pm += std::fabs(t);
+            }
+            const double sc = double(xs[xrow * kbs + blk]) * all_scales[b][(size_t(e) * nbs + n / 128) * kbs + blk];
+            acc[b] += part * sc, mag[b] += pm * sc;
+          }
+        }
+        // FP8 MMA accumulates each block in a narrower adder than f32 on some GPUs: 1e-3 of it.
+        const double rel = act8 ? 1e-3 : 2e-6;
+        double v = acc[0], t = rel * mag[0];
         if (swiglu) {
           const double g = roundBf16(float(acc[0])), u = roundBf16(float(acc[1]));
           v = g / (1.0 + std::exp(-g)) * u;
           // the gate and up roundings may each move one bf16 step: bound their effect
-          t = (std::fabs(u) + std::fabs(g)) * (1.0 / 128) + 2e-6 * (mag[0] + mag[1]);
+          t = (std::fabs(u) + std::fabs(g)) * (1.0 / 128) + rel * (mag[0] + mag[1]);
         }
         ref[size_t(r) * N + n] = v;
         tol[size_t(r) * N + n] = t + outUlp(DS_CUDA_BF16, v) + 1e-6;
@@ -227,7 +260,7 @@ void checkMoeGemm(bool fp8, bool swiglu, int T, int top_k, int E, int N, int K) 
   std::vector<float> got = by.get();
   got.resize(ref.size());
   char name[128];
-  std::snprintf(name, sizeof name, "moe_gemm w%s %s T%d k%d E%d N%d K%d rows %d", fp8 ? "fp8" : "bf16",
+  std::snprintf(name, sizeof name, "moe_gemm w%s%s %s T%d k%d E%d N%d K%d rows %d", fp8 ? "fp8" : "bf16", act8 ? " afp8" : "",
                 swiglu ? "swiglu" : "plain", T, top_k, E, N, K, R);
   report(name, got, ref, tol);
   for (size_t b = 0; b < wv.size(); ++b) (void)cudaFree(wd[b]), (void)cudaFree(sd[b]);
@@ -291,6 +324,7 @@ void gemmQStage() {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   if (prop.major * 10 + prop.minor >= 89) {
+    for (bool swiglu : {true, false}) checkMoeGemm(true, swiglu, 100, 4, 8, 200, 256, /*act8=*/true);
     for (int M : {17, 64, 130}) {
       checkFp8Mma(M, 200, 512, 128, 128, M == 17);
       checkFp8Mma(M, 64, 256, 1, 256, false);  // per-channel scales (--quant fp8)

@@ -186,5 +186,32 @@ TEST(CudaQuantGemm, PlanRefusesWhatTheKernelCannotWalk) {
   EXPECT_NE(std::string(ds_cuda_plan_gemm_fp8mma(&f, &plan)).find("FP8 weights only"), std::string::npos);
 }
 
+TEST(CudaQuantGemm, ExpertsFp8TensorCorePlan) {
+  // --quant-act fp8 experts: ds_moe_gemm's row tiles; a SwiGLU tile holds 32 gate and 32 up outputs.
+  ds_cuda_moe_gemv_params g{};
+  g.x = 0x1000, g.w = 0x2000, g.w2 = 0x3000, g.w_scale = 0x4000, g.w2_scale = 0x5000, g.y = 0x6000;
+  g.expert_start = 0x7000, g.active = 0x8000, g.row_token = 0x9000;
+  g.N = 2048, g.K = 7168, g.x_stride = 7168, g.y_stride = 2048;
+  g.num_local = 32, g.max_rows = 8 * 500;
+  g.gather = g.swiglu = 1;
+  g.act_dtype = DS_CUDA_BF16;
+  g.weight_dtype = DS_CUDA_FP8_E4M3;
+  ds_cuda_plan plan, tiles;
+  ASSERT_EQ(ds_cuda_plan_moe_gemm(&g, &tiles), nullptr);
+  ASSERT_EQ(ds_cuda_plan_moe_gemm_fp8mma(&g, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_moe_gemm_wfp8_afp8_swiglu");
+  EXPECT_EQ(plan.launches[0].grid[0], 2048u / 32);
+  EXPECT_EQ(plan.launches[0].grid[1], tiles.launches[0].grid[1]);  // ceil(4000 / 64) + 32
+  EXPECT_EQ(plan.launches[0].grid[1], 63u + 32u);
+  g.gather = g.swiglu = 0, g.w2 = g.w2_scale = 0, g.N = 7168, g.K = 2048, g.x_stride = 2048, g.y_stride = 7168;
+  ASSERT_EQ(ds_cuda_plan_moe_gemm_fp8mma(&g, &plan), nullptr);
+  EXPECT_STREQ(plan.launches[0].symbol, "ds_moe_gemm_wfp8_afp8_plain");
+  EXPECT_EQ(plan.launches[0].grid[0], 7168u / 64);
+  g.K = 2112, g.x_stride = 2112;  // not whole 128-blocks
+  EXPECT_NE(std::string(ds_cuda_plan_moe_gemm_fp8mma(&g, &plan)).find("multiple of 128"), std::string::npos);
+  g.K = 2048, g.x_stride = 2048, g.weight_dtype = DS_CUDA_BF16, g.w_scale = 0;
+  EXPECT_NE(std::string(ds_cuda_plan_moe_gemm_fp8mma(&g, &plan)).find("FP8 weights only"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ds::hal::cuda

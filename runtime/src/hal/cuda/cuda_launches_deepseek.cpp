@@ -223,6 +223,9 @@ Status Builder::buildDeepSeek() {
         g.weight_dtype = fp8 ? int32_t{DS_CUDA_FP8_E4M3} : int32_t{DS_CUDA_BF16};
         // Prefill (more tokens than a GEMV pass takes): the grouped tensor-core GEMM, one launch
         // for every active expert; decode steps keep the GEMV.
+        // --quant-act fp8 on FP8 tensor cores: FP8 x FP8 when K is whole 128-blocks.
+        if (v_.fp8_act && fp8 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm_fp8mma(&g, &plan))
+          return add(plan, nullptr, bytesOf(g));
         if (v_.quant_gemm && dt == DS_CUDA_BF16 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm(&g, &plan))
           return add(plan, nullptr, bytesOf(g));
         return add(plan, ds_cuda_plan_moe_gemv(&g, &plan), bytesOf(g));
