@@ -178,6 +178,25 @@ Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
     DS_RETURN_IF_ERROR(recorded_.token_seq.reserve(alloc, most * 4, hal::MemoryKind::Staging));
     DS_RETURN_IF_ERROR(recorded_.block_table.reserve(
         alloc, static_cast<uint64_t>(most * config_.graph_max_blocks) * 4, hal::MemoryKind::Staging));
+    // The executable's scratch for the largest bucket at the widest table, sized before any
+    // record exists: a later, larger bucket then grows nothing, and the records of the buckets
+    // before it stay valid (a grown workspace would drop them all).
+    hal::DecodeInputs widest{b.token_ids, b.positions, b.token_seq, b.logit_rows,
+                             b.num_seqs, b.max_blocks_per_seq, b.block_table};
+    DS_RETURN_IF_ERROR(hal::padDecodeStep(&widest, most, config_.graph_max_blocks,
+                                          static_cast<int32_t>(config_.num_kv_blocks)));
+    StepBatch largest;
+    largest.token_ids = std::move(widest.token_ids);
+    largest.positions = std::move(widest.positions);
+    largest.token_seq = std::move(widest.token_seq);
+    largest.logit_rows = std::move(widest.logit_rows);
+    largest.num_seqs = widest.num_seqs;
+    largest.max_blocks_per_seq = widest.max_blocks_per_seq;
+    largest.block_table = std::move(widest.block_table);
+    hal::StepArgs sizing;
+    DS_RETURN_IF_ERROR(uploadInputs(largest, recorded_, &sizing));
+    sizing.plan_context = config_.graph_max_blocks * plan_->kv.block_size;
+    DS_RETURN_IF_ERROR(exe_->reserveFor(*device_, [&] { return launchAll(sizing); }));
   }
   DS_RETURN_IF_ERROR(layoutBuffers(bucket, bucket, recorded_));
   hal::StepArgs step;
@@ -212,6 +231,12 @@ Status RankExecutor::runStep(const StepBatch& b) {
   DS_RETURN_IF_ERROR(layoutBuffers(T, R, eager_));
   hal::StepArgs step;
   DS_RETURN_IF_ERROR(uploadInputs(b, eager_, &step));
+  if (T > sized_tokens_ || R > sized_rows_) {
+    // A larger step than any before: its launches' scratch is sized once, up front.
+    DS_RETURN_IF_ERROR(exe_->reserveFor(*device_, [&] { return launchAll(step); }));
+    sized_tokens_ = std::max(sized_tokens_, T);
+    sized_rows_ = std::max(sized_rows_, R);
+  }
   return launchAll(step);
 }
 

@@ -82,6 +82,7 @@ class RankExecutor {
   uint64_t replayed_ = 0;
   uint64_t steps_ = 0;                         // StepArgs::step_id of the last step
   int64_t T_ = 0, R_ = 0;
+  int64_t sized_tokens_ = 0, sized_rows_ = 0;  // the largest eager step reserveFor has seen
 };
 
 }  // namespace ds

@@ -108,6 +108,13 @@ class Executable {
   // Bumped whenever a buffer the executable's launches read or write is reallocated (a grown
   // workspace): recorded steps (Device::capture) made before then name freed memory.
   virtual uint64_t bufferEpoch() const { return 0; }
+  // Sizes, once, what a step's launches need (`launches` calls launch() for each; nothing runs
+  // while it sizes), so the step itself allocates nothing: no stream synchronization mid-step,
+  // no epoch bump that would drop recorded steps. Default: nothing to size (the CPU).
+  virtual Status reserveFor(Device& device, const std::function<Status()>& launches) const {
+    (void)device, (void)launches;
+    return Status::ok();
+  }
 };
 
 // How a device binds artifacts (the same for every rank of a runner).

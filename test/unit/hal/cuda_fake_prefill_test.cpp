@@ -172,3 +172,69 @@ INSTANTIATE_TEST_SUITE_P(Artifacts, FakeCudaMlaPrefill,
 
 }  // namespace
 }  // namespace ds::test
+
+namespace ds::test {
+namespace {
+
+// Scratch sized up front (Executable::reserveFor): a larger bucket's first step grows nothing,
+// so the records of smaller buckets stay valid; a larger eager step synchronizes the stream at
+// most once, not once per launch that needs more scratch.
+TEST(FakeCudaWorkspace, SizedOnceNotLaunchByLaunch) {
+  const std::string path = std::string(DS_FAKE_CUDA_ARTIFACTS) + "/tiny-deepseek-v3.sm_90a.dsa";
+  if (!std::ifstream(path).good()) GTEST_SKIP() << path << " was not built";
+  if (!std::ifstream(hal::cuda::buildTreeLibraryPath()).good()) GTEST_SKIP() << "no kernel library fatbin";
+  auto art = artifact::Artifact::open(path);
+  ASSERT_TRUE(art.isOk());
+  RunnerOptions o;
+  o.num_kv_blocks = 16;
+  o.max_model_len = 64;
+  auto runner = ModelRunner::create(**art, o);
+  ASSERT_TRUE(runner.isOk()) << runner.status().toString();
+  const int64_t bs = (*runner)->blockSize();
+  auto decode = [&](int32_t seqs, int32_t pos) {
+    StepBatch b;
+    for (int32_t q = 0; q < seqs; ++q) {
+      b.token_ids.push_back(5 + q);
+      b.positions.push_back(pos);
+      b.token_seq.push_back(q);
+      b.logit_rows.push_back(q);
+      b.block_table.push_back(q);
+    }
+    b.num_seqs = seqs;
+    b.max_blocks_per_seq = 1;
+    (void)bs;
+    return b;
+  };
+  // Bucket 1: recorded on its first step, replayed on the second.
+  ASSERT_TRUE((*runner)->step(decode(1, 3)).isOk()) << FakeCuda::get().last_error();
+  ASSERT_TRUE((*runner)->step(decode(1, 4)).isOk());
+  FakeCuda::get().reset();
+  ASSERT_TRUE((*runner)->step(decode(1, 5)).isOk());
+  size_t from_graph = 0;
+  for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i) from_graph += FakeCuda::get().launch(i).from_graph;
+  ASSERT_GT(from_graph, 0u) << "bucket 1 replays";
+  // A larger bucket (8 sequences) records its own; bucket 1's record must still replay.
+  ASSERT_TRUE((*runner)->step(decode(8, 6)).isOk()) << FakeCuda::get().last_error();
+  FakeCuda::get().reset();
+  ASSERT_TRUE((*runner)->step(decode(1, 7)).isOk());
+  from_graph = 0;
+  for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i) from_graph += FakeCuda::get().launch(i).from_graph;
+  EXPECT_EQ(from_graph, FakeCuda::get().launch_count()) << "bucket 1's record was dropped";
+  // A longer prefill than any before: one synchronize for its scratch at most.
+  StepBatch prefill;
+  for (int32_t t = 0; t < 40; ++t) {
+    prefill.token_ids.push_back(1 + t);
+    prefill.positions.push_back(t);
+    prefill.token_seq.push_back(0);
+  }
+  prefill.logit_rows = {39};
+  prefill.num_seqs = 1;
+  prefill.max_blocks_per_seq = 4;
+  prefill.block_table = {10, 11, 12, 13};
+  FakeCuda::get().reset();
+  ASSERT_TRUE((*runner)->step(prefill).isOk()) << FakeCuda::get().last_error();
+  EXPECT_LE(FakeCuda::get().call_count("cuStreamSynchronize"), 2u) << "scratch grown launch by launch";
+}
+
+}  // namespace
+}  // namespace ds::test

@@ -206,6 +206,19 @@ Status CudaExecutable::launch(Device& device, const LaunchArgs& a) const {
                      "): no CUDA kernel for this kind yet");
 }
 
+Status CudaExecutable::reserveFor(Device& device, const std::function<Status()>& launches) const {
+  sizing_ = true;
+  sized_bytes_ = 0;
+  const Status planned = launches();
+  sizing_ = false;
+  DS_RETURN_IF_ERROR(planned);
+  if (sized_bytes_ <= workspace_.bytes()) return Status::ok();
+  DS_RETURN_IF_ERROR(device.stream().synchronize());  // queued kernels may read the old one
+  DS_RETURN_IF_ERROR(workspace_.reserve(device.allocator(), sized_bytes_, MemoryKind::Activations));
+  ++epoch_;
+  return Status::ok();
+}
+
 Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   const LaunchDesc& l = *a.launch;
   const StepArgs& s = *a.step;
@@ -315,6 +328,12 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.fp8_act = fp8_act_;
   v.mla_prefill = mla_prefill_;
   const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
+  if (sizing_) {  // reserveFor: the workspace this launch needs, nothing queued
+    v.workspace = kSizingWorkspace;
+    StatusOr<CudaLaunchPlan> p = planCudaLaunch(v, step);
+    if (p.isOk()) sized_bytes_ = std::max(sized_bytes_, p->workspace_bytes);
+    return Status::ok();  // a refusal is the real launch's to report
+  }
   // Plans the launch; when it needs more workspace than there is, grows it and plans again
   // (the params embed the address).
   auto planSized = [&]() -> StatusOr<CudaLaunchPlan> {

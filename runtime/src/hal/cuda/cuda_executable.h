@@ -33,6 +33,9 @@ class CudaExecutable : public Executable {
                                                               const StepPlan& plan);
   ~CudaExecutable() override;
   Status launch(Device& device, const LaunchArgs& args) const override;
+  // Plans every launch against a placeholder workspace (launching nothing) and grows the
+  // workspace once to the largest need (one synchronize and one epoch bump at most).
+  Status reserveFor(Device& device, const std::function<Status()>& launches) const override;
   size_t numGenerated() const override;
   // Bumped when the workspace or the decode row-range table is reallocated.
   uint64_t bufferEpoch() const override { return epoch_; }
@@ -77,6 +80,9 @@ class CudaExecutable : public Executable {
   mutable int64_t max_context_ = 0, max_q_len_ = 0;
   // Per launch: cuBLASLt refused one of its GEMMs (no algorithm), so it stays on GEMV.
   mutable std::vector<uint8_t> gemv_only_;
+  // reserveFor in progress: run() only plans and records the workspace it needs.
+  mutable bool sizing_ = false;
+  mutable uint64_t sized_bytes_ = 0;
 };
 
 }  // namespace ds::hal::cuda
