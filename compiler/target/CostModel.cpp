@@ -19,6 +19,12 @@ uint64_t bytesOf(WeightOp w) {
     if (auto scale = SymbolTable::lookupNearestSymbolFrom<WeightOp>(w, s)) bytes += bytesOf(scale);
   return bytes;
 }
+// FP8 E4M3 weights: stored so (a native FP8 checkpoint) or marked for --quant fp8.
+bool isFp8(WeightOp w) {
+  if (isa<Float8E4M3FNType>(w.getTensorType().getElementType())) return true;
+  auto q = w->getAttrOfType<StringAttr>("quant");
+  return q && q.getValue() == "fp8";
+}
 uint64_t elems(WeightOp w, int dropLeading = 0) {
   uint64_t n = 1;
   for (int64_t d : w.getTensorType().getShape().drop_front(dropLeading)) n *= d;
@@ -43,6 +49,7 @@ ModelCost estimateCost(ModuleOp module) {
           WeightOp w = lookup(op, ref);
           c.decode_bytes_per_token += bytesOf(w);
           c.flops_per_token += 2 * elems(w);
+          if (isFp8(w)) c.fp8_flops_per_token += 2 * elems(w);
         }
     };
     if (auto l = dyn_cast<LinearOp>(op)) {
@@ -70,6 +77,7 @@ ModelCost estimateCost(ModuleOp module) {
         int64_t all = experts * (m.getExpertsPerRank() ? w.getFullShape()[0] / experts : 1);
         c.decode_bytes_per_token += bytesOf(w) / experts * k * experts / all;
         c.flops_per_token += 2 * elems(w, 1) * k * experts / all;
+        if (isFp8(w)) c.fp8_flops_per_token += 2 * elems(w, 1) * k * experts / all;
       }
       gemm({m.getSharedGateAttr(), m.getSharedUpAttr(), m.getSharedDownAttr()});
     } else if (auto a = dyn_cast<AttentionOp>(op)) {
@@ -97,11 +105,18 @@ ModelCost estimateCost(ModuleOp module) {
   return t;
 }
 
-Prediction predict(const DeviceSpec& t, const ModelCost& c, int64_t context, int64_t prompt) {
+Prediction predict(const DeviceSpec& t, const ModelCost& c, int64_t context, int64_t prompt,
+                   bool fp8_activations) {
   using namespace ::ds::artifact;
   // The roofline shared with ds-bench (runtime/src/format/artifact/roofline.h).
   const double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
-  const double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
+  double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
+  if (fp8_activations && t.fp8_tflops > 0 && c.fp8_flops_per_token > 0 && c.flops_per_token > 0) {
+    // One rate for the roofline: the GEMM FLOPs' time with the FP8 part at the FP8 rate.
+    const double all = double(c.flops_per_token), fp8 = double(c.fp8_flops_per_token);
+    const double f8 = t.fp8_tflops * 1e12 * kComputeEfficiency;
+    flops = all / ((all - fp8) / flops + fp8 / f8);
+  }
   const TokenCost tc = tokenCost(c);
   double decodeS = decodeStep(tc, 1, context).seconds(bw, flops);
   double prefillS = prefillStep(tc, prompt).seconds(bw, flops);

@@ -88,6 +88,7 @@ void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelCo
     cost.weight_bytes = static_cast<uint64_t>(rankBytes);
     cost.decode_bytes_per_token = static_cast<uint64_t>(double(cost.decode_bytes_per_token) * share);
     cost.flops_per_token = static_cast<uint64_t>(double(cost.flops_per_token) * share);
+    cost.fp8_flops_per_token = static_cast<uint64_t>(double(cost.fp8_flops_per_token) * share);
     cost.attention_flops_per_context_token =
         static_cast<uint64_t>(double(cost.attention_flops_per_context_token) * share);
     if (step)
@@ -123,7 +124,11 @@ void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelCo
        << " unplanned; per logit row: " << plannedRows << " vs " << unplannedRows << "\n";
   }
   os << "per token       " << cost.decode_bytes_per_token << " weight bytes read at batch 1, "
-     << cost.flops_per_token << " GEMM FLOPs\n";
+     << cost.flops_per_token << " GEMM FLOPs";
+  if (cost.fp8_flops_per_token > 0)
+    os << " (" << cost.fp8_flops_per_token << " over FP8 weights"
+       << (options.fp8_activations ? ": FP8 tensor cores, --quant-act fp8" : ": bf16 MMA after decoding") << ")";
+  os << "\n";
   os << "predicted (roofline: 80% of peak bandwidth, 60% of peak bf16 FLOPs; decode at batch 1 with "
      << options.context << " tokens of context, prefill of " << options.context << " tokens"
      << (cost.tp > 1 ? llvm::formatv("; {0} ranks, {1} collectives per step", cost.tp,
@@ -132,7 +137,7 @@ void printCostReport(llvm::raw_ostream& os, ModuleOp module, const ::ds::ModelCo
      << "):\n";
   for (const CostDevice& d : costModelDevices()) {
     const DeviceSpec& t = *d.device;
-    Prediction p = predict(t, cost, options.context, options.context);
+    Prediction p = predict(t, cost, options.context, options.context, options.fp8_activations);
     double gib = double(cost.weight_bytes) / (1024.0 * 1024.0 * 1024.0);  // one rank's
     std::string fits;
     if (gib > t.memory_gib && cost.tp > 1)

@@ -26,6 +26,7 @@ struct CostReportOptions {
   std::string kv_cache = "f32";   // f32, int8, fp8: the KV bytes per token
   int64_t context = 1024;         // context length of the predictions
   int64_t max_step_tokens = 512;  // largest step for the activation memory figures
+  bool fp8_activations = false;   // --quant-act fp8: FP8-weight GEMMs at the FP8 rate
 };
 
 // `module` holds func @step (the Plan phase's output); `cost` was estimated on the imported graph.
