@@ -110,16 +110,18 @@ Prediction predict(const DeviceSpec& t, const ModelCost& c, int64_t context, int
   using namespace ::ds::artifact;
   // The roofline shared with ds-bench (runtime/src/format/artifact/roofline.h).
   const double bw = t.memory_bandwidth_gbs * 1e9 * kBandwidthEfficiency;
-  double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
-  if (fp8_activations && t.fp8_tflops > 0 && c.fp8_flops_per_token > 0 && c.flops_per_token > 0) {
-    // One rate for the roofline: the GEMM FLOPs' time with the FP8 part at the FP8 rate.
-    const double all = double(c.flops_per_token), fp8 = double(c.fp8_flops_per_token);
-    const double f8 = t.fp8_tflops * 1e12 * kComputeEfficiency;
-    flops = all / ((all - fp8) / flops + fp8 / f8);
-  }
+  const double flops = t.bf16_tflops * 1e12 * kComputeEfficiency;
   const TokenCost tc = tokenCost(c);
   double decodeS = decodeStep(tc, 1, context).seconds(bw, flops);
-  double prefillS = prefillStep(tc, prompt).seconds(bw, flops);
+  const StepRoofline pre = prefillStep(tc, prompt);
+  double prefillS = pre.seconds(bw, flops);
+  if (fp8_activations && t.fp8_tflops > 0 && c.fp8_flops_per_token > 0) {
+    // Prefill's GEMMs over FP8 weights at the FP8 rate; the other GEMMs and attention at bf16's
+    // (decode keeps bf16 activations: memory bound either way).
+    const double fp8 = double(c.fp8_flops_per_token) * double(prompt);
+    const double f8 = t.fp8_tflops * 1e12 * kComputeEfficiency;
+    prefillS = std::max(bw > 0 ? pre.bytes / bw : 0.0, (pre.flops - fp8) / flops + fp8 / f8);
+  }
   if (c.tp > 1 && t.link_gbs > 0) {
     double ring = 2.0 * double(c.tp - 1) / double(c.tp) / (t.link_gbs * 1e9);
     double latency = double(c.collectives_per_step) * t.collective_latency_us * 1e-6;

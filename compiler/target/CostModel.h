@@ -35,8 +35,8 @@ struct Prediction {
 // Roofline: decode is memory bound (weights + KV read once per token at 80% of peak bandwidth);
 // prefill is compute bound (60% of peak bf16 FLOPs) unless its bytes take longer. With tp > 1
 // every step adds its collectives: latency each, plus 2 (tp - 1) / tp of the bytes over the link.
-// fp8_activations (--quant-act fp8): GEMM FLOPs over FP8 weights run at the device's FP8 rate
-// (when it has FP8 tensor cores), the rest at bf16's.
+// fp8_activations (--quant-act fp8): prefill's GEMM FLOPs over FP8 weights run at the device's
+// FP8 rate (when it has FP8 tensor cores), the other GEMMs and attention at bf16's.
 Prediction predict(const DeviceSpec& device, const ModelCost& cost, int64_t context,
                    int64_t prompt, bool fp8_activations = false);
 

@@ -82,7 +82,7 @@ if [ -f "$a" ] && [ -f "$b" ]; then
     "$ds_run" "$a" -p "Once" -n 4 --ids > /dev/null 2> "$tmp/other.err"
   rc=$?; wait $pid; frc=$?
   if [ $rc -ne 0 ] && [ $frc -ne 0 ] && grep -q "runs another artifact" "$tmp/other.f.err" &&
-     grep -q "follower process 1 did not start" "$tmp/other.err"; then
+     grep -q "follower process 1 runs another artifact" "$tmp/other.err"; then
     echo "ok   a follower with another artifact refused; the leader names it"
   else
     echo "FAIL another artifact: exit codes $rc $frc: $(cat "$tmp/other.err" "$tmp/other.f.err")"; fail=1

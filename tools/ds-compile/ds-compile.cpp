@@ -589,13 +589,7 @@ int main(int argc, char** argv) {
         d.device->name == llvm::StringRef(target).split(',').first.str()) {
       facts.device = d.device->name;
       facts.bandwidth_gbs = d.device->memory_bandwidth_gbs;
-      facts.tflops = d.device->bf16_tflops;
-      // --quant-act fp8: the GEMMs over FP8 weights at the FP8 rate (one effective rate, as the
-      // cost report's prediction).
-      if (quantAct == "fp8" && d.device->fp8_tflops > 0 && cost.fp8_flops_per_token > 0 && cost.flops_per_token > 0) {
-        const double all = double(cost.flops_per_token), fp8 = double(cost.fp8_flops_per_token);
-        facts.tflops = all / ((all - fp8) / d.device->bf16_tflops + fp8 / d.device->fp8_tflops);
-      }
+      facts.tflops = d.device->bf16_tflops;  // ds-bench's roofline: bf16 (FP8 GEMMs not split out)
       break;
     }
   artifact.artifact.cost = &facts;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "artifact/artifact_info.h"
@@ -220,6 +221,30 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     local = tp / world->size;
     impl->first_rank = world->rank * local;
     node_slot = world->local_rank * local;
+    // Every process must run the same file: checked before anything collective (a different
+    // --tp would otherwise meet NCCL's initialization with another rank count). The leader sends
+    // its artifact's metadata checksum; each follower answers 1 (same) or 0 and stops.
+    const uint64_t mine = artifact.header().metadata_xxh64;
+    std::vector<uint8_t> id(sizeof mine);
+    std::memcpy(id.data(), &mine, sizeof mine);
+    DS_RETURN_IF_ERROR(impl->world->broadcast(&id));
+    if (world->rank > 0) {
+      uint64_t leaders = 0;
+      if (id.size() == sizeof leaders) std::memcpy(&leaders, id.data(), sizeof leaders);
+      const uint8_t same = leaders == mine ? 1 : 0;
+      DS_RETURN_IF_ERROR(impl->world->send(0, &same, 1));
+      if (!same)
+        return invalidArgument(artifact.path() + ": the leader (process 0) runs another artifact: every process "
+                               "of a multi-process run needs the same .dsa file");
+    } else {
+      for (int p = 1; p < world->size; ++p) {
+        uint8_t same = 0;
+        const Status st = impl->world->recv(p, &same, 1, /*idle=*/true);
+        if (!st.isOk() || same != 1)
+          return invalidArgument(artifact.path() + ": follower process " + std::to_string(p) +
+                                 " runs another artifact (or could not check it: " + st.message() + ")");
+      }
+    }
   }
   // Every local rank's device first, then the group joining them (the device kind decides:
   // in-process or between processes on the CPU, NCCL on GPUs).
@@ -310,7 +335,8 @@ StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::create(const artifact::Artif
     } else {
       for (int p = 1; p < impl->world->size(); ++p) {
         uint8_t got = 0;
-        const Status st = impl->world->recv(p, &got, 1);
+        // No time limit while the follower's connection stays open: loading its weights may take long.
+        const Status st = impl->world->recv(p, &got, 1, /*idle=*/true);
         if (!st.isOk() || got != ready)
           return Status(DS_UNAVAILABLE, artifact.path() + ": follower process " + std::to_string(p) +
                                             " did not start (its own output says why): " + st.message());

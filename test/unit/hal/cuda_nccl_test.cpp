@@ -180,14 +180,15 @@ TEST(Nccl, FailedInitAbortAndReset) {
   ASSERT_TRUE(b0.reserve(devices[0]->allocator(), 64, hal::MemoryKind::Activations).isOk());
   ASSERT_TRUE(b1.reserve(devices[1]->allocator(), 64, hal::MemoryKind::Activations).isOk());
   Communicator* rank0 = (*group)->rank(0);
-  (*group)->abort();  // a rank failed mid-step: later calls fail, nothing is freed yet
-  EXPECT_EQ(FakeNccl::get().live_comms(), live + 2);
+  const size_t aborts = FakeNccl::get().call_count("ncclCommAbort");
+  (*group)->abort();  // a rank failed mid-step: no call in flight, so the communicators are aborted
+  EXPECT_EQ(FakeNccl::get().call_count("ncclCommAbort"), aborts + 2);
+  EXPECT_EQ(FakeNccl::get().live_comms(), live);
   const Status after = rank0->allGatherBytes(b0.data(), 8, b0.data());
   EXPECT_EQ(after.code(), DS_UNAVAILABLE);
   EXPECT_TRUE(contains(after.message(), "aborted")) << after.message();
-  const size_t aborts = FakeNccl::get().call_count("ncclCommAbort");
-  ASSERT_TRUE((*group)->reset().isOk());  // every rank returned: abort the old, join new ones
-  EXPECT_EQ(FakeNccl::get().call_count("ncclCommAbort"), aborts + 2);
+  ASSERT_TRUE((*group)->reset().isOk());  // every rank returned: join new ones
+  EXPECT_EQ(FakeNccl::get().call_count("ncclCommAbort"), aborts + 2) << "aborted once";
   EXPECT_EQ(FakeNccl::get().live_comms(), live + 2);
   EXPECT_EQ((*group)->rank(0), rank0) << "the ranks keep their communicators";
   std::vector<Status> st(2);

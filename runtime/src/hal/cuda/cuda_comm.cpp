@@ -2,6 +2,7 @@
 // NCCL (test/unit/hal/fake_nccl) over the fake driver's memory.
 #include "hal/cuda/cuda_comm.h"
 
+#include <chrono>
 #include <cstring>
 
 
@@ -15,8 +16,8 @@ namespace {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(const NcclLibrary& lib, CudaDevice& device, ncclComm_t comm, int rank, int size,
-                   const std::atomic<bool>* aborted)
-      : lib_(lib), device_(device), comm_(comm), rank_(rank), size_(size), aborted_(aborted) {}
+                   const std::atomic<bool>* aborted, std::shared_timed_mutex* calls)
+      : lib_(lib), device_(device), comm_(comm), rank_(rank), size_(size), aborted_(aborted), calls_(calls) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   // A rejoined group (NcclGroup::reset) keeps its communicators (ranks hold their addresses) and
@@ -31,12 +32,14 @@ class NcclCommunicator final : public Communicator {
   }
 
   Status allGatherBytes(const void* in, uint64_t bytes, void* out) override {
+    std::shared_lock<std::shared_timed_mutex> in_call(*calls_);
     DS_RETURN_IF_ERROR(ready("ncclAllGather"));
     return lib_.check(lib_.ncclAllGather(in, out, bytes, kNcclUint8, comm_, device_.cuStream()),
                       "ncclAllGather(" + std::to_string(bytes) + " bytes per rank)", comm_);
   }
 
   Status allToAllV(const void* send, const Piece* to, void* recv, const Piece* from) override {
+    std::shared_lock<std::shared_timed_mutex> in_call(*calls_);
     DS_RETURN_IF_ERROR(ready("allToAllV"));
     const auto* s = static_cast<const uint8_t*>(send);
     auto* r = static_cast<uint8_t*>(recv);
@@ -68,6 +71,7 @@ class NcclCommunicator final : public Communicator {
   ncclComm_t comm_;
   const int rank_, size_;
   const std::atomic<bool>* aborted_;
+  std::shared_timed_mutex* calls_;
 };
 
 }  // namespace
@@ -115,7 +119,7 @@ Status NcclGroup::init() {
     for (size_t i = 0; i < devices_.size(); ++i)
       ranks_.push_back(std::make_unique<NcclCommunicator>(lib_, *devices_[i], comms_[i],
                                                           world_.first_rank + static_cast<int>(i),
-                                                          world_.world_size, &abort_flag_));
+                                                          world_.world_size, &abort_flag_, &calls_));
   else
     for (size_t i = 0; i < devices_.size(); ++i) static_cast<NcclCommunicator*>(ranks_[i].get())->setComm(comms_[i]);
   abort_flag_.store(false, std::memory_order_release);
@@ -138,11 +142,10 @@ Communicator* NcclGroup::rank(int r) {
 }
 
 void NcclGroup::abort() {
-  // Only the flag: the communicators' calls after it fail at once, and calls in flight on other
-  // rank threads (NCCL enqueues without waiting for peers) finish on live communicators. The
-  // communicators are aborted - their kernels waiting for the failed rank released - by reset()
-  // or the destructor, once every rank thread has returned.
-  abort_flag_.store(true, std::memory_order_release);
+  abort_flag_.store(true, std::memory_order_release);  // later calls fail at once
+  // Calls in flight (NCCL enqueues without waiting for peers) finish on live communicators first.
+  std::unique_lock<std::shared_timed_mutex> no_calls(calls_, std::defer_lock);
+  if (no_calls.try_lock_for(std::chrono::seconds(2))) destroy(true);
 }
 
 Status NcclGroup::reset() {

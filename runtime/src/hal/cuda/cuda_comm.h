@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,11 @@ class NcclGroup final : public CommGroup {
 
   int size() const override { return static_cast<int>(ranks_.size()); }
   Communicator* rank(int r) override;
-  // Every collective from now on fails (UNAVAILABLE) until reset(); safe from any thread (it only
-  // sets a flag: calls in flight on other threads finish on live communicators).
+  // Every collective from now on fails (UNAVAILABLE) until reset(); safe from any thread. Once no
+  // rank thread is inside an NCCL call (they hold `calls_` shared; waited for up to 2 s), the
+  // communicators are aborted too (ncclCommAbort), releasing kernels that wait for the failed
+  // rank - a peer blocked in a stream synchronize mid-step would otherwise never return. If a
+  // call does not finish in time, reset() aborts them instead.
   void abort() override;
   // After an abort, once no rank thread is inside a collective: ncclCommAbort on every
   // communicator (releasing kernels still waiting for the failed rank), then new ones (a new
@@ -58,6 +62,7 @@ class NcclGroup final : public CommGroup {
   std::vector<ncclComm_t> comms_;
   std::vector<std::unique_ptr<Communicator>> ranks_;
   std::atomic<bool> abort_flag_{false};  // abort() was called; read by the communicators
+  std::shared_timed_mutex calls_;        // held shared by each communicator call
 };
 
 }  // namespace ds::hal::cuda

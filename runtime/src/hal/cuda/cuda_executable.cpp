@@ -181,6 +181,8 @@ StatusOr<std::shared_ptr<const CudaExecutable>> CudaExecutable::load(
       // capability 8.9 and up; ds-compile refused the flag for targets without them).
       exe->fp8_act_ = artifact.meta()->fp8_activations() && exe->library_fns_.count("ds_gemm_fp8mma_abf16") &&
                       (p.major > 8 || (p.major == 8 && p.minor >= 9));
+      exe->fp8_moe_ = exe->fp8_act_ && exe->library_fns_.count("ds_moe_gemm_wfp8_afp8_plain") &&
+                      exe->library_fns_.count("ds_moe_gemm_wfp8_afp8_swiglu");
     }
   }
   return std::shared_ptr<const CudaExecutable>(std::move(exe));
@@ -326,6 +328,7 @@ Status CudaExecutable::run(CudaDevice& device, const LaunchArgs& a) const {
   v.blaslt = !gemv_only_[a.index] && device.blasLtLibrary() != nullptr;
   v.quant_gemm = quant_gemm_;
   v.fp8_act = fp8_act_;
+  v.fp8_moe = fp8_moe_;
   v.mla_prefill = mla_prefill_;
   const std::string what = "plan.launches[" + std::to_string(a.index) + "] (" + l.sig->name + ")";
   if (sizing_) {  // reserveFor: the workspace this launch needs, nothing queued

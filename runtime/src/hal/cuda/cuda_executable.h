@@ -62,6 +62,7 @@ class CudaExecutable : public Executable {
   bool quant_gemm_ = false;  // the library has the tensor-core prefill GEMMs (older ones do not)
   bool mla_prefill_ = false; // the library has ds_mla_prefill_* (older ones do not)
   bool fp8_act_ = false;     // --quant-act fp8 on a GPU with FP8 tensor cores
+  bool fp8_moe_ = false;     // ... and the library has the experts' FP8 x FP8 GEMMs (older ones do not)
   struct SlotInfo {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;

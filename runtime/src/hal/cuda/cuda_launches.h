@@ -110,6 +110,7 @@ struct CudaLaunchView {
   // The artifact asks for FP8 activations (--quant-act fp8) and this GPU has FP8 tensor cores:
   // prefill GEMMs over FP8 weights run ds_gemm_fp8mma (ds_cuda_gemm_q.h).
   bool fp8_act = false;
+  bool fp8_moe = false;  // the same for the experts (ds_moe_gemm_wfp8_afp8_*, newer libraries)
 };
 
 struct CudaLaunchPlan {

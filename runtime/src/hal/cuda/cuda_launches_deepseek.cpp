@@ -224,7 +224,7 @@ Status Builder::buildDeepSeek() {
         // Prefill (more tokens than a GEMV pass takes): the grouped tensor-core GEMM, one launch
         // for every active expert; decode steps keep the GEMV.
         // --quant-act fp8 on FP8 tensor cores: FP8 x FP8 when K is whole 128-blocks.
-        if (v_.fp8_act && fp8 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm_fp8mma(&g, &plan))
+        if (v_.fp8_moe && fp8 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm_fp8mma(&g, &plan))
           return add(plan, nullptr, bytesOf(g));
         if (v_.quant_gemm && dt == DS_CUDA_BF16 && T > kGemvMaxRows && !ds_cuda_plan_moe_gemm(&g, &plan))
           return add(plan, nullptr, bytesOf(g));
