@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
               (long long)k, ds::cpu::numThreads(), reps,
               g_cpu_time ? "process CPU time: GFLOP/s per CPU-second" : "wall time");
   std::mt19937 gen(1);
-  std::vector<float> x(64 * k), y(64 * n);
+  std::vector<float> x(512 * k), y(512 * n);
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& v : x) v = u(gen);
 
@@ -137,6 +137,16 @@ int main(int argc, char** argv) {
         s = medianSeconds(reps, [&] { ds::cpu::linear(x.data(), T, w.view, nullptr, y.data()); });
         report((std::string(ty.name) + " openblas").c_str(), T, n, k, w.totalBytes(), s);
         ds::cpu::setBatchInvariant(true);
+      }
+    }
+    if (ty.type == WeightType::BF16 && ds::cpu::canUseBf16Activations(w.view)) {
+      // --quant-act bf16 (the default for host --dtype bf16 builds): the packed layout and bf16
+      // dot products; T = 512 is a prefill (docs/cpu_kernels.md compares it with oneDNN).
+      std::vector<uint8_t> packed(w.bytes.size() + 4096);
+      const WeightView a16 = ds::cpu::packBf16Activations(w.view, packed.data());
+      for (int64_t T : {1, 64, 512}) {
+        const double s = medianSeconds(reps, [&] { ds::cpu::linear(x.data(), T, a16, nullptr, y.data()); });
+        report("bf16 weights, bf16 activations", T, n, k, w.totalBytes(), s);
       }
     }
     if (ty.type == WeightType::F32) {
