@@ -2,22 +2,14 @@
 // decoded to the host's f32 values, rounded to bf16 in shared memory), and the experts' grouped
 // GEMM (one launch for every active expert). bf16 MMA, f32 accumulation, sm_80 and up.
 // Single-buffered (a first version: correct by construction, not yet tuned).
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
-#include "common.cuh"
+#include "mma.cuh"
 
 namespace ds::cuda {
 namespace {
 
-constexpr int kQTm = DS_CUDA_GEMM_Q_TILE_M, kQTn = DS_CUDA_GEMM_Q_TILE_N, kQTk = DS_CUDA_GEMM_Q_TILE_K;
+constexpr int kQTm = kMmaTile, kQTn = kMmaTile, kQTk = DS_CUDA_GEMM_Q_TILE_K;
 constexpr int kQPad = 8;  // bf16 elements of padding per shared row: ldmatrix without bank conflicts
 constexpr int kQLd = kQTk + kQPad;
-
-__device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 
 // Row n of the W tile, 16 columns [k, k + 16) as the host's f32 values, into Bs (bf16).
 template <int WT>
@@ -67,23 +59,6 @@ __device__ __forceinline__ void decodeRow16(const ds_cuda_gemm_q_params& p, int 
   for (int i = 0; i < 8; ++i) o[i] = packBf16(f[2 * i], f[2 * i + 1]);
   reinterpret_cast<uint4*>(dst)[0] = out[0];
   reinterpret_cast<uint4*>(dst)[1] = out[1];
-}
-
-__device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const uint16_t* p) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
-}
-__device__ __forceinline__ void ldmatrixX2(uint32_t (&r)[2], const uint16_t* p) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
-}
-__device__ __forceinline__ void mmaBf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
 // The tile loop shared by the GEMMs here: a 64 x 64 output tile (4 warps of 32 x 32), K in steps
@@ -137,25 +112,15 @@ __device__ __forceinline__ void tileLoop(GemmTile<NB>& t, int K, float (&acc)[NB
   }
 }
 
-// Calls out(m, n, b -> value) for the accumulators of this thread: tile rows wm + 16 i + lane / 4
-// (+ 8), columns wn + 8 j + 2 (lane % 4) (+ 1).
+// Calls out(row, col, values of the NB matrices) for the accumulators of this thread (mma.cuh).
 template <int NB, class Out>
 __device__ __forceinline__ void forEachAcc(const float (&acc)[NB][2][4][4], Out out) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  forEachAccElem([&](int i, int j, int c, int row, int col) {
+    float v[NB];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float v[NB];
-#pragma unroll
-          for (int b = 0; b < NB; ++b) v[b] = acc[b][i][j][2 * h + e];
-          out(wm + 16 * i + (lane >> 2) + 8 * h, wn + 8 * j + 2 * (lane & 3) + e, v);
-        }
+    for (int b = 0; b < NB; ++b) v[b] = acc[b][i][j][c];
+    out(row, col, v);
+  });
 }
 
 __device__ __forceinline__ void zero16(uint16_t* dst) {
@@ -180,36 +145,10 @@ __device__ __forceinline__ void gemmQ(const ds_cuda_gemm_q_params& p) {
         if (n0 + r < p.N && k < p.K) decodeRow16<WT>(p, n0 + r, k, dst);
         else zero16(dst);
       });
-  const float* bias = ptr<const float>(p.bias);
-  forEachAcc<1>(acc, [&](int mi, int ni, const float (&v)[1]) {
-    const int m = m0 + mi, n = n0 + ni;
-    if (m >= p.M || n >= p.N) return;
-    const float y = bias ? v[0] + bias[n] : v[0];
-    if (p.y_f32) ptr<float>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = y;
-    else ptr<bf16>(p.y)[static_cast<size_t>(m) * p.y_stride + n] = __float2bfloat16_rn(y);
-  });
+  forEachAcc<1>(acc, [&](int mi, int ni, const float (&v)[1]) { storeGemmOut(p, m0 + mi, n0 + ni, v[0]); });
 }
 
 // ---- The experts' grouped GEMM (ds_moe_gemm_*): one launch for every active local expert. ----
-
-// Tile y of the launch -> (local expert, its first routed row, the end of its rows), walking the
-// active experts in order (ceil(rows / 64) tiles each); false past the last tile.
-__device__ __forceinline__ bool expertTile(const ds_cuda_moe_gemv_params& p, int y, int* e, int* r0, int* r1) {
-  const int32_t* active = ptr<const int32_t>(p.active);
-  const int32_t* start = ptr<const int32_t>(p.expert_start);
-  const int n = active[p.num_local];
-  for (int i = 0; i < n; ++i) {
-    const int ex = active[i], rows = start[ex + 1] - start[ex], tiles = (rows + kQTm - 1) / kQTm;
-    if (y < tiles) {
-      *e = ex;
-      *r0 = start[ex] + y * kQTm;
-      *r1 = min(start[ex + 1], *r0 + kQTm);
-      return true;
-    }
-    y -= tiles;
-  }
-  return false;
-}
 
 template <bool FP8, bool SWIGLU>
 __device__ __forceinline__ void moeGemm(const ds_cuda_moe_gemv_params& p) {

@@ -7,6 +7,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
+#include "fake_cuda_batches.h"
 #include "fake_cuda_client.h"
 #include "fake_cuda_step_checks.h"
 #include "hal/cuda/cuda_library.h"
@@ -17,17 +18,7 @@ namespace {
 const bool kFakeDriver = pointRuntimeAtFakeDriver();
 
 StepBatch tokens(int32_t n, int32_t first_pos, int64_t block_size) {
-  StepBatch b;
-  for (int32_t t = 0; t < n; ++t) {
-    b.token_ids.push_back(2 + t % 40);
-    b.positions.push_back(first_pos + t);
-    b.token_seq.push_back(0);
-  }
-  b.logit_rows = {n - 1};
-  b.num_seqs = 1;
-  b.max_blocks_per_seq = 64 / block_size + 1;
-  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
-  return b;
+  return sequenceStep(tokenIds(n, 2, 40), first_pos, 64 / block_size + 1);
 }
 
 std::vector<std::string> launched() {

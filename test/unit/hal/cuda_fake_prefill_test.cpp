@@ -9,6 +9,7 @@
 
 #include "artifact/artifact_reader.h"
 #include "exec/model_runner.h"
+#include "fake_cuda_batches.h"
 #include "fake_cuda_client.h"
 #include "fake_cuda_step_checks.h"
 #include "ds_cuda_kernels.h"
@@ -20,17 +21,7 @@ namespace {
 const bool kFakeDriver = pointRuntimeAtFakeDriver();
 
 StepBatch batchOf(int32_t tokens, int32_t first_pos, int64_t block_size) {
-  StepBatch b;
-  for (int32_t t = 0; t < tokens; ++t) {
-    b.token_ids.push_back(1 + t % 50);
-    b.positions.push_back(first_pos + t);
-    b.token_seq.push_back(0);
-  }
-  b.logit_rows = {tokens - 1};
-  b.num_seqs = 1;
-  b.max_blocks_per_seq = 64 / block_size + 1;
-  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
-  return b;
+  return sequenceStep(tokenIds(tokens, 1, 50), first_pos, 64 / block_size + 1);
 }
 
 struct PrefillCase {
@@ -190,7 +181,6 @@ TEST(FakeCudaWorkspace, SizedOnceNotLaunchByLaunch) {
   o.max_model_len = 64;
   auto runner = ModelRunner::create(**art, o);
   ASSERT_TRUE(runner.isOk()) << runner.status().toString();
-  const int64_t bs = (*runner)->blockSize();
   auto decode = [&](int32_t seqs, int32_t pos) {
     StepBatch b;
     for (int32_t q = 0; q < seqs; ++q) {
@@ -202,7 +192,6 @@ TEST(FakeCudaWorkspace, SizedOnceNotLaunchByLaunch) {
     }
     b.num_seqs = seqs;
     b.max_blocks_per_seq = 1;
-    (void)bs;
     return b;
   };
   // Bucket 1: recorded on its first step, replayed on the second.
@@ -221,16 +210,7 @@ TEST(FakeCudaWorkspace, SizedOnceNotLaunchByLaunch) {
   for (size_t i = 0; i < FakeCuda::get().launch_count(); ++i) from_graph += FakeCuda::get().launch(i).from_graph;
   EXPECT_EQ(from_graph, FakeCuda::get().launch_count()) << "bucket 1's record was dropped";
   // A longer prefill than any before: one synchronize for its scratch at most.
-  StepBatch prefill;
-  for (int32_t t = 0; t < 40; ++t) {
-    prefill.token_ids.push_back(1 + t);
-    prefill.positions.push_back(t);
-    prefill.token_seq.push_back(0);
-  }
-  prefill.logit_rows = {39};
-  prefill.num_seqs = 1;
-  prefill.max_blocks_per_seq = 4;
-  prefill.block_table = {10, 11, 12, 13};
+  const StepBatch prefill = sequenceStep(tokenIds(40, 1, 40), 0, 4, 10);
   FakeCuda::get().reset();
   ASSERT_TRUE((*runner)->step(prefill).isOk()) << FakeCuda::get().last_error();
   EXPECT_LE(FakeCuda::get().call_count("cuStreamSynchronize"), 2u) << "scratch grown launch by launch";

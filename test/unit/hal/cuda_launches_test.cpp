@@ -2,6 +2,8 @@
 // kernel launches, their order and their parameters (pointers, dims, strides).
 #include "hal/cuda/cuda_launches.h"
 
+#include "cuda_launch_test_util.h"
+
 #include "hal/cuda/cuda_launch_builder.h"
 
 #include <gtest/gtest.h>
@@ -12,39 +14,10 @@ namespace ds::hal::cuda {
 namespace {
 
 using K = abi::KernelKind;
-
-BufferDesc buf(std::vector<int64_t> cols, DType dt = DType::F32) {
-  BufferDesc b;
-  b.cols = cols;
-  b.row_elems = 1;
-  for (int64_t c : cols) b.row_elems *= c;
-  b.dtype = dt;
-  return b;
-}
-
-LaunchDesc launch(K kind, std::vector<int32_t> weights = {}) {
-  LaunchDesc l;
-  l.kind = kind;
-  l.sig = abi::signature(kind);
-  for (size_t i = 0; i < l.sig->num_inputs; ++i) l.inputs.push_back(static_cast<int>(i));
-  for (size_t i = 0; i < l.sig->num_outputs; ++i) l.outputs.push_back(static_cast<int>(10 + i));
-  l.weights = weights;
-  return l;
-}
-
-template <typename P>
-P params(const CudaCall& c) {
-  P p{};
-  EXPECT_EQ(c.params.size(), sizeof(P)) << c.symbol;
-  if (c.params.size() == sizeof(P)) std::memcpy(&p, c.params.data(), sizeof(P));
-  return p;
-}
-
-std::vector<std::string> symbols(const CudaLaunchPlan& p) {
-  std::vector<std::string> s;
-  for (const CudaCall& c : p.calls) s.push_back(c.symbol);
-  return s;
-}
+using test::buf;
+using test::params;
+using test::symbols;
+using test::launch;
 
 constexpr uint64_t kX = 0x100000, kY = 0x200000, kW = 0x300000, kB = 0x400000, kWs = 0x900000;
 
@@ -221,7 +194,7 @@ TEST(CudaLaunches, QuantizedKvCaches) {
         ASSERT_TRUE(plan.isOk()) << plan.status().message();
         EXPECT_EQ(plan->calls[0].symbol, "ds_kv_write_" + c + "_a" + a);
         auto w = params<ds_cuda_kv_write_params>(plan->calls[0]);
-        EXPECT_EQ(w.kv.dtype, q == DType::I8 ? DS_CUDA_KV_INT8 : DS_CUDA_FP8_E4M3);
+        EXPECT_EQ(w.kv.dtype, q == DType::I8 ? int32_t{DS_CUDA_KV_INT8} : int32_t{DS_CUDA_FP8_E4M3});
         EXPECT_EQ(w.act_dtype, act == DType::BF16 ? DS_CUDA_BF16 : DS_CUDA_F32);
         const uint64_t vectors = 10 * 16 * 2;  // blocks x block_size x kv heads
         EXPECT_EQ(w.kv.k_cache, f.layers[1]);

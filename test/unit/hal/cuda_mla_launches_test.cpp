@@ -4,6 +4,8 @@
 // latent caches, with their parameters.
 #include "hal/cuda/cuda_launches.h"
 
+#include "cuda_launch_test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -12,29 +14,9 @@ namespace ds::hal::cuda {
 namespace {
 
 using K = abi::KernelKind;
-
-BufferDesc buf(std::vector<int64_t> cols, DType dt) {
-  BufferDesc b;
-  b.cols = cols;
-  b.row_elems = 1;
-  for (int64_t c : cols) b.row_elems *= c;
-  b.dtype = dt;
-  return b;
-}
-
-template <typename P>
-P params(const CudaCall& c) {
-  P p{};
-  EXPECT_EQ(c.params.size(), sizeof(P)) << c.symbol;
-  if (c.params.size() == sizeof(P)) std::memcpy(&p, c.params.data(), sizeof(P));
-  return p;
-}
-
-std::vector<std::string> symbols(const CudaLaunchPlan& p) {
-  std::vector<std::string> s;
-  for (const CudaCall& c : p.calls) s.push_back(c.symbol);
-  return s;
-}
+using test::buf;
+using test::params;
+using test::symbols;
 
 // DeepSeek-V2-Lite's attention: 16 heads, rank 512, rope 64, nope 128, v 128; layer 1 of 2.
 struct MlaFixture {

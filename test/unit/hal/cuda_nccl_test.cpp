@@ -15,6 +15,7 @@
 #include "comm/communicator.h"
 #include "comm/process_world.h"
 #include "exec/model_runner.h"
+#include "fake_cuda_batches.h"
 #include "fake_cuda_client.h"
 #include "fake_cuda_step_checks.h"
 #include "fake_nccl.h"
@@ -151,7 +152,9 @@ TEST(Nccl, GroupExchangesBytesBetweenGpus) {
           const uint8_t got = static_cast<uint8_t*>(recv[r].data())[8 * p + i];
           // Rank p's piece for rank r is row r of p's send buffer.
           EXPECT_EQ(got, p == r ? 0xEE : static_cast<uint8_t>(16 * p + 8 * r + i)) << r << " from " << p;
-          if (i < 5) EXPECT_EQ(static_cast<uint8_t*>(gath[r].data())[5 * p + i], static_cast<uint8_t>(16 * p + 3 + i));
+          if (i < 5) {
+            EXPECT_EQ(static_cast<uint8_t*>(gath[r].data())[5 * p + i], static_cast<uint8_t>(16 * p + 3 + i));
+          }
         }
     // The host-memory collectives are the in-process group's: the NCCL ones say so.
     float x = 1;
@@ -206,17 +209,7 @@ std::string artifactPath(const std::string& name) {
 }
 
 StepBatch batchOf(std::vector<int32_t> ids, int32_t first_pos, int64_t block_size) {
-  StepBatch b;
-  for (size_t t = 0; t < ids.size(); ++t) {
-    b.token_ids.push_back(ids[t]);
-    b.positions.push_back(first_pos + static_cast<int32_t>(t));
-    b.token_seq.push_back(0);
-  }
-  b.logit_rows = {static_cast<int32_t>(ids.size()) - 1};
-  b.num_seqs = 1;
-  b.max_blocks_per_seq = 16 / block_size + 1;
-  for (int64_t i = 0; i < b.max_blocks_per_seq; ++i) b.block_table.push_back(static_cast<int32_t>(i));
-  return b;
+  return sequenceStep(ids, first_pos, 16 / block_size + 1);
 }
 
 class NcclRun : public ::testing::TestWithParam<const char*> {};

@@ -4,6 +4,8 @@
 
 #include <dlfcn.h>
 
+#include "hal/cuda/open_library.h"
+
 #include <mutex>
 
 namespace ds::hal::cuda {
@@ -26,24 +28,10 @@ const char* knownStatusName(cublasStatus_t s) {
 }
 
 StatusOr<const BlasLtLibrary*> loadFrom(const std::vector<std::string>& names) {
-  void* handle = nullptr;
-  std::string opened, tried, other_error;
-  for (const std::string& name : names) {
-    handle = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle) {
-      opened = name;
-      break;
-    }
-    tried += (tried.empty() ? "" : ", ") + name;
-    const char* why = ::dlerror();
-    const std::string text = why ? why : "";
-    // A library that exists but cannot load (wrong architecture, missing dependency) is worth
-    // its own words; "No such file" is the usual case and says nothing more.
-    if (!text.empty() && text.find("No such file or directory") == std::string::npos && other_error.empty())
-      other_error = text;
-  }
-  if (!handle)
-    return Status(DS_UNAVAILABLE, tried + " not found" + (other_error.empty() ? "" : " (" + other_error + ")"));
+  StatusOr<OpenedLibrary> found = openFirstLibrary(names);
+  if (!found.isOk()) return found.status();
+  void* handle = found->handle;
+  const std::string opened = found->name;
   auto owned = std::make_unique<BlasLtLibrary>();
   BlasLtLibrary* lib = owned.get();
   lib->path = opened;

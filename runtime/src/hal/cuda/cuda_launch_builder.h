@@ -59,6 +59,15 @@ class Builder {
     if (dt < 0) return fail("activations must be f32 or bf16");
     return dt;
   }
+  // The step's KV cache element type for the attention kernels: DS_CUDA_KV_INT8 / DS_CUDA_FP8_E4M3
+  // for the host's quantized schemes (--kv-cache int8 / fp8), else it must be the activations'.
+  StatusOr<int> kvCacheDType(int act_dt, const char* cache) const {
+    if (s_.kv->dtype == DType::I8) return int{DS_CUDA_KV_INT8};
+    if (s_.kv->dtype == DType::F8E4M3) return int{DS_CUDA_FP8_E4M3};
+    if (cudaDType(s_.kv->dtype) != act_dt)
+      return fail(std::string("the ") + cache + " must be int8, fp8 or the activations' dtype");
+    return act_dt;
+  }
   StatusOr<int> weightDType(size_t slot) const {
     if (v_.weight_dtype[slot] == DType::I4 && v_.weight_scale[slot] && v_.weight_group[slot] > 0)
       return kInt4;

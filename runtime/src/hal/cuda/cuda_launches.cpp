@@ -156,15 +156,14 @@ Status Builder::build() {
       if (!s_.kv || s_.kv->kind != KVKind::GQA || !s_.kv_layers) return refused("attention without a GQA cache");
       // int8 / fp8 caches: the host's per-vector scales (--kv-cache int8 / fp8); K then V, each
       // f32 scales then one-byte codes (ds_cuda_kernels.h): artifact::kvBytesPerSlot per slot.
-      const bool i8 = s_.kv->dtype == DType::I8, f8 = s_.kv->dtype == DType::F8E4M3;
-      if (!i8 && !f8 && cudaDType(s_.kv->dtype) != dt)
-        return fail("the KV cache dtype must be the activations', int8 or fp8");
+      DS_CUDA_ASSIGN(kv_dt, kvCacheDType(dt, "KV cache"));
+      const bool quantized = kv_dt != dt;
       const KVDesc& kvd = *s_.kv;
       if (kvd.v_dim != kvd.head_dim) return fail("v_dim != head_dim has no CUDA kernel");
       ds_cuda_paged_kv kv{};
       const uint64_t base = s_.kv_layers[P.layer];
       const int64_t vectors = s_.num_kv_blocks * kvd.block_size * kvd.kv_heads;
-      const int64_t vector_bytes = i8 || f8 ? 4 + kvd.head_dim : kvd.head_dim * elemBytes(dt);
+      const int64_t vector_bytes = quantized ? 4 + kvd.head_dim : kvd.head_dim * elemBytes(dt);
       if (kvd.bytes_per_slot != 0 && kvd.bytes_per_slot != static_cast<uint64_t>(2 * kvd.kv_heads * vector_bytes))
         return fail("the KV cache's bytes per slot are not what its CUDA layout takes");
       kv.k_cache = base;
@@ -177,7 +176,7 @@ Status Builder::build() {
       kv.kv_heads = static_cast<int32_t>(kvd.kv_heads);
       kv.head_dim = static_cast<int32_t>(kvd.head_dim);
       kv.max_blocks_per_seq = static_cast<int32_t>(s_.max_blocks_per_seq);
-      kv.dtype = i8 ? int32_t{DS_CUDA_KV_INT8} : f8 ? int32_t{DS_CUDA_FP8_E4M3} : dt;
+      kv.dtype = kv_dt;
       ds_cuda_kv_write_params w{};
       w.kv = kv;
       w.act_dtype = dt;

@@ -65,16 +65,15 @@ Status Builder::buildDeepSeek() {
       DS_CUDA_ASSIGN(dt, act(v_.in_desc[0]));
       if (!s_.kv || s_.kv->kind != KVKind::MLA || !s_.kv_layers) return refused("mla_attention without a latent cache");
       // The host's int8 / fp8 latent schemes (per slot a c_kv and a k_rope scale).
-      const bool int8 = s_.kv->dtype == DType::I8, fp8 = s_.kv->dtype == DType::F8E4M3;
-      if (!int8 && !fp8 && cudaDType(s_.kv->dtype) != dt)
-        return fail("the latent cache must be int8, fp8 or the activations' dtype");
+      DS_CUDA_ASSIGN(kv_dt, kvCacheDType(dt, "latent cache"));
+      const bool quantized = kv_dt != dt;
       DS_CUDA_ASSIGN(wdt, weightDType(0));
       if (wdt == kInt4) return fail("kv_b must be f32, bf16 or FP8 block-scaled");
       const KVDesc& kvd = *s_.kv;
       if (s_.max_context < 1) return refused("mla_attention without the step's context length");
       // One slot: rank + rope elements, quantized: f32 scales [slots, 2] then one-byte codes
       // (artifact::kvBytesPerSlot; the kernels compute the same offsets).
-      const uint64_t slot_bytes = int8 || fp8 ? static_cast<uint64_t>(kvd.rank + kvd.rope_dim) + 8
+      const uint64_t slot_bytes = quantized ? static_cast<uint64_t>(kvd.rank + kvd.rope_dim) + 8
                                               : static_cast<uint64_t>((kvd.rank + kvd.rope_dim) * elemBytes(dt));
       if (kvd.bytes_per_slot != 0 && kvd.bytes_per_slot != slot_bytes)
         return refused("the latent cache's bytes per slot are not the kernels' layout");
@@ -88,7 +87,7 @@ Status Builder::buildDeepSeek() {
       kv.rank = static_cast<int32_t>(kvd.rank);
       kv.rope_dim = static_cast<int32_t>(kvd.rope_dim);
       kv.max_blocks_per_seq = static_cast<int32_t>(s_.max_blocks_per_seq);
-      kv.dtype = int8 ? int32_t{DS_CUDA_KV_INT8} : fp8 ? int32_t{DS_CUDA_FP8_E4M3} : dt;
+      kv.dtype = kv_dt;
       ds_cuda_mla_kv_write_params w{};
       w.act_dtype = dt;
       w.kv = kv;

@@ -3,6 +3,8 @@
 
 #include <dlfcn.h>
 
+#include "hal/cuda/open_library.h"
+
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -14,24 +16,13 @@ namespace {
 constexpr ncclResult_t kNcclInvalidArgument = 4, kNcclInvalidUsage = 5;
 
 StatusOr<const NcclLibrary*> loadFrom(const std::vector<std::string>& names) {
-  void* handle = nullptr;
-  std::string opened, tried, other_error;
-  for (const std::string& name : names) {
-    handle = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle) {
-      opened = name;
-      break;
-    }
-    tried += (tried.empty() ? "" : ", ") + name;
-    const char* why = ::dlerror();
-    const std::string text = why ? why : "";
-    if (!text.empty() && text.find("No such file or directory") == std::string::npos && other_error.empty())
-      other_error = text;
-  }
-  if (!handle)
-    return Status(DS_UNAVAILABLE, tried + " not found" + (other_error.empty() ? "" : " (" + other_error + ")") +
+  StatusOr<OpenedLibrary> found = openFirstLibrary(names);
+  if (!found.isOk())
+    return Status(DS_UNAVAILABLE, found.status().message() +
                                       ": tensor parallelism on GPUs needs NCCL 2.19 or newer (pip install "
                                       "nvidia-nccl-cu13, or Debian's libnccl2; DS_NCCL_LIBRARY names a file)");
+  void* handle = found->handle;
+  const std::string opened = found->name;
   auto owned = std::make_unique<NcclLibrary>();
   NcclLibrary* lib = owned.get();
   lib->path = opened;
