@@ -1,5 +1,11 @@
 // Paged KV cache write (f32 or per-head-scaled int8/FP8) and causal GQA attention over a ragged batch.
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "cpu/internal.h"
 
@@ -48,48 +54,121 @@ void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const
   });
 }
 
+namespace {
+
+// o[d] = o[d] + p * v[d], a multiply then an add (the library is built without FMA contraction):
+// the scalar loop's bits, 16 lanes at a time where AVX-512 runs.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) void axpyAvx512(float* o, float p, const float* v, int64_t n) {
+  const __m512 pv = _mm512_set1_ps(p);
+  int64_t d = 0;
+  for (; d + 16 <= n; d += 16)
+    _mm512_storeu_ps(o + d, _mm512_add_ps(_mm512_loadu_ps(o + d), _mm512_mul_ps(pv, _mm512_loadu_ps(v + d))));
+  for (; d < n; ++d) o[d] += p * v[d];
+}
+#endif
+void axpy(float* o, float p, const float* v, int64_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool wide = detail::useAvx512();
+  if (wide) return axpyAvx512(o, p, v, n);
+#endif
+  for (int64_t d = 0; d < n; ++d) o[d] += p * v[d];
+}
+
+// Tokens of one sequence at consecutive positions, up to ~48 query rows (tokens x the heads that
+// share a kv head): they attend one contiguous key range, so each key is read once per chunk.
+struct Chunk {
+  int64_t t0, t1;
+};
+std::vector<Chunk> chunksOf(const BatchView& batch, int64_t group) {
+  const int64_t max_tokens = std::clamp<int64_t>(48 / std::max<int64_t>(1, group), 1, 16);
+  std::vector<Chunk> chunks;
+  for (int64_t t = 0; t < batch.num_tokens;) {
+    int64_t e = t + 1;
+    while (e < batch.num_tokens && e - t < max_tokens && batch.token_seq[e] == batch.token_seq[t] &&
+           batch.positions[e] == batch.positions[e - 1] + 1)
+      ++e;
+    chunks.push_back({t, e});
+    t = e;
+  }
+  return chunks;
+}
+
+}  // namespace
+
 void attention(const PagedKV& cache, const BatchView& batch, const float* q, int64_t q_heads,
                float scale, int64_t sliding_window, float* out) {
-  const int64_t T = batch.num_tokens, Hkv = cache.kv_heads, D = cache.head_dim, Dv = cache.v_dim;
+  const int64_t Hkv = cache.kv_heads, D = cache.head_dim, Dv = cache.v_dim, bs = cache.block_size;
   const int64_t group = q_heads / Hkv;
-  // Each (token, head) reads only its own sequence's positions in position order, so its result
-  // is the same whatever else shares the batch.
+  // Definition, per (token, head) and whatever else shares the batch: s_j = dot(q, k_j) * scale
+  // (dot's fixed order) over the token's own positions [lo, pos], softmaxInPlace, then
+  // o = sum_j p_j v_j in position order (a multiply and an add per element). The rows of a chunk
+  // (its tokens x the kv head's query heads) share the key and value reads: the scores come from
+  // dotTile over each cache block (each element reduced in dot's order; a row's extra scores past
+  // its own position are computed and ignored), and each v_j is added into every row that
+  // attends it. A quantized vector is dequantized first (the values kvReadSlot returns).
   const bool quant = cache.type != KVType::F32;
-  detail::parallelFor(T * q_heads, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> scores, kbuf(quant ? D : 0), vbuf(quant ? Dv : 0);
-    // A quantized vector is dequantized into a scratch row, so the arithmetic that follows is the
-    // f32 path's on the values kvReadSlot returns.
-    auto keyAt = [&](int64_t slot, int64_t kvh) -> const float* {
-      const int64_t i = slot * Hkv + kvh;
-      if (!quant) return cache.k + i * D;
-      detail::dequantVec(cache.type, cache.kq + i * D, D, cache.k_scale[i], kbuf.data());
-      return kbuf.data();
-    };
-    auto valueAt = [&](int64_t slot, int64_t kvh) -> const float* {
-      const int64_t i = slot * Hkv + kvh;
-      if (!quant) return cache.v + i * Dv;
-      detail::dequantVec(cache.type, cache.vq + i * Dv, Dv, cache.v_scale[i], vbuf.data());
-      return vbuf.data();
-    };
+  const std::vector<Chunk> chunks = chunksOf(batch, group);
+  const int64_t items = static_cast<int64_t>(chunks.size()) * Hkv;
+  detail::parallelFor(items, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> qrows, scores, kbuf, vbuf(quant ? Dv : 0);
+    std::vector<int64_t> lo_of, hi_of;
     for (int64_t item = b; item < e; ++item) {
-      const int64_t t = item / q_heads, h = item % q_heads, kvh = h / group;
-      const int64_t s = batch.token_seq[t], pos = batch.positions[t];
-      const int64_t lo = sliding_window > 0 ? std::max<int64_t>(0, pos - sliding_window + 1) : 0;
-      const int64_t n = pos - lo + 1;
-      scores.resize(n);
-      const float* qv = q + (t * q_heads + h) * D;
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t slot = detail::slotOf(batch, cache.block_size, s, lo + j);
-        scores[j] = detail::dot(qv, keyAt(slot, kvh), D) * scale;
+      const Chunk c = chunks[item / Hkv];
+      const int64_t kvh = item % Hkv, tokens = c.t1 - c.t0, R = tokens * group;
+      const int64_t s = batch.token_seq[c.t0];
+      auto lowest = [&](int64_t pos) {
+        return sliding_window > 0 ? std::max<int64_t>(0, pos - sliding_window + 1) : int64_t{0};
+      };
+      const int64_t jlo = lowest(batch.positions[c.t0]), jhi = batch.positions[c.t1 - 1];
+      const int64_t L = jhi - jlo + 1;
+      qrows.resize(R * D);
+      lo_of.resize(R);
+      hi_of.resize(R);
+      for (int64_t i = 0; i < tokens; ++i) {
+        const int64_t t = c.t0 + i;
+        std::memcpy(qrows.data() + i * group * D, q + (t * q_heads + kvh * group) * D, group * D * sizeof(float));
+        for (int64_t g = 0; g < group; ++g) {
+          lo_of[i * group + g] = lowest(batch.positions[t]) - jlo;
+          hi_of[i * group + g] = batch.positions[t] - jlo;
+        }
       }
-      detail::softmaxInPlace(scores.data(), n);
-      float* o = out + (t * q_heads + h) * Dv;
-      std::fill(o, o + Dv, 0.0f);
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t slot = detail::slotOf(batch, cache.block_size, s, lo + j);
-        const float* vv = valueAt(slot, kvh);
-        const float p = scores[j];
-        for (int64_t d = 0; d < Dv; ++d) o[d] += p * vv[d];
+      scores.resize(R * L);
+      for (int64_t p0 = jlo; p0 <= jhi;) {
+        const int64_t p1 = std::min(jhi + 1, (p0 / bs + 1) * bs);  // one cache block
+        const int64_t slot0 = detail::slotOf(batch, bs, s, p0), n = p1 - p0;
+        const float* keys = cache.k + (slot0 * Hkv + kvh) * D;
+        int64_t ldk = Hkv * D;
+        if (quant) {
+          kbuf.resize(n * D);
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t i = (slot0 + j) * Hkv + kvh;
+            detail::dequantVec(cache.type, cache.kq + i * D, D, cache.k_scale[i], kbuf.data() + j * D);
+          }
+          keys = kbuf.data();
+          ldk = D;
+        }
+        detail::dotTile(qrows.data(), D, R, keys, ldk, n, D, scores.data() + (p0 - jlo), L);
+        p0 = p1;
+      }
+      for (int64_t r = 0; r < R; ++r) {
+        float* row = scores.data() + r * L + lo_of[r];
+        const int64_t n = hi_of[r] - lo_of[r] + 1;
+        for (int64_t j = 0; j < n; ++j) row[j] *= scale;
+        detail::softmaxInPlace(row, n);
+        float* o = out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv;
+        std::fill(o, o + Dv, 0.0f);
+      }
+      for (int64_t j = 0; j < L; ++j) {
+        const int64_t slot = detail::slotOf(batch, bs, s, jlo + j), i = slot * Hkv + kvh;
+        const float* vv = cache.v + i * Dv;
+        if (quant) {
+          detail::dequantVec(cache.type, cache.vq + i * Dv, Dv, cache.v_scale[i], vbuf.data());
+          vv = vbuf.data();
+        }
+        for (int64_t r = 0; r < R; ++r)
+          if (j >= lo_of[r] && j <= hi_of[r])
+            axpy(out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv, scores[r * L + j], vv, Dv);
       }
     }
   });

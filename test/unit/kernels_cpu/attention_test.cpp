@@ -7,13 +7,14 @@
 #include <cstring>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/internal.h"
 #include "reference.h"
 
 namespace ds::cpu::test {
 namespace {
 
 constexpr int64_t kBlock = 8, kBlocksPerSeq = 8, kSeqs = 3;
-constexpr int64_t kHq = 6, kHkv = 2, kD = 16, kDv = 12;
+constexpr int64_t kHq = 6, kHkv = 2, kD = 20, kDv = 20;  // 16 lanes + a tail
 
 // Three sequences whose history the test writes step by step through kvWrite.
 struct World {
@@ -126,6 +127,56 @@ TEST_P(PagedAttention, RaggedPrefillAndDecodeMatchReference) {
                                kHq * kDv * 4))
           << "seq " << s << " token " << i;
   }
+}
+
+// The per-(token, head) definition the chunked kernel keeps bit for bit: dot's order for each
+// score, times scale, softmaxInPlace over the token's own window, then o += p_j * v_j (a multiply
+// and an add) in position order.
+std::vector<float> definition(const World& w, const std::vector<int32_t>& seqs, const std::vector<int32_t>& pos,
+                              const std::vector<float>& q, float scale, int64_t window) {
+  const int64_t T = seqs.size();
+  std::vector<float> out(T * kHq * kDv, 0.0f);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < kHq; ++h) {
+      const int64_t kvh = h / (kHq / kHkv), lo = window > 0 ? std::max<int64_t>(0, pos[t] - window + 1) : 0;
+      std::vector<float> s;
+      for (int64_t j = lo; j <= pos[t]; ++j)
+        s.push_back(detail::dot(q.data() + (t * kHq + h) * kD, w.seq_k[seqs[t]].data() + (j * kHkv + kvh) * kD, kD) *
+                    scale);
+      detail::softmaxInPlace(s.data(), s.size());
+      float* o = out.data() + (t * kHq + h) * kDv;
+      for (size_t i = 0; i < s.size(); ++i)
+        for (int64_t c = 0; c < kDv; ++c) {
+          const float m = s[i] * w.seq_v[seqs[t]][((lo + i) * kHkv + kvh) * kDv + c];
+          o[c] = o[c] + m;
+        }
+    }
+  return out;
+}
+
+TEST_P(PagedAttention, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
+  const int64_t window = GetParam();
+  Rng rng(23);
+  World w(rng);
+  std::vector<int32_t> s1(21, 1), p1(21);
+  for (int i = 0; i < 21; ++i) p1[i] = i;
+  w.write(rng, s1, p1);
+  // seq 0 prefills 40 tokens (chunks of 16, 16 and 8 query tokens, 5 cache blocks), seq 1 decodes
+  // one, seq 2 prefills 3; tokens of seq 2 split by a decode (two chunks).
+  std::vector<int32_t> seqs, pos;
+  for (int i = 0; i < 40; ++i) seqs.push_back(0), pos.push_back(i);
+  seqs.insert(seqs.end(), {2, 2, 1, 2});
+  pos.insert(pos.end(), {0, 1, 21, 2});
+  w.write(rng, seqs, pos);
+  const int64_t T = seqs.size();
+  auto q = rng.vec(T * kHq * kD);
+  const float scale = 0.37f;
+  std::vector<float> out(T * kHq * kDv);
+  BatchView b{T, pos.data(), seqs.data(), kSeqs, w.table.data(), kBlocksPerSeq};
+  attention(w.cache, b, q.data(), kHq, scale, window, out.data());
+  const std::vector<float> want = definition(w, seqs, pos, q, scale, window);
+  for (int64_t i = 0; i < T * kHq * kDv; ++i)
+    ASSERT_EQ(0, std::memcmp(&out[i], &want[i], 4)) << "token " << i / (kHq * kDv) << " element " << i % (kHq * kDv);
 }
 
 INSTANTIATE_TEST_SUITE_P(Window, PagedAttention, ::testing::Values(0, 1, 5, 16));
