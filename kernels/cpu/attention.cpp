@@ -56,23 +56,38 @@ void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const
 
 namespace {
 
-// o[d] = o[d] + p * v[d], a multiply then an add (the library is built without FMA contraction):
-// the scalar loop's bits, 16 lanes at a time where AVX-512 runs.
+// o[d] = sum over j < n of p[j] * v[j][d], accumulated from zero in j order with a multiply then
+// an add per term (the library is built without FMA contraction): the scalar loop's bits, with up
+// to 128 outputs held in AVX-512 registers across the whole j loop where it runs.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx512f"))) void axpyAvx512(float* o, float p, const float* v, int64_t n) {
-  const __m512 pv = _mm512_set1_ps(p);
-  int64_t d = 0;
-  for (; d + 16 <= n; d += 16)
-    _mm512_storeu_ps(o + d, _mm512_add_ps(_mm512_loadu_ps(o + d), _mm512_mul_ps(pv, _mm512_loadu_ps(v + d))));
-  for (; d < n; ++d) o[d] += p * v[d];
+template <int C>
+__attribute__((target("avx512f"))) void pvBlock(float* o, const float* p, const float* const* v, int64_t n,
+                                                int64_t d0) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    for (int c = 0; c < C; ++c)
+      acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(pj, _mm512_loadu_ps(v[j] + d0 + 16 * c)));
+  }
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(o + d0 + 16 * c, acc[c]);
 }
 #endif
-void axpy(float* o, float p, const float* v, int64_t n) {
+void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv) {
+  int64_t d0 = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool wide = detail::useAvx512();
-  if (wide) return axpyAvx512(o, p, v, n);
+  using Fn = void (*)(float*, const float*, const float* const*, int64_t, int64_t);
+  static constexpr Fn blocks[8] = {&pvBlock<1>, &pvBlock<2>, &pvBlock<3>, &pvBlock<4>,
+                                   &pvBlock<5>, &pvBlock<6>, &pvBlock<7>, &pvBlock<8>};
+  if (wide) {
+    for (; d0 + 16 <= Dv; d0 += 128) blocks[std::min<int64_t>(8, (Dv - d0) / 16) - 1](o, p, v, n, d0);
+    d0 = Dv / 16 * 16;
+  }
 #endif
-  for (int64_t d = 0; d < n; ++d) o[d] += p * v[d];
+  std::fill(o + d0, o + Dv, 0.0f);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t d = d0; d < Dv; ++d) o[d] += p[j] * v[j][d];
 }
 
 // Tokens of one sequence at consecutive positions, up to ~48 query rows (tokens x the heads that
@@ -91,6 +106,11 @@ std::vector<Chunk> chunksOf(const BatchView& batch, int64_t group) {
     chunks.push_back({t, e});
     t = e;
   }
+  // Longest key ranges first: the threads claim the heavy items early (a causal prefill's last
+  // chunks attend the most positions) and the light ones even out the end.
+  std::stable_sort(chunks.begin(), chunks.end(), [&](const Chunk& a, const Chunk& b) {
+    return batch.positions[a.t1 - 1] > batch.positions[b.t1 - 1];
+  });
   return chunks;
 }
 
@@ -101,17 +121,19 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
   const int64_t Hkv = cache.kv_heads, D = cache.head_dim, Dv = cache.v_dim, bs = cache.block_size;
   const int64_t group = q_heads / Hkv;
   // Definition, per (token, head) and whatever else shares the batch: s_j = dot(q, k_j) * scale
-  // (dot's fixed order) over the token's own positions [lo, pos], softmaxInPlace, then
-  // o = sum_j p_j v_j in position order (a multiply and an add per element). The rows of a chunk
-  // (its tokens x the kv head's query heads) share the key and value reads: the scores come from
-  // dotTile over each cache block (each element reduced in dot's order; a row's extra scores past
-  // its own position are computed and ignored), and each v_j is added into every row that
-  // attends it. A quantized vector is dequantized first (the values kvReadSlot returns).
+  // (dot's fixed order) over the token's own positions [lo, pos], attentionSoftmax, then
+  // o = sum_j p_j v_j in position order from zero (a multiply and an add per element). The rows of
+  // a chunk (its tokens x the kv head's query heads) share the key and value reads: the scores
+  // come from dotTile over each cache block (each element reduced in dot's order; a row's extra
+  // scores past its own position are computed and ignored), and each row's weighted sum keeps its
+  // outputs in registers over its positions. A quantized vector is dequantized first (the values
+  // kvReadSlot returns).
   const bool quant = cache.type != KVType::F32;
   const std::vector<Chunk> chunks = chunksOf(batch, group);
   const int64_t items = static_cast<int64_t>(chunks.size()) * Hkv;
   detail::parallelFor(items, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> qrows, scores, kbuf, vbuf(quant ? Dv : 0);
+    std::vector<float> qrows, scores, kbuf, vbuf;
+    std::vector<const float*> vrows;
     std::vector<int64_t> lo_of, hi_of;
     for (int64_t item = b; item < e; ++item) {
       const Chunk c = chunks[item / Hkv];
@@ -151,24 +173,23 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
         detail::dotTile(qrows.data(), D, R, keys, ldk, n, D, scores.data() + (p0 - jlo), L);
         p0 = p1;
       }
+      vrows.resize(L);
+      if (quant) vbuf.resize(L * Dv);
+      for (int64_t j = 0; j < L; ++j) {
+        const int64_t slot = detail::slotOf(batch, bs, s, jlo + j), i = slot * Hkv + kvh;
+        vrows[j] = cache.v + i * Dv;
+        if (quant) {
+          detail::dequantVec(cache.type, cache.vq + i * Dv, Dv, cache.v_scale[i], vbuf.data() + j * Dv);
+          vrows[j] = vbuf.data() + j * Dv;
+        }
+      }
       for (int64_t r = 0; r < R; ++r) {
         float* row = scores.data() + r * L + lo_of[r];
         const int64_t n = hi_of[r] - lo_of[r] + 1;
         for (int64_t j = 0; j < n; ++j) row[j] *= scale;
-        detail::softmaxInPlace(row, n);
-        float* o = out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv;
-        std::fill(o, o + Dv, 0.0f);
-      }
-      for (int64_t j = 0; j < L; ++j) {
-        const int64_t slot = detail::slotOf(batch, bs, s, jlo + j), i = slot * Hkv + kvh;
-        const float* vv = cache.v + i * Dv;
-        if (quant) {
-          detail::dequantVec(cache.type, cache.vq + i * Dv, Dv, cache.v_scale[i], vbuf.data());
-          vv = vbuf.data();
-        }
-        for (int64_t r = 0; r < R; ++r)
-          if (j >= lo_of[r] && j <= hi_of[r])
-            axpy(out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv, scores[r * L + j], vv, Dv);
+        detail::attentionSoftmax(row, n);
+        weightedSum(out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv, row,
+                    vrows.data() + lo_of[r], n, Dv);
       }
     }
   });

@@ -194,6 +194,12 @@ float dot(const float* a, const float* b, int64_t K);
 
 // Softmax over scores[0, n) in place as HF does it: f32, max-subtracted, exp, divided by the sum.
 void softmaxInPlace(float* scores, int64_t n);
+// The GQA attention softmax (softmax.cpp has the exact definition; MLA and the MoE router keep
+// softmaxInPlace, HF's form with libm's exp): the library's own
+// exp (expDs, within 2 ulp) and a 16-lane sum, AVX-512 where it runs, the same bits everywhere.
+// portable: the scalar definition even where AVX-512 runs (tests compare the two).
+float expDs(float x);
+void attentionSoftmax(float* scores, int64_t n, bool portable = false);
 
 // Cache slot (block * block_size + offset) that holds position pos of sequence s.
 inline int64_t slotOf(const BatchView& b, int64_t block_size, int64_t s, int64_t pos) {

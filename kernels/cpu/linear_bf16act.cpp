@@ -201,13 +201,14 @@ void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, boo
               [&](int64_t b, int64_t e) { convert(x + b * K, (e - b) * K, xb.data() + b * K, portable); });
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t pairs = K / 2;
-  for (int64_t t0 = 0; t0 < T; t0 += kBlockM) {
-    const int64_t t1 = std::min(T, t0 + kBlockM);
-    // One micro-tile reads each panel once: no reuse to block for, and decode streams whole panels.
-    const int64_t block_pairs = t1 - t0 > kTileM ? kBlockK / 2 : pairs;
-    // Enough work per thread to amortise the fork: ~64k multiply-adds.
-    const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kPanel * K * (t1 - t0)));
-    parallelFor(P, min_panels, [&](int64_t b, int64_t e) {
+  // One fork per call: each claimed range of panels walks every token block (its activations
+  // stay in L2 across the range's panels) and, within it, the K blocks.
+  const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kPanel * K * T));
+  parallelFor(P, min_panels, [&](int64_t b, int64_t e) {
+    for (int64_t t0 = 0; t0 < T; t0 += kBlockM) {
+      const int64_t t1 = std::min(T, t0 + kBlockM);
+      // One micro-tile reads each panel once: no reuse to block for, and decode streams whole panels.
+      const int64_t block_pairs = t1 - t0 > kTileM ? kBlockK / 2 : pairs;
       for (int64_t p0 = 0; p0 < pairs; p0 += block_pairs) {
         const int64_t p1 = std::min(pairs, p0 + block_pairs);
         for (int64_t j = b; j < e; ++j) {
@@ -218,8 +219,8 @@ void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, boo
                  y + m * N + j * kPanel, N, p0 == 0, portable);
         }
       }
-    });
-  }
+    }
+  });
 }
 
 }  // namespace detail

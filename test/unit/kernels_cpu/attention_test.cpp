@@ -130,7 +130,7 @@ TEST_P(PagedAttention, RaggedPrefillAndDecodeMatchReference) {
 }
 
 // The per-(token, head) definition the chunked kernel keeps bit for bit: dot's order for each
-// score, times scale, softmaxInPlace over the token's own window, then o += p_j * v_j (a multiply
+// score, times scale, attentionSoftmax (its scalar definition) over the token's own window, then o += p_j * v_j (a multiply
 // and an add) in position order.
 std::vector<float> definition(const World& w, const std::vector<int32_t>& seqs, const std::vector<int32_t>& pos,
                               const std::vector<float>& q, float scale, int64_t window) {
@@ -143,7 +143,7 @@ std::vector<float> definition(const World& w, const std::vector<int32_t>& seqs, 
       for (int64_t j = lo; j <= pos[t]; ++j)
         s.push_back(detail::dot(q.data() + (t * kHq + h) * kD, w.seq_k[seqs[t]].data() + (j * kHkv + kvh) * kD, kD) *
                     scale);
-      detail::softmaxInPlace(s.data(), s.size());
+      detail::attentionSoftmax(s.data(), s.size(), /*portable=*/true);
       float* o = out.data() + (t * kHq + h) * kDv;
       for (size_t i = 0; i < s.size(); ++i)
         for (int64_t c = 0; c < kDv; ++c) {
