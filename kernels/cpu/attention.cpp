@@ -56,19 +56,19 @@ void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const
 
 namespace {
 
-// o[d] = sum over j < n of p[j] * v[j][d], accumulated from zero in j order with a multiply then
-// an add per term (the library is built without FMA contraction): the scalar loop's bits, with up
-// to 128 outputs held in AVX-512 registers across the whole j loop where it runs.
+// o[d] = sum over j < n of p[j] * v[j][d], accumulated from zero in j order, one fused
+// multiply-add per term: the scalar loop's bits, with up to 128 outputs held in AVX-512 registers
+// across the whole j loop where it runs.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 template <int C>
-__attribute__((target("avx512f"))) void pvBlock(float* o, const float* p, const float* const* v, int64_t n,
+__attribute__((target("avx512f,fma"))) void pvBlock(float* o, const float* p, const float* const* v, int64_t n,
                                                 int64_t d0) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const __m512 pj = _mm512_set1_ps(p[j]);
     for (int c = 0; c < C; ++c)
-      acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(pj, _mm512_loadu_ps(v[j] + d0 + 16 * c)));
+      acc[c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v[j] + d0 + 16 * c), acc[c]);
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(o + d0 + 16 * c, acc[c]);
 }
@@ -87,7 +87,7 @@ void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int
 #endif
   std::fill(o + d0, o + Dv, 0.0f);
   for (int64_t j = 0; j < n; ++j)
-    for (int64_t d = d0; d < Dv; ++d) o[d] += p[j] * v[j][d];
+    for (int64_t d = d0; d < Dv; ++d) o[d] = std::fma(p[j], v[j][d], o[d]);
 }
 
 // Tokens of one sequence at consecutive positions, up to ~48 query rows (tokens x the heads that
@@ -122,7 +122,7 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
   const int64_t group = q_heads / Hkv;
   // Definition, per (token, head) and whatever else shares the batch: s_j = dot(q, k_j) * scale
   // (dot's fixed order) over the token's own positions [lo, pos], attentionSoftmax, then
-  // o = sum_j p_j v_j in position order from zero (a multiply and an add per element). The rows of
+  // o = sum_j p_j v_j in position order from zero (a fused multiply-add per element). The rows of
   // a chunk (its tokens x the kv head's query heads) share the key and value reads: the scores
   // come from dotTile over each cache block (each element reduced in dot's order; a row's extra
   // scores past its own position are computed and ignored), and each row's weighted sum keeps its

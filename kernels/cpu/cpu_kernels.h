@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace ds::cpu {
@@ -78,6 +79,10 @@ int numThreads();
 // Overrides setNumThreads for the calling thread only (n <= 0 removes the override): each
 // tensor-parallel rank runs on a thread of its own and must not fork a full team of its own.
 void setThreadLocalNumThreads(int n);
+// Runs f(begin, end) over [0, n) on the kernel threads (contiguous chunks, serial below
+// min_per_thread items per thread or inside a parallel region): the runtime's row-wise loops
+// (generated kernels) share the library's thread team instead of starting their own.
+void parallelRows(int64_t n, int64_t min_per_thread, const std::function<void(int64_t, int64_t)>& f);
 
 // Batch invariance (default on): every output row of linear/moe is computed with a reduction
 // order that depends only on K, so a sequence's results are bitwise identical whatever else is in

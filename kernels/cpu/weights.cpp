@@ -145,6 +145,10 @@ int64_t weightRowBytes(WeightType type, int64_t cols) {
 }
 
 void setNumThreads(int n) { g_threads = std::max(1, n); }
+
+void parallelRows(int64_t n, int64_t min_per_thread, const std::function<void(int64_t, int64_t)>& f) {
+  detail::parallelFor(n, min_per_thread, f);
+}
 void setThreadLocalNumThreads(int n) { t_threads = std::max(0, n); }
 int numThreads() {
   if (t_threads > 0) return t_threads;

@@ -130,8 +130,8 @@ TEST_P(PagedAttention, RaggedPrefillAndDecodeMatchReference) {
 }
 
 // The per-(token, head) definition the chunked kernel keeps bit for bit: dot's order for each
-// score, times scale, attentionSoftmax (its scalar definition) over the token's own window, then o += p_j * v_j (a multiply
-// and an add) in position order.
+// score, times scale, attentionSoftmax (its scalar definition) over the token's own window, then
+// o = fma(p_j, v_j, o) in position order from zero.
 std::vector<float> definition(const World& w, const std::vector<int32_t>& seqs, const std::vector<int32_t>& pos,
                               const std::vector<float>& q, float scale, int64_t window) {
   const int64_t T = seqs.size();
@@ -147,8 +147,7 @@ std::vector<float> definition(const World& w, const std::vector<int32_t>& seqs, 
       float* o = out.data() + (t * kHq + h) * kDv;
       for (size_t i = 0; i < s.size(); ++i)
         for (int64_t c = 0; c < kDv; ++c) {
-          const float m = s[i] * w.seq_v[seqs[t]][((lo + i) * kHkv + kvh) * kDv + c];
-          o[c] = o[c] + m;
+          o[c] = std::fma(s[i], w.seq_v[seqs[t]][((lo + i) * kHkv + kvh) * kDv + c], o[c]);
         }
     }
   return out;

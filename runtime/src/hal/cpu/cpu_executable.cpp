@@ -84,7 +84,31 @@ Status CpuExecutable::launch(Device& device, const LaunchArgs& a) const {
     const auto& weights = static_cast<const CpuWeights&>(*a.weights);
     for (size_t i = 0; i < l.weights.size() && l.weights[i] >= 0; ++i)
       ws[i] = weights.at(l.weights[i]).f32.data();
-    fn(bufs, ws, a.out[0].rows);
+    // The kernels are row-wise (docs/codegen.md): when every operand has the launch's rows, the
+    // rows are split over the kernel threads, each chunk a call on row-offset buffers (a row's
+    // result is the same whichever call computes it).
+    const int64_t rows = a.out[0].rows;
+    int64_t row_elems = 0;
+    bool split = rows > 1;
+    auto operand = [&](const BufferArg& b) {
+      split = split && b.rows == rows && b.desc && b.desc->row_bytes > 0;
+      if (b.desc) row_elems = std::max(row_elems, b.desc->row_elems);
+    };
+    for (size_t i = 0; i < l.inputs.size(); ++i) operand(a.in[i]);
+    for (size_t i = 0; i < l.outputs.size(); ++i) operand(a.out[i]);
+    if (!split) {
+      fn(bufs, ws, rows);
+      return Status::ok();
+    }
+    cpu::parallelRows(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_elems)), [&](int64_t b, int64_t e) {
+      void* part[kMaxGeneratedBuffers];
+      size_t n = 0;
+      for (size_t i = 0; i < l.inputs.size(); ++i)
+        part[n++] = static_cast<uint8_t*>(a.in[i].data) + b * a.in[i].desc->row_bytes;
+      for (size_t i = 0; i < l.outputs.size(); ++i)
+        part[n++] = static_cast<uint8_t*>(a.out[i].data) + b * a.out[i].desc->row_bytes;
+      fn(part, ws, e - b);
+    });
     return Status::ok();
   }
   return kCpuKernels[static_cast<size_t>(l.kind)](static_cast<CpuDevice&>(device), *this, a);
