@@ -65,6 +65,12 @@ TEST_P(Codegen, GeneratedKernelsMatchLibraryKernels) {
   }
   EXPECT_EQ(generateGreedy(*gen, {g.prompts[0].prompt, g.prompts[1].prompt}, 32),
             generateGreedy(*lib, {g.prompts[0].prompt, g.prompts[1].prompt}, 32));
+  // Three kernel threads: a prefill's generated launches are split by rows over them (each call
+  // on row-offset buffers); the rows come out bit for bit as one call makes them.
+  const std::vector<float> one = teacherForcedLogits(*gen, tokens, static_cast<int64_t>(tokens.size()));
+  const std::vector<float> three =
+      teacherForcedLogits(*gen, tokens, static_cast<int64_t>(tokens.size()), true, /*num_threads=*/3);
+  EXPECT_EQ(one, three);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Codegen,

@@ -63,10 +63,11 @@ Golden loadGolden(const std::string& model) {
 // Runs `tokens` of one sequence through the runner in chunks of `chunk` tokens, collecting the
 // logits of every position.
 std::vector<float> teacherForcedLogits(const artifact::Artifact& art, const std::vector<int32_t>& tokens,
-                                 int64_t chunk, bool allow_native_code) {
+                                 int64_t chunk, bool allow_native_code, int num_threads) {
   RunnerOptions ro;
   ro.num_kv_blocks = 64;
   ro.allow_native_code = allow_native_code;
+  ro.num_threads = num_threads;
   auto runner = ModelRunner::create(art, ro);
   EXPECT_TRUE(runner.isOk()) << runner.status().toString();
   if (!runner.isOk()) return {};

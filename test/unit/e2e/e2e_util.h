@@ -31,9 +31,10 @@ Golden loadGolden(const std::string& model);
 
 // Logits [len, vocab] of every position of one sequence, run in steps of `chunk` tokens over a
 // scattered block table (so KV blocks are not contiguous in the cache).
+// num_threads: the CPU kernels' threads (0: the device's policy, one thread for these models).
 std::vector<float> teacherForcedLogits(const artifact::Artifact& art,
                                        const std::vector<int32_t>& tokens, int64_t chunk,
-                                       bool allow_native_code = true);
+                                       bool allow_native_code = true, int num_threads = 0);
 
 // max |a - b| and max |b| over two logit arrays of the same size; `finite`: every a[i] is finite.
 struct LogitDiff {

@@ -100,7 +100,7 @@ Status CpuExecutable::launch(Device& device, const LaunchArgs& a) const {
       fn(bufs, ws, rows);
       return Status::ok();
     }
-    cpu::parallelRows(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_elems)), [&](int64_t b, int64_t e) {
+    cpu::parallelRows(rows, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, row_elems)), [&](int64_t b, int64_t e) {
       void* part[kMaxGeneratedBuffers];
       size_t n = 0;
       for (size_t i = 0; i < l.inputs.size(); ++i)
