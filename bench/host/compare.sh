@@ -7,15 +7,18 @@
 #      quantizes Q8_0, Q4_0, Q4_K_M; compiles our bf16, w8 and w4g128 builds of the same folder,
 #   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs,
 #   5. prints one table with the ratios and each side's fraction of the read roofline (weight
-#      bytes per token / this machine's read bandwidth, measured by ds-bench's sweep).
+#      bytes per token / this machine's read bandwidth, measured by ds-bench's sweep),
+#   6. with --torch CMD (a command that runs a python with torch and transformers), PyTorch eager
+#      bf16 prefill-512 of the same folder (bench/host/torch_prefill.py), interleaved with the rest.
 # Not part of the test suite (minutes, and needs PyPI for the first build).
 #
 # usage: bench/host/compare.sh [--config CONFIG.json] [--threads N] [--runs R] [--work DIR]
 #                              [--formats "bf16 bf16a w8 w4g128"] [--build BUILD_DIR]
+#                              [--torch "python3"]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 config="$root/../shared/data/configs/deepseek-r1-distill-qwen-1.5b.json"
-threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 bf16a w8 w4g128" build="$root/build"
+threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 bf16a w8 w4g128" build="$root/build" torch=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --work) work="$2"; shift 2 ;;
     --formats) formats="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
+    --torch) torch="$2"; shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -82,7 +86,7 @@ theirs_run() {  # gguf -> "decode_tps prefill_tps"
   echo "$(echo "$out" | awk -F'|' '/ tg64 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}') $(echo "$out" | awk -F'|' '/ pp512 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}')"
 }
 declare -A od op tdd tpp
-bw_all=()
+bw_all=() torch_pp=()
 pairs=""
 for f in $formats; do pairs="$pairs $f:${theirs[$f]}"; done
 case " $formats " in *" w4g128 "*) pairs="$pairs w4g128:Q4_K_M" ;; esac
@@ -94,6 +98,10 @@ for r in $(seq "$runs"); do
     g="$work/$shape.$q.gguf"; [ "$q" = BF16 ] && g="$gg"
     read -r d pf < <(theirs_run "$g"); tdd[$q]+="$d "; tpp[$q]+="$pf "
   done
+  if [ -n "$torch" ]; then
+    log "run $r: PyTorch eager bf16 prefill-512"
+    torch_pp+=("$($torch "$root/bench/host/torch_prefill.py" "$hf" "$threads" 512 1 2>/dev/null | tail -1)")
+  fi
 done
 bw="$(printf '%s\n' "${bw_all[@]}" | median)"
 
@@ -122,3 +130,11 @@ b2 -= embd * {"BF16": 2, "Q8_0": 34 / 32, "Q4_0": 18 / 32, "Q4_K_M": 144 / 256}[
 print(f"{f:<8} {q:<7} {d1:12.2f} {d2:12.2f} {d1 / d2:8.2f} {100 * d1 * b1 / bw:9.0f}% {100 * d2 * b2 / bw:9.0f}% {p1:14.1f} {p2:14.1f}")
 EOF
 done
+if [ -n "$torch" ]; then
+  t="$(printf '%s\n' "${torch_pp[@]}" | median)"
+  echo "PyTorch $($torch -c 'import torch; print(torch.__version__)' 2>/dev/null) eager bf16 prefill-512 (sdpa, $threads threads): $t tok/s (median of $runs)"
+  for f in bf16 bf16a; do
+    case " $formats " in *" $f "*) p1="$(echo ${op[$f]} | tr ' ' '\n' | median)"
+      python3 -c "import sys; print(f'  ours {sys.argv[1]} / PyTorch: {float(sys.argv[2]) / float(sys.argv[3]):.2f}')" "$f" "$p1" "$t" ;; esac
+  done
+fi
