@@ -78,7 +78,7 @@ case " $formats " in *" w4g128 "*) [ -f "$work/$shape.Q4_K_M.gguf" ] || "$llama/
 # 4. runs, interleaved; medians
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ours() {  # artifact -> "decode_tps prefill_tps bandwidth_gbs"
-  local out; out="$("$build/bin/ds-bench" "$1" --sweep --batches 1 --prompts 512 --context 128 --threads "$threads" 2>&1)"
+  local out; out="$("$build/bin/ds-bench" "$1" --sweep --batches 1 --prompts 512 --context 128 --decode-steps 64 --threads "$threads" 2>&1)"
   echo "$(echo "$out" | awk '$1=="decode" && $2==1 {print $3}') $(echo "$out" | awk '$1=="prefill" && $2==512 {print $3}') $(echo "$out" | grep -o 'read [0-9.]* GB/s' | awk '{print $2}')"
 }
 theirs_run() {  # gguf -> "decode_tps prefill_tps"

@@ -19,6 +19,8 @@ namespace {
 
 // Generic 8-lane vectors; the ABI note about passing them without AVX is moot for inlined helpers.
 #pragma GCC diagnostic ignored "-Wpsabi"
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 typedef float v8f __attribute__((vector_size(32)));
 
 inline v8f load8(const float* p) {
@@ -69,6 +71,34 @@ __attribute__((target("avx2,fma"))) void partialAvx2(const float* x, int64_t ldx
 
 using PartialFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
 
+#ifdef DS_CPU_X86
+// TM x rows against TP pairs of w rows, two w rows per 16-lane vector (row 2q in lanes 0-7, row
+// 2q + 1 in lanes 8-15) and each x row broadcast to both halves: every half runs partialAvx2's
+// 8-lane FMA sequence on its own (x, w) pair, so the partial sums are its bits; the accumulators
+// of rows 2q and 2q + 1 are adjacent in acc (8 floats each), one 16-float load and store.
+template <int TM, int TP>
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) void partialPairsAvx512(
+    const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t klen, float* acc, int64_t lda) {
+  __m512 a[TM][TP];
+  for (int i = 0; i < TM; ++i)
+    for (int q = 0; q < TP; ++q) a[i][q] = _mm512_loadu_ps(acc + (i * lda + 2 * q) * 8);
+  for (int64_t k = 0; k < klen; k += 8) {
+    __m512 wv[TP];
+    for (int q = 0; q < TP; ++q)
+      wv[q] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(w + 2 * q * ldw + k)),
+                                 _mm256_loadu_ps(w + (2 * q + 1) * ldw + k), 1);
+    for (int i = 0; i < TM; ++i) {
+      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + i * ldx + k));
+      for (int q = 0; q < TP; ++q) a[i][q] = _mm512_fmadd_ps(xv, wv[q], a[i][q]);
+    }
+  }
+  for (int i = 0; i < TM; ++i)
+    for (int q = 0; q < TP; ++q) _mm512_storeu_ps(acc + (i * lda + 2 * q) * 8, a[i][q]);
+}
+#define DS_PAIR_ROW(m) {&partialPairsAvx512<m, 1>, &partialPairsAvx512<m, 2>, &partialPairsAvx512<m, 3>, &partialPairsAvx512<m, 4>}
+const PartialFn kPairs512[4][4] = {DS_PAIR_ROW(1), DS_PAIR_ROW(2), DS_PAIR_ROW(3), DS_PAIR_ROW(4)};
+#endif
+
 #define DS_TILE_ROW(F, m) {&F<m, 1>, &F<m, 2>, &F<m, 3>, &F<m, 4>}
 #define DS_TILE_TABLE(F) {DS_TILE_ROW(F, 1), DS_TILE_ROW(F, 2), DS_TILE_ROW(F, 3), DS_TILE_ROW(F, 4)}
 
@@ -97,6 +127,11 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
   // Few tokens: 4 weight rows per pass (more independent FMA chains); else 4 tokens x 3 rows
   // (12 accumulators + 3 weight vectors + 1 x vector = the 16 AVX2 registers).
   const int64_t tm = 4, tn = M <= 2 ? 4 : 3;
+  // The AVX-512 pair tiles run where the AVX2 FMA tiles would (same bits, twice the lanes).
+#ifdef DS_CPU_X86
+  static const bool pairs_on = table == kAvx2 && useAvx512();
+  const bool pairs = pairs_on && N >= 2;
+#endif
   const int64_t K8 = K / 8 * 8;
   for (int64_t t0 = 0; t0 < M; t0 += kTokBlock) {
     const int64_t mt = std::min(kTokBlock, M - t0);
@@ -106,10 +141,22 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
       const int64_t kl = std::min(kKBlock, K8 - k0);
       for (int64_t i0 = 0; i0 < mt; i0 += tm) {
         const int64_t ni = std::min(tm, mt - i0);
+        const float* xi = x + (t0 + i0) * ldx + k0;
+#ifdef DS_CPU_X86
+        if (pairs) {  // AVX-512: up to 8 w rows per pass as 4 pairs, an odd last row alone
+          for (int64_t j0 = 0; j0 < N; j0 += 8) {
+            const int64_t nj = std::min<int64_t>(8, N - j0);
+            if (nj >= 2)
+              kPairs512[ni - 1][nj / 2 - 1](xi, ldx, w + j0 * ldw + k0, ldw, kl, acc + (i0 * N + j0) * 8, N);
+            if (nj % 2)
+              table[ni - 1][0](xi, ldx, w + (j0 + nj - 1) * ldw + k0, ldw, kl, acc + (i0 * N + j0 + nj - 1) * 8, N);
+          }
+          continue;
+        }
+#endif
         for (int64_t j0 = 0; j0 < N; j0 += tn) {
           const int64_t nj = std::min(tn, N - j0);
-          table[ni - 1][nj - 1](x + (t0 + i0) * ldx + k0, ldx, w + j0 * ldw + k0, ldw, kl,
-                                acc + (i0 * N + j0) * 8, N);
+          table[ni - 1][nj - 1](xi, ldx, w + j0 * ldw + k0, ldw, kl, acc + (i0 * N + j0) * 8, N);
         }
       }
     }
