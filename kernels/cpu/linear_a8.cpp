@@ -1,32 +1,33 @@
-// linear on int8 / int4 weights with int8 activations (WeightView::int8_act): integer dot
-// products (AVX-512 VNNI vpdpbusd where present) instead of decoding every weight to f32.
+// linear on int8 / int4 weights with int8 activations (WeightView::int8_act): exact integer dot
+// products (AVX-512 VNNI vpdpbusd where present) in a GEMM micro-kernel that keeps one output per
+// lane (the layout of linear_bf16act.cpp; issue #13 items 2-3).
 //
-// Stored layout (made at load by packInt8Activations): rows in groups of 4; each row's bytes cut
-// into 64-byte units (+ one 32-byte tail unit when the row has 32 bytes over), the 4 rows' units
-// interleaved (unit u of row j at u * 256 + j * 64, the tails after the last full units at
-// j * 32): one sequential stream. int8 bytes are code + 128 (vpdpbusd's unsigned operand). int4:
-// each 32-byte half holds 64 columns, byte i = (code[i] + 8) | (code[32 + i] + 8) << 4, so one
-// 64-byte unit (128 columns) splits into "low" columns 0-31, 64-95 and "high" 32-63, 96-127.
+// Stored layout (made at load by packInt8Activations): output rows in panels of 32 (the last of 16
+// when rows % 32 == 16). int8: per column quad p (4 columns) in order, the panel's rows' 4 bytes
+// side by side (row n at byte (p * width + n) * 4), each code + 128 (vpdpbusd's unsigned operand).
+// int4: per column octet o (8 columns), the rows' 4 bytes side by side; byte i of a row holds
+// column 8o + i in its low nibble and 8o + 4 + i in its high nibble, each code + 8.
 //
 // Definition (what every path computes, bit for bit):
-//  - each token's row of x is quantized per block of 32 columns (int8 weights) or 64 (int4):
-//    a = max |x|, q = nearbyint(x * (127 / a)) (all zero when a = 0), s = a / 127; the codes are
-//    laid out in the order the weight units take them (int4: per unit its low nibbles'
-//    columns, then its high nibbles');
-//  - 16 float lanes acc. Lane l of a 64-byte unit covers the 4 bytes 4l..4l+3 of each operand;
-//    its exact integer d_l = sum q_x * q_w over them (int4: over its low and its high nibbles,
-//    both in the lane's 64-column block; vpdpbusd started from -offset times the activation
-//    codes' sum, so the weights' +128 / +8 cancels). int8: acc_l = fma(float(d_l), s_l, acc_l)
-//    with s_l the scale of lane l's block. int4: acc_l = fma(float(d_l) * s_l, sw_l, acc_l)
-//    with sw_l the group scale of lane l's columns. A 32-byte tail unit does the same on lanes
-//    0-7 only.
-//  - y = reduce8(acc_0..7) + reduce8(acc_8..15), times the channel scale for int8.
-// Integer sums are exact, so their order is free; the float part runs in one order per (token,
-// row) whatever the batch or tile: batch invariance holds.
+//  - each token's row of x is quantized per block of B = 32 columns (int8 weights) or 64 (int4):
+//    a = max |x|, q = nearbyint(x * (127 / a)) clamped to [-127, 127] (all zero when a = 0),
+//    s_x = a / 127;
+//  - d[b] = sum over the block of q_x * q_w, an exact integer (the kernels start vpdpbusd from
+//    -offset * sum q_x, so the weights' +128 / +8 cancel; integer sums are order-free);
+//  - one f32 chain per output over the blocks in order from +0: int8 acc = fma(float(d), s_x,
+//    acc), then y = acc * channel_scale; int4 acc = fma(float(d) * s_x, group_scale, acc), y = acc.
+// The chain depends only on K: the tile shape, T, a token's place in the batch, the K blocking
+// and the thread split never change a bit (batch invariant like every other path).
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
+#include <utility>
 
 #include "cpu/internal.h"
+
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -36,30 +37,25 @@
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kRows = 4, kUnit = 64, kTail = 32;
+constexpr int64_t kPanel = 32, kMinPanel = 16;
+constexpr int kTileM = 6;  // tokens per micro-tile: 6 x 2 int32 + 6 x 2 f32 accumulators
+// Token blocks whose codes (kBlockM x kBlockK bytes) stay in L2 while a thread's panels pass.
+constexpr int64_t kBlockM = 96, kBlockK = 2048;
 
 bool isInt4(const WeightView& w) { return w.type == WeightType::I4; }
+int64_t blockCols(const WeightView& w) { return isInt4(w) ? 64 : 32; }
+int64_t panelWidth(int64_t rows, int64_t panel) { return std::min(kPanel, rows - panel * kPanel); }
+int64_t panels(int64_t rows) { return (rows + kPanel - 1) / kPanel; }
+// Bytes of one row (and per column of a panel: width * this / cols).
+int64_t storedRowBytes(const WeightView& w) { return isInt4(w) ? w.cols / 2 : w.cols; }
 
-// A row's 64-byte units and its 32-byte tail (0 or 1).
-struct Units {
-  int64_t rb, full, tail;
-};
-Units unitsOf(const WeightView& w) {
-  const int64_t rb = weightRowBytes(w.type, w.cols);
-  return {rb, rb / kUnit, (rb % kUnit) / kTail};
-}
-
-// Activations of T tokens in kernel order (see the definition above).
+// Activations of T tokens: codes [T, K] in column order; per (token, block) -offset * sum q and s_x.
 struct ActInt8 {
-  std::vector<int8_t> q;       // [T, K]
-  // int8 weights: per lane of 4 columns (K / 4 per token): -128 * the lane's code sum, and its
-  // block's scale. int4: per lane of a unit (K / 8 per token: 16 per 128-column unit, 8 for a
-  // 64-column tail): -8 * the sum of the lane's 4 low and 4 high codes, and its block's scale.
+  std::vector<int8_t> q;
   std::vector<int32_t> minus;
   std::vector<float> scale;
 };
 
-// One block's codes (n columns) and scale.
 float quantizeBlock(const float* x, int64_t n, int8_t* q) {
   float amax = 0.0f;
   for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -69,111 +65,69 @@ float quantizeBlock(const float* x, int64_t n, int8_t* q) {
   return amax / 127.0f;
 }
 
-inline int32_t sum4(const int8_t* q) { return q[0] + q[1] + q[2] + q[3]; }
-
 void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8& a) {
-  const int64_t K = w.cols;
-  const Units u = unitsOf(w);
-  const bool int4 = isInt4(w);
+  const int64_t K = w.cols, B = blockCols(w), nb = K / B, off = isInt4(w) ? 8 : 128;
   a.q.resize(T * K);
-  a.minus.resize(T * K / (int4 ? 8 : 4));
-  a.scale.resize(T * K / (int4 ? 8 : 4));
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * K;
-    int8_t* qt = a.q.data() + t * K;
-    int32_t* mt = a.minus.data() + t * K / (int4 ? 8 : 4);
-    float* st = a.scale.data() + t * K / (int4 ? 8 : 4);
-    if (!int4) {  // blocks of 32 in natural order; 8 lanes each
-      for (int64_t b = 0; b < K / 32; ++b) {
-        const float s = quantizeBlock(xt + 32 * b, 32, qt + 32 * b);
-        for (int l = 0; l < 8; ++l) {
-          mt[8 * b + l] = -128 * sum4(qt + 32 * b + 4 * l);
-          st[8 * b + l] = s;
-        }
+  a.minus.resize(T * nb);
+  a.scale.resize(T * nb);
+  detail::parallelFor(T, std::max<int64_t>(1, 8192 / K), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t b = 0; b < nb; ++b) {
+        int8_t* q = a.q.data() + t * K + b * B;
+        a.scale[t * nb + b] = quantizeBlock(x + t * K + b * B, B, q);
+        int32_t s = 0;
+        for (int64_t j = 0; j < B; ++j) s += q[j];
+        a.minus[t * nb + b] = static_cast<int32_t>(-off * s);
       }
-      continue;
-    }
-    // int4: blocks of 64 columns. A unit (128 columns) keeps [0, 32) [64, 96) [32, 64) [96, 128)
-    // (its low nibbles' columns, then its high nibbles'); lanes 0-7 see block 0, 8-15 block 1.
-    int8_t blk[128];
-    for (int64_t n = 0; n < u.full; ++n) {
-      const float s0 = quantizeBlock(xt + 128 * n, 64, blk);
-      const float s1 = quantizeBlock(xt + 128 * n + 64, 64, blk + 64);
-      int8_t* q = qt + 128 * n;
-      std::memcpy(q, blk, 32);
-      std::memcpy(q + 32, blk + 64, 32);
-      std::memcpy(q + 64, blk + 32, 32);
-      std::memcpy(q + 96, blk + 96, 32);
-      for (int l = 0; l < 16; ++l) {
-        mt[16 * n + l] = -8 * (sum4(q + 4 * l) + sum4(q + 64 + 4 * l));
-        st[16 * n + l] = l < 8 ? s0 : s1;
-      }
-    }
-    if (u.tail) {  // 64 columns in natural order: low nibbles [0, 32), high [32, 64)
-      int8_t* q = qt + 128 * u.full;
-      const float s = quantizeBlock(xt + 128 * u.full, 64, q);
-      for (int l = 0; l < 8; ++l) {
-        mt[16 * u.full + l] = -8 * (sum4(q + 4 * l) + sum4(q + 32 + 4 * l));
-        st[16 * u.full + l] = s;
-      }
-    }
-  }
+  });
 }
 
-// int4: the group scale of column c of row r.
-inline float groupScale(const WeightView& w, int64_t r, int64_t c) {
+// What a tile needs: the panel, its rows, the activations, the blocks to run.
+struct TileArgs {
+  const WeightView* w;
+  const uint8_t* panel;
+  int64_t row0, width;
+  const ActInt8* a;
+  int64_t t0;          // first token
+  int64_t b0, b1;      // blocks [b0, b1)
+  bool first, last;    // the chain starts at +0 / the channel scale is applied
+  float* c;            // c[i * ldc + n]
+  int64_t ldc;
+};
+
+// Group scale of row r for block b (int4).
+inline float groupScale(const WeightView& w, int64_t r, int64_t b) {
   const int64_t G = (w.cols + w.group_size - 1) / w.group_size;
-  return w.group_scale[r * G + c / w.group_size];
+  return w.group_scale[r * G + (b * 64) / w.group_size];
 }
 
-// Lane l's exact integer over bytes 4l..4l+3 of unsigned codes u and activation codes q.
-inline int32_t laneDot(const uint8_t* u, const int8_t* q, int32_t minus, int l) {
-  int32_t s = minus;
-  for (int j = 4 * l; j < 4 * l + 4; ++j) s += static_cast<int32_t>(u[j]) * q[j];
-  return s;
-}
-
-// Portable path: y[(t - t0) * ldy + j] for tokens [t0, t0 + tm), rows 4g + j.
-void groupGeneric(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g,
-                  float* y, int64_t ldy) {
-  const int64_t K = w.cols;
-  const Units u = unitsOf(w);
-  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * u.rb;
+// The scalar definition for tm tokens.
+void tileGeneric(const TileArgs& t, int64_t tm) {
+  const WeightView& w = *t.w;
+  const int64_t K = w.cols, B = blockCols(w), nb = K / B, W = t.width;
   const bool int4 = isInt4(w);
-  const int64_t ucols = int4 ? 128 : 64;  // columns per full unit
-  for (int64_t t = t0; t < t0 + tm; ++t)
-    for (int64_t j = 0; j < kRows; ++j) {
-      const int64_t r = g * kRows + j;
-      const int8_t* q = a.q.data() + t * K;
-      const int32_t* minus = a.minus.data() + t * K / (int4 ? 8 : 4);
-      const float* sx = a.scale.data() + t * K / (int4 ? 8 : 4);
-      float acc[16] = {};
-      for (int64_t n = 0; n < u.full + u.tail; ++n) {
-        const bool tail = n == u.full;
-        const uint8_t* v = tail ? base + u.full * kRows * kUnit + j * kTail : base + (n * kRows + j) * kUnit;
-        const int lanes = tail ? 8 : 16, bytes = tail ? 32 : 64;
-        const int64_t c0 = n * ucols;  // first column (also the kernel-order offset of q)
+  for (int64_t i = 0; i < tm; ++i)
+    for (int64_t n = 0; n < W; ++n) {
+      const int64_t tok = t.t0 + i, r = t.row0 + n;
+      float acc = t.first ? 0.0f : t.c[i * t.ldc + n];
+      for (int64_t b = t.b0; b < t.b1; ++b) {
+        const int8_t* q = t.a->q.data() + tok * K + b * B;
+        int32_t d = t.a->minus[tok * nb + b];
         if (!int4) {
-          for (int l = 0; l < lanes; ++l)
-            acc[l] = std::fma(static_cast<float>(laneDot(v, q + c0, minus[c0 / 4 + l], l)),
-                              sx[c0 / 4 + l], acc[l]);
-          continue;
-        }
-        uint8_t lo[64], hi[64];
-        for (int i = 0; i < bytes; ++i) {
-          lo[i] = v[i] & 0xf;
-          hi[i] = v[i] >> 4;
-        }
-        for (int l = 0; l < lanes; ++l) {
-          // Low then high nibbles, one exact integer; lanes 0-7 hold the unit's first 64
-          // columns (one activation block, one group), 8-15 the next 64.
-          const int32_t d = laneDot(hi, q + c0 + bytes, laneDot(lo, q + c0, minus[16 * n + l], l), l);
-          const float tl = static_cast<float>(d) * sx[16 * n + l];
-          acc[l] = std::fma(tl, groupScale(w, r, c0 + (l < 8 ? 0 : 64)), acc[l]);
+          for (int64_t p = b * 8; p < b * 8 + 8; ++p)
+            for (int j = 0; j < 4; ++j) d += int32_t(t.panel[(p * W + n) * 4 + j]) * q[(p - b * 8) * 4 + j];
+          acc = std::fma(static_cast<float>(d), t.a->scale[tok * nb + b], acc);
+        } else {
+          for (int64_t o = b * 8; o < b * 8 + 8; ++o)
+            for (int j = 0; j < 4; ++j) {
+              const uint8_t v = t.panel[(o * W + n) * 4 + j];
+              const int64_t c = (o - b * 8) * 8;
+              d += int32_t(v & 0xf) * q[c + j] + int32_t(v >> 4) * q[c + 4 + j];
+            }
+          acc = std::fma(static_cast<float>(d) * t.a->scale[tok * nb + b], groupScale(w, r, b), acc);
         }
       }
-      const float s = detail::reduce8(acc) + detail::reduce8(acc + 8);
-      y[(t - t0) * ldy + j] = int4 ? s : s * w.channel_scale[r];
+      t.c[i * t.ldc + n] = (t.last && !int4) ? acc * w.channel_scale[r] : acc;
     }
 }
 
@@ -185,193 +139,132 @@ bool useVnni() {
   return on;
 }
 
-// groupGeneric for TM tokens: one 16-lane vector per (token, row).
-template <int TM, bool INT4>
-DS_VNNI void groupVnni(const WeightView& w, const ActInt8& a, int64_t t0, int64_t g, float* y,
-                       int64_t ldy) {
-  const int64_t K = w.cols;
-  const Units u = unitsOf(w);
-  const auto* base = static_cast<const uint8_t*>(w.data) + g * kRows * u.rb;
-  constexpr int64_t ucols = INT4 ? 128 : 64;
-  const int64_t r0 = g * kRows;
-  __m512 acc[TM][kRows];
-  for (int i = 0; i < TM; ++i)
-    for (int j = 0; j < kRows; ++j) acc[i][j] = _mm512_setzero_ps();
+template <int NV, int MB, bool INT4>
+DS_VNNI void tileVnni(const TileArgs& t) {
+  const WeightView& w = *t.w;
+  const int64_t K = w.cols, B = INT4 ? 64 : 32, nb = K / B, W = t.width;
+  typedef int32_t quad_t __attribute__((may_alias));
+  __m512 acc[MB][NV];
+  for (int i = 0; i < MB; ++i)
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = t.first ? _mm512_setzero_ps() : _mm512_loadu_ps(t.c + i * t.ldc + v * 16);
   const __m512i nib = _mm512_set1_epi8(0xf);
-  // int4 group scales per unit: lanes 0-7 take the group of the unit's first 64 columns, 8-15
-  // of the next 64. Groups of a multiple of 128 (or one group per row) cover whole units: one
-  // broadcast per group change; groups of 64: two consecutive scales; else the general lookup.
-  const float* srow[kRows] = {};
-  int64_t upg = 0;  // whole units per group (0: general)
-  if constexpr (INT4) {
-    const int64_t G = (K + w.group_size - 1) / w.group_size;
-    for (int j = 0; j < kRows; ++j) srow[j] = w.group_scale + (r0 + j) * G;
-    upg = G == 1 ? u.full + 1 : w.group_size % 128 == 0 ? w.group_size / 128 : 0;
-  }
-  __m512 swg[kRows];
-  const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  int64_t gi = -1, left = 0;  // current group and its units still to come (upg > 0)
-  for (int64_t n = 0; n < u.full; ++n) {
-    const bool reload = upg > 0 && left == 0;
-    if (reload) ++gi, left = upg;
-    --left;
-    const uint8_t* unit = base + n * kRows * kUnit;
-    const int64_t c0 = n * ucols;
-    __m512i lo[kRows], hi[kRows];
-    __m512 sw[kRows];
-    for (int j = 0; j < kRows; ++j) {
-      const __m512i v = _mm512_loadu_si512(unit + j * kUnit);
-      if constexpr (INT4) {
-        lo[j] = _mm512_and_si512(v, nib);
-        hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-        if (upg > 0) {
-          if (reload) swg[j] = _mm512_set1_ps(srow[j][gi]);
-          sw[j] = swg[j];
-        } else if (w.group_size == 64) {
-          sw[j] = _mm512_permutexvar_ps(
-              pair, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(srow[j] + 2 * n)))));
-        } else {
-          sw[j] = _mm512_mask_broadcastss_ps(_mm512_set1_ps(groupScale(w, r0 + j, c0)), 0xFF00,
-                                             _mm_set_ss(groupScale(w, r0 + j, c0 + 64)));
-        }
-      } else {
-        lo[j] = v;
-      }
+  const int64_t G = INT4 ? (K + w.group_size - 1) / w.group_size : 0;
+  const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(static_cast<int32_t>(G)));
+  // Decode-sized tiles (few chains) split each block's integer sum over two accumulators for
+  // more independent vpdpbusd chains; larger tiles keep one (registers). Exact either way.
+  constexpr bool kSplit = MB <= 2;
+  for (int64_t b = t.b0; b < t.b1; ++b) {
+    __m512i d[MB][NV], e[MB][NV];
+    for (int i = 0; i < MB; ++i) {
+      const __m512i m = _mm512_set1_epi32(t.a->minus[(t.t0 + i) * nb + b]);
+      for (int v = 0; v < NV; ++v) d[i][v] = m, e[i][v] = _mm512_setzero_si512();
     }
-    for (int i = 0; i < TM; ++i) {
-      const int64_t t = t0 + i;
-      const int8_t* q = a.q.data() + t * K + c0;
-      const int64_t per = INT4 ? 8 : 4;  // columns per lane entry of minus / scale
-      const int32_t* minus = a.minus.data() + (t * K + c0) / per;
-      const float* sx = a.scale.data() + (t * K + c0) / per;
-      const __m512i q0 = _mm512_loadu_si512(q), m0 = _mm512_loadu_si512(minus);
-      const __m512 s0 = _mm512_loadu_ps(sx);
-      if constexpr (INT4) {
-        const __m512i q1 = _mm512_loadu_si512(q + 64);
-        for (int j = 0; j < kRows; ++j) {
-          const __m512i d = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(m0, lo[j], q0), hi[j], q1);
-          acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(d), s0), sw[j], acc[i][j]);
-        }
-      } else {
-        for (int j = 0; j < kRows; ++j)
-          acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(m0, lo[j], q0)), s0, acc[i][j]);
-      }
-    }
-  }
-  if (u.tail) {  // lanes 0-7 only
-    const uint8_t* unit = base + u.full * kRows * kUnit;
-    const int64_t c0 = u.full * ucols;
-    const __m256i nib8 = _mm256_set1_epi8(0xf);
-    for (int j = 0; j < kRows; ++j) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(unit + j * kTail));
-      for (int i = 0; i < TM; ++i) {
-        const int64_t t = t0 + i;
-        const int8_t* q = a.q.data() + t * K + c0;
-        const int64_t per = INT4 ? 8 : 4;
-        const int32_t* minus = a.minus.data() + (t * K + c0) / per;
-        const float* sx = a.scale.data() + (t * K + c0) / per;
-        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-        const __m256i m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(minus));
-        __m256 tl;
+    const uint8_t* wb = t.panel + b * 8 * W * 4;  // 8 quads (int8) or 8 octets (int4) per block
+    const int8_t* qb = t.a->q.data() + t.t0 * K + b * B;
+    for (int p = 0; p < 8; ++p) {
+      __m512i lo[NV], hi[NV];
+      for (int v = 0; v < NV; ++v) {
+        const __m512i raw = _mm512_loadu_si512(wb + (p * W + v * 16) * 4);
         if constexpr (INT4) {
-          const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32));
-          const __m256i d = _mm256_dpbusd_epi32(
-              _mm256_dpbusd_epi32(m0, _mm256_and_si256(v, nib8), q0),
-              _mm256_and_si256(_mm256_srli_epi16(v, 4), nib8), q1);
-          tl = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(sx));
-          // fma(t, sw, acc) on lanes 0-7: mask3_fmadd keeps acc where the mask is clear.
-          acc[i][j] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(tl),
-                                            _mm512_set1_ps(groupScale(w, r0 + j, c0)), acc[i][j],
-                                            0x00FF);
+          lo[v] = _mm512_and_si512(raw, nib);
+          hi[v] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
         } else {
-          tl = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(m0, v, q0));
-          acc[i][j] = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(tl),
-                                            _mm512_castps256_ps512(_mm256_loadu_ps(sx)), acc[i][j],
-                                            0x00FF);
+          lo[v] = raw;
+        }
+      }
+      for (int i = 0; i < MB; ++i) {
+        const int8_t* q = qb + i * K + p * (INT4 ? 8 : 4);
+        const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
+        if constexpr (INT4) {
+          const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
+          for (int v = 0; v < NV; ++v) {
+            d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+            if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
+            else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
+          }
+        } else {
+          for (int v = 0; v < NV; ++v) {
+            if (kSplit && p % 2 == 1) e[i][v] = _mm512_dpbusd_epi32(e[i][v], lo[v], x0);
+            else d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+          }
         }
       }
     }
-  }
-  alignas(64) float lanes[16];
-  for (int i = 0; i < TM; ++i)
-    for (int j = 0; j < kRows; ++j) {
-      _mm512_store_ps(lanes, acc[i][j]);
-      const float s = detail::reduce8(lanes) + detail::reduce8(lanes + 8);
-      y[i * ldy + j] = INT4 ? s : s * w.channel_scale[r0 + j];
+    __m512 sw[NV];
+    if constexpr (INT4)
+      for (int v = 0; v < NV; ++v)
+        sw[v] = _mm512_i32gather_ps(gidx, w.group_scale + (t.row0 + v * 16) * G + (b * 64) / w.group_size, 4);
+    for (int i = 0; i < MB; ++i) {
+      const __m512 sx = _mm512_set1_ps(t.a->scale[(t.t0 + i) * nb + b]);
+      for (int v = 0; v < NV; ++v) {
+        const __m512 df = _mm512_cvtepi32_ps(kSplit ? _mm512_add_epi32(d[i][v], e[i][v]) : d[i][v]);  // exact
+        if constexpr (INT4) acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(df, sx), sw[v], acc[i][v]);
+        else acc[i][v] = _mm512_fmadd_ps(df, sx, acc[i][v]);
+      }
     }
-}
-
-template <bool INT4>
-void groupVnniTm(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g,
-                 float* y, int64_t ldy) {
-  switch (tm) {
-    case 1: return groupVnni<1, INT4>(w, a, t0, g, y, ldy);
-    case 2: return groupVnni<2, INT4>(w, a, t0, g, y, ldy);
-    case 3: return groupVnni<3, INT4>(w, a, t0, g, y, ldy);
-    default: return groupVnni<4, INT4>(w, a, t0, g, y, ldy);
+  }
+  for (int v = 0; v < NV; ++v) {
+    const __m512 cs = (!INT4 && t.last) ? _mm512_loadu_ps(w.channel_scale + t.row0 + v * 16) : _mm512_set1_ps(1.0f);
+    for (int i = 0; i < MB; ++i)
+      _mm512_storeu_ps(t.c + i * t.ldc + v * 16, (!INT4 && t.last) ? _mm512_mul_ps(acc[i][v], cs) : acc[i][v]);
   }
 }
 
-void group(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g, float* y,
-           int64_t ldy, bool portable) {
-  if (portable || !useVnni()) return groupGeneric(w, a, t0, tm, g, y, ldy);
-  if (isInt4(w)) return groupVnniTm<true>(w, a, t0, tm, g, y, ldy);
-  return groupVnniTm<false>(w, a, t0, tm, g, y, ldy);
+using TileFn = void (*)(const TileArgs&);
+template <int NV, bool INT4, int... M>
+constexpr std::array<TileFn, sizeof...(M)> tiles(std::integer_sequence<int, M...>) {
+  return {&tileVnni<NV, M + 1, INT4>...};
+}
+
+void tile(const TileArgs& t, int64_t tm, bool portable) {
+  if (portable || !useVnni()) return tileGeneric(t, tm);
+  static constexpr auto seq = std::make_integer_sequence<int, kTileM>{};
+  static constexpr auto i8two = tiles<2, false>(seq), i8one = tiles<1, false>(seq);
+  static constexpr auto i4two = tiles<2, true>(seq), i4one = tiles<1, true>(seq);
+  const bool two = t.width == kPanel;
+  (isInt4(*t.w) ? (two ? i4two : i4one) : (two ? i8two : i8one))[tm - 1](t);
 }
 #else
-void group(const WeightView& w, const ActInt8& a, int64_t t0, int64_t tm, int64_t g, float* y,
-           int64_t ldy, bool) {
-  groupGeneric(w, a, t0, tm, g, y, ldy);
-}
+void tile(const TileArgs& t, int64_t tm, bool) { tileGeneric(t, tm); }
 #endif
 
 }  // namespace
 
 bool canUseInt8Activations(const WeightView& w) {
-  if (w.packed != 0 || w.int8_act || w.bf16_act || w.block_scale || w.rows < kRows || w.rows % kRows != 0) return false;
-  if (w.type == WeightType::I8)
-    return w.channel_scale && !w.group_scale && w.cols % 32 == 0;
+  if (w.packed != 0 || w.int8_act || w.bf16_act || w.block_scale || w.rows < kMinPanel ||
+      w.rows % kMinPanel != 0)
+    return false;
+  if (w.type == WeightType::I8) return w.channel_scale && !w.group_scale && w.cols % 32 == 0;
   if (w.type == WeightType::I4)
     return w.group_scale && !w.group_zero && !w.channel_scale && w.cols % 64 == 0 &&
            (w.group_size % 64 == 0 || w.group_size >= w.cols);
   return false;
 }
 
-namespace {
-
-// Where the stored unit holding row byte b of row j (within its group) lies, and its size.
-inline int64_t unitOffset(const Units& u, int64_t j, int64_t b) {
-  const int64_t n = b / kUnit;
-  if (n < u.full) return (n * kRows + j) * kUnit + b % kUnit;
-  return u.full * kRows * kUnit + j * kTail + (b - u.full * kUnit);
-}
-
-}  // namespace
-
 WeightView packInt8Activations(const WeightView& w, void* dst) {
-  const Units u = unitsOf(w);
+  const int64_t K = w.cols, rb = storedRowBytes(w);
+  const bool int4 = isInt4(w);
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
-  const bool int4 = isInt4(w);
-  detail::parallelFor(w.rows / kRows, 16, [&](int64_t b, int64_t e) {
-    std::vector<uint8_t> grp(kRows * u.rb);  // a copy: dst may be w.data
-    for (int64_t g = b; g < e; ++g) {
-      std::memcpy(grp.data(), src + g * kRows * u.rb, kRows * u.rb);
-      uint8_t* o = out + g * kRows * u.rb;
-      for (int64_t j = 0; j < kRows; ++j)
-        for (int64_t h = 0; h < u.rb; h += 32) {  // 32-byte halves (never split across units)
-          const uint8_t* in = grp.data() + j * u.rb + h;
-          uint8_t* d = o + unitOffset(u, j, h);
-          if (!int4) {
-            for (int i = 0; i < 32; ++i) d[i] = in[i] ^ 0x80;  // code + 128
-            continue;
-          }
-          // Columns 2m, 2m + 1 (byte m) and 32 + 2m, 33 + 2m (byte 16 + m), each code + 8: the
-          // low nibbles of d[2m], d[2m + 1] and their high nibbles.
-          for (int m = 0; m < 16; ++m) {
-            const uint8_t x = in[m] ^ 0x88, y = in[16 + m] ^ 0x88;
-            d[2 * m] = static_cast<uint8_t>((x & 0xf) | ((y & 0xf) << 4));
-            d[2 * m + 1] = static_cast<uint8_t>((x >> 4) | (y & 0xf0));
+  detail::parallelFor(panels(w.rows), 4, [&](int64_t b, int64_t e) {
+    std::vector<uint8_t> rows;  // a copy: dst may be w.data
+    for (int64_t j = b; j < e; ++j) {
+      const int64_t W = panelWidth(w.rows, j);
+      rows.assign(src + j * kPanel * rb, src + j * kPanel * rb + W * rb);
+      uint8_t* o = out + j * kPanel * rb;
+      for (int64_t p = 0; p < (int4 ? K / 8 : K / 4); ++p)
+        for (int64_t n = 0; n < W; ++n, o += 4) {
+          const uint8_t* r = rows.data() + n * rb;
+          for (int i = 0; i < 4; ++i) {
+            if (!int4) {
+              o[i] = r[4 * p + i] ^ 0x80;  // code + 128
+              continue;
+            }
+            // Row-major int4: byte m holds columns 2m (low nibble) and 2m + 1; two's complement.
+            auto code = [&](int64_t c) { return ((r[c / 2] >> (4 * (c % 2))) & 0xf) ^ 8; };  // + 8
+            o[i] = static_cast<uint8_t>(code(8 * p + i) | code(8 * p + 4 + i) << 4);
           }
         }
     }
@@ -385,31 +278,45 @@ WeightView packInt8Activations(const WeightView& w, void* dst) {
 namespace detail {
 
 void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
-  const Units u = unitsOf(w);
-  const auto* g = static_cast<const uint8_t*>(w.data) + (r / kRows) * kRows * u.rb;
-  for (int64_t h = 0; h < u.rb; h += 32) {
-    const uint8_t* in = g + unitOffset(u, r % kRows, h);
-    uint8_t* o = row + h;
-    if (!isInt4(w)) {
-      for (int i = 0; i < 32; ++i) o[i] = in[i] ^ 0x80;
-      continue;
-    }
-    std::memset(o, 0, 32);
-    for (int i = 0; i < 32; ++i) {
-      const int lo = (in[i] & 0xf) ^ 8, hi = (in[i] >> 4) ^ 8;  // back to two's complement
-      o[i >> 1] |= static_cast<uint8_t>(lo << (4 * (i & 1)));
-      o[(32 + i) >> 1] |= static_cast<uint8_t>(hi << (4 * (i & 1)));
-    }
+  const int64_t K = w.cols, rb = storedRowBytes(w), j = r / kPanel, W = panelWidth(w.rows, j), n = r % kPanel;
+  const uint8_t* panel = static_cast<const uint8_t*>(w.data) + j * kPanel * rb;
+  if (!isInt4(w)) {
+    for (int64_t p = 0; p < K / 4; ++p)
+      for (int i = 0; i < 4; ++i) row[4 * p + i] = panel[(p * W + n) * 4 + i] ^ 0x80;
+    return;
   }
+  std::memset(row, 0, rb);
+  for (int64_t o = 0; o < K / 8; ++o)
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t v = panel[(o * W + n) * 4 + i];
+      const int64_t c0 = 8 * o + i, c1 = 8 * o + 4 + i;
+      row[c0 / 2] |= static_cast<uint8_t>(((v & 0xf) ^ 8) << (4 * (c0 % 2)));
+      row[c1 / 2] |= static_cast<uint8_t>(((v >> 4) ^ 8) << (4 * (c1 % 2)));
+    }
 }
 
 void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable) {
   thread_local ActInt8 mine;
   ActInt8& act = mine;  // the workers below read the caller's
   quantizeActivations(x, T, w, act);
-  // 3 bytes of activations per column: code, lane sum, scale.
-  forRowGroupTiles<kRows>(T, w.rows, w.cols, 3, y, [&](int64_t t0, int64_t tm, int64_t g, float* out) {
-    group(w, act, t0, tm, g, out, kRows, portable);
+  const int64_t N = w.rows, K = w.cols, P = panels(N), rb = storedRowBytes(w), B = blockCols(w), nb = K / B;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kPanel * K * T));
+  parallelFor(P, min_panels, [&](int64_t pb, int64_t pe) {
+    for (int64_t t0 = 0; t0 < T; t0 += kBlockM) {
+      const int64_t t1 = std::min(T, t0 + kBlockM);
+      // One micro-tile reads each panel once: no reuse to block for (decode streams whole panels).
+      const int64_t step = t1 - t0 > kTileM ? kBlockK / B : nb;
+      for (int64_t b0 = 0; b0 < nb; b0 += step) {
+        const int64_t b1 = std::min(nb, b0 + step);
+        for (int64_t j = pb; j < pe; ++j)
+          for (int64_t m = t0; m < t1; m += kTileM) {
+            TileArgs a{&w, base + j * kPanel * rb, j * kPanel, panelWidth(N, j), &act, m, b0, b1,
+                       b0 == 0, b1 == nb, y + m * N + j * kPanel, N};
+            tile(a, std::min<int64_t>(kTileM, t1 - m), portable);
+          }
+      }
+    }
   });
 }
 

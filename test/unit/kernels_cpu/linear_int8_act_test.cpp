@@ -68,31 +68,31 @@ class Int8Act : public ::testing::TestWithParam<A8Case> {};
 
 TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
   Rng rng(3);
-  const int64_t K = GetParam().type == WeightType::I4 ? 192 : 224;  // whole units and a tail
-  const A8Weight a = make(rng, GetParam(), 8, K);
+  const int64_t K = GetParam().type == WeightType::I4 ? 192 : 224;
+  const A8Weight a = make(rng, GetParam(), 48, K);  // a 32-row panel and a 16-row one
   EXPECT_TRUE(a.view.int8_act);
   EXPECT_NE(a.bytes, a.w.bytes);
   std::vector<float> p(K), q(K);
-  for (int64_t r = 0; r < 8; ++r) {
+  for (int64_t r = 0; r < 48; ++r) {
     dequantRow(a.w.view, r, p.data());
     dequantRow(a.view, r, q.data());
     ASSERT_EQ(0, std::memcmp(p.data(), q.data(), p.size() * 4)) << "row " << r;
   }
-  const int32_t ids[2] = {7, 2};
+  const int32_t ids[2] = {37, 2};
   std::vector<float> e1(2 * K), e2(2 * K);
   embed(ids, 2, a.w.view, e1.data());
   embed(ids, 2, a.view, e2.data());
   EXPECT_EQ(0, std::memcmp(e1.data(), e2.data(), e1.size() * 4));
 }
 
-// K = 384: whole 64-byte units only; 160 (int8) / 192 (int4): a 32-byte tail unit too; 32 / 64:
-// the tail alone.
+// K = 384, 160 (int8) / 192 (int4), and one activation block (32 / 64); 48 rows: both panel
+// widths.
 TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
   const bool i4 = GetParam().type == WeightType::I4;
   for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
   SCOPED_TRACE("K = " + std::to_string(K));
   Rng rng(5);
-  const int64_t N = 20, T = 5;
+  const int64_t N = 48, T = 5;
   const A8Weight a = make(rng, GetParam(), N, K);
   std::vector<float> x(T * K);
   for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
@@ -116,15 +116,19 @@ TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
 
 TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
   Rng rng(9);
-  const int64_t N = 12, K = GetParam().type == WeightType::I4 ? 192 : 160;  // with a tail unit
-  const A8Weight a = make(rng, GetParam(), N, K);
-  std::vector<float> x(7 * K), all(7 * N), one(N);
-  for (float& v : x) v = rng.uniform(-2.0f, 2.0f);
-  for (int64_t T : {1, 2, 3, 4, 5, 7}) {
-    linear(x.data(), T, a.view, nullptr, all.data());
-    for (int64_t t = 0; t < T; ++t) {
-      linear(x.data() + t * K, 1, a.view, nullptr, one.data());
-      ASSERT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << "T " << T << " row " << t;
+  // K = 2112: prefill tiles pause each chain in memory between K blocks (2048 columns), a single
+  // token runs it unbroken; T = 110: partial tiles and two token blocks.
+  for (int64_t K : {GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}, int64_t{2112}}) {
+    const int64_t N = 48;
+    const A8Weight a = make(rng, GetParam(), N, K);
+    std::vector<float> x(110 * K), all(110 * N), one(N);
+    for (float& v : x) v = rng.uniform(-2.0f, 2.0f);
+    for (int64_t T : {1, 2, 3, 4, 5, 7, 13, 110}) {
+      linear(x.data(), T, a.view, nullptr, all.data());
+      for (int64_t t = 0; t < T; ++t) {
+        linear(x.data() + t * K, 1, a.view, nullptr, one.data());
+        ASSERT_EQ(0, std::memcmp(one.data(), all.data() + t * N, N * 4)) << "K " << K << " T " << T << " row " << t;
+      }
     }
   }
 }
@@ -134,9 +138,9 @@ TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
   Rng rng(21);
   const bool i4 = GetParam().type == WeightType::I4;
   for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
-    const A8Weight a = make(rng, GetParam(), 16, K);
-    for (int64_t T : {1, 2, 3, 4, 6}) {
-      std::vector<float> x(T * K), fast(T * 16), scalar(T * 16);
+    const A8Weight a = make(rng, GetParam(), 48, K);
+    for (int64_t T : {1, 2, 3, 4, 6, 7, 13}) {
+      std::vector<float> x(T * K), fast(T * 48), scalar(T * 48);
       for (float& v : x) v = rng.uniform(-3.0f, 3.0f);
       linear(x.data(), T, a.view, nullptr, fast.data());
       detail::linearInt8Act(x.data(), T, a.view, scalar.data(), /*portable=*/true);
@@ -150,15 +154,15 @@ INSTANTIATE_TEST_SUITE_P(Types, Int8Act, ::testing::ValuesIn(kA8Cases),
 
 TEST(Int8ActEligibility, OnlyLayoutsTheKernelReads) {
   Rng rng(1);
-  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 128, 0.5f, 128, true).view))
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 16, 128, 0.5f, 128, true).view))
       << "asymmetric int4";
-  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 96, 0.5f, 32, false).view))
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 16, 96, 0.5f, 32, false).view))
       << "cols not a multiple of 64";
-  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I8, 6, 64, 0.5f).view))
-      << "a partial group of rows";
-  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::F8E4M3, 8, 64, 0.5f).view))
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I8, 24, 64, 0.5f).view))
+      << "rows not a multiple of 16";
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::F8E4M3, 16, 64, 0.5f).view))
       << "fp8";
-  EXPECT_TRUE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 8, 64, 0.5f, 128, false).view))
+  EXPECT_TRUE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 16, 64, 0.5f, 128, false).view))
       << "one group wider than the row";
 }
 
