@@ -56,30 +56,37 @@ void kvWrite(const PagedKV& cache, const BatchView& batch, const float* k, const
 
 namespace {
 
-// o[d] = sum over j < n of p[j] * v[j][d], accumulated from zero in j order, one fused
-// multiply-add per term: the scalar loop's bits, with up to 128 outputs held in AVX-512 registers
-// across the whole j loop where it runs.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-template <int C>
+template <int C, bool FUSED>
 __attribute__((target("avx512f,fma"))) void pvBlock(float* o, const float* p, const float* const* v, int64_t n,
-                                                int64_t d0) {
+                                                    int64_t d0) {
   __m512 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const __m512 pj = _mm512_set1_ps(p[j]);
-    for (int c = 0; c < C; ++c)
-      acc[c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v[j] + d0 + 16 * c), acc[c]);
+    for (int c = 0; c < C; ++c) {
+      const __m512 vj = _mm512_loadu_ps(v[j] + d0 + 16 * c);
+      acc[c] = FUSED ? _mm512_fmadd_ps(pj, vj, acc[c]) : _mm512_add_ps(acc[c], _mm512_mul_ps(pj, vj));
+    }
   }
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(o + d0 + 16 * c, acc[c]);
 }
 #endif
-void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv) {
+
+}  // namespace
+
+namespace detail {
+void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv, bool fused) {
   int64_t d0 = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool wide = detail::useAvx512();
   using Fn = void (*)(float*, const float*, const float* const*, int64_t, int64_t);
-  static constexpr Fn blocks[8] = {&pvBlock<1>, &pvBlock<2>, &pvBlock<3>, &pvBlock<4>,
-                                   &pvBlock<5>, &pvBlock<6>, &pvBlock<7>, &pvBlock<8>};
+  static constexpr Fn fma_blocks[8] = {&pvBlock<1, true>, &pvBlock<2, true>, &pvBlock<3, true>, &pvBlock<4, true>,
+                                       &pvBlock<5, true>, &pvBlock<6, true>, &pvBlock<7, true>, &pvBlock<8, true>};
+  static constexpr Fn mul_add_blocks[8] = {&pvBlock<1, false>, &pvBlock<2, false>, &pvBlock<3, false>,
+                                           &pvBlock<4, false>, &pvBlock<5, false>, &pvBlock<6, false>,
+                                           &pvBlock<7, false>, &pvBlock<8, false>};
+  const Fn* blocks = fused ? fma_blocks : mul_add_blocks;
   if (wide) {
     for (; d0 + 16 <= Dv; d0 += 128) blocks[std::min<int64_t>(8, (Dv - d0) / 16) - 1](o, p, v, n, d0);
     d0 = Dv / 16 * 16;
@@ -87,17 +94,11 @@ void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int
 #endif
   std::fill(o + d0, o + Dv, 0.0f);
   for (int64_t j = 0; j < n; ++j)
-    for (int64_t d = d0; d < Dv; ++d) o[d] = std::fma(p[j], v[j][d], o[d]);
+    for (int64_t d = d0; d < Dv; ++d) o[d] = fused ? std::fma(p[j], v[j][d], o[d]) : o[d] + p[j] * v[j][d];
 }
 
-// Tokens of one sequence at consecutive positions, up to ~48 query rows (tokens x the heads that
-// share a kv head): they attend one contiguous key range, so each key is read once per chunk.
-struct Chunk {
-  int64_t t0, t1;
-};
-std::vector<Chunk> chunksOf(const BatchView& batch, int64_t group) {
-  const int64_t max_tokens = std::clamp<int64_t>(48 / std::max<int64_t>(1, group), 1, 16);
-  std::vector<Chunk> chunks;
+std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_tokens) {
+  std::vector<SequenceChunk> chunks;
   for (int64_t t = 0; t < batch.num_tokens;) {
     int64_t e = t + 1;
     while (e < batch.num_tokens && e - t < max_tokens && batch.token_seq[e] == batch.token_seq[t] &&
@@ -108,13 +109,12 @@ std::vector<Chunk> chunksOf(const BatchView& batch, int64_t group) {
   }
   // Longest key ranges first: the threads claim the heavy items early (a causal prefill's last
   // chunks attend the most positions) and the light ones even out the end.
-  std::stable_sort(chunks.begin(), chunks.end(), [&](const Chunk& a, const Chunk& b) {
+  std::stable_sort(chunks.begin(), chunks.end(), [&](const SequenceChunk& a, const SequenceChunk& b) {
     return batch.positions[a.t1 - 1] > batch.positions[b.t1 - 1];
   });
   return chunks;
 }
-
-}  // namespace
+}  // namespace detail
 
 void attention(const PagedKV& cache, const BatchView& batch, const float* q, int64_t q_heads,
                float scale, int64_t sliding_window, float* out) {
@@ -129,14 +129,15 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
   // outputs in registers over its positions. A quantized vector is dequantized first (the values
   // kvReadSlot returns).
   const bool quant = cache.type != KVType::F32;
-  const std::vector<Chunk> chunks = chunksOf(batch, group);
+  const std::vector<detail::SequenceChunk> chunks =
+      detail::sequenceChunks(batch, std::clamp<int64_t>(48 / std::max<int64_t>(1, group), 1, 16));
   const int64_t items = static_cast<int64_t>(chunks.size()) * Hkv;
   detail::parallelFor(items, 1, [&](int64_t b, int64_t e) {
     std::vector<float> qrows, scores, kbuf, vbuf;
     std::vector<const float*> vrows;
     std::vector<int64_t> lo_of, hi_of;
     for (int64_t item = b; item < e; ++item) {
-      const Chunk c = chunks[item / Hkv];
+      const detail::SequenceChunk c = chunks[item / Hkv];
       const int64_t kvh = item % Hkv, tokens = c.t1 - c.t0, R = tokens * group;
       const int64_t s = batch.token_seq[c.t0];
       auto lowest = [&](int64_t pos) {
@@ -188,8 +189,8 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
         const int64_t n = hi_of[r] - lo_of[r] + 1;
         for (int64_t j = 0; j < n; ++j) row[j] *= scale;
         detail::attentionSoftmax(row, n);
-        weightedSum(out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv, row,
-                    vrows.data() + lo_of[r], n, Dv);
+        detail::weightedSum(out + ((c.t0 + r / group) * q_heads + kvh * group + r % group) * Dv, row,
+                            vrows.data() + lo_of[r], n, Dv, /*fused=*/true);
       }
     }
   });

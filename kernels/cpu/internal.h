@@ -198,6 +198,16 @@ void softmaxInPlace(float* scores, int64_t n);
 // softmaxInPlace, HF's form with libm's exp): the library's own
 // exp (expDs, within 2 ulp) and a 16-lane sum, AVX-512 where it runs, the same bits everywhere.
 // portable: the scalar definition even where AVX-512 runs (tests compare the two).
+// o[d] = sum over j < n of p[j] * v[j][d] from zero in j order (attention.cpp): one fused
+// multiply-add per term, or (fused = false) a multiply then an add; AVX-512 where it runs, the
+// scalar loop's bits either way.
+void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv, bool fused);
+// Runs of a batch's tokens that belong to one sequence at consecutive positions, at most
+// max_tokens each, the ones ending at the latest position first (attention work items).
+struct SequenceChunk {
+  int64_t t0, t1;
+};
+std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_tokens);
 float expDs(float x);
 void attentionSoftmax(float* scores, int64_t n, bool portable = false);
 

@@ -1,5 +1,10 @@
 // DeepSeek MLA over a paged latent cache (f32 or int8/FP8 with per-token scales): latent write and absorbed attention.
 #include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 #include "cpu/internal.h"
 
@@ -24,56 +29,91 @@ void mlaKvWrite(const PagedLatentKV& cache, const BatchView& batch, const float*
   });
 }
 
+namespace {
+
+// q_lat[t][r] = sum over d in order of q_nope[t][d] * w_uk[d][r] from zero, a multiply then an add
+// (the scalar loop's bits; 16 r at a time where AVX-512 runs). Each w_uk row is read once for all
+// the chunk's tokens.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) void addScaledRow512(float* o, float s, const float* w, int64_t n) {
+  const __m512 sv = _mm512_set1_ps(s);
+  int64_t r = 0;
+  for (; r + 16 <= n; r += 16)
+    _mm512_storeu_ps(o + r, _mm512_add_ps(_mm512_loadu_ps(o + r), _mm512_mul_ps(sv, _mm512_loadu_ps(w + r))));
+  for (; r < n; ++r) o[r] += s * w[r];
+}
+#endif
+void addScaledRow(float* o, float s, const float* w, int64_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool wide = detail::useAvx512();
+  if (wide) return addScaledRow512(o, s, w, n);
+#endif
+  for (int64_t r = 0; r < n; ++r) o[r] += s * w[r];
+}
+
+}  // namespace
+
 void mlaAttention(const PagedLatentKV& cache, const BatchView& batch, const float* q_nope,
                   const float* q_rope, const WeightView& kv_b, int64_t heads, int64_t nope_dim,
                   int64_t v_dim, float scale, float* out) {
-  const int64_t T = batch.num_tokens, R = cache.rank, Dr = cache.rope_dim, L = R + Dr;
+  const int64_t R = cache.rank, Dr = cache.rope_dim, L = R + Dr, bs = cache.block_size;
   const int64_t Dn = nope_dim, Dv = v_dim;
   const bool quant = cache.type != KVType::F32;
-  // Work item = (head, chunk of tokens): the head's kv_b slice is dequantized once per item and
-  // each token's result depends only on its own sequence.
-  const int64_t chunk = 16, chunks = (T + chunk - 1) / chunk;
-  detail::parallelFor(heads * chunks, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> wbuf, q_lat(R), o_lat(R), scores, lbuf(quant ? L : 0);
-    // A quantized slot is dequantized into lbuf (the values mlaKvReadSlot returns).
-    auto latAt = [&](int64_t slot) -> const float* {
-      if (!quant) return cache.data + slot * L;
-      mlaKvReadSlot(cache, slot, lbuf.data(), lbuf.data() + R);
-      return lbuf.data();
-    };
+  // Definition per (token, head), whatever else shares the batch: q_lat = W_uk^T q_nope (each
+  // element summed over d in order, multiply then add), s_j = (dot(q_lat, c_j) + dot(q_rope,
+  // k_rope_j)) * scale over positions [0, pos], softmaxInPlace, o_lat = sum_j p_j c_j in position
+  // order (multiply then add), out = dotTile(o_lat, W_uv). Work item = (chunk of a sequence's
+  // consecutive tokens, head): the head's kv_b slice is dequantized once per item and each
+  // latent read once per chunk (scores by dotTile over each cache block: dot's order per element).
+  const std::vector<detail::SequenceChunk> chunks = detail::sequenceChunks(batch, 16);
+  const int64_t nc = static_cast<int64_t>(chunks.size());
+  detail::parallelFor(heads * nc, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> wbuf, q_lat, o_lat, s_lat, s_rope, lbuf;
+    std::vector<const float*> lat;
     for (int64_t item = b; item < e; ++item) {
-      const int64_t h = item / chunks, t0 = (item % chunks) * chunk;
-      const int64_t t1 = std::min(T, t0 + chunk);
+      const detail::SequenceChunk c = chunks[item % nc];
+      const int64_t h = item / nc, tokens = c.t1 - c.t0, s = batch.token_seq[c.t0];
+      const int64_t jhi = batch.positions[c.t1 - 1], n_all = jhi + 1;
       const float* w = detail::rowsF32(kv_b, h * (Dn + Dv), Dn + Dv, wbuf);
       const float* w_uk = w;            // [Dn, R]
       const float* w_uv = w + Dn * R;   // [Dv, R]
-      for (int64_t t = t0; t < t1; ++t) {
-        const float* qn = q_nope + (t * heads + h) * Dn;
-        const float* qr = q_rope + (t * heads + h) * Dr;
-        // q_lat = W_uk^T q_nope, so q_lat . c_kv = q_nope . (W_uk c_kv) = q_nope . k_nope.
-        std::fill(q_lat.begin(), q_lat.end(), 0.0f);
-        for (int64_t d = 0; d < Dn; ++d) {
-          const float qd = qn[d];
-          const float* wr = w_uk + d * R;
-          for (int64_t r = 0; r < R; ++r) q_lat[r] += qd * wr[r];
+      // q_lat = W_uk^T q_nope, so q_lat . c_kv = q_nope . (W_uk c_kv) = q_nope . k_nope.
+      q_lat.assign(tokens * R, 0.0f);
+      for (int64_t d = 0; d < Dn; ++d)
+        for (int64_t i = 0; i < tokens; ++i)
+          addScaledRow(q_lat.data() + i * R, q_nope[((c.t0 + i) * heads + h) * Dn + d], w_uk + d * R, R);
+      // The latents of positions [0, jhi] (dequantized once where the cache is quantized).
+      lat.resize(n_all);
+      if (quant) lbuf.resize(n_all * L);
+      for (int64_t j = 0; j < n_all; ++j) {
+        const int64_t slot = detail::slotOf(batch, bs, s, j);
+        lat[j] = cache.data + slot * L;
+        if (quant) {
+          mlaKvReadSlot(cache, slot, lbuf.data() + j * L, lbuf.data() + j * L + R);
+          lat[j] = lbuf.data() + j * L;
         }
-        const int64_t s = batch.token_seq[t], n = int64_t{batch.positions[t]} + 1;
-        scores.resize(n);
-        for (int64_t j = 0; j < n; ++j) {
-          const float* lat = latAt(detail::slotOf(batch, cache.block_size, s, j));
-          scores[j] = (detail::dot(q_lat.data(), lat, R) + detail::dot(qr, lat + R, Dr)) * scale;
-        }
-        detail::softmaxInPlace(scores.data(), n);
-        std::fill(o_lat.begin(), o_lat.end(), 0.0f);
-        for (int64_t j = 0; j < n; ++j) {
-          const float* lat = latAt(detail::slotOf(batch, cache.block_size, s, j));
-          const float p = scores[j];
-          for (int64_t r = 0; r < R; ++r) o_lat[r] += p * lat[r];
-        }
-        // out = W_uv o_lat = sum_j p_j (W_uv c_kv_j) = sum_j p_j v_j.
-        float* o = out + (t * heads + h) * Dv;
-        detail::dotTile(o_lat.data(), R, 1, w_uv, R, Dv, R, o, Dv);
       }
+      s_lat.resize(tokens * n_all);
+      s_rope.resize(tokens * n_all);
+      for (int64_t p0 = 0; p0 < n_all;) {
+        // One cache block (consecutive slots, stride L), or one dequantized run.
+        int64_t p1 = quant ? n_all : std::min(n_all, (p0 / bs + 1) * bs);
+        detail::dotTile(q_lat.data(), R, tokens, lat[p0], L, p1 - p0, R, s_lat.data() + p0, n_all);
+        detail::dotTile(q_rope + (c.t0 * heads + h) * Dr, heads * Dr, tokens, lat[p0] + R, L, p1 - p0, Dr,
+                        s_rope.data() + p0, n_all);
+        p0 = p1;
+      }
+      o_lat.resize(tokens * R);
+      for (int64_t i = 0; i < tokens; ++i) {
+        const int64_t n = int64_t{batch.positions[c.t0 + i]} + 1;
+        float* row = s_lat.data() + i * n_all;
+        const float* rope = s_rope.data() + i * n_all;
+        for (int64_t j = 0; j < n; ++j) row[j] = (row[j] + rope[j]) * scale;
+        detail::softmaxInPlace(row, n);
+        detail::weightedSum(o_lat.data() + i * R, row, lat.data(), n, R, /*fused=*/false);
+      }
+      // out = W_uv o_lat = sum_j p_j (W_uv c_kv_j) = sum_j p_j v_j.
+      detail::dotTile(o_lat.data(), R, tokens, w_uv, R, Dv, R, out + (c.t0 * heads + h) * Dv, heads * Dv);
     }
   });
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/internal.h"
 #include "reference.h"
 
 namespace ds::cpu::test {
@@ -101,6 +102,66 @@ TEST_P(MlaTest, AbsorbedMatchesExpandedReferenceAndIsBatchInvariant) {
   mlaAttention(cache, one, qn.data() + 2 * kH * kDn, qr.data() + 2 * kH * kDr, kv_b.view, kH, kDn,
                kDv, scale, o1.data());
   EXPECT_EQ(0, std::memcmp(o1.data(), out.data() + 2 * kH * kDv, kH * kDv * 4)) << mc.name;
+}
+
+// The chunked kernel is the per-(token, head) definition bit for bit: q_lat summed over d in
+// order (multiply, add), scores (dot(q_lat, c) + dot(q_rope, k_rope)) * scale, softmaxInPlace,
+// o_lat = sum p_j c_j in position order (multiply, add), out = dotTile(o_lat, W_uv). 20 prefill
+// tokens make two chunks (16 + 4) across 5 cache blocks; a decode token of another sequence.
+TEST(MlaChunks, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
+  Rng rng(33);
+  auto kv_b = randomWeight(rng, WeightType::F32, kH * (kDn + kDv), kR, 0.5f);
+  const auto* W = reinterpret_cast<const float*>(kv_b.bytes.data());
+  const int64_t blocks = kSeqs * kBlocksPerSeq + 3, L = kR + kDr;
+  std::vector<float> data(blocks * kBlock * L, NAN);
+  PagedLatentKV cache{data.data(), blocks, kBlock, kR, kDr};
+  std::vector<int32_t> table(kSeqs * kBlocksPerSeq);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t((i * 7) % blocks);
+  std::vector<int32_t> seqs, pos;
+  for (int i = 0; i < 5; ++i) seqs.push_back(0), pos.push_back(i);
+  {
+    auto c = rng.vec(5 * kR), kr = rng.vec(5 * kDr);
+    BatchView b{5, pos.data(), seqs.data(), kSeqs, table.data(), kBlocksPerSeq};
+    mlaKvWrite(cache, b, c.data(), kr.data());
+  }
+  seqs.clear(), pos.clear();
+  for (int i = 0; i < 20; ++i) seqs.push_back(1), pos.push_back(i);
+  seqs.push_back(0), pos.push_back(5);
+  const int64_t T = seqs.size();
+  auto c = rng.vec(T * kR), kr = rng.vec(T * kDr);
+  BatchView b{T, pos.data(), seqs.data(), kSeqs, table.data(), kBlocksPerSeq};
+  mlaKvWrite(cache, b, c.data(), kr.data());
+  auto qn = rng.vec(T * kH * kDn), qr = rng.vec(T * kH * kDr);
+  const float scale = 0.3f;
+  std::vector<float> out(T * kH * kDv);
+  mlaAttention(cache, b, qn.data(), qr.data(), kv_b.view, kH, kDn, kDv, scale, out.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < kH; ++h) {
+      const float* wuk = W + h * (kDn + kDv) * kR;
+      std::vector<float> q_lat(kR, 0.0f), o_lat(kR, 0.0f), want(kDv);
+      for (int64_t d = 0; d < kDn; ++d)
+        for (int64_t r = 0; r < kR; ++r) {
+          const float m = qn[(t * kH + h) * kDn + d] * wuk[d * kR + r];
+          q_lat[r] = q_lat[r] + m;
+        }
+      const int64_t n = pos[t] + 1;
+      std::vector<float> sc(n);
+      auto latent = [&](int64_t j) {
+        const int64_t slot = int64_t(table[seqs[t] * kBlocksPerSeq + j / kBlock]) * kBlock + j % kBlock;
+        return data.data() + slot * L;
+      };
+      for (int64_t j = 0; j < n; ++j)
+        sc[j] = (detail::dot(q_lat.data(), latent(j), kR) + detail::dot(qr.data() + (t * kH + h) * kDr, latent(j) + kR, kDr)) *
+                scale;
+      detail::softmaxInPlace(sc.data(), n);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t r = 0; r < kR; ++r) {
+          const float m = sc[j] * latent(j)[r];
+          o_lat[r] = o_lat[r] + m;
+        }
+      detail::dotTile(o_lat.data(), kR, 1, wuk + kDn * kR, kR, kDv, kR, want.data(), kDv);
+      ASSERT_EQ(0, std::memcmp(want.data(), out.data() + (t * kH + h) * kDv, kDv * 4)) << "token " << t << " head " << h;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(KvB, MlaTest,
