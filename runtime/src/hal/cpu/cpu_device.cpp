@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "artifact/artifact_reader.h"
@@ -15,6 +16,29 @@
 #include "hal/cpu/cpu_executable.h"
 
 namespace ds::hal {
+
+namespace {
+
+// Weight memory (packed copies, synthetic fills): 2 MiB aligned and, unless DS_CPU_HUGEPAGES=0,
+// advised as transparent huge pages before its first touch (kernels whose THP mode is
+// "madvise", as on this project's Debian machines, otherwise back it with 4 KiB pages, and a
+// decode GEMV streaming gigabytes then walks page tables every 4 KiB). Advice only: a kernel
+// that says no leaves ordinary pages, with the same results.
+uint8_t* allocWeightMemory(uint64_t bytes) {
+  constexpr uint64_t kHuge = 2ull << 20;
+  const uint64_t size = (bytes + kHuge - 1) / kHuge * kHuge;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, size));
+  static const bool huge = [] {
+    const char* v = std::getenv("DS_CPU_HUGEPAGES");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+#ifdef MADV_HUGEPAGE
+  if (p && huge) (void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+}  // namespace
 
 namespace fbs = ::ds::fb;
 
@@ -162,7 +186,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
     uint64_t total = 0;
     for (const fbs::Tensor* t : wanted) total += (t->nbytes() + kAlign - 1) / kAlign * kAlign;
     if (total > 0) {
-      out->synthetic_.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlign, total)));
+      out->synthetic_.reset(allocWeightMemory(total));
       if (!out->synthetic_)
         return Status(DS_OUT_OF_MEMORY, artifact.path() + ": cannot allocate " +
                                             std::to_string(total) + " bytes for synthetic weights");
@@ -290,7 +314,7 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
       if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
         total += (bytes(v) + kAlign - 1) / kAlign * kAlign;
   if (total > 0) {
-    packed_.reset(static_cast<uint8_t*>(std::aligned_alloc(kAlign, total)));
+    packed_.reset(allocWeightMemory(total));
     if (!packed_) return;  // no memory for a copy: the row-major views stay (slower, same results)
   }
   packed_bytes_ = total;
