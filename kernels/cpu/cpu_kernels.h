@@ -44,6 +44,10 @@ struct WeightView {
   bool int8_act = false;
   // bf16 activations (linear_bf16act.cpp): likewise for bf16 weights, with bf16 dot products.
   bool bf16_act = false;
+  // int8_act int4 weights: the group scales copied per 32-row panel ([panel][G][panel rows],
+  // panel p at p * 32 * G floats), so the kernel loads 16 rows' scales with one vector load;
+  // null: it gathers them from group_scale (same values, same results).
+  const float* panel_group_scale = nullptr;
 };
 
 constexpr int64_t kPackRows = 4, kPackChunk = 8;
@@ -60,13 +64,16 @@ WeightView packWeight(const WeightView& w, void* dst);
 
 // Whether w (row-major) can be computed with int8 activations: int8 with channel scales (cols a
 // multiple of 32) or symmetric int4 with groups of a multiple of 64 columns (cols a multiple of
-// 64), rows a multiple of 4. packInt8Activations writes its layout (dst may be w.data) and returns
-// the view with int8_act set. This changes results (activations are quantized): an artifact
-// asks for it (ds-compile --quant-act int8), never the runtime on its own.
+// 64), rows a multiple of 16. packInt8Activations writes its layout (dst may be w.data) and
+// returns the view with int8_act set; for int4, scale_dst (int8ActScaleFloats(w) floats, may be
+// null) receives the panel copy of the group scales (WeightView::panel_group_scale). This changes
+// results (activations are quantized): an artifact asks for it (ds-compile --quant-act int8),
+// never the runtime on its own.
 bool canUseInt8Activations(const WeightView& w);
-WeightView packInt8Activations(const WeightView& w, void* dst);
+int64_t int8ActScaleFloats(const WeightView& w);
+WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst = nullptr);
 // The same for bf16 activations (ds-compile --quant-act bf16): bf16 weights without scales,
-// rows a multiple of 4, cols of 32.
+// rows a multiple of 16, cols of 2.
 bool canUseBf16Activations(const WeightView& w);
 WeightView packBf16Activations(const WeightView& w, void* dst);
 

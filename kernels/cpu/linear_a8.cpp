@@ -193,9 +193,13 @@ DS_VNNI void tileVnni(const TileArgs& t) {
       }
     }
     __m512 sw[NV];
-    if constexpr (INT4)
+    if constexpr (INT4) {
+      const int64_t g = (b * 64) / w.group_size;
       for (int v = 0; v < NV; ++v)
-        sw[v] = _mm512_i32gather_ps(gidx, w.group_scale + (t.row0 + v * 16) * G + (b * 64) / w.group_size, 4);
+        sw[v] = w.panel_group_scale
+                    ? _mm512_loadu_ps(w.panel_group_scale + t.row0 * G + g * W + v * 16)
+                    : _mm512_i32gather_ps(gidx, w.group_scale + (t.row0 + v * 16) * G + g, 4);
+    }
     for (int i = 0; i < MB; ++i) {
       const __m512 sx = _mm512_set1_ps(t.a->scale[(t.t0 + i) * nb + b]);
       for (int v = 0; v < NV; ++v) {
@@ -243,7 +247,12 @@ bool canUseInt8Activations(const WeightView& w) {
   return false;
 }
 
-WeightView packInt8Activations(const WeightView& w, void* dst) {
+int64_t int8ActScaleFloats(const WeightView& w) {
+  if (!isInt4(w) || !canUseInt8Activations(w)) return 0;
+  return w.rows * ((w.cols + w.group_size - 1) / w.group_size);
+}
+
+WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst) {
   const int64_t K = w.cols, rb = storedRowBytes(w);
   const bool int4 = isInt4(w);
   const auto* src = static_cast<const uint8_t*>(w.data);
@@ -272,6 +281,15 @@ WeightView packInt8Activations(const WeightView& w, void* dst) {
   WeightView v = w;
   v.data = dst;
   v.int8_act = true;
+  if (int4 && scale_dst) {
+    const int64_t G = (K + w.group_size - 1) / w.group_size;
+    for (int64_t j = 0; j < panels(w.rows); ++j) {
+      const int64_t W = panelWidth(w.rows, j);
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t n = 0; n < W; ++n) scale_dst[j * kPanel * G + g * W + n] = w.group_scale[(j * kPanel + n) * G + g];
+    }
+    v.panel_group_scale = scale_dst;
+  }
   return v;
 }
 

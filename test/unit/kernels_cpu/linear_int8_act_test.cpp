@@ -145,6 +145,15 @@ TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
       linear(x.data(), T, a.view, nullptr, fast.data());
       detail::linearInt8Act(x.data(), T, a.view, scalar.data(), /*portable=*/true);
       ASSERT_EQ(0, std::memcmp(fast.data(), scalar.data(), fast.size() * 4)) << "K " << K << " T " << T;
+      if (!i4) continue;
+      // int4: the group scales copied per panel (one vector load) give the gathered scales' bits.
+      std::vector<uint8_t> bytes(a.bytes.size());
+      std::vector<float> scales(int8ActScaleFloats(a.w.view)), with(T * 48);
+      ASSERT_GT(scales.size(), 0u);
+      const WeightView pv = packInt8Activations(a.w.view, bytes.data(), scales.data());
+      ASSERT_EQ(pv.panel_group_scale, scales.data());
+      linear(x.data(), T, pv, nullptr, with.data());
+      ASSERT_EQ(0, std::memcmp(fast.data(), with.data(), fast.size() * 4)) << "panel scales, K " << K << " T " << T;
     }
   }
 }

@@ -3,6 +3,8 @@
 #include "hal/cpu/cpu_device.h"
 
 #include <atomic>
+#include <memory>
+#include <new>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -319,22 +321,33 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   }
   packed_bytes_ = total;
   uint64_t at = 0;
+  std::unordered_map<const void*, const float*> scales_at;  // int4 panel scale copies
   for (CpuWeight& e : entries_)
     for (cpu::WeightView& v : e.views) {
       if (!packable(v)) continue;
       const bool int8 = a8(v), bf16 = a16(v);
       void*& dst = packed_at[v.data];
+      const void* original = v.data;
       if (!dst) {
         const bool in_place = synthetic(v.data);
         dst = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
         if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
-        if (int8) cpu::packInt8Activations(v, dst);
+        float* scales = nullptr;
+        if (const int64_t nf = int8 ? cpu::int8ActScaleFloats(v) : 0; nf > 0) {
+          panel_scales_.emplace_back(new (std::nothrow) float[static_cast<size_t>(nf)]);
+          scales = panel_scales_.back().get();  // null without memory: the kernel gathers
+          scales_at[original] = scales;
+        }
+        if (int8) cpu::packInt8Activations(v, dst, scales);
         else if (bf16) cpu::packBf16Activations(v, dst);
         else cpu::packWeight(v, dst);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
       }
       v.data = dst;
-      if (int8) v.int8_act = true;
+      if (int8) {
+        v.int8_act = true;
+        if (auto it = scales_at.find(original); it != scales_at.end()) v.panel_group_scale = it->second;
+      }
       else if (bf16) v.bf16_act = true;
       else v.packed = cpu::kPackRows;
     }

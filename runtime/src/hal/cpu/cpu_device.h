@@ -57,6 +57,7 @@ class CpuWeights : public Weights {
   uint64_t synthetic_bytes_ = 0;
   std::unique_ptr<uint8_t, FreeDeleter> packed_;
   uint64_t packed_bytes_ = 0;
+  std::vector<std::unique_ptr<float[]>> panel_scales_;  // int8_act int4 views' panel_group_scale
 };
 
 class CpuDevice : public Device {
