@@ -42,35 +42,33 @@ void parallelFor(int64_t n, int64_t min_per_thread, F&& f) {
   }
 }
 
-// The tiling of the activation-quantized GEMMs (linear_a8.cpp, linear_bf16act.cpp): y[T, N] from
-// tile(t0, tm, g, out), which computes tokens [t0, t0 + tm) (tm <= kTileTokens) of the `rows`
-// rows of group g into out[i * rows + j] (i < tm, j < rows). Tokens go in blocks whose quantized activations
-// (bytes_per_column per column) stay in L2 (~512 KiB) while every group passes over them, and a
-// group's weights stay in L1 across a block's tiles (unblocked, a 512-token prefill re-read its
-// activations from L3 for every group). Every output comes from one tile call, so results do
-// not depend on the blocking or the thread split.
-constexpr int64_t kTileTokens = 4;
-template <int64_t rows, class Tile>
-void forRowGroupTiles(int64_t T, int64_t N, int64_t K, int64_t bytes_per_column, float* y,
-                      Tile&& tile) {
-  const int64_t groups = N / rows;
-  const int64_t tb =
-      std::clamp<int64_t>((512 << 10) / (bytes_per_column * K) / kTileTokens * kTileTokens,
-                          kTileTokens, 256);
-  for (int64_t b0 = 0; b0 < T; b0 += tb) {
-    const int64_t b1 = std::min(T, b0 + tb);
-    const int64_t min_groups = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, rows * K * (b1 - b0)));
-    parallelFor(groups, min_groups, [&](int64_t b, int64_t e) {
-      alignas(64) float out[kTileTokens * rows];
-      for (int64_t g = b; g < e; ++g)
-        for (int64_t t0 = b0; t0 < b1; t0 += kTileTokens) {
-          const int64_t tm = std::min(kTileTokens, b1 - t0);
-          tile(t0, tm, g, out);
-          for (int64_t i = 0; i < tm; ++i)
-            std::memcpy(y + (t0 + i) * N + g * rows, out + i * rows, rows * sizeof(float));
-        }
-    });
-  }
+// The panel walk of the activation GEMMs (linear_bf16act.cpp, linear_a8.cpp). Output rows come
+// in panels of kActPanel (the last one narrower when rows % kActPanel != 0); K in `units`
+// (column pairs, activation blocks) of which a micro-tile runs [u0, u1). One fork per call: each
+// claimed range of panels walks the token blocks of block_m tokens (their activations stay in L2
+// across the range's panels), within a block the K blocks of block_units (only when more than one
+// micro-tile shares a panel: decode streams whole panels), then the panels' micro-tiles of up to
+// tile_m tokens: tile(panel, width, t0, tm, u0, u1). A tile resumes its chains from y where
+// u0 > 0, so results do not depend on the blocking or the thread split.
+constexpr int64_t kActPanel = 32;
+inline int64_t actPanels(int64_t rows) { return (rows + kActPanel - 1) / kActPanel; }
+inline int64_t actPanelWidth(int64_t rows, int64_t panel) { return std::min(kActPanel, rows - panel * kActPanel); }
+template <class Tile>
+void forPanelTiles(int64_t T, int64_t N, int64_t K, int64_t units, int64_t block_units, int64_t block_m,
+                   int64_t tile_m, Tile&& tile) {
+  const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kActPanel * K * T));
+  parallelFor(actPanels(N), min_panels, [&](int64_t pb, int64_t pe) {
+    for (int64_t t0 = 0; t0 < T; t0 += block_m) {
+      const int64_t t1 = std::min(T, t0 + block_m);
+      const int64_t step = t1 - t0 > tile_m ? block_units : units;
+      for (int64_t u0 = 0; u0 < units; u0 += step) {
+        const int64_t u1 = std::min(units, u0 + step);
+        for (int64_t j = pb; j < pe; ++j)
+          for (int64_t m = t0; m < t1; m += tile_m)
+            tile(j, actPanelWidth(N, j), m, std::min(tile_m, t1 - m), u0, u1);
+      }
+    }
+  });
 }
 
 // Exact conversions of one stored element to f32.

@@ -37,15 +37,15 @@
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kPanel = 32, kMinPanel = 16;
+constexpr int64_t kPanel = detail::kActPanel, kMinPanel = 16;
 constexpr int kTileM = 6;  // tokens per micro-tile: 6 x 2 int32 + 6 x 2 f32 accumulators
 // Token blocks whose codes (kBlockM x kBlockK bytes) stay in L2 while a thread's panels pass.
 constexpr int64_t kBlockM = 96, kBlockK = 2048;
 
 bool isInt4(const WeightView& w) { return w.type == WeightType::I4; }
 int64_t blockCols(const WeightView& w) { return isInt4(w) ? 64 : 32; }
-int64_t panelWidth(int64_t rows, int64_t panel) { return std::min(kPanel, rows - panel * kPanel); }
-int64_t panels(int64_t rows) { return (rows + kPanel - 1) / kPanel; }
+using detail::actPanels;
+using detail::actPanelWidth;
 // Bytes of one row (and per column of a panel: width * this / cols).
 int64_t storedRowBytes(const WeightView& w) { return isInt4(w) ? w.cols / 2 : w.cols; }
 
@@ -257,10 +257,10 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
   const bool int4 = isInt4(w);
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
-  detail::parallelFor(panels(w.rows), 4, [&](int64_t b, int64_t e) {
+  detail::parallelFor(actPanels(w.rows), 4, [&](int64_t b, int64_t e) {
     std::vector<uint8_t> rows;  // a copy: dst may be w.data
     for (int64_t j = b; j < e; ++j) {
-      const int64_t W = panelWidth(w.rows, j);
+      const int64_t W = actPanelWidth(w.rows, j);
       rows.assign(src + j * kPanel * rb, src + j * kPanel * rb + W * rb);
       uint8_t* o = out + j * kPanel * rb;
       for (int64_t p = 0; p < (int4 ? K / 8 : K / 4); ++p)
@@ -283,8 +283,8 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
   v.int8_act = true;
   if (int4 && scale_dst) {
     const int64_t G = (K + w.group_size - 1) / w.group_size;
-    for (int64_t j = 0; j < panels(w.rows); ++j) {
-      const int64_t W = panelWidth(w.rows, j);
+    for (int64_t j = 0; j < actPanels(w.rows); ++j) {
+      const int64_t W = actPanelWidth(w.rows, j);
       for (int64_t g = 0; g < G; ++g)
         for (int64_t n = 0; n < W; ++n) scale_dst[j * kPanel * G + g * W + n] = w.group_scale[(j * kPanel + n) * G + g];
     }
@@ -296,7 +296,7 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
 namespace detail {
 
 void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
-  const int64_t K = w.cols, rb = storedRowBytes(w), j = r / kPanel, W = panelWidth(w.rows, j), n = r % kPanel;
+  const int64_t K = w.cols, rb = storedRowBytes(w), j = r / kPanel, W = actPanelWidth(w.rows, j), n = r % kPanel;
   const uint8_t* panel = static_cast<const uint8_t*>(w.data) + j * kPanel * rb;
   if (!isInt4(w)) {
     for (int64_t p = 0; p < K / 4; ++p)
@@ -317,25 +317,14 @@ void linearInt8Act(const float* x, int64_t T, const WeightView& w, float* y, boo
   thread_local ActInt8 mine;
   ActInt8& act = mine;  // the workers below read the caller's
   quantizeActivations(x, T, w, act);
-  const int64_t N = w.rows, K = w.cols, P = panels(N), rb = storedRowBytes(w), B = blockCols(w), nb = K / B;
+  const int64_t N = w.rows, K = w.cols, rb = storedRowBytes(w), B = blockCols(w), nb = K / B;
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kPanel * K * T));
-  parallelFor(P, min_panels, [&](int64_t pb, int64_t pe) {
-    for (int64_t t0 = 0; t0 < T; t0 += kBlockM) {
-      const int64_t t1 = std::min(T, t0 + kBlockM);
-      // One micro-tile reads each panel once: no reuse to block for (decode streams whole panels).
-      const int64_t step = t1 - t0 > kTileM ? kBlockK / B : nb;
-      for (int64_t b0 = 0; b0 < nb; b0 += step) {
-        const int64_t b1 = std::min(nb, b0 + step);
-        for (int64_t j = pb; j < pe; ++j)
-          for (int64_t m = t0; m < t1; m += kTileM) {
-            TileArgs a{&w, base + j * kPanel * rb, j * kPanel, panelWidth(N, j), &act, m, b0, b1,
-                       b0 == 0, b1 == nb, y + m * N + j * kPanel, N};
-            tile(a, std::min<int64_t>(kTileM, t1 - m), portable);
-          }
-      }
-    }
-  });
+  forPanelTiles(T, N, K, nb, kBlockK / B, kBlockM, kTileM,
+                [&](int64_t j, int64_t width, int64_t m, int64_t tm, int64_t b0, int64_t b1) {
+                  TileArgs a{&w, base + j * kPanel * rb, j * kPanel, width, &act, m, b0, b1,
+                             b0 == 0, b1 == nb, y + m * N + j * kPanel, N};
+                  tile(a, tm, portable);
+                });
 }
 
 }  // namespace detail

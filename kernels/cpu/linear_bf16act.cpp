@@ -37,7 +37,7 @@
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kPanel = 32, kMinPanel = 16;
+constexpr int64_t kPanel = detail::kActPanel, kMinPanel = 16;
 // Micro-tile: up to kTileM tokens x one panel (2 x 16 f32 lanes): 24 accumulators of the 32 zmm.
 constexpr int kTileM = 12;
 // Blocking: a token block's bf16 activations (kBlockM x kBlockK x 2 bytes, 240 KiB) stay in L2
@@ -45,8 +45,8 @@ constexpr int kTileM = 12;
 // L1/L2 across the block's micro-tiles.
 constexpr int64_t kBlockM = 120, kBlockK = 1024;
 
-int64_t panelWidth(int64_t rows, int64_t panel) { return std::min(kPanel, rows - panel * kPanel); }
-int64_t panels(int64_t rows) { return (rows + kPanel - 1) / kPanel; }
+using detail::actPanels;
+using detail::actPanelWidth;
 
 // bf16 -> f32 with subnormals read as zero.
 inline float daz(uint16_t h) {
@@ -168,10 +168,10 @@ WeightView packBf16Activations(const WeightView& w, void* dst) {
   const int64_t K = w.cols, pairs = K / 2;
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
-  detail::parallelFor(panels(w.rows), 4, [&](int64_t b, int64_t e) {
+  detail::parallelFor(actPanels(w.rows), 4, [&](int64_t b, int64_t e) {
     std::vector<uint8_t> rows;  // a copy: dst may be w.data
     for (int64_t j = b; j < e; ++j) {
-      const int64_t width = panelWidth(w.rows, j), bytes = width * K * 2;
+      const int64_t width = actPanelWidth(w.rows, j), bytes = width * K * 2;
       rows.assign(src + j * kPanel * K * 2, src + j * kPanel * K * 2 + bytes);
       uint8_t* o = out + j * kPanel * K * 2;
       for (int64_t p = 0; p < pairs; ++p)
@@ -187,40 +187,24 @@ WeightView packBf16Activations(const WeightView& w, void* dst) {
 namespace detail {
 
 void unpackBf16ActRow(const WeightView& w, int64_t r, uint8_t* row) {
-  const int64_t K = w.cols, j = r / kPanel, width = panelWidth(w.rows, j);
+  const int64_t K = w.cols, j = r / kPanel, width = actPanelWidth(w.rows, j);
   const auto* panel = static_cast<const uint8_t*>(w.data) + j * kPanel * K * 2;
   for (int64_t p = 0; p < K / 2; ++p) std::memcpy(row + p * 4, panel + (p * width + r % kPanel) * 4, 4);
 }
 
 void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, bool portable) {
-  const int64_t N = w.rows, K = w.cols, P = panels(N);
+  const int64_t N = w.rows, K = w.cols;
   thread_local std::vector<uint16_t> mine;
   std::vector<uint16_t>& xb = mine;  // the workers below read the caller's
   xb.resize(T * K);
   parallelFor(T, std::max<int64_t>(1, 16384 / K),
               [&](int64_t b, int64_t e) { convert(x + b * K, (e - b) * K, xb.data() + b * K, portable); });
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const int64_t pairs = K / 2;
-  // One fork per call: each claimed range of panels walks every token block (its activations
-  // stay in L2 across the range's panels) and, within it, the K blocks.
-  const int64_t min_panels = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, kPanel * K * T));
-  parallelFor(P, min_panels, [&](int64_t b, int64_t e) {
-    for (int64_t t0 = 0; t0 < T; t0 += kBlockM) {
-      const int64_t t1 = std::min(T, t0 + kBlockM);
-      // One micro-tile reads each panel once: no reuse to block for, and decode streams whole panels.
-      const int64_t block_pairs = t1 - t0 > kTileM ? kBlockK / 2 : pairs;
-      for (int64_t p0 = 0; p0 < pairs; p0 += block_pairs) {
-        const int64_t p1 = std::min(pairs, p0 + block_pairs);
-        for (int64_t j = b; j < e; ++j) {
-          const uint8_t* panel = base + j * kPanel * K * 2;
-          const int64_t width = panelWidth(N, j);
-          for (int64_t m = t0; m < t1; m += kTileM)
-            tile(xb.data() + m * K, K, std::min<int64_t>(kTileM, t1 - m), panel, width, p0, p1,
-                 y + m * N + j * kPanel, N, p0 == 0, portable);
-        }
-      }
-    }
-  });
+  forPanelTiles(T, N, K, K / 2, kBlockK / 2, kBlockM, kTileM,
+                [&](int64_t j, int64_t width, int64_t m, int64_t tm, int64_t p0, int64_t p1) {
+                  tile(xb.data() + m * K, K, tm, base + j * kPanel * K * 2, width, p0, p1,
+                       y + m * N + j * kPanel, N, p0 == 0, portable);
+                });
 }
 
 }  // namespace detail

@@ -9,6 +9,9 @@
 
 #include "cpu/internal.h"
 
+// GCC 12 flags the _mm512_undefined_* inside its own AVX-512 headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DS_QUANT_AVX2 1
 #include <immintrin.h>

@@ -156,7 +156,7 @@ Status RankExecutor::launchAll(const hal::StepArgs& step) {
   return Status::ok();
 }
 
-Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
+StatusOr<StepBatch> RankExecutor::paddedToBucket(const StepBatch& b, int64_t bucket) const {
   hal::DecodeInputs in{b.token_ids, b.positions, b.token_seq, b.logit_rows,
                        b.num_seqs, b.max_blocks_per_seq, b.block_table};
   // Pad sequences write their K/V into the scratch block after the engine's blocks.
@@ -170,6 +170,15 @@ Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
   padded.num_seqs = in.num_seqs;
   padded.max_blocks_per_seq = in.max_blocks_per_seq;
   padded.block_table = std::move(in.block_table);
+  return padded;
+}
+
+Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
+  StatusOr<StepBatch> padded_or = paddedToBucket(b, bucket);
+  if (!padded_or.isOk()) return padded_or.status();
+  const StepBatch& padded = *padded_or;
+  // Attention is planned for the widest table a record replays with, not this step's.
+  const int64_t plan_context = config_.graph_max_blocks * plan_->kv.block_size;
   // Sized once for the largest bucket (and the widest table): nothing a record names moves.
   if (!recorded_.token.data()) {
     const int64_t most = buckets_.back();
@@ -181,28 +190,17 @@ Status RankExecutor::runRecorded(const StepBatch& b, int64_t bucket) {
     // The executable's scratch for the largest bucket at the widest table, sized before any
     // record exists: a later, larger bucket then grows nothing, and the records of the buckets
     // before it stay valid (a grown workspace would drop them all).
-    hal::DecodeInputs widest{b.token_ids, b.positions, b.token_seq, b.logit_rows,
-                             b.num_seqs, b.max_blocks_per_seq, b.block_table};
-    DS_RETURN_IF_ERROR(hal::padDecodeStep(&widest, most, config_.graph_max_blocks,
-                                          static_cast<int32_t>(config_.num_kv_blocks)));
-    StepBatch largest;
-    largest.token_ids = std::move(widest.token_ids);
-    largest.positions = std::move(widest.positions);
-    largest.token_seq = std::move(widest.token_seq);
-    largest.logit_rows = std::move(widest.logit_rows);
-    largest.num_seqs = widest.num_seqs;
-    largest.max_blocks_per_seq = widest.max_blocks_per_seq;
-    largest.block_table = std::move(widest.block_table);
+    StatusOr<StepBatch> largest = paddedToBucket(b, most);
+    if (!largest.isOk()) return largest.status();
     hal::StepArgs sizing;
-    DS_RETURN_IF_ERROR(uploadInputs(largest, recorded_, &sizing));
-    sizing.plan_context = config_.graph_max_blocks * plan_->kv.block_size;
+    DS_RETURN_IF_ERROR(uploadInputs(*largest, recorded_, &sizing));
+    sizing.plan_context = plan_context;
     DS_RETURN_IF_ERROR(exe_->reserveFor(*device_, [&] { return launchAll(sizing); }));
   }
   DS_RETURN_IF_ERROR(layoutBuffers(bucket, bucket, recorded_));
   hal::StepArgs step;
   DS_RETURN_IF_ERROR(uploadInputs(padded, recorded_, &step));
-  // Attention is planned for the widest table the record replays with, not this step's.
-  step.plan_context = config_.graph_max_blocks * plan_->kv.block_size;
+  step.plan_context = plan_context;
   if (device_->hasCapture(bucket) && exe_->bufferEpoch() == capture_epoch_) {
     DS_RETURN_IF_ERROR(device_->replay(bucket));
     ++replayed_;

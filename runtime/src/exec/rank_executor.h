@@ -65,6 +65,9 @@ class RankExecutor {
   Status uploadInputs(const StepBatch& b, Arenas& a, hal::StepArgs* step);
   Status launchAll(const hal::StepArgs& step);
   // A pure decode step padded to `bucket` (hal/decode_steps.h), replayed or recorded.
+  // b padded to `bucket` sequences at the widest table graphs replay with (pad sequences write
+  // into the scratch block after the engine's).
+  StatusOr<StepBatch> paddedToBucket(const StepBatch& b, int64_t bucket) const;
   Status runRecorded(const StepBatch& b, int64_t bucket);
 
   const hal::StepPlan* plan_ = nullptr;
