@@ -181,10 +181,13 @@ struct BatchView {
 // (dynamic absmax: I8 scale = absmax / 127, F8E4M3 scale = absmax / 448), value = decode(q) * scale.
 enum class KVType : uint8_t { F32, I8, F8E4M3 };
 
-// One layer of a GQA cache: k [num_blocks, block_size, kv_heads, head_dim],
-// v [num_blocks, block_size, kv_heads, v_dim].
+// One layer of a GQA cache, head-major: k [kv_heads, num_blocks * block_size, head_dim],
+// v [kv_heads, num_blocks * block_size, v_dim] (slot = block * block_size + offset; kvIndex).
+// A kv head's keys of one block are contiguous, and of consecutive blocks one stream: measured on
+// this project's Zen 4 VM, reading one head's vectors out of slot-major [slot, kv_heads, dim]
+// rows (512 bytes read, 512 skipped) ran at 9-16 GB/s, the same bytes head-major at 24-38 GB/s.
 // type F32 uses k / v. I8 / F8E4M3 use kq / vq (same shapes, one byte per element) and one scale
-// per (slot, kv head): k_scale / v_scale [num_blocks, block_size, kv_heads]; k / v are unused.
+// per (kv head, slot): k_scale / v_scale [kv_heads, num_blocks * block_size]; k / v are unused.
 struct PagedKV {
   float* k = nullptr;
   float* v = nullptr;
@@ -195,6 +198,12 @@ struct PagedKV {
   float* k_scale = nullptr;
   float* v_scale = nullptr;
 };
+
+// Index of (slot, kv head) in the cache: vector i at k + i * head_dim (kq + i * head_dim, scale
+// k_scale[i]), v likewise.
+inline int64_t kvIndex(const PagedKV& c, int64_t slot, int64_t kv_head) {
+  return kv_head * c.num_blocks * c.block_size + slot;
+}
 
 // Bytes one block of one layer's GQA cache takes (K and V elements plus their scales).
 int64_t kvBlockBytes(KVType type, int64_t block_size, int64_t kv_heads, int64_t head_dim,

@@ -96,7 +96,10 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void partialPairsAvx512(
     for (int q = 0; q < TP; ++q) _mm512_storeu_ps(acc + (i * lda + 2 * q) * 8, a[i][q]);
 }
 #define DS_PAIR_ROW(m) {&partialPairsAvx512<m, 1>, &partialPairsAvx512<m, 2>, &partialPairsAvx512<m, 3>, &partialPairsAvx512<m, 4>}
-const PartialFn kPairs512[4][4] = {DS_PAIR_ROW(1), DS_PAIR_ROW(2), DS_PAIR_ROW(3), DS_PAIR_ROW(4)};
+// Up to 6 x rows: 6 x 4 accumulators + 4 pair vectors + 1 broadcast fit the 32 registers.
+constexpr int64_t kPairRows = 6;
+const PartialFn kPairs512[kPairRows][4] = {DS_PAIR_ROW(1), DS_PAIR_ROW(2), DS_PAIR_ROW(3),
+                                           DS_PAIR_ROW(4), DS_PAIR_ROW(5), DS_PAIR_ROW(6)};
 #endif
 
 #define DS_TILE_ROW(F, m) {&F<m, 1>, &F<m, 2>, &F<m, 3>, &F<m, 4>}
@@ -139,21 +142,26 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
     float* acc = accbuf.data();
     for (int64_t k0 = 0; k0 < K8; k0 += kKBlock) {
       const int64_t kl = std::min(kKBlock, K8 - k0);
-      for (int64_t i0 = 0; i0 < mt; i0 += tm) {
-        const int64_t ni = std::min(tm, mt - i0);
-        const float* xi = x + (t0 + i0) * ldx + k0;
 #ifdef DS_CPU_X86
-        if (pairs) {  // AVX-512: up to 8 w rows per pass as 4 pairs, an odd last row alone
+      if (pairs) {  // AVX-512: up to 6 x rows by 8 w rows per pass as 4 pairs, an odd last w row alone
+        for (int64_t i0 = 0; i0 < mt; i0 += kPairRows) {
+          const int64_t ni = std::min(kPairRows, mt - i0);
+          const float* xi = x + (t0 + i0) * ldx + k0;
           for (int64_t j0 = 0; j0 < N; j0 += 8) {
             const int64_t nj = std::min<int64_t>(8, N - j0);
             if (nj >= 2)
               kPairs512[ni - 1][nj / 2 - 1](xi, ldx, w + j0 * ldw + k0, ldw, kl, acc + (i0 * N + j0) * 8, N);
-            if (nj % 2)
-              table[ni - 1][0](xi, ldx, w + (j0 + nj - 1) * ldw + k0, ldw, kl, acc + (i0 * N + j0 + nj - 1) * 8, N);
+            for (int64_t i = 0; i < ni && nj % 2; i += tm)  // the AVX2 tiles take up to tm rows
+              table[std::min(tm, ni - i) - 1][0](xi + i * ldx, ldx, w + (j0 + nj - 1) * ldw + k0, ldw, kl,
+                                                  acc + ((i0 + i) * N + j0 + nj - 1) * 8, N);
           }
-          continue;
         }
+        continue;
+      }
 #endif
+      for (int64_t i0 = 0; i0 < mt; i0 += tm) {
+        const int64_t ni = std::min(tm, mt - i0);
+        const float* xi = x + (t0 + i0) * ldx + k0;
         for (int64_t j0 = 0; j0 < N; j0 += tn) {
           const int64_t nj = std::min(tn, N - j0);
           table[ni - 1][nj - 1](xi, ldx, w + j0 * ldw + k0, ldw, kl, acc + (i0 * N + j0) * 8, N);

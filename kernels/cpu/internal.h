@@ -200,6 +200,14 @@ void softmaxInPlace(float* scores, int64_t n);
 // multiply-add per term, or (fused = false) a multiply then an add; AVX-512 where it runs, the
 // scalar loop's bits either way.
 void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv, bool fused);
+// One block of int8 activation codes (linear_a8.cpp's definition): a = max |x|, q = nearbyint(x *
+// (127 / a)) clamped to [-127, 127], *sum = the codes' sum; returns a / 127. AVX-512 for n a
+// multiple of 16 with finite values, the scalar loop otherwise or when portable: the same bits.
+float quantizeActivationBlock(const float* x, int64_t n, int8_t* q, int32_t* sum, bool portable = false);
+// weightedSum for R rows over the same n value rows (o[r], p[r] per row), each row's result the
+// same bits as weightedSum's; every value vector is read once per 64 columns for up to 6 rows.
+void weightedSums(float* const* o, const float* const* p, int64_t R, const float* const* v, int64_t n,
+                  int64_t Dv, bool fused);
 // Runs of a batch's tokens that belong to one sequence at consecutive positions, at most
 // max_tokens each, the ones ending at the latest position first (attention work items).
 struct SequenceChunk {

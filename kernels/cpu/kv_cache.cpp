@@ -32,13 +32,13 @@ void kvBindBuffer(PagedKV& c, void* base) {
 
 void kvReadSlot(const PagedKV& c, int64_t slot, float* k, float* v) {
   const int64_t H = c.kv_heads, D = c.head_dim, Dv = c.v_dim;
-  if (c.type == KVType::F32) {
-    std::memcpy(k, c.k + slot * H * D, H * D * sizeof(float));
-    std::memcpy(v, c.v + slot * H * Dv, H * Dv * sizeof(float));
-    return;
-  }
   for (int64_t h = 0; h < H; ++h) {
-    const int64_t i = slot * H + h;
+    const int64_t i = kvIndex(c, slot, h);
+    if (c.type == KVType::F32) {
+      std::memcpy(k + h * D, c.k + i * D, D * sizeof(float));
+      std::memcpy(v + h * Dv, c.v + i * Dv, Dv * sizeof(float));
+      continue;
+    }
     detail::dequantVec(c.type, c.kq + i * D, D, c.k_scale[i], k + h * D);
     detail::dequantVec(c.type, c.vq + i * Dv, Dv, c.v_scale[i], v + h * Dv);
   }

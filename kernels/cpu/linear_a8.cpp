@@ -65,6 +65,58 @@ float quantizeBlock(const float* x, int64_t n, int8_t* q) {
   return amax / 127.0f;
 }
 
+#ifdef DS_CPU_X86
+// quantizeBlock and the codes' sum for n a multiple of 16, the same bits: |x| and max are exact
+// and order-free, x * inv is the same f32 product, vrndscaleps(imm 0x0c) is nearbyint in the
+// default rounding mode. A block with a non-finite value takes the scalar definition. Returns
+// false (nothing written) in that case.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) bool quantizeBlockAvx512(
+    const float* x, int64_t n, int8_t* q, float* scale, int32_t* sum) {
+  __m512 m = _mm512_setzero_ps();
+  __mmask16 nan = 0;
+  for (int64_t j = 0; j < n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(x + j);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    m = _mm512_max_ps(m, _mm512_abs_ps(v));
+  }
+  const float amax = _mm512_reduce_max_ps(m);
+  if (nan || !std::isfinite(amax)) return false;
+  const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  __m512i s = _mm512_setzero_si512();
+  for (int64_t j = 0; j < n; j += 16) {
+    __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + j), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i c = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, lo), hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + j), _mm512_cvtepi32_epi8(c));
+    s = _mm512_add_epi32(s, c);
+  }
+  *scale = amax / 127.0f;
+  *sum = _mm512_reduce_add_epi32(s);
+  return true;
+}
+#endif
+
+}  // namespace
+
+namespace detail {
+float quantizeActivationBlock(const float* x, int64_t n, int8_t* q, int32_t* sum, bool portable) {
+#ifdef DS_CPU_X86
+  static const bool wide = useAvx512();
+  float scale;
+  if (!portable && wide && n % 16 == 0 && quantizeBlockAvx512(x, n, q, &scale, sum)) return scale;
+#else
+  (void)portable;
+#endif
+  const float a = quantizeBlock(x, n, q);
+  int32_t s = 0;
+  for (int64_t j = 0; j < n; ++j) s += q[j];
+  *sum = s;
+  return a;
+}
+}  // namespace detail
+
+namespace {
+
 void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8& a) {
   const int64_t K = w.cols, B = blockCols(w), nb = K / B, off = isInt4(w) ? 8 : 128;
   a.q.resize(T * K);
@@ -73,10 +125,8 @@ void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8
   detail::parallelFor(T, std::max<int64_t>(1, 8192 / K), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       for (int64_t b = 0; b < nb; ++b) {
-        int8_t* q = a.q.data() + t * K + b * B;
-        a.scale[t * nb + b] = quantizeBlock(x + t * K + b * B, B, q);
         int32_t s = 0;
-        for (int64_t j = 0; j < B; ++j) s += q[j];
+        a.scale[t * nb + b] = detail::quantizeActivationBlock(x + t * K + b * B, B, a.q.data() + t * K + b * B, &s);
         a.minus[t * nb + b] = static_cast<int32_t>(-off * s);
       }
   });

@@ -180,15 +180,69 @@ TEST_P(PagedAttention, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(Window, PagedAttention, ::testing::Values(0, 1, 5, 16));
 
+// weightedSums (several rows over the same value rows, the value vectors read once per 64-128
+// columns for up to 6 rows) gives each row the scalar chain's bits: fused (GQA) and mul + add
+// (MLA), row counts across the 6-row groups, widths across the 16-column chunks and tails.
+TEST(WeightedSums, EachRowIsTheScalarChainBitForBit) {
+  Rng rng(31);
+  for (bool fused : {true, false})
+    for (int64_t R : {1, 2, 3, 4, 5, 6, 7, 12, 13})
+      for (int64_t Dv : {16, 20, 64, 100, 128, 512})
+        for (int64_t n : {1, 9, 37}) {
+          auto values = rng.vec(n * Dv), probs = rng.vec(R * n, 0.0f, 1.0f);
+          std::vector<const float*> v(n), p(R);
+          std::vector<float*> o(R);
+          std::vector<float> out(R * Dv, NAN);
+          for (int64_t j = 0; j < n; ++j) v[j] = values.data() + (n - 1 - j) * Dv;  // any addresses
+          for (int64_t r = 0; r < R; ++r) p[r] = probs.data() + r * n, o[r] = out.data() + r * Dv;
+          detail::weightedSums(o.data(), p.data(), R, v.data(), n, Dv, fused);
+          for (int64_t r = 0; r < R; ++r)
+            for (int64_t d = 0; d < Dv; ++d) {
+              float want = 0.0f;
+              for (int64_t j = 0; j < n; ++j)
+                want = fused ? std::fma(p[r][j], v[j][d], want) : want + p[r][j] * v[j][d];
+              ASSERT_EQ(0, std::memcmp(&want, &out[r * Dv + d], 4))
+                  << "fused " << fused << " R " << R << " Dv " << Dv << " n " << n << " row " << r << " col " << d;
+            }
+        }
+}
+
+// dotTile (AVX-512: up to 6 rows x 4 pairs of w rows per tile, an odd w row on the AVX2 tiles) is
+// dot's order for every element, whatever M, N and K.
+TEST(DotTile, EveryElementIsDotBitForBit) {
+  Rng rng(37);
+  for (int64_t M : {1, 2, 4, 5, 6, 7, 12, 13, 70})
+    for (int64_t N : {1, 2, 7, 8, 9, 16, 17})
+      for (int64_t K : {8, 20, 128}) {
+        auto x = rng.vec(M * K), w = rng.vec(N * K);
+        std::vector<float> y(M * N, NAN);
+        detail::dotTile(x.data(), K, M, w.data(), K, N, K, y.data(), N);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            const float want = detail::dot(x.data() + i * K, w.data() + j * K, K);
+            ASSERT_EQ(0, std::memcmp(&want, &y[i * N + j], 4)) << "M " << M << " N " << N << " K " << K << " (" << i << ", " << j << ")";
+          }
+      }
+}
+
 TEST(PagedAttentionWrite, KvWriteLandsInTheBlockOfEachPosition) {
   Rng rng(5);
   World w(rng);
   std::vector<int32_t> seqs = {0, 2, 0}, pos = {0, 0, 1};
   w.write(rng, seqs, pos);
-  // Position 1 of sequence 0 sits at offset 1 of the block the table names for block 0.
-  const int64_t slot = int64_t(w.table[0]) * kBlock + 1;
-  for (int64_t c = 0; c < kHkv * kD; ++c) EXPECT_EQ(w.kc[slot * kHkv * kD + c], w.seq_k[0][kHkv * kD + c]);
-  for (int64_t c = 0; c < kHkv * kDv; ++c) EXPECT_EQ(w.vc[slot * kHkv * kDv + c], w.seq_v[0][kHkv * kDv + c]);
+  // Position 1 of sequence 0 sits at offset 1 of the block the table names for block 0, each kv
+  // head's vector in that head's region (head-major: head h's slots from h * slots).
+  const int64_t slot = int64_t(w.table[0]) * kBlock + 1, slots = w.cache.num_blocks * kBlock;
+  for (int64_t h = 0; h < kHkv; ++h) {
+    EXPECT_EQ(kvIndex(w.cache, slot, h), h * slots + slot);
+    for (int64_t c = 0; c < kD; ++c) EXPECT_EQ(w.kc[(h * slots + slot) * kD + c], w.seq_k[0][(kHkv + h) * kD + c]);
+    for (int64_t c = 0; c < kDv; ++c) EXPECT_EQ(w.vc[(h * slots + slot) * kDv + c], w.seq_v[0][(kHkv + h) * kDv + c]);
+  }
+  // kvReadSlot gathers the heads back into [kv_heads, dim].
+  std::vector<float> k(kHkv * kD), v(kHkv * kDv);
+  kvReadSlot(w.cache, slot, k.data(), v.data());
+  EXPECT_EQ(0, std::memcmp(k.data(), w.seq_k[0].data() + kHkv * kD, k.size() * 4));
+  EXPECT_EQ(0, std::memcmp(v.data(), w.seq_v[0].data() + kHkv * kDv, v.size() * 4));
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ TEST_P(KvQuant, WriteThenReadIsWithinTheQuantizationBound) {
     kvReadSlot(c, slot, kr.data(), vr.data());
     for (int64_t h = 0; h < H; ++h) {
       for (auto [src, got, n, scale] :
-           {std::make_tuple(k.data() + (t * H + h) * D, kr.data() + h * D, D, c.k_scale[slot * H + h]),
-            std::make_tuple(v.data() + (t * H + h) * Dv, vr.data() + h * Dv, Dv, c.v_scale[slot * H + h])}) {
+           {std::make_tuple(k.data() + (t * H + h) * D, kr.data() + h * D, D, c.k_scale[kvIndex(c, slot, h)]),
+            std::make_tuple(v.data() + (t * H + h) * Dv, vr.data() + h * Dv, Dv, c.v_scale[kvIndex(c, slot, h)])}) {
         float m = 0;
         for (int64_t d = 0; d < n; ++d) m = std::max(m, std::fabs(src[d]));
         if (type == KVType::I8) {
@@ -167,8 +167,14 @@ void checkAttention(KVType type, float outlier, double bound) {
     std::vector<uint8_t> dbuf(g.fbuf.size());
     PagedKV d = g.f;
     kvBindBuffer(d, dbuf.data());
-    for (int64_t slot = 0; slot < g.blocks * kBlock; ++slot)
-      kvReadSlot(g.q, slot, d.k + slot * Gqa::Hkv * Gqa::D, d.v + slot * Gqa::Hkv * Gqa::Dv);
+    std::vector<float> ks(Gqa::Hkv * Gqa::D), vs(Gqa::Hkv * Gqa::Dv);
+    for (int64_t slot = 0; slot < g.blocks * kBlock; ++slot) {
+      kvReadSlot(g.q, slot, ks.data(), vs.data());
+      for (int64_t h = 0; h < Gqa::Hkv; ++h) {
+        std::memcpy(d.k + kvIndex(d, slot, h) * Gqa::D, ks.data() + h * Gqa::D, Gqa::D * 4);
+        std::memcpy(d.v + kvIndex(d, slot, h) * Gqa::Dv, vs.data() + h * Gqa::Dv, Gqa::Dv * 4);
+      }
+    }
     std::vector<float> od(of.size());
     attention(d, g.batch(seqs, pos), q.data(), Gqa::Hq, scale, window, od.data());
     EXPECT_EQ(0, std::memcmp(od.data(), oq.data(), od.size() * 4));

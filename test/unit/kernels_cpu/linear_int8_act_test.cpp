@@ -161,6 +161,33 @@ TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
 INSTANTIATE_TEST_SUITE_P(Types, Int8Act, ::testing::ValuesIn(kA8Cases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The activation quantizer's AVX-512 path is its scalar definition bit for bit: scales, codes
+// (rounding ties to even, the clamp) and sums; all-zero, tiny and large blocks.
+TEST(Int8ActQuantizer, VectorBlocksEqualTheScalarDefinition) {
+  Rng rng(41);
+  for (int64_t n : {16, 32, 64, 48})
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<float> x(n);
+      const float mag = trial % 4 == 0 ? 1e-30f : trial % 4 == 1 ? 3e30f : 1.0f;
+      for (float& v : x) v = rng.uniform(-1.0f, 1.0f) * mag;
+      if (trial == 1) std::fill(x.begin(), x.end(), 0.0f);
+      if (trial == 2) {  // amax 127: inv = 1, so x * inv lands on ties k + 0.5 (to even)
+        for (int64_t j = 0; j < n; ++j) x[j] = static_cast<float>(j % 9) - 4.5f;
+        x[0] = 127.0f;
+      }
+      if (trial == 3) x[n - 1] = -x[n - 1] - 1e3f * mag;  // the max on a negative value
+      std::vector<int8_t> qv(n, 99), qs(n, 98);
+      int32_t sv = -1, ss = -2;
+      const float av = detail::quantizeActivationBlock(x.data(), n, qv.data(), &sv);
+      const float as = detail::quantizeActivationBlock(x.data(), n, qs.data(), &ss, /*portable=*/true);
+      ASSERT_EQ(0, std::memcmp(&av, &as, 4)) << "n " << n << " trial " << trial;
+      ASSERT_EQ(qv, qs) << "n " << n << " trial " << trial;
+      ASSERT_EQ(sv, ss) << "n " << n << " trial " << trial;
+      if (trial == 2) EXPECT_EQ(qs[0], 127);
+      if (trial == 2) EXPECT_EQ(qs[1], -4);  // -3.5 -> -4 (even)
+    }
+}
+
 TEST(Int8ActEligibility, OnlyLayoutsTheKernelReads) {
   Rng rng(1);
   EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 16, 128, 0.5f, 128, true).view))
