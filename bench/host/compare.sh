@@ -5,7 +5,9 @@
 #   2. writes a Hugging Face folder of a real shape with random bf16 weights (every byte written),
 #   3. converts it to GGUF (bench/host/hf_to_gguf.py: llama.cpp's converter needs torch) and
 #      quantizes Q8_0, Q4_0, Q4_K_M; compiles our bf16, w8 and w4g128 builds of the same folder,
-#   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs,
+#   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs, and decode
+#      after a long prompt (--depth D tokens already in the cache, default 2048; 0 skips it:
+#      llama-bench's "tg @ dD", our ds-bench --context D),
 #   5. prints one table with the ratios and each side's fraction of the read roofline (weight
 #      bytes per token / this machine's read bandwidth, measured by ds-bench's sweep),
 #   6. with --torch CMD (a command that runs a python with torch and transformers), PyTorch eager
@@ -14,11 +16,11 @@
 #
 # usage: bench/host/compare.sh [--config CONFIG.json] [--threads N] [--runs R] [--work DIR]
 #                              [--formats "bf16 bf16a w8 w4g128"] [--build BUILD_DIR]
-#                              [--torch "python3"]
+#                              [--torch "python3"] [--depth 2048]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 config="$root/../shared/data/configs/deepseek-r1-distill-qwen-1.5b.json"
-threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 bf16a w8 w4g128" build="$root/build" torch=""
+threads=2 runs=3 work=/tmp/ds_host_compare formats="bf16 bf16a w8 w4g128" build="$root/build" torch="" depth=2048
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --formats) formats="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
     --torch) torch="$2"; shift 2 ;;
+    --depth) depth="$2"; shift 2 ;;
     *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -81,11 +84,19 @@ ours() {  # artifact -> "decode_tps prefill_tps bandwidth_gbs"
   local out; out="$("$build/bin/ds-bench" "$1" --sweep --batches 1 --prompts 512 --context 128 --decode-steps 64 --threads "$threads" 2>&1)"
   echo "$(echo "$out" | awk '$1=="decode" && $2==1 {print $3}') $(echo "$out" | awk '$1=="prefill" && $2==512 {print $3}') $(echo "$out" | grep -o 'read [0-9.]* GB/s' | awk '{print $2}')"
 }
+ours_deep() {  # artifact -> decode_tps with $depth tokens in the cache
+  "$build/bin/ds-bench" "$1" --sweep --batches 1 --prompts 1 --context "$depth" --decode-steps 32 --threads "$threads" 2>&1 |
+    awk '$1=="decode" && $2==1 {print $3}'
+}
+theirs_deep() {  # gguf -> decode_tps with $depth tokens in the cache
+  "$llama/build/bin/llama-bench" -m "$1" -p 0 -n 32 -d "$depth" -t "$threads" -r 1 2>/dev/null |
+    awk -F'|' '/ tg32 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}'
+}
 theirs_run() {  # gguf -> "decode_tps prefill_tps"
   local out; out="$("$llama/build/bin/llama-bench" -m "$1" -p 512 -n 64 -t "$threads" -r 1 2>/dev/null)"
   echo "$(echo "$out" | awk -F'|' '/ tg64 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}') $(echo "$out" | awk -F'|' '/ pp512 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}')"
 }
-declare -A od op tdd tpp
+declare -A od op tdd tpp odeep tdeep
 bw_all=() torch_pp=()
 pairs=""
 for f in $formats; do pairs="$pairs $f:${theirs[$f]}"; done
@@ -97,6 +108,10 @@ for r in $(seq "$runs"); do
     read -r d pf bw < <(ours "$work/$shape.$f.dsa"); od[$f]+="$d "; op[$f]+="$pf "; bw_all+=("$bw")
     g="$work/$shape.$q.gguf"; [ "$q" = BF16 ] && g="$gg"
     read -r d pf < <(theirs_run "$g"); tdd[$q]+="$d "; tpp[$q]+="$pf "
+    if [ "$depth" -gt 0 ]; then
+      log "run $r: decode at depth $depth, ours $f, llama.cpp $q"
+      odeep[$f]+="$(ours_deep "$work/$shape.$f.dsa") "; tdeep[$q]+="$(theirs_deep "$g") "
+    fi
   done
   if [ -n "$torch" ]; then
     log "run $r: PyTorch eager bf16 prefill-512"
@@ -110,16 +125,21 @@ gbytes() { python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) / 1e9)"
 echo
 echo "host compare: $shape, $threads threads, median of $runs, $(date -u +%F), commit $(git -C "$root" rev-parse --short HEAD); llama.cpp ${llama_version:-vendored}"
 echo "read roofline: bytes read per token (the file's size less the embedding table, of which a token reads one row) / $bw GB/s (ds-bench's read bandwidth)"
-printf '%-8s %-7s %12s %12s %8s %10s %10s %14s %14s\n' ours theirs "decode ours" "decode them" ratio "roof ours" "roof them" "prefill ours" "prefill them"
+printf '%-8s %-7s %12s %12s %8s %10s %10s %14s %14s %8s' ours theirs "decode ours" "decode them" ratio "roof ours" "roof them" "prefill ours" "prefill them" ratio
+[ "$depth" -gt 0 ] && printf ' %12s %12s %8s' "d$depth ours" "d$depth them" ratio
+echo
 for p in $pairs; do
   f="${p%%:*}" q="${p##*:}"
   g="$work/$shape.$q.gguf"; [ "$q" = BF16 ] && g="$gg"
   d1="$(echo ${od[$f]} | tr ' ' '\n' | median)" d2="$(echo ${tdd[$q]} | tr ' ' '\n' | median)"
   p1="$(echo ${op[$f]} | tr ' ' '\n' | median)" p2="$(echo ${tpp[$q]} | tr ' ' '\n' | median)"
   b1="$(gbytes "$work/$shape.$f.dsa")" b2="$(gbytes "$g")"
-  python3 - "$f" "$q" "$d1" "$d2" "$p1" "$p2" "$b1" "$b2" "$bw" "$config" <<'EOF'
+  e1=0 e2=0
+  if [ "$depth" -gt 0 ]; then e1="$(echo ${odeep[$f]} | tr ' ' '\n' | median)" e2="$(echo ${tdeep[$q]} | tr ' ' '\n' | median)"; fi
+  python3 - "$f" "$q" "$d1" "$d2" "$p1" "$p2" "$b1" "$b2" "$bw" "$config" "$e1" "$e2" <<'EOF'
 import json, sys
-f, q, d1, d2, p1, p2, b1, b2, bw, config = sys.argv[1:]
+f, q, d1, d2, p1, p2, b1, b2, bw, config, e1, e2 = sys.argv[1:]
+e1, e2 = float(e1), float(e2)
 d1, d2, p1, p2, b1, b2, bw = map(float, (d1, d2, p1, p2, b1, b2, bw))
 c = json.load(open(config))
 embd = c["vocab_size"] * c["hidden_size"] / 1e9  # elements (G)
@@ -127,7 +147,8 @@ embd = c["vocab_size"] * c["hidden_size"] / 1e9  # elements (G)
 # quantized files quantize token_embd too (Q8_0 34/32, Q4_0 18/32, Q4_K_M mostly Q4_K 144/256).
 b1 -= 2 * embd
 b2 -= embd * {"BF16": 2, "Q8_0": 34 / 32, "Q4_0": 18 / 32, "Q4_K_M": 144 / 256}[q]
-print(f"{f:<8} {q:<7} {d1:12.2f} {d2:12.2f} {d1 / d2:8.2f} {100 * d1 * b1 / bw:9.0f}% {100 * d2 * b2 / bw:9.0f}% {p1:14.1f} {p2:14.1f}")
+deep = f" {e1:12.2f} {e2:12.2f} {e1 / e2:8.2f}" if e2 > 0 else ""
+print(f"{f:<8} {q:<7} {d1:12.2f} {d2:12.2f} {d1 / d2:8.2f} {100 * d1 * b1 / bw:9.0f}% {100 * d2 * b2 / bw:9.0f}% {p1:14.1f} {p2:14.1f} {p1 / p2:8.2f}{deep}")
 EOF
 done
 if [ -n "$torch" ]; then
