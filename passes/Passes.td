@@ -49,15 +49,22 @@ def QuantizeWeightsPass : Pass<"ds-quant-weights", "::mlir::ModuleOp"> {
 
     Before: `ds.weight @w : tensor<16x8xf32> {name = "w"}` used by a ds.linear.
     After (scheme=int8): `ds.weight @w : tensor<16x8xf32> {name = "w", quant = "int8"}`.
+
+    The output projection and the embedding table are opt-in (`lm-head`, `embed`): int8 per
+    row, or 4-bit groups of 64 / 128 columns (symmetric: the host's int8-activation kernel
+    reads them), as llama.cpp's `--output-tensor-type` offers. Before: `ds.weight @head`
+    read by ds.logits; after (lm-head=int4_g64): `{name = "head", quant = "int4_g64"}`.
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"int8\"",
            "int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym; none leaves the GEMMs">,
     Option<"lmHead", "lm-head", "std::string", /*default=*/"\"none\"",
-           "Scheme of the output projection (ds.logits weight): none or int8">,
+           "Scheme of the output projection (ds.logits weight): none, int8, int4_g64 or "
+           "int4_g128 (symmetric)">,
     Option<"embedTable", "embed", "std::string", /*default=*/"\"none\"",
-           "Scheme of the embedding table (ds.embed weight): none or int8. A tied table is one "
-           "weight: either option quantizes it for both uses">
+           "Scheme of the embedding table (ds.embed weight): as lm-head. A tied table is one "
+           "weight: either option quantizes it for both uses (two different schemes for it are "
+           "an error naming it)">
   ];
   let dependentDialects = ["::mlir::ds::DSDialect"];
   let statistics = [Statistic<"numQuantized", "num-quantized", "Number of weights marked">];

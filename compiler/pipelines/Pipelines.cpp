@@ -42,8 +42,9 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
   auto scheme = quantScheme(options.quant);
   if (!scheme) return scheme.takeError();
   for (const std::string* v : {&options.quantLmHead.getValue(), &options.quantEmbed.getValue()})
-    if (*v != "none" && *v != "w8")
-      return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8)",
+    if (*v != "none" && *v != "w8" && *v != "w4g64" && *v != "w4g128")
+      return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8, w4g64, "
+                                     "w4g128)",
                                      v->c_str());
   return llvm::Error::success();
 }
@@ -73,7 +74,11 @@ void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) 
     llvm::consumeError(scheme.takeError());
     scheme = std::optional<std::string>(options.quant);
   }
-  auto head = [](const std::string& v) { return v == "w8" ? std::string("int8") : v; };
+  auto head = [](const std::string& v) {
+    return v == "w8" ? std::string("int8") : v == "w4g64" ? std::string("int4_g64")
+                       : v == "w4g128"                   ? std::string("int4_g128")
+                                                         : v;
+  };
   if (*scheme || options.quantLmHead != "none" || options.quantEmbed != "none") {
     QuantizeWeightsPassOptions quant;
     quant.scheme = *scheme ? **scheme : std::string("none");

@@ -23,10 +23,10 @@ struct GraphPipelineOptions : public PassPipelineOptions<GraphPipelineOptions> {
                                            "w4g128, w4g64a, w4g128a"),
                             llvm::cl::init("none")};
   Option<std::string> quantLmHead{*this, "quant-lm-head",
-                                  llvm::cl::desc("output projection (logits weight): none or w8"),
+                                  llvm::cl::desc("output projection (logits weight): none, w8, w4g64, w4g128"),
                                   llvm::cl::init("none")};
   Option<std::string> quantEmbed{*this, "quant-embed",
-                                 llvm::cl::desc("embedding table: none or w8"),
+                                 llvm::cl::desc("embedding table: none, w8, w4g64, w4g128"),
                                  llvm::cl::init("none")};
   Option<int64_t> tp{*this, "tp", llvm::cl::desc("tensor-parallel ranks, in [1, 64]"),
                      llvm::cl::init(1)};

@@ -2,6 +2,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 
 #define DEBUG_TYPE "ds-quant-weights"
@@ -44,31 +45,40 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsPassBase<QuantizeWeightsPass> 
           add(r);
       }
     });
-    // The output projection / embedding table: opt-in, int8 per row (llama.cpp keeps its
-    // output at 6-8 bits too); a 4-bit GEMM scheme does not apply to them.
-    llvm::DenseSet<StringAttr> head;
-    std::string headScheme;
-    for (const std::string* opt : {&lmHead.getValue(), &embedTable.getValue()}) {
-      if (*opt == "none") continue;
-      if (*opt != "int8") {
-        module.emitError() << "lm-head / embed quantization must be none or int8, got '" << *opt
-                           << "'";
+    // The output projection / embedding table: opt-in, int8 per row or 4-bit groups (symmetric;
+    // llama.cpp keeps its output at 6-8 bits by default, lower on request).
+    llvm::DenseMap<StringAttr, std::string> head;  // weight -> its scheme
+    for (const std::string* opt : {&lmHead.getValue(), &embedTable.getValue()})
+      if (*opt != "none" && *opt != "int8" && *opt != "int4_g64" && *opt != "int4_g128") {
+        module.emitError() << "lm-head / embed quantization must be none, int8, int4_g64 or "
+                              "int4_g128, got '"
+                           << *opt << "'";
         return signalPassFailure();
       }
-      headScheme = *opt;
-    }
+    bool conflict = false;
+    auto mark = [&](FlatSymbolRefAttr ref, const std::string& s, Operation* op) {
+      auto [it, inserted] = head.try_emplace(ref.getAttr(), s);
+      if (!inserted && it->second != s && !conflict) {
+        op->emitError() << "weight @" << ref.getValue() << " is both the output projection and the "
+                        << "embedding table (tied): lm-head " << lmHead << " and embed " << embedTable
+                        << " disagree; give one scheme";
+        conflict = true;
+      }
+    };
     module.walk([&](Operation* op) {
-      if (auto l = dyn_cast<LogitsOp>(op); l && lmHead != "none") head.insert(l.getWeightAttr().getAttr());
-      if (auto e = dyn_cast<EmbedOp>(op); e && embedTable != "none") head.insert(e.getWeightAttr().getAttr());
+      if (auto l = dyn_cast<LogitsOp>(op); l && lmHead != "none") mark(l.getWeightAttr(), lmHead, op);
+      if (auto e = dyn_cast<EmbedOp>(op); e && embedTable != "none") mark(e.getWeightAttr(), embedTable, op);
     });
+    if (conflict) return signalPassFailure();
     OpBuilder b(&getContext());
     for (WeightOp w : module.getOps<WeightOp>()) {
       bool isGemm = scheme != "none" && gemm.contains(w.getSymNameAttr());
-      bool isHead = head.contains(w.getSymNameAttr());
+      auto headIt = head.find(w.getSymNameAttr());
+      bool isHead = headIt != head.end();
       if (!isGemm && !isHead) continue;
       Type e = w.getTensorType().getElementType();
       if (!(e.isF32() || e.isF16() || e.isBF16())) continue;  // native FP8 stays as it is
-      w.setQuantAttr(b.getStringAttr(isHead ? headScheme : scheme.getValue()));
+      w.setQuantAttr(b.getStringAttr(isHead ? headIt->second : scheme.getValue()));
       ++numQuantized;
     }
     // The verifier rejects unknown schemes with a message naming the weight.

@@ -84,6 +84,10 @@ done
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w8.lmhead.dsa" --quiet --quant w8 --quant-lm-head w8 --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead.dsa" --quiet --quant w4g128 \
   --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w8 --quant-embed w8 --quant-act none
+# 4-bit output projection / embedding (opt-in, host only) on the default GPTQ int4 build with
+# int8 activations (the logits GEMM then runs the int4 int8-activation kernel too).
+"$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead4.dsa" --quiet --quant w4g128 \
+  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w4g64 --quant-embed w4g64
 for kv in int8 fp8; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
 done

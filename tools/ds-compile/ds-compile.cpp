@@ -82,9 +82,10 @@ cl::opt<std::string> quant("quant",
                            cl::init("none"), cl::cat(category));
 cl::opt<std::string> quantLmHead(
     "quant-lm-head",
-    cl::desc("Quantize the output projection (lm_head; the embedding too when tied): auto, none "
-             "or w8 (int8 per row). auto: w8 for host builds with an int8 or int4 --quant (as "
-             "llama.cpp's quantized files do; docs/quantization.md), else none"),
+    cl::desc("Quantize the output projection (lm_head; the embedding too when tied): auto, none, "
+             "w8 (int8 per row), or w4g64 / w4g128 (4-bit groups, host only: fewer bytes per "
+             "decoded token, lower precision). auto: w8 for host builds with an int8 or int4 "
+             "--quant (as llama.cpp's quantized files do; docs/quantization.md), else none"),
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantAct(
     "quant-act",
@@ -95,7 +96,8 @@ cl::opt<std::string> quantAct(
              "int8 or int4 --quant, bf16 for host --dtype bf16 builds without --quant, else none"),
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
-                                cl::desc("Quantize the embedding table: none or w8 (int8 per row)"),
+                                cl::desc("Quantize the embedding table: none, w8 (int8 per row), "
+                                         "w4g64 or w4g128 (host only)"),
                                 cl::init("none"), cl::cat(category));
 cl::opt<std::string> quantCalib(
     "quant-calib",
@@ -341,10 +343,16 @@ int checkFlags() {
         return usageError("--quant-act int8 is implemented for the host target only, not '" + t + "'");
   }
   if (quantLmHead == "auto") quantLmHead = host_only && int_scheme ? "w8" : "none";
-  for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()})
-    if (v != "none" && v != "w8")
+  for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()}) {
+    if (v != "none" && v != "w8" && v != "w4g64" && v != "w4g128")
       return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
-                        "lm head, none, w8)");
+                        "lm head, none, w8, w4g64, w4g128)");
+    if (v.rfind("w4", 0) == 0)
+      for (const std::string& t : targetList())
+        if (t != "host")
+          return usageError("--quant-lm-head / --quant-embed " + v + " is implemented for the host "
+                            "target only, not '" + t + "'");
+  }
   bool headQuant = quantLmHead != "none" || quantEmbed != "none";
   if (!quantCalib.empty() && !*scheme) return usageError("--quant-calib needs an int4 --quant");
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)

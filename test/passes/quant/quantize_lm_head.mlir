@@ -1,6 +1,9 @@
 // RUN: ds-opt %s -ds-quant-weights="scheme=int4_g128 lm-head=int8" | FileCheck %s
 // RUN: ds-opt %s -ds-quant-weights="scheme=none embed=int8" | FileCheck %s --check-prefix=EMB
-// RUN: not ds-opt %s -ds-quant-weights="scheme=int8 lm-head=int4_g128" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: ds-opt %s -ds-quant-weights="scheme=int8 lm-head=int4_g64" | FileCheck %s --check-prefix=HEAD4
+// RUN: not ds-opt %s -ds-quant-weights="scheme=int8 lm-head=int4_g128_asym" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not ds-opt %inputs/tied_head.mlir -ds-quant-weights="scheme=none lm-head=int4_g64 embed=int8" 2>&1 | FileCheck %s --check-prefix=TIED
+// RUN: ds-opt %inputs/tied_head.mlir -ds-quant-weights="scheme=none lm-head=int4_g64 embed=int4_g64" | FileCheck %s --check-prefix=TIEDOK
 
 // lm-head=int8 marks the ds.logits weight int8 (the GEMMs keep their scheme); embed=int8 the
 // ds.embed table; scheme=none leaves the GEMMs.
@@ -10,7 +13,12 @@
 // EMB-DAG: ds.weight @e : tensor<16x8xf32> {name = "e", quant = "int8"}
 // EMB-DAG: ds.weight @head : tensor<16x8xbf16> {name = "head"}
 // EMB-DAG: ds.weight @wq : tensor<8x8xbf16> {name = "wq"}
-// BAD: lm-head / embed quantization must be none or int8, got 'int4_g128'
+// HEAD4-DAG: ds.weight @head : tensor<16x8xbf16> {name = "head", quant = "int4_g64"}
+// HEAD4-DAG: ds.weight @wq : tensor<8x8xbf16> {name = "wq", quant = "int8"}
+// HEAD4-DAG: ds.weight @e : tensor<16x8xf32> {name = "e"}
+// TIED: error: weight @t is both the output projection and the embedding table (tied): lm-head int4_g64 and embed int8 disagree; give one scheme
+// TIEDOK: ds.weight @t : tensor<16x8xf32> {name = "t", quant = "int4_g64"}
+// BAD: lm-head / embed quantization must be none, int8, int4_g64 or int4_g128, got 'int4_g128_asym'
 ds.weight @e : tensor<16x8xf32> {name = "e"}
 ds.weight @head : tensor<16x8xbf16> {name = "head"}
 ds.weight @wq : tensor<8x8xbf16> {name = "wq"}
