@@ -108,7 +108,13 @@ TEST_P(MlaTest, AbsorbedMatchesExpandedReferenceAndIsBatchInvariant) {
 // order (multiply, add), scores (dot(q_lat, c) + dot(q_rope, k_rope)) * scale, softmaxInPlace,
 // o_lat = sum p_j c_j in position order (multiply, add), out = dotTile(o_lat, W_uv). 20 prefill
 // tokens make two chunks (16 + 4) across 5 cache blocks; a decode token of another sequence.
-TEST(MlaChunks, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
+// Run on 1, 2 and 5 threads: the kernel groups the heads that share the latent reads by the
+// thread count (all 3 heads in one item on 1 thread, one head per item on 5).
+class MlaChunks : public ::testing::TestWithParam<int> {};
+
+TEST_P(MlaChunks, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
+  const int saved = numThreads();
+  setNumThreads(GetParam());
   Rng rng(33);
   auto kv_b = randomWeight(rng, WeightType::F32, kH * (kDn + kDv), kR, 0.5f);
   const auto* W = reinterpret_cast<const float*>(kv_b.bytes.data());
@@ -135,6 +141,7 @@ TEST(MlaChunks, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
   const float scale = 0.3f;
   std::vector<float> out(T * kH * kDv);
   mlaAttention(cache, b, qn.data(), qr.data(), kv_b.view, kH, kDn, kDv, scale, out.data());
+  setNumThreads(saved);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < kH; ++h) {
       const float* wuk = W + h * (kDn + kDv) * kR;
@@ -163,6 +170,8 @@ TEST(MlaChunks, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
       ASSERT_EQ(0, std::memcmp(want.data(), out.data() + (t * kH + h) * kDv, kDv * 4)) << "token " << t << " head " << h;
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Threads, MlaChunks, ::testing::Values(1, 2, 5));
 
 INSTANTIATE_TEST_SUITE_P(KvB, MlaTest,
                          ::testing::Values(MlaCase{"f32", WeightType::F32, 0, 0},
