@@ -152,6 +152,10 @@ std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_to
 }  // namespace detail
 
 
+// Measured best at two blocks (R1-1.5B, 2,048 positions, 2 threads: 8.7-10.0 -> 7.6-8.6 ms per
+// step of the 28 layers' attention; one block ahead about as good, the values likewise: no gain).
+constexpr int64_t kKeyBlocksAhead = 2;
+
 void attention(const PagedKV& cache, const BatchView& batch, const float* q, int64_t q_heads,
                float scale, int64_t sliding_window, float* out) {
   const int64_t Hkv = cache.kv_heads, D = cache.head_dim, Dv = cache.v_dim, bs = cache.block_size;
@@ -206,6 +210,15 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
           }
           keys = kbuf.data();
         }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        // The keys of the block kKeyBlocksAhead on into L2: a sequence's blocks lie anywhere in
+        // the cache, so the hardware cannot run ahead across them.
+        if (const int64_t pa = p1 + (kKeyBlocksAhead - 1) * bs; !quant && pa <= jhi) {
+          const int64_t sa = detail::slotOf(batch, bs, s, pa / bs * bs);
+          const char* kp = reinterpret_cast<const char*>(cache.k + kvIndex(cache, sa, kvh) * D);
+          for (int64_t o = 0; o < bs * D * 4; o += 64) _mm_prefetch(kp + o, _MM_HINT_T1);
+        }
+#endif
         detail::dotTile(qrows.data(), D, R, keys, D, n, D, scores.data() + (p0 - jlo), L);
         p0 = p1;
       }
