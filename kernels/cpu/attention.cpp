@@ -128,10 +128,6 @@ void weightedSums(float* const* o, const float* const* p, int64_t R, const float
   }
 }
 
-void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv, bool fused) {
-  weightedSums(&o, &p, 1, v, n, Dv, fused);
-}
-
 std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_tokens) {
   std::vector<SequenceChunk> chunks;
   for (int64_t t = 0; t < batch.num_tokens;) {
@@ -150,7 +146,6 @@ std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_to
   return chunks;
 }
 }  // namespace detail
-
 
 // Measured best at two blocks (R1-1.5B, 2,048 positions, 2 threads: 8.7-10.0 -> 7.6-8.6 ms per
 // step of the 28 layers' attention; one block ahead about as good, the values likewise: no gain).

@@ -196,16 +196,15 @@ void softmaxInPlace(float* scores, int64_t n);
 // softmaxInPlace, HF's form with libm's exp): the library's own
 // exp (expDs, within 2 ulp) and a 16-lane sum, AVX-512 where it runs, the same bits everywhere.
 // portable: the scalar definition even where AVX-512 runs (tests compare the two).
-// o[d] = sum over j < n of p[j] * v[j][d] from zero in j order (attention.cpp): one fused
-// multiply-add per term, or (fused = false) a multiply then an add; AVX-512 where it runs, the
-// scalar loop's bits either way.
-void weightedSum(float* o, const float* p, const float* const* v, int64_t n, int64_t Dv, bool fused);
+void attentionSoftmax(float* scores, int64_t n, bool portable = false);
 // One block of int8 activation codes (linear_a8.cpp's definition): a = max |x|, q = nearbyint(x *
 // (127 / a)) clamped to [-127, 127], *sum = the codes' sum; returns a / 127. AVX-512 for n a
 // multiple of 16 with finite values, the scalar loop otherwise or when portable: the same bits.
 float quantizeActivationBlock(const float* x, int64_t n, int8_t* q, int32_t* sum, bool portable = false);
-// weightedSum for R rows over the same n value rows (o[r], p[r] per row), each row's result the
-// same bits as weightedSum's; every value vector is read once per 64 columns for up to 6 rows.
+// For each of R rows over the same n value rows: o[r][d] = sum over j < n of p[r][j] * v[j][d]
+// from zero in j order (attention.cpp): one fused multiply-add per term, or (fused = false) a
+// multiply then an add; AVX-512 where it runs, the scalar loop's bits either way. Every value
+// vector is read once per 64-128 columns for up to 6 rows (a GQA group, an MLA token's heads).
 void weightedSums(float* const* o, const float* const* p, int64_t R, const float* const* v, int64_t n,
                   int64_t Dv, bool fused);
 // Runs of a batch's tokens that belong to one sequence at consecutive positions, at most
@@ -215,7 +214,6 @@ struct SequenceChunk {
 };
 std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_tokens);
 float expDs(float x);
-void attentionSoftmax(float* scores, int64_t n, bool portable = false);
 
 // Cache slot (block * block_size + offset) that holds position pos of sequence s.
 inline int64_t slotOf(const BatchView& b, int64_t block_size, int64_t s, int64_t pos) {
