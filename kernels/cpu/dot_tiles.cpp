@@ -21,6 +21,7 @@ namespace {
 #pragma GCC diagnostic ignored "-Wpsabi"
 // GCC 12 flags the _mm512_undefined_* inside its own AVX-512 headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 typedef float v8f __attribute__((vector_size(32)));
 
 inline v8f load8(const float* p) {
@@ -95,6 +96,17 @@ __attribute__((target("avx512f,avx512dq,avx2,fma"))) void partialPairsAvx512(
   for (int i = 0; i < TM; ++i)
     for (int q = 0; q < TP; ++q) _mm512_storeu_ps(acc + (i * lda + 2 * q) * 8, a[i][q]);
 }
+// reduce8 of the two 8-lane partial sums at a[0, 16) into y[0], y[1]: adjacent lanes, then lane
+// pairs two apart, then the 128-bit halves, which is reduce8's tree ((0+1)+(2+3)) + ((4+5)+(6+7))
+// (float addition commutes exactly, so the operand order inside each sum does not matter).
+__attribute__((target("avx512f"))) void reducePairAvx512(const float* a, float* y) {
+  const __m512 v = _mm512_loadu_ps(a);
+  const __m512 t1 = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m512 t2 = _mm512_add_ps(t1, _mm512_permute_ps(t1, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 t3 = _mm512_add_ps(t2, _mm512_shuffle_f32x4(t2, t2, _MM_SHUFFLE(2, 3, 0, 1)));
+  y[0] = _mm512_cvtss_f32(t3);
+  y[1] = _mm_cvtss_f32(_mm512_extractf32x4_ps(t3, 2));
+}
 #define DS_PAIR_ROW(m) {&partialPairsAvx512<m, 1>, &partialPairsAvx512<m, 2>, &partialPairsAvx512<m, 3>, &partialPairsAvx512<m, 4>}
 // Up to 6 x rows: 6 x 4 accumulators + 4 pair vectors + 1 broadcast fit the 32 registers.
 constexpr int64_t kPairRows = 6;
@@ -168,14 +180,20 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
         }
       }
     }
-    for (int64_t i = 0; i < mt; ++i)
-      for (int64_t j = 0; j < N; ++j) {
+    for (int64_t i = 0; i < mt; ++i) {
+      int64_t j = 0;
+#ifdef DS_CPU_X86
+      if (pairs_on && K8 == K)  // two outputs' lane trees per vector, the same sums (reduce8)
+        for (; j + 2 <= N; j += 2) reducePairAvx512(acc + (i * N + j) * 8, y + (t0 + i) * ldy + j);
+#endif
+      for (; j < N; ++j) {
         const float* xr = x + (t0 + i) * ldx;
         const float* wr = w + j * ldw;
         float s = reduce8(acc + (i * N + j) * 8);
         for (int64_t k = K8; k < K; ++k) s += xr[k] * wr[k];
         y[(t0 + i) * ldy + j] = s;
       }
+    }
   }
 }
 
