@@ -28,6 +28,13 @@ llvm::Expected<std::optional<std::string>> quantScheme(llvm::StringRef quant) {
   return it->second;
 }
 
+llvm::Expected<std::optional<std::string>> headQuantScheme(llvm::StringRef quant) {
+  if (quant == "none") return std::nullopt;
+  if (quant == "w8" || quant == "w4g64" || quant == "w4g128") return quantScheme(quant);
+  return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8, w4g64, w4g128)",
+                                 quant.str().c_str());
+}
+
 llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
   if (options.tp < 1 || options.tp > ::ds::kMaxTensorParallel)
     return llvm::createStringError("tp must be in [1, %d], got %lld", ::ds::kMaxTensorParallel,
@@ -42,10 +49,7 @@ llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {
   auto scheme = quantScheme(options.quant);
   if (!scheme) return scheme.takeError();
   for (const std::string* v : {&options.quantLmHead.getValue(), &options.quantEmbed.getValue()})
-    if (*v != "none" && *v != "w8" && *v != "w4g64" && *v != "w4g128")
-      return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8, w4g64, "
-                                     "w4g128)",
-                                     v->c_str());
+    if (auto head = headQuantScheme(*v); !head) return head.takeError();
   return llvm::Error::success();
 }
 
@@ -74,10 +78,13 @@ void buildGraphPipeline(OpPassManager& pm, const GraphPipelineOptions& options) 
     llvm::consumeError(scheme.takeError());
     scheme = std::optional<std::string>(options.quant);
   }
-  auto head = [](const std::string& v) {
-    return v == "w8" ? std::string("int8") : v == "w4g64" ? std::string("int4_g64")
-                       : v == "w4g128"                   ? std::string("int4_g128")
-                                                         : v;
+  auto head = [](const std::string& v) {  // validated above; an unknown value reaches the pass
+    llvm::Expected<std::optional<std::string>> s = headQuantScheme(v);
+    if (!s) {
+      llvm::consumeError(s.takeError());
+      return v;
+    }
+    return s->value_or(std::string("none"));
   };
   if (*scheme || options.quantLmHead != "none" || options.quantEmbed != "none") {
     QuantizeWeightsPassOptions quant;

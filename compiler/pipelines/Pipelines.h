@@ -73,6 +73,8 @@ struct CodegenPipelineOptions : public PassPipelineOptions<CodegenPipelineOption
 // The ds-quant-weights scheme of a --quant / quant= value ("w8" -> "int8"); none for "none".
 // An error lists the accepted values.
 llvm::Expected<std::optional<std::string>> quantScheme(llvm::StringRef quant);
+// The same for --quant-lm-head / --quant-embed (none, w8, w4g64, w4g128: "w4g64" -> "int4_g64").
+llvm::Expected<std::optional<std::string>> headQuantScheme(llvm::StringRef quant);
 
 // Option checks; errors name the option ("tp must be in [1, 64], got 0").
 llvm::Error validateGraphOptions(const GraphPipelineOptions& options);

@@ -213,6 +213,7 @@ struct SequenceChunk {
   int64_t t0, t1;
 };
 std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_tokens);
+// The library's exp (softmax.cpp: Cephes expf in explicit f32 steps, within 2 ulp of expf).
 float expDs(float x);
 
 // Cache slot (block * block_size + offset) that holds position pos of sequence s.

@@ -344,9 +344,11 @@ int checkFlags() {
   }
   if (quantLmHead == "auto") quantLmHead = host_only && int_scheme ? "w8" : "none";
   for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()}) {
-    if (v != "none" && v != "w8" && v != "w4g64" && v != "w4g128")
+    if (auto head = mlir::ds::headQuantScheme(v); !head) {
+      llvm::consumeError(head.takeError());
       return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
                         "lm head, none, w8, w4g64, w4g128)");
+    }
     if (v.rfind("w4", 0) == 0)
       for (const std::string& t : targetList())
         if (t != "host")

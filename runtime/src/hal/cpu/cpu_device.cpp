@@ -304,7 +304,12 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   };
   auto bytes = [](const cpu::WeightView& v) { return v.rows * cpu::weightRowBytes(v.type, v.cols); };
   constexpr uint64_t kAlign = 64;
-  std::unordered_map<const void*, void*> packed_at;  // views of one tensor share its bytes
+  // Views of one tensor share its bytes: where they went, and an int4 tensor's panel scales.
+  struct Packed {
+    void* data = nullptr;
+    const float* panel_scales = nullptr;
+  };
+  std::unordered_map<const void*, Packed> packed_at;
   uint64_t total = 0;
   const bool int8_act = artifact.meta()->int8_activations();
   const bool bf16_act = artifact.meta()->bf16_activations();
@@ -313,7 +318,7 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   auto packable = [&](const cpu::WeightView& v) { return a8(v) || a16(v) || cpu::canPackWeight(v); };
   for (const CpuWeight& e : entries_)
     for (const cpu::WeightView& v : e.views)
-      if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, nullptr).second)
+      if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, Packed{}).second)
         total += (bytes(v) + kAlign - 1) / kAlign * kAlign;
   if (total > 0) {
     packed_.reset(allocWeightMemory(total));
@@ -321,32 +326,29 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   }
   packed_bytes_ = total;
   uint64_t at = 0;
-  std::unordered_map<const void*, const float*> scales_at;  // int4 panel scale copies
   for (CpuWeight& e : entries_)
     for (cpu::WeightView& v : e.views) {
       if (!packable(v)) continue;
       const bool int8 = a8(v), bf16 = a16(v);
-      void*& dst = packed_at[v.data];
-      const void* original = v.data;
-      if (!dst) {
+      Packed& p = packed_at[v.data];
+      if (!p.data) {
         const bool in_place = synthetic(v.data);
-        dst = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
+        p.data = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
         if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
         float* scales = nullptr;
         if (const int64_t nf = int8 ? cpu::int8ActScaleFloats(v) : 0; nf > 0) {
           panel_scales_.emplace_back(new (std::nothrow) float[static_cast<size_t>(nf)]);
           scales = panel_scales_.back().get();  // null without memory: the kernel gathers
-          scales_at[original] = scales;
         }
-        if (int8) cpu::packInt8Activations(v, dst, scales);
-        else if (bf16) cpu::packBf16Activations(v, dst);
-        else cpu::packWeight(v, dst);
+        if (int8) p.panel_scales = cpu::packInt8Activations(v, p.data, scales).panel_group_scale;
+        else if (bf16) cpu::packBf16Activations(v, p.data);
+        else cpu::packWeight(v, p.data);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
       }
-      v.data = dst;
+      v.data = p.data;
       if (int8) {
         v.int8_act = true;
-        if (auto it = scales_at.find(original); it != scales_at.end()) v.panel_group_scale = it->second;
+        v.panel_group_scale = p.panel_scales;
       }
       else if (bf16) v.bf16_act = true;
       else v.packed = cpu::kPackRows;
