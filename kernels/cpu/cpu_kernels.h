@@ -11,8 +11,10 @@ namespace ds::cpu {
 
 // Storage type of a weight. Activations are always f32 on the host target.
 // I8: int8 codes, one byte each. I4: two 4-bit codes per byte (low nibble = even column), each
-// row starting on a byte boundary (ceil(cols / 2) bytes per row); docs/quantization.md.
-enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3, I8, I4 };
+// row starting on a byte boundary (ceil(cols / 2) bytes per row). I6: 6-bit two's complement
+// codes, four per three bytes (column c at bits 6 (c % 4) of the little-endian 24-bit word at byte
+// 3 (c / 4)), each row 3 ceil(cols / 4) bytes; docs/quantization.md.
+enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3, I8, I4, I6 };
 
 // A row-major weight matrix [rows, cols] (a vector is 1 x cols). FP8 weights may be
 // block-scaled as DeepSeek-V3 ships them: value = q * block_scale[r / block_rows][c / block_cols],
@@ -24,6 +26,7 @@ enum class WeightType : uint8_t { F32, F16, BF16, F8E4M3, I8, I4 };
 //    nibbles in [-8, 7], value = q * group_scale[r * G + g]; asymmetric codes are unsigned
 //    nibbles in [0, 15], value = (q - group_zero[r * G + g]) * group_scale[r * G + g], the zero
 //    point a float in units of q (GPTQ/AWQ style). Both products are computed in f32.
+//  * I6 groups likewise, symmetric only: codes in [-32, 31], value = q * group_scale[r * G + g].
 struct WeightView {
   const void* data = nullptr;
   WeightType type = WeightType::F32;
@@ -31,9 +34,9 @@ struct WeightView {
   const float* block_scale = nullptr;
   int64_t block_rows = 0, block_cols = 0;
   const float* channel_scale = nullptr;  // [rows]
-  const float* group_scale = nullptr;    // I4: [rows, G]
+  const float* group_scale = nullptr;    // I4 / I6: [rows, G]
   const float* group_zero = nullptr;     // I4 asymmetric: [rows, G]; null = symmetric
-  int64_t group_size = 0;                // I4: columns per group
+  int64_t group_size = 0;                // I4 / I6: columns per group
   // Storage order of data. 0: row-major (row r at r * weightRowBytes). kPackRows: rows in
   // groups of kPackRows, each group's rows interleaved in chunks of kPackChunk columns (chunk c
   // of row r at group start + (c * kPackRows + r % kPackRows) * chunk bytes), so the decode
@@ -44,7 +47,7 @@ struct WeightView {
   bool int8_act = false;
   // bf16 activations (linear_bf16act.cpp): likewise for bf16 weights, with bf16 dot products.
   bool bf16_act = false;
-  // int8_act int4 weights: the group scales copied per 32-row panel ([panel][G][panel rows],
+  // int8_act int4 / int6 weights: the group scales copied per 32-row panel ([panel][G][panel rows],
   // panel p at p * 32 * G floats), so the kernel loads 16 rows' scales with one vector load;
   // null: it gathers them from group_scale (same values, same results).
   const float* panel_group_scale = nullptr;
@@ -52,7 +55,7 @@ struct WeightView {
 
 constexpr int64_t kPackRows = 4, kPackChunk = 8;
 
-// Bytes of one stored row of `cols` elements (I4 rows are padded to whole bytes).
+// Bytes of one stored row of `cols` elements (I4 / I6 rows are padded to whole bytes / quads).
 int64_t weightRowBytes(WeightType type, int64_t cols);
 
 // Whether w (row-major) can be stored packed: not f32, rows a multiple of kPackRows, cols of
@@ -63,9 +66,9 @@ bool canPackWeight(const WeightView& w);
 WeightView packWeight(const WeightView& w, void* dst);
 
 // Whether w (row-major) can be computed with int8 activations: int8 with channel scales (cols a
-// multiple of 32) or symmetric int4 with groups of a multiple of 64 columns (cols a multiple of
-// 64), rows a multiple of 16. packInt8Activations writes its layout (dst may be w.data) and
-// returns the view with int8_act set; for int4, scale_dst (int8ActScaleFloats(w) floats, may be
+// multiple of 32) or symmetric int4 / int6 with groups of a multiple of 64 columns (cols a
+// multiple of 64), rows a multiple of 16. packInt8Activations writes its layout (dst may be
+// w.data) and returns the view with int8_act set; for int4 / int6, scale_dst (int8ActScaleFloats(w) floats, may be
 // null) receives the panel copy of the group scales (WeightView::panel_group_scale). This changes
 // results (activations are quantized): an artifact asks for it (ds-compile --quant-act int8),
 // never the runtime on its own.

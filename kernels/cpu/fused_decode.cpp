@@ -115,7 +115,8 @@ FusedFn pickFn(WeightType t, int mode, int tm, int tn) {
     case WeightType::I4:
       return mode == kZeroScaled ? pick<WeightType::I4, kZeroScaled>(tm, tn)
                                  : pick<WeightType::I4, kScaled>(tm, tn);
-    case WeightType::F32: break;
+    case WeightType::F32:
+    case WeightType::I6: break;  // scaleLayout refuses I6: dequantRows + dotTile
   }
   return nullptr;
 }
@@ -128,7 +129,8 @@ float decodeOne(WeightType t, const uint8_t* row, int64_t k, bool is_signed) {
     case WeightType::F8E4M3: return fp8e4m3ToF32(row[k]);
     case WeightType::I8: return static_cast<float>(static_cast<int8_t>(row[k]));
     case WeightType::I4: return i4ToF32(row, k, is_signed);
-    case WeightType::F32: break;
+    case WeightType::F32:
+    case WeightType::I6: break;  // scaleLayout refuses I6: dequantRows + dotTile
   }
   return 0.0f;
 }

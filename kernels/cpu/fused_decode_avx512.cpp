@@ -142,7 +142,8 @@ GroupFn pickGroup(WeightType t, int mode, int64_t M) {
     case WeightType::I4:
       return mode == kZeroScaled ? byTokens<WeightType::I4, kZeroScaled>(M)
                                  : byTokens<WeightType::I4, kScaled>(M);
-    case WeightType::F32: break;
+    case WeightType::F32:
+    case WeightType::I6: break;  // scaleLayout refuses I6: dequantRows + dotTile
   }
   return nullptr;
 }

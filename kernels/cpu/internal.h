@@ -129,13 +129,28 @@ void linearBf16Act(const float* x, int64_t T, const WeightView& w, float* y, boo
 // The stored bytes of row r of w, any layout (packed rows are gathered into buf).
 const uint8_t* rowBytes(const WeightView& w, int64_t r, std::vector<uint8_t>& buf);
 
-// Decodes n elements of a stored row (no scales) to f32. I4 decodes as two's complement nibbles.
+// Decodes n elements of a stored row (no scales) to f32. I4 decodes as two's complement nibbles;
+// I6 spans start on a quad of columns (a row start, or a multiple of 4 columns into it).
 void decodeSpan(WeightType type, const void* src, int64_t n, float* out);
 // n packed 4-bit codes from column 0 of a row: two's complement (is_signed) or unsigned.
 void decodeI4(const uint8_t* src, int64_t n, bool is_signed, float* out);
 inline float i4ToF32(const uint8_t* row, int64_t c, bool is_signed) {
   const int nib = (row[c >> 1] >> (4 * (c & 1))) & 0xf;
   return static_cast<float>(is_signed ? (nib ^ 8) - 8 : nib);
+}
+
+// Code of column c of an I6 row (cpu_kernels.h): 6 bits two's complement in [-32, 31].
+inline int i6Code(const uint8_t* row, int64_t c) {
+  const uint8_t* p = row + 3 * (c >> 2);
+  const uint32_t word = p[0] | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16;
+  const int u = (word >> (6 * (c & 3))) & 63;
+  return (u ^ 32) - 32;
+}
+// Stores code q (in [-32, 31]) of column c into an I6 row whose bytes start zeroed.
+inline void i6Store(uint8_t* row, int64_t c, int q) {
+  const uint32_t bits = static_cast<uint32_t>(q & 63) << (6 * (c & 3));
+  uint8_t* p = row + 3 * (c >> 2);
+  p[0] |= static_cast<uint8_t>(bits), p[1] |= static_cast<uint8_t>(bits >> 8), p[2] |= static_cast<uint8_t>(bits >> 16);
 }
 
 // An f32 weight without scales, read in place.

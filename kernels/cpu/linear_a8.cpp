@@ -1,4 +1,4 @@
-// linear on int8 / int4 weights with int8 activations (WeightView::int8_act): exact integer dot
+// linear on int8 / int4 / int6 weights with int8 activations (WeightView::int8_act): exact integer dot
 // products (AVX-512 VNNI vpdpbusd where present) in a GEMM micro-kernel that keeps one output per
 // lane (the layout of linear_bf16act.cpp; issue #13 items 2-3).
 //
@@ -7,15 +7,21 @@
 // side by side (row n at byte (p * width + n) * 4), each code + 128 (vpdpbusd's unsigned operand).
 // int4: per column octet o (8 columns), the rows' 4 bytes side by side; byte i of a row holds
 // column 8o + i in its low nibble and 8o + 4 + i in its high nibble, each code + 8.
+// int6 (u = code + 32 in [0, 63]): per column pair of octets (16 columns, o = 2P and 2P + 1), 12
+// bytes per row: the two octets' low 4 bits of u as int4's nibbles (W rows x 4 bytes each), then
+// W rows x 4 bytes of the high 2 bits: byte i holds those of columns 16P + i, 16P + 4 + i,
+// 16P + 8 + i and 16P + 12 + i at bits 0, 2, 4 and 6 (i6PanelU).
 //
 // Definition (what every path computes, bit for bit):
-//  - each token's row of x is quantized per block of B = 32 columns (int8 weights) or 64 (int4):
+//  - each token's row of x is quantized per block of B = 32 columns (int8 weights) or 64 (int4,
+//    int6):
 //    a = max |x|, q = nearbyint(x * (127 / a)) clamped to [-127, 127] (all zero when a = 0),
 //    s_x = a / 127;
 //  - d[b] = sum over the block of q_x * q_w, an exact integer (the kernels start vpdpbusd from
-//    -offset * sum q_x, so the weights' +128 / +8 cancel; integer sums are order-free);
+//    -offset * sum q_x, so the weights' +128 / +8 / +32 cancel; integer sums are order-free);
 //  - one f32 chain per output over the blocks in order from +0: int8 acc = fma(float(d), s_x,
-//    acc), then y = acc * channel_scale; int4 acc = fma(float(d) * s_x, group_scale, acc), y = acc.
+//    acc), then y = acc * channel_scale; int4 / int6 acc = fma(float(d) * s_x, group_scale, acc),
+//    y = acc.
 // The chain depends only on K: the tile shape, T, a token's place in the batch, the K blocking
 // and the thread split never change a bit (batch invariant like every other path).
 #include <algorithm>
@@ -42,12 +48,23 @@ constexpr int kTileM = 6;  // tokens per micro-tile: 6 x 2 int32 + 6 x 2 f32 acc
 // Token blocks whose codes (kBlockM x kBlockK bytes) stay in L2 while a thread's panels pass.
 constexpr int64_t kBlockM = 96, kBlockK = 2048;
 
-bool isInt4(const WeightView& w) { return w.type == WeightType::I4; }
-int64_t blockCols(const WeightView& w) { return isInt4(w) ? 64 : 32; }
+enum Kind { kI8 = 0, kI4 = 1, kI6 = 2 };
+Kind kindOf(const WeightView& w) { return w.type == WeightType::I4 ? kI4 : w.type == WeightType::I6 ? kI6 : kI8; }
+bool isGrouped(const WeightView& w) { return kindOf(w) != kI8; }  // group scales, 64-column blocks
+int64_t blockCols(const WeightView& w) { return isGrouped(w) ? 64 : 32; }
+int32_t codeOffset(const WeightView& w) { return kindOf(w) == kI4 ? 8 : kindOf(w) == kI6 ? 32 : 128; }
 using detail::actPanels;
 using detail::actPanelWidth;
 // Bytes of one row (and per column of a panel: width * this / cols).
-int64_t storedRowBytes(const WeightView& w) { return isInt4(w) ? w.cols / 2 : w.cols; }
+int64_t storedRowBytes(const WeightView& w) { return weightRowBytes(w.type, w.cols); }
+
+// u = code + 32 of column c (from the panel's start) of row n of an int6 panel of width W.
+inline int i6PanelU(const uint8_t* panel, int64_t W, int64_t n, int64_t c) {
+  const int64_t k = c % 16, o = k / 8, half = (k % 8) / 4, i = k % 4;
+  const uint8_t* pair = panel + (c / 16) * 12 * W;
+  const uint8_t nib = pair[(o * W + n) * 4 + i], high = pair[(2 * W + n) * 4 + i];
+  return ((nib >> (4 * half)) & 0xf) | ((high >> (2 * (2 * o + half))) & 3) << 4;
+}
 
 // Activations of T tokens: codes [T, K] in column order; per (token, block) -offset * sum q and s_x.
 struct ActInt8 {
@@ -118,7 +135,7 @@ float quantizeActivationBlock(const float* x, int64_t n, int8_t* q, int32_t* sum
 namespace {
 
 void quantizeActivations(const float* x, int64_t T, const WeightView& w, ActInt8& a) {
-  const int64_t K = w.cols, B = blockCols(w), nb = K / B, off = isInt4(w) ? 8 : 128;
+  const int64_t K = w.cols, B = blockCols(w), nb = K / B, off = codeOffset(w);
   a.q.resize(T * K);
   a.minus.resize(T * nb);
   a.scale.resize(T * nb);
@@ -145,7 +162,7 @@ struct TileArgs {
   int64_t ldc;
 };
 
-// Group scale of row r for block b (int4).
+// Group scale of row r for block b (int4 / int6).
 inline float groupScale(const WeightView& w, int64_t r, int64_t b) {
   const int64_t G = (w.cols + w.group_size - 1) / w.group_size;
   return w.group_scale[r * G + (b * 64) / w.group_size];
@@ -155,7 +172,7 @@ inline float groupScale(const WeightView& w, int64_t r, int64_t b) {
 void tileGeneric(const TileArgs& t, int64_t tm) {
   const WeightView& w = *t.w;
   const int64_t K = w.cols, B = blockCols(w), nb = K / B, W = t.width;
-  const bool int4 = isInt4(w);
+  const Kind kind = kindOf(w);
   for (int64_t i = 0; i < tm; ++i)
     for (int64_t n = 0; n < W; ++n) {
       const int64_t tok = t.t0 + i, r = t.row0 + n;
@@ -163,10 +180,13 @@ void tileGeneric(const TileArgs& t, int64_t tm) {
       for (int64_t b = t.b0; b < t.b1; ++b) {
         const int8_t* q = t.a->q.data() + tok * K + b * B;
         int32_t d = t.a->minus[tok * nb + b];
-        if (!int4) {
+        if (kind == kI8) {
           for (int64_t p = b * 8; p < b * 8 + 8; ++p)
             for (int j = 0; j < 4; ++j) d += int32_t(t.panel[(p * W + n) * 4 + j]) * q[(p - b * 8) * 4 + j];
           acc = std::fma(static_cast<float>(d), t.a->scale[tok * nb + b], acc);
+        } else if (kind == kI6) {
+          for (int64_t c = 0; c < 64; ++c) d += i6PanelU(t.panel, W, n, b * 64 + c) * q[c];
+          acc = std::fma(static_cast<float>(d) * t.a->scale[tok * nb + b], groupScale(w, r, b), acc);
         } else {
           for (int64_t o = b * 8; o < b * 8 + 8; ++o)
             for (int j = 0; j < 4; ++j) {
@@ -177,7 +197,7 @@ void tileGeneric(const TileArgs& t, int64_t tm) {
           acc = std::fma(static_cast<float>(d) * t.a->scale[tok * nb + b], groupScale(w, r, b), acc);
         }
       }
-      t.c[i * t.ldc + n] = (t.last && !int4) ? acc * w.channel_scale[r] : acc;
+      t.c[i * t.ldc + n] = (t.last && kind == kI8) ? acc * w.channel_scale[r] : acc;
     }
 }
 
@@ -189,17 +209,18 @@ bool useVnni() {
   return on;
 }
 
-template <int NV, int MB, bool INT4>
+template <int NV, int MB, int KIND>
 DS_VNNI void tileVnni(const TileArgs& t) {
+  constexpr bool GROUPED = KIND != kI8;
   const WeightView& w = *t.w;
-  const int64_t K = w.cols, B = INT4 ? 64 : 32, nb = K / B, W = t.width;
+  const int64_t K = w.cols, B = GROUPED ? 64 : 32, nb = K / B, W = t.width;
   typedef int32_t quad_t __attribute__((may_alias));
   __m512 acc[MB][NV];
   for (int i = 0; i < MB; ++i)
     for (int v = 0; v < NV; ++v)
       acc[i][v] = t.first ? _mm512_setzero_ps() : _mm512_loadu_ps(t.c + i * t.ldc + v * 16);
-  const __m512i nib = _mm512_set1_epi8(0xf);
-  const int64_t G = INT4 ? (K + w.group_size - 1) / w.group_size : 0;
+  const __m512i nib = _mm512_set1_epi8(0xf), top = _mm512_set1_epi8(0x30);
+  const int64_t G = GROUPED ? (K + w.group_size - 1) / w.group_size : 0;
   const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                           _mm512_set1_epi32(static_cast<int32_t>(G)));
   // Decode-sized tiles (few chains) split each block's integer sum over two accumulators for
@@ -211,39 +232,68 @@ DS_VNNI void tileVnni(const TileArgs& t) {
       const __m512i m = _mm512_set1_epi32(t.a->minus[(t.t0 + i) * nb + b]);
       for (int v = 0; v < NV; ++v) d[i][v] = m, e[i][v] = _mm512_setzero_si512();
     }
-    const uint8_t* wb = t.panel + b * 8 * W * 4;  // 8 quads (int8) or 8 octets (int4) per block
     const int8_t* qb = t.a->q.data() + t.t0 * K + b * B;
-    for (int p = 0; p < 8; ++p) {
-      __m512i lo[NV], hi[NV];
-      for (int v = 0; v < NV; ++v) {
-        const __m512i raw = _mm512_loadu_si512(wb + (p * W + v * 16) * 4);
-        if constexpr (INT4) {
-          lo[v] = _mm512_and_si512(raw, nib);
-          hi[v] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
-        } else {
-          lo[v] = raw;
-        }
-      }
-      for (int i = 0; i < MB; ++i) {
-        const int8_t* q = qb + i * K + p * (INT4 ? 8 : 4);
-        const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
-        if constexpr (INT4) {
-          const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
+    if constexpr (KIND == kI6) {
+      // 4 column pairs of 16 per block, 12 W bytes each: octet 2P's nibbles, 2P + 1's, the highs.
+      const uint8_t* wb = t.panel + b * 48 * W;
+      for (int P = 0; P < 4; ++P)
+        for (int o = 0; o < 2; ++o) {
+          __m512i lo[NV], hi[NV];
           for (int v = 0; v < NV; ++v) {
-            d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
-            if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
-            else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
+            const uint8_t* pair = wb + P * 12 * W + v * 64;
+            const __m512i raw = _mm512_loadu_si512(pair + o * W * 4);
+            const __m512i h = _mm512_loadu_si512(pair + 2 * W * 4);
+            // High bits of octet o's low / high half (bits 4o and 4o + 2) moved to bits 4-5.
+            const __m512i hl = o == 0 ? _mm512_slli_epi16(h, 4) : h;
+            const __m512i hh = o == 0 ? _mm512_slli_epi16(h, 2) : _mm512_srli_epi16(h, 2);
+            lo[v] = _mm512_ternarylogic_epi32(raw, nib, _mm512_and_si512(hl, top), 0xEA);  // (a & b) | c
+            hi[v] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(raw, 4), nib, _mm512_and_si512(hh, top), 0xEA);
           }
-        } else {
-          for (int v = 0; v < NV; ++v) {
-            if (kSplit && p % 2 == 1) e[i][v] = _mm512_dpbusd_epi32(e[i][v], lo[v], x0);
-            else d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+          for (int i = 0; i < MB; ++i) {
+            const int8_t* q = qb + i * K + P * 16 + o * 8;
+            const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
+            const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
+            for (int v = 0; v < NV; ++v) {
+              d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+              if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
+              else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
+            }
+          }
+        }
+    } else {
+      const uint8_t* wb = t.panel + b * 8 * W * 4;  // 8 quads (int8) or 8 octets (int4) per block
+      for (int p = 0; p < 8; ++p) {
+        __m512i lo[NV], hi[NV];
+        for (int v = 0; v < NV; ++v) {
+          const __m512i raw = _mm512_loadu_si512(wb + (p * W + v * 16) * 4);
+          if constexpr (KIND == kI4) {
+            lo[v] = _mm512_and_si512(raw, nib);
+            hi[v] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
+          } else {
+            lo[v] = raw;
+          }
+        }
+        for (int i = 0; i < MB; ++i) {
+          const int8_t* q = qb + i * K + p * (KIND == kI4 ? 8 : 4);
+          const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
+          if constexpr (KIND == kI4) {
+            const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
+            for (int v = 0; v < NV; ++v) {
+              d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+              if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
+              else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
+            }
+          } else {
+            for (int v = 0; v < NV; ++v) {
+              if (kSplit && p % 2 == 1) e[i][v] = _mm512_dpbusd_epi32(e[i][v], lo[v], x0);
+              else d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+            }
           }
         }
       }
     }
     __m512 sw[NV];
-    if constexpr (INT4) {
+    if constexpr (GROUPED) {
       const int64_t g = (b * 64) / w.group_size;
       for (int v = 0; v < NV; ++v)
         sw[v] = w.panel_group_scale
@@ -254,31 +304,30 @@ DS_VNNI void tileVnni(const TileArgs& t) {
       const __m512 sx = _mm512_set1_ps(t.a->scale[(t.t0 + i) * nb + b]);
       for (int v = 0; v < NV; ++v) {
         const __m512 df = _mm512_cvtepi32_ps(kSplit ? _mm512_add_epi32(d[i][v], e[i][v]) : d[i][v]);  // exact
-        if constexpr (INT4) acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(df, sx), sw[v], acc[i][v]);
+        if constexpr (GROUPED) acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(df, sx), sw[v], acc[i][v]);
         else acc[i][v] = _mm512_fmadd_ps(df, sx, acc[i][v]);
       }
     }
   }
   for (int v = 0; v < NV; ++v) {
-    const __m512 cs = (!INT4 && t.last) ? _mm512_loadu_ps(w.channel_scale + t.row0 + v * 16) : _mm512_set1_ps(1.0f);
+    const __m512 cs = (!GROUPED && t.last) ? _mm512_loadu_ps(w.channel_scale + t.row0 + v * 16) : _mm512_set1_ps(1.0f);
     for (int i = 0; i < MB; ++i)
-      _mm512_storeu_ps(t.c + i * t.ldc + v * 16, (!INT4 && t.last) ? _mm512_mul_ps(acc[i][v], cs) : acc[i][v]);
+      _mm512_storeu_ps(t.c + i * t.ldc + v * 16, (!GROUPED && t.last) ? _mm512_mul_ps(acc[i][v], cs) : acc[i][v]);
   }
 }
 
 using TileFn = void (*)(const TileArgs&);
-template <int NV, bool INT4, int... M>
+template <int NV, int KIND, int... M>
 constexpr std::array<TileFn, sizeof...(M)> tiles(std::integer_sequence<int, M...>) {
-  return {&tileVnni<NV, M + 1, INT4>...};
+  return {&tileVnni<NV, M + 1, KIND>...};
 }
 
 void tile(const TileArgs& t, int64_t tm, bool portable) {
   if (portable || !useVnni()) return tileGeneric(t, tm);
   static constexpr auto seq = std::make_integer_sequence<int, kTileM>{};
-  static constexpr auto i8two = tiles<2, false>(seq), i8one = tiles<1, false>(seq);
-  static constexpr auto i4two = tiles<2, true>(seq), i4one = tiles<1, true>(seq);
-  const bool two = t.width == kPanel;
-  (isInt4(*t.w) ? (two ? i4two : i4one) : (two ? i8two : i8one))[tm - 1](t);
+  static constexpr std::array<std::array<TileFn, kTileM>, 3> two = {tiles<2, kI8>(seq), tiles<2, kI4>(seq), tiles<2, kI6>(seq)};
+  static constexpr std::array<std::array<TileFn, kTileM>, 3> one = {tiles<1, kI8>(seq), tiles<1, kI4>(seq), tiles<1, kI6>(seq)};
+  (t.width == kPanel ? two : one)[kindOf(*t.w)][tm - 1](t);
 }
 #else
 void tile(const TileArgs& t, int64_t tm, bool) { tileGeneric(t, tm); }
@@ -291,20 +340,21 @@ bool canUseInt8Activations(const WeightView& w) {
       w.rows % kMinPanel != 0)
     return false;
   if (w.type == WeightType::I8) return w.channel_scale && !w.group_scale && w.cols % 32 == 0;
-  if (w.type == WeightType::I4)
+  if (w.type == WeightType::I4 || w.type == WeightType::I6)
     return w.group_scale && !w.group_zero && !w.channel_scale && w.cols % 64 == 0 &&
            (w.group_size % 64 == 0 || w.group_size >= w.cols);
   return false;
 }
 
 int64_t int8ActScaleFloats(const WeightView& w) {
-  if (!isInt4(w) || !canUseInt8Activations(w)) return 0;
+  if (!isGrouped(w) || !canUseInt8Activations(w)) return 0;
   return w.rows * ((w.cols + w.group_size - 1) / w.group_size);
 }
 
 WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst) {
   const int64_t K = w.cols, rb = storedRowBytes(w);
-  const bool int4 = isInt4(w);
+  const Kind kind = kindOf(w);
+  const bool int4 = kind == kI4;
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
   detail::parallelFor(actPanels(w.rows), 4, [&](int64_t b, int64_t e) {
@@ -313,6 +363,19 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
       const int64_t W = actPanelWidth(w.rows, j);
       rows.assign(src + j * kPanel * rb, src + j * kPanel * rb + W * rb);
       uint8_t* o = out + j * kPanel * rb;
+      if (kind == kI6) {
+        std::memset(o, 0, W * rb);
+        for (int64_t c = 0; c < K; ++c) {
+          const int64_t k = c % 16, oct = k / 8, half = (k % 8) / 4, i = k % 4;
+          uint8_t* pair = o + (c / 16) * 12 * W;
+          for (int64_t n = 0; n < W; ++n) {
+            const int u = detail::i6Code(rows.data() + n * rb, c) + 32;  // i6PanelU's inverse
+            pair[(oct * W + n) * 4 + i] |= static_cast<uint8_t>((u & 0xf) << (4 * half));
+            pair[(2 * W + n) * 4 + i] |= static_cast<uint8_t>((u >> 4) << (2 * (2 * oct + half)));
+          }
+        }
+        continue;
+      }
       for (int64_t p = 0; p < (int4 ? K / 8 : K / 4); ++p)
         for (int64_t n = 0; n < W; ++n, o += 4) {
           const uint8_t* r = rows.data() + n * rb;
@@ -331,7 +394,7 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
   WeightView v = w;
   v.data = dst;
   v.int8_act = true;
-  if (int4 && scale_dst) {
+  if (kind != kI8 && scale_dst) {
     const int64_t G = (K + w.group_size - 1) / w.group_size;
     for (int64_t j = 0; j < actPanels(w.rows); ++j) {
       const int64_t W = actPanelWidth(w.rows, j);
@@ -348,7 +411,12 @@ namespace detail {
 void unpackInt8ActRow(const WeightView& w, int64_t r, uint8_t* row) {
   const int64_t K = w.cols, rb = storedRowBytes(w), j = r / kPanel, W = actPanelWidth(w.rows, j), n = r % kPanel;
   const uint8_t* panel = static_cast<const uint8_t*>(w.data) + j * kPanel * rb;
-  if (!isInt4(w)) {
+  if (kindOf(w) == kI6) {
+    std::memset(row, 0, rb);
+    for (int64_t c = 0; c < K; ++c) i6Store(row, c, i6PanelU(panel, W, n, c) - 32);
+    return;
+  }
+  if (kindOf(w) == kI8) {
     for (int64_t p = 0; p < K / 4; ++p)
       for (int i = 0; i < 4; ++i) row[4 * p + i] = panel[(p * W + n) * 4 + i] ^ 0x80;
     return;

@@ -129,8 +129,9 @@ namespace {
 // 1.5B w4g128 build; the two differ only where a quotient sits on a rounding boundary, and the
 // chosen scale is then quantized with int4Code itself), summed in f32 in index order. The
 // vector paths below compute exactly this, candidate per lane.
-float int4GroupError(const float* x, int64_t n, float scale, float zero, bool asym) {
-  const float inv = 1.0f / scale, lo = asym ? 0.0f : -8.0f, hi = asym ? 15.0f : 7.0f;
+// [lo, hi] is the code range: [0, 15] asymmetric, [-8, 7] int4 / [-32, 31] int6 symmetric.
+float int4GroupError(const float* x, int64_t n, float scale, float zero, bool asym, float lo, float hi) {
+  const float inv = 1.0f / scale;
   float e = 0.0f;
   for (int64_t i = 0; i < n; ++i) {
     float r = std::nearbyint(x[i] * inv);
@@ -148,9 +149,9 @@ float int4GroupError(const float* x, int64_t n, float scale, float zero, bool as
 // errs[c] = int4GroupError(x, n, s[c], z[c], asym) for c < m, bitwise: 8 candidates in the
 // lanes, each lane accumulating in index order (no sum is reassociated).
 __attribute__((target("avx2"))) void int4ErrorsAvx2(const float* x, int64_t n, const float* s,
-                                                    const float* z, int m, bool asym,
-                                                    float* errs) {
-  const __m256 lo = _mm256_set1_ps(asym ? 0.0f : -8.0f), hi = _mm256_set1_ps(asym ? 15.0f : 7.0f);
+                                                    const float* z, int m, bool asym, float qlo,
+                                                    float qhi, float* errs) {
+  const __m256 lo = _mm256_set1_ps(qlo), hi = _mm256_set1_ps(qhi);
   for (int c0 = 0; c0 < m; c0 += 8) {
     alignas(32) float sb[8], zb[8], ib[8];
     for (int k = 0; k < 8; ++k) {
@@ -178,8 +179,9 @@ __attribute__((target("avx2"))) void int4ErrorsAvx2(const float* x, int64_t n, c
 // The same with 16 candidates per vector.
 __attribute__((target("avx512f,avx2"))) void int4ErrorsAvx512(const float* x, int64_t n,
                                                               const float* s, const float* z,
-                                                              int m, bool asym, float* errs) {
-  const __m512 lo = _mm512_set1_ps(asym ? 0.0f : -8.0f), hi = _mm512_set1_ps(asym ? 15.0f : 7.0f);
+                                                              int m, bool asym, float qlo,
+                                                              float qhi, float* errs) {
+  const __m512 lo = _mm512_set1_ps(qlo), hi = _mm512_set1_ps(qhi);
   for (int c0 = 0; c0 < m; c0 += 16) {
     alignas(64) float sb[16], zb[16], ib[16];
     for (int k = 0; k < 16; ++k) {
@@ -230,13 +232,13 @@ __attribute__((target("avx512f,avx2"))) int64_t int4CodesAvx512(const float* x, 
 #endif
 
 void int4Errors(const float* x, int64_t n, const float* s, const float* z, int m, bool asym,
-                float* errs) {
+                float* errs, float qlo, float qhi) {
 #ifdef DS_QUANT_AVX2
   static const bool avx512 = detail::useAvx512();
-  if (avx512) return int4ErrorsAvx512(x, n, s, z, m, asym, errs);
-  if (detail::useAvx2()) return int4ErrorsAvx2(x, n, s, z, m, asym, errs);
+  if (avx512) return int4ErrorsAvx512(x, n, s, z, m, asym, qlo, qhi, errs);
+  if (detail::useAvx2()) return int4ErrorsAvx2(x, n, s, z, m, asym, qlo, qhi, errs);
 #endif
-  for (int c = 0; c < m; ++c) errs[c] = int4GroupError(x, n, s[c], asym ? z[c] : 0.0f, asym);
+  for (int c = 0; c < m; ++c) errs[c] = int4GroupError(x, n, s[c], asym ? z[c] : 0.0f, asym, qlo, qhi);
 }
 
 // Best symmetric scale of one group over the grid. (A least-squares refit of each point, as
@@ -251,7 +253,7 @@ float searchInt4Sym(const float* x, int64_t n) {
   int m = 1;
   for (int k = 0; k <= 16; ++k)
     for (float d : {7.0f, 8.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
-  int4Errors(x, n, s, z, kM, false, e);
+  int4Errors(x, n, s, z, kM, false, e, -8.0f, 7.0f);
   int best = 0;
   for (int c = 1; c < kM; ++c)
     if (e[c] < e[best]) best = c;
@@ -259,6 +261,24 @@ float searchInt4Sym(const float* x, int64_t n) {
 }
 
 // Best asymmetric (scale, zero) of one group over shrunk [lo, hi] ranges (0 always inside).
+// The same for int6 groups: candidates max|group| * (1 - k / 64) / d, k = 0..16, d in {31, 32}
+// (6-bit steps are finer, so the shrink grid is too), candidate 0 round to nearest (amax / 31).
+float searchInt6Sym(const float* x, int64_t n) {
+  constexpr int kM = 1 + 17 * 2;
+  const float amax = absMax(x, n);
+  float s[kM], z[kM] = {};
+  float e[kM];
+  s[0] = safeScale(amax / 31.0f);
+  int m = 1;
+  for (int k = 0; k <= 16; ++k)
+    for (float d : {31.0f, 32.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / 64.0f) / d);
+  int4Errors(x, n, s, z, kM, false, e, -32.0f, 31.0f);
+  int best = 0;
+  for (int c = 1; c < kM; ++c)
+    if (e[c] < e[best]) best = c;
+  return s[best];
+}
+
 std::pair<float, float> searchInt4Asym(const float* x, int64_t n) {
   constexpr int kM = 17 * 17;
   float lo0 = 0.0f, hi0 = 0.0f;
@@ -274,7 +294,7 @@ std::pair<float, float> searchInt4Asym(const float* x, int64_t n) {
       z[m] = static_cast<float>(roundClamp(-lo / s[m], 0.0f, 15.0f));
     }
   }
-  int4Errors(x, n, s, z, kM, true, e);
+  int4Errors(x, n, s, z, kM, true, e, 0.0f, 15.0f);
   int best = 0;
   for (int c = 1; c < kM; ++c)
     if (e[c] < e[best]) best = c;
@@ -359,6 +379,27 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
   return true;
 }
 
+int int6Code(float w, float scale) { return roundClamp(w / scale, -32.0f, 31.0f); }
+
+bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
+                              uint8_t* packed, float* scales) {
+  if (rows < 0 || cols < 0 || group_size < 1) return false;
+  if (rows * cols > 0 && (!w || !packed || !scales)) return false;
+  const int64_t G = int4Groups(cols, group_size), rb = weightRowBytes(WeightType::I6, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = w + r * cols;
+    uint8_t* prow = packed + r * rb;
+    std::fill(prow, prow + rb, uint8_t{0});
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
+      const float scale = searchInt6Sym(x + c0, c1 - c0);
+      scales[r * G + g] = scale;
+      for (int64_t c = c0; c < c1; ++c) detail::i6Store(prow, c, int6Code(x[c], scale));
+    }
+  }
+  return true;
+}
+
 bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,
                                  float* scales) {
   if (rows < 0 || cols < 0 || (rows * cols > 0 && (!w || !q || !scales))) return false;
@@ -372,6 +413,7 @@ bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uin
 
 int64_t int8Bytes(int64_t rows, int64_t cols) { return rows * cols; }
 int64_t int4Bytes(int64_t rows, int64_t cols) { return rows * weightRowBytes(WeightType::I4, cols); }
+int64_t int6Bytes(int64_t rows, int64_t cols) { return rows * weightRowBytes(WeightType::I6, cols); }
 int64_t fp8Bytes(int64_t rows, int64_t cols) { return rows * cols; }
 int64_t int4Groups(int64_t cols, int64_t group_size) {
   return group_size > 0 ? (cols + group_size - 1) / group_size : 0;

@@ -51,6 +51,15 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
 bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,
                                  float* scales);
 
+// I6 groups (symmetric; the 6-bit output layer, llama.cpp's Q6_K class): codes in [-32, 31],
+// four per three bytes (cpu_kernels.h), q = clamp(round(w / scale), -32, 31) with the scale of
+// the least squared error among max|group| * (1 - k / 64) / d, k = 0..16, d in {31, 32};
+// candidate 0 is round to nearest, max|group| / 31 (ties keep the earlier candidate). An
+// all-zero group gets scale 1. scales hold [rows, ceil(cols / group_size)].
+bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
+                              uint8_t* packed, float* scales);
+int int6Code(float w, float scale);
+
 // One int4 code for a given scale (and zero point when asymmetric), as both int4 quantizers
 // compute it: symmetric in [-8, 7], asymmetric in [0, 15]. For error-feedback quantizers.
 int int4Code(float w, float scale, float zero, bool asymmetric);
@@ -63,6 +72,7 @@ float fp8E4M3ToF32(uint8_t q);
 // Byte sizes of the encodings.
 int64_t int8Bytes(int64_t rows, int64_t cols);           // rows * cols
 int64_t int4Bytes(int64_t rows, int64_t cols);           // rows * ceil(cols / 2)
+int64_t int6Bytes(int64_t rows, int64_t cols);           // rows * 3 * ceil(cols / 4)
 int64_t fp8Bytes(int64_t rows, int64_t cols);            // rows * cols
 int64_t int4Groups(int64_t cols, int64_t group_size);    // ceil(cols / group_size)
 // f32 values in scales (and in zeros, when asymmetric): rows * ceil(cols / group_size).

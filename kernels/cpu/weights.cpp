@@ -25,6 +25,7 @@ int64_t elementBytes(WeightType t) {
     case WeightType::F8E4M3:
     case WeightType::I8: return 1;
     case WeightType::I4: return 0;  // two per byte: weightRowBytes / decodeI4 handle it
+    case WeightType::I6: return 0;  // four per three bytes: weightRowBytes / i6Code
   }
   return 4;
 }
@@ -64,6 +65,9 @@ void decodeGeneric(WeightType type, const void* src, int64_t n, float* out) {
       break;
     case WeightType::I4:
       for (int64_t i = 0; i < n; ++i) out[i] = detail::i4ToF32(static_cast<const uint8_t*>(src), i, true);
+      break;
+    case WeightType::I6:
+      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(detail::i6Code(static_cast<const uint8_t*>(src), i));
       break;
   }
 }
@@ -117,6 +121,7 @@ __attribute__((target("avx2,fma,f16c"))) void decodeAvx2(WeightType type, const 
       break;
     }
     case WeightType::I4: return detail::decodeI4(static_cast<const uint8_t*>(src), n, true, out);
+    case WeightType::I6: return decodeGeneric(type, src, n, out);  // the head's f32 path only
   }
   decodeGeneric(type, static_cast<const uint8_t*>(src) + i * elementBytes(type), n - i, out + i);
 }
@@ -141,6 +146,7 @@ __attribute__((target("avx2,fma,f16c"))) void decodeI4Avx2(const uint8_t* src, i
 }  // namespace
 
 int64_t weightRowBytes(WeightType type, int64_t cols) {
+  if (type == WeightType::I6) return 3 * ((cols + 3) / 4);
   return type == WeightType::I4 ? (cols + 1) / 2 : cols * elementBytes(type);
 }
 
@@ -267,7 +273,7 @@ void decodeRaw(const WeightView& w, const uint8_t* src, int64_t n, float* out) {
 // Row r's scales (int4 groups and zero points, channel, FP8 blocks) applied to its decoded codes.
 void applyRowScales(const WeightView& w, int64_t r, float* out) {
   const int64_t K = w.cols;
-  if (w.type == WeightType::I4 && w.group_scale) {
+  if ((w.type == WeightType::I4 || w.type == WeightType::I6) && w.group_scale) {
     const bool asym = w.group_zero != nullptr;
     const int64_t g = w.group_size > 0 ? w.group_size : K;
     const int64_t G = (K + g - 1) / g;

@@ -18,8 +18,10 @@ namespace {
 struct A8Case {
   const char* name;
   WeightType type;
-  int64_t group;  // I4
+  int64_t group;  // I4 / I6
 };
+
+bool grouped(WeightType t) { return t == WeightType::I4 || t == WeightType::I6; }
 
 void PrintTo(const A8Case& c, std::ostream* os) { *os << c.name; }
 
@@ -27,6 +29,8 @@ const A8Case kA8Cases[] = {
     {"i8", WeightType::I8, 0},
     {"i4_g64", WeightType::I4, 64},
     {"i4_g128", WeightType::I4, 128},
+    {"i6_g64", WeightType::I6, 64},
+    {"i6_g128", WeightType::I6, 128},
 };
 
 struct A8Weight {
@@ -46,7 +50,7 @@ A8Weight make(Rng& rng, const A8Case& c, int64_t rows, int64_t cols) {
 // The definition in double: per-block codes (32 columns for int8 weights, 64 for int4) as the
 // kernel makes them, exact integer dots.
 std::vector<double> refInt8Act(const std::vector<float>& x, int64_t T, const WeightView& w) {
-  const int64_t N = w.rows, K = w.cols, B = w.type == WeightType::I4 ? 64 : 32;
+  const int64_t N = w.rows, K = w.cols, B = grouped(w.type) ? 64 : 32;
   const std::vector<double> W = refDequant(w);  // q_w * s_w
   std::vector<double> y(T * N, 0.0);
   for (int64_t t = 0; t < T; ++t)
@@ -68,7 +72,7 @@ class Int8Act : public ::testing::TestWithParam<A8Case> {};
 
 TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
   Rng rng(3);
-  const int64_t K = GetParam().type == WeightType::I4 ? 192 : 224;
+  const int64_t K = grouped(GetParam().type) ? 192 : 224;
   const A8Weight a = make(rng, GetParam(), 48, K);  // a 32-row panel and a 16-row one
   EXPECT_TRUE(a.view.int8_act);
   EXPECT_NE(a.bytes, a.w.bytes);
@@ -88,7 +92,7 @@ TEST_P(Int8Act, LayoutRoundTripsThroughDequantRowAndEmbed) {
 // K = 384, 160 (int8) / 192 (int4), and one activation block (32 / 64); 48 rows: both panel
 // widths.
 TEST_P(Int8Act, IsTheDefinitionAndCloseToF32) {
-  const bool i4 = GetParam().type == WeightType::I4;
+  const bool i4 = grouped(GetParam().type);  // 64-column blocks, group scales
   for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
   SCOPED_TRACE("K = " + std::to_string(K));
   Rng rng(5);
@@ -118,7 +122,7 @@ TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
   Rng rng(9);
   // K = 2112: prefill tiles pause each chain in memory between K blocks (2048 columns), a single
   // token runs it unbroken; T = 110: partial tiles and two token blocks.
-  for (int64_t K : {GetParam().type == WeightType::I4 ? int64_t{192} : int64_t{160}, int64_t{2112}}) {
+  for (int64_t K : {grouped(GetParam().type) ? int64_t{192} : int64_t{160}, int64_t{2112}}) {
     const int64_t N = 48;
     const A8Weight a = make(rng, GetParam(), N, K);
     std::vector<float> x(110 * K), all(110 * N), one(N);
@@ -136,7 +140,7 @@ TEST_P(Int8Act, RowsAreBitwiseBatchInvariant) {
 // The VNNI tiles (where the CPU has them) compute the scalar definition bit for bit.
 TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
   Rng rng(21);
-  const bool i4 = GetParam().type == WeightType::I4;
+  const bool i4 = grouped(GetParam().type);  // 64-column blocks, group scales
   for (int64_t K : {int64_t{384}, i4 ? int64_t{192} : int64_t{160}, i4 ? int64_t{64} : int64_t{32}}) {
     const A8Weight a = make(rng, GetParam(), 48, K);
     for (int64_t T : {1, 2, 3, 4, 6, 7, 13}) {
@@ -146,7 +150,7 @@ TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
       detail::linearInt8Act(x.data(), T, a.view, scalar.data(), /*portable=*/true);
       ASSERT_EQ(0, std::memcmp(fast.data(), scalar.data(), fast.size() * 4)) << "K " << K << " T " << T;
       if (!i4) continue;
-      // int4: the group scales copied per panel (one vector load) give the gathered scales' bits.
+      // int4 / int6: the group scales copied per panel (one vector load) give the gathered scales' bits.
       std::vector<uint8_t> bytes(a.bytes.size());
       std::vector<float> scales(int8ActScaleFloats(a.w.view)), with(T * 48);
       ASSERT_GT(scales.size(), 0u);
@@ -200,6 +204,10 @@ TEST(Int8ActEligibility, OnlyLayoutsTheKernelReads) {
       << "fp8";
   EXPECT_TRUE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I4, 16, 64, 0.5f, 128, false).view))
       << "one group wider than the row";
+  EXPECT_FALSE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I6, 16, 128, 0.5f, 32, false).view))
+      << "int6 groups of 32 columns";
+  EXPECT_TRUE(canUseInt8Activations(randomQuantWeight(rng, WeightType::I6, 32, 128, 0.5f, 64, false).view))
+      << "int6 groups of 64";
 }
 
 }  // namespace

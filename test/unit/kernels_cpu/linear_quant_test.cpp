@@ -1,4 +1,4 @@
-// linear / dequantRow / embed / moeExperts on int8, int4-group and per-channel FP8 weights: vs a double reference, vs f32 on the dequantized weights, batch invariance.
+// linear / dequantRow / embed / moeExperts on int8, int4- and int6-group and per-channel FP8 weights: vs a double reference, vs f32 on the dequantized weights, batch invariance.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +13,7 @@ namespace {
 struct QuantCase {
   const char* name;
   WeightType type;
-  int64_t group;  // I4 only
+  int64_t group;  // I4 / I6 only
   bool asym;
 };
 
@@ -25,6 +25,8 @@ const QuantCase kQuantCases[] = {
     {"i4_sym_g64", WeightType::I4, 64, false}, {"i4_sym_g128", WeightType::I4, 128, false},
     {"i4_asym_g64", WeightType::I4, 64, true}, {"i4_asym_g128", WeightType::I4, 128, true},
     {"i4_sym_g20", WeightType::I4, 20, false},
+    {"i6_g64", WeightType::I6, 64, false},     {"i6_g128", WeightType::I6, 128, false},
+    {"i6_g20", WeightType::I6, 20, false},
 };
 
 OwnedWeight make(Rng& rng, const QuantCase& c, int64_t rows, int64_t cols) {
@@ -61,6 +63,11 @@ TEST_P(QuantLinear, DequantRowIsTheFormulaInF32) {
         want = float(int8_t(w.bytes[r * C + c])) * w.scales[r];
       } else if (qc.type == WeightType::F8E4M3) {
         want = float(decodeFp8E4M3(w.bytes[r * C + c])) * w.scales[r];
+      } else if (qc.type == WeightType::I6) {
+        // Four codes per three bytes: bits 6 (c % 4) .. + 5 of the 24-bit word at byte 3 (c / 4).
+        const uint8_t* q3 = w.bytes.data() + r * rb + 3 * (c / 4);
+        const int u = ((q3[0] | q3[1] << 8 | q3[2] << 16) >> (6 * (c % 4))) & 63;
+        want = float(u >= 32 ? u - 64 : u) * w.scales[r * G + c / qc.group];
       } else {
         const int nib = (w.bytes[r * rb + c / 2] >> (4 * (c % 2))) & 15;
         const int64_t g = r * G + c / qc.group;

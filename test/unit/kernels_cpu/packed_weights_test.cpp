@@ -25,6 +25,7 @@ const PackCase kPackCases[] = {
     {"i8", WeightType::I8, 0, false},           {"i4_sym_g32", WeightType::I4, 32, false},
     {"i4_sym_g128", WeightType::I4, 128, false}, {"i4_asym_g64", WeightType::I4, 64, true},
     {"i4_sym_g20", WeightType::I4, 20, false},  // not a multiple of 8: the panel path reads it
+    {"i6_g64", WeightType::I6, 64, false},      // 6-byte chunks of 8 columns
 };
 
 OwnedWeight make(Rng& rng, const PackCase& c, int64_t rows, int64_t cols) {

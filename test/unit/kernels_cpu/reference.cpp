@@ -101,6 +101,7 @@ OwnedWeight randomWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, 
     }
     case WeightType::I8:
     case WeightType::I4:
+    case WeightType::I6:
       return randomQuantWeight(rng, type, rows, cols, amp, block_cols > 0 ? block_cols : 64);
   }
   w.view.data = w.bytes.data();
@@ -129,12 +130,13 @@ OwnedWeight f32Weight(const std::vector<float>& values, int64_t rows, int64_t co
 OwnedWeight randomQuantWeight(Rng& rng, WeightType type, int64_t rows, int64_t cols, float amp,
                               int64_t group_size, bool asymmetric) {
   OwnedWeight w;
-  if (type == WeightType::I4) {
-    const int64_t rb = (cols + 1) / 2, G = (cols + group_size - 1) / group_size;
+  if (type == WeightType::I4 || type == WeightType::I6) {
+    const bool i6 = type == WeightType::I6;
+    const int64_t rb = i6 ? 3 * ((cols + 3) / 4) : (cols + 1) / 2, G = (cols + group_size - 1) / group_size;
     w.bytes.resize(rows * rb);
     for (auto& b : w.bytes) b = static_cast<uint8_t>(rng.index(256));
     w.scales.resize(rows * G);
-    for (auto& s : w.scales) s = rng.uniform(0.5f, 1.5f) * amp / 8.0f;
+    for (auto& s : w.scales) s = rng.uniform(0.5f, 1.5f) * amp / (i6 ? 32.0f : 8.0f);
     if (asymmetric) {
       w.zeros.resize(rows * G);
       for (auto& z : w.zeros) z = rng.uniform(0.0f, 15.0f);
@@ -189,6 +191,16 @@ std::vector<double> refDequant(const WeightView& w) {
         }
         case WeightType::F8E4M3: v = decodeFp8E4M3(b[i]); break;
         case WeightType::I8: v = static_cast<int8_t>(b[i]); break;
+        case WeightType::I6: {
+          // Bit 6c + k of the row's little-endian bit stream is bit k of column c's code.
+          const uint8_t* row = b + r * 3 * ((w.cols + 3) / 4);
+          int u = 0;
+          for (int k = 0; k < 6; ++k) u |= ((row[(6 * c + k) / 8] >> ((6 * c + k) % 8)) & 1) << k;
+          v = u >= 32 ? u - 64 : u;
+          const int64_t G = (w.cols + w.group_size - 1) / w.group_size;
+          v *= w.group_scale[r * G + c / w.group_size];
+          break;
+        }
         case WeightType::I4: {
           const int byte = b[r * ((w.cols + 1) / 2) + c / 2];
           const int nib = c % 2 == 0 ? byte & 15 : byte >> 4;
