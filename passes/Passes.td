@@ -51,16 +51,17 @@ def QuantizeWeightsPass : Pass<"ds-quant-weights", "::mlir::ModuleOp"> {
     After (scheme=int8): `ds.weight @w : tensor<16x8xf32> {name = "w", quant = "int8"}`.
 
     The output projection and the embedding table are opt-in (`lm-head`, `embed`): int8 per
-    row, or 4-bit groups of 64 / 128 columns (symmetric: the host's int8-activation kernel
-    reads them), as llama.cpp's `--output-tensor-type` offers. Before: `ds.weight @head`
-    read by ds.logits; after (lm-head=int4_g64): `{name = "head", quant = "int4_g64"}`.
+    row, or 6-bit / 4-bit groups of 64 / 128 columns (symmetric: the host's int8-activation
+    kernel reads them), as llama.cpp's `--output-tensor-type` offers (its quantized files keep
+    the output at Q6_K). Before: `ds.weight @head` read by ds.logits; after
+    (lm-head=int6_g64): `{name = "head", quant = "int6_g64"}`.
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"int8\"",
            "int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym; none leaves the GEMMs">,
     Option<"lmHead", "lm-head", "std::string", /*default=*/"\"none\"",
-           "Scheme of the output projection (ds.logits weight): none, int8, int4_g64 or "
-           "int4_g128 (symmetric)">,
+           "Scheme of the output projection (ds.logits weight): none, int8, int6_g64, "
+           "int6_g128, int4_g64 or int4_g128 (symmetric)">,
     Option<"embedTable", "embed", "std::string", /*default=*/"\"none\"",
            "Scheme of the embedding table (ds.embed weight): as lm-head. A tied table is one "
            "weight: either option quantizes it for both uses (two different schemes for it are "

@@ -20,6 +20,8 @@ std::optional<QuantEncoding> parseQuantScheme(const std::string& s) {
     for (bool asym : {false, true})
       if (s == "int4_g" + std::to_string(g) + (asym ? "_asym" : ""))
         return QuantEncoding{fb::QuantKind_Int4Group, fb::DType_I4, g, asym};
+  for (int64_t g : {64, 128})
+    if (s == "int6_g" + std::to_string(g)) return QuantEncoding{fb::QuantKind_Int6Group, fb::DType_I6, g, false};
   return std::nullopt;
 }
 
@@ -34,8 +36,11 @@ int quantThreads() {
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
                     int64_t cols, QuantizedWeight* out, const double* hessian, int threads) {
   int64_t total = experts * rows;
-  int64_t rowBytes = e.kind == fb::QuantKind_Int4Group ? (cols + 1) / 2 : cols;
-  int64_t groups = e.kind == fb::QuantKind_Int4Group ? (cols + e.group_size - 1) / e.group_size : 1;
+  const bool grouped = e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group;
+  int64_t rowBytes = e.kind == fb::QuantKind_Int4Group   ? (cols + 1) / 2
+                     : e.kind == fb::QuantKind_Int6Group ? 3 * ((cols + 3) / 4)
+                                                         : cols;
+  int64_t groups = grouped ? (cols + e.group_size - 1) / e.group_size : 1;
   out->codes.assign(total * rowBytes, 0);
   out->scales.assign(total * groups, 0.0f);
   if (e.asymmetric) out->zeros.assign(total * groups, 0.0f);
@@ -72,6 +77,11 @@ bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int
                         out->scales.data() + r * groups,
                         e.asymmetric ? out->zeros.data() + r * groups : nullptr,
                         out->codes.data() + r * rowBytes);
+          break;
+        case fb::QuantKind_Int6Group:
+          good = ::ds::cpu::quantizeInt6GroupsSearch(src, n, cols, e.group_size,
+                                                     out->codes.data() + r0 * rowBytes,
+                                                     out->scales.data() + r0 * groups);
           break;
         default:
           good = false;

@@ -14,11 +14,12 @@ namespace mlir::ds {
 struct QuantEncoding {
   ::ds::fb::QuantKind kind = ::ds::fb::QuantKind_None;
   ::ds::fb::DType dtype = ::ds::fb::DType_F32;  // storage of the codes
-  int64_t group_size = 0;                         // int4 only
+  int64_t group_size = 0;                         // int4 / int6 only
   bool asymmetric = false;
 };
 
-// "int8", "fp8", "int4_g64", "int4_g128", "int4_g64_asym", "int4_g128_asym".
+// "int8", "fp8", "int4_g64", "int4_g128", "int4_g64_asym", "int4_g128_asym", "int6_g64",
+// "int6_g128" (the output layer / embedding only: the pass allows it there).
 std::optional<QuantEncoding> parseQuantScheme(const std::string& scheme);
 
 struct QuantizedWeight {
@@ -29,7 +30,7 @@ struct QuantizedWeight {
 
 // `w` holds experts x rows x cols f32 values. Rows are split across threads; every row's
 // result depends on that row only, so the output is the same for any thread count.
-// int8: round to nearest. int4 / FP8: per-group / per-row scale search (the least squared
+// int8: round to nearest. int4 / int6 / FP8: per-group / per-row scale search (the least squared
 // error over a candidate grid, kernels/cpu/quantize.h). With `hessian` ([cols x cols] E[x x^T] of
 // the weight's inputs, from --quant-calib; used for every expert) int4 codes are then chosen by
 // GPTQ error feedback and the scales refitted; int8 and FP8 ignore it.

@@ -68,12 +68,25 @@ std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
   return out;
 }
 
+namespace {
+bool isGrouped(const QuantEncoding& e) {
+  return e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group;
+}
+// Code bits of a grouped encoding: a row is a little-endian bit stream, column c at bit c * bits.
+int codeBits(const QuantEncoding& e) { return e.kind == fb::QuantKind_Int6Group ? 6 : 4; }
+int64_t codeRowBytes(const QuantEncoding& e, int64_t cols) {
+  if (e.kind == fb::QuantKind_Int4Group) return (cols + 1) / 2;
+  if (e.kind == fb::QuantKind_Int6Group) return 3 * ((cols + 3) / 4);
+  return cols;
+}
+}  // namespace
+
 QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEncoding& e,
                                     int64_t experts, int64_t rows, int64_t cols, int64_t pieces,
                                     int64_t part) {
-  bool int4 = e.kind == fb::QuantKind_Int4Group;
+  bool int4 = isGrouped(e);  // int4 or int6 groups
   int64_t groups = int4 ? (cols + e.group_size - 1) / e.group_size : 1;
-  int64_t rowBytes = int4 ? (cols + 1) / 2 : cols;
+  int64_t rowBytes = codeRowBytes(e, cols);
   int64_t local = experts / pieces, firstRow = part * local * rows, n = local * rows;
   QuantizedPart out;
   auto range = [](const auto& v, int64_t from, int64_t count) {
@@ -90,10 +103,10 @@ QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEnc
 QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& e, int64_t experts,
                              int64_t rows, int64_t cols, bool cutColumns, int64_t pieces,
                              int64_t part) {
-  bool int4 = e.kind == fb::QuantKind_Int4Group;
+  bool int4 = isGrouped(e);  // int4 or int6 groups
   int64_t G = int4 ? e.group_size : cols;  // per-channel: one "group" per row
   int64_t groups = (cols + G - 1) / G;
-  int64_t rowBytes = int4 ? (cols + 1) / 2 : cols;
+  int64_t rowBytes = codeRowBytes(e, cols);
   QuantizedPart out;
   if (!cutColumns) {
     int64_t local = rows / pieces, first = part * local;
@@ -120,16 +133,17 @@ QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& 
     return out;
   }
   int64_t fine = std::gcd(G, off == 0 ? G : off);
-  int64_t fineGroups = (local + fine - 1) / fine, localBytes = (local + 1) / 2;
+  int64_t fineGroups = (local + fine - 1) / fine, localBytes = codeRowBytes(e, local);
+  const int bits = codeBits(e);
   out.q.codes.assign(static_cast<size_t>(experts * rows * localBytes), 0);
   for (int64_t r = 0; r < experts * rows; ++r) {
     const uint8_t* src = whole.codes.data() + r * rowBytes;
     uint8_t* dst = out.q.codes.data() + r * localBytes;
-    for (int64_t c = 0; c < local; ++c) {
-      int64_t sc = off + c;
-      uint8_t nib = (src[sc / 2] >> (4 * (sc % 2))) & 0xF;
-      dst[c / 2] |= static_cast<uint8_t>(nib << (4 * (c % 2)));
-    }
+    for (int64_t c = 0; c < local; ++c)
+      for (int k = 0; k < bits; ++k) {  // bit k of column off + c moves to bit k of column c
+        const int64_t from = (off + c) * bits + k, to = c * bits + k;
+        dst[to / 8] |= static_cast<uint8_t>(((src[from / 8] >> (from % 8)) & 1) << (to % 8));
+      }
     for (int64_t g = 0; g < fineGroups; ++g) {
       int64_t og = (off + g * fine) / G;
       out.q.scales.push_back(whole.scales[r * groups + og]);

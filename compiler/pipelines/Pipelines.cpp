@@ -30,9 +30,13 @@ llvm::Expected<std::optional<std::string>> quantScheme(llvm::StringRef quant) {
 
 llvm::Expected<std::optional<std::string>> headQuantScheme(llvm::StringRef quant) {
   if (quant == "none") return std::nullopt;
+  // 6-bit groups: the output layer / embedding only (llama.cpp's Q6_K class).
+  if (quant == "w6g64") return std::optional<std::string>("int6_g64");
+  if (quant == "w6g128") return std::optional<std::string>("int6_g128");
   if (quant == "w8" || quant == "w4g64" || quant == "w4g128") return quantScheme(quant);
-  return llvm::createStringError("unsupported lm-head / embed quant '%s' (none, w8, w4g64, w4g128)",
-                                 quant.str().c_str());
+  return llvm::createStringError(
+      "unsupported lm-head / embed quant '%s' (none, w8, w6g64, w6g128, w4g64, w4g128)",
+      quant.str().c_str());
 }
 
 llvm::Error validateGraphOptions(const GraphPipelineOptions& options) {

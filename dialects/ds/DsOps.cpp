@@ -111,11 +111,12 @@ LogicalResult WeightOp::verify() {
     return emitOpError() << "name '" << getName() << "' has {e} but no experts attribute";
   }
   if (std::optional<StringRef> q = getQuant()) {
-    static const char* kSchemes[] = {"int8", "fp8", "int4_g64", "int4_g128", "int4_g64_asym",
-                                     "int4_g128_asym"};
+    static const char* kSchemes[] = {"int8",           "fp8",      "int4_g64", "int4_g128",
+                                     "int4_g64_asym",  "int4_g128_asym", "int6_g64", "int6_g128"};
     if (llvm::find(kSchemes, *q) == std::end(kSchemes))
       return emitOpError() << "unknown quantization '" << *q
-                           << "' (int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym)";
+                           << "' (int8, fp8, int4_g64, int4_g128, int4_g64_asym, int4_g128_asym, "
+                              "int6_g64, int6_g128)";
     Type e = type.getElementType();
     if (!(e.isF32() || e.isF16() || e.isBF16()))
       return emitOpError() << "only f32/f16/bf16 weights can be quantized, got " << e;

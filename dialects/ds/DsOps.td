@@ -41,8 +41,9 @@ def DS_WeightOp : DS_Op<"weight", [Symbol, HasParent<"::mlir::ModuleOp">,
     `quant` asks ds-compile to quantize the weight while streaming it into the
     artifact: "int8" (per output channel), "fp8" (E4M3 per output channel),
     "int4_g64", "int4_g128" (symmetric groups along the input dimension) or
-    "int4_g64_asym", "int4_g128_asym" (with zero points). The IR keeps the
-    checkpoint type; the artifact records the encoding.
+    "int4_g64_asym", "int4_g128_asym" (with zero points), or "int6_g64",
+    "int6_g128" (symmetric 6-bit groups: the host's output layer / embedding
+    table). The IR keeps the checkpoint type; the artifact records the encoding.
 
     `shard = array<i64: dim, pieces>` (set by `ds-shard-tensor-parallel`)
     makes the type the *rank-local* shape: the checkpoint tensor's dimension

@@ -45,13 +45,14 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsPassBase<QuantizeWeightsPass> 
           add(r);
       }
     });
-    // The output projection / embedding table: opt-in, int8 per row or 4-bit groups (symmetric;
-    // llama.cpp keeps its output at 6-8 bits by default, lower on request).
+    // The output projection / embedding table: opt-in, int8 per row or 6-bit / 4-bit groups
+    // (symmetric; llama.cpp keeps its output at 6-8 bits by default, lower on request).
     llvm::DenseMap<StringAttr, std::string> head;  // weight -> its scheme
     for (const std::string* opt : {&lmHead.getValue(), &embedTable.getValue()})
-      if (*opt != "none" && *opt != "int8" && *opt != "int4_g64" && *opt != "int4_g128") {
-        module.emitError() << "lm-head / embed quantization must be none, int8, int4_g64 or "
-                              "int4_g128, got '"
+      if (*opt != "none" && *opt != "int8" && *opt != "int6_g64" && *opt != "int6_g128" &&
+          *opt != "int4_g64" && *opt != "int4_g128") {
+        module.emitError() << "lm-head / embed quantization must be none, int8, int6_g64, "
+                              "int6_g128, int4_g64 or int4_g128, got '"
                            << *opt << "'";
         return signalPassFailure();
       }

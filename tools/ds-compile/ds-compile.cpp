@@ -83,9 +83,11 @@ cl::opt<std::string> quant("quant",
 cl::opt<std::string> quantLmHead(
     "quant-lm-head",
     cl::desc("Quantize the output projection (lm_head; the embedding too when tied): auto, none, "
-             "w8 (int8 per row), or w4g64 / w4g128 (4-bit groups, host only: fewer bytes per "
-             "decoded token, lower precision). auto: w8 for host builds with an int8 or int4 "
-             "--quant (as llama.cpp's quantized files do; docs/quantization.md), else none"),
+             "w8 (int8 per row), w6g64 / w6g128 (6-bit groups, host only, llama.cpp's Q6_K "
+             "class), or w4g64 / w4g128 (4-bit groups, host only: fewer bytes per decoded token, "
+             "lower precision). auto: for host builds w6g64 with an int4 --quant and w8 with w8 "
+             "(as llama.cpp's quantized files keep Q6_K / Q8_0 outputs; docs/quantization.md), "
+             "else none"),
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantAct(
     "quant-act",
@@ -97,7 +99,7 @@ cl::opt<std::string> quantAct(
     cl::init("auto"), cl::cat(category));
 cl::opt<std::string> quantEmbed("quant-embed",
                                 cl::desc("Quantize the embedding table: none, w8 (int8 per row), "
-                                         "w4g64 or w4g128 (host only)"),
+                                         "w6g64, w6g128, w4g64 or w4g128 (host only)"),
                                 cl::init("none"), cl::cat(category));
 cl::opt<std::string> quantCalib(
     "quant-calib",
@@ -342,14 +344,17 @@ int checkFlags() {
       if (t != "host")
         return usageError("--quant-act int8 is implemented for the host target only, not '" + t + "'");
   }
-  if (quantLmHead == "auto") quantLmHead = host_only && int_scheme ? "w8" : "none";
+  // auto: as llama.cpp's quantized files keep the output at Q6_K (Q8_0 files at 8 bits): 6-bit
+  // groups of 64 under an int4 --quant, int8 under w8 (docs/quantization.md).
+  if (quantLmHead == "auto")
+    quantLmHead = !host_only || !int_scheme ? "none" : (*scheme)->rfind("int4", 0) == 0 ? "w6g64" : "w8";
   for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()}) {
     if (auto head = mlir::ds::headQuantScheme(v); !head) {
       llvm::consumeError(head.takeError());
       return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
-                        "lm head, none, w8, w4g64, w4g128)");
+                        "lm head, none, w8, w6g64, w6g128, w4g64, w4g128)");
     }
-    if (v.rfind("w4", 0) == 0)
+    if (v.rfind("w4", 0) == 0 || v.rfind("w6", 0) == 0)
       for (const std::string& t : targetList())
         if (t != "host")
           return usageError("--quant-lm-head / --quant-embed " + v + " is implemented for the host "

@@ -21,7 +21,7 @@ namespace hal {
 class Weights;
 
 // Same numbering as the artifact's fb::DType / fb::RowSpace.
-enum class DType : uint8_t { F32 = 0, F16, BF16, F8E4M3, I8, I32, I4 };
+enum class DType : uint8_t { F32 = 0, F16, BF16, F8E4M3, I8, I32, I4, I6 };
 enum class RowSpace : uint8_t { Tokens = 0, LogitRows, Fixed };
 
 struct BufferDesc {

@@ -69,8 +69,8 @@ cpu::WeightView view(const QuantizedWeight& q, const QuantEncoding& e, int64_t r
   v.data = q.codes.data();
   v.rows = rows;
   v.cols = cols;
-  if (e.kind == fb::QuantKind_Int4Group) {
-    v.type = cpu::WeightType::I4;
+  if (e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group) {
+    v.type = e.kind == fb::QuantKind_Int4Group ? cpu::WeightType::I4 : cpu::WeightType::I6;
     v.group_scale = q.scales.data();
     v.group_zero = q.zeros.empty() ? nullptr : q.zeros.data();
     v.group_size = groupSize;
@@ -123,7 +123,11 @@ INSTANTIATE_TEST_SUITE_P(
                       SliceCase{"int4_g128_asym", 6, 172, 4, true},
                       // Aligned cuts keep the group size; 3 parts of 192 cut at 64 and 128.
                       SliceCase{"int4_g64_asym", 5, 192, 3, true},
-                      SliceCase{"int4_g64", 16, 128, 4, false}),
+                      SliceCase{"int4_g64", 16, 128, 4, false},
+                      // int6: 43-column parts move codes across 3-byte quads; rows (the
+                      // vocab-parallel output layer).
+                      SliceCase{"int6_g64", 6, 172, 4, true},
+                      SliceCase{"int6_g128", 16, 128, 4, false}),
     [](const auto& info) {
       return std::string(info.param.scheme) + (info.param.cutColumns ? "_columns" : "_rows");
     });
@@ -134,7 +138,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(WeightShards, ExpertCutsKeepWholeExperts) {
   const int64_t experts = 6, rows = 5, cols = 192, pieces = 3, local = experts / pieces;
   std::vector<float> w = randomWeights(experts * rows * cols, 11);
-  for (const char* scheme : {"int8", "fp8", "int4_g64", "int4_g128_asym"}) {
+  for (const char* scheme : {"int8", "fp8", "int4_g64", "int4_g128_asym", "int6_g64"}) {
     std::optional<QuantEncoding> e = parseQuantScheme(scheme);
     ASSERT_TRUE(e.has_value());
     QuantizedWeight whole;
@@ -144,7 +148,8 @@ TEST(WeightShards, ExpertCutsKeepWholeExperts) {
     for (int64_t part = 0; part < pieces; ++part) {
       QuantizedPart p = sliceQuantizedExperts(whole, *e, experts, rows, cols, pieces, part);
       ASSERT_EQ(p.q.codes.size(), static_cast<size_t>(local * rows * rowBytes)) << scheme;
-      EXPECT_EQ(p.group_size, e->kind == fb::QuantKind_Int4Group ? e->group_size : 0);
+      EXPECT_EQ(p.group_size, e->kind == fb::QuantKind_Int8PerChannel || e->kind == fb::QuantKind_Fp8PerChannel
+                                  ? 0 : e->group_size);
       // All local experts' rows as one [local * rows, cols] matrix, against the whole one.
       cpu::WeightView wv = view(whole, *e, experts * rows, cols, e->group_size);
       cpu::WeightView pv = view(p.q, *e, local * rows, cols, p.group_size);

@@ -12,6 +12,7 @@ size_t dtypeSize(fb::DType dtype) {
     case fb::DType_I8: return 1;
     case fb::DType_I32: return 4;
     case fb::DType_I4: return 1;  // two per byte, each row padded to a byte: see tensorBytes
+    case fb::DType_I6: return 1;  // four per three bytes, rows padded to a quad: see tensorBytes
   }
   return 0;
 }
@@ -19,7 +20,7 @@ size_t dtypeSize(fb::DType dtype) {
 bool tensorBytes(const fb::Tensor& t, uint64_t* out) {
   uint64_t elements = 0;
   if (!shapeElements(t.shape(), &elements)) return false;
-  if (t.dtype() != fb::DType_I4) {
+  if (t.dtype() != fb::DType_I4 && t.dtype() != fb::DType_I6) {
     const uint64_t elem = dtypeSize(t.dtype());
     if (elem == 0 || elements > UINT64_MAX / elem) return false;
     *out = elements * elem;
@@ -28,7 +29,7 @@ bool tensorBytes(const fb::Tensor& t, uint64_t* out) {
   if (!t.shape() || t.shape()->size() == 0) return false;
   const uint64_t cols = static_cast<uint64_t>(t.shape()->Get(t.shape()->size() - 1));
   const uint64_t rows = cols ? elements / cols : 0;
-  *out = rows * ((cols + 1) / 2);
+  *out = rows * (t.dtype() == fb::DType_I4 ? (cols + 1) / 2 : 3 * ((cols + 3) / 4));
   return true;
 }
 

@@ -93,8 +93,16 @@ Status checkTensors(const std::string& file, const fb::Artifact& meta) {
     }
     if (t->quant() > fb::QuantKind_MAX)
       return bad(file, where + " has an unknown quantization kind");
-    if (t->quant() == fb::QuantKind_Int4Group && (t->group_size() < 1 || t->group_size() > (1 << 20)))
-      return bad(file, where + " has int4 group size " + std::to_string(t->group_size()));
+    const bool grouped = t->quant() == fb::QuantKind_Int4Group || t->quant() == fb::QuantKind_Int6Group;
+    if (grouped && (t->group_size() < 1 || t->group_size() > (1 << 20)))
+      return bad(file, where + " has " + fb::EnumNameQuantKind(t->quant()) + " group size " +
+                           std::to_string(t->group_size()));
+    if ((t->dtype() == fb::DType_I6) != (t->quant() == fb::QuantKind_Int6Group) ||
+        (t->quant() == fb::QuantKind_Int6Group && t->qzero() >= 0))
+      return bad(file, where + " has dtype " + fb::EnumNameDType(t->dtype()) + " and quantization " +
+                           fb::EnumNameQuantKind(t->quant()) +
+                           (t->qzero() >= 0 ? " with zero points" : "") +
+                           " (I6 codes are exactly the symmetric Int6Group encoding)");
     for (int ref : {t->qscale(), t->qzero()})
       if (ref >= 0 && meta.tensors()->Get(static_cast<flatbuffers::uoffset_t>(ref))->dtype() != fb::DType_F32)
         return bad(file, where + " names quantization tensor " + std::to_string(ref) +

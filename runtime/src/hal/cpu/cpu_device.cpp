@@ -223,6 +223,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       case fbs::DType_F8_E4M3: v.type = cpu::WeightType::F8E4M3; break;
       case fbs::DType_I8: v.type = cpu::WeightType::I8; break;
       case fbs::DType_I4: v.type = cpu::WeightType::I4; break;
+      case fbs::DType_I6: v.type = cpu::WeightType::I6; break;
       default:
         return unsupported(name + " has dtype " + fbs::EnumNameDType(t->dtype()) +
                            ", which the host kernels do not read");
@@ -239,15 +240,17 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
     if (t->quant() != fbs::QuantKind_None) {
       if (t->qscale() < 0) return dataLoss(name + " is quantized but has no scales");
       if ((v.type == cpu::WeightType::I8) != (t->quant() == fbs::QuantKind_Int8PerChannel) ||
-          (v.type == cpu::WeightType::I4) != (t->quant() == fbs::QuantKind_Int4Group))
+          (v.type == cpu::WeightType::I4) != (t->quant() == fbs::QuantKind_Int4Group) ||
+          (v.type == cpu::WeightType::I6) != (t->quant() == fbs::QuantKind_Int6Group))
         return dataLoss(name + " has dtype " + fbs::EnumNameDType(t->dtype()) +
                         " but quantization " + fbs::EnumNameQuantKind(t->quant()));
       qscale = reinterpret_cast<const float*>(tensorData(*tensors->Get(t->qscale())));
       if (t->qzero() >= 0)
         qzero = reinterpret_cast<const float*>(tensorData(*tensors->Get(t->qzero())));
       int64_t groups = 1;
-      if (t->quant() == fbs::QuantKind_Int4Group) {
-        if (t->group_size() <= 0) return dataLoss(name + " is int4 without a group size");
+      const bool grouped = t->quant() == fbs::QuantKind_Int4Group || t->quant() == fbs::QuantKind_Int6Group;
+      if (grouped) {
+        if (t->group_size() <= 0) return dataLoss(name + " is int4 / int6 without a group size");
         v.group_size = t->group_size();
         groups = (v.cols + v.group_size - 1) / v.group_size;
       }
@@ -256,7 +259,8 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       if (have != static_cast<uint64_t>(qscale_per_expert * experts))
         return dataLoss(name + " has " + std::to_string(have) + " scales, expected " +
                         std::to_string(qscale_per_expert * experts));
-    } else if (v.type == cpu::WeightType::I8 || v.type == cpu::WeightType::I4) {
+    } else if (v.type == cpu::WeightType::I8 || v.type == cpu::WeightType::I4 ||
+               v.type == cpu::WeightType::I6) {
       return dataLoss(name + " is " + fbs::EnumNameDType(t->dtype()) +
                       " without quantization scales");
     }
@@ -275,7 +279,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       ev.data = data + x * bytes_per_expert;
       if (scale) ev.block_scale = scale + x * scale_per_expert;
       if (qscale) {
-        if (t->quant() == fbs::QuantKind_Int4Group) {
+        if (t->quant() == fbs::QuantKind_Int4Group || t->quant() == fbs::QuantKind_Int6Group) {
           ev.group_scale = qscale + x * qscale_per_expert;
           if (qzero) ev.group_zero = qzero + x * qscale_per_expert;
         } else {

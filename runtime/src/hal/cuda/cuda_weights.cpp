@@ -70,6 +70,10 @@ StatusOr<std::unique_ptr<Weights>> CudaDevice::loadWeights(const artifact::Artif
   w->quant_.assign(n, {});
   for (uint32_t j : order) {
     const fb::Tensor* t = tensors->Get(j);
+    if (t->dtype() == fb::DType_I6)
+      return unsupported(artifact.path() + ": tensor '" + t->name()->str() + "' is I6 (6-bit groups, " +
+                         "the host's output-layer encoding); the GPU kernels do not read it: compile " +
+                         "for the GPU with --quant-lm-head w8 or none");
     if (t->quant() == fb::QuantKind_Int4Group) {
       // The GPU int4 storage is made as the rows are staged (whole 32-bit words: cols % 8 == 0).
       const int64_t cols = t->shape() && t->shape()->size() ? t->shape()->Get(t->shape()->size() - 1) : 0;
