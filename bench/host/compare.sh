@@ -63,7 +63,7 @@ gg="$work/$shape.bf16.gguf"
 [ -f "$gg" ] || { log "GGUF"; python3 "$root/bench/host/hf_to_gguf.py" "$hf" "$gg" --gguf-py "$llama/gguf-py" >&2; }
 # bf16: our bf16 build with f32 activations (--quant-act none); bf16a: with bf16 activations,
 # ds-compile's default for --dtype bf16 host builds, as llama.cpp's BF16 computes;
-# w8 / w4g128 are ds-compile's defaults (int8 activations and int8 lm_head, docs/quantization.md).
+# w8 / w4g128 are ds-compile's defaults (int8 activations; int8 / 6-bit lm_head, docs/quantization.md).
 declare -A theirs=([bf16]=BF16 [bf16a]=BF16 [w8]=Q8_0 [w4g128]=Q4_0)
 for f in $formats; do
   q="${theirs[$f]:-}"; [ -n "$q" ] || { echo "no llama.cpp format for '$f'" >&2; exit 2; }

@@ -89,12 +89,12 @@ done
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead4.dsa" --quiet --quant w4g128 \
   --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w4g64 --quant-embed w4g64
 # (.calib.a8 above is ds-compile's default int4 host build: 6-bit output projection, tied here so
-# the embedding too.) The int8 output projection on it, and 6-bit groups of 128 (one per row of
-# this 64-wide model) asked for explicitly on the embedding.
+# the embedding too.) The int8 output projection on it, and 6-bit groups of 64 asked for
+# explicitly on the embedding (the same groups here: a row of this model is 64 wide).
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead8.dsa" --quiet --quant w4g128 \
   --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head w8
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.calib.lmhead6.dsa" --quiet --quant w4g128 \
-  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head none --quant-embed w6g128
+  --quant-calib "$models/../../compiler/quant/calibration.txt" --quant-lm-head none --quant-embed w6g64
 for kv in int8 fp8; do
   "$ds_compile" "$models/stories260K" -o "$out/stories260K.kv$kv.dsa" --quiet --kv-cache $kv
 done

@@ -82,7 +82,7 @@ class Quantized : public ::testing::TestWithParam<QuantCase> {};
 // embedding in int8 too (--quant-lm-head w8), held to the same targets as without; `.lmhead4`
 // in 4-bit groups (--quant-lm-head w4g64 --quant-embed w4g64, opt-in); `.calib.a8` is the default
 // int4 host build (int8 activations, 6-bit output layer), `.lmhead8` the same with an int8 one,
-// `.lmhead6` 6-bit groups of 128 asked for through --quant-embed (tied).
+// `.lmhead6` 6-bit groups of 64 asked for through --quant-embed (tied).
 TEST_P(Quantized, PerplexityWithinBound) {
   auto base = openArtifact("stories260K");
   auto quant = openArtifact(std::string("stories260K.") + GetParam().variant);
