@@ -153,6 +153,11 @@ inline void i6Store(uint8_t* row, int64_t c, int q) {
   p[0] |= static_cast<uint8_t>(bits), p[1] |= static_cast<uint8_t>(bits >> 8), p[2] |= static_cast<uint8_t>(bits >> 16);
 }
 
+// exp as the generated kernels compute it: MLIR's polynomial expansion of math.exp (Cephes; about
+// 2^-22.5 relative error, results under 2^-126 flushed to 0), so swiglu's library kernel and its
+// generated one (ds-codegen-approximate-exp) give the same bits. elementwise.cpp.
+float expPoly(float x);
+
 // An f32 weight without scales, read in place.
 inline bool isPlainF32(const WeightView& w) {
   return w.type == WeightType::F32 && !w.block_scale && !w.channel_scale;

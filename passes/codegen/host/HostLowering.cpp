@@ -15,6 +15,8 @@ namespace mlir::ds {
 void buildHostKernelLoweringPipeline(OpPassManager& pm) {
   // vector-width 0: the f32 lanes of the #ds.target the kernel module sits in.
   pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass());
+  // exp as vector arithmetic, not one libm call per lane (the swiglu's silu).
+  pm.addNestedPass<func::FuncOp>(createApproximateExpPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
