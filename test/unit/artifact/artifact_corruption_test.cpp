@@ -289,6 +289,38 @@ TEST_F(BadMetadata, DanglingReferences) {
               DS_DATA_LOSS, "tensors[5] 'lm_head' refers to segment 5 of 5");
 }
 
+// I6 codes are exactly the symmetric Int6Group encoding (the host's 6-bit output layer): an I6
+// tensor without it, Int6Group on another dtype, or I6 with zero points is refused by name.
+// lm_head is [16, 8]: 16 rows of 6 bytes in I6; tensor 3 (an f32 [1, 1]) stands in for scales.
+TEST_F(BadMetadata, Int6TensorsAreExactlyTheSymmetricInt6GroupEncoding) {
+  const auto segs = tinySegments();
+  const auto infos = testing::assembledSegments(segs);
+  auto open = [&](const testing::TinyTensorEdit& e) {
+    return openBytes(testing::assemble(segs, testing::tinyMetadata(infos, kSchemaVersion, nullptr, e)));
+  };
+  const char* rule = "I6 codes are exactly the symmetric Int6Group encoding";
+  expectError(open([](size_t i, testing::TinyTensorFields& f) {
+                if (i == 5) f.dtype = fb::DType_I6, f.nbytes = 16 * 6;
+              }),
+              DS_DATA_LOSS, "tensors[5] 'lm_head' has dtype I6 and quantization None");
+  expectError(open([](size_t i, testing::TinyTensorFields& f) {
+                if (i == 5) f.quant = fb::QuantKind_Int6Group, f.group_size = 8, f.qscale = 3;
+              }),
+              DS_DATA_LOSS, rule);
+  expectError(open([](size_t i, testing::TinyTensorFields& f) {
+                if (i == 5)
+                  f.dtype = fb::DType_I6, f.nbytes = 16 * 6, f.quant = fb::QuantKind_Int6Group,
+                  f.group_size = 8, f.qscale = 3, f.qzero = 3;
+              }),
+              DS_DATA_LOSS, "with zero points");
+  expectError(open([](size_t i, testing::TinyTensorFields& f) {
+                if (i == 5)
+                  f.dtype = fb::DType_I6, f.nbytes = 16 * 6, f.quant = fb::QuantKind_Int6Group,
+                  f.group_size = 0, f.qscale = 3;
+              }),
+              DS_DATA_LOSS, "Int6Group group size 0");
+}
+
 TEST_F(BadMetadata, SchemaVersionDisagreesWithHeader) {
   const auto segs = tinySegments();
   expectError(openBytes(testing::assemble(

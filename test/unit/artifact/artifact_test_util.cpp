@@ -61,7 +61,8 @@ std::vector<uint8_t> TinyModel::bytes(size_t i, uint64_t nbytes) {
 }
 
 std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>& segments,
-                                  uint32_t schema_version, const TinyPlanEdit& edit) {
+                                  uint32_t schema_version, const TinyPlanEdit& edit,
+                                  const TinyTensorEdit& tensor_edit) {
   using TM = TinyModel;
   flatbuffers::FlatBufferBuilder b;
   const auto specs = TM::tensors();
@@ -70,9 +71,12 @@ std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>
   for (size_t i = 0; i < specs.size(); ++i) {
     const auto& t = specs[i];
     const std::vector<int64_t> block = {128, 128};
-    tensors.push_back(fb::CreateTensorDirect(b, t.name.c_str(), t.name.c_str(), t.dtype, &t.shape,
-                                             static_cast<uint32_t>(i), nbytesOf(t), t.scale,
-                                             t.scale >= 0 ? &block : nullptr));
+    TinyTensorFields f{t.dtype, nbytesOf(t)};
+    if (tensor_edit) tensor_edit(i, f);
+    tensors.push_back(fb::CreateTensorDirect(b, t.name.c_str(), t.name.c_str(), f.dtype, &t.shape,
+                                             static_cast<uint32_t>(i), f.nbytes, t.scale,
+                                             t.scale >= 0 ? &block : nullptr, 0, 0, f.quant,
+                                             f.group_size, f.qscale, f.qzero));
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
     if (t.name.find(".scale") == std::string::npos) params += n;  // scales are not parameters

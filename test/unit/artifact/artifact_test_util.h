@@ -45,11 +45,23 @@ struct TinyLaunch {
 };
 using TinyPlanEdit = std::function<void(std::vector<TinyLaunch>&)>;
 
+// A tensor-table entry of the tiny metadata as written (tests edit it to craft bad tables).
+struct TinyTensorFields {
+  fb::DType dtype;
+  uint64_t nbytes;
+  fb::QuantKind quant = fb::QuantKind_None;
+  int64_t group_size = 0;
+  int32_t qscale = -1, qzero = -1;
+};
+using TinyTensorEdit = std::function<void(size_t index, TinyTensorFields&)>;
+
 // Metadata for TinyModel over `segments` (one per tensor, in order); a wrong `schema_version`
-// makes deliberately inconsistent metadata; `edit` changes the launches first.
+// makes deliberately inconsistent metadata; `edit` changes the launches first, `tensor_edit` the
+// tensor entries.
 std::vector<uint8_t> tinyMetadata(const std::vector<ArtifactWriter::SegmentInfo>& segments,
                                   uint32_t schema_version = kSchemaVersion,
-                                  const TinyPlanEdit& edit = nullptr);
+                                  const TinyPlanEdit& edit = nullptr,
+                                  const TinyTensorEdit& tensor_edit = nullptr);
 
 // Writes TinyModel with ArtifactWriter (signed with `signing_key` unless null).
 Status writeTiny(const std::string& path, const SecretKey* signing_key = nullptr);
