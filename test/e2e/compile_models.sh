@@ -116,6 +116,12 @@ done
 # columns are a multiple of 32 / 64, which some slices of these tiny shapes are not.)
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128a.tp4.dsa" --quiet --quant w4g128a --tp 4 --quant-lm-head none --quant-act none
 "$ds_compile" "$models/stories260K" -o "$out/stories260K.fp8.tp2.dsa" --quiet --quant fp8 --tp 2
+# The 6-bit output projection (tied: the embedding too) cut vocab-parallel over 2 ranks.
+for tp in 1 2; do
+  sfx=""; [ $tp = 1 ] || sfx=".tp$tp"
+  "$ds_compile" "$models/stories260K" -o "$out/stories260K.w4g128.h6$sfx.dsa" --quiet --quant w4g128 \
+    --quant-lm-head w6g64 --quant-act none --tp $tp
+done
 "$ds_compile" "$models/tiny-deepseek-v3" -o "$out/tiny-deepseek-v3.w4g64.tp2.dsa" --quiet --quant w4g64 --kv-cache fp8 --tp 2 --quant-act none
 "$ds_compile" "$models/tiny-deepseek-v2" -o "$out/tiny-deepseek-v2.w8.tp4.dsa" --quiet --quant w8 --kv-cache int8 --tp 4 --quant-act none
 # Expert parallelism: routed experts distributed whole over the ranks (alone, and with --tp);

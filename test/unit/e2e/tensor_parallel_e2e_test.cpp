@@ -119,6 +119,8 @@ TEST_P(QuantizedTensorParallel, MatchesSingleRankBuild) {
 INSTANTIATE_TEST_SUITE_P(Variants, QuantizedTensorParallel,
                          ::testing::Values(QuantTP{"stories260K", "w4g128a", 4},
                                            QuantTP{"stories260K", "fp8", 2},
+                                           // 6-bit output layer / tied embedding, vocab-parallel
+                                           QuantTP{"stories260K", "w4g128.h6", 2},
                                            QuantTP{"tiny-deepseek-v3", "w4g64", 2},
                                            QuantTP{"tiny-deepseek-v2", "w8", 4}),
                          [](const auto& info) {
@@ -126,6 +128,7 @@ INSTANTIATE_TEST_SUITE_P(Variants, QuantizedTensorParallel,
                                            info.param.variant + "_tp" +
                                            std::to_string(info.param.tp);
                            std::replace(s.begin(), s.end(), '-', '_');
+                           std::replace(s.begin(), s.end(), '.', '_');
                            return s;
                          });
 
