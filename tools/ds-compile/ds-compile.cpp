@@ -24,6 +24,7 @@
 #include "common/exit_codes.h"
 #include "compiler/artifact/CudaLibrary.h"
 #include "compiler/pipelines/Phases.h"
+#include "compiler/quant/HeadDefaults.h"
 #include "compiler/target/CostReport.h"
 #include "compiler/target/TargetInfo.h"
 #include "ds/status.h"
@@ -89,6 +90,7 @@ cl::opt<std::string> quantLmHead(
              "(as llama.cpp's quantized files keep Q6_K / Q8_0 outputs; docs/quantization.md), "
              "else none"),
     cl::init("auto"), cl::cat(category));
+bool lmHeadAuto = false;  // --quant-lm-head auto: resolved after import (autoLmHeadQuant)
 cl::opt<std::string> quantAct(
     "quant-act",
     cl::desc("Activations of the host's GEMMs: auto, none (f32, exact on the stored weights), "
@@ -344,12 +346,12 @@ int checkFlags() {
       if (t != "host")
         return usageError("--quant-act int8 is implemented for the host target only, not '" + t + "'");
   }
-  // auto: as llama.cpp's quantized files keep the output at Q6_K (Q8_0 files at 8 bits): 6-bit
-  // groups of 128 under an int4 --quant (g64's second scale stream costs 11% of the logits
-  // GEMV's speed at 50 GB/s), int8 under w8 (docs/quantization.md).
-  if (quantLmHead == "auto")
-    quantLmHead = !host_only || !int_scheme ? "none" : (*scheme)->rfind("int4", 0) == 0 ? "w6g128" : "w8";
-  for (const std::string& v : {quantLmHead.getValue(), quantEmbed.getValue()}) {
+  // auto is resolved once the model's shapes are known (main, autoLmHeadQuant); it is host only
+  // where it picks a host-only scheme, so it needs none of the checks below.
+  lmHeadAuto = quantLmHead == "auto";
+  std::vector<std::string> given{quantEmbed.getValue()};
+  if (!lmHeadAuto) given.push_back(quantLmHead.getValue());
+  for (const std::string& v : given) {
     if (auto head = mlir::ds::headQuantScheme(v); !head) {
       llvm::consumeError(head.takeError());
       return usageError("unsupported --quant-lm-head / --quant-embed '" + v + "' (auto for the "
@@ -361,7 +363,8 @@ int checkFlags() {
           return usageError("--quant-lm-head / --quant-embed " + v + " is implemented for the host "
                             "target only, not '" + t + "'");
   }
-  bool headQuant = quantLmHead != "none" || quantEmbed != "none";
+  // auto quantizes the head exactly when --quant is int8 / int4 on a host-only build.
+  bool headQuant = (lmHeadAuto ? host_only && int_scheme : quantLmHead != "none") || quantEmbed != "none";
   if (!quantCalib.empty() && !*scheme) return usageError("--quant-calib needs an int4 --quant");
   if (!quantCalib.empty() && (*scheme)->rfind("int4", 0) != 0)
     return usageError("--quant-calib applies to int4 schemes (w4g64, w4g128, w4g64a, w4g128a), not '" +
@@ -466,6 +469,18 @@ int main(int argc, char** argv) {
   mlir::ds::GraphPipelineOptions graph;
   graph.fuse = fuse;
   graph.quant = quant;
+  if (lmHeadAuto) {
+    // As llama.cpp's quantized files keep the output at Q6_K (Q8_0 files at 8 bits): 6-bit groups
+    // of 128 under an int4 --quant where the host kernel reads them (g64's second scale stream
+    // costs 11% of the logits GEMV's speed at 50 GB/s), int8 under w8 (docs/quantization.md).
+    auto scheme = mlir::ds::quantScheme(quant);
+    const std::string s = scheme && *scheme ? **scheme : std::string();
+    if (!scheme) llvm::consumeError(scheme.takeError());
+    const bool host_only =
+        llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
+    quantLmHead = mlir::ds::autoLmHeadQuant(s, host_only, model->config.vocab_size,
+                                            model->config.hidden_size, tensorParallel);
+  }
   graph.quantLmHead = quantLmHead;
   graph.quantEmbed = quantEmbed;
   graph.tp = tensorParallel;
