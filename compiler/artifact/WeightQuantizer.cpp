@@ -25,6 +25,16 @@ std::optional<QuantEncoding> parseQuantScheme(const std::string& s) {
   return std::nullopt;
 }
 
+bool isGroupQuant(const QuantEncoding& e) {
+  return e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group;
+}
+
+int64_t codeRowBytes(const QuantEncoding& e, int64_t cols) {
+  if (e.kind == fb::QuantKind_Int4Group) return (cols + 1) / 2;
+  if (e.kind == fb::QuantKind_Int6Group) return 3 * ((cols + 3) / 4);
+  return cols;
+}
+
 int quantThreads() {
   if (const char* env = std::getenv("DS_QUANT_THREADS")) {
     int n = std::atoi(env);
@@ -36,11 +46,8 @@ int quantThreads() {
 bool quantizeWeight(const QuantEncoding& e, const float* w, int64_t experts, int64_t rows,
                     int64_t cols, QuantizedWeight* out, const double* hessian, int threads) {
   int64_t total = experts * rows;
-  const bool grouped = e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group;
-  int64_t rowBytes = e.kind == fb::QuantKind_Int4Group   ? (cols + 1) / 2
-                     : e.kind == fb::QuantKind_Int6Group ? 3 * ((cols + 3) / 4)
-                                                         : cols;
-  int64_t groups = grouped ? (cols + e.group_size - 1) / e.group_size : 1;
+  int64_t rowBytes = codeRowBytes(e, cols);
+  int64_t groups = isGroupQuant(e) ? (cols + e.group_size - 1) / e.group_size : 1;
   out->codes.assign(total * rowBytes, 0);
   out->scales.assign(total * groups, 0.0f);
   if (e.asymmetric) out->zeros.assign(total * groups, 0.0f);

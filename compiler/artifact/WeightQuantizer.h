@@ -22,6 +22,11 @@ struct QuantEncoding {
 // "int6_g128" (the output layer / embedding only: the pass allows it there).
 std::optional<QuantEncoding> parseQuantScheme(const std::string& scheme);
 
+// Group scales (int4 / int6) rather than one scale per row (int8, FP8).
+bool isGroupQuant(const QuantEncoding& e);
+// Bytes of one row of `cols` codes (int4: two per byte; int6: four per three bytes, rows padded).
+int64_t codeRowBytes(const QuantEncoding& e, int64_t cols);
+
 struct QuantizedWeight {
   std::vector<uint8_t> codes;
   std::vector<float> scales;  // [experts * rows] or [experts * rows * groups]

@@ -69,22 +69,14 @@ std::vector<float> partBlockScales(const ShardedWeight& w, int64_t part,
 }
 
 namespace {
-bool isGrouped(const QuantEncoding& e) {
-  return e.kind == fb::QuantKind_Int4Group || e.kind == fb::QuantKind_Int6Group;
-}
 // Code bits of a grouped encoding: a row is a little-endian bit stream, column c at bit c * bits.
 int codeBits(const QuantEncoding& e) { return e.kind == fb::QuantKind_Int6Group ? 6 : 4; }
-int64_t codeRowBytes(const QuantEncoding& e, int64_t cols) {
-  if (e.kind == fb::QuantKind_Int4Group) return (cols + 1) / 2;
-  if (e.kind == fb::QuantKind_Int6Group) return 3 * ((cols + 3) / 4);
-  return cols;
-}
 }  // namespace
 
 QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEncoding& e,
                                     int64_t experts, int64_t rows, int64_t cols, int64_t pieces,
                                     int64_t part) {
-  bool int4 = isGrouped(e);  // int4 or int6 groups
+  bool int4 = isGroupQuant(e);  // int4 or int6 groups
   int64_t groups = int4 ? (cols + e.group_size - 1) / e.group_size : 1;
   int64_t rowBytes = codeRowBytes(e, cols);
   int64_t local = experts / pieces, firstRow = part * local * rows, n = local * rows;
@@ -103,7 +95,7 @@ QuantizedPart sliceQuantizedExperts(const QuantizedWeight& whole, const QuantEnc
 QuantizedPart sliceQuantized(const QuantizedWeight& whole, const QuantEncoding& e, int64_t experts,
                              int64_t rows, int64_t cols, bool cutColumns, int64_t pieces,
                              int64_t part) {
-  bool int4 = isGrouped(e);  // int4 or int6 groups
+  bool int4 = isGroupQuant(e);  // int4 or int6 groups
   int64_t G = int4 ? e.group_size : cols;  // per-channel: one "group" per row
   int64_t groups = (cols + G - 1) / G;
   int64_t rowBytes = codeRowBytes(e, cols);

@@ -209,6 +209,25 @@ bool useVnni() {
   return on;
 }
 
+// One column octet of int4 / int6 weights into MB tokens' integer sums: lo[v] holds u of columns
+// 8o..8o+3 (a byte each, a row's four side by side), hi[v] of 8o+4..8o+7; q points at the first
+// token's code of column 8o (token i at q + i * K). Decode-sized tiles put hi's products in e.
+template <int NV, int MB, bool kSplit>
+DS_VNNI __attribute__((always_inline)) inline void dotOctet(__m512i (&d)[MB][NV], __m512i (&e)[MB][NV],
+                                                            const __m512i (&lo)[NV], const __m512i (&hi)[NV],
+                                                            const int8_t* q, int64_t K) {
+  typedef int32_t quad_t __attribute__((may_alias));
+  for (int i = 0; i < MB; ++i) {
+    const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + i * K));
+    const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + i * K + 4));
+    for (int v = 0; v < NV; ++v) {
+      d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
+      if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
+      else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
+    }
+  }
+}
+
 template <int NV, int MB, int KIND>
 DS_VNNI void tileVnni(const TileArgs& t) {
   constexpr bool GROUPED = KIND != kI8;
@@ -249,16 +268,7 @@ DS_VNNI void tileVnni(const TileArgs& t) {
             lo[v] = _mm512_ternarylogic_epi32(raw, nib, _mm512_and_si512(hl, top), 0xEA);  // (a & b) | c
             hi[v] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(raw, 4), nib, _mm512_and_si512(hh, top), 0xEA);
           }
-          for (int i = 0; i < MB; ++i) {
-            const int8_t* q = qb + i * K + P * 16 + o * 8;
-            const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
-            const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
-            for (int v = 0; v < NV; ++v) {
-              d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
-              if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
-              else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
-            }
-          }
+          dotOctet<NV, MB, kSplit>(d, e, lo, hi, qb + P * 16 + o * 8, K);
         }
     } else {
       const uint8_t* wb = t.panel + b * 8 * W * 4;  // 8 quads (int8) or 8 octets (int4) per block
@@ -273,17 +283,11 @@ DS_VNNI void tileVnni(const TileArgs& t) {
             lo[v] = raw;
           }
         }
-        for (int i = 0; i < MB; ++i) {
-          const int8_t* q = qb + i * K + p * (KIND == kI4 ? 8 : 4);
-          const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q));
-          if constexpr (KIND == kI4) {
-            const __m512i x1 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(q + 4));
-            for (int v = 0; v < NV; ++v) {
-              d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);
-              if constexpr (kSplit) e[i][v] = _mm512_dpbusd_epi32(e[i][v], hi[v], x1);
-              else d[i][v] = _mm512_dpbusd_epi32(d[i][v], hi[v], x1);
-            }
-          } else {
+        if constexpr (KIND == kI4) {
+          dotOctet<NV, MB, kSplit>(d, e, lo, hi, qb + p * 8, K);
+        } else {
+          for (int i = 0; i < MB; ++i) {
+            const __m512i x0 = _mm512_set1_epi32(*reinterpret_cast<const quad_t*>(qb + i * K + p * 4));
             for (int v = 0; v < NV; ++v) {
               if (kSplit && p % 2 == 1) e[i][v] = _mm512_dpbusd_epi32(e[i][v], lo[v], x0);
               else d[i][v] = _mm512_dpbusd_epi32(d[i][v], lo[v], x0);

@@ -241,19 +241,22 @@ void int4Errors(const float* x, int64_t n, const float* s, const float* z, int m
   for (int c = 0; c < m; ++c) errs[c] = int4GroupError(x, n, s[c], asym ? z[c] : 0.0f, asym, qlo, qhi);
 }
 
-// Best symmetric scale of one group over the grid. (A least-squares refit of each point, as
-// llama.cpp does, lowered the weight error slightly more but not the model's perplexity.)
-// Candidate 0 is round to nearest; a later candidate wins only with a strictly smaller error.
-float searchInt4Sym(const float* x, int64_t n) {
+// Best symmetric scale of one group over the grid, for codes in [-(qmax + 1), qmax]: candidate 0
+// is round to nearest (max|group| / qmax), then max|group| * (1 - k / shrink) / d, k = 0..16,
+// d in {qmax, qmax + 1} (d = qmax + 1 lets a negative extreme take the lowest code). int4: qmax 7,
+// shrink 32; int6: qmax 31, shrink 64 (its steps are finer, so the shrink grid is too). (A
+// least-squares refit of each point, as llama.cpp does, lowered the int4 weight error slightly
+// more but not the model's perplexity.) A later candidate wins only with a strictly smaller error.
+float searchSym(const float* x, int64_t n, float qmax, float shrink) {
   constexpr int kM = 1 + 17 * 2;
   const float amax = absMax(x, n);
   float s[kM], z[kM] = {};
   float e[kM];
-  s[0] = safeScale(amax / 7.0f);
+  s[0] = safeScale(amax / qmax);
   int m = 1;
   for (int k = 0; k <= 16; ++k)
-    for (float d : {7.0f, 8.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
-  int4Errors(x, n, s, z, kM, false, e, -8.0f, 7.0f);
+    for (float d : {qmax, qmax + 1.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / shrink) / d);
+  int4Errors(x, n, s, z, kM, false, e, -(qmax + 1.0f), qmax);
   int best = 0;
   for (int c = 1; c < kM; ++c)
     if (e[c] < e[best]) best = c;
@@ -261,24 +264,6 @@ float searchInt4Sym(const float* x, int64_t n) {
 }
 
 // Best asymmetric (scale, zero) of one group over shrunk [lo, hi] ranges (0 always inside).
-// The same for int6 groups: candidates max|group| * (1 - k / 64) / d, k = 0..16, d in {31, 32}
-// (6-bit steps are finer, so the shrink grid is too), candidate 0 round to nearest (amax / 31).
-float searchInt6Sym(const float* x, int64_t n) {
-  constexpr int kM = 1 + 17 * 2;
-  const float amax = absMax(x, n);
-  float s[kM], z[kM] = {};
-  float e[kM];
-  s[0] = safeScale(amax / 31.0f);
-  int m = 1;
-  for (int k = 0; k <= 16; ++k)
-    for (float d : {31.0f, 32.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / 64.0f) / d);
-  int4Errors(x, n, s, z, kM, false, e, -32.0f, 31.0f);
-  int best = 0;
-  for (int c = 1; c < kM; ++c)
-    if (e[c] < e[best]) best = c;
-  return s[best];
-}
-
 std::pair<float, float> searchInt4Asym(const float* x, int64_t n) {
   constexpr int kM = 17 * 17;
   float lo0 = 0.0f, hi0 = 0.0f;
@@ -363,7 +348,7 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
         std::tie(scale, zero) = searchInt4Asym(x + c0, c1 - c0);
         zeros[r * G + g] = zero;
       } else {
-        scale = searchInt4Sym(x + c0, c1 - c0);
+        scale = searchSym(x + c0, c1 - c0, 7.0f, 32.0f);
       }
       scales[r * G + g] = scale;
       int64_t c = c0;
@@ -392,7 +377,7 @@ bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
     std::fill(prow, prow + rb, uint8_t{0});
     for (int64_t g = 0; g < G; ++g) {
       const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
-      const float scale = searchInt6Sym(x + c0, c1 - c0);
+      const float scale = searchSym(x + c0, c1 - c0, 31.0f, 64.0f);
       scales[r * G + g] = scale;
       for (int64_t c = c0; c < c1; ++c) detail::i6Store(prow, c, int6Code(x[c], scale));
     }

@@ -248,6 +248,12 @@ int checkFatTargets() {
   return 0;
 }
 
+// The host target only: the host-only schemes and kernels (int8 / bf16 activations, 4- and 6-bit
+// output layers) apply.
+bool hostOnly() {
+  return llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
+}
+
 // GPU targets only (one, or a GPU-only fat list): the activations follow --dtype.
 bool gpuTarget() {
   for (const std::string& name : targetList()) {
@@ -310,8 +316,7 @@ int checkFlags() {
   }
   const bool int_scheme =
       *scheme && ((*scheme)->rfind("int8", 0) == 0 || (*scheme)->rfind("int4", 0) == 0);
-  const bool host_only =
-      llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
+  const bool host_only = hostOnly();
   if (quantAct == "auto")
     quantAct = !host_only ? "none" : int_scheme ? "int8" : !*scheme && weightDtype == "bf16" ? "bf16" : "none";
   if (quantAct != "none" && quantAct != "int8" && quantAct != "bf16" && quantAct != "fp8")
@@ -476,9 +481,7 @@ int main(int argc, char** argv) {
     auto scheme = mlir::ds::quantScheme(quant);
     const std::string s = scheme && *scheme ? **scheme : std::string();
     if (!scheme) llvm::consumeError(scheme.takeError());
-    const bool host_only =
-        llvm::all_of(targetList(), [](const std::string& t) { return t == "host"; });
-    quantLmHead = mlir::ds::autoLmHeadQuant(s, host_only, model->config.vocab_size,
+    quantLmHead = mlir::ds::autoLmHeadQuant(s, hostOnly(), model->config.vocab_size,
                                             model->config.hidden_size, tensorParallel);
   }
   graph.quantLmHead = quantLmHead;
