@@ -51,6 +51,9 @@ struct WeightView {
   // panel p at p * 32 * G floats), so the kernel loads 16 rows' scales with one vector load;
   // null: it gathers them from group_scale (same values, same results).
   const float* panel_group_scale = nullptr;
+  // The same copy as f16 bits, where every scale is exactly a normal f16 (the quantizers make
+  // them so): half the scale bytes per token, the same values. Read before panel_group_scale.
+  const uint16_t* panel_group_scale_f16 = nullptr;
 };
 
 constexpr int64_t kPackRows = 4, kPackChunk = 8;
@@ -75,6 +78,9 @@ WeightView packWeight(const WeightView& w, void* dst);
 bool canUseInt8Activations(const WeightView& w);
 int64_t int8ActScaleFloats(const WeightView& w);
 WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst = nullptr);
+// The panel scale copy (n floats) as f16 bits in out, if every value is exactly a normal f16;
+// false (out unspecified) if one is not.
+bool panelScalesToF16(const float* scales, int64_t n, uint16_t* out);
 // The same for bf16 activations (ds-compile --quant-act bf16): bf16 weights without scales,
 // rows a multiple of 16, cols of 2.
 bool canUseBf16Activations(const WeightView& w);

@@ -100,6 +100,28 @@ inline float f16ToF32(uint16_t h) {
   const uint32_t is_sub = 0u - static_cast<uint32_t>(em < 0x400u);
   return bitsToF32((sub_bits & is_sub) | (normal & ~is_sub) | sign);
 }
+// Group scales as f16 (int4 / int6 weights): the quantizers round each candidate scale to
+// the nearest value of 11 significant bits (round half to even) when the result is a normal
+// f16 (2^-14 .. 65504), so the CPU device can keep the panel copies in half the bytes, exactly.
+// Other positive scales are returned unchanged (and keep their f32 panel copies).
+inline float roundScaleToF16(float s) {
+  uint32_t u;
+  std::memcpy(&u, &s, 4);
+  if (!(s >= 0x1p-14f && s <= 65504.0f)) return s;
+  u += 0xfffu + ((u >> 13) & 1u);
+  u &= ~0x1fffu;
+  const float r = bitsToF32(u);
+  return r <= 65504.0f ? r : s;
+}
+// The f16 bits of s when s is exactly a normal f16, else false.
+inline bool f16BitsIfExact(float s, uint16_t* h) {
+  uint32_t u;
+  std::memcpy(&u, &s, 4);
+  const uint32_t mag = u & 0x7fffffffu;
+  if ((u & 0x1fffu) != 0 || mag < (113u << 23) || mag > 0x477fe000u) return false;  // 2^-14, 65504
+  *h = static_cast<uint16_t>(((u >> 16) & 0x8000u) | ((mag - (112u << 23)) >> 13));
+  return true;
+}
 // float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN.
 inline float fp8e4m3ToF32(uint8_t q) {
   uint32_t em = q & 0x7fu;

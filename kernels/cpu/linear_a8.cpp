@@ -300,7 +300,10 @@ DS_VNNI void tileVnni(const TileArgs& t) {
     if constexpr (GROUPED) {
       const int64_t g = (b * 64) / w.group_size;
       for (int v = 0; v < NV; ++v)
-        sw[v] = w.panel_group_scale
+        sw[v] = w.panel_group_scale_f16
+                    ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                          w.panel_group_scale_f16 + t.row0 * G + g * W + v * 16)))  // exact
+                : w.panel_group_scale
                     ? _mm512_loadu_ps(w.panel_group_scale + t.row0 * G + g * W + v * 16)
                     : _mm512_i32gather_ps(gidx, w.group_scale + (t.row0 + v * 16) * G + g, 4);
     }
@@ -408,6 +411,12 @@ WeightView packInt8Activations(const WeightView& w, void* dst, float* scale_dst)
     v.panel_group_scale = scale_dst;
   }
   return v;
+}
+
+bool panelScalesToF16(const float* scales, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!detail::f16BitsIfExact(scales[i], out + i)) return false;
+  return true;
 }
 
 namespace detail {

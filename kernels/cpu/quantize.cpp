@@ -247,15 +247,18 @@ void int4Errors(const float* x, int64_t n, const float* s, const float* z, int m
 // shrink 32; int6: qmax 31, shrink 64 (its steps are finer, so the shrink grid is too). (A
 // least-squares refit of each point, as llama.cpp does, lowered the int4 weight error slightly
 // more but not the model's perplexity.) A later candidate wins only with a strictly smaller error.
+// Every candidate is rounded to f16 precision where that is a normal f16 (roundScaleToF16): the
+// error is measured with the scale actually stored.
 float searchSym(const float* x, int64_t n, float qmax, float shrink) {
   constexpr int kM = 1 + 17 * 2;
   const float amax = absMax(x, n);
   float s[kM], z[kM] = {};
   float e[kM];
-  s[0] = safeScale(amax / qmax);
+  s[0] = detail::roundScaleToF16(safeScale(amax / qmax));
   int m = 1;
   for (int k = 0; k <= 16; ++k)
-    for (float d : {qmax, qmax + 1.0f}) s[m++] = safeScale(amax * (1.0f - static_cast<float>(k) / shrink) / d);
+    for (float d : {qmax, qmax + 1.0f})
+      s[m++] = detail::roundScaleToF16(safeScale(amax * (1.0f - static_cast<float>(k) / shrink) / d));
   int4Errors(x, n, s, z, kM, false, e, -(qmax + 1.0f), qmax);
   int best = 0;
   for (int c = 1; c < kM; ++c)

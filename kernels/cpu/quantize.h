@@ -46,6 +46,10 @@ bool quantizeFp8PerChannel(const float* w, int64_t rows, int64_t cols, uint8_t* 
 //                   which moves each weight against the non-uniform E4M3 grid).
 // Elements inside the clamp range keep the half-step bound of the chosen scale; clipped ones
 // (|w| beyond 7 s / 8 s, 448 s, or the asymmetric range) do not. Same argument checks as above.
+// Symmetric int4 (and int6 below) candidates are rounded to f16 precision (nearest even) where
+// that is a normal f16, candidate 0 included, so the stored scales are f16 values and the CPU
+// device keeps half-size panel copies of them (cpu_kernels.h); the bound above is then round to
+// nearest at that rounded scale.
 bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
                               bool asymmetric, uint8_t* packed, float* scales, float* zeros);
 bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,
@@ -53,8 +57,8 @@ bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uin
 
 // I6 groups (symmetric; the 6-bit output layer, llama.cpp's Q6_K class): codes in [-32, 31],
 // four per three bytes (cpu_kernels.h), q = clamp(round(w / scale), -32, 31) with the scale of
-// the least squared error among max|group| * (1 - k / 64) / d, k = 0..16, d in {31, 32};
-// candidate 0 is round to nearest, max|group| / 31 (ties keep the earlier candidate). An
+// the least squared error among max|group| * (1 - k / 64) / d, k = 0..16, d in {31, 32}, each
+// rounded to f16 as above; candidate 0 is round to nearest, max|group| / 31 (ties keep the earlier candidate). An
 // all-zero group gets scale 1. scales hold [rows, ceil(cols / group_size)].
 bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
                               uint8_t* packed, float* scales);

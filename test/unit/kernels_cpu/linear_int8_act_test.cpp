@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/internal.h"
@@ -158,12 +159,52 @@ TEST_P(Int8Act, VectorPathEqualsScalarDefinitionBitwise) {
       ASSERT_EQ(pv.panel_group_scale, scales.data());
       linear(x.data(), T, pv, nullptr, with.data());
       ASSERT_EQ(0, std::memcmp(fast.data(), with.data(), fast.size() * 4)) << "panel scales, K " << K << " T " << T;
+      // Random scales are not f16 values: no f16 copy. Rounded to f16 (as ds-compile's are), the
+      // f16 panel copy gives the bits of the gathered f32 scales.
+      std::vector<uint16_t> half(scales.size());
+      ASSERT_FALSE(panelScalesToF16(scales.data(), static_cast<int64_t>(scales.size()), half.data()));
+      OwnedWeight hw = a.w;
+      for (float& v : hw.scales) v = static_cast<float>(static_cast<_Float16>(v));
+      hw.view.group_scale = hw.scales.data();
+      std::vector<uint8_t> hbytes(a.bytes.size());
+      WeightView hv = packInt8Activations(hw.view, hbytes.data(), scales.data());
+      ASSERT_TRUE(panelScalesToF16(scales.data(), static_cast<int64_t>(scales.size()), half.data()));
+      hv.panel_group_scale = nullptr;
+      std::vector<float> gathered(T * 48), f16(T * 48);
+      linear(x.data(), T, hv, nullptr, gathered.data());
+      hv.panel_group_scale_f16 = half.data();
+      linear(x.data(), T, hv, nullptr, f16.data());
+      ASSERT_EQ(0, std::memcmp(gathered.data(), f16.data(), f16.size() * 4)) << "f16 panel scales, K " << K << " T " << T;
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8Act, ::testing::ValuesIn(kA8Cases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Group scales as f16: the quantizers' rounding (nearest even, normal f16 range only) and the
+// exactness test the CPU device uses before it keeps f16 panel copies.
+TEST(Int8ActScales, F16RoundingAndExactness) {
+  uint16_t h = 0;
+  for (float v : {0.5f, -0.5f, 65504.0f, 0x1p-14f, 1.0f + 0x1p-10f, 3.140625f}) {
+    ASSERT_TRUE(detail::f16BitsIfExact(v, &h)) << v;
+    EXPECT_EQ(detail::f16ToF32(h), v) << v;
+    EXPECT_EQ(detail::roundScaleToF16(v), v) << v;
+  }
+  for (float v : {1.0f + 0x1p-11f, 65505.0f, 65536.0f, 0x1p-15f, 1e-30f, 0.0f, INFINITY, NAN})
+    EXPECT_FALSE(detail::f16BitsIfExact(v, &h)) << v;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> e(-14.0f, 15.9f);
+  for (int i = 0; i < 20000; ++i) {
+    const float v = std::exp2(e(gen)), r = detail::roundScaleToF16(v);
+    ASSERT_EQ(r, static_cast<float>(static_cast<_Float16>(v))) << v;  // the compiler's RNE
+    ASSERT_TRUE(detail::f16BitsIfExact(r, &h)) << v;
+  }
+  EXPECT_EQ(detail::roundScaleToF16(1.0f + 0x1p-11f), 1.0f);               // tie to even
+  EXPECT_EQ(detail::roundScaleToF16(1.0f + 3 * 0x1p-11f), 1.0f + 0x1p-9f);  // tie to even (up)
+  EXPECT_EQ(detail::roundScaleToF16(1e-30f), 1e-30f);      // below the normal range: kept
+  EXPECT_EQ(detail::roundScaleToF16(65519.0f), 65519.0f);  // above 65504: kept
+}
 
 // The activation quantizer's AVX-512 path is its scalar definition bit for bit: scales, codes
 // (rounding ties to even, the clamp) and sums; all-zero, tiny and large blocks.

@@ -79,13 +79,14 @@ TEST_P(QuantizeInt6, CodesAreRoundToNearestAndSearchBeatsRtn) {
         ASSERT_EQ(row[c], x < lo ? lo : hi) << "clamped r" << r << " c" << c;
       }
     }
-    // Per group: the searched error never exceeds round to nearest's (scale amax / 31), up to
+    // Per group: the searched error never exceeds round to nearest's (scale amax / 31 as f16), up to
     // the search scoring in f32 with x * (1 / s) where the codes use x / s.
     for (int64_t g = 0; g < G; ++g) {
       const int64_t c0 = g * p.group, c1 = std::min(C, c0 + p.group);
       float amax = 0;
       for (int64_t c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(w[r * C + c]));
-      const float s0 = amax > 0 ? amax / 31.0f : 1.0f;
+      // (amax / 31 rounded to f16, as every candidate is; _Float16 as the reference rounding)
+      const float s0 = amax > 0 ? static_cast<float>(static_cast<_Float16>(amax / 31.0f)) : 1.0f;
       double es = 0, er = 0;
       for (int64_t c = c0; c < c1; ++c) {
         const float x = w[r * C + c];

@@ -1,6 +1,7 @@
 // The int4 scale search (lanes = candidates on AVX-512 / AVX2, scalar on the portable path)
 // against a scalar copy of its definition (quantize.cpp: the error of x * (1 / s) codes, summed
-// in f32 in index order): codes, scales and zero points must be bitwise equal.
+// in f32 in index order): codes, scales and zero points must be bitwise equal. Symmetric scales
+// are f16 values (so the CPU device keeps f16 panel copies), except outside f16's normal range.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +16,9 @@ namespace ds::cpu::test {
 namespace {
 
 float refSafe(float s) { return s > 0.0f && std::isfinite(s) ? s : 1.0f; }
+// Symmetric candidates are stored as f16 values where that is a normal f16 (the compiler's
+// own _Float16 conversion, round to nearest even, as the independent reference).
+float refHalf(float s) { return s >= 0x1p-14f && s <= 65504.0f ? static_cast<float>(static_cast<_Float16>(s)) : s; }
 
 float refErr(const float* x, int64_t n, float s, float z, bool asym) {
   const float inv = 1.0f / s;
@@ -35,11 +39,11 @@ std::pair<float, float> refSearch(const float* x, int64_t n, bool asym) {
   if (!asym) {
     float amax = 0.0f;
     for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-    float best = refSafe(amax / 7.0f);
+    float best = refHalf(refSafe(amax / 7.0f));
     float bestErr = refErr(x, n, best, 0.0f, false);
     for (int k = 0; k <= 16; ++k)
       for (float d : {7.0f, 8.0f}) {
-        const float s = refSafe(amax * (1.0f - static_cast<float>(k) / 32.0f) / d);
+        const float s = refHalf(refSafe(amax * (1.0f - static_cast<float>(k) / 32.0f) / d));
         const float e = refErr(x, n, s, 0.0f, false);
         if (e < bestErr) bestErr = e, best = s;
       }
@@ -92,6 +96,17 @@ TEST(QuantizeSearch, Int4MatchesTheScalarSearchBitwise) {
           if (a != b || (asym && z[r * G + gi] != rz)) ++mismatches;
         }
       EXPECT_EQ(mismatches, 0) << "group " << group << (asym ? " asym" : " sym");
+      if (asym) continue;
+      int inexact = 0, tiny = 0;
+      for (float v : s) {
+        if (v < 0x1p-14f) ++tiny;
+        else if (static_cast<float>(static_cast<_Float16>(v)) != v) ++inexact;
+      }
+      EXPECT_EQ(inexact, 0) << "group " << group;
+      // Below f16's normal range (kept as f32): only groups of 1 (row 7's 1e-30 columns, and
+      // single Gaussian values under 7 * 2^-14).
+      if (group == 1) EXPECT_GE(tiny, (C + 6) / 7);
+      else EXPECT_EQ(tiny, 0) << "group " << group;
     }
   }
 }

@@ -286,6 +286,17 @@ TEST_P(QuantizeInt4, SearchNeverWorseThanRtnPerRowAndDecodesWithTheFormula) {
   v.group_scale = ss.data();
   v.group_zero = p.asym ? zs.data() : nullptr;
   auto ds = dequantAll(v);
+  if (!p.asym) {
+    // The search stores f16-valued symmetric scales: its bound is round to nearest at the same
+    // scale rounded to f16 (max|group| / 7, _Float16 as the reference rounding).
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t c0 = g * p.group, c1 = std::min(C, c0 + p.group);
+        const float s0 = static_cast<float>(static_cast<_Float16>(sr[r * G + g]));
+        for (int64_t c = c0; c < c1; ++c)
+          dr[r * C + c] = std::min(std::max(std::nearbyint(w[r * C + c] / s0), -8.0f), 7.0f) * s0;
+      }
+  }
   auto er = rowErrors(w, dr, R, C), es = rowErrors(w, ds, R, C);
   double totalR = 0, totalS = 0;
   for (int64_t r = 0; r < R; ++r) {

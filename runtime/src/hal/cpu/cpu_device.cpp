@@ -312,6 +312,7 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
   struct Packed {
     void* data = nullptr;
     const float* panel_scales = nullptr;
+    const uint16_t* panel_scales_f16 = nullptr;
   };
   std::unordered_map<const void*, Packed> packed_at;
   uint64_t total = 0;
@@ -348,11 +349,22 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
         else if (bf16) cpu::packBf16Activations(v, p.data);
         else cpu::packWeight(v, p.data);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
+        if (p.panel_scales) {  // f16 copies where every scale is an f16 (ds-compile's are)
+          const int64_t nf = cpu::int8ActScaleFloats(v);
+          std::unique_ptr<uint16_t[]> half(new (std::nothrow) uint16_t[static_cast<size_t>(nf)]);
+          if (half && cpu::panelScalesToF16(p.panel_scales, nf, half.get())) {
+            p.panel_scales_f16 = half.get();
+            panel_scales_f16_.push_back(std::move(half));
+            p.panel_scales = nullptr;  // the f32 copy (just made) is not read
+            panel_scales_.pop_back();
+          }
+        }
       }
       v.data = p.data;
       if (int8) {
         v.int8_act = true;
         v.panel_group_scale = p.panel_scales;
+        v.panel_group_scale_f16 = p.panel_scales_f16;
       }
       else if (bf16) v.bf16_act = true;
       else v.packed = cpu::kPackRows;

@@ -58,6 +58,7 @@ class CpuWeights : public Weights {
   std::unique_ptr<uint8_t, FreeDeleter> packed_;
   uint64_t packed_bytes_ = 0;
   std::vector<std::unique_ptr<float[]>> panel_scales_;  // int8_act int4 views' panel_group_scale
+  std::vector<std::unique_ptr<uint16_t[]>> panel_scales_f16_;  // their f16 copies, where exact
 };
 
 class CpuDevice : public Device {
