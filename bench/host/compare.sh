@@ -5,7 +5,8 @@
 #   2. writes a Hugging Face folder of a real shape with random bf16 weights (every byte written),
 #   3. converts it to GGUF (bench/host/hf_to_gguf.py: llama.cpp's converter needs torch) and
 #      quantizes Q8_0, Q4_0, Q4_K_M; compiles our bf16, w8 and w4g128 builds of the same folder,
-#   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs, and decode
+#   4. runs decode (tg) and prefill-512 (pp) of both, interleaved, median of R runs (and the median
+#      of the R per-run ratios, "paired": each run measures both sides back to back), and decode
 #      after a long prompt (--depth D tokens already in the cache, default 2048; 0 skips it:
 #      llama-bench's "tg @ dD", our ds-bench --context D),
 #   5. prints one table with the ratios and each side's fraction of the read roofline (weight
@@ -96,7 +97,7 @@ theirs_run() {  # gguf -> "decode_tps prefill_tps"
   local out; out="$("$llama/build/bin/llama-bench" -m "$1" -p 512 -n 64 -t "$threads" -r 1 2>/dev/null)"
   echo "$(echo "$out" | awk -F'|' '/ tg64 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}') $(echo "$out" | awk -F'|' '/ pp512 /{gsub(/ /,"",$8); split($8,a,"±"); print a[1]}')"
 }
-declare -A od op tdd tpp odeep tdeep
+declare -A od op tdd tpp odeep tdeep pd ppr
 bw_all=() torch_pp=()
 pairs=""
 for f in $formats; do pairs="$pairs $f:${theirs[$f]}"; done
@@ -107,7 +108,11 @@ for r in $(seq "$runs"); do
     log "run $r: ours $f, llama.cpp $q"
     read -r d pf bw < <(ours "$work/$shape.$f.dsa"); od[$f]+="$d "; op[$f]+="$pf "; bw_all+=("$bw")
     g="$work/$shape.$q.gguf"; [ "$q" = BF16 ] && g="$gg"
-    read -r d pf < <(theirs_run "$g"); tdd[$q]+="$d "; tpp[$q]+="$pf "
+    read -r d2 pf2 < <(theirs_run "$g"); tdd[$q]+="$d2 "; tpp[$q]+="$pf2 "
+    # This pair's ratios: both sides measured back to back, so a phase of this VM's memory
+    # bandwidth (it moves by up to 2x within minutes) hits both; their median is the robust one.
+    pd[$p]+="$(python3 -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "$d" "$d2") "
+    ppr[$p]+="$(python3 -c "import sys; print(float(sys.argv[1]) / float(sys.argv[2]))" "$pf" "$pf2") "
     if [ "$depth" -gt 0 ]; then
       log "run $r: decode at depth $depth, ours $f, llama.cpp $q"
       odeep[$f]+="$(ours_deep "$work/$shape.$f.dsa") "; tdeep[$q]+="$(theirs_deep "$g") "
@@ -125,7 +130,7 @@ gbytes() { python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) / 1e9)"
 echo
 echo "host compare: $shape, $threads threads, median of $runs, $(date -u +%F), commit $(git -C "$root" rev-parse --short HEAD); llama.cpp ${llama_version:-vendored}"
 echo "read roofline: bytes read per token (the file's size less the embedding table, of which a token reads one row) / $bw GB/s (ds-bench's read bandwidth)"
-printf '%-8s %-7s %12s %12s %8s %10s %10s %14s %14s %8s' ours theirs "decode ours" "decode them" ratio "roof ours" "roof them" "prefill ours" "prefill them" ratio
+printf '%-8s %-7s %12s %12s %8s %8s %10s %10s %14s %14s %8s %8s' ours theirs "decode ours" "decode them" ratio paired "roof ours" "roof them" "prefill ours" "prefill them" ratio paired
 [ "$depth" -gt 0 ] && printf ' %12s %12s %8s' "d$depth ours" "d$depth them" ratio
 echo
 for p in $pairs; do
@@ -136,9 +141,11 @@ for p in $pairs; do
   b1="$(gbytes "$work/$shape.$f.dsa")" b2="$(gbytes "$g")"
   e1=0 e2=0
   if [ "$depth" -gt 0 ]; then e1="$(echo ${odeep[$f]} | tr ' ' '\n' | median)" e2="$(echo ${tdeep[$q]} | tr ' ' '\n' | median)"; fi
-  python3 - "$f" "$q" "$d1" "$d2" "$p1" "$p2" "$b1" "$b2" "$bw" "$config" "$e1" "$e2" <<'EOF'
+  r1="$(echo ${pd[$p]} | tr ' ' '\n' | median)" r2="$(echo ${ppr[$p]} | tr ' ' '\n' | median)"
+  python3 - "$f" "$q" "$d1" "$d2" "$p1" "$p2" "$b1" "$b2" "$bw" "$config" "$e1" "$e2" "$r1" "$r2" <<'EOF'
 import json, sys
-f, q, d1, d2, p1, p2, b1, b2, bw, config, e1, e2 = sys.argv[1:]
+f, q, d1, d2, p1, p2, b1, b2, bw, config, e1, e2, r1, r2 = sys.argv[1:]
+r1, r2 = float(r1), float(r2)
 e1, e2 = float(e1), float(e2)
 d1, d2, p1, p2, b1, b2, bw = map(float, (d1, d2, p1, p2, b1, b2, bw))
 c = json.load(open(config))
@@ -146,9 +153,14 @@ embd = c["vocab_size"] * c["hidden_size"] / 1e9  # elements (G)
 # Bytes per embedding element: ours keeps it bf16 (quantization is for GEMM weights); GGUF's
 # quantized files quantize token_embd too (Q8_0 34/32, Q4_0 18/32, Q4_K_M mostly Q4_K 144/256).
 b1 -= 2 * embd
+if f.startswith("w4g"):  # group scales: f32 in the file, f16 panel copies read at run time
+    h, L, i = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"]
+    kv = h // c["num_attention_heads"] * c.get("num_key_value_heads", c["num_attention_heads"])
+    gemm = L * h * (h + 2 * kv + h + 3 * i) + c["vocab_size"] * h
+    b1 -= gemm / int(f[3:]) * 2 / 1e9
 b2 -= embd * {"BF16": 2, "Q8_0": 34 / 32, "Q4_0": 18 / 32, "Q4_K_M": 144 / 256}[q]
 deep = f" {e1:12.2f} {e2:12.2f} {e1 / e2:8.2f}" if e2 > 0 else ""
-print(f"{f:<8} {q:<7} {d1:12.2f} {d2:12.2f} {d1 / d2:8.2f} {100 * d1 * b1 / bw:9.0f}% {100 * d2 * b2 / bw:9.0f}% {p1:14.1f} {p2:14.1f} {p1 / p2:8.2f}{deep}")
+print(f"{f:<8} {q:<7} {d1:12.2f} {d2:12.2f} {d1 / d2:8.2f} {r1:8.2f} {100 * d1 * b1 / bw:9.0f}% {100 * d2 * b2 / bw:9.0f}% {p1:14.1f} {p2:14.1f} {p1 / p2:8.2f} {r2:8.2f}{deep}")
 EOF
 done
 if [ -n "$torch" ]; then

@@ -111,7 +111,9 @@ void gptqInt4Row(const GptqPlan& plan, const float* w, int64_t group_size, bool 
       return e;
     };
     if (!(vhv > 0)) continue;
-    const float s = static_cast<float>(vhw / vhv);
+    // Rounded as the scale search stores its scales (f16 values: the CPU device's half-size
+    // panel copies need every scale of a weight to be one).
+    const float s = ::ds::cpu::groupScaleAsStored(static_cast<float>(vhw / vhv));
     if (s > 0 && std::isfinite(s) && error(s) < error(scales[g])) scales[g] = s;
   }
 }

@@ -369,6 +369,8 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
 
 int int6Code(float w, float scale) { return roundClamp(w / scale, -32.0f, 31.0f); }
 
+float groupScaleAsStored(float s) { return detail::roundScaleToF16(s); }
+
 bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
                               uint8_t* packed, float* scales) {
   if (rows < 0 || cols < 0 || group_size < 1) return false;

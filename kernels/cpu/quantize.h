@@ -64,6 +64,10 @@ bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
                               uint8_t* packed, float* scales);
 int int6Code(float w, float scale);
 
+// A group scale as the int4 / int6 quantizers store it: rounded to f16 precision (nearest even)
+// where that is a normal f16, else unchanged. For quantizers that refit scales (GPTQ).
+float groupScaleAsStored(float s);
+
 // One int4 code for a given scale (and zero point when asymmetric), as both int4 quantizers
 // compute it: symmetric in [-8, 7], asymmetric in [0, 15]. For error-feedback quantizers.
 int int4Code(float w, float scale, float zero, bool asymmetric);

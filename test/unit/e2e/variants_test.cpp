@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "e2e_util.h"
+#include "hal/cpu/cpu_device.h"
 
 namespace ds::test {
 namespace {
@@ -74,6 +75,28 @@ struct QuantCase {
 };
 
 class Quantized : public ::testing::TestWithParam<QuantCase> {};
+
+// ds-compile's int4 / int6 group scales are f16 values (the scale search and GPTQ round them), so
+// the CPU device reads half-size f16 panel copies of them (cpu_kernels.h); the default int4 host
+// build (GPTQ here, 6-bit output layer) and the 6-bit embedding / output build.
+TEST(Int4Build, GroupScalesAreReadAsF16PanelCopies) {
+  for (const char* variant : {"stories260K.w4g128.calib.a8", "stories260K.w4g128.calib.lmhead6"}) {
+    auto art = openArtifact(variant);
+    ASSERT_NE(art, nullptr) << variant;
+    auto weights = hal::CpuWeights::load(*art, 0);
+    ASSERT_TRUE(weights.isOk()) << weights.status().message();
+    int grouped = 0, i6 = 0;
+    for (size_t t = 0; t < art->meta()->tensors()->size(); ++t)
+      for (const cpu::WeightView& v : (*weights)->at(static_cast<int32_t>(t)).views) {
+        if (!v.int8_act || !v.group_scale) continue;
+        ++grouped;
+        i6 += v.type == cpu::WeightType::I6;
+        EXPECT_NE(v.panel_group_scale_f16, nullptr) << variant << " tensor " << t;
+      }
+    EXPECT_GE(grouped, 8) << variant;
+    EXPECT_GE(i6, 1) << variant;  // the output layer
+  }
+}
 
 // Issue #6's targets: w8 / fp8 (and the KV int8 cache) within 1% of f32, int4 g128 within 5% with
 // GPTQ on the committed calibration text (`.calib`). The scale-search-only int4 builds and the
