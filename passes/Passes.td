@@ -416,10 +416,9 @@ def ApproximateExpPass : Pass<"ds-codegen-approximate-exp", "::mlir::func::FuncO
     approximation (range reduction by n = floor(x log2(e) + 1/2), a degree-6
     polynomial in fma, 2^n from the exponent bits; relative error about
     2^-22.5, results below 2^-126 flushed to 0, inputs clamped to
-    [-87.8, 88.8]). Other math ops and f64 are left alone. It changes the
-    generated kernels' bits against the library kernels (std::exp) by about an
-    ulp of exp: the codegen tests hold logits to 1e-5 of their range and the
-    greedy tokens equal. Before:
+    [-87.8, 88.8]). Other math ops and f64 are left alone. The library's
+    swiglu computes the same expansion (`detail::expPoly`), so generated and
+    library kernels keep the same bits (docs/codegen.md). Before:
     ```mlir
     %e = math.exp %x : vector<8xf32>
     ```

@@ -333,27 +333,39 @@ float bestFp8Scale(const float* x, int64_t n, const std::vector<float>& factors)
   return best;
 }
 
+// The searched group quantizers' walk: argument checks, then each row (its code bytes zeroed)
+// and each group [c0, c1) of it in order; group(x, c0, c1, i, prow) codes row x's group into
+// prow and stores its scale (and zero) at index i = r * G + g.
+template <class F>
+bool forEachGroup(const float* w, int64_t rows, int64_t cols, int64_t group_size, WeightType type,
+                  uint8_t* packed, bool outputs, F&& group) {
+  if (rows < 0 || cols < 0 || group_size < 1) return false;
+  if (rows * cols > 0 && (!w || !packed || !outputs)) return false;
+  const int64_t G = int4Groups(cols, group_size), rb = weightRowBytes(type, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* prow = packed + r * rb;
+    std::fill(prow, prow + rb, uint8_t{0});
+    for (int64_t g = 0; g < G; ++g)
+      group(w + r * cols, g * group_size, std::min(cols, (g + 1) * group_size), r * G + g, prow);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
                               bool asymmetric, uint8_t* packed, float* scales, float* zeros) {
-  if (rows < 0 || cols < 0 || group_size < 1) return false;
-  if (rows * cols > 0 && (!w || !packed || !scales || (asymmetric && !zeros))) return false;
-  const int64_t G = int4Groups(cols, group_size), rb = weightRowBytes(WeightType::I4, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = w + r * cols;
-    uint8_t* prow = packed + r * rb;
-    std::fill(prow, prow + rb, uint8_t{0});
-    for (int64_t g = 0; g < G; ++g) {
-      const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
+  const bool outputs = scales && (!asymmetric || zeros);
+  return forEachGroup(w, rows, cols, group_size, WeightType::I4, packed, outputs,
+                      [&](const float* x, int64_t c0, int64_t c1, int64_t i, uint8_t* prow) {
       float scale, zero = 0.0f;
       if (asymmetric) {
         std::tie(scale, zero) = searchInt4Asym(x + c0, c1 - c0);
-        zeros[r * G + g] = zero;
+        zeros[i] = zero;
       } else {
         scale = searchSym(x + c0, c1 - c0, 7.0f, 32.0f);
       }
-      scales[r * G + g] = scale;
+      scales[i] = scale;
       int64_t c = c0;
 #ifdef DS_QUANT_AVX2
       if (detail::useAvx512() && c0 % 2 == 0) c = int4CodesAvx512(x, c0, c1, scale, zero, asymmetric, prow);
@@ -362,9 +374,7 @@ bool quantizeInt4GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_
         const int q = int4Code(x[c], scale, zero, asymmetric);
         prow[c / 2] |= static_cast<uint8_t>((q & 0xf) << (4 * (c & 1)));
       }
-    }
-  }
-  return true;
+    });
 }
 
 int int6Code(float w, float scale) { return roundClamp(w / scale, -32.0f, 31.0f); }
@@ -373,21 +383,12 @@ float groupScaleAsStored(float s) { return detail::roundScaleToF16(s); }
 
 bool quantizeInt6GroupsSearch(const float* w, int64_t rows, int64_t cols, int64_t group_size,
                               uint8_t* packed, float* scales) {
-  if (rows < 0 || cols < 0 || group_size < 1) return false;
-  if (rows * cols > 0 && (!w || !packed || !scales)) return false;
-  const int64_t G = int4Groups(cols, group_size), rb = weightRowBytes(WeightType::I6, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = w + r * cols;
-    uint8_t* prow = packed + r * rb;
-    std::fill(prow, prow + rb, uint8_t{0});
-    for (int64_t g = 0; g < G; ++g) {
-      const int64_t c0 = g * group_size, c1 = std::min(cols, c0 + group_size);
-      const float scale = searchSym(x + c0, c1 - c0, 31.0f, 64.0f);
-      scales[r * G + g] = scale;
-      for (int64_t c = c0; c < c1; ++c) detail::i6Store(prow, c, int6Code(x[c], scale));
-    }
-  }
-  return true;
+  return forEachGroup(w, rows, cols, group_size, WeightType::I6, packed, scales != nullptr,
+                      [&](const float* x, int64_t c0, int64_t c1, int64_t i, uint8_t* prow) {
+    const float scale = searchSym(x + c0, c1 - c0, 31.0f, 64.0f);
+    scales[i] = scale;
+    for (int64_t c = c0; c < c1; ++c) detail::i6Store(prow, c, int6Code(x[c], scale));
+  });
 }
 
 bool quantizeFp8PerChannelSearch(const float* w, int64_t rows, int64_t cols, uint8_t* q,

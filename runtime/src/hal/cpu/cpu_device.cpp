@@ -237,6 +237,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
     const float* qscale = nullptr;
     const float* qzero = nullptr;
     int64_t qscale_per_expert = 0;
+    const bool grouped = t->quant() == fbs::QuantKind_Int4Group || t->quant() == fbs::QuantKind_Int6Group;
     if (t->quant() != fbs::QuantKind_None) {
       if (t->qscale() < 0) return dataLoss(name + " is quantized but has no scales");
       if ((v.type == cpu::WeightType::I8) != (t->quant() == fbs::QuantKind_Int8PerChannel) ||
@@ -248,7 +249,6 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       if (t->qzero() >= 0)
         qzero = reinterpret_cast<const float*>(tensorData(*tensors->Get(t->qzero())));
       int64_t groups = 1;
-      const bool grouped = t->quant() == fbs::QuantKind_Int4Group || t->quant() == fbs::QuantKind_Int6Group;
       if (grouped) {
         if (t->group_size() <= 0) return dataLoss(name + " is int4 / int6 without a group size");
         v.group_size = t->group_size();
@@ -279,7 +279,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
       ev.data = data + x * bytes_per_expert;
       if (scale) ev.block_scale = scale + x * scale_per_expert;
       if (qscale) {
-        if (t->quant() == fbs::QuantKind_Int4Group || t->quant() == fbs::QuantKind_Int6Group) {
+        if (grouped) {
           ev.group_scale = qscale + x * qscale_per_expert;
           if (qzero) ev.group_zero = qzero + x * qscale_per_expert;
         } else {
@@ -341,7 +341,8 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
         p.data = in_place ? const_cast<void*>(v.data) : packed_.get() + at;
         if (!in_place) at += (bytes(v) + kAlign - 1) / kAlign * kAlign;
         float* scales = nullptr;
-        if (const int64_t nf = int8 ? cpu::int8ActScaleFloats(v) : 0; nf > 0) {
+        const int64_t nf = int8 ? cpu::int8ActScaleFloats(v) : 0;
+        if (nf > 0) {
           panel_scales_.emplace_back(new (std::nothrow) float[static_cast<size_t>(nf)]);
           scales = panel_scales_.back().get();  // null without memory: the kernel gathers
         }
@@ -350,7 +351,6 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
         else cpu::packWeight(v, p.data);
         if (!in_place) artifact.dropPages(v.data, static_cast<size_t>(bytes(v)));
         if (p.panel_scales) {  // f16 copies where every scale is an f16 (ds-compile's are)
-          const int64_t nf = cpu::int8ActScaleFloats(v);
           std::unique_ptr<uint16_t[]> half(new (std::nothrow) uint16_t[static_cast<size_t>(nf)]);
           if (half && cpu::panelScalesToF16(p.panel_scales, nf, half.get())) {
             p.panel_scales_f16 = half.get();
