@@ -66,19 +66,23 @@ namespace {
 // vector is loaded once for all R rows (a GQA group's query heads, an MLA token's heads), so the
 // value rows stream through once per 16 C columns instead of once per row. Per output element the
 // terms are added in j order from zero, one FMA (or a product then a sum) each: the same chain
-// as one row at a time.
-constexpr int64_t kPvAhead = 8;  // rows; 8 and 16 measured alike, none 15-20% slower at 2k tokens
+// as one row at a time. Rows [j0, j1) of the n: a chain paused in o (f32) resumes exactly, so
+// the caller can walk the value rows in blocks and read each from memory once for all columns.
+// The first column pass over a block fetches whole value rows kPvAhead on into L2 (16, 32 and 64
+// measured alike; into L1 a chunk at a time, as before, 20% slower at 2,048 positions).
+constexpr int64_t kPvAhead = 32;
 template <int R, int C, bool FUSED>
 __attribute__((target("avx512f,fma"))) void pvRows(float* const* o, const float* const* p,
-                                                   const float* const* v, int64_t n, int64_t d0) {
+                                                   const float* const* v, int64_t n, int64_t j0,
+                                                   int64_t j1, int64_t d0, int64_t pf_lines) {
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t j = 0; j < n; ++j) {
+    for (int c = 0; c < C; ++c) acc[r][c] = j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(o[r] + d0 + 16 * c);
+  for (int64_t j = j0; j < j1; ++j) {
     __m512 vj[C];
     // The rows come from cache blocks anywhere in memory: fetch a few rows ahead by address.
     if (j + kPvAhead < n)
-      for (int c = 0; c < C; ++c) _mm_prefetch(reinterpret_cast<const char*>(v[j + kPvAhead] + d0 + 16 * c), _MM_HINT_T0);
+      for (int64_t l = 0; l < pf_lines; ++l) _mm_prefetch(reinterpret_cast<const char*>(v[j + kPvAhead] + 16 * l), _MM_HINT_T1);
     for (int c = 0; c < C; ++c) vj[c] = _mm512_loadu_ps(v[j] + d0 + 16 * c);
     for (int r = 0; r < R; ++r) {
       const __m512 pj = _mm512_set1_ps(p[r][j]);
@@ -90,7 +94,12 @@ __attribute__((target("avx512f,fma"))) void pvRows(float* const* o, const float*
     for (int c = 0; c < C; ++c) _mm512_storeu_ps(o[r] + d0 + 16 * c, acc[r][c]);
 }
 
-using PvFn = void (*)(float* const*, const float* const*, const float* const*, int64_t, int64_t);
+using PvFn = void (*)(float* const*, const float* const*, const float* const*, int64_t, int64_t,
+                     int64_t, int64_t, int64_t);
+// Value rows per block: 128 x 512 bytes (head_dim 128) stay in L2 while every column chunk of
+// every group of rows passes over them, so each value row comes from memory once (32, 64, 128 and
+// 512 measured alike; unblocked, the second 64 columns were read in a second sweep).
+constexpr int64_t kPvBlock = 128;
 // Up to 6 rows x 8 chunks of 16 columns, at most 24 accumulators used at once (+ the value
 // vectors and a broadcast within the 32 registers).
 constexpr int kPvRows = 6, kPvChunks = 8, kPvAccumulators = 24;
@@ -112,12 +121,14 @@ void weightedSums(float* const* o, const float* const* p, int64_t R, const float
   static constexpr auto fma_table = pvTable<true>(seq), mul_add_table = pvTable<false>(seq);
   if (wide) {
     const auto& table = fused ? fma_table : mul_add_table;
-    for (int64_t r0 = 0; r0 < R; r0 += kPvRows) {
-      const int64_t nr = std::min<int64_t>(kPvRows, R - r0);
-      const int64_t chunks = std::min<int64_t>(kPvChunks, kPvAccumulators / nr);
-      for (int64_t d = 0; d + 16 <= Dv; d += 16 * chunks)
-        table[(nr - 1) * kPvChunks + std::min<int64_t>(chunks, (Dv - d) / 16) - 1](o + r0, p + r0, v, n, d);
-    }
+    for (int64_t j0 = 0; j0 < n; j0 += kPvBlock)
+      for (int64_t r0 = 0; r0 < R; r0 += kPvRows) {
+        const int64_t nr = std::min<int64_t>(kPvRows, R - r0);
+        const int64_t chunks = std::min<int64_t>(kPvChunks, kPvAccumulators / nr);
+        for (int64_t d = 0; d + 16 <= Dv; d += 16 * chunks)
+          table[(nr - 1) * kPvChunks + std::min<int64_t>(chunks, (Dv - d) / 16) - 1](
+              o + r0, p + r0, v, n, j0, std::min(n, j0 + kPvBlock), d, r0 == 0 && d == 0 ? (Dv + 15) / 16 : 0);
+      }
     d0 = Dv / 16 * 16;
   }
 #endif
@@ -148,7 +159,10 @@ std::vector<SequenceChunk> sequenceChunks(const BatchView& batch, int64_t max_to
 }  // namespace detail
 
 // Measured best at two blocks (R1-1.5B, 2,048 positions, 2 threads: 8.7-10.0 -> 7.6-8.6 ms per
-// step of the 28 layers' attention; one block ahead about as good, the values likewise: no gain).
+// step of the 28 layers' attention; one block ahead about as good, four no better). Since
+// 2026-12-08 the block's lines are requested a few per k step of the score tiles (dotTile's
+// `ahead`) instead of 128 at once: with the whole-K tiles and the value blocking and prefetch,
+// 0.66-0.74x the previous kernel's time cold (28 layers' f32 caches), 0.80-0.85x hot.
 constexpr int64_t kKeyBlocksAhead = 2;
 
 void attention(const PagedKV& cache, const BatchView& batch, const float* q, int64_t q_heads,
@@ -205,16 +219,13 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
           }
           keys = kbuf.data();
         }
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        // The keys of the block kKeyBlocksAhead on into L2: a sequence's blocks lie anywhere in
-        // the cache, so the hardware cannot run ahead across them.
-        if (const int64_t pa = p1 + (kKeyBlocksAhead - 1) * bs; !quant && pa <= jhi) {
-          const int64_t sa = detail::slotOf(batch, bs, s, pa / bs * bs);
-          const char* kp = reinterpret_cast<const char*>(cache.k + kvIndex(cache, sa, kvh) * D);
-          for (int64_t o = 0; o < bs * D * 4; o += 64) _mm_prefetch(kp + o, _MM_HINT_T1);
-        }
-#endif
-        detail::dotTile(qrows.data(), D, R, keys, D, n, D, scores.data() + (p0 - jlo), L);
+        // The keys of the block kKeyBlocksAhead on into L2 while this one's tiles run: a
+        // sequence's blocks lie anywhere in the cache, so the hardware cannot run ahead across them.
+        const float* next = nullptr;
+        if (const int64_t pa = p1 + (kKeyBlocksAhead - 1) * bs; !quant && pa <= jhi)
+          next = cache.k + kvIndex(cache, detail::slotOf(batch, bs, s, pa / bs * bs), kvh) * D;
+        detail::dotTile(qrows.data(), D, R, keys, D, n, D, scores.data() + (p0 - jlo), L, next,
+                        next ? bs * D * int64_t{sizeof(float)} : 0);
         p0 = p1;
       }
       vrows.resize(L);

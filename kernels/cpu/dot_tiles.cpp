@@ -107,6 +107,48 @@ __attribute__((target("avx512f"))) void reducePairAvx512(const float* a, float* 
   y[0] = _mm512_cvtss_f32(t3);
   y[1] = _mm_cvtss_f32(_mm512_extractf32x4_ps(t3, 2));
 }
+// The whole K (a multiple of 8) of TM x rows against 8 w rows (4 pairs) with the accumulators
+// in registers from +0 (partialPairsAvx512's FMA sequence), then the 8 outputs' lane trees at
+// once: three rounds of even / odd lane permutes add adjacent lanes, then those pairs, then the
+// halves, each sum of the same two operands as reduce8's ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)).
+// No partial-sum buffer and no per-output reductions: the attention score tiles' fast path.
+template <int TM>
+__attribute__((target("avx512f,avx512dq,avx2,fma"))) void fullPairsAvx512(
+    const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* y, int64_t ldy,
+    const char* pf, int64_t pf_lines) {
+  __m512 a[TM][4];
+  for (int i = 0; i < TM; ++i)
+    for (int q = 0; q < 4; ++q) a[i][q] = _mm512_setzero_ps();
+  const int64_t per_step = (pf_lines + K / 8 - 1) / (K / 8);
+  for (int64_t k = 0, line = 0; k < K; k += 8) {
+    for (int64_t u = 0; u < per_step && line < pf_lines; ++u, ++line) _mm_prefetch(pf + 64 * line, _MM_HINT_T1);
+    __m512 wv[4];
+    for (int q = 0; q < 4; ++q)
+      wv[q] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(w + 2 * q * ldw + k)),
+                                 _mm256_loadu_ps(w + (2 * q + 1) * ldw + k), 1);
+    for (int i = 0; i < TM; ++i) {
+      const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + i * ldx + k));
+      for (int q = 0; q < 4; ++q) a[i][q] = _mm512_fmadd_ps(xv, wv[q], a[i][q]);
+    }
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int i = 0; i < TM; ++i) {
+    // Lanes 4r..4r+3 of s01 (outputs r = 0..3) and s23 (4..7): l0+l1, l2+l3, l4+l5, l6+l7.
+    const __m512 s01 = _mm512_add_ps(_mm512_permutex2var_ps(a[i][0], even, a[i][1]),
+                                     _mm512_permutex2var_ps(a[i][0], odd, a[i][1]));
+    const __m512 s23 = _mm512_add_ps(_mm512_permutex2var_ps(a[i][2], even, a[i][3]),
+                                     _mm512_permutex2var_ps(a[i][2], odd, a[i][3]));
+    // Lanes 2r, 2r+1 (outputs r = 0..7): (l0+l1)+(l2+l3), (l4+l5)+(l6+l7).
+    const __m512 u = _mm512_add_ps(_mm512_permutex2var_ps(s01, even, s23), _mm512_permutex2var_ps(s01, odd, s23));
+    const __m512 v = _mm512_add_ps(_mm512_permutexvar_ps(even, u), _mm512_permutexvar_ps(odd, u));
+    _mm256_storeu_ps(y + i * ldy, _mm512_castps512_ps256(v));
+  }
+}
+using FullFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t,
+                       const char*, int64_t);
+const FullFn kFull512[6] = {&fullPairsAvx512<1>, &fullPairsAvx512<2>, &fullPairsAvx512<3>,
+                            &fullPairsAvx512<4>, &fullPairsAvx512<5>, &fullPairsAvx512<6>};
 #define DS_PAIR_ROW(m) {&partialPairsAvx512<m, 1>, &partialPairsAvx512<m, 2>, &partialPairsAvx512<m, 3>, &partialPairsAvx512<m, 4>}
 // Up to 6 x rows: 6 x 4 accumulators + 4 pair vectors + 1 broadcast fit the 32 registers.
 constexpr int64_t kPairRows = 6;
@@ -136,16 +178,35 @@ constexpr int64_t kTokBlock = 64, kKBlock = 4096;
 }  // namespace
 
 void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw, int64_t N,
-             int64_t K, float* y, int64_t ldy) {
+             int64_t K, float* y, int64_t ldy, const void* ahead, int64_t ahead_bytes) {
   static const PartialFn(*table)[4] = tileTable();
   thread_local std::vector<float> accbuf;
   // Few tokens: 4 weight rows per pass (more independent FMA chains); else 4 tokens x 3 rows
   // (12 accumulators + 3 weight vectors + 1 x vector = the 16 AVX2 registers).
   const int64_t tm = 4, tn = M <= 2 ? 4 : 3;
   // The AVX-512 pair tiles run where the AVX2 FMA tiles would (same bits, twice the lanes).
+  // One K block and whole groups of 8 w rows: the register-only tiles (same bits), then the
+  // last N mod 8 w rows below.
 #ifdef DS_CPU_X86
   static const bool pairs_on = table == kAvx2 && useAvx512();
+  if (pairs_on && K % 8 == 0 && K <= kKBlock && N >= 8) {
+    const int64_t N8 = N / 8 * 8, tiles = (M + kPairRows - 1) / kPairRows * (N8 / 8);
+    const int64_t lines = (ahead_bytes + 63) / 64, per_tile = (lines + tiles - 1) / tiles;
+    const char* pf = static_cast<const char*>(ahead);
+    for (int64_t i0 = 0, line = 0; i0 < M; i0 += kPairRows) {
+      const int64_t ni = std::min(kPairRows, M - i0);
+      for (int64_t j0 = 0; j0 < N8; j0 += 8, line += per_tile)
+        kFull512[ni - 1](x + i0 * ldx, ldx, w + j0 * ldw, ldw, K, y + i0 * ldy + j0, ldy, pf + 64 * line,
+                         std::clamp<int64_t>(lines - line, 0, per_tile));
+    }
+    if (N8 == N) return;
+    w += N8 * ldw, y += N8, N -= N8;
+  }
+  if (ahead)  // the other paths: all at once
+    for (int64_t o = 0; o < ahead_bytes; o += 64) _mm_prefetch(static_cast<const char*>(ahead) + o, _MM_HINT_T1);
   const bool pairs = pairs_on && N >= 2;
+#else
+  (void)ahead, (void)ahead_bytes;
 #endif
   const int64_t K8 = K / 8 * 8;
   for (int64_t t0 = 0; t0 < M; t0 += kTokBlock) {

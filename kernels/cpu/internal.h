@@ -197,8 +197,11 @@ const float* rowsF32(const WeightView& w, int64_t r0, int64_t n, std::vector<flo
 // y[i * ldy + j] = sum_k x[i * ldx + k] * w[j * ldw + k] for i < M, j < N. Every element is
 // reduced in the same order (8 lanes over k, a fixed lane tree, then the tail), whatever M and N
 // are, so a row's result never depends on the other rows of the call.
+// `ahead` (optional): bytes the caller reads next (the keys of a later cache block), fetched into
+// L2 a few lines per k step of the tiles, so the requests overlap the arithmetic instead of
+// arriving as one burst; results do not depend on it.
 void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw, int64_t N,
-             int64_t K, float* y, int64_t ldy);
+             int64_t K, float* y, int64_t ldy, const void* ahead = nullptr, int64_t ahead_bytes = 0);
 // dotTile for M <= 2 tokens straight from f16/bf16/FP8 rows [r0, r0 + N) of w, decoding in
 // registers (same values and order as dequantRow + dotTile, so results are bitwise equal).
 // Also I8 / F8E4M3 with channel scales and I4 groups (group_size a multiple of 8).

@@ -181,14 +181,15 @@ TEST_P(PagedAttention, ChunkedKernelIsThePerTokenDefinitionBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Window, PagedAttention, ::testing::Values(0, 1, 5, 16));
 
 // weightedSums (several rows over the same value rows, the value vectors read once per 64-128
-// columns for up to 6 rows) gives each row the scalar chain's bits: fused (GQA) and mul + add
-// (MLA), row counts across the 6-row groups, widths across the 16-column chunks and tails.
+// columns for up to 6 rows, in blocks of value rows whose sums pause in the output) gives each row
+// the scalar chain's bits: fused (GQA) and mul + add (MLA), row counts across the 6-row groups,
+// widths across the 16-column chunks and tails, value counts across the blocks.
 TEST(WeightedSums, EachRowIsTheScalarChainBitForBit) {
   Rng rng(31);
   for (bool fused : {true, false})
     for (int64_t R : {1, 2, 3, 4, 5, 6, 7, 12, 13})
       for (int64_t Dv : {16, 20, 64, 100, 128, 512})
-        for (int64_t n : {1, 9, 37}) {
+        for (int64_t n : {1, 9, 37, 300}) {
           auto values = rng.vec(n * Dv), probs = rng.vec(R * n, 0.0f, 1.0f);
           std::vector<const float*> v(n), p(R);
           std::vector<float*> o(R);
@@ -207,21 +208,31 @@ TEST(WeightedSums, EachRowIsTheScalarChainBitForBit) {
         }
 }
 
-// dotTile (AVX-512: up to 6 rows x 4 pairs of w rows per tile, an odd w row on the AVX2 tiles) is
-// dot's order for every element, whatever M, N and K.
+// dotTile (AVX-512: whole-K register tiles of up to 6 rows x 8 w rows with the 8 lane trees
+// reduced together, else up to 6 rows x 4 pairs of w rows over a partial-sum buffer, an odd w
+// row on the AVX2 tiles) is dot's order for every element, whatever M, N and K (past one K
+// block too), with y rows longer than N (attention writes a block's scores into a wider row).
 TEST(DotTile, EveryElementIsDotBitForBit) {
   Rng rng(37);
   for (int64_t M : {1, 2, 4, 5, 6, 7, 12, 13, 70})
-    for (int64_t N : {1, 2, 7, 8, 9, 16, 17})
-      for (int64_t K : {8, 20, 128}) {
+    for (int64_t N : {1, 2, 7, 8, 9, 16, 17, 24, 31})
+      for (int64_t K : {8, 20, 128, 4104}) {
+        if (K > 128 && M > 7) continue;
+        const int64_t ldy = N + 3;
         auto x = rng.vec(M * K), w = rng.vec(N * K);
-        std::vector<float> y(M * N, NAN);
-        detail::dotTile(x.data(), K, M, w.data(), K, N, K, y.data(), N);
-        for (int64_t i = 0; i < M; ++i)
+        std::vector<float> y(M * ldy, NAN);
+        detail::dotTile(x.data(), K, M, w.data(), K, N, K, y.data(), ldy);
+        for (int64_t i = 0; i < M; ++i) {
           for (int64_t j = 0; j < N; ++j) {
             const float want = detail::dot(x.data() + i * K, w.data() + j * K, K);
-            ASSERT_EQ(0, std::memcmp(&want, &y[i * N + j], 4)) << "M " << M << " N " << N << " K " << K << " (" << i << ", " << j << ")";
+            ASSERT_EQ(0, std::memcmp(&want, &y[i * ldy + j], 4)) << "M " << M << " N " << N << " K " << K << " (" << i << ", " << j << ")";
           }
+          for (int64_t j = N; j < ldy; ++j) ASSERT_TRUE(std::isnan(y[i * ldy + j])) << "wrote past N";
+        }
+        // With memory to fetch ahead (the keys of a later block): the same bits.
+        std::vector<float> y2(M * ldy, NAN);
+        detail::dotTile(x.data(), K, M, w.data(), K, N, K, y2.data(), ldy, x.data(), M * K * 4 + 3);
+        ASSERT_EQ(0, std::memcmp(y.data(), y2.data(), y.size() * 4)) << "M " << M << " N " << N << " K " << K;
       }
 }
 
