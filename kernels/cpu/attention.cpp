@@ -211,32 +211,30 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
         const int64_t p1 = std::min(jhi + 1, (p0 / bs + 1) * bs);  // one cache block
         const int64_t slot0 = detail::slotOf(batch, bs, s, p0), n = p1 - p0;
         const float* keys = cache.k + kvIndex(cache, slot0, kvh) * D;
-        if (quant) {
+        if (quant) {  // a block's slots are consecutive: one run of codes and scales
           kbuf.resize(n * D);
-          for (int64_t j = 0; j < n; ++j) {
-            const int64_t i = kvIndex(cache, slot0 + j, kvh);
-            detail::dequantVec(cache.type, cache.kq + i * D, D, cache.k_scale[i], kbuf.data() + j * D);
-          }
+          const int64_t i = kvIndex(cache, slot0, kvh);
+          detail::dequantVecs(cache.type, cache.kq + i * D, n, D, cache.k_scale + i, kbuf.data());
           keys = kbuf.data();
         }
         // The keys of the block kKeyBlocksAhead on into L2 while this one's tiles run: a
         // sequence's blocks lie anywhere in the cache, so the hardware cannot run ahead across them.
-        const float* next = nullptr;
-        if (const int64_t pa = p1 + (kKeyBlocksAhead - 1) * bs; !quant && pa <= jhi)
-          next = cache.k + kvIndex(cache, detail::slotOf(batch, bs, s, pa / bs * bs), kvh) * D;
+        const void* next = nullptr;
+        if (const int64_t pa = p1 + (kKeyBlocksAhead - 1) * bs; pa <= jhi) {
+          const int64_t ia = kvIndex(cache, detail::slotOf(batch, bs, s, pa / bs * bs), kvh);
+          next = quant ? static_cast<const void*>(cache.kq + ia * D) : cache.k + ia * D;
+        }
         detail::dotTile(qrows.data(), D, R, keys, D, n, D, scores.data() + (p0 - jlo), L, next,
-                        next ? bs * D * int64_t{sizeof(float)} : 0);
+                        next ? bs * D * (quant ? 1 : int64_t{sizeof(float)}) : 0);
         p0 = p1;
       }
       vrows.resize(L);
       if (quant) vbuf.resize(L * Dv);
-      for (int64_t j = 0; j < L; ++j) {
+      for (int64_t j = 0; j < L;) {
         const int64_t i = kvIndex(cache, detail::slotOf(batch, bs, s, jlo + j), kvh);
-        vrows[j] = cache.v + i * Dv;
-        if (quant) {
-          detail::dequantVec(cache.type, cache.vq + i * Dv, Dv, cache.v_scale[i], vbuf.data() + j * Dv);
-          vrows[j] = vbuf.data() + j * Dv;
-        }
+        const int64_t run = quant ? std::min(L - j, bs - (jlo + j) % bs) : 1;  // to the block's end
+        if (quant) detail::dequantVecs(cache.type, cache.vq + i * Dv, run, Dv, cache.v_scale + i, vbuf.data() + j * Dv);
+        for (int64_t u = 0; u < run; ++u, ++j) vrows[j] = quant ? vbuf.data() + j * Dv : cache.v + (i + u) * Dv;
       }
       orows.resize(group);
       prows.resize(group);

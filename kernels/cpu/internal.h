@@ -188,6 +188,9 @@ inline bool isPlainF32(const WeightView& w) {
 // KV cache vectors: quantizes x[n] into q with its absmax scale (returned), and the inverse.
 float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q);
 void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out);
+// dequantVec of `count` consecutive vectors (codes q[v * n, (v + 1) * n), scale scales[v]) into
+// out[v * n, ...): a cache block of one head at once, 16 wide on AVX-512; the same values.
+void dequantVecs(KVType type, const uint8_t* q, int64_t count, int64_t n, const float* scales, float* out);
 
 // dequantRow of rows [r0, r0 + n) into out[n, cols] (a packed weight's groups decode at once).
 void dequantRows(const WeightView& w, int64_t r0, int64_t n, float* out);

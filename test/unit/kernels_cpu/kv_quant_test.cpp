@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cpu/cpu_kernels.h"
+#include "cpu/internal.h"
 #include "cpu/quantize.h"
 #include "reference.h"
 
@@ -186,6 +187,22 @@ void checkAttention(KVType type, float outlier, double bound) {
   BatchView b1{1, &pp, &ss, kSeqs, g.table.data(), kBlocksPerSeq};
   attention(g.q, b1, q.data() + Gqa::Hq * Gqa::D, Gqa::Hq, scale, 0, one.data());
   EXPECT_EQ(0, std::memcmp(one.data(), all.data() + Gqa::Hq * Gqa::Dv, one.size() * 4));
+}
+
+// dequantVecs (a block of one head at once, 16 wide on AVX-512) is dequantVec per vector bit for
+// bit: every code, lengths with and without a 16-lane tail, several scales.
+TEST_P(KvQuant, BlockDequantIsThePerVectorDequantBitForBit) {
+  const KVType type = GetParam();
+  for (int64_t n : {16, 40, 128, 7}) {
+    const int64_t count = 300 / n + 1;
+    std::vector<uint8_t> codes(count * n);
+    for (size_t i = 0; i < codes.size(); ++i) codes[i] = uint8_t(i * 37 + 11);
+    std::vector<float> scales(count), got(count * n, NAN), want(count * n, NAN);
+    for (int64_t v = 0; v < count; ++v) scales[v] = std::ldexp(1.0f + 0.37f * float(v), int(v % 9) - 6);
+    detail::dequantVecs(type, codes.data(), count, n, scales.data(), got.data());
+    for (int64_t v = 0; v < count; ++v) detail::dequantVec(type, codes.data() + v * n, n, scales[v], want.data() + v * n);
+    ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << "n " << n;
+  }
 }
 
 TEST_P(KvQuant, AttentionIsCloseToTheF32CacheAndExactOnItsValues) {
