@@ -121,9 +121,11 @@ void weightedSums(float* const* o, const float* const* p, int64_t R, const float
   static constexpr auto fma_table = pvTable<true>(seq), mul_add_table = pvTable<false>(seq);
   if (wide) {
     const auto& table = fused ? fma_table : mul_add_table;
+    // Rows in ceil(R / 6) groups of near-equal size (8 rows: 4 + 4, not 6 + 2).
+    const int64_t groups = (R + kPvRows - 1) / kPvRows;
     for (int64_t j0 = 0; j0 < n; j0 += kPvBlock)
-      for (int64_t r0 = 0; r0 < R; r0 += kPvRows) {
-        const int64_t nr = std::min<int64_t>(kPvRows, R - r0);
+      for (int64_t t = 0, r0 = 0, nr = 0; t < groups; ++t, r0 += nr) {
+        nr = R / groups + (t < R % groups ? 1 : 0);
         const int64_t chunks = std::min<int64_t>(kPvChunks, kPvAccumulators / nr);
         for (int64_t d = 0; d + 16 <= Dv; d += 16 * chunks)
           table[(nr - 1) * kPvChunks + std::min<int64_t>(chunks, (Dv - d) / 16) - 1](

@@ -190,14 +190,17 @@ void dotTile(const float* x, int64_t ldx, int64_t M, const float* w, int64_t ldw
 #ifdef DS_CPU_X86
   static const bool pairs_on = table == kAvx2 && useAvx512();
   if (pairs_on && K % 8 == 0 && K <= kKBlock && N >= 8) {
-    const int64_t N8 = N / 8 * 8, tiles = (M + kPairRows - 1) / kPairRows * (N8 / 8);
+    // Rows in ceil(M / 6) tiles of near-equal height (8 rows: 4 + 4, not 6 + 2: a short tile
+    // loads as many w vectors for fewer FMAs).
+    const int64_t row_tiles = (M + kPairRows - 1) / kPairRows, N8 = N / 8 * 8, tiles = row_tiles * (N8 / 8);
     const int64_t lines = (ahead_bytes + 63) / 64, per_tile = (lines + tiles - 1) / tiles;
     const char* pf = static_cast<const char*>(ahead);
-    for (int64_t i0 = 0, line = 0; i0 < M; i0 += kPairRows) {
-      const int64_t ni = std::min(kPairRows, M - i0);
+    for (int64_t t = 0, i0 = 0, line = 0; t < row_tiles; ++t) {
+      const int64_t ni = M / row_tiles + (t < M % row_tiles ? 1 : 0);
       for (int64_t j0 = 0; j0 < N8; j0 += 8, line += per_tile)
         kFull512[ni - 1](x + i0 * ldx, ldx, w + j0 * ldw, ldw, K, y + i0 * ldy + j0, ldy, pf + 64 * line,
                          std::clamp<int64_t>(lines - line, 0, per_tile));
+      i0 += ni;
     }
     if (N8 == N) return;
     w += N8 * ldw, y += N8, N -= N8;

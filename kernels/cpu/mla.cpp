@@ -74,7 +74,7 @@ void mlaAttention(const PagedLatentKV& cache, const BatchView& batch, const floa
   for (const detail::SequenceChunk& c : chunks) most = std::max<int64_t>(most, c.t1 - c.t0);
   // Up to 64 score rows per item, and groups small enough that every thread gets an item.
   int64_t G = std::clamp<int64_t>(64 / most, 1, heads);
-  while (G > 1 && nc * ((heads + G - 1) / G) < 2 * numThreads()) G = (G + 1) / 2;
+  while (G > 1 && nc * ((heads + G - 1) / G) < numThreads()) G = (G + 1) / 2;
   const int64_t ng = (heads + G - 1) / G;
   detail::parallelFor(ng * nc, 1, [&](int64_t b, int64_t e) {
     std::vector<float> wbuf, q_lat, q_r, o_lat, s_lat, s_rope, lbuf;
