@@ -134,7 +134,7 @@ void weightedSums(float* const* o, const float* const* p, int64_t R, const float
     d0 = Dv / 16 * 16;
   }
 #endif
-  for (int64_t r = 0; r < R; ++r) {
+  for (int64_t r = 0; r < R && d0 < Dv; ++r) {  // columns the vector tiles left (none when Dv % 16 == 0)
     std::fill(o[r] + d0, o[r] + Dv, 0.0f);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t d = d0; d < Dv; ++d) o[r][d] = fused ? std::fma(p[r][j], v[j][d], o[r][d]) : o[r][d] + p[r][j] * v[j][d];
