@@ -2,11 +2,7 @@
 // per memory kind, out-of-memory as a status, DeviceBuffer growth, the synchronous stream.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <string>
 #include <vector>
 
 #include "artifact/artifact_info.h"
@@ -40,39 +36,6 @@ TEST(CpuDevice, AllocatorAccountsPerKindAnd64ByteAlignment) {
   a.release(*act);
   EXPECT_EQ(a.bytesInUse(MemoryKind::KVCache), 0u);
   EXPECT_EQ(a.bytesInUse(MemoryKind::Activations), 0u);
-}
-
-// The VmFlags line of the mapping holding p (/proc/self/smaps), "" if none.
-std::string vmFlagsOf(const void* p) {
-  std::ifstream smaps("/proc/self/smaps");
-  const auto addr = reinterpret_cast<uintptr_t>(p);
-  bool inside = false;
-  for (std::string line; std::getline(smaps, line);) {
-    unsigned long lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < 16) inside = addr >= lo && addr < hi;
-    else if (inside && line.rfind("VmFlags:", 0) == 0) return line;
-  }
-  return "";
-}
-
-// A KV pool of 2 MiB or more is 2 MiB aligned and advised as transparent huge pages (decode
-// attention streams it; 4 KiB pages cost a page walk every 4 KiB), accounted at its rounded size;
-// a small one stays as above.
-TEST(CpuDevice, LargeKvPoolsAreHugePageAlignedAndAdvised) {
-  std::unique_ptr<Device> d = createCpuDevice();
-  Allocator& a = d->allocator();
-  const uint64_t bytes = (5ull << 20) + 100;
-  StatusOr<Allocation> kv = a.allocate(bytes, MemoryKind::KVCache);
-  ASSERT_TRUE(kv.isOk());
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(kv->data) % (2u << 20), 0u);
-  EXPECT_EQ(a.bytesInUse(MemoryKind::KVCache), 6ull << 20);
-  std::memset(kv->data, 7, bytes);
-  const char* env = std::getenv("DS_CPU_HUGEPAGES");
-  // (Kernels without THP reject the advice; those have no such file.)
-  if (!(env && std::strcmp(env, "0") == 0) && std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled"))
-    EXPECT_NE(vmFlagsOf(kv->data).find(" hg"), std::string::npos) << vmFlagsOf(kv->data);
-  a.release(*kv);
-  EXPECT_EQ(a.bytesInUse(MemoryKind::KVCache), 0u);
 }
 
 TEST(CpuDevice, OutOfMemoryIsAStatusNamingTheBytesAndKind) {

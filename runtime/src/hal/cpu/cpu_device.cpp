@@ -21,14 +21,12 @@ namespace ds::hal {
 
 namespace {
 
-// Weight memory (packed copies, synthetic fills) and KV pools of 2 MiB or more: 2 MiB aligned
-// and, unless DS_CPU_HUGEPAGES=0, advised as transparent huge pages before its first touch
-// (kernels whose THP mode is "madvise", as on this project's Debian machines, otherwise back it
-// with 4 KiB pages, and a decode GEMV streaming gigabytes, or attention streaming a long
-// context's keys and values, then walks page tables every 4 KiB). Advice only: a kernel that
-// says no leaves ordinary pages, with the same results. A KV pool's pages are still committed
-// only when touched (2 MiB at a time where the kernel agrees).
-uint8_t* allocHugePageMemory(uint64_t bytes) {
+// Weight memory (packed copies, synthetic fills): 2 MiB aligned and, unless DS_CPU_HUGEPAGES=0,
+// advised as transparent huge pages before its first touch (kernels whose THP mode is
+// "madvise", as on this project's Debian machines, otherwise back it with 4 KiB pages, and a
+// decode GEMV streaming gigabytes then walks page tables every 4 KiB). Advice only: a kernel
+// that says no leaves ordinary pages, with the same results.
+uint8_t* allocWeightMemory(uint64_t bytes) {
   constexpr uint64_t kHuge = 2ull << 20;
   const uint64_t size = (bytes + kHuge - 1) / kHuge * kHuge;
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, size));
@@ -68,10 +66,8 @@ class CpuAllocator : public Allocator {
       return Status(DS_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes of " +
                                memoryKindName(kind) + ": the CPU has " + std::to_string(physical) +
                                " bytes of memory and " + std::to_string(total) + " are in use");
-    constexpr uint64_t kHuge = 2ull << 20;
-    const bool huge = kind == MemoryKind::KVCache && bytes >= kHuge;
-    const uint64_t rounded = huge ? (bytes + kHuge - 1) / kHuge * kHuge : (bytes + kAlign - 1) / kAlign * kAlign;
-    void* p = huge ? allocHugePageMemory(bytes) : std::aligned_alloc(kAlign, rounded);
+    const uint64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, rounded);
     if (!p)
       return Status(DS_OUT_OF_MEMORY, "out of host memory allocating " + std::to_string(rounded) +
                                " bytes of " + memoryKindName(kind));
@@ -192,7 +188,7 @@ StatusOr<std::unique_ptr<CpuWeights>> CpuWeights::load(const artifact::Artifact&
     uint64_t total = 0;
     for (const fbs::Tensor* t : wanted) total += (t->nbytes() + kAlign - 1) / kAlign * kAlign;
     if (total > 0) {
-      out->synthetic_.reset(allocHugePageMemory(total));
+      out->synthetic_.reset(allocWeightMemory(total));
       if (!out->synthetic_)
         return Status(DS_OUT_OF_MEMORY, artifact.path() + ": cannot allocate " +
                                             std::to_string(total) + " bytes for synthetic weights");
@@ -330,7 +326,7 @@ void CpuWeights::pack(const artifact::Artifact& artifact) {
       if (packable(v) && !synthetic(v.data) && packed_at.emplace(v.data, Packed{}).second)
         total += (bytes(v) + kAlign - 1) / kAlign * kAlign;
   if (total > 0) {
-    packed_.reset(allocHugePageMemory(total));
+    packed_.reset(allocWeightMemory(total));
     if (!packed_) return;  // no memory for a copy: the row-major views stay (slower, same results)
   }
   packed_bytes_ = total;
