@@ -232,9 +232,9 @@ void attention(const PagedKV& cache, const BatchView& batch, const float* q, int
       }
       vrows.resize(L);
       if (quant) vbuf.resize(L * Dv);
-      for (int64_t j = 0; j < L;) {
+      for (int64_t j = 0; j < L;) {  // a run of consecutive slots to the block's end at a time
         const int64_t i = kvIndex(cache, detail::slotOf(batch, bs, s, jlo + j), kvh);
-        const int64_t run = quant ? std::min(L - j, bs - (jlo + j) % bs) : 1;  // to the block's end
+        const int64_t run = std::min(L - j, bs - (jlo + j) % bs);
         if (quant) detail::dequantVecs(cache.type, cache.vq + i * Dv, run, Dv, cache.v_scale + i, vbuf.data() + j * Dv);
         for (int64_t u = 0; u < run; ++u, ++j) vrows[j] = quant ? vbuf.data() + j * Dv : cache.v + (i + u) * Dv;
       }

@@ -166,6 +166,21 @@ void fusedPackedAvx512(const float* x, int64_t ldx, int64_t M, const WeightView&
     fn(x, ldx, base + r * rb, K, srow, zrow, L.bc, y + j0, ldy);
   }
 }
+
+namespace {
+template <WeightType WT>
+DS_AVX512 int64_t dequantScaled16(const uint8_t* q, int64_t n, float scale, float* out) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(decode16<WT, kRaw>(q + i), s));
+  return i;
+}
+}  // namespace
+
+int64_t dequantScaledAvx512(KVType type, const uint8_t* q, int64_t n, float scale, float* out) {
+  return type == KVType::I8 ? dequantScaled16<WeightType::I8>(q, n, scale, out)
+                            : dequantScaled16<WeightType::F8E4M3>(q, n, scale, out);
+}
 #endif
 
 }  // namespace ds::cpu::detail

@@ -189,7 +189,7 @@ inline bool isPlainF32(const WeightView& w) {
 float quantizeVec(KVType type, const float* x, int64_t n, uint8_t* q);
 void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* out);
 // dequantVec of `count` consecutive vectors (codes q[v * n, (v + 1) * n), scale scales[v]) into
-// out[v * n, ...): a cache block of one head at once, 16 wide on AVX-512; the same values.
+// out[v * n, ...): a cache block of one head in one call, 16 wide on AVX-512; the same values.
 void dequantVecs(KVType type, const uint8_t* q, int64_t count, int64_t n, const float* scales, float* out);
 
 // dequantRow of rows [r0, r0 + n) into out[n, cols] (a packed weight's groups decode at once).
@@ -229,6 +229,9 @@ bool scaleLayout(const WeightView& w, ScaleLayout& L);
 // AVX-512 tiles: two rows per 16-lane vector, each half in the canonical 8-lane order.
 void fusedPackedAvx512(const float* x, int64_t ldx, int64_t M, const WeightView& w,
                        const ScaleLayout& L, int64_t r0, int64_t N, float* y, int64_t ldy);
+// dequantVec's values (decode16's exact codes, then one multiply by the scale) 16 at a time over
+// the first n - n % 16 codes of an int8 / FP8 KV vector; returns how many it wrote. AVX-512 only.
+int64_t dequantScaledAvx512(KVType type, const uint8_t* q, int64_t n, float scale, float* out);
 
 // The lane tree that ends every dot product: lanes (0+1)+(2+3) + (4+5)+(6+7).
 inline float reduce8(const float* l) {

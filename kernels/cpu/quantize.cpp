@@ -433,35 +433,6 @@ void dequantVec(KVType type, const uint8_t* q, int64_t n, float scale, float* ou
   for (int64_t i = 0; i < n; ++i) out[i] *= scale;
 }
 
-#ifdef DS_QUANT_AVX2
-namespace {
-// decodeSpan's recipes 16 wide (int8: exact conversion; e4m3: its f16 bits, value * 2^-8, times
-// 256, exact), then one multiply by the vector's scale: dequantVec's operations and values.
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) int64_t dequantVecsAvx512(
-    KVType type, const uint8_t* q, int64_t n, float scale, float* out) {
-  const __m512 s = _mm512_set1_ps(scale);
-  int64_t i = 0;
-  if (type == KVType::I8) {
-    for (; i + 16 <= n; i += 16) {
-      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
-      _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c)), s));
-    }
-    return i;
-  }
-  const __m256i m7f = _mm256_set1_epi16(0x7f), sign = _mm256_set1_epi16(-32768);
-  const __m512 k256 = _mm512_set1_ps(256.0f);
-  for (; i + 16 <= n; i += 16) {
-    const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i)));
-    const __m256i em = _mm256_and_si256(c, m7f);
-    __m256i h = _mm256_or_si256(_mm256_slli_epi16(em, 7), _mm256_and_si256(_mm256_slli_epi16(c, 8), sign));
-    h = _mm256_or_si256(h, _mm256_cmpeq_epi16(em, m7f));
-    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtph_ps(h), k256), s));
-  }
-  return i;
-}
-}  // namespace
-#endif
-
 void dequantVecs(KVType type, const uint8_t* q, int64_t count, int64_t n, const float* scales, float* out) {
 #ifdef DS_QUANT_AVX2
   static const bool wide = useAvx512();
@@ -469,7 +440,7 @@ void dequantVecs(KVType type, const uint8_t* q, int64_t count, int64_t n, const 
   for (int64_t v = 0; v < count; ++v, q += n, out += n) {
     int64_t i = 0;
 #ifdef DS_QUANT_AVX2
-    if (wide) i = dequantVecsAvx512(type, q, n, scales[v], out);
+    if (wide) i = dequantScaledAvx512(type, q, n, scales[v], out);
 #endif
     if (i < n) dequantVec(type, q + i, n - i, scales[v], out + i);
   }
